@@ -1,0 +1,415 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/watchkeeper/watchkeeper/prompts"
+	"github.com/watchkeeper/watchkeeper/tools"
+)
+
+// Errors a run can end with. Callers branch on them with errors.Is.
+var (
+	// ErrTokenBudget means the run used its token budget before answering.
+	ErrTokenBudget = errors.New("token budget exhausted")
+	// ErrRunTimeout means the run hit its wall-clock limit.
+	ErrRunTimeout = errors.New("run timed out")
+	// ErrNoAnswer means the model produced no usable answer.
+	ErrNoAnswer = errors.New("the model gave no answer")
+)
+
+// Run outcomes, also used as metric labels.
+const (
+	RunAnswered    = "answered"
+	RunTokenBudget = "token_budget"
+	RunTimeout     = "timeout"
+	RunCanceled    = "canceled"
+	RunModelError  = "model_error"
+	RunNoAnswer    = "no_answer"
+)
+
+// Agent runs tasks against a model with a set of tools.
+//
+// An Agent is safe for concurrent use; each Run is independent.
+type Agent struct {
+	model Model
+	tools *tools.Registry
+	opts  Options
+}
+
+// New returns an agent that answers with model using the tools in reg.
+// reg may be nil (no tools).
+func New(model Model, reg *tools.Registry, opts Options) *Agent {
+	if reg == nil {
+		reg = &tools.Registry{}
+	}
+	return &Agent{model: model, tools: reg, opts: opts.withDefaults()}
+}
+
+// Task is one question to answer.
+type Task struct {
+	// Input is the user's question or the alert to investigate.
+	Input string
+	// History is the earlier conversation, oldest first, without a system
+	// message.
+	History []Message
+	// ConversationID groups runs (a Slack thread, a chat session).
+	ConversationID string
+	// Source names the surface, for the prompt and for metrics.
+	Source string
+}
+
+// Summary is the accounting of a run.
+type Summary struct {
+	RunID          string        `json:"run_id"`
+	ConversationID string        `json:"conversation_id,omitempty"`
+	Source         string        `json:"source,omitempty"`
+	Model          string        `json:"model,omitempty"`
+	Mode           Mode          `json:"mode"`
+	StartedAt      time.Time     `json:"started_at"`
+	Duration       time.Duration `json:"duration"`
+	Outcome        string        `json:"outcome"`
+	Error          string        `json:"error,omitempty"`
+	Steps          int           `json:"steps"`
+	ToolCalls      int           `json:"tool_calls"`
+	Usage          Usage         `json:"usage"`
+	// CostUSD is nil when no price is configured for the model.
+	CostUSD *float64 `json:"cost_usd,omitempty"`
+}
+
+// Result is what a run produced.
+type Result struct {
+	Summary
+	// Answer is the final answer, redacted. Empty when the run failed.
+	Answer string
+	// Messages are the messages this run added to the conversation (the
+	// question, tool calls and results, the answer), for memory.
+	Messages []Message
+	// Proposals are the changes proposed during the run, awaiting approval.
+	Proposals []tools.Proposal
+	// Attachments are files tools produced (charts), for surfaces.
+	Attachments []tools.Attachment
+}
+
+// Run answers task. It returns the result and, when the run ended without
+// an answer, an error saying why (wrapping ErrTokenBudget, ErrRunTimeout,
+// ErrNoAnswer, context.Canceled or the model's error). The result is never
+// nil and always recorded, whether or not the run succeeded. obs may be nil.
+func (a *Agent) Run(ctx context.Context, task Task, obs Observer) (*Result, error) {
+	r := a.newRun(task, obs)
+	ctx, cancel := context.WithTimeoutCause(ctx, a.opts.Config.RunTimeout,
+		fmt.Errorf("%w after %s", ErrRunTimeout, a.opts.Config.RunTimeout))
+	defer cancel()
+	ctx, span := a.opts.Tracer.Start(ctx, "agent.run", trace.WithAttributes(
+		attribute.String("watchkeeper.run_id", r.res.RunID),
+		attribute.String("watchkeeper.conversation_id", task.ConversationID),
+		attribute.String("watchkeeper.source", task.Source),
+		attribute.String("gen_ai.request.model", a.opts.Config.ModelName),
+	))
+	defer span.End()
+
+	r.emit(Event{Kind: EventRunStarted, Text: r.redact(task.Input)})
+	err := r.loop(ctx)
+	r.finish(ctx, err)
+
+	span.SetAttributes(
+		attribute.String("watchkeeper.outcome", r.res.Outcome),
+		attribute.Int("watchkeeper.steps", r.res.Steps),
+		attribute.Int("gen_ai.usage.input_tokens", r.res.Usage.InputTokens),
+		attribute.Int("gen_ai.usage.output_tokens", r.res.Usage.OutputTokens),
+	)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	a.record(ctx, r)
+	return &r.res, err
+}
+
+// run is the state of one Run.
+type run struct {
+	a        *Agent
+	task     Task
+	obs      Observer
+	mode     Mode
+	res      Result
+	msgs     []Message // everything sent to the model, system prompt first
+	firstNew int       // index in msgs of the first message of this run
+	events   []Event   // the transcript's event log
+	mu       sync.Mutex
+	seen     map[string]int // call key -> step it was first made
+}
+
+func (a *Agent) newRun(task Task, obs Observer) *run {
+	mode := a.opts.Config.Mode
+	if mode == ModeAuto {
+		mode = ModeNative
+		if tc, ok := a.model.(ToolCallingModel); ok && !tc.NativeToolCalling() {
+			mode = ModeReAct
+		}
+	}
+	r := &run{a: a, task: task, obs: obs, mode: mode, seen: map[string]int{}}
+	r.res.Summary = Summary{
+		RunID:          newID("run_"),
+		ConversationID: task.ConversationID,
+		Source:         task.Source,
+		Model:          a.opts.Config.ModelName,
+		Mode:           mode,
+		StartedAt:      a.opts.Now(),
+	}
+	return r
+}
+
+func (r *run) redact(s string) string { return r.a.opts.Redactor.Redact(s) }
+
+// emit stamps e and hands it to the observer and the transcript. It
+// serialises events from parallel tool calls.
+func (r *run) emit(e Event) {
+	e.RunID = r.res.RunID
+	e.ConversationID = r.task.ConversationID
+	if e.Time.IsZero() {
+		e.Time = r.a.opts.Now()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if e.Kind != EventModelText {
+		r.events = append(r.events, e)
+	}
+	if r.obs != nil {
+		r.obs(e)
+	}
+}
+
+func (r *run) loop(ctx context.Context) error {
+	cfg := r.a.opts.Config
+	specs := r.a.tools.Specs()
+	system, err := r.systemPrompt(specs)
+	if err != nil {
+		return err
+	}
+	r.msgs = append(r.msgs, Message{Role: RoleSystem, Content: system})
+	r.msgs = append(r.msgs, r.task.History...)
+	r.firstNew = len(r.msgs)
+	r.msgs = append(r.msgs, Message{Role: RoleUser, Content: r.redact(r.task.Input)})
+
+	emptyReplies := 0
+	for step := 1; ; step++ {
+		if err := context.Cause(ctx); err != nil {
+			return err
+		}
+		used := r.res.Usage.Total()
+		if used >= cfg.MaxRunTokens {
+			return fmt.Errorf("%w: used %d of %d tokens in %d steps; ask a narrower question or raise agent.max_run_tokens",
+				ErrTokenBudget, used, cfg.MaxRunTokens, r.res.Steps)
+		}
+		// The last step is the step limit, or the point where this call plus
+		// one more (carrying this call's tool output) would likely cross the
+		// token budget: then the model must answer while it still can.
+		est := estimateMessages(r.msgs)
+		last := step >= cfg.MaxSteps || used+2*est+cfg.ToolOutputTokens >= cfg.MaxRunTokens
+
+		req := Request{Messages: r.msgs, MaxTokens: cfg.MaxOutputTokens, Temperature: cfg.Temperature}
+		if !last && r.mode == ModeNative {
+			req.Tools = specs
+		}
+		if last {
+			req.Messages = append(append([]Message(nil), r.msgs...), Message{Role: RoleUser, Content: prompts.AnswerNow})
+		}
+		if r.mode == ModeReAct {
+			req.Stop = []string{"\nObservation:"}
+		} else {
+			req.OnText = r.streamer(step)
+		}
+
+		resp, err := r.generate(ctx, step, req)
+		if err != nil {
+			return err
+		}
+		reply := resp.Message
+		reply.Role = RoleAssistant
+
+		var calls []ToolCall
+		if r.mode == ModeReAct {
+			reply, calls = r.parseReAct(reply, step)
+		} else {
+			calls = reply.ToolCalls
+		}
+
+		if len(calls) == 0 || last {
+			answer := strings.TrimSpace(reply.Content)
+			if r.mode == ModeReAct && len(calls) > 0 {
+				answer = reactThought(reply.Content)
+			}
+			if answer == "" {
+				emptyReplies++
+				if last || emptyReplies > 1 {
+					return fmt.Errorf("%w: the model returned an empty reply at step %d; try again or use a more capable model", ErrNoAnswer, step)
+				}
+				r.msgs = append(r.msgs, Message{Role: RoleUser, Content: prompts.EmptyReply})
+				continue
+			}
+			r.res.Answer = r.redact(answer)
+			r.msgs = append(r.msgs, Message{Role: RoleAssistant, Content: r.res.Answer})
+			return nil
+		}
+		emptyReplies = 0
+		r.msgs = append(r.msgs, reply)
+		results := r.runTools(ctx, step, calls)
+		if r.mode == ModeReAct {
+			r.msgs = append(r.msgs, Message{Role: RoleUser, Content: "Observation: " + results[0].Content})
+		} else {
+			r.msgs = append(r.msgs, results...)
+		}
+	}
+}
+
+func (r *run) systemPrompt(specs []tools.Spec) (string, error) {
+	d := SystemData{Now: r.a.opts.Now(), Source: r.task.Source, Tools: specs, ReAct: r.mode == ModeReAct}
+	if r.a.opts.SystemPrompt != nil {
+		return r.a.opts.SystemPrompt(d)
+	}
+	return prompts.System(prompts.SystemData{Now: d.Now, Source: d.Source, Tools: d.Tools, ReAct: d.ReAct})
+}
+
+// generate makes one model call with its span, accounting and event.
+func (r *run) generate(ctx context.Context, step int, req Request) (Response, error) {
+	ctx, span := r.a.opts.Tracer.Start(ctx, "llm.generate", trace.WithAttributes(
+		attribute.String("gen_ai.operation.name", "chat"),
+		attribute.String("gen_ai.request.model", r.a.opts.Config.ModelName),
+		attribute.Int("watchkeeper.step", step),
+		attribute.Int("watchkeeper.tools_offered", len(req.Tools)),
+	))
+	defer span.End()
+	start := r.a.opts.Now()
+	resp, err := r.a.model.Generate(ctx, req)
+	dur := r.a.opts.Now().Sub(start)
+	if req.OnText != nil {
+		req.OnText("") // flush the last partial line
+	}
+	r.res.Steps = step
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+			err = fmt.Errorf("model call at step %d: %w", step, cause)
+		} else {
+			err = fmt.Errorf("model call at step %d: %w", step, err)
+		}
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		r.emit(Event{Kind: EventModelCall, Step: step, Duration: dur, Model: r.modelName(""), Err: r.redact(err.Error())})
+		return resp, err
+	}
+	usage := resp.Usage
+	if usage.InputTokens == 0 && usage.OutputTokens == 0 {
+		usage = Usage{
+			InputTokens:  estimateMessages(req.Messages) + estimateSpecs(req.Tools),
+			OutputTokens: estimateMessages([]Message{resp.Message}),
+			Estimated:    true,
+		}
+	}
+	r.res.Usage = r.res.Usage.Add(usage)
+	if r.res.Model == "" {
+		r.res.Model = resp.Model
+	}
+	span.SetAttributes(
+		attribute.String("gen_ai.response.model", resp.Model),
+		attribute.String("gen_ai.response.finish_reason", resp.FinishReason),
+		attribute.Int("gen_ai.usage.input_tokens", usage.InputTokens),
+		attribute.Int("gen_ai.usage.output_tokens", usage.OutputTokens),
+	)
+	r.emit(Event{Kind: EventModelCall, Step: step, Duration: dur, Usage: usage, Model: r.modelName(resp.Model)})
+	return resp, nil
+}
+
+// streamer returns an OnText callback that emits streamed text a line at a
+// time. Redacting whole lines catches secrets a provider splits across
+// chunks; an empty delta flushes what is buffered.
+func (r *run) streamer(step int) func(string) {
+	var buf strings.Builder
+	return func(delta string) {
+		buf.WriteString(delta)
+		text := buf.String()
+		cut := strings.LastIndexByte(text, '\n') + 1
+		if delta == "" {
+			cut = len(text)
+		}
+		if cut == 0 {
+			return
+		}
+		buf.Reset()
+		buf.WriteString(text[cut:])
+		r.emit(Event{Kind: EventModelText, Step: step, Text: r.redact(text[:cut])})
+	}
+}
+
+func (r *run) modelName(fromResponse string) string {
+	if r.a.opts.Config.ModelName != "" {
+		return r.a.opts.Config.ModelName
+	}
+	return fromResponse
+}
+
+// finish fills in the summary and emits the closing event.
+func (r *run) finish(ctx context.Context, err error) {
+	s := &r.res.Summary
+	s.Duration = r.a.opts.Now().Sub(s.StartedAt)
+	s.CostUSD = r.a.opts.Config.Prices.Cost(s.Model, s.Usage)
+	r.res.Messages = append([]Message(nil), r.msgs[r.firstNew:]...)
+	if err == nil {
+		s.Outcome = RunAnswered
+		r.emit(Event{Kind: EventFinal, Text: r.res.Answer, Run: r.summaryCopy()})
+		return
+	}
+	switch {
+	case errors.Is(err, ErrTokenBudget):
+		s.Outcome = RunTokenBudget
+	case errors.Is(err, ErrRunTimeout):
+		s.Outcome = RunTimeout
+	case errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled):
+		s.Outcome = RunCanceled
+	case errors.Is(err, ErrNoAnswer):
+		s.Outcome = RunNoAnswer
+	default:
+		s.Outcome = RunModelError
+	}
+	s.Error = r.redact(err.Error())
+	r.emit(Event{Kind: EventError, Err: s.Error, Run: r.summaryCopy()})
+}
+
+func (r *run) summaryCopy() *Summary {
+	s := r.res.Summary
+	return &s
+}
+
+func newID(prefix string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return prefix + hex.EncodeToString(b[:])
+}
+
+func estimateMessages(msgs []Message) int {
+	n := 0
+	for _, m := range msgs {
+		n += 4 + tools.EstimateTokens(m.Content)
+		for _, c := range m.ToolCalls {
+			n += tools.EstimateTokens(c.Name) + tools.EstimateTokens(c.Arguments)
+		}
+	}
+	return n
+}
+
+func estimateSpecs(specs []tools.Spec) int {
+	if len(specs) == 0 {
+		return 0
+	}
+	return tools.EstimateTokens(specsJSON(specs))
+}

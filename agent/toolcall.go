@@ -1,0 +1,232 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/watchkeeper/watchkeeper/tools"
+)
+
+// runTools runs the calls of one step, at most MaxParallelTools at a time,
+// and returns one tool message per call, in call order.
+func (r *run) runTools(ctx context.Context, step int, calls []ToolCall) []Message {
+	out := make([]Message, len(calls))
+	// Claim repeated-call keys in call order before starting anything, so
+	// that which of two identical calls is refused does not depend on
+	// goroutine scheduling.
+	repeatOf := make([]int, len(calls))
+	for i := range calls {
+		if calls[i].ID == "" {
+			calls[i].ID = fmt.Sprintf("call_%d_%d", step, i+1)
+		}
+		repeatOf[i] = r.claim(calls[i], step)
+	}
+	var g errgroup.Group
+	g.SetLimit(r.a.opts.Config.MaxParallelTools)
+	for i, c := range calls {
+		g.Go(func() error {
+			out[i] = r.runTool(ctx, step, c, repeatOf[i])
+			return nil
+		})
+	}
+	_ = g.Wait() // the closures never return errors
+	r.res.ToolCalls += len(calls)
+	return out
+}
+
+// claim records the call and returns the step at which an identical call
+// was already made, or 0.
+func (r *run) claim(c ToolCall, step int) int {
+	key := c.Name + "\x00" + canonicalArgs(c.Arguments)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if first, ok := r.seen[key]; ok {
+		return first
+	}
+	r.seen[key] = step
+	return 0
+}
+
+// toolOutcome is what one call produced, before it becomes a message.
+type toolOutcome struct {
+	text    string
+	outcome string
+	result  *tools.Result
+}
+
+func (r *run) runTool(ctx context.Context, step int, c ToolCall, repeatOf int) Message {
+	ctx, span := r.a.opts.Tracer.Start(ctx, "tool.call", trace.WithAttributes(
+		attribute.String("gen_ai.operation.name", "execute_tool"),
+		attribute.String("gen_ai.tool.name", c.Name),
+		attribute.String("gen_ai.tool.call.id", c.ID),
+		attribute.Int("watchkeeper.step", step),
+	))
+	defer span.End()
+
+	args := json.RawMessage(r.redact(c.Arguments))
+	if json.Valid(args) {
+		args = compactJSON(args)
+	}
+	r.emit(Event{Kind: EventToolStart, Step: step, Tool: c.Name, CallID: c.ID, Args: rawOrString(args)})
+	start := r.a.opts.Now()
+	o := r.execute(ctx, c, repeatOf)
+	dur := r.a.opts.Now().Sub(start)
+
+	text, cut := tools.Truncate(r.redact(o.text), r.a.opts.Config.ToolOutputTokens)
+	span.SetAttributes(attribute.String("watchkeeper.tool.outcome", o.outcome), attribute.Bool("watchkeeper.tool.truncated", cut))
+	if o.outcome == OutcomeError || o.outcome == OutcomePanic {
+		span.SetStatus(codes.Error, text)
+	}
+	ev := Event{Kind: EventToolEnd, Step: step, Tool: c.Name, CallID: c.ID, Duration: dur, Outcome: o.outcome, Text: text, Truncated: cut, Result: o.result}
+	if o.result != nil && o.result.Proposal != nil {
+		ev.Proposal = o.result.Proposal
+	}
+	r.emit(ev)
+	if ev.Proposal != nil {
+		r.emit(Event{Kind: EventProposal, Step: step, Tool: c.Name, CallID: c.ID, Proposal: ev.Proposal})
+	}
+	return Message{Role: RoleTool, ToolCallID: c.ID, Name: c.Name, Content: text}
+}
+
+// execute runs one call and turns every way it can fail into text the model
+// can read. It never panics and never returns a Go error: a failing tool is
+// a fact for the model to reason about, not a reason to end the run.
+func (r *run) execute(ctx context.Context, c ToolCall, repeatOf int) (o toolOutcome) {
+	tool, ok := r.a.tools.Get(c.Name)
+	if !ok {
+		return toolOutcome{outcome: OutcomeRefused, text: fmt.Sprintf(
+			"Error: there is no tool called %q. Available tools: %s.", c.Name, listOrNone(r.a.tools.Names()))}
+	}
+	if repeatOf > 0 {
+		return toolOutcome{outcome: OutcomeRefused, text: fmt.Sprintf(
+			"Refused: you already called %s with exactly these arguments at step %d, and its result is above. "+
+				"Use that result, call it with different arguments, or give your answer.", c.Name, repeatOf)}
+	}
+	spec := tool.Spec()
+	args, err := repairJSON(c.Arguments)
+	if err != nil {
+		return toolOutcome{outcome: OutcomeToolError, text: fmt.Sprintf(
+			"Error: your arguments for %s are not valid JSON and could not be repaired (%v). Send one JSON object that matches the tool's schema.", c.Name, err)}
+	}
+	if err := spec.Parameters.Validate(args); err != nil {
+		return toolOutcome{outcome: OutcomeToolError, text: fmt.Sprintf(
+			"Error: invalid arguments for %s:\n%v\nCorrect the call and try again.", c.Name, err)}
+	}
+
+	ctx, cancel := context.WithTimeoutCause(ctx, r.a.opts.Config.ToolTimeout,
+		fmt.Errorf("tool %s timed out after %s", c.Name, r.a.opts.Config.ToolTimeout))
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			r.a.opts.Logger.Error("tool panicked", "tool", c.Name, "run_id", r.res.RunID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			o = toolOutcome{outcome: OutcomePanic, text: fmt.Sprintf(
+				"Error: tool %s crashed (%v). This is a bug in Watchkeeper, not in your arguments; do not call it again in this run.", c.Name, p)}
+		}
+	}()
+	res, err := tool.Run(ctx, args)
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && errors.Is(err, context.DeadlineExceeded) {
+			err = cause
+		}
+		return toolOutcome{outcome: OutcomeError, text: fmt.Sprintf(
+			"Error: tool %s failed: %v. The system behind the tool failed, not your arguments; retrying the same call will not help.", c.Name, err)}
+	}
+	if spec.Mutating {
+		return r.propose(ctx, spec, res)
+	}
+	if res.Error != "" {
+		text := "Error: " + res.Error
+		if res.Text != "" {
+			text += "\n" + res.Text
+		}
+		return toolOutcome{outcome: OutcomeToolError, text: text, result: &res}
+	}
+	if res.Proposal != nil {
+		// Only tools declared mutating may propose; anything else is a bug
+		// and must not reach an approval button.
+		return toolOutcome{outcome: OutcomeError, text: fmt.Sprintf(
+			"Error: tool %s returned a proposal but is not declared as mutating; the proposal was dropped.", c.Name)}
+	}
+	return toolOutcome{outcome: OutcomeOK, text: res.Text, result: &res}
+}
+
+// propose stores the proposal of a mutating tool. Nothing has changed yet.
+func (r *run) propose(ctx context.Context, spec tools.Spec, res tools.Result) toolOutcome {
+	if res.Error != "" {
+		return toolOutcome{outcome: OutcomeToolError, text: "Error: " + res.Error, result: &res}
+	}
+	if res.Proposal == nil {
+		return toolOutcome{outcome: OutcomeError, text: fmt.Sprintf(
+			"Error: tool %s changes systems but returned no proposal, so nothing was done.", spec.Name)}
+	}
+	p := *res.Proposal
+	p.Tool = spec.Name
+	p.Summary = r.redact(p.Summary)
+	p.Details = r.redact(p.Details)
+	if r.a.opts.Proposer != nil {
+		stored, err := r.a.opts.Proposer.Propose(context.WithoutCancel(ctx), r.task.ConversationID, p)
+		if err != nil {
+			return toolOutcome{outcome: OutcomeError, text: fmt.Sprintf(
+				"Error: the proposal %q could not be stored (%v), so it cannot be approved. Tell the user.", p.Summary, err)}
+		}
+		p = stored
+	} else if p.ID == "" {
+		p.ID = newID("prop_")
+	}
+	res.Proposal = &p
+	r.mu.Lock()
+	r.res.Proposals = append(r.res.Proposals, p)
+	r.mu.Unlock()
+	text := fmt.Sprintf("Proposal %s created: %s. It awaits approval by a person; nothing has been changed. "+
+		"Tell the user what you propose and why, and that it needs their approval.", p.ID, p.Summary)
+	return toolOutcome{outcome: OutcomeProposed, text: text, result: &res}
+}
+
+// canonicalArgs normalises arguments so that calls differing only in key
+// order or whitespace count as identical.
+func canonicalArgs(s string) string {
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		return strings.TrimSpace(s)
+	}
+	b, err := json.Marshal(v) // maps marshal with sorted keys
+	if err != nil {
+		return strings.TrimSpace(s)
+	}
+	return string(b)
+}
+
+func compactJSON(b json.RawMessage) json.RawMessage {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, b); err != nil {
+		return b
+	}
+	return buf.Bytes()
+}
+
+// rawOrString returns b if it is valid JSON, else b as a JSON string, so an
+// event always serialises.
+func rawOrString(b json.RawMessage) json.RawMessage {
+	if json.Valid(b) {
+		return b
+	}
+	s, _ := json.Marshal(string(b))
+	return s
+}
+
+func listOrNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}

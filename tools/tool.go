@@ -1,0 +1,115 @@
+// Package tools defines the seam between the agent and the things it can do:
+// the Tool interface, an explicit Registry, the Result a tool hands back, and
+// the helpers every tool shares (argument schemas, strict decoding, output
+// budgets).
+//
+// A tool's failure that the model can correct — bad PromQL, an unknown
+// namespace, a missing argument — is a Result with Error set, so the model
+// reads it and tries again. A Go error from Run means the infrastructure broke
+// (the backend is down, the context was cancelled) and is reported as such.
+//
+// Mutating tools never act. Their Run returns a Result carrying a Proposal;
+// a human approves it on some surface, and only then is Applier.Apply called.
+package tools
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+)
+
+// Tool is one capability offered to the model.
+//
+// Implementations must be safe for concurrent use: the agent runs the tool
+// calls of one step in parallel, and several runs share one Registry.
+type Tool interface {
+	// Spec describes the tool to the model. It must be constant for the
+	// lifetime of the tool.
+	Spec() Spec
+	// Run executes a call. args is a JSON object the agent has already
+	// checked against Spec().Parameters. A failure the model can fix is
+	// returned as a Result with Error set and a nil error.
+	Run(ctx context.Context, args json.RawMessage) (Result, error)
+}
+
+// Applier is implemented by mutating tools. Apply carries out a proposal that
+// a person approved; it is never called by the agent loop itself.
+type Applier interface {
+	Apply(ctx context.Context, p Proposal) (Result, error)
+}
+
+// Spec is what the model sees of a tool.
+type Spec struct {
+	// Name is unique in a Registry: lower case letters, digits and '_'.
+	Name string `json:"name"`
+	// Description tells the model when to use the tool and what it returns.
+	Description string `json:"description"`
+	// Parameters is the JSON schema of the arguments object.
+	Parameters *Schema `json:"parameters"`
+	// Mutating marks tools that change the world. They must return a
+	// Proposal and implement Applier.
+	Mutating bool `json:"mutating,omitempty"`
+}
+
+// Result is what a tool call produced.
+//
+// The zero value is an empty, successful result.
+type Result struct {
+	// Text is what the model reads. The agent cuts it to the per-tool budget.
+	Text string `json:"text,omitempty"`
+	// Error is a failure the model can correct, in words the model can act
+	// on. When set, the call counts as failed and Text is optional context.
+	Error string `json:"error,omitempty"`
+	// Data is structured output for surfaces (tables, series). It is never
+	// sent to the model. It must be JSON-serialisable.
+	Data any `json:"data,omitempty"`
+	// Proposal is set by mutating tools instead of acting.
+	Proposal *Proposal `json:"proposal,omitempty"`
+	// Attachments are files a surface may show, such as chart PNGs.
+	Attachments []Attachment `json:"attachments,omitempty"`
+}
+
+// Attachment is a file produced by a tool.
+type Attachment struct {
+	Name     string `json:"name"`
+	MIMEType string `json:"mime_type"`
+	Title    string `json:"title,omitempty"`
+	Data     []byte `json:"-"`
+}
+
+// Proposal is a change a mutating tool wants to make. It carries everything a
+// person needs to decide and everything Applier.Apply needs to act.
+type Proposal struct {
+	// ID is assigned when the proposal is stored; tools leave it empty.
+	ID string `json:"id,omitempty"`
+	// Tool is the name of the tool that proposed it and will apply it.
+	Tool string `json:"tool"`
+	// Summary is one line: "Restart deployment shop/checkout".
+	Summary string `json:"summary"`
+	// Details is the full preview shown before approval: the exact command,
+	// a diff, a dry-run result.
+	Details string `json:"details,omitempty"`
+	// Risk is "low", "medium" or "high".
+	Risk string `json:"risk,omitempty"`
+	// Args are the arguments Apply needs, in the tool's own format.
+	Args json.RawMessage `json:"args,omitempty"`
+}
+
+// Text returns a successful result holding s.
+func Text(s string) Result { return Result{Text: s} }
+
+// Errorf returns a result describing a failure the model can fix.
+func Errorf(format string, a ...any) Result {
+	return Result{Error: fmt.Sprintf(format, a...)}
+}
+
+// JSON returns a successful result whose text is v as indented JSON and whose
+// Data is v. It fails only if v cannot be marshalled, which is a bug in the
+// calling tool.
+func JSON(v any) (Result, error) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return Result{}, fmt.Errorf("encode tool result: %w", err)
+	}
+	return Result{Text: string(b), Data: v}, nil
+}
