@@ -3,6 +3,7 @@ module github.com/watchkeeper/watchkeeper
 go 1.26.8
 
 require (
+	github.com/sashabaranov/go-openai v1.43.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
 	go.yaml.in/yaml/v3 v3.0.6
