@@ -21,6 +21,7 @@ import (
 	goopenai "github.com/sashabaranov/go-openai"
 
 	"github.com/watchkeeper/watchkeeper/agent"
+	"github.com/watchkeeper/watchkeeper/agent/llm/internal/retry"
 )
 
 // Kind selects the flavour of the API.
@@ -72,9 +73,10 @@ type Config struct {
 
 // Client is an agent.Model. It is safe for concurrent use.
 type Client struct {
-	cfg    Config
-	api    *goopenai.Client
-	logger *slog.Logger
+	cfg     Config
+	retries int
+	api     *goopenai.Client
+	logger  *slog.Logger
 }
 
 // Option configures optional parts of a Client.
@@ -100,7 +102,7 @@ func WithSleep(f func(context.Context, time.Duration) error) Option {
 
 // New returns a client for cfg.
 func New(cfg Config, opts ...Option) (*Client, error) {
-	o := options{httpClient: &http.Client{}, logger: slog.New(slog.DiscardHandler), sleep: sleepCtx}
+	o := options{httpClient: &http.Client{}, logger: slog.New(slog.DiscardHandler)}
 	for _, f := range opts {
 		f(&o)
 	}
@@ -112,17 +114,6 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 2 * time.Minute
-	}
-	if cfg.MaxRetries == 0 {
-		cfg.MaxRetries = 3
-	} else if cfg.MaxRetries < 0 {
-		cfg.MaxRetries = 0
-	}
-	if cfg.RetryBaseDelay <= 0 {
-		cfg.RetryBaseDelay = 500 * time.Millisecond
-	}
-	if cfg.MaxRetryWait <= 0 {
-		cfg.MaxRetryWait = 30 * time.Second
 	}
 
 	var c goopenai.ClientConfig
@@ -153,12 +144,15 @@ func New(cfg Config, opts ...Option) (*Client, error) {
 		return nil, fmt.Errorf("openai: unknown kind %q; use openai, azure or compatible", cfg.Kind)
 	}
 	hc := *o.httpClient
+	var next http.RoundTripper = transportOf(&hc)
 	if len(cfg.Headers) > 0 {
-		hc.Transport = headerTransport{next: transportOf(&hc), headers: cfg.Headers}
+		next = headerTransport{next: next, headers: cfg.Headers}
 	}
-	c.HTTPClient = &retryDoer{client: &hc, maxRetries: cfg.MaxRetries, baseDelay: cfg.RetryBaseDelay,
-		maxWait: cfg.MaxRetryWait, sleep: o.sleep, logger: o.logger}
-	return &Client{cfg: cfg, api: goopenai.NewClientWithConfig(c), logger: o.logger}, nil
+	rt := &retry.Transport{Next: next, MaxRetries: cfg.MaxRetries, BaseDelay: cfg.RetryBaseDelay,
+		MaxWait: cfg.MaxRetryWait, Sleep: o.sleep, Logger: o.logger}
+	hc.Transport = rt
+	c.HTTPClient = &hc
+	return &Client{cfg: cfg, retries: rt.Retries(), api: goopenai.NewClientWithConfig(c), logger: o.logger}, nil
 }
 
 // NativeToolCalling reports whether tool schemas are sent natively.
@@ -354,9 +348,9 @@ func (c *Client) explain(ctx context.Context, err error) error {
 	case code == http.StatusNotFound:
 		return fmt.Errorf("the model provider at %s does not know model %q (404: %s); check llm.model, llm.base_url and, on Azure, llm.deployment: %w", where, c.cfg.Model, msg, err)
 	case code == http.StatusTooManyRequests:
-		return fmt.Errorf("the model provider at %s is rate limiting us (429: %s) after %d retries; wait and ask again, or raise the provider's limits: %w", where, msg, c.cfg.MaxRetries, err)
+		return fmt.Errorf("the model provider at %s is rate limiting us (429: %s) after %d retries; wait and ask again, or raise the provider's limits: %w", where, msg, c.retries, err)
 	case code >= 500:
-		return fmt.Errorf("the model provider at %s failed (%d: %s) after %d retries; try again later: %w", where, code, msg, c.cfg.MaxRetries, err)
+		return fmt.Errorf("the model provider at %s failed (%d: %s) after %d retries; try again later: %w", where, code, msg, c.retries, err)
 	case code >= 400:
 		return fmt.Errorf("the model provider at %s rejected the request (%d: %s): %w", where, code, msg, err)
 	}
