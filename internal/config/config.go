@@ -1,0 +1,190 @@
+// Package config loads Watchkeeper's configuration: built-in defaults, then
+// one YAML file, then WATCHKEEPER_* environment variables, then secrets
+// read from *_file paths, then Validate. Parsing is strict: an unknown key
+// is an error naming its line, because a misspelt setting that is silently
+// ignored is worse than one that stops the start.
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Config is the whole configuration. The zero value is not meaningful;
+// start from Default.
+type Config struct {
+	Log       Log       `yaml:"log"`
+	Server    Server    `yaml:"server"`
+	Store     Store     `yaml:"store"`
+	LLM       LLM       `yaml:"llm"`
+	Agent     Agent     `yaml:"agent"`
+	Memory    Memory    `yaml:"memory"`
+	Telemetry Telemetry `yaml:"telemetry"`
+}
+
+// Log configures the process's own logs.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level string `yaml:"level"`
+	// Format is json or text.
+	Format string `yaml:"format"`
+}
+
+// Server is the HTTP listener for /metrics, /healthz and /readyz.
+type Server struct {
+	Listen string `yaml:"listen"`
+}
+
+// Store is where conversations, runs, proposals and the audit log live.
+type Store struct {
+	// Driver is sqlite (embedded; the default).
+	Driver string `yaml:"driver"`
+	// Path is the SQLite database file.
+	Path string `yaml:"path"`
+}
+
+// Provider names.
+const (
+	ProviderNone       = "none"
+	ProviderScripted   = "scripted"
+	ProviderOpenAI     = "openai"
+	ProviderAzure      = "azure"
+	ProviderCompatible = "openai-compatible"
+	ProviderAnthropic  = "anthropic"
+	ProviderGemini     = "gemini"
+	ProviderBedrock    = "bedrock"
+	ProviderOllama     = "ollama"
+)
+
+// Providers returns every accepted llm.provider.
+func Providers() []string {
+	return []string{ProviderNone, ProviderScripted, ProviderOpenAI, ProviderAzure, ProviderCompatible,
+		ProviderAnthropic, ProviderGemini, ProviderBedrock, ProviderOllama}
+}
+
+// LLM selects and configures the language model.
+type LLM struct {
+	// Provider is one of Providers; none (or empty) runs without a model.
+	Provider string `yaml:"provider"`
+	Model    string `yaml:"model"`
+	// BaseURL is the API endpoint: required for azure and
+	// openai-compatible, optional elsewhere.
+	BaseURL    string `yaml:"base_url"`
+	APIKey     Secret `yaml:"api_key"`
+	APIKeyFile string `yaml:"api_key_file"`
+	// Organization is OpenAI's organization header.
+	Organization string `yaml:"organization"`
+	// APIVersion and Deployment are Azure OpenAI's.
+	APIVersion string `yaml:"api_version"`
+	Deployment string `yaml:"deployment"`
+	// Region is the AWS region for bedrock.
+	Region string `yaml:"region"`
+	// Script is the YAML script replayed by the scripted provider.
+	Script string `yaml:"script"`
+	// Timeout bounds one model request.
+	Timeout Duration `yaml:"timeout"`
+	// MaxRetries on 429, 5xx and connection errors.
+	MaxRetries int `yaml:"max_retries"`
+	// Stream asks for streamed replies so surfaces show progress.
+	Stream bool `yaml:"stream"`
+	// ToolCalling is auto, native or react.
+	ToolCalling string `yaml:"tool_calling"`
+	// Temperature is sent when set.
+	Temperature *float64 `yaml:"temperature"`
+	// MaxOutputTokens caps each reply; 0 leaves it to the provider.
+	MaxOutputTokens int `yaml:"max_output_tokens"`
+	// Headers are added to every request (openai providers).
+	Headers map[string]string `yaml:"headers"`
+	// Prices per model name, in USD per million tokens, for the cost line.
+	Prices map[string]Price `yaml:"prices"`
+}
+
+// Price is a model's price in USD per million tokens.
+type Price struct {
+	InputPerMTok  float64 `yaml:"input_per_mtok"`
+	OutputPerMTok float64 `yaml:"output_per_mtok"`
+}
+
+// Agent bounds every run.
+type Agent struct {
+	MaxSteps         int      `yaml:"max_steps"`
+	MaxParallelTools int      `yaml:"max_parallel_tools"`
+	ToolOutputTokens int      `yaml:"tool_output_tokens"`
+	MaxRunTokens     int      `yaml:"max_run_tokens"`
+	RunTimeout       Duration `yaml:"run_timeout"`
+	ToolTimeout      Duration `yaml:"tool_timeout"`
+}
+
+// Memory bounds conversation history.
+type Memory struct {
+	// ContextTokens is the most history sent with a question; older tool
+	// output is dropped first, then older turns are summarised.
+	ContextTokens int `yaml:"context_tokens"`
+}
+
+// Telemetry configures tracing; metrics are always served.
+type Telemetry struct {
+	Tracing Tracing `yaml:"tracing"`
+}
+
+// Tracing exports OpenTelemetry traces over OTLP/HTTP when Endpoint is set.
+type Tracing struct {
+	// Endpoint is the OTLP/HTTP base URL, e.g. http://otel-collector:4318.
+	// Empty disables tracing.
+	Endpoint string `yaml:"endpoint"`
+	// Headers are sent with every export (e.g. an API key).
+	Headers     map[string]string `yaml:"headers"`
+	SampleRatio float64           `yaml:"sample_ratio"`
+	ServiceName string            `yaml:"service_name"`
+}
+
+// Default returns the built-in defaults: no model, the embedded SQLite
+// store in the user's state directory, metrics on localhost.
+func Default() Config {
+	return Config{
+		Log:    Log{Level: "info", Format: "json"},
+		Server: Server{Listen: "127.0.0.1:8080"},
+		Store:  Store{Driver: "sqlite", Path: filepath.Join(stateDir(), "watchkeeper.db")},
+		LLM: LLM{
+			Provider:    ProviderNone,
+			Timeout:     Duration(2 * time.Minute),
+			MaxRetries:  3,
+			Stream:      true,
+			ToolCalling: "auto",
+		},
+		Agent: Agent{
+			MaxSteps:         12,
+			MaxParallelTools: 4,
+			ToolOutputTokens: 4000,
+			MaxRunTokens:     200_000,
+			RunTimeout:       Duration(5 * time.Minute),
+			ToolTimeout:      Duration(2 * time.Minute),
+		},
+		Memory:    Memory{ContextTokens: 24_000},
+		Telemetry: Telemetry{Tracing: Tracing{SampleRatio: 1, ServiceName: "watchkeeper"}},
+	}
+}
+
+// stateDir is $XDG_STATE_HOME/watchkeeper, ~/.local/state/watchkeeper, or
+// the working directory when there is no home.
+func stateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "watchkeeper")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "watchkeeper")
+	}
+	return "."
+}
+
+// SearchPaths are the files tried, in order, when no --config is given.
+func SearchPaths() []string {
+	paths := []string{"watchkeeper.yaml"}
+	if d := os.Getenv("XDG_CONFIG_HOME"); d != "" {
+		paths = append(paths, filepath.Join(d, "watchkeeper", "config.yaml"))
+	} else if h, err := os.UserHomeDir(); err == nil {
+		paths = append(paths, filepath.Join(h, ".config", "watchkeeper", "config.yaml"))
+	}
+	return append(paths, "/etc/watchkeeper/config.yaml")
+}

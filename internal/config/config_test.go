@@ -1,0 +1,243 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// isolate points the default search paths at an empty directory so a
+// developer's own ~/.config/watchkeeper does not leak into tests.
+func isolate(t *testing.T) {
+	t.Helper()
+	dir := t.TempDir()
+	t.Setenv("XDG_CONFIG_HOME", dir)
+	t.Setenv("XDG_STATE_HOME", dir)
+	t.Chdir(dir)
+}
+
+func wantErrs(t *testing.T, err error, wants ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want %q", wants)
+	}
+	for _, w := range wants {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not contain %q:\n%v", w, err)
+		}
+	}
+}
+
+// testdataDir is resolved before any test changes directory.
+var testdataDir, _ = filepath.Abs("testdata")
+
+func testdata(name string) string { return filepath.Join(testdataDir, name) }
+
+func TestDefaultsWithoutAnyFile(t *testing.T) {
+	isolate(t)
+	l, err := Load("", nil)
+	if err != nil {
+		t.Fatalf("defaults must be valid: %v", err)
+	}
+	if l.Path != "" || l.HasModel() || l.Agent.MaxSteps != 12 || l.Agent.ToolOutputTokens != 4000 {
+		t.Errorf("defaults = %+v", l)
+	}
+	if !strings.HasSuffix(l.Store.Path, filepath.Join("watchkeeper", "watchkeeper.db")) {
+		t.Errorf("store path = %s", l.Store.Path)
+	}
+}
+
+func TestSearchPathAndEnvPath(t *testing.T) {
+	isolate(t)
+	if err := os.WriteFile("watchkeeper.yaml", []byte("agent: {max_steps: 5}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Load("", nil)
+	if err != nil || l.Agent.MaxSteps != 5 || l.Path != "watchkeeper.yaml" {
+		t.Fatalf("search path: err=%v steps=%d path=%s", err, l.Agent.MaxSteps, l.Path)
+	}
+	l, err = Load("", []string{"WATCHKEEPER_CONFIG=" + testdata("minimal.yaml")})
+	if err != nil || l.Agent.MaxSteps != 8 {
+		t.Fatalf("WATCHKEEPER_CONFIG: err=%v steps=%d", err, l.Agent.MaxSteps)
+	}
+	_, err = Load("/nonexistent/watchkeeper.yaml", nil)
+	wantErrs(t, err, "config file /nonexistent/watchkeeper.yaml does not exist", "deploy/examples/config.yaml")
+}
+
+func TestStrictParsing(t *testing.T) {
+	isolate(t)
+	tests := []struct {
+		file  string
+		wants []string
+	}{
+		{"unknown_keys.yaml", []string{
+			`unknown_keys.yaml: line 4: unknown key "max_step" in agent; did you mean "max_steps"?`,
+			`line 7: unknown key "modle" in llm; did you mean "model"?`,
+			`line 9: unknown key "outptu_per_mtok" in llm.prices.gpt-4o; did you mean "output_per_mtok"?`,
+			`line 10: unknown key "tracing"; valid keys are agent, llm, log, memory, server, store, telemetry`,
+		}},
+		{"bad_types.yaml", []string{"line 2: cannot unmarshal !!str `twelve` into int"}},
+		{"bad_duration.yaml", []string{`line 2: "5 minutes" is not a duration; write it like 30s, 5m or 1h`}},
+		{"not_a_mapping.yaml", []string{"line 1: the configuration must be a mapping"}},
+		{"dup.yaml", []string{`"max_steps" already defined`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			_, err := Load(testdata(tt.file), nil)
+			wantErrs(t, err, tt.wants...)
+		})
+	}
+	if _, err := Load(testdata("empty.yaml"), nil); err != nil {
+		t.Errorf("an empty file should mean defaults: %v", err)
+	}
+}
+
+func TestValidateNamesEverySetting(t *testing.T) {
+	isolate(t)
+	_, err := Load(testdata("invalid_values.yaml"), nil)
+	wantErrs(t, err,
+		`log.level: "verbose" is not one of debug, info, warn, error`,
+		`server.listen: "8080" is not host:port`,
+		`llm.base_url: "localhost:11434" is not an http(s) URL`,
+		`llm.tool_calling: "sometimes" is not one of auto, native, react`,
+		`llm.model: is required for provider openai-compatible`,
+		`agent.max_steps: 0 is outside 1..100`,
+		`agent.max_parallel_tools: 500 is outside 1..64`,
+		`telemetry.tracing.endpoint: "otel:4318" is not an http(s) URL`,
+		`telemetry.tracing.sample_ratio: 2 is outside 0..1`,
+	)
+}
+
+func TestProviderRequirements(t *testing.T) {
+	isolate(t)
+	tests := []struct {
+		env   []string
+		wants []string
+	}{
+		{[]string{"WATCHKEEPER_LLM_PROVIDER=openai", "WATCHKEEPER_LLM_MODEL=gpt-4o"},
+			[]string{"llm.api_key: is required for provider openai; set WATCHKEEPER_LLM_API_KEY, llm.api_key_file or llm.api_key, or OPENAI_API_KEY"}},
+		{[]string{"WATCHKEEPER_LLM_PROVIDER=azure"},
+			[]string{"llm.base_url: is required for provider azure", "llm.deployment: is required", "llm.api_key: is required for provider azure"}},
+		{[]string{"WATCHKEEPER_LLM_PROVIDER=anthropic"},
+			[]string{"llm.model: is required for provider anthropic", "ANTHROPIC_API_KEY"}},
+		{[]string{"WATCHKEEPER_LLM_PROVIDER=bedrock", "WATCHKEEPER_LLM_MODEL=m"},
+			[]string{"llm.region: is required for provider bedrock"}},
+		{[]string{"WATCHKEEPER_LLM_PROVIDER=scripted", "WATCHKEEPER_LLM_SCRIPT=/nope.yaml"},
+			[]string{"llm.script: stat /nope.yaml: no such file or directory"}},
+		{[]string{"WATCHKEEPER_LLM_PROVIDER=gpt"},
+			[]string{`llm.provider: "gpt" is not one of none, scripted, openai`}},
+	}
+	for _, tt := range tests {
+		_, err := Load("", tt.env)
+		wantErrs(t, err, tt.wants...)
+	}
+	// A compatible server needs no key; the provider's own variable is used
+	// when no key is configured.
+	l, err := Load("", []string{"WATCHKEEPER_LLM_PROVIDER=openai", "WATCHKEEPER_LLM_MODEL=gpt-4o", "OPENAI_API_KEY=sk-from-openai-env"})
+	if err != nil || l.LLM.APIKey.Reveal() != "sk-from-openai-env" {
+		t.Errorf("OPENAI_API_KEY fallback: err=%v", err)
+	}
+}
+
+func TestEnvironmentOverrides(t *testing.T) {
+	isolate(t)
+	l, err := Load(testdata("minimal.yaml"), []string{
+		"WATCHKEEPER_AGENT_MAX_STEPS=20",
+		"WATCHKEEPER_AGENT_RUN_TIMEOUT=90s",
+		"WATCHKEEPER_LLM_STREAM=false",
+		"WATCHKEEPER_LLM_TEMPERATURE=0.3",
+		"WATCHKEEPER_LLM_HEADERS=X-Team=sre, X-Env=prod",
+		"WATCHKEEPER_LLM_API_KEY=sk-env-key-123456",
+		"WATCHKEEPER_TELEMETRY_TRACING_SAMPLE_RATIO=0.5",
+		"HOME=/irrelevant",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Agent.MaxSteps != 20 || l.Agent.RunTimeout.D() != 90*time.Second || l.LLM.Stream ||
+		*l.LLM.Temperature != 0.3 || l.LLM.Headers["X-Env"] != "prod" || l.LLM.APIKey.Reveal() != "sk-env-key-123456" ||
+		l.Telemetry.Tracing.SampleRatio != 0.5 {
+		t.Errorf("overrides not applied: %+v", l.Config)
+	}
+	if len(l.EnvKeys) != 7 {
+		t.Errorf("EnvKeys = %v", l.EnvKeys)
+	}
+	_, err = Load("", []string{"WATCHKEEPER_AGENT_MAX_STEP=3", "WATCHKEEPER_AGENT_RUN_TIMEOUT=soon", "WATCHKEEPER_LLM_PRICES=x"})
+	wantErrs(t, err,
+		"unknown environment variable WATCHKEEPER_AGENT_MAX_STEP; did you mean WATCHKEEPER_AGENT_MAX_STEPS?",
+		`WATCHKEEPER_AGENT_RUN_TIMEOUT (agent.run_timeout): "soon" is not a duration`,
+		"WATCHKEEPER_LLM_PRICES (llm.prices): cannot be set from the environment",
+	)
+}
+
+func TestSecretsFromFiles(t *testing.T) {
+	isolate(t)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	if err := os.WriteFile(keyFile, []byte("sk-file-key-abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"WATCHKEEPER_LLM_PROVIDER=anthropic", "WATCHKEEPER_LLM_MODEL=claude"}
+	l, err := Load("", append(base, "WATCHKEEPER_LLM_API_KEY_FILE="+keyFile))
+	if err != nil || l.LLM.APIKey.Reveal() != "sk-file-key-abcdef" {
+		t.Fatalf("key file: err=%v key=%q", err, l.LLM.APIKey.Reveal())
+	}
+	_, err = Load("", append(base, "WATCHKEEPER_LLM_API_KEY_FILE="+filepath.Join(dir, "missing")))
+	wantErrs(t, err, "llm.api_key_file: open "+filepath.Join(dir, "missing"), "create the file or unset llm.api_key_file")
+	_, err = Load("", append(base, "WATCHKEEPER_LLM_API_KEY_FILE="+keyFile, "WATCHKEEPER_LLM_API_KEY=inline"))
+	wantErrs(t, err, "llm.api_key and llm.api_key_file are both set; keep one")
+	empty := filepath.Join(dir, "empty")
+	_ = os.WriteFile(empty, []byte("\n"), 0o600)
+	_, err = Load("", append(base, "WATCHKEEPER_LLM_API_KEY_FILE="+empty))
+	wantErrs(t, err, "is empty")
+}
+
+func TestRenderedConfigHidesSecrets(t *testing.T) {
+	isolate(t)
+	l, err := Load(testdata("minimal.yaml"), []string{
+		"WATCHKEEPER_LLM_API_KEY=sk-very-secret-value",
+		"WATCHKEEPER_LLM_HEADERS=Authorization=Bearer sk-header-secret",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := l.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "sk-very-secret-value") || strings.Contains(out, "sk-header-secret") {
+		t.Fatalf("secret in rendered config:\n%s", out)
+	}
+	for _, want := range []string{"api_key: <secret>", "Authorization: <secret>", "run_timeout: 5m0s", "max_steps: 8"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("rendered config lacks %q:\n%s", want, out)
+		}
+	}
+	secrets := l.Secrets()
+	if len(secrets) != 1 || secrets[0] != "sk-very-secret-value" {
+		t.Errorf("Secrets() = %v", secrets)
+	}
+	if s := l.LLM.APIKey.String(); s != "<secret>" {
+		t.Errorf("Secret.String() = %q", s)
+	}
+}
+
+func TestShippedExampleIsValid(t *testing.T) {
+	example, _ := filepath.Abs(filepath.Join("..", "..", "deploy", "examples", "config.yaml"))
+	isolate(t)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	_ = os.WriteFile(keyFile, []byte("sk-example"), 0o600)
+	// The example points at /run/secrets; redirect the file and the store.
+	_, err := Load(example, nil)
+	wantErrs(t, err, "llm.api_key_file: open /run/secrets/openai-api-key")
+	l, err := Load(example, []string{"WATCHKEEPER_LLM_API_KEY_FILE=" + keyFile})
+	if err != nil {
+		t.Fatalf("example config: %v", err)
+	}
+	if l.LLM.Prices["gpt-4o-mini"].OutputPerMTok != 0.60 {
+		t.Errorf("prices = %v", l.LLM.Prices)
+	}
+}

@@ -1,0 +1,150 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+)
+
+// Validate reports every problem in c, each naming the setting and what to
+// do about it.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, a...)))
+	}
+	oneOf := func(field, v string, allowed ...string) {
+		if !slices.Contains(allowed, v) {
+			bad(field, "%q is not one of %s", v, strings.Join(allowed, ", "))
+		}
+	}
+
+	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf("log.format", c.Log.Format, "json", "text")
+	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
+		bad("server.listen", "%q is not host:port (for example 127.0.0.1:8080 or :8080)", c.Server.Listen)
+	}
+	oneOf("store.driver", c.Store.Driver, "sqlite")
+	if c.Store.Path == "" {
+		bad("store.path", "is empty; give the SQLite file to use, e.g. /var/lib/watchkeeper/watchkeeper.db")
+	}
+
+	l := c.LLM
+	provider := l.Provider
+	if provider == "" {
+		provider = ProviderNone
+	}
+	oneOf("llm.provider", provider, Providers()...)
+	oneOf("llm.tool_calling", l.ToolCalling, "auto", "native", "react")
+	if l.BaseURL != "" {
+		if u, err := url.Parse(l.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("llm.base_url", "%q is not an http(s) URL, e.g. http://localhost:11434/v1", l.BaseURL)
+		}
+	}
+	keyHint := "set WATCHKEEPER_LLM_API_KEY, llm.api_key_file or llm.api_key"
+	needKey := func(extra string) {
+		if l.APIKey == "" {
+			msg := "is required for provider " + provider + "; " + keyHint
+			if extra != "" {
+				msg += ", or " + extra
+			}
+			bad("llm.api_key", "%s", msg)
+		}
+	}
+	needModel := func(example string) {
+		if l.Model == "" {
+			bad("llm.model", "is required for provider %s, e.g. %s", provider, example)
+		}
+	}
+	switch provider {
+	case ProviderScripted:
+		if l.Script == "" {
+			bad("llm.script", "is required for provider scripted: the YAML file of turns to replay")
+		} else if _, err := os.Stat(l.Script); err != nil {
+			bad("llm.script", "%v", err)
+		}
+	case ProviderOpenAI:
+		needModel("gpt-4o-mini")
+		if l.BaseURL == "" {
+			needKey("OPENAI_API_KEY")
+		}
+	case ProviderAzure:
+		if l.BaseURL == "" {
+			bad("llm.base_url", "is required for provider azure: https://RESOURCE.openai.azure.com")
+		}
+		if l.Model == "" && l.Deployment == "" {
+			bad("llm.deployment", "is required for provider azure: the deployment name of your model")
+		}
+		needKey("AZURE_OPENAI_API_KEY")
+	case ProviderCompatible:
+		needModel("llama3.1:8b")
+		if l.BaseURL == "" {
+			bad("llm.base_url", "is required for provider openai-compatible, e.g. http://localhost:11434/v1 (Ollama), http://localhost:8000/v1 (vLLM)")
+		}
+	case ProviderAnthropic:
+		needModel("claude-sonnet-4-5")
+		needKey("ANTHROPIC_API_KEY")
+	case ProviderGemini:
+		needModel("gemini-2.5-flash")
+		needKey("GEMINI_API_KEY")
+	case ProviderBedrock:
+		needModel("anthropic.claude-3-5-sonnet-20240620-v1:0")
+		if l.Region == "" {
+			bad("llm.region", "is required for provider bedrock, e.g. us-east-1; credentials come from the AWS default chain")
+		}
+	case ProviderOllama:
+		needModel("llama3.1:8b")
+	}
+	if l.Timeout <= 0 {
+		bad("llm.timeout", "must be positive, e.g. 2m")
+	}
+	if l.MaxRetries < 0 || l.MaxRetries > 10 {
+		bad("llm.max_retries", "%d is outside 0..10", l.MaxRetries)
+	}
+	if l.Temperature != nil && (*l.Temperature < 0 || *l.Temperature > 2) {
+		bad("llm.temperature", "%v is outside 0..2", *l.Temperature)
+	}
+	for m, p := range l.Prices {
+		if p.InputPerMTok < 0 || p.OutputPerMTok < 0 {
+			bad("llm.prices."+m, "prices cannot be negative")
+		}
+	}
+
+	a := c.Agent
+	inRange := func(field string, v, lo, hi int) {
+		if v < lo || v > hi {
+			bad(field, "%d is outside %d..%d", v, lo, hi)
+		}
+	}
+	inRange("agent.max_steps", a.MaxSteps, 1, 100)
+	inRange("agent.max_parallel_tools", a.MaxParallelTools, 1, 64)
+	inRange("agent.tool_output_tokens", a.ToolOutputTokens, 100, 1_000_000)
+	inRange("agent.max_run_tokens", a.MaxRunTokens, 1_000, 100_000_000)
+	if a.RunTimeout <= 0 {
+		bad("agent.run_timeout", "must be positive, e.g. 5m")
+	}
+	if a.ToolTimeout <= 0 {
+		bad("agent.tool_timeout", "must be positive, e.g. 2m")
+	}
+	inRange("memory.context_tokens", c.Memory.ContextTokens, 1_000, 10_000_000)
+
+	t := c.Telemetry.Tracing
+	if t.Endpoint != "" {
+		if u, err := url.Parse(t.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("telemetry.tracing.endpoint", "%q is not an http(s) URL, e.g. http://otel-collector:4318", t.Endpoint)
+		}
+	}
+	if t.SampleRatio < 0 || t.SampleRatio > 1 {
+		bad("telemetry.tracing.sample_ratio", "%v is outside 0..1", t.SampleRatio)
+	}
+	return errors.Join(errs...)
+}
+
+// HasModel reports whether a language model is configured.
+func (c Config) HasModel() bool {
+	return c.LLM.Provider != "" && c.LLM.Provider != ProviderNone
+}
