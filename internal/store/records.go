@@ -1,0 +1,338 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+)
+
+// LoadConversation implements Conversations.
+func (s *SQLite) LoadConversation(ctx context.Context, id string) ([]byte, error) {
+	var b []byte
+	err := s.db.QueryRowContext(ctx, `SELECT messages FROM conversations WHERE id = ?`, id).Scan(&b)
+	if err == sql.ErrNoRows {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load conversation %s: %w", id, err)
+	}
+	return s.decompress(b)
+}
+
+// SaveConversation implements Conversations.
+func (s *SQLite) SaveConversation(ctx context.Context, id string, messages []byte) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO conversations (id, messages, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET messages = excluded.messages, updated_at = excluded.updated_at`,
+		id, s.compress(messages), ms(s.now()))
+	if err != nil {
+		return fmt.Errorf("save conversation %s: %w", id, err)
+	}
+	return nil
+}
+
+// DeleteConversation implements Conversations.
+func (s *SQLite) DeleteConversation(ctx context.Context, id string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM conversations WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("delete conversation %s: %w", id, err)
+	}
+	return nil
+}
+
+// SaveRun implements Runs.
+func (s *SQLite) SaveRun(ctx context.Context, r Run) error {
+	var cost sql.NullFloat64
+	if r.CostUSD != nil {
+		cost = sql.NullFloat64{Float64: *r.CostUSD, Valid: true}
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, conversation_id, source, model, mode, outcome, error, question, answer,
+		started_at, duration_ms, steps, tool_calls, input_tokens, output_tokens, cost_usd, transcript)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.ConversationID, r.Source, r.Model, r.Mode, r.Outcome, r.Error, r.Question, r.Answer,
+		ms(r.StartedAt), r.Duration.Milliseconds(), r.Steps, r.ToolCalls, r.InputTokens, r.OutputTokens, cost,
+		s.compress(r.Transcript))
+	if err != nil {
+		return fmt.Errorf("save run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+const runColumns = `id, conversation_id, source, model, mode, outcome, error, question, answer,
+	started_at, duration_ms, steps, tool_calls, input_tokens, output_tokens, cost_usd`
+
+func scanRun(sc interface{ Scan(...any) error }, extra ...any) (Run, error) {
+	var (
+		r        Run
+		started  int64
+		duration int64
+		cost     sql.NullFloat64
+	)
+	dest := append([]any{&r.ID, &r.ConversationID, &r.Source, &r.Model, &r.Mode, &r.Outcome, &r.Error, &r.Question, &r.Answer,
+		&started, &duration, &r.Steps, &r.ToolCalls, &r.InputTokens, &r.OutputTokens, &cost}, extra...)
+	if err := sc.Scan(dest...); err != nil {
+		return Run{}, err
+	}
+	r.StartedAt = fromMS(started)
+	r.Duration = msDuration(duration)
+	if cost.Valid {
+		c := cost.Float64
+		r.CostUSD = &c
+	}
+	return r, nil
+}
+
+// GetRun implements Runs.
+func (s *SQLite) GetRun(ctx context.Context, id string) (Run, error) {
+	var transcript []byte
+	r, err := scanRun(s.db.QueryRowContext(ctx, `SELECT `+runColumns+`, transcript FROM runs WHERE id = ?`, id), &transcript)
+	if err != nil {
+		return Run{}, notFound(err, "run", id)
+	}
+	if r.Transcript, err = s.decompress(transcript); err != nil {
+		return Run{}, fmt.Errorf("run %s transcript: %w", id, err)
+	}
+	return r, nil
+}
+
+// ListRuns implements Runs.
+func (s *SQLite) ListRuns(ctx context.Context, conversationID string, limit int) ([]Run, error) {
+	query := `SELECT ` + runColumns + ` FROM runs`
+	var args []any
+	if conversationID != "" {
+		query += ` WHERE conversation_id = ?`
+		args = append(args, conversationID)
+	}
+	query += ` ORDER BY started_at DESC, id DESC LIMIT ?`
+	args = append(args, clampLimit(limit))
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list runs: %w", err)
+	}
+	defer rows.Close()
+	var out []Run
+	for rows.Next() {
+		r, err := scanRun(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list runs: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// CreateProposal implements Proposals.
+func (s *SQLite) CreateProposal(ctx context.Context, p Proposal) error {
+	if p.Status == "" {
+		p.Status = ProposalPending
+	}
+	if p.CreatedAt.IsZero() {
+		p.CreatedAt = s.now()
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO proposals (id, conversation_id, tool, summary, details, risk, args, status, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.ConversationID, p.Tool, p.Summary, p.Details, p.Risk, p.Args, p.Status, ms(p.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("create proposal %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+const proposalColumns = `id, conversation_id, tool, summary, details, risk, args, status, created_at, decided_at, decided_by, result`
+
+func scanProposal(sc interface{ Scan(...any) error }) (Proposal, error) {
+	var (
+		p       Proposal
+		created int64
+		decided sql.NullInt64
+	)
+	if err := sc.Scan(&p.ID, &p.ConversationID, &p.Tool, &p.Summary, &p.Details, &p.Risk, &p.Args, &p.Status,
+		&created, &decided, &p.DecidedBy, &p.Result); err != nil {
+		return Proposal{}, err
+	}
+	p.CreatedAt = fromMS(created)
+	p.DecidedAt = fromNullMS(decided)
+	return p, nil
+}
+
+// GetProposal implements Proposals.
+func (s *SQLite) GetProposal(ctx context.Context, id string) (Proposal, error) {
+	p, err := scanProposal(s.db.QueryRowContext(ctx, `SELECT `+proposalColumns+` FROM proposals WHERE id = ?`, id))
+	if err != nil {
+		return Proposal{}, notFound(err, "proposal", id)
+	}
+	return p, nil
+}
+
+// TransitionProposal implements Proposals with a single conditional UPDATE,
+// so concurrent decisions cannot both succeed.
+func (s *SQLite) TransitionProposal(ctx context.Context, id string, from []string, to, by, result string) (Proposal, error) {
+	if len(from) == 0 {
+		return Proposal{}, fmt.Errorf("transition proposal %s: no source status given", id)
+	}
+	args := []any{to, ms(s.now()), by, result, id}
+	for _, f := range from {
+		args = append(args, f)
+	}
+	res, err := s.db.ExecContext(ctx, `UPDATE proposals SET status = ?, decided_at = ?, decided_by = ?, result = ?
+		WHERE id = ? AND status IN (?`+strings.Repeat(", ?", len(from)-1)+`)`, args...)
+	if err != nil {
+		return Proposal{}, fmt.Errorf("transition proposal %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return Proposal{}, err
+	}
+	p, err := s.GetProposal(ctx, id)
+	if err != nil {
+		return Proposal{}, err
+	}
+	if n == 0 {
+		return p, fmt.Errorf("proposal %s is %s, not %s: %w", id, p.Status, strings.Join(from, " or "), ErrConflict)
+	}
+	return p, nil
+}
+
+// ListProposals implements Proposals; status "" lists all.
+func (s *SQLite) ListProposals(ctx context.Context, status string, limit int) ([]Proposal, error) {
+	query := `SELECT ` + proposalColumns + ` FROM proposals`
+	var args []any
+	if status != "" {
+		query += ` WHERE status = ?`
+		args = append(args, status)
+	}
+	query += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	args = append(args, clampLimit(limit))
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list proposals: %w", err)
+	}
+	defer rows.Close()
+	var out []Proposal
+	for rows.Next() {
+		p, err := scanProposal(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list proposals: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// AppendAudit implements Audit.
+func (s *SQLite) AppendAudit(ctx context.Context, e AuditEntry) (int64, error) {
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO audit (time, actor, action, target, outcome, details) VALUES (?, ?, ?, ?, ?, ?)`,
+		ms(e.Time), e.Actor, e.Action, e.Target, e.Outcome, e.Details)
+	if err != nil {
+		return 0, fmt.Errorf("append audit: %w", err)
+	}
+	return res.LastInsertId()
+}
+
+// ListAudit implements Audit.
+func (s *SQLite) ListAudit(ctx context.Context, limit int) ([]AuditEntry, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, time, actor, action, target, outcome, details FROM audit ORDER BY id DESC LIMIT ?`, clampLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("list audit: %w", err)
+	}
+	defer rows.Close()
+	var out []AuditEntry
+	for rows.Next() {
+		var e AuditEntry
+		var t int64
+		if err := rows.Scan(&e.ID, &t, &e.Actor, &e.Action, &e.Target, &e.Outcome, &e.Details); err != nil {
+			return nil, fmt.Errorf("list audit: %w", err)
+		}
+		e.Time = fromMS(t)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// PutIncident implements Incidents.
+func (s *SQLite) PutIncident(ctx context.Context, inc Incident) error {
+	if inc.UpdatedAt.IsZero() {
+		inc.UpdatedAt = s.now()
+	}
+	_, err := s.db.ExecContext(ctx, `INSERT INTO incidents (id, group_key, status, title, severity, channel, thread_ts, started_at, resolved_at, updated_at, data)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET group_key = excluded.group_key, status = excluded.status, title = excluded.title,
+			severity = excluded.severity, channel = excluded.channel, thread_ts = excluded.thread_ts,
+			started_at = excluded.started_at, resolved_at = excluded.resolved_at, updated_at = excluded.updated_at, data = excluded.data`,
+		inc.ID, inc.GroupKey, inc.Status, inc.Title, inc.Severity, inc.Channel, inc.ThreadTS,
+		ms(inc.StartedAt), nullMS(inc.ResolvedAt), ms(inc.UpdatedAt), inc.Data)
+	if err != nil {
+		return fmt.Errorf("put incident %s: %w", inc.ID, err)
+	}
+	return nil
+}
+
+const incidentColumns = `id, group_key, status, title, severity, channel, thread_ts, started_at, resolved_at, updated_at, data`
+
+func scanIncident(sc interface{ Scan(...any) error }) (Incident, error) {
+	var (
+		inc              Incident
+		started, updated int64
+		resolved         sql.NullInt64
+	)
+	if err := sc.Scan(&inc.ID, &inc.GroupKey, &inc.Status, &inc.Title, &inc.Severity, &inc.Channel, &inc.ThreadTS,
+		&started, &resolved, &updated, &inc.Data); err != nil {
+		return Incident{}, err
+	}
+	inc.StartedAt, inc.ResolvedAt, inc.UpdatedAt = fromMS(started), fromNullMS(resolved), fromMS(updated)
+	return inc, nil
+}
+
+// GetIncident implements Incidents.
+func (s *SQLite) GetIncident(ctx context.Context, id string) (Incident, error) {
+	inc, err := scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = ?`, id))
+	if err != nil {
+		return Incident{}, notFound(err, "incident", id)
+	}
+	return inc, nil
+}
+
+// OpenIncidentByGroup implements Incidents.
+func (s *SQLite) OpenIncidentByGroup(ctx context.Context, groupKey string) (Incident, error) {
+	inc, err := scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents
+		WHERE group_key = ? AND status = ? ORDER BY started_at DESC LIMIT 1`, groupKey, IncidentOpen))
+	if err != nil {
+		return Incident{}, notFound(err, "open incident for group", groupKey)
+	}
+	return inc, nil
+}
+
+// ListIncidents implements Incidents; status "" lists all.
+func (s *SQLite) ListIncidents(ctx context.Context, status string, limit int) ([]Incident, error) {
+	query := `SELECT ` + incidentColumns + ` FROM incidents`
+	var args []any
+	if status != "" {
+		query += ` WHERE status = ?`
+		args = append(args, status)
+	}
+	query += ` ORDER BY started_at DESC, id DESC LIMIT ?`
+	args = append(args, clampLimit(limit))
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list incidents: %w", err)
+	}
+	defer rows.Close()
+	var out []Incident
+	for rows.Next() {
+		inc, err := scanIncident(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list incidents: %w", err)
+		}
+		out = append(out, inc)
+	}
+	return out, rows.Err()
+}
+
+func clampLimit(n int) int {
+	if n <= 0 || n > 10_000 {
+		return 10_000
+	}
+	return n
+}

@@ -1,0 +1,164 @@
+// Package store persists Watchkeeper's state: conversation memory, run
+// transcripts, proposals awaiting approval, incidents and the audit log.
+//
+// Each concern has its own small interface, the contract a second
+// implementation (PostgreSQL, for several replicas) must meet; storetest
+// checks any implementation against it. SQLite is the embedded default:
+// pure Go (modernc.org/sqlite, no cgo), WAL mode, synchronous=FULL so an
+// acknowledged write survives a crash of the process or the machine.
+// Transcripts and conversations are stored zstd-compressed.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when a record does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned when a state transition is refused because the
+// record is no longer in the expected state (a proposal decided twice).
+var ErrConflict = errors.New("conflicting state")
+
+// Conversations is the working memory of threads and chat sessions.
+type Conversations interface {
+	// LoadConversation returns the stored messages (JSON), or nil and no
+	// error when the conversation is new.
+	LoadConversation(ctx context.Context, id string) ([]byte, error)
+	// SaveConversation replaces the stored messages.
+	SaveConversation(ctx context.Context, id string, messages []byte) error
+	// DeleteConversation forgets a conversation (/reset).
+	DeleteConversation(ctx context.Context, id string) error
+}
+
+// Run is the record of one agent run.
+type Run struct {
+	ID             string
+	ConversationID string
+	Source         string
+	Model          string
+	Mode           string
+	Outcome        string
+	Error          string
+	Question       string
+	Answer         string
+	StartedAt      time.Time
+	Duration       time.Duration
+	Steps          int
+	ToolCalls      int
+	InputTokens    int
+	OutputTokens   int
+	CostUSD        *float64
+	// Transcript is JSON; stored compressed. ListRuns leaves it empty.
+	Transcript []byte
+}
+
+// Runs stores run records.
+type Runs interface {
+	SaveRun(ctx context.Context, r Run) error
+	GetRun(ctx context.Context, id string) (Run, error)
+	// ListRuns returns the newest runs first, without transcripts;
+	// conversationID "" lists all.
+	ListRuns(ctx context.Context, conversationID string, limit int) ([]Run, error)
+}
+
+// Proposal statuses.
+const (
+	ProposalPending  = "pending"
+	ProposalApproved = "approved"
+	ProposalRejected = "rejected"
+	ProposalExecuted = "executed"
+	ProposalFailed   = "failed"
+	ProposalExpired  = "expired"
+)
+
+// Proposal is a stored change proposal.
+type Proposal struct {
+	ID             string
+	ConversationID string
+	Tool           string
+	Summary        string
+	Details        string
+	Risk           string
+	Args           []byte
+	Status         string
+	CreatedAt      time.Time
+	DecidedAt      time.Time
+	DecidedBy      string
+	Result         string
+}
+
+// Proposals stores proposals and their decisions.
+type Proposals interface {
+	CreateProposal(ctx context.Context, p Proposal) error
+	GetProposal(ctx context.Context, id string) (Proposal, error)
+	// TransitionProposal moves a proposal from one of the statuses in from
+	// to status to, atomically, recording who and the result. It returns
+	// ErrConflict when the proposal is in none of from: this is what makes
+	// a double click on Approve execute once.
+	TransitionProposal(ctx context.Context, id string, from []string, to, by, result string) (Proposal, error)
+	ListProposals(ctx context.Context, status string, limit int) ([]Proposal, error)
+}
+
+// AuditEntry is one line of the audit log.
+type AuditEntry struct {
+	ID      int64
+	Time    time.Time
+	Actor   string
+	Action  string
+	Target  string
+	Outcome string
+	Details string
+}
+
+// Audit is the append-only audit log.
+type Audit interface {
+	AppendAudit(ctx context.Context, e AuditEntry) (int64, error)
+	// ListAudit returns the newest entries first.
+	ListAudit(ctx context.Context, limit int) ([]AuditEntry, error)
+}
+
+// Incident statuses.
+const (
+	IncidentOpen     = "open"
+	IncidentResolved = "resolved"
+)
+
+// Incident is an alert group and its thread.
+type Incident struct {
+	ID         string
+	GroupKey   string
+	Status     string
+	Title      string
+	Severity   string
+	Channel    string
+	ThreadTS   string
+	StartedAt  time.Time
+	ResolvedAt time.Time
+	UpdatedAt  time.Time
+	Data       []byte
+}
+
+// Incidents stores incidents.
+type Incidents interface {
+	// PutIncident inserts or replaces an incident by ID.
+	PutIncident(ctx context.Context, inc Incident) error
+	GetIncident(ctx context.Context, id string) (Incident, error)
+	// OpenIncidentByGroup returns the open incident for an alert group key.
+	OpenIncidentByGroup(ctx context.Context, groupKey string) (Incident, error)
+	ListIncidents(ctx context.Context, status string, limit int) ([]Incident, error)
+}
+
+// Store is every concern together, as one backend provides them.
+type Store interface {
+	Conversations
+	Runs
+	Proposals
+	Audit
+	Incidents
+	// Ping reports whether the backend can serve requests (/readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}

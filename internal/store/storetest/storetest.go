@@ -1,0 +1,195 @@
+// Package storetest checks that an implementation of store.Store meets the
+// contract of the store package. Every backend's tests call Run.
+package storetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/watchkeeper/watchkeeper/internal/store"
+)
+
+// Run runs the conformance suite. open must return a new, empty store.
+func Run(t *testing.T, open func(t *testing.T) store.Store) {
+	t.Run("conversations", func(t *testing.T) { conversations(t, open(t)) })
+	t.Run("runs", func(t *testing.T) { runs(t, open(t)) })
+	t.Run("proposals", func(t *testing.T) { proposals(t, open(t)) })
+	t.Run("concurrent decisions", func(t *testing.T) { concurrentDecisions(t, open(t)) })
+	t.Run("audit", func(t *testing.T) { audit(t, open(t)) })
+	t.Run("incidents", func(t *testing.T) { incidents(t, open(t)) })
+}
+
+func conversations(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	got, err := s.LoadConversation(ctx, "new")
+	if err != nil || got != nil {
+		t.Fatalf("new conversation: %q, %v", got, err)
+	}
+	big := bytes.Repeat([]byte(`{"role":"tool","content":"line"},`), 10000)
+	for _, data := range [][]byte{[]byte(`[{"role":"user"}]`), big} {
+		if err := s.SaveConversation(ctx, "c1", data); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.LoadConversation(ctx, "c1")
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("round trip: %d bytes, %v", len(got), err)
+		}
+	}
+	if err := s.DeleteConversation(ctx, "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.LoadConversation(ctx, "c1"); got != nil {
+		t.Error("deleted conversation still loads")
+	}
+}
+
+func runs(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	cost := 0.0123
+	base := time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		r := store.Run{ID: fmt.Sprintf("run_%d", i), ConversationID: "c1", Source: "chat", Model: "m", Mode: "native",
+			Outcome: "answered", Question: "q", Answer: "a", StartedAt: base.Add(time.Duration(i) * time.Minute),
+			Duration: 1500 * time.Millisecond, Steps: 2, ToolCalls: 1, InputTokens: 100, OutputTokens: 10,
+			Transcript: []byte(strings.Repeat(`{"kind":"tool_end"}`, 100))}
+		if i == 2 {
+			r.ConversationID, r.CostUSD = "c2", &cost
+		}
+		if err := s.SaveRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.GetRun(ctx, "run_2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.CostUSD == nil || *got.CostUSD != cost || got.Duration != 1500*time.Millisecond ||
+		!got.StartedAt.Equal(base.Add(2*time.Minute)) || len(got.Transcript) != 1900 {
+		t.Errorf("GetRun = %+v", got)
+	}
+	if _, err := s.GetRun(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing run: %v", err)
+	}
+	list, err := s.ListRuns(ctx, "c1", 10)
+	if err != nil || len(list) != 2 || list[0].ID != "run_1" || list[0].Transcript != nil {
+		t.Errorf("ListRuns(c1) = %+v, %v", list, err)
+	}
+	if all, _ := s.ListRuns(ctx, "", 2); len(all) != 2 || all[0].ID != "run_2" {
+		t.Errorf("ListRuns(all, 2) = %+v", all)
+	}
+	if err := s.SaveRun(ctx, store.Run{ID: "run_0", Outcome: "answered"}); err == nil {
+		t.Error("a duplicate run ID was accepted")
+	}
+}
+
+func proposals(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	p := store.Proposal{ID: "prop_1", ConversationID: "c1", Tool: "restart", Summary: "Restart checkout",
+		Details: "kubectl rollout restart", Risk: "low", Args: []byte(`{"name":"checkout"}`)}
+	if err := s.CreateProposal(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetProposal(ctx, "prop_1")
+	if err != nil || got.Status != store.ProposalPending || got.CreatedAt.IsZero() || string(got.Args) != `{"name":"checkout"}` {
+		t.Fatalf("GetProposal = %+v, %v", got, err)
+	}
+	got, err = s.TransitionProposal(ctx, "prop_1", []string{store.ProposalPending}, store.ProposalApproved, "U123", "")
+	if err != nil || got.Status != store.ProposalApproved || got.DecidedBy != "U123" || got.DecidedAt.IsZero() {
+		t.Fatalf("approve = %+v, %v", got, err)
+	}
+	_, err = s.TransitionProposal(ctx, "prop_1", []string{store.ProposalPending}, store.ProposalRejected, "U456", "")
+	if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "is approved, not pending") {
+		t.Errorf("second decision: %v", err)
+	}
+	if _, err := s.TransitionProposal(ctx, "nope", []string{store.ProposalPending}, store.ProposalApproved, "U", ""); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing proposal: %v", err)
+	}
+	if err := s.CreateProposal(ctx, store.Proposal{ID: "prop_2", Tool: "scale", Summary: "Scale"}); err != nil {
+		t.Fatal(err)
+	}
+	pending, err := s.ListProposals(ctx, store.ProposalPending, 10)
+	if err != nil || len(pending) != 1 || pending[0].ID != "prop_2" {
+		t.Errorf("pending = %+v, %v", pending, err)
+	}
+}
+
+// concurrentDecisions clicks Approve from many goroutines at once; exactly
+// one may win.
+func concurrentDecisions(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if err := s.CreateProposal(ctx, store.Proposal{ID: "prop_race", Tool: "restart", Summary: "Restart"}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wins, conflicts := 0, 0
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.TransitionProposal(ctx, "prop_race", []string{store.ProposalPending}, store.ProposalApproved, fmt.Sprintf("U%d", i), "")
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, store.ErrConflict):
+				conflicts++
+			default:
+				t.Errorf("decision %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 || conflicts != 7 {
+		t.Errorf("wins=%d conflicts=%d, want 1 and 7", wins, conflicts)
+	}
+}
+
+func audit(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	for i := range 3 {
+		id, err := s.AppendAudit(ctx, store.AuditEntry{Actor: "U1", Action: "approve", Target: fmt.Sprintf("prop_%d", i), Outcome: "ok", Details: `{"x":1}`})
+		if err != nil || id == 0 {
+			t.Fatalf("append: %d, %v", id, err)
+		}
+	}
+	list, err := s.ListAudit(ctx, 2)
+	if err != nil || len(list) != 2 || list[0].Target != "prop_2" || list[0].Time.IsZero() {
+		t.Errorf("ListAudit = %+v, %v", list, err)
+	}
+}
+
+func incidents(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	start := time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)
+	inc := store.Incident{ID: "inc_1", GroupKey: "{}:{alertname=\"HighLatency\"}", Status: store.IncidentOpen,
+		Title: "HighLatency checkout", Severity: "critical", StartedAt: start, Data: []byte(`{"alerts":1}`)}
+	if err := s.PutIncident(ctx, inc); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.OpenIncidentByGroup(ctx, inc.GroupKey)
+	if err != nil || got.ID != "inc_1" || !got.StartedAt.Equal(start) || !got.ResolvedAt.IsZero() {
+		t.Fatalf("OpenIncidentByGroup = %+v, %v", got, err)
+	}
+	inc.Status, inc.ResolvedAt, inc.ThreadTS = store.IncidentResolved, start.Add(time.Hour), "1732456800.000100"
+	if err := s.PutIncident(ctx, inc); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.OpenIncidentByGroup(ctx, inc.GroupKey); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("resolved incident still open: %v", err)
+	}
+	got, err = s.GetIncident(ctx, "inc_1")
+	if err != nil || got.ThreadTS != "1732456800.000100" || !got.ResolvedAt.Equal(start.Add(time.Hour)) {
+		t.Errorf("GetIncident = %+v, %v", got, err)
+	}
+	if list, _ := s.ListIncidents(ctx, store.IncidentResolved, 10); len(list) != 1 {
+		t.Errorf("ListIncidents = %+v", list)
+	}
+}
