@@ -1,0 +1,134 @@
+// Package telemetry is Watchkeeper's own observability: Prometheus metrics
+// derived from the agent's event stream, the /metrics, /healthz and /readyz
+// endpoints, and OpenTelemetry tracing exported over OTLP.
+package telemetry
+
+import (
+	"runtime"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/watchkeeper/watchkeeper/agent"
+)
+
+// Metrics holds the bot's metrics in its own registry (no global state, so
+// tests and several instances in one process do not collide).
+//
+// Metrics is safe for concurrent use.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	runs          *prometheus.CounterVec
+	runDuration   *prometheus.HistogramVec
+	steps         prometheus.Counter
+	toolCalls     *prometheus.CounterVec
+	toolDuration  *prometheus.HistogramVec
+	tokens        *prometheus.CounterVec
+	modelLatency  *prometheus.HistogramVec
+	modelErrors   *prometheus.CounterVec
+	costUSD       *prometheus.CounterVec
+	proposals     prometheus.Counter
+	errors        *prometheus.CounterVec
+	truncatedRuns prometheus.Counter
+}
+
+// NewMetrics creates and registers the metrics, with Go runtime and process
+// collectors and a build_info gauge.
+func NewMetrics(version, revision string) *Metrics {
+	r := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: r,
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "watchkeeper_agent_runs_total", Help: "Agent runs by source and outcome.",
+		}, []string{"source", "outcome"}),
+		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "watchkeeper_agent_run_duration_seconds", Help: "Wall-clock duration of agent runs.",
+			Buckets: []float64{0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320},
+		}, []string{"source"}),
+		steps: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "watchkeeper_agent_steps_total", Help: "Model calls made by agent runs.",
+		}),
+		toolCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "watchkeeper_tool_calls_total", Help: "Tool calls by tool and outcome (ok, tool_error, error, refused, panic, proposed).",
+		}, []string{"tool", "outcome"}),
+		toolDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "watchkeeper_tool_call_duration_seconds", Help: "Duration of tool calls.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 4, 8),
+		}, []string{"tool"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "watchkeeper_llm_tokens_total", Help: "Tokens by model and direction (input, output).",
+		}, []string{"model", "direction"}),
+		modelLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "watchkeeper_llm_request_duration_seconds", Help: "Latency of model calls, retries included.",
+			Buckets: []float64{0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128},
+		}, []string{"model"}),
+		modelErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "watchkeeper_llm_errors_total", Help: "Failed model calls by model.",
+		}, []string{"model"}),
+		costUSD: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "watchkeeper_llm_cost_usd_total", Help: "Estimated model cost in US dollars, from the configured price table.",
+		}, []string{"model"}),
+		proposals: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "watchkeeper_proposals_total", Help: "Change proposals created by mutating tools.",
+		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "watchkeeper_errors_total", Help: "Errors by component.",
+		}, []string{"component"}),
+		truncatedRuns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "watchkeeper_tool_output_truncated_total", Help: "Tool results cut to the per-tool output budget.",
+		}),
+	}
+	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "watchkeeper_build_info", Help: "Build information; always 1.",
+	}, []string{"version", "revision", "goversion"})
+	buildInfo.WithLabelValues(version, revision, runtime.Version()).Set(1)
+	r.MustRegister(m.runs, m.runDuration, m.steps, m.toolCalls, m.toolDuration, m.tokens, m.modelLatency,
+		m.modelErrors, m.costUSD, m.proposals, m.errors, m.truncatedRuns, buildInfo,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Observe updates the metrics from one agent event. Use it as (part of) an
+// agent.Observer.
+func (m *Metrics) Observe(e agent.Event) {
+	switch e.Kind {
+	case agent.EventModelCall:
+		m.steps.Inc()
+		model := label(e.Model)
+		m.modelLatency.WithLabelValues(model).Observe(e.Duration.Seconds())
+		if e.Err != "" {
+			m.modelErrors.WithLabelValues(model).Inc()
+			return
+		}
+		m.tokens.WithLabelValues(model, "input").Add(float64(e.Usage.InputTokens))
+		m.tokens.WithLabelValues(model, "output").Add(float64(e.Usage.OutputTokens))
+	case agent.EventToolEnd:
+		m.toolCalls.WithLabelValues(e.Tool, e.Outcome).Inc()
+		m.toolDuration.WithLabelValues(e.Tool).Observe(e.Duration.Seconds())
+		if e.Truncated {
+			m.truncatedRuns.Inc()
+		}
+	case agent.EventProposal:
+		m.proposals.Inc()
+	case agent.EventFinal, agent.EventError:
+		if e.Run == nil {
+			return
+		}
+		m.runs.WithLabelValues(label(e.Run.Source), e.Run.Outcome).Inc()
+		m.runDuration.WithLabelValues(label(e.Run.Source)).Observe(e.Run.Duration.Seconds())
+		if e.Run.CostUSD != nil {
+			m.costUSD.WithLabelValues(label(e.Run.Model)).Add(*e.Run.CostUSD)
+		}
+	}
+}
+
+// Error counts an error in a component ("store", "slack", ...).
+func (m *Metrics) Error(component string) { m.errors.WithLabelValues(component).Inc() }
+
+func label(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
