@@ -69,9 +69,12 @@ const (
 	ProposalPending  = "pending"
 	ProposalApproved = "approved"
 	ProposalRejected = "rejected"
-	ProposalExecuted = "executed"
-	ProposalFailed   = "failed"
-	ProposalExpired  = "expired"
+	// ProposalExecuting is held while the change runs; a proposal left in
+	// it by a crash needs a person to check what happened.
+	ProposalExecuting = "executing"
+	ProposalExecuted  = "executed"
+	ProposalFailed    = "failed"
+	ProposalExpired   = "expired"
 )
 
 // Proposal is a stored change proposal.
