@@ -1,0 +1,259 @@
+// Package app wires Watchkeeper together: configuration in, components
+// built in dependency order, started and stopped in one place. It is the
+// only package that knows every other one, which keeps the rest free of
+// global state and lets tests run the whole program in-process.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/watchkeeper/watchkeeper/agent"
+	"github.com/watchkeeper/watchkeeper/internal/approval"
+	"github.com/watchkeeper/watchkeeper/internal/config"
+	"github.com/watchkeeper/watchkeeper/internal/conversation"
+	"github.com/watchkeeper/watchkeeper/internal/redact"
+	"github.com/watchkeeper/watchkeeper/internal/store"
+	"github.com/watchkeeper/watchkeeper/internal/telemetry"
+	"github.com/watchkeeper/watchkeeper/internal/version"
+	"github.com/watchkeeper/watchkeeper/tools"
+	"github.com/watchkeeper/watchkeeper/tools/clock"
+)
+
+// Options are dependencies supplied by the caller rather than the config.
+type Options struct {
+	Logger *slog.Logger
+	// Tools are added to the built-in tools (tests add fakes here).
+	Tools []tools.Tool
+	// Model replaces the configured model (tests).
+	Model agent.Model
+}
+
+// App is a running Watchkeeper. Close it when done.
+type App struct {
+	cfg       config.Config
+	logger    *slog.Logger
+	store     *store.SQLite
+	tools     *tools.Registry
+	model     agent.Model
+	agent     *agent.Agent
+	memory    *conversation.Memory
+	approvals *approval.Service
+	metrics   *telemetry.Metrics
+	tracing   telemetry.Tracing
+	redactor  *redact.Redactor
+}
+
+// New builds every component from cfg. On error, whatever was opened is
+// closed again.
+func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	a = &App{cfg: cfg, logger: logger}
+	defer func() {
+		if err != nil {
+			a.Close()
+			a = nil
+		}
+	}()
+	a.redactor = redact.New(cfg.Secrets()...)
+	a.metrics = telemetry.NewMetrics(version.Version(), version.Revision())
+	a.tracing, err = telemetry.NewTracing(ctx, telemetry.TracingConfig{
+		Endpoint: cfg.Telemetry.Tracing.Endpoint, Headers: cfg.Telemetry.Tracing.Headers,
+		SampleRatio: cfg.Telemetry.Tracing.SampleRatio, ServiceName: cfg.Telemetry.Tracing.ServiceName,
+		Version: version.Version(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.store, err = store.OpenSQLite(ctx, cfg.Store.Path)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	all := append([]tools.Tool{clock.Tool{}}, opts.Tools...)
+	a.tools, err = tools.NewRegistry(all...)
+	if err != nil {
+		return nil, fmt.Errorf("tools: %w", err)
+	}
+	a.model = opts.Model
+	if a.model == nil {
+		a.model, err = buildModel(ctx, cfg.LLM, logger.With("component", "llm"))
+		if err != nil {
+			return nil, fmt.Errorf("llm: %w", err)
+		}
+	}
+	a.approvals = approval.New(a.store, a.tools, logger.With("component", "approval"))
+	a.memory = conversation.New(a.store, cfg.Memory.ContextTokens, a.model, logger.With("component", "memory"))
+	if a.model != nil {
+		a.agent = agent.New(a.model, a.tools, agent.Options{
+			Config:   agentConfig(cfg),
+			Redactor: a.redactor,
+			Recorder: runRecorder{a.store},
+			Proposer: a.approvals,
+			Tracer:   a.tracing.Tracer(),
+			Logger:   logger.With("component", "agent"),
+		})
+	}
+	return a, nil
+}
+
+// Close releases everything New opened, flushing traces first.
+func (a *App) Close() error {
+	var errs []error
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.tracing.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("flush traces: %w", err))
+	}
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close store: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// HasModel reports whether questions can be answered.
+func (a *App) HasModel() bool { return a.agent != nil }
+
+// Tools returns the tool registry.
+func (a *App) Tools() *tools.Registry { return a.tools }
+
+// Approvals returns the approval service.
+func (a *App) Approvals() *approval.Service { return a.approvals }
+
+// Store returns the store.
+func (a *App) Store() *store.SQLite { return a.store }
+
+// Metrics returns the metrics.
+func (a *App) Metrics() *telemetry.Metrics { return a.metrics }
+
+// Redactor returns the redactor used for everything shown or sent.
+func (a *App) Redactor() *redact.Redactor { return a.redactor }
+
+// Ask answers input in conversation conv from surface source, with memory:
+// the conversation's history goes in, the run's messages are kept.
+func (a *App) Ask(ctx context.Context, source, conv, input string, obs agent.Observer) (*agent.Result, error) {
+	if a.agent == nil {
+		return nil, errors.New("no language model is configured")
+	}
+	hist, err := a.memory.History(ctx, conv)
+	if err != nil {
+		a.metrics.Error("memory")
+		a.logger.Error("load conversation memory; answering without it", "conversation", conv, "err", err)
+	}
+	res, runErr := a.agent.Run(ctx, agent.Task{Input: input, History: hist, ConversationID: conv, Source: source},
+		agent.Observers(a.metrics.Observe, obs))
+	if runErr == nil {
+		if err := a.memory.Append(context.WithoutCancel(ctx), conv, res.Messages); err != nil {
+			a.metrics.Error("memory")
+			a.logger.Error("save conversation memory", "conversation", conv, "err", err)
+		}
+	}
+	return res, runErr
+}
+
+// Remember adds a note to a conversation's memory.
+func (a *App) Remember(ctx context.Context, conv, note string) error {
+	return a.memory.Append(ctx, conv, []agent.Message{{Role: agent.RoleUser, Content: a.redactor.Redact(note)}})
+}
+
+// Reset forgets a conversation.
+func (a *App) Reset(ctx context.Context, conv string) error { return a.memory.Reset(ctx, conv) }
+
+// Serve runs the long-lived server: /metrics, /healthz and /readyz, until
+// ctx ends. Later surfaces (Slack, the Alertmanager receiver) start here.
+func (a *App) Serve(ctx context.Context) error {
+	srv := telemetry.NewServer(a.metrics, a.logger.With("component", "http"))
+	srv.AddCheck("store", a.store.Ping)
+	if err := srv.Listen(a.cfg.Server.Listen); err != nil {
+		return err
+	}
+	a.logger.Info("watchkeeper serving", "version", version.Version(), "listen", srv.Addr(),
+		"model", a.cfg.LLM.Provider+"/"+a.cfg.LLM.Model, "tools", a.tools.Names(), "store", a.cfg.Store.Path)
+	err := srv.Serve(ctx, 10*time.Second)
+	a.logger.Info("watchkeeper stopped")
+	return err
+}
+
+// runRecorder stores agent runs.
+type runRecorder struct{ s store.Runs }
+
+func (r runRecorder) RecordRun(ctx context.Context, rec agent.RunRecord) error {
+	return r.s.SaveRun(ctx, store.Run{
+		ID: rec.RunID, ConversationID: rec.ConversationID, Source: rec.Source, Model: rec.Model, Mode: string(rec.Mode),
+		Outcome: rec.Outcome, Error: rec.Error, Question: rec.Question, Answer: rec.Answer,
+		StartedAt: rec.StartedAt, Duration: rec.Duration, Steps: rec.Steps, ToolCalls: rec.ToolCalls,
+		InputTokens: rec.Usage.InputTokens, OutputTokens: rec.Usage.OutputTokens, CostUSD: rec.CostUSD,
+		Transcript: rec.Transcript,
+	})
+}
+
+func agentConfig(cfg config.Config) agent.Config {
+	prices := agent.Prices{}
+	for m, p := range cfg.LLM.Prices {
+		prices[m] = agent.Price{InputPerMTok: p.InputPerMTok, OutputPerMTok: p.OutputPerMTok}
+	}
+	mode := agent.ModeAuto
+	switch cfg.LLM.ToolCalling {
+	case "native":
+		mode = agent.ModeNative
+	case "react":
+		mode = agent.ModeReAct
+	}
+	name := cfg.LLM.Model
+	if name == "" {
+		name = cfg.LLM.Deployment
+	}
+	return agent.Config{
+		MaxSteps:         cfg.Agent.MaxSteps,
+		MaxParallelTools: cfg.Agent.MaxParallelTools,
+		ToolOutputTokens: cfg.Agent.ToolOutputTokens,
+		MaxRunTokens:     cfg.Agent.MaxRunTokens,
+		RunTimeout:       cfg.Agent.RunTimeout.D(),
+		ToolTimeout:      cfg.Agent.ToolTimeout.D(),
+		MaxOutputTokens:  cfg.LLM.MaxOutputTokens,
+		Temperature:      cfg.LLM.Temperature,
+		Mode:             mode,
+		ModelName:        name,
+		Prices:           prices,
+	}
+}
+
+// Surface is the app as seen from one surface: questions are tagged with
+// the surface's name in prompts, metrics and run records.
+type Surface struct {
+	app    *App
+	source string
+}
+
+// Surface returns the app bound to source ("terminal chat", "slack").
+func (a *App) Surface(source string) Surface { return Surface{app: a, source: source} }
+
+// Ask answers input in conversation conv.
+func (s Surface) Ask(ctx context.Context, conv, input string, obs agent.Observer) (*agent.Result, error) {
+	return s.app.Ask(ctx, s.source, conv, input, obs)
+}
+
+// Remember adds a note to a conversation's memory.
+func (s Surface) Remember(ctx context.Context, conv, note string) error {
+	return s.app.Remember(ctx, conv, note)
+}
+
+// Reset forgets a conversation.
+func (s Surface) Reset(ctx context.Context, conv string) error { return s.app.Reset(ctx, conv) }
+
+// NoModelHelp tells a person how to configure a model.
+const NoModelHelp = `No language model is configured, so Watchkeeper cannot answer questions yet.
+Configure one in watchkeeper.yaml (commented example: deploy/examples/config.yaml) or the environment, e.g.:
+  OpenAI:     WATCHKEEPER_LLM_PROVIDER=openai WATCHKEEPER_LLM_MODEL=gpt-4o-mini OPENAI_API_KEY=sk-...
+  Ollama:     WATCHKEEPER_LLM_PROVIDER=openai-compatible WATCHKEEPER_LLM_BASE_URL=http://localhost:11434/v1 WATCHKEEPER_LLM_MODEL=llama3.1:8b
+  Anthropic:  WATCHKEEPER_LLM_PROVIDER=anthropic WATCHKEEPER_LLM_MODEL=claude-sonnet-4-5 ANTHROPIC_API_KEY=...
+  Azure:      WATCHKEEPER_LLM_PROVIDER=azure WATCHKEEPER_LLM_BASE_URL=https://NAME.openai.azure.com WATCHKEEPER_LLM_DEPLOYMENT=... AZURE_OPENAI_API_KEY=...
+Check it with: watchkeeper config check
+Meanwhile you can run tools yourself: /tools lists them, /run TOOL JSON runs one.`

@@ -1,0 +1,362 @@
+// Package chat is the terminal surface: an interactive session with line
+// editing, progress lines while tools run, the answer, and approval of
+// proposed changes at a y/N prompt; and a one-shot mode for scripts
+// (watchkeeper chat --once). It renders the agent's event stream, like
+// every other surface.
+package chat
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/watchkeeper/watchkeeper/agent"
+	"github.com/watchkeeper/watchkeeper/internal/store"
+	"github.com/watchkeeper/watchkeeper/tools"
+)
+
+// Asker answers questions within a conversation.
+type Asker interface {
+	Ask(ctx context.Context, conversationID, input string, obs agent.Observer) (*agent.Result, error)
+	// Remember adds a note to the conversation's memory (the outcome of
+	// an approval), so follow-up questions know it.
+	Remember(ctx context.Context, conversationID, note string) error
+	Reset(ctx context.Context, conversationID string) error
+}
+
+// Approvals stores, decides and executes proposals.
+type Approvals interface {
+	Propose(ctx context.Context, conversationID string, p tools.Proposal) (tools.Proposal, error)
+	Decide(ctx context.Context, id, actor string, approve bool) (store.Proposal, error)
+	Execute(ctx context.Context, id, actor string) (tools.Result, error)
+}
+
+// Redactor hides secrets in text shown to the person.
+type Redactor interface{ Redact(string) string }
+
+// Config wires a Chat. Asker is nil when no model is configured: the chat
+// then explains how to configure one and still runs tools directly.
+type Config struct {
+	Asker     Asker
+	Tools     *tools.Registry
+	Approvals Approvals
+	Redactor  Redactor
+	In        io.Reader
+	Out, Err  io.Writer
+	// Terminal enables line editing, the prompt and colour; set it when
+	// stdin and stdout are a terminal.
+	Terminal bool
+	// HistoryFile keeps line-editing history across sessions.
+	HistoryFile string
+	// Interrupts delivers Ctrl-C while a question runs, to cancel it
+	// without leaving the chat. May be nil.
+	Interrupts <-chan os.Signal
+	// User is recorded as the approver of proposals.
+	User string
+	// Banner is printed when an interactive session starts.
+	Banner string
+	// NoModelHelp says how to configure a model.
+	NoModelHelp string
+	// ConversationID resumes a conversation; a new one is made when empty.
+	ConversationID string
+	Logger         *slog.Logger
+}
+
+// Chat is a terminal session. It is not safe for concurrent use.
+type Chat struct {
+	cfg  Config
+	conv string
+	r    *renderer
+	in   lineReader
+}
+
+// New returns a chat.
+func New(cfg Config) *Chat {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Tools == nil {
+		cfg.Tools = &tools.Registry{}
+	}
+	if cfg.Redactor == nil {
+		cfg.Redactor = identity{}
+	}
+	if cfg.User == "" {
+		cfg.User = "terminal"
+	}
+	conv := cfg.ConversationID
+	if conv == "" {
+		conv = newConversationID()
+	}
+	return &Chat{cfg: cfg, conv: conv, r: &renderer{out: cfg.Out, err: cfg.Err, color: cfg.Terminal}}
+}
+
+// ConversationID returns the current conversation.
+func (c *Chat) ConversationID() string { return c.conv }
+
+// ErrNoModel is returned by Once when a question needs a model and none is
+// configured.
+var ErrNoModel = errors.New("no language model is configured")
+
+// ErrRunFailed is returned by Once when the agent ended without an answer.
+var ErrRunFailed = errors.New("the question could not be answered")
+
+// Once answers one input — a question or a /command — and returns. The
+// answer goes to Out, progress and the accounting line to Err. Proposals
+// are put to In at a y/N prompt; end of input means no.
+func (c *Chat) Once(ctx context.Context, input string) error {
+	c.in = newPlainReader(c.cfg.In, c.cfg.Err)
+	defer c.in.Close()
+	input = strings.TrimSpace(input)
+	if strings.HasPrefix(input, "/") {
+		_, err := c.command(ctx, input)
+		return err
+	}
+	return c.ask(ctx, input)
+}
+
+// Loop runs an interactive session until /quit, end of input or ctx ends.
+func (c *Chat) Loop(ctx context.Context) error {
+	var err error
+	if c.cfg.Terminal {
+		c.in, err = newEditor(c.cfg)
+		if err != nil {
+			return err
+		}
+	} else {
+		c.in = newPlainReader(c.cfg.In, c.cfg.Err)
+	}
+	defer c.in.Close()
+	if c.cfg.Banner != "" {
+		fmt.Fprintln(c.cfg.Out, c.cfg.Banner)
+	}
+	if c.cfg.Asker == nil {
+		fmt.Fprintln(c.cfg.Err, c.cfg.NoModelHelp)
+	}
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		line, err := c.in.Line("> ")
+		switch {
+		case errors.Is(err, errInterrupted):
+			fmt.Fprintln(c.cfg.Err, "(type /quit or press Ctrl-D to leave)")
+			continue
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil:
+			return fmt.Errorf("read input: %w", err)
+		}
+		line = strings.TrimSpace(line)
+		if line == "" {
+			continue
+		}
+		if strings.HasPrefix(line, "/") {
+			quit, err := c.command(ctx, line)
+			if err != nil {
+				c.r.errorf("%v", err)
+			}
+			if quit {
+				return nil
+			}
+			continue
+		}
+		if err := c.ask(ctx, line); err != nil && !errors.Is(err, ErrNoModel) && !errors.Is(err, ErrRunFailed) {
+			c.r.errorf("%v", err)
+		}
+	}
+}
+
+// ask runs one question, renders it, and puts its proposals to the person.
+func (c *Chat) ask(ctx context.Context, question string) error {
+	if c.cfg.Asker == nil {
+		fmt.Fprintln(c.cfg.Err, c.cfg.NoModelHelp)
+		return ErrNoModel
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := c.cancelOnInterrupt(cancel)
+	res, err := c.cfg.Asker.Ask(runCtx, c.conv, question, c.r.observe)
+	stop()
+	if err != nil {
+		if errors.Is(err, context.Canceled) && ctx.Err() == nil {
+			c.r.errorf("cancelled")
+		}
+		return fmt.Errorf("%w: %w", ErrRunFailed, err)
+	}
+	for _, p := range res.Proposals {
+		if err := c.approve(ctx, p); err != nil {
+			c.r.errorf("%v", err)
+		}
+	}
+	return nil
+}
+
+// cancelOnInterrupt cancels the running question on Ctrl-C. The returned
+// function stops watching.
+func (c *Chat) cancelOnInterrupt(cancel context.CancelFunc) func() {
+	if c.cfg.Interrupts == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		select {
+		case <-c.cfg.Interrupts:
+			cancel()
+		case <-done:
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+// approve shows a proposal in full and asks for a decision. Anything but
+// y or yes is a no.
+func (c *Chat) approve(ctx context.Context, p tools.Proposal) error {
+	c.r.proposal(p)
+	answer, err := c.in.Line("Approve? [y/N] ")
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, errInterrupted) {
+		return err
+	}
+	yes := strings.EqualFold(strings.TrimSpace(answer), "y") || strings.EqualFold(strings.TrimSpace(answer), "yes")
+	if c.cfg.Approvals == nil {
+		return errors.New("approvals are not available in this session")
+	}
+	if _, err := c.cfg.Approvals.Decide(ctx, p.ID, c.cfg.User, yes); err != nil {
+		return err
+	}
+	if !yes {
+		fmt.Fprintf(c.cfg.Out, "Rejected %s; nothing was changed.\n", p.ID)
+		c.remember(ctx, fmt.Sprintf("[note] %s rejected proposal %s (%s); nothing was changed.", c.cfg.User, p.ID, p.Summary))
+		return nil
+	}
+	res, err := c.cfg.Approvals.Execute(ctx, p.ID, c.cfg.User)
+	if err != nil {
+		c.remember(ctx, fmt.Sprintf("[note] %s approved proposal %s (%s) but it failed: %v", c.cfg.User, p.ID, p.Summary, err))
+		return fmt.Errorf("the approved change failed: %w", err)
+	}
+	out := c.cfg.Redactor.Redact(res.Text)
+	fmt.Fprintf(c.cfg.Out, "Applied %s: %s\n", p.ID, out)
+	c.remember(ctx, fmt.Sprintf("[note] %s approved proposal %s (%s) and it was applied: %s", c.cfg.User, p.ID, p.Summary, shorten(out, 500)))
+	return nil
+}
+
+func (c *Chat) remember(ctx context.Context, note string) {
+	if c.cfg.Asker == nil {
+		return
+	}
+	if err := c.cfg.Asker.Remember(ctx, c.conv, note); err != nil {
+		c.cfg.Logger.Warn("could not record the approval in memory", "err", err)
+	}
+}
+
+const helpText = `Ask a question in plain words, e.g. "why is checkout slow since 14:00?".
+Commands:
+  /help              this help
+  /tools             list the tools the agent can use
+  /run TOOL JSON     run a tool yourself, e.g. /run current_time {"resolve": ["2h ago"]}
+  /reset             forget this conversation and start a new one
+  /quit              leave (also Ctrl-D)
+Ctrl-C cancels a question that is running.`
+
+// command runs a /command and reports whether the session should end.
+func (c *Chat) command(ctx context.Context, line string) (quit bool, err error) {
+	name, rest, _ := strings.Cut(line, " ")
+	switch name {
+	case "/quit", "/exit", "/q":
+		return true, nil
+	case "/help", "/?":
+		fmt.Fprintln(c.cfg.Out, helpText)
+	case "/reset":
+		if c.cfg.Asker != nil {
+			if err := c.cfg.Asker.Reset(ctx, c.conv); err != nil {
+				return false, err
+			}
+		}
+		c.conv = newConversationID()
+		fmt.Fprintln(c.cfg.Out, "Started a new conversation.")
+	case "/tools":
+		c.r.tools(c.cfg.Tools.Specs())
+	case "/run":
+		return false, c.runTool(ctx, strings.TrimSpace(rest))
+	default:
+		return false, fmt.Errorf("unknown command %s; /help lists the commands", name)
+	}
+	return false, nil
+}
+
+// runTool runs a tool the person named, with the same checks the agent's
+// calls get; a mutating tool's proposal goes through approval.
+func (c *Chat) runTool(ctx context.Context, rest string) error {
+	name, argText, _ := strings.Cut(rest, " ")
+	if name == "" {
+		return errors.New(`usage: /run TOOL JSON, e.g. /run current_time {"timezone": "UTC"}`)
+	}
+	tool, ok := c.cfg.Tools.Get(name)
+	if !ok {
+		return fmt.Errorf("no tool called %q; /tools lists them", name)
+	}
+	argText = strings.TrimSpace(argText)
+	if argText == "" {
+		argText = "{}"
+	}
+	args := json.RawMessage(argText)
+	if err := tool.Spec().Parameters.Validate(args); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	res, err := safeRun(ctx, tool, args)
+	if err != nil {
+		return fmt.Errorf("%s failed: %w", name, err)
+	}
+	if res.Error != "" {
+		return fmt.Errorf("%s: %s", name, c.cfg.Redactor.Redact(res.Error))
+	}
+	if tool.Spec().Mutating {
+		if res.Proposal == nil || c.cfg.Approvals == nil {
+			return fmt.Errorf("%s changes systems but produced no proposal; nothing was done", name)
+		}
+		p := *res.Proposal
+		p.Tool = name
+		p, err = c.cfg.Approvals.Propose(ctx, c.conv, p)
+		if err != nil {
+			return err
+		}
+		return c.approve(ctx, p)
+	}
+	fmt.Fprintln(c.cfg.Out, c.cfg.Redactor.Redact(res.Text))
+	return nil
+}
+
+func safeRun(ctx context.Context, t tools.Tool, args json.RawMessage) (res tools.Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("tool crashed: %v", p)
+		}
+	}()
+	return t.Run(ctx, args)
+}
+
+type identity struct{}
+
+func (identity) Redact(s string) string { return s }
+
+func newConversationID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "chat:" + hex.EncodeToString(b[:])
+}
+
+func shorten(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
+}
