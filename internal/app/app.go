@@ -49,18 +49,25 @@ type App struct {
 
 // New builds every component from cfg. On error, whatever was opened is
 // closed again.
-func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err error) {
+func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	a = &App{cfg: cfg, logger: logger}
-	defer func() {
-		if err != nil {
-			a.Close()
-			a = nil
-		}
-	}()
+	a := &App{cfg: cfg, logger: logger}
+	if err := a.build(ctx, opts); err != nil {
+		// Release whatever was opened before the failure.
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// build constructs the components in dependency order, leaving what it
+// opened in a so that Close can release it after a failure.
+func (a *App) build(ctx context.Context, opts Options) error {
+	cfg, logger := a.cfg, a.logger
+	var err error
 	a.redactor = redact.New(cfg.Secrets()...)
 	a.metrics = telemetry.NewMetrics(version.Version(), version.Revision())
 	a.tracing, err = telemetry.NewTracing(ctx, telemetry.TracingConfig{
@@ -69,22 +76,22 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 		Version: version.Version(),
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	a.store, err = store.OpenSQLite(ctx, cfg.Store.Path)
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return fmt.Errorf("store: %w", err)
 	}
 	all := append([]tools.Tool{clock.Tool{}}, opts.Tools...)
 	a.tools, err = tools.NewRegistry(all...)
 	if err != nil {
-		return nil, fmt.Errorf("tools: %w", err)
+		return fmt.Errorf("tools: %w", err)
 	}
 	a.model = opts.Model
 	if a.model == nil {
 		a.model, err = buildModel(ctx, cfg.LLM, logger.With("component", "llm"))
 		if err != nil {
-			return nil, fmt.Errorf("llm: %w", err)
+			return fmt.Errorf("llm: %w", err)
 		}
 	}
 	a.approvals = approval.New(a.store, a.tools, logger.With("component", "approval"))
@@ -99,7 +106,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (a *App, err erro
 			Logger:   logger.With("component", "agent"),
 		})
 	}
-	return a, nil
+	return nil
 }
 
 // Close releases everything New opened, flushing traces first.

@@ -39,10 +39,10 @@ const summaryTimeout = 60 * time.Second
 // Memory is safe for concurrent use; appends to one conversation are
 // serialised so two runs in one thread cannot lose each other's messages.
 type Memory struct {
-	store   Store
-	budget  int
-	model   agent.Model
-	logger  *slog.Logger
+	store  Store
+	budget int
+	model  agent.Model
+	logger *slog.Logger
 	locks  sync.Map // conversation id -> *sync.Mutex
 }
 

@@ -30,7 +30,9 @@ func (okTool) Spec() tools.Spec {
 	return tools.Spec{Name: "probe", Description: "Probe.", Parameters: tools.Object(map[string]*tools.Schema{"n": tools.Integer("n", 0, 9)})}
 }
 
-func (okTool) Run(context.Context, json.RawMessage) (tools.Result, error) { return tools.Text("fine"), nil }
+func (okTool) Run(context.Context, json.RawMessage) (tools.Result, error) {
+	return tools.Text("fine"), nil
+}
 
 func runOnce(t *testing.T, opts agent.Options, obs agent.Observer) {
 	t.Helper()
@@ -52,14 +54,14 @@ func TestMetricsFromEvents(t *testing.T) {
 	m.Error("store")
 
 	expect := map[string]float64{
-		`watchkeeper_agent_runs_total{outcome="answered",source="chat"}`:     1,
-		`watchkeeper_agent_steps_total`:                                      2,
-		`watchkeeper_tool_calls_total{outcome="ok",tool="probe"}`:            1,
-		`watchkeeper_tool_calls_total{outcome="refused",tool="missing"}`:     1,
-		`watchkeeper_llm_tokens_total{direction="input",model="m1"}`:         250,
-		`watchkeeper_llm_tokens_total{direction="output",model="m1"}`:        15,
-		`watchkeeper_llm_cost_usd_total{model="m1"}`:                         0.265,
-		`watchkeeper_errors_total{component="store"}`:                        1,
+		`watchkeeper_agent_runs_total{outcome="answered",source="chat"}`:                              1,
+		`watchkeeper_agent_steps_total`:                                                               2,
+		`watchkeeper_tool_calls_total{outcome="ok",tool="probe"}`:                                     1,
+		`watchkeeper_tool_calls_total{outcome="refused",tool="missing"}`:                              1,
+		`watchkeeper_llm_tokens_total{direction="input",model="m1"}`:                                  250,
+		`watchkeeper_llm_tokens_total{direction="output",model="m1"}`:                                 15,
+		`watchkeeper_llm_cost_usd_total{model="m1"}`:                                                  0.265,
+		`watchkeeper_errors_total{component="store"}`:                                                 1,
 		`watchkeeper_build_info{goversion="` + goVersion(t, m) + `",revision="abc",version="v1.2.3"}`: 1,
 	}
 	families, err := m.Registry.Gather()

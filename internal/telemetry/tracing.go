@@ -40,7 +40,9 @@ func (t Tracing) Shutdown(ctx context.Context) error {
 }
 
 // Tracer returns the Watchkeeper tracer.
-func (t Tracing) Tracer() trace.Tracer { return t.Provider.Tracer("github.com/watchkeeper/watchkeeper") }
+func (t Tracing) Tracer() trace.Tracer {
+	return t.Provider.Tracer("github.com/watchkeeper/watchkeeper")
+}
 
 // NewTracing returns a no-op provider when cfg.Endpoint is empty, and
 // otherwise one that batches spans to the OTLP/HTTP endpoint. Export

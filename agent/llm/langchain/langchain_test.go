@@ -147,8 +147,8 @@ func TestUsageKeys(t *testing.T) {
 		info    map[string]any
 		in, out int
 	}{
-		{map[string]any{"InputTokens": 5, "OutputTokens": 6}, 5, 6},                 // anthropic
-		{map[string]any{"PromptTokens": 7, "CompletionTokens": 8}, 7, 8},            // ollama, gemini
+		{map[string]any{"InputTokens": 5, "OutputTokens": 6}, 5, 6},                   // anthropic
+		{map[string]any{"PromptTokens": 7, "CompletionTokens": 8}, 7, 8},              // ollama, gemini
 		{map[string]any{"input_tokens": int32(9), "output_tokens": int32(10)}, 9, 10}, // gemini raw
 		{map[string]any{"input_tokens": float64(11), "output_tokens": 12.0}, 11, 12},  // bedrock via JSON
 		{nil, 0, 0},
