@@ -220,10 +220,11 @@ func BenchmarkSQLiteWrites(b *testing.B) {
 	ctx := context.Background()
 	b.Run("SaveRun_16KB_transcript", func(b *testing.B) {
 		b.ReportAllocs()
+		prefix := time.Now().UnixNano() // sub-benchmarks repeat under -count
 		i := 0
 		for b.Loop() {
 			i++
-			if err := s.SaveRun(ctx, store.Run{ID: fmt.Sprintf("bench_%d", i), Outcome: "answered", Transcript: transcript}); err != nil {
+			if err := s.SaveRun(ctx, store.Run{ID: fmt.Sprintf("bench_%d_%d", prefix, i), Outcome: "answered", Transcript: transcript}); err != nil {
 				b.Fatal(err)
 			}
 		}
