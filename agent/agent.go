@@ -215,7 +215,7 @@ func (r *run) loop(ctx context.Context) error {
 		// The last step is the step limit, or the point where this call plus
 		// one more (carrying this call's tool output) would likely cross the
 		// token budget: then the model must answer while it still can.
-		est := estimateMessages(r.msgs)
+		est := EstimateTokens(r.msgs)
 		last := step >= cfg.MaxSteps || used+2*est+cfg.ToolOutputTokens >= cfg.MaxRunTokens
 
 		req := Request{Messages: r.msgs, MaxTokens: cfg.MaxOutputTokens, Temperature: cfg.Temperature}
@@ -311,8 +311,8 @@ func (r *run) generate(ctx context.Context, step int, req Request) (Response, er
 	usage := resp.Usage
 	if usage.InputTokens == 0 && usage.OutputTokens == 0 {
 		usage = Usage{
-			InputTokens:  estimateMessages(req.Messages) + estimateSpecs(req.Tools),
-			OutputTokens: estimateMessages([]Message{resp.Message}),
+			InputTokens:  EstimateTokens(req.Messages) + estimateSpecs(req.Tools),
+			OutputTokens: EstimateTokens([]Message{resp.Message}),
 			Estimated:    true,
 		}
 	}
@@ -396,7 +396,10 @@ func newID(prefix string) string {
 	return prefix + hex.EncodeToString(b[:])
 }
 
-func estimateMessages(msgs []Message) int {
+// EstimateTokens estimates the tokens msgs take in a request, before a
+// provider has counted them: content, tool calls, and a few tokens of
+// per-message overhead.
+func EstimateTokens(msgs []Message) int {
 	n := 0
 	for _, m := range msgs {
 		n += 4 + tools.EstimateTokens(m.Content)

@@ -15,7 +15,6 @@ import (
 
 	"github.com/watchkeeper/watchkeeper/agent"
 	"github.com/watchkeeper/watchkeeper/prompts"
-	"github.com/watchkeeper/watchkeeper/tools"
 )
 
 // Store persists conversations as opaque bytes.
@@ -114,7 +113,7 @@ func (m *Memory) Reset(ctx context.Context, id string) error {
 // oldest turns into one message, keeping the newest turns whole. A turn
 // starts at a user question, so tool calls stay with their results.
 func (m *Memory) Compact(ctx context.Context, msgs []agent.Message) []agent.Message {
-	if m.budget <= 0 || tokens(msgs) <= m.budget {
+	if m.budget <= 0 || agent.EstimateTokens(msgs) <= m.budget {
 		return msgs
 	}
 	out := append([]agent.Message(nil), msgs...)
@@ -123,23 +122,27 @@ func (m *Memory) Compact(ctx context.Context, msgs []agent.Message) []agent.Mess
 	if len(starts) > 0 {
 		lastTurn = starts[len(starts)-1]
 	}
-	for i := 0; i < lastTurn && tokens(out) > m.budget; i++ {
-		if isToolOutput(out[i]) && out[i].Content != DroppedToolOutput {
-			if out[i].Role == agent.RoleTool {
-				out[i].Content = DroppedToolOutput
-			} else {
-				out[i].Content = "Observation: " + DroppedToolOutput
-			}
+	total := agent.EstimateTokens(out)
+	for i := 0; i < lastTurn && total > m.budget; i++ {
+		if !isToolOutput(out[i]) || strings.HasSuffix(out[i].Content, DroppedToolOutput) {
+			continue
 		}
+		before := agent.EstimateTokens(out[i : i+1])
+		if out[i].Role == agent.RoleTool {
+			out[i].Content = DroppedToolOutput
+		} else {
+			out[i].Content = "Observation: " + DroppedToolOutput
+		}
+		total += agent.EstimateTokens(out[i:i+1]) - before
 	}
-	if tokens(out) <= m.budget || len(starts) < 2 {
+	if total <= m.budget || len(starts) < 2 {
 		return out
 	}
 	// Keep the newest turns that fit in half the budget (at least one), so
 	// the summary and the next question have room.
 	keepFrom := starts[len(starts)-1]
 	for k := len(starts) - 2; k >= 0; k-- {
-		if tokens(out[starts[k]:]) > m.budget/2 {
+		if agent.EstimateTokens(out[starts[k]:]) > m.budget/2 {
 			break
 		}
 		keepFrom = starts[k]
@@ -225,17 +228,6 @@ func turnStarts(msgs []agent.Message) []int {
 
 func isToolOutput(msg agent.Message) bool {
 	return msg.Role == agent.RoleTool || (msg.Role == agent.RoleUser && strings.HasPrefix(msg.Content, "Observation: "))
-}
-
-func tokens(msgs []agent.Message) int {
-	n := 0
-	for _, msg := range msgs {
-		n += 4 + tools.EstimateTokens(msg.Content)
-		for _, c := range msg.ToolCalls {
-			n += tools.EstimateTokens(c.Name) + tools.EstimateTokens(c.Arguments)
-		}
-	}
-	return n
 }
 
 func shorten(s string, n int) string {
