@@ -552,3 +552,21 @@ func TestHistoryIsSentBeforeTheQuestion(t *testing.T) {
 		t.Errorf("new messages should exclude history: %+v", res.Messages)
 	}
 }
+
+func TestAttachmentsAreCollected(t *testing.T) {
+	chart := &funcTool{name: "chart", run: func(context.Context, json.RawMessage) (tools.Result, error) {
+		return tools.Result{Text: "chart of p99", Attachments: []tools.Attachment{{Name: "p99.png", MIMEType: "image/png", Data: []byte{0x89, 'P', 'N', 'G'}}}}, nil
+	}}
+	model := scripted.New(scripted.Turn{ToolCalls: []scripted.Call{{Name: "chart"}}}, scripted.Turn{Text: "see chart"})
+	var log eventLog
+	res, err := agent.New(model, registry(t, chart), agent.Options{}).Run(context.Background(), agent.Task{Input: "q"}, log.observe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Attachments) != 1 || res.Attachments[0].Name != "p99.png" {
+		t.Errorf("attachments = %+v", res.Attachments)
+	}
+	if end := log.of(agent.EventToolEnd)[0]; end.Result == nil || len(end.Result.Attachments) != 1 {
+		t.Error("tool_end event does not carry the result for surfaces")
+	}
+}

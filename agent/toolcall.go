@@ -88,8 +88,13 @@ func (r *run) runTool(ctx context.Context, step int, c ToolCall, repeatOf int) M
 		span.SetStatus(codes.Error, text)
 	}
 	ev := Event{Kind: EventToolEnd, Step: step, Tool: c.Name, CallID: c.ID, Duration: dur, Outcome: o.outcome, Text: text, Truncated: cut, Result: o.result}
-	if o.result != nil && o.result.Proposal != nil {
+	if o.result != nil {
 		ev.Proposal = o.result.Proposal
+		if len(o.result.Attachments) > 0 {
+			r.mu.Lock()
+			r.res.Attachments = append(r.res.Attachments, o.result.Attachments...)
+			r.mu.Unlock()
+		}
 	}
 	r.emit(ev)
 	if ev.Proposal != nil {

@@ -185,16 +185,20 @@ func (c *Chat) ask(ctx context.Context, question string) error {
 	stop := c.cancelOnInterrupt(cancel)
 	res, err := c.cfg.Asker.Ask(runCtx, c.conv, question, c.r.observe)
 	stop()
-	if err != nil {
-		if errors.Is(err, context.Canceled) && ctx.Err() == nil {
-			c.r.errorf("cancelled")
-		}
-		return fmt.Errorf("%w: %w", ErrRunFailed, err)
+	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() == nil {
+		c.r.errorf("cancelled")
 	}
-	for _, p := range res.Proposals {
-		if err := c.approve(ctx, p); err != nil {
-			c.r.errorf("%v", err)
+	// A proposal made before a run failed is stored and pending all the
+	// same; it is put to the person rather than left behind.
+	if res != nil && ctx.Err() == nil {
+		for _, p := range res.Proposals {
+			if err := c.approve(ctx, p); err != nil {
+				c.r.errorf("%v", err)
+			}
 		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRunFailed, err)
 	}
 	return nil
 }

@@ -256,3 +256,17 @@ func TestInterruptCancelsOnlyTheQuestion(t *testing.T) {
 		t.Errorf("stdout=%s stderr=%s", h.out.String(), h.err.String())
 	}
 }
+
+func TestProposalFromAFailedRunIsStillDecided(t *testing.T) {
+	h := newHarness(t, scripted.New(
+		scripted.Turn{ToolCalls: []scripted.Call{{Name: "restart_deployment", Args: map[string]any{"name": "checkout"}}}},
+		scripted.Turn{Error: "upstream 503"},
+	))
+	err := h.chat("y\n").Once(context.Background(), "restart checkout")
+	if !errors.Is(err, chat.ErrRunFailed) {
+		t.Fatalf("err = %v", err)
+	}
+	if h.tool.applied.Load() != 1 || !strings.Contains(h.out.String(), "Applied prop_") {
+		t.Errorf("applied=%d out=%s", h.tool.applied.Load(), h.out.String())
+	}
+}

@@ -325,9 +325,8 @@ func (c *Client) stream(ctx context.Context, creq goopenai.ChatCompletionRequest
 func (c *Client) explain(ctx context.Context, err error) error {
 	where := c.endpoint()
 	if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("%w", cause)
-		}
+		// Our own timeout's cause says "llm.timeout"; a caller's deadline
+		// or cancellation comes through as it was.
 		return cause
 	}
 	var apiErr *goopenai.APIError
