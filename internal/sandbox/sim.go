@@ -42,6 +42,9 @@ type ServiceState struct {
 	Revision    int64
 	Hash        string
 	ConfigRev   int
+	RestartedAt string
+	Image       string
+	Revisions   []Revision
 	Pods        []PodState
 	// Down is true when the service cannot answer at all.
 	Down bool
@@ -150,6 +153,8 @@ func (w *World) computeStep() *Snapshot {
 		st.Name, st.Kind, st.RPS, st.Sigma = spec.Name, spec.Kind, rps[i], spec.Sigma
 		st.Replicas, st.Version, st.Revision, st.ConfigRev = d.replicas, d.version, d.revision, d.configRev
 		st.Hash = d.revisionInfo(d.revision).Hash
+		st.RestartedAt, st.Image = d.restartedAt, spec.Image+":"+d.version
+		st.Revisions = append([]Revision(nil), d.revisions...)
 		st.Effects = eff[i].kinds
 		st.Down = eff[i].down
 		w.podsStep(d, st, &eff[i], t, step)

@@ -249,6 +249,51 @@ type Deployment struct {
 	Revisions   []Revision
 }
 
+// Pods returns service's pods as they are now (between steps).
+func (w *World) Pods(service string) ([]PodState, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	d, err := w.dep(service)
+	if err != nil {
+		return nil, err
+	}
+	down := false
+	for _, f := range w.faults {
+		if f.Kind == FaultDependencyDown && f.Service == service && f.Active(w.now) {
+			down = true
+		}
+	}
+	var out []PodState
+	for _, p := range d.pods {
+		out = append(out, PodState{Name: p.name, Node: p.node, Hash: p.hash, Revision: p.revision, Started: p.started,
+			Ready: !down && !p.downUntil.After(w.now), Memory: p.memory, Restarts: p.restarts, LastReason: p.lastReason, LastExit: p.lastExit})
+	}
+	return out, nil
+}
+
+// DeletePod replaces one pod, as the ReplicaSet controller does after
+// `kubectl delete pod`. The new pod starts fresh (no restarts, base memory).
+func (w *World) DeletePod(service, name string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	d, err := w.dep(service)
+	if err != nil {
+		return err
+	}
+	for i, p := range d.pods {
+		if p.name == name {
+			d.generation++
+			d.pods[i] = w.newPod(d, w.now, i)
+			w.emit(WorldEvent{Time: w.now, Service: service, Pod: name, Type: "Normal", Reason: "Killing",
+				Message: fmt.Sprintf("Stopping container %s", service)})
+			w.emit(WorldEvent{Time: w.now, Service: service, Pod: d.pods[i].name, Type: "Normal", Reason: "SuccessfulCreate",
+				Message: fmt.Sprintf("Created pod: %s", d.pods[i].name)})
+			return nil
+		}
+	}
+	return fmt.Errorf("pod %q not found in %s", name, service)
+}
+
 // Deployment returns the current state of service's deployment.
 func (w *World) Deployment(service string) (Deployment, error) {
 	w.mu.Lock()
