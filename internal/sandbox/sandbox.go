@@ -1,0 +1,399 @@
+// Package sandbox is Watchkeeper's embedded world: a deterministic
+// simulation of a small online shop that the bot's production clients
+// observe and act on through the same APIs they use against real systems.
+//
+//   - Metrics go into the real Prometheus TSDB and are queried with the real
+//     PromQL engine behind a Prometheus-compatible HTTP API.
+//   - Logs are served through a Loki-compatible API.
+//   - Kubernetes objects live in a client-go clientset whose writes change
+//     the world: a rollback ends a bad deploy, a restart clears a leak for a
+//     while, scaling out relieves CPU saturation.
+//   - Alerting rules are evaluated by Prometheus's rules package and
+//     delivered as Alertmanager webhooks.
+//
+// The same scenario and seed give the same world.
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/prometheus/prometheus/promql/parser"
+	"k8s.io/client-go/kubernetes"
+)
+
+// Options configure a Sandbox. The zero value runs the default scenario
+// ending now.
+type Options struct {
+	// Scenario is a built-in name or a .yaml path ("default" when empty).
+	Scenario string
+	// Seed overrides the scenario's seed when not zero.
+	Seed uint64
+	// History overrides the scenario's history length when not zero.
+	History time.Duration
+	// End is when the history ends and live time begins; now by default.
+	End time.Time
+	// Speed is simulated seconds per real second for live time (1 when
+	// zero).
+	Speed float64
+	// Notify routes alerts to webhooks; OnAlert is also called for each
+	// notification (the demo prints them).
+	Notify  NotifyConfig
+	OnAlert func(WebhookMessage)
+	// ExternalURL is where the sandbox's API is reachable, for alert links.
+	ExternalURL string
+	// Clock is the wall clock; time.Now by default.
+	Clock  func() time.Time
+	Logger *slog.Logger
+}
+
+// Sandbox is a running world. Its methods are safe for concurrent use.
+type Sandbox struct {
+	opts     Options
+	scenario *Scenario
+	world    *World
+	metrics  *metricStore
+	exporter *exporter
+	logs     *logStore
+	logw     *logWriter
+	kube     *kube
+	rules    *ruleSet
+	notifier *notifier
+	parser   parser.Parser
+	logger   *slog.Logger
+
+	mu        sync.Mutex // serialises stepping
+	startWall time.Time
+	startSim  time.Time
+	lastSnap  *Snapshot
+	live      bool
+	stop      chan struct{}
+	done      chan struct{}
+	stepErr   error
+}
+
+// ruleWarmup is how much of the history's end is evaluated by the alerting
+// rules, so alerts already firing when the sandbox starts are known.
+const ruleWarmup = 20 * time.Minute
+
+// New builds the world and generates its history. It is ready to query when
+// it returns; call Start to let time run.
+func New(ctx context.Context, opts Options) (*Sandbox, error) {
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Speed == 0 {
+		opts.Speed = 1
+	}
+	if opts.Speed < 0 || opts.Speed > 1000 {
+		return nil, fmt.Errorf("speed %v is outside 0..1000", opts.Speed)
+	}
+	if opts.ExternalURL == "" {
+		opts.ExternalURL = "http://sandbox.watchkeeper.local"
+	}
+	extURL, err := url.Parse(opts.ExternalURL)
+	if err != nil {
+		return nil, fmt.Errorf("external URL: %w", err)
+	}
+	topo := DefaultTopology()
+	sc, err := LoadScenario(opts.Scenario, topo)
+	if err != nil {
+		return nil, err
+	}
+	seed := sc.Seed
+	if opts.Seed != 0 {
+		seed = opts.Seed
+	}
+	history := sc.History
+	if opts.History != 0 {
+		history = opts.History
+	}
+	end := opts.End
+	if end.IsZero() {
+		end = opts.Clock()
+	}
+	end = end.Truncate(Step)
+	start := end.Add(-history)
+
+	sb := &Sandbox{opts: opts, scenario: sc, logger: opts.Logger, parser: parser.NewParser(parser.Options{}),
+		logs: newLogStore(50_000), stop: make(chan struct{}), done: make(chan struct{})}
+	if sb.world, err = NewWorld(topo, seed, start); err != nil {
+		return nil, err
+	}
+	for i, f := range sc.Timeline {
+		if _, err := sb.world.Inject(f.FaultSpec, end.Add(f.At)); err != nil {
+			return nil, fmt.Errorf("scenario %s, timeline[%d]: %w", sc.Name, i, err)
+		}
+	}
+	sb.logw = &logWriter{store: sb.logs, topo: topo, seed: seed}
+	for _, inj := range sc.Injections {
+		inj.at = end.Add(inj.At)
+		sb.logw.injections = append(sb.logw.injections, inj)
+	}
+	if sb.metrics, err = openMetricStore(opts.Logger); err != nil {
+		return nil, err
+	}
+	sb.exporter = newExporter(sb.metrics, topo)
+	if sb.rules, err = loadRules(shopRules, "shop.rules.yml", sb.metrics, extURL, sb.parser, opts.Logger); err != nil {
+		sb.metrics.Close()
+		return nil, err
+	}
+	sb.notifier = newNotifier(opts.Notify, opts.ExternalURL, opts.OnAlert, opts.Logger)
+	if sb.kube, err = newKube(sb.world, start); err != nil {
+		sb.Close()
+		return nil, err
+	}
+	if err := sb.generate(ctx, end); err != nil {
+		sb.Close()
+		return nil, err
+	}
+	sb.startWall, sb.startSim = opts.Clock(), end
+	return sb, nil
+}
+
+// generate writes the history up to end: metrics and logs for every step,
+// rule evaluation over the last ruleWarmup, Kubernetes objects as they are
+// at the end with the last hour of events.
+func (sb *Sandbox) generate(ctx context.Context, end time.Time) error {
+	warm := end.Add(-ruleWarmup)
+	var stepErr error
+	var events []WorldEvent
+	sb.world.Advance(end, func(s *Snapshot) {
+		if stepErr != nil || ctx.Err() != nil {
+			return
+		}
+		sb.lastSnap = s
+		if stepErr = sb.exporter.export(s); stepErr != nil {
+			return
+		}
+		sb.logw.write(s)
+		events = append(events, s.Events...)
+		if s.Time.After(warm) {
+			if stepErr = sb.exporter.flush(); stepErr != nil {
+				return
+			}
+			sb.evalRules(ctx, s.Time, false)
+		}
+	})
+	if stepErr != nil {
+		return stepErr
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := sb.exporter.flush(); err != nil {
+		return err
+	}
+	last := *sb.lastSnap
+	last.Events = nil
+	for _, e := range events {
+		if end.Sub(e.Time) <= time.Hour {
+			last.Events = append(last.Events, e)
+		}
+	}
+	return sb.kube.sync(&last)
+}
+
+// evalRules evaluates the alerting rules at t; notify sends what is due.
+func (sb *Sandbox) evalRules(ctx context.Context, t time.Time, notify bool) {
+	alerts := sb.rules.eval(ctx, t)
+	if notify {
+		sb.notifier.update(t, alerts)
+	}
+}
+
+// Start lets simulated time follow the clock at the configured speed until
+// ctx ends or Close is called. Alerts firing when it starts are notified
+// at once.
+func (sb *Sandbox) Start(ctx context.Context) {
+	sb.mu.Lock()
+	if sb.live {
+		sb.mu.Unlock()
+		return
+	}
+	sb.live = true
+	sb.startWall = sb.opts.Clock()
+	sb.notifier.update(sb.startSim, sb.rules.eval(ctx, sb.startSim))
+	sb.mu.Unlock()
+	tick := time.Duration(float64(Step) / sb.opts.Speed)
+	if tick > time.Second {
+		tick = time.Second
+	}
+	go func() {
+		defer close(sb.done)
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sb.stop:
+				return
+			case <-t.C:
+				if err := sb.AdvanceTo(ctx, sb.Now()); err != nil {
+					sb.logger.Error("sandbox step failed", "err", err)
+				}
+			}
+		}
+	}()
+}
+
+// Now returns the simulated current time.
+func (sb *Sandbox) Now() time.Time {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	return sb.nowLocked()
+}
+
+func (sb *Sandbox) nowLocked() time.Time {
+	if !sb.live {
+		return sb.world.Now()
+	}
+	elapsed := sb.opts.Clock().Sub(sb.startWall)
+	return sb.startSim.Add(time.Duration(float64(elapsed) * sb.opts.Speed))
+}
+
+// AdvanceTo computes every step up to t: samples, logs, objects, rules and
+// notifications. Tests and exports drive time with it.
+func (sb *Sandbox) AdvanceTo(ctx context.Context, t time.Time) error {
+	sb.mu.Lock()
+	defer sb.mu.Unlock()
+	var stepErr error
+	sb.world.Advance(t, func(s *Snapshot) {
+		if stepErr != nil {
+			return
+		}
+		sb.lastSnap = s
+		if stepErr = sb.exporter.export(s); stepErr != nil {
+			return
+		}
+		if stepErr = sb.exporter.flush(); stepErr != nil {
+			return
+		}
+		sb.logw.write(s)
+		if stepErr = sb.kube.sync(s); stepErr != nil {
+			return
+		}
+		sb.evalRules(ctx, s.Time, true)
+	})
+	sb.kube.pruneEvents(sb.world.Now())
+	return stepErr
+}
+
+// Inject adds a fault now.
+func (sb *Sandbox) Inject(spec FaultSpec) (Fault, error) {
+	f, err := sb.world.Inject(spec, sb.Now())
+	if err != nil {
+		return Fault{}, err
+	}
+	return *f, nil
+}
+
+// Faults returns every fault so far.
+func (sb *Sandbox) Faults() []Fault { return sb.world.Faults() }
+
+// World returns the simulation.
+func (sb *Sandbox) World() *World { return sb.world }
+
+// Scenario returns the scenario.
+func (sb *Sandbox) Scenario() *Scenario { return sb.scenario }
+
+// Kubernetes returns the client the bot's Kubernetes code uses.
+func (sb *Sandbox) Kubernetes() kubernetes.Interface { return sb.kube.Clientset() }
+
+// Handler serves the Prometheus API at /api/v1, the Loki API at
+// /loki/api/v1, and the sandbox's own API at /sandbox/v1.
+func (sb *Sandbox) Handler() http.Handler {
+	mux := http.NewServeMux()
+	(&promAPI{store: sb.metrics, now: sb.Now, rules: sb.rules, targets: sb.targets, parser: sb.parser}).register(mux)
+	(&lokiAPI{store: sb.logs, now: sb.Now}).register(mux)
+	mux.HandleFunc("GET /sandbox/v1/status", sb.statusHandler)
+	mux.HandleFunc("GET /sandbox/v1/faults", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]any{"catalogue": Catalogue(), "faults": sb.Faults()})
+	})
+	mux.HandleFunc("POST /sandbox/v1/faults", sb.injectHandler)
+	return mux
+}
+
+func (sb *Sandbox) targets() []target {
+	sb.mu.Lock()
+	snap := sb.lastSnap
+	sb.mu.Unlock()
+	var out []target
+	if snap == nil {
+		return out
+	}
+	for i, st := range snap.Services {
+		port := targetPort(sb.world.topo.Services[i].Kind)
+		for _, p := range st.Pods {
+			out = append(out, target{job: st.Name, instance: p.Name + ":" + port, pod: p.Name, up: p.Ready, lastScrape: snap.Time})
+		}
+	}
+	return out
+}
+
+func (sb *Sandbox) statusHandler(w http.ResponseWriter, _ *http.Request) {
+	sb.mu.Lock()
+	snap := sb.lastSnap
+	now := sb.nowLocked()
+	sb.mu.Unlock()
+	var services []map[string]any
+	if snap != nil {
+		for _, st := range snap.Services {
+			services = append(services, map[string]any{"name": st.Name, "rps": st.RPS, "error_rate": st.ErrorRate,
+				"latency_p50_s": st.Latency, "ready": st.Ready, "replicas": st.Replicas, "version": st.Version})
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"scenario": sb.scenario.Name, "seed": sb.world.Seed(), "now": now,
+		"services": services, "faults": sb.Faults()})
+}
+
+func (sb *Sandbox) injectHandler(w http.ResponseWriter, r *http.Request) {
+	var spec FaultSpec
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&spec); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid fault: " + err.Error()})
+		return
+	}
+	f, err := sb.Inject(spec)
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusCreated, f)
+}
+
+// Close stops time and releases the TSDB.
+func (sb *Sandbox) Close() error {
+	sb.mu.Lock()
+	live := sb.live
+	sb.live = false
+	sb.mu.Unlock()
+	select {
+	case <-sb.stop:
+	default:
+		close(sb.stop)
+	}
+	if live {
+		<-sb.done
+	}
+	if sb.notifier != nil {
+		sb.notifier.close()
+	}
+	var errs []error
+	if sb.metrics != nil {
+		errs = append(errs, sb.metrics.Close())
+	}
+	return errors.Join(errs...)
+}
