@@ -62,7 +62,7 @@ func Catalogue() []FaultInfo {
 		{FaultCPUSaturation, "each request costs several times the CPU; pods saturate", "cpu",
 			map[string]float64{"factor": 4}, false, "scale the deployment out"},
 		{FaultSlowDB, "queries become slow; latency propagates upstream", "delay",
-			map[string]float64{"factor": 25}, false, "none in the cluster: the database must be fixed"},
+			map[string]float64{"factor": 50}, false, "none in the cluster: the database must be fixed"},
 		{FaultDependencyDown, "the service's pods go down; callers fail", "loss",
 			map[string]float64{}, false, "none in the cluster until it recovers"},
 		{FaultNetworkLatency, "added delay on calls from the service to a target", "delay",

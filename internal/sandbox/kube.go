@@ -50,7 +50,10 @@ type kube struct {
 	world   *World
 	topo    Topology
 	synced  map[string]podMark // pod name -> last mirrored state
-	events  map[string]*corev1.Event
+	// services holds each service's last mirrored deployment state, so
+	// unchanged objects are not rewritten every step.
+	services map[string]string
+	events   map[string]*corev1.Event
 	created time.Time
 }
 
@@ -60,8 +63,13 @@ type podMark struct {
 }
 
 func newKube(w *World, at time.Time) (*kube, error) {
-	k := &kube{cs: fake.NewClientset(), world: w, topo: w.Topology(), synced: map[string]podMark{},
-		events: map[string]*corev1.Event{}, created: at.Add(-30 * 24 * time.Hour)}
+	// NewSimpleClientset's plain object tracker, not NewClientset's
+	// field-managed one: the latter rebuilds a REST mapper on every write,
+	// which made each simulated step cost 60ms. The plain tracker applies
+	// the JSON, merge and strategic-merge patches kubectl sends; only
+	// server-side apply is missing, which the bot does not use.
+	k := &kube{cs: fake.NewSimpleClientset(), world: w, topo: w.Topology(), synced: map[string]podMark{}, //nolint:staticcheck // see above
+		services: map[string]string{}, events: map[string]*corev1.Event{}, created: at.Add(-30 * 24 * time.Hour)}
 	k.tracker = k.cs.Tracker()
 	objs := []runtime.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: Namespace, CreationTimestamp: metav1.NewTime(k.created)}},
@@ -113,6 +121,18 @@ func (k *kube) sync(s *Snapshot) error {
 }
 
 func (k *kube) syncService(spec ServiceSpec, st ServiceState, now time.Time) error {
+	mark := fmt.Sprintf("%d/%d/%d/%d/%s/%d", st.Replicas, st.Ready, st.Revision, st.ConfigRev, st.RestartedAt, len(st.Revisions))
+	if k.services[spec.Name] != mark {
+		if err := k.syncDeployment(spec, st); err != nil {
+			return err
+		}
+		k.services[spec.Name] = mark
+	}
+	return k.syncPods(spec, st, now)
+}
+
+// syncDeployment mirrors a deployment, its ReplicaSets and its ConfigMap.
+func (k *kube) syncDeployment(spec ServiceSpec, st ServiceState) error {
 	if err := k.putDeployment(spec, st); err != nil {
 		return err
 	}
@@ -126,8 +146,19 @@ func (k *kube) syncService(spec ServiceSpec, st ServiceState, now time.Time) err
 			return err
 		}
 	}
-	// Remove ReplicaSets that a rollout replaced entirely (kept: all).
+	if spec.Kind == KindHTTP {
+		cm := configMap(spec.Name, st.ConfigRev, k.created)
+		if err := put(k.tracker, gvrConfigMaps, cm, Namespace, cm.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncPods mirrors pods whose state changed and removes replaced ones.
+func (k *kube) syncPods(spec ServiceSpec, st ServiceState, now time.Time) error {
 	want := map[string]bool{}
+	changed := false
 	for _, p := range st.Pods {
 		want[p.Name] = true
 		mark := podMark{ready: p.Ready, restarts: p.Restarts}
@@ -138,6 +169,10 @@ func (k *kube) syncService(spec ServiceSpec, st ServiceState, now time.Time) err
 			return err
 		}
 		k.synced[p.Name] = mark
+		changed = true
+	}
+	if !changed {
+		return nil
 	}
 	list, err := k.tracker.List(gvrPods, corev1.SchemeGroupVersion.WithKind("Pod"), Namespace)
 	if err != nil {
@@ -149,12 +184,6 @@ func (k *kube) syncService(spec ServiceSpec, st ServiceState, now time.Time) err
 				return err
 			}
 			delete(k.synced, item.Name)
-		}
-	}
-	if spec.Kind == KindHTTP {
-		cm := configMap(spec.Name, st.ConfigRev, k.created)
-		if err := put(k.tracker, gvrConfigMaps, cm, Namespace, cm.Name); err != nil {
-			return err
 		}
 	}
 	return nil

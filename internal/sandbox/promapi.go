@@ -256,23 +256,23 @@ func (a *promAPI) matchers(r *http.Request) ([][]*labels.Matcher, *apiError) {
 	return sets, nil
 }
 
-func (a *promAPI) querier(r *http.Request) (storage.Querier, *apiError) {
+func (a *promAPI) querier(r *http.Request) (storage.Querier, *storage.SelectHints, *apiError) {
 	start, apiErr := a.timeParam(r, "start", time.Unix(0, 0))
 	if apiErr != nil {
-		return nil, apiErr
+		return nil, nil, apiErr
 	}
 	end, apiErr := a.timeParam(r, "end", a.now().Add(24*time.Hour))
 	if apiErr != nil {
-		return nil, apiErr
+		return nil, nil, apiErr
 	}
 	if end.Before(start) {
-		return nil, invalidParam(errors.New("end timestamp must not be before start time"), "end")
+		return nil, nil, invalidParam(errors.New("end timestamp must not be before start time"), "end")
 	}
 	q, err := a.store.db.Querier(start.UnixMilli(), end.UnixMilli())
 	if err != nil {
-		return nil, &apiError{"internal", err, http.StatusInternalServerError}
+		return nil, nil, &apiError{"internal", err, http.StatusInternalServerError}
 	}
-	return q, nil
+	return q, &storage.SelectHints{Start: start.UnixMilli(), End: end.UnixMilli(), Func: "series"}, nil
 }
 
 func limit(r *http.Request) (int, *apiError) {
@@ -299,7 +299,7 @@ func (a *promAPI) series(r *http.Request) (any, []string, *apiError) {
 	if apiErr != nil {
 		return nil, nil, apiErr
 	}
-	q, apiErr := a.querier(r)
+	q, hints, apiErr := a.querier(r)
 	if apiErr != nil {
 		return nil, nil, apiErr
 	}
@@ -307,7 +307,7 @@ func (a *promAPI) series(r *http.Request) (any, []string, *apiError) {
 	seen := map[string]bool{}
 	out := []map[string]string{}
 	for _, ms := range sets {
-		ss := q.Select(r.Context(), true, &storage.SelectHints{Func: "series"}, ms...)
+		ss := q.Select(r.Context(), true, hints, ms...)
 		for ss.Next() {
 			l := ss.At().Labels()
 			if seen[l.String()] {
@@ -334,7 +334,7 @@ func (a *promAPI) labelNames(r *http.Request) (any, []string, *apiError) {
 	if apiErr != nil {
 		return nil, nil, apiErr
 	}
-	q, apiErr := a.querier(r)
+	q, _, apiErr := a.querier(r)
 	if apiErr != nil {
 		return nil, nil, apiErr
 	}
@@ -364,7 +364,7 @@ func (a *promAPI) labelValues(r *http.Request) (any, []string, *apiError) {
 	if apiErr != nil {
 		return nil, nil, apiErr
 	}
-	q, apiErr := a.querier(r)
+	q, _, apiErr := a.querier(r)
 	if apiErr != nil {
 		return nil, nil, apiErr
 	}

@@ -102,7 +102,7 @@ func DefaultTopology() Topology {
 			{Name: "redis", Kind: KindRedis, Replicas: 1, Image: "redis", Version: "7.2.4", Latency: 400 * time.Microsecond, Sigma: 0.3,
 				CPUPerRequest: 0.00005, CPUIdle: 0.005, CPULimit: 1, MemoryBase: 180 * mib, MemoryLimit: 1024 * mib,
 				ErrorRate: 0, BytesPerRequest: 512},
-			{Name: "postgres", Kind: KindPostgres, Replicas: 1, Image: "postgres", Version: "16.2", Latency: 3 * ms, Sigma: 0.6,
+			{Name: "postgres", Kind: KindPostgres, Replicas: 1, Image: "postgres", Version: "16.2", Latency: 4 * ms, Sigma: 0.6,
 				CPUPerRequest: 0.0015, CPUIdle: 0.02, CPULimit: 2, MemoryBase: 600 * mib, MemoryLimit: 2048 * mib,
 				ErrorRate: 0.0002, BytesPerRequest: 2048},
 		},

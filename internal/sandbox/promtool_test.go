@@ -1,0 +1,54 @@
+package sandbox_test
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// promtoolPath finds the real promtool (Debian package prometheus). Under
+// CI it must be there: `make test` installs it.
+func promtoolPath(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("promtool is not installed; `make test` installs the Debian package prometheus")
+		}
+		t.Skip("promtool not installed (apt-get install prometheus); `make test` installs it")
+	}
+	return p
+}
+
+// TestPromtoolQueriesTheSandbox points the real promtool at the served API.
+func TestPromtoolQueriesTheSandbox(t *testing.T) {
+	promtool := promtoolPath(t)
+	e := start(t, "bad-deploy")
+	at := ts(e.sb.World().Now())
+	out, err := exec.Command(promtool, "query", "instant", "--time="+at, e.srv.URL,
+		`sum by (code) (rate(http_requests_total{service="checkout"}[2m]))`).CombinedOutput()
+	if err != nil {
+		t.Fatalf("promtool query instant: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `{code="500"} =>`) || !strings.Contains(string(out), `{code="200"} =>`) {
+		t.Errorf("promtool output:\n%s", out)
+	}
+	out, err = exec.Command(promtool, "query", "labels", e.srv.URL, "service").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "checkout") {
+		t.Errorf("promtool query labels: %v\n%s", err, out)
+	}
+	out, err = exec.Command(promtool, "query", "series", "--match=up{service=\"redis\"}", e.srv.URL).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `service="redis"`) {
+		t.Errorf("promtool query series: %v\n%s", err, out)
+	}
+}
+
+// TestRulesFileIsValidPrometheus checks the shipped rules with promtool.
+func TestRulesFileIsValidPrometheus(t *testing.T) {
+	promtool := promtoolPath(t)
+	out, err := exec.Command(promtool, "check", "rules", "rules/shop.rules.yml").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "SUCCESS: 9 rules found") {
+		t.Errorf("promtool check rules: %v\n%s", err, out)
+	}
+}
