@@ -54,7 +54,7 @@ type kube struct {
 	// unchanged objects are not rewritten every step.
 	services map[string]string
 	events   map[string]*corev1.Event
-	created time.Time
+	created  time.Time
 }
 
 type podMark struct {
@@ -218,7 +218,7 @@ func (k *kube) addEvent(e WorldEvent) {
 		InvolvedObject: corev1.ObjectReference{Kind: kind, Namespace: Namespace, Name: name},
 		Reason:         e.Reason, Message: e.Message, Type: e.Type, Count: 1,
 		FirstTimestamp: metav1.NewTime(e.Time), LastTimestamp: metav1.NewTime(e.Time),
-		Source:         corev1.EventSource{Component: component},
+		Source: corev1.EventSource{Component: component},
 	}
 	k.events[key] = ev
 	_ = k.tracker.Add(ev.DeepCopy())
@@ -473,7 +473,7 @@ func template(spec ServiceSpec, version string, configRev int, restartedAt strin
 			Name: spec.Name, Image: spec.Image + ":" + version,
 			Ports: []corev1.ContainerPort{{ContainerPort: portOf(spec.Kind), Protocol: corev1.ProtocolTCP}},
 			Resources: corev1.ResourceRequirements{
-				Limits: corev1.ResourceList{corev1.ResourceCPU: cpuQuantity(spec.CPULimit), corev1.ResourceMemory: memQuantity(spec.MemoryLimit)},
+				Limits:   corev1.ResourceList{corev1.ResourceCPU: cpuQuantity(spec.CPULimit), corev1.ResourceMemory: memQuantity(spec.MemoryLimit)},
 				Requests: corev1.ResourceList{corev1.ResourceCPU: cpuQuantity(spec.CPULimit / 2), corev1.ResourceMemory: memQuantity(spec.MemoryBase)},
 			},
 		}}},

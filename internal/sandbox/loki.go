@@ -117,7 +117,7 @@ func (a *lokiAPI) queryRange(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "data": map[string]any{
 		"resultType": "streams", "result": a.store.run(q, start, end, limit, forward),
-		"stats":      map[string]any{"summary": map[string]any{"execTime": 0.001}},
+		"stats": map[string]any{"summary": map[string]any{"execTime": 0.001}},
 	}})
 }
 

@@ -47,16 +47,16 @@ func invalidParam(err error, name string) *apiError {
 
 func (a *promAPI) register(mux *http.ServeMux) {
 	for path, h := range map[string]func(*http.Request) (any, []string, *apiError){
-		"/api/v1/query":             a.query,
-		"/api/v1/query_range":       a.queryRange,
-		"/api/v1/series":            a.series,
-		"/api/v1/labels":            a.labelNames,
+		"/api/v1/query":               a.query,
+		"/api/v1/query_range":         a.queryRange,
+		"/api/v1/series":              a.series,
+		"/api/v1/labels":              a.labelNames,
 		"/api/v1/label/{name}/values": a.labelValues,
-		"/api/v1/metadata":          a.metadata,
-		"/api/v1/rules":             a.rulesHandler,
-		"/api/v1/alerts":            a.alertsHandler,
-		"/api/v1/targets":           a.targetsHandler,
-		"/api/v1/status/buildinfo":  a.buildinfo,
+		"/api/v1/metadata":            a.metadata,
+		"/api/v1/rules":               a.rulesHandler,
+		"/api/v1/alerts":              a.alertsHandler,
+		"/api/v1/targets":             a.targetsHandler,
+		"/api/v1/status/buildinfo":    a.buildinfo,
 	} {
 		mux.HandleFunc(path, a.wrap(h))
 	}

@@ -382,7 +382,9 @@ func TestSameSeedSameData(t *testing.T) {
 	}
 }
 
-func ts(t time.Time) string { return strings.TrimSuffix(strings.TrimSuffix(time.Unix(t.Unix(), 0).UTC().Format("2006-01-02T15:04:05Z"), ""), "") }
+func ts(t time.Time) string {
+	return strings.TrimSuffix(strings.TrimSuffix(time.Unix(t.Unix(), 0).UTC().Format("2006-01-02T15:04:05Z"), ""), "")
+}
 
 func get(t *testing.T, u string) string {
 	t.Helper()
