@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X $(PKG)/internal/version.version=$(VERSION) -X $(PKG)/internal/version.revision=$(REVISION)
 
-.PHONY: all build run test test-short bench fmt lint tidy clean
+.PHONY: all build run test test-short bench deps fmt lint tidy clean
 
 all: build
 
@@ -16,13 +16,23 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/bot
 
-## run: start Watchkeeper on its embedded defaults and open the terminal chat
+## run: the demo — the sandbox shop with an incident, and the terminal chat beside it
 run: build
-	./$(BIN) chat
+	./$(BIN) demo
 
-## test: static checks, then every test with the race detector
-test: lint
+## test: install test dependencies, static checks, then every test with the race detector
+test: deps lint
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# Tests run the real promtool (Debian package prometheus) against the
+# sandbox; install it when it is missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+## deps: install the Debian packages the tests use (promtool)
+deps:
+	@command -v promtool >/dev/null 2>&1 || { \
+		echo "installing promtool (Debian package prometheus)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 ## test-short: every test, without the race detector (quicker while editing)
 test-short:

@@ -15,7 +15,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sort"
 	"strings"
+	"sync"
 
 	"github.com/watchkeeper/watchkeeper/agent"
 	"github.com/watchkeeper/watchkeeper/internal/store"
@@ -66,7 +68,16 @@ type Config struct {
 	NoModelHelp string
 	// ConversationID resumes a conversation; a new one is made when empty.
 	ConversationID string
-	Logger         *slog.Logger
+	// Commands are extra /commands, by name without the slash.
+	Commands map[string]Command
+	Logger   *slog.Logger
+}
+
+// Command is an extra /command. Run gets the text after the command name
+// and returns what to print.
+type Command struct {
+	Help string
+	Run  func(ctx context.Context, args string) (string, error)
 }
 
 // Chat is a terminal session. It is not safe for concurrent use.
@@ -75,6 +86,26 @@ type Chat struct {
 	conv string
 	r    *renderer
 	in   lineReader
+	// noticeMu guards writes of notices, which come from other goroutines.
+	noticeMu sync.Mutex
+}
+
+func (c *Chat) setInput(r lineReader) {
+	c.noticeMu.Lock()
+	defer c.noticeMu.Unlock()
+	c.in = r
+}
+
+// Notice prints a line that arrived from elsewhere (an alert), without
+// breaking the line being typed. It is safe for concurrent use.
+func (c *Chat) Notice(text string) {
+	c.noticeMu.Lock()
+	defer c.noticeMu.Unlock()
+	if ed, ok := c.in.(*editor); ok {
+		fmt.Fprintln(ed.rl.Stdout(), text)
+		return
+	}
+	fmt.Fprintln(c.cfg.Err, text)
 }
 
 // New returns a chat.
@@ -112,7 +143,7 @@ var ErrRunFailed = errors.New("the question could not be answered")
 // answer goes to Out, progress and the accounting line to Err. Proposals
 // are put to In at a y/N prompt; end of input means no.
 func (c *Chat) Once(ctx context.Context, input string) error {
-	c.in = newPlainReader(c.cfg.In, c.cfg.Err)
+	c.setInput(newPlainReader(c.cfg.In, c.cfg.Err))
 	defer c.in.Close()
 	input = strings.TrimSpace(input)
 	if strings.HasPrefix(input, "/") {
@@ -124,14 +155,14 @@ func (c *Chat) Once(ctx context.Context, input string) error {
 
 // Loop runs an interactive session until /quit, end of input or ctx ends.
 func (c *Chat) Loop(ctx context.Context) error {
-	var err error
 	if c.cfg.Terminal {
-		c.in, err = newEditor(c.cfg)
+		ed, err := newEditor(c.cfg)
 		if err != nil {
 			return err
 		}
+		c.setInput(ed)
 	} else {
-		c.in = newPlainReader(c.cfg.In, c.cfg.Err)
+		c.setInput(newPlainReader(c.cfg.In, c.cfg.Err))
 	}
 	defer c.in.Close()
 	if c.cfg.Banner != "" {
@@ -279,6 +310,14 @@ func (c *Chat) command(ctx context.Context, line string) (quit bool, err error) 
 		return true, nil
 	case "/help", "/?":
 		fmt.Fprintln(c.cfg.Out, helpText)
+		names := make([]string, 0, len(c.cfg.Commands))
+		for n := range c.cfg.Commands {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			fmt.Fprintf(c.cfg.Out, "  /%-17s %s\n", n, c.cfg.Commands[n].Help)
+		}
 	case "/reset":
 		if c.cfg.Asker != nil {
 			if err := c.cfg.Asker.Reset(ctx, c.conv); err != nil {
@@ -292,6 +331,14 @@ func (c *Chat) command(ctx context.Context, line string) (quit bool, err error) 
 	case "/run":
 		return false, c.runTool(ctx, strings.TrimSpace(rest))
 	default:
+		if cmd, ok := c.cfg.Commands[strings.TrimPrefix(name, "/")]; ok {
+			out, err := cmd.Run(ctx, strings.TrimSpace(rest))
+			if err != nil {
+				return false, err
+			}
+			fmt.Fprintln(c.cfg.Out, out)
+			return false, nil
+		}
 		return false, fmt.Errorf("unknown command %s; /help lists the commands", name)
 	}
 	return false, nil

@@ -104,7 +104,7 @@ Quick start: 'watchkeeper chat' opens the terminal chat; 'watchkeeper serve' run
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", "", "configuration file (default: $WATCHKEEPER_CONFIG, ./watchkeeper.yaml, ~/.config/watchkeeper/config.yaml, /etc/watchkeeper/config.yaml)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "override log.level (debug, info, warn, error)")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "", "override log.format (json, text)")
-	root.AddCommand(serveCmd(g, stdio), chatCmd(g, stdio), configCmd(g, stdio), versionCmd(stdio))
+	root.AddCommand(serveCmd(g, stdio), chatCmd(g, stdio), demoCmd(g, stdio), sandboxCmd(g, stdio), configCmd(g, stdio), versionCmd(stdio))
 	return root
 }
 
@@ -195,22 +195,8 @@ output; progress and the cost line on standard error.
 				return err
 			}
 			defer a.Close()
-			cfg := chat.Config{
-				Tools:          a.Tools(),
-				Approvals:      a.Approvals(),
-				Redactor:       a.Redactor(),
-				In:             stdio.In,
-				Out:            stdio.Out,
-				Err:            stdio.Err,
-				User:           "terminal:" + userName(stdio.Environ),
-				NoModelHelp:    app.NoModelHelp,
-				ConversationID: conv,
-				Logger:         logger,
-				HistoryFile:    filepath.Join(filepath.Dir(l.Store.Path), "chat_history"),
-			}
-			if a.HasModel() {
-				cfg.Asker = a.Surface("terminal chat")
-			}
+			cfg := chatConfig(a, l, stdio, logger)
+			cfg.ConversationID = conv
 			if once {
 				ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 				defer stop()
@@ -228,22 +214,10 @@ output; progress and the cost line on standard error.
 				}
 				return chat.New(cfg).Once(ctx, question)
 			}
-			cfg.Terminal = isTerminal(stdio.In) && isTerminal(stdio.Out)
+			ctx, stop := interactive(ctx, &cfg, stdio)
+			defer stop()
 			if cfg.Terminal {
-				interrupts := make(chan os.Signal, 1)
-				signal.Notify(interrupts, os.Interrupt)
-				defer signal.Stop(interrupts)
-				cfg.Interrupts = interrupts
-				model := "none"
-				if a.HasModel() {
-					model = l.LLM.Provider + "/" + l.LLM.Model
-				}
-				cfg.Banner = fmt.Sprintf("Watchkeeper %s · model: %s · tools: %s · /help for commands",
-					version.Version(), model, strings.Join(a.Tools().Names(), ", "))
-			} else {
-				ctx2, stop := signal.NotifyContext(ctx, os.Interrupt)
-				defer stop()
-				ctx = ctx2
+				cfg.Banner = banner(a, l)
 			}
 			return chat.New(cfg).Loop(ctx)
 		},
@@ -251,6 +225,49 @@ output; progress and the cost line on standard error.
 	cmd.Flags().BoolVar(&once, "once", false, "answer one question (from the arguments or standard input) and exit")
 	cmd.Flags().StringVar(&conv, "conversation", "", "continue a stored conversation by ID")
 	return cmd
+}
+
+// chatConfig wires a terminal chat to the app.
+func chatConfig(a *app.App, l config.Loaded, stdio IO, logger *slog.Logger) chat.Config {
+	cfg := chat.Config{
+		Tools:       a.Tools(),
+		Approvals:   a.Approvals(),
+		Redactor:    a.Redactor(),
+		In:          stdio.In,
+		Out:         stdio.Out,
+		Err:         stdio.Err,
+		User:        "terminal:" + userName(stdio.Environ),
+		NoModelHelp: app.NoModelHelp,
+		Logger:      logger,
+		HistoryFile: filepath.Join(filepath.Dir(l.Store.Path), "chat_history"),
+	}
+	if a.HasModel() {
+		cfg.Asker = a.Surface("terminal chat")
+	}
+	return cfg
+}
+
+// interactive prepares an interactive session: on a terminal, Ctrl-C
+// cancels the running question (the chat handles it); otherwise it ends
+// the session.
+func interactive(ctx context.Context, cfg *chat.Config, stdio IO) (context.Context, func()) {
+	cfg.Terminal = isTerminal(stdio.In) && isTerminal(stdio.Out)
+	if cfg.Terminal {
+		interrupts := make(chan os.Signal, 1)
+		signal.Notify(interrupts, os.Interrupt)
+		cfg.Interrupts = interrupts
+		return ctx, func() { signal.Stop(interrupts) }
+	}
+	return signal.NotifyContext(ctx, os.Interrupt)
+}
+
+func banner(a *app.App, l config.Loaded) string {
+	model := "none"
+	if a.HasModel() {
+		model = l.LLM.Provider + "/" + l.LLM.Model
+	}
+	return fmt.Sprintf("Watchkeeper %s · model: %s · tools: %s · /help for commands",
+		version.Version(), model, strings.Join(a.Tools().Names(), ", "))
 }
 
 func configCmd(g *globals, stdio IO) *cobra.Command {

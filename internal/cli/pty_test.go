@@ -90,12 +90,85 @@ func TestTerminalLineEditing(t *testing.T) {
 	}
 }
 
-// TestPTYChild is the chat process of TestTerminalLineEditing.
-func TestPTYChild(t *testing.T) {
-	if os.Getenv("WK_PTY_CHILD") == "" {
-		t.Skip("only runs as the helper of TestTerminalLineEditing")
+// TestDemoOnATerminal runs the demo at 100x speed on a pseudo-terminal:
+// the bad deploy lands, its alert fires and is printed while the prompt
+// is waiting, and the prompt still works afterwards.
+func TestDemoOnATerminal(t *testing.T) {
+	if os.Getenv("WK_PTY_CHILD") != "" {
+		t.Skip("helper process")
 	}
-	code := cli.Run(context.Background(), []string{"chat"}, cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Environ: os.Environ()})
+	home := isolate(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestPTYChild$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "WK_PTY_CHILD=demo", "HOME="+home, "XDG_STATE_HOME="+filepath.Join(home, "state"),
+		"XDG_CONFIG_HOME="+filepath.Join(home, "config"), "TERM=xterm",
+		"WATCHKEEPER_SANDBOX_SPEED=100", "WATCHKEEPER_SANDBOX_HISTORY=1h", "WATCHKEEPER_SANDBOX_LISTEN="+freeAddr(t))
+	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 160})
+	if err != nil {
+		t.Skipf("no pseudo-terminal available: %v", err)
+	}
+	defer f.Close()
+	var mu sync.Mutex
+	var screen bytes.Buffer
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := f.Read(buf)
+			mu.Lock()
+			screen.Write(buf[:n])
+			mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	waitFor := func(s string, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for time.Now().Before(deadline) {
+			mu.Lock()
+			ok := strings.Contains(screen.String(), s)
+			mu.Unlock()
+			if ok {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		t.Fatalf("timed out waiting for %q; screen:\n%s", s, screen.String())
+	}
+	waitFor(`Watchkeeper demo — sandbox scenario "default"`, 60*time.Second)
+	waitFor("> ", 10*time.Second)
+	// Three simulated minutes to the deploy, two for the alert: about
+	// three seconds at 100x.
+	waitFor("🔔 [FIRING] HighErrorRate {namespace=shop, service=checkout} — checkout:", 60*time.Second)
+	io.WriteString(f, "/sandbox status\r")
+	waitFor("fault bad_deploy on checkout: active", 10*time.Second)
+	io.WriteString(f, "/quit\r")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo exited with %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("demo did not exit on /quit")
+	}
+}
+
+// TestPTYChild is the process of the terminal tests.
+func TestPTYChild(t *testing.T) {
+	mode := os.Getenv("WK_PTY_CHILD")
+	if mode == "" {
+		t.Skip("only runs as the helper of the terminal tests")
+	}
+	args := []string{"chat"}
+	if mode == "demo" {
+		args = []string{"demo"}
+	}
+	code := cli.Run(context.Background(), args, cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Environ: os.Environ()})
 	if code != 0 {
 		t.Fatalf("exit %d", code)
 	}

@@ -21,6 +21,25 @@ type Config struct {
 	Agent     Agent     `yaml:"agent"`
 	Memory    Memory    `yaml:"memory"`
 	Telemetry Telemetry `yaml:"telemetry"`
+	Sandbox   Sandbox   `yaml:"sandbox"`
+}
+
+// Sandbox configures the embedded simulated shop used by `watchkeeper demo`
+// and `watchkeeper sandbox serve`.
+type Sandbox struct {
+	// Scenario is a built-in scenario name or a path to a scenario file.
+	Scenario string `yaml:"scenario"`
+	// Seed overrides the scenario's seed when not zero.
+	Seed uint64 `yaml:"seed"`
+	// Speed is simulated seconds per real second.
+	Speed float64 `yaml:"speed"`
+	// History overrides the scenario's length of generated history.
+	History Duration `yaml:"history"`
+	// Listen is where the sandbox serves its Prometheus, Loki and admin
+	// APIs.
+	Listen string `yaml:"listen"`
+	// WebhookURLs receive its alerts as Alertmanager webhooks.
+	WebhookURLs []string `yaml:"webhook_urls"`
 }
 
 // Log configures the process's own logs.
@@ -162,6 +181,7 @@ func Default() Config {
 			ToolTimeout:      Duration(2 * time.Minute),
 		},
 		Memory:    Memory{ContextTokens: 24_000},
+		Sandbox:   Sandbox{Scenario: "default", Speed: 1, Listen: "127.0.0.1:9095"},
 		Telemetry: Telemetry{Tracing: Tracing{SampleRatio: 1, ServiceName: "watchkeeper"}},
 	}
 }

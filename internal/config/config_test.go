@@ -76,7 +76,7 @@ func TestStrictParsing(t *testing.T) {
 			`unknown_keys.yaml: line 4: unknown key "max_step" in agent; did you mean "max_steps"?`,
 			`line 7: unknown key "modle" in llm; did you mean "model"?`,
 			`line 9: unknown key "outptu_per_mtok" in llm.prices.gpt-4o; did you mean "output_per_mtok"?`,
-			`line 10: unknown key "tracing"; valid keys are agent, llm, log, memory, server, store, telemetry`,
+			`line 10: unknown key "tracing"; valid keys are agent, llm, log, memory, sandbox, server, store, telemetry`,
 		}},
 		{"bad_types.yaml", []string{"line 2: cannot unmarshal !!str `twelve` into int"}},
 		{"bad_duration.yaml", []string{`line 2: "5 minutes" is not a duration; write it like 30s, 5m or 1h`}},
@@ -240,4 +240,23 @@ func TestShippedExampleIsValid(t *testing.T) {
 	if l.LLM.Prices["gpt-4o-mini"].OutputPerMTok != 0.60 {
 		t.Errorf("prices = %v", l.LLM.Prices)
 	}
+}
+
+func TestSandboxSettings(t *testing.T) {
+	isolate(t)
+	l, err := Load("", []string{"WATCHKEEPER_SANDBOX_SCENARIO=slow-db", "WATCHKEEPER_SANDBOX_SEED=99",
+		"WATCHKEEPER_SANDBOX_SPEED=10", "WATCHKEEPER_SANDBOX_WEBHOOK_URLS=http://127.0.0.1:1/hook, http://127.0.0.1:2/hook"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Sandbox.Scenario != "slow-db" || l.Sandbox.Seed != 99 || l.Sandbox.Speed != 10 || len(l.Sandbox.WebhookURLs) != 2 {
+		t.Errorf("sandbox = %+v", l.Sandbox)
+	}
+	_, err = Load("", []string{"WATCHKEEPER_SANDBOX_SPEED=0", "WATCHKEEPER_SANDBOX_HISTORY=5m",
+		"WATCHKEEPER_SANDBOX_LISTEN=9095", "WATCHKEEPER_SANDBOX_WEBHOOK_URLS=ftp://x", "WATCHKEEPER_SANDBOX_SEED=-1"})
+	wantErrs(t, err, `WATCHKEEPER_SANDBOX_SEED (sandbox.seed): "-1" is not a whole non-negative number`)
+	_, err = Load("", []string{"WATCHKEEPER_SANDBOX_SPEED=0", "WATCHKEEPER_SANDBOX_HISTORY=5m",
+		"WATCHKEEPER_SANDBOX_LISTEN=9095", "WATCHKEEPER_SANDBOX_WEBHOOK_URLS=ftp://x"})
+	wantErrs(t, err, "sandbox.speed: 0 is outside (0, 1000]", "sandbox.history: 5m0s is outside 30m..168h",
+		`sandbox.listen: "9095" is not host:port`, `sandbox.webhook_urls[0]: "ftp://x" is not an http(s) URL`)
 }

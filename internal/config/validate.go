@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Validate reports every problem in c, each naming the setting and what to
@@ -140,6 +141,21 @@ func (c Config) Validate() error {
 	}
 	if t.SampleRatio < 0 || t.SampleRatio > 1 {
 		bad("telemetry.tracing.sample_ratio", "%v is outside 0..1", t.SampleRatio)
+	}
+	sb := c.Sandbox
+	if sb.Speed <= 0 || sb.Speed > 1000 {
+		bad("sandbox.speed", "%v is outside (0, 1000]", sb.Speed)
+	}
+	if sb.History != 0 && (sb.History.D() < 30*time.Minute || sb.History.D() > 7*24*time.Hour) {
+		bad("sandbox.history", "%s is outside 30m..168h", sb.History)
+	}
+	if _, _, err := net.SplitHostPort(sb.Listen); err != nil {
+		bad("sandbox.listen", "%q is not host:port (for example 127.0.0.1:9095)", sb.Listen)
+	}
+	for i, u := range sb.WebhookURLs {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			bad(fmt.Sprintf("sandbox.webhook_urls[%d]", i), "%q is not an http(s) URL", u)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -80,8 +80,9 @@ type Sandbox struct {
 }
 
 // ruleWarmup is how much of the history's end is evaluated by the alerting
-// rules, so alerts already firing when the sandbox starts are known.
-const ruleWarmup = 20 * time.Minute
+// rules, so alerts already firing when the sandbox starts are known. It
+// must exceed the longest `for:` of the rules (5m).
+const ruleWarmup = 10 * time.Minute
 
 // New builds the world and generates its history. It is ready to query when
 // it returns; call Start to let time run.

@@ -1,0 +1,115 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/watchkeeper/watchkeeper/internal/config"
+	"github.com/watchkeeper/watchkeeper/internal/sandbox"
+)
+
+// SandboxServer is a running sandbox and the HTTP server for its APIs.
+type SandboxServer struct {
+	Sandbox *sandbox.Sandbox
+	// URL is the base URL of its Prometheus (/api/v1), Loki (/loki/api/v1)
+	// and admin (/sandbox/v1) APIs.
+	URL string
+	srv *http.Server
+	ln  net.Listener
+}
+
+// SandboxOptions override the configuration from the command line.
+type SandboxOptions struct {
+	Scenario string
+	Seed     uint64
+	Speed    float64
+	Listen   string
+	Webhooks []string
+	// OnAlert is called with every alert notification.
+	OnAlert func(sandbox.WebhookMessage)
+}
+
+// StartSandbox builds the configured sandbox, generates its history,
+// serves its APIs and lets time run until ctx ends or Close.
+func StartSandbox(ctx context.Context, cfg config.Sandbox, o SandboxOptions, logger *slog.Logger) (*SandboxServer, error) {
+	if o.Scenario == "" {
+		o.Scenario = cfg.Scenario
+	}
+	if o.Seed == 0 {
+		o.Seed = cfg.Seed
+	}
+	if o.Speed == 0 {
+		o.Speed = cfg.Speed
+	}
+	if o.Listen == "" {
+		o.Listen = cfg.Listen
+	}
+	if len(o.Webhooks) == 0 {
+		o.Webhooks = cfg.WebhookURLs
+	}
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox: listen on %s: %w; choose another address with --listen or sandbox.listen", o.Listen, err)
+	}
+	url := "http://" + ln.Addr().String()
+	sb, err := sandbox.New(ctx, sandbox.Options{
+		Scenario: o.Scenario, Seed: o.Seed, Speed: o.Speed, History: cfg.History.D(),
+		Notify: sandbox.NotifyConfig{URLs: o.Webhooks}, OnAlert: o.OnAlert,
+		ExternalURL: url, Logger: logger.With("component", "sandbox"),
+	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s := &SandboxServer{Sandbox: sb, URL: url, ln: ln,
+		srv: &http.Server{Handler: sb.Handler(), ReadHeaderTimeout: 5 * time.Second}}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("sandbox server stopped", "err", err)
+		}
+	}()
+	sb.Start(ctx)
+	return s, nil
+}
+
+// Close stops the server and the sandbox.
+func (s *SandboxServer) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return errors.Join(s.srv.Shutdown(ctx), s.Sandbox.Close())
+}
+
+// AlertLine renders an alert notification as one line for a terminal.
+func AlertLine(m sandbox.WebhookMessage) string {
+	status := "FIRING"
+	if m.Status == "resolved" {
+		status = "RESOLVED"
+	}
+	summary := m.CommonAnnotations["summary"]
+	if summary == "" && len(m.Alerts) > 0 {
+		summary = m.Alerts[0].Annotations["summary"]
+	}
+	var labels []string
+	for k, v := range m.GroupLabels {
+		if k != "alertname" {
+			labels = append(labels, k+"="+v)
+		}
+	}
+	sort.Strings(labels)
+	line := fmt.Sprintf("🔔 [%s] %s {%s}", status, m.GroupLabels["alertname"], strings.Join(labels, ", "))
+	if summary != "" {
+		line += " — " + summary
+	}
+	if n := len(m.Alerts); n > 1 {
+		line += " (" + strconv.Itoa(n) + " alerts)"
+	}
+	return line
+}

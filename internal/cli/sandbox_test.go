@@ -1,0 +1,161 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/watchkeeper/watchkeeper/internal/cli"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestSandboxList(t *testing.T) {
+	home := isolate(t)
+	r := run(t, home, "", nil, "sandbox", "list")
+	if r.code != 0 || !strings.Contains(r.out, "slow-db") || !strings.Contains(r.out, "network_latency  SERVICE TARGET") {
+		t.Errorf("%+v", r)
+	}
+}
+
+func TestSandboxExport(t *testing.T) {
+	home := isolate(t)
+	out := filepath.Join(home, "case")
+	r := run(t, home, "", nil, "sandbox", "export", "--scenario", "healthy", "--fault", "cpu_saturation", "--service", "payments",
+		"--param", "factor=5", "--seed", "3", "--out", out)
+	if r.code != 0 || !strings.Contains(r.out, "root cause payments (cpu_saturation)") {
+		t.Fatalf("%+v", r)
+	}
+	var c struct {
+		RootCause struct{ Service, Fault string } `json:"root_cause"`
+	}
+	b, err := os.ReadFile(filepath.Join(out, "case.json"))
+	if err != nil || json.Unmarshal(b, &c) != nil || c.RootCause.Service != "payments" || c.RootCause.Fault != "cpu" {
+		t.Errorf("case.json = %s, %v", b, err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sandbox", "export", "--scenario", "healthy", "--out", out}, "has no fault to export"},
+		{[]string{"sandbox", "export", "--scenario", "nope", "--out", out}, `unknown scenario "nope"`},
+		{[]string{"sandbox", "export", "--fault", "slow_db", "--out", out}, "--fault and --service go together"},
+		{[]string{"sandbox", "export", "--fault", "slow_db", "--service", "cart", "--out", out}, "slow_db applies to a database"},
+		{[]string{"sandbox", "export"}, "--out DIR is required"},
+	} {
+		if r := run(t, home, "", nil, tt.args...); r.code != 2 || !strings.Contains(r.err, tt.want) {
+			t.Errorf("%v: exit %d, %s; want %q", tt.args, r.code, r.err, tt.want)
+		}
+	}
+}
+
+// TestSandboxServeAndInject runs `sandbox serve` and injects a fault into it
+// with `sandbox inject`, both through the command line.
+func TestSandboxServeAndInject(t *testing.T) {
+	home := isolate(t)
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var out, errOut syncBuffer
+	go func() {
+		done <- cli.Run(ctx, []string{"sandbox", "serve", "--scenario", "healthy", "--listen", addr},
+			cli.IO{In: strings.NewReader(""), Out: &out, Err: &errOut, Environ: []string{"HOME=" + home, "WATCHKEEPER_SANDBOX_HISTORY=1h"}})
+	}()
+	base := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get(base + "/-/ready"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sandbox never served: %s", errOut.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r := run(t, home, "", nil, "sandbox", "inject", "dependency_down", "redis", "--addr", base)
+	if r.code != 0 || !strings.Contains(r.out, "injected dependency_down on redis at ") {
+		t.Errorf("inject: %+v", r)
+	}
+	r = run(t, home, "", nil, "sandbox", "inject", "network_latency", "checkout", "redis", "--addr", base)
+	if r.code != 2 || !strings.Contains(r.err, "checkout does not call redis") {
+		t.Errorf("bad inject: %+v", r)
+	}
+	r = run(t, home, "", nil, "sandbox", "inject", "memory_leak", "cart", "--addr", "http://"+freeAddr(t))
+	if r.code != 1 || !strings.Contains(r.err, "no sandbox answers at") {
+		t.Errorf("no sandbox: %+v", r)
+	}
+	resp, err := http.Get(base + "/sandbox/v1/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"fault":"dependency_down"`) {
+		t.Errorf("status = %s", body)
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("serve exited %d: %s", code, errOut.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+	if !strings.Contains(out.String(), `sandbox scenario "healthy" (seed 1) serving at `+base) {
+		t.Errorf("stdout = %s", out.String())
+	}
+}
+
+func TestDemoWithoutATerminal(t *testing.T) {
+	home := isolate(t)
+	r := run(t, home, "/sandbox status\n/sandbox inject bad_deploy checkout\n/sandbox nonsense\n/quit\n",
+		[]string{"WATCHKEEPER_SANDBOX_LISTEN=" + freeAddr(t), "WATCHKEEPER_SANDBOX_HISTORY=1h"}, "demo")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.err)
+	}
+	for _, want := range []string{"fault bad_deploy on checkout: scheduled for", "Injected bad_deploy on checkout at"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.out)
+		}
+	}
+	if !strings.Contains(r.err, `unknown /sandbox command "nonsense"`) || !strings.Contains(r.err, "No language model is configured") {
+		t.Errorf("stderr = %s", r.err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
