@@ -196,15 +196,7 @@ func TestServe(t *testing.T) {
 		done <- cli.Run(ctx, []string{"serve"}, cli.IO{In: strings.NewReader(""), Out: io.Discard, Err: &errOut,
 			Environ: []string{"HOME=" + home, "WATCHKEEPER_SERVER_LISTEN=" + addr, "XDG_STATE_HOME=" + filepath.Join(home, "state")}})
 	}()
-	var resp *http.Response
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err = http.Get("http://" + addr + "/readyz")
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	resp, err := waitHTTP("http://"+addr+"/readyz", 10*time.Second)
 	if err != nil {
 		t.Fatalf("server never came up: %v\n%s", err, errOut.String())
 	}

@@ -256,16 +256,9 @@ func sandboxInjectCmd(g *globals, stdio IO) *cobra.Command {
 			if len(args) == 3 {
 				spec.Target = args[2]
 			}
-			for _, p := range params {
-				k, v, ok := strings.Cut(p, "=")
-				f, err := strconv.ParseFloat(v, 64)
-				if !ok || err != nil {
-					return usageError{fmt.Errorf("--param %q must be NAME=NUMBER", p)}
-				}
-				if spec.Params == nil {
-					spec.Params = map[string]float64{}
-				}
-				spec.Params[k] = f
+			var err error
+			if spec.Params, err = parseParams(params); err != nil {
+				return err
 			}
 			if addr == "" {
 				l, err := g.load(stdio)
@@ -330,16 +323,9 @@ replace the scenario's own fault, so seeds × faults make a synthetic benchmark:
 					return usageError{errors.New("--fault and --service go together")}
 				}
 				spec := sandbox.FaultSpec{Kind: sandbox.FaultKind(fault), Service: service, Target: target}
-				for _, p := range params {
-					k, v, ok := strings.Cut(p, "=")
-					f, err := strconv.ParseFloat(v, 64)
-					if !ok || err != nil {
-						return usageError{fmt.Errorf("--param %q must be NAME=NUMBER", p)}
-					}
-					if spec.Params == nil {
-						spec.Params = map[string]float64{}
-					}
-					spec.Params[k] = f
+				var err error
+				if spec.Params, err = parseParams(params); err != nil {
+					return err
 				}
 				o.Fault = &spec
 			}
@@ -360,6 +346,23 @@ replace the scenario's own fault, so seeds × faults make a synthetic benchmark:
 	cmd.Flags().StringVar(&target, "target", "", "the callee, for network_latency")
 	cmd.Flags().StringArrayVar(&params, "param", nil, "fault parameter NAME=NUMBER (repeatable)")
 	return cmd
+}
+
+// parseParams reads repeated --param NAME=NUMBER flags.
+func parseParams(params []string) (map[string]float64, error) {
+	if len(params) == 0 {
+		return nil, nil
+	}
+	out := map[string]float64{}
+	for _, p := range params {
+		k, v, ok := strings.Cut(p, "=")
+		f, err := strconv.ParseFloat(v, 64)
+		if !ok || err != nil || k == "" {
+			return nil, usageError{fmt.Errorf("--param %q must be NAME=NUMBER", p)}
+		}
+		out[k] = f
+	}
+	return out, nil
 }
 
 func sandboxListCmd(stdio IO) *cobra.Command {

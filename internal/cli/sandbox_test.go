@@ -79,16 +79,8 @@ func TestSandboxServeAndInject(t *testing.T) {
 			cli.IO{In: strings.NewReader(""), Out: &out, Err: &errOut, Environ: []string{"HOME=" + home, "WATCHKEEPER_SANDBOX_HISTORY=1h"}})
 	}()
 	base := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if resp, err := http.Get(base + "/-/ready"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sandbox never served: %s", errOut.String())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if _, err := waitHTTP(base+"/-/ready", 30*time.Second); err != nil {
+		t.Fatalf("sandbox never served: %v\n%s", err, errOut.String())
 	}
 	r := run(t, home, "", nil, "sandbox", "inject", "dependency_down", "redis", "--addr", base)
 	if r.code != 0 || !strings.Contains(r.out, "injected dependency_down on redis at ") {
@@ -139,6 +131,21 @@ func TestDemoWithoutATerminal(t *testing.T) {
 	}
 	if !strings.Contains(r.err, `unknown /sandbox command "nonsense"`) || !strings.Contains(r.err, "No language model is configured") {
 		t.Errorf("stderr = %s", r.err)
+	}
+}
+
+// waitHTTP polls u until it answers, for at most within.
+func waitHTTP(u string, within time.Duration) (*http.Response, error) {
+	deadline := time.Now().Add(within)
+	for {
+		resp, err := http.Get(u)
+		if err == nil {
+			return resp, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, err
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -330,29 +330,10 @@ func (a *promAPI) series(r *http.Request) (any, []string, *apiError) {
 }
 
 func (a *promAPI) labelNames(r *http.Request) (any, []string, *apiError) {
-	sets, apiErr := a.matchers(r)
-	if apiErr != nil {
-		return nil, nil, apiErr
-	}
-	q, _, apiErr := a.querier(r)
-	if apiErr != nil {
-		return nil, nil, apiErr
-	}
-	defer q.Close()
-	names := map[string]bool{}
-	if len(sets) == 0 {
-		sets = [][]*labels.Matcher{nil}
-	}
-	for _, ms := range sets {
+	return a.collectLabels(r, func(q storage.Querier, ms []*labels.Matcher) ([]string, error) {
 		ns, _, err := q.LabelNames(r.Context(), nil, ms...)
-		if err != nil {
-			return nil, nil, &apiError{"internal", err, http.StatusInternalServerError}
-		}
-		for _, n := range ns {
-			names[n] = true
-		}
-	}
-	return truncate(sortedKeys(names), r)
+		return ns, err
+	})
 }
 
 func (a *promAPI) labelValues(r *http.Request) (any, []string, *apiError) {
@@ -360,6 +341,15 @@ func (a *promAPI) labelValues(r *http.Request) (any, []string, *apiError) {
 	if !model.LabelName(name).IsValid() && !strings.HasPrefix(name, "U__") {
 		return nil, nil, badData(fmt.Errorf("invalid label name: %q", name))
 	}
+	return a.collectLabels(r, func(q storage.Querier, ms []*labels.Matcher) ([]string, error) {
+		vs, _, err := q.LabelValues(r.Context(), name, nil, ms...)
+		return vs, err
+	})
+}
+
+// collectLabels runs get for every match[] set (or once without matchers)
+// and returns the sorted union, cut to limit.
+func (a *promAPI) collectLabels(r *http.Request, get func(storage.Querier, []*labels.Matcher) ([]string, error)) (any, []string, *apiError) {
 	sets, apiErr := a.matchers(r)
 	if apiErr != nil {
 		return nil, nil, apiErr
@@ -369,20 +359,20 @@ func (a *promAPI) labelValues(r *http.Request) (any, []string, *apiError) {
 		return nil, nil, apiErr
 	}
 	defer q.Close()
-	values := map[string]bool{}
 	if len(sets) == 0 {
 		sets = [][]*labels.Matcher{nil}
 	}
+	found := map[string]bool{}
 	for _, ms := range sets {
-		vs, _, err := q.LabelValues(r.Context(), name, nil, ms...)
+		list, err := get(q, ms)
 		if err != nil {
 			return nil, nil, &apiError{"internal", err, http.StatusInternalServerError}
 		}
-		for _, v := range vs {
-			values[v] = true
+		for _, v := range list {
+			found[v] = true
 		}
 	}
-	return truncate(sortedKeys(values), r)
+	return truncate(sortedKeys(found), r)
 }
 
 func truncate(list []string, r *http.Request) (any, []string, *apiError) {
