@@ -18,7 +18,7 @@ import (
 	"github.com/tmc/langchaingo/llms/googleai"
 	"github.com/tmc/langchaingo/llms/ollama"
 
-	"github.com/watchkeeper/watchkeeper/agent/llm/internal/retry"
+	"github.com/watchkeeper/watchkeeper/internal/retry"
 )
 
 // Provider names a langchaingo backend.

@@ -21,7 +21,7 @@ import (
 	goopenai "github.com/sashabaranov/go-openai"
 
 	"github.com/watchkeeper/watchkeeper/agent"
-	"github.com/watchkeeper/watchkeeper/agent/llm/internal/retry"
+	"github.com/watchkeeper/watchkeeper/internal/retry"
 )
 
 // Kind selects the flavour of the API.

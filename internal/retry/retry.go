@@ -1,4 +1,5 @@
-// Package retry is the HTTP retry policy shared by the model providers:
+// Package retry is the HTTP retry policy shared by the model providers and
+// the observability clients:
 // retry connection errors, 408, 409, 429 and 5xx — the set the official
 // OpenAI and Anthropic clients retry — with exponential backoff and full
 // jitter, honouring the server's Retry-After, retry-after-ms and
