@@ -20,8 +20,89 @@ type Config struct {
 	LLM       LLM       `yaml:"llm"`
 	Agent     Agent     `yaml:"agent"`
 	Memory    Memory    `yaml:"memory"`
-	Telemetry Telemetry `yaml:"telemetry"`
-	Sandbox   Sandbox   `yaml:"sandbox"`
+	Telemetry  Telemetry  `yaml:"telemetry"`
+	Sandbox    Sandbox    `yaml:"sandbox"`
+	Prometheus Prometheus `yaml:"prometheus"`
+	Logs       Logs       `yaml:"logs"`
+	Kubernetes Kubernetes `yaml:"kubernetes"`
+}
+
+// HTTPClient is how to reach an HTTP backend: credentials, TLS, extra
+// headers and a timeout. It is inlined in each backend's section, as
+// Prometheus's own configuration does.
+type HTTPClient struct {
+	BearerToken     Secret            `yaml:"bearer_token"`
+	BearerTokenFile string            `yaml:"bearer_token_file"`
+	BasicAuth       BasicAuth         `yaml:"basic_auth"`
+	TLS             TLS               `yaml:"tls"`
+	Headers         map[string]string `yaml:"headers"`
+	Timeout         Duration          `yaml:"timeout"`
+}
+
+// BasicAuth is HTTP basic authentication.
+type BasicAuth struct {
+	Username     string `yaml:"username"`
+	Password     Secret `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+}
+
+// TLS configures server verification and client certificates.
+type TLS struct {
+	CAFile             string `yaml:"ca_file"`
+	CertFile           string `yaml:"cert_file"`
+	KeyFile            string `yaml:"key_file"`
+	ServerName         string `yaml:"server_name"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// Prometheus is the metrics backend: Prometheus, Thanos, Mimir or
+// VictoriaMetrics through the standard HTTP API.
+type Prometheus struct {
+	// URL is the API's base (http://prometheus:9090). Empty: no metrics
+	// tools, except in the demo, which uses the sandbox.
+	URL        string `yaml:"url"`
+	HTTPClient `yaml:",inline"`
+	// Link is where "open in UI" links point.
+	Link Link `yaml:"link"`
+}
+
+// Link builds links to a query in a UI.
+type Link struct {
+	// Kind is prometheus (the Prometheus graph page) or grafana (Explore).
+	Kind string `yaml:"kind"`
+	// URL is the UI's base URL; the API URL is used when empty.
+	URL string `yaml:"url"`
+	// Datasource is Grafana's data source UID.
+	Datasource string `yaml:"datasource"`
+}
+
+// Logs is the log backend.
+type Logs struct {
+	// Backend is none, loki, victorialogs or kubernetes.
+	Backend    string `yaml:"backend"`
+	URL        string `yaml:"url"`
+	HTTPClient `yaml:",inline"`
+	// Tenant is sent as X-Scope-OrgID (Loki) or AccountID (VictoriaLogs).
+	Tenant string `yaml:"tenant"`
+	// Labels name the stream labels (or fields) that hold the service,
+	// namespace and pod.
+	Labels LogLabels `yaml:"labels"`
+}
+
+// LogLabels are label names in the log backend.
+type LogLabels struct {
+	Service   string `yaml:"service"`
+	Namespace string `yaml:"namespace"`
+	Pod       string `yaml:"pod"`
+}
+
+// Kubernetes says how to reach the cluster.
+type Kubernetes struct {
+	// Kubeconfig is a kubeconfig file; empty means in-cluster when running
+	// in a pod, else $KUBECONFIG or ~/.kube/config.
+	Kubeconfig string `yaml:"kubeconfig"`
+	// Context selects a kubeconfig context.
+	Context string `yaml:"context"`
 }
 
 // Sandbox configures the embedded simulated shop used by `watchkeeper demo`
@@ -182,6 +263,9 @@ func Default() Config {
 		},
 		Memory:    Memory{ContextTokens: 24_000},
 		Sandbox:   Sandbox{Scenario: "default", Speed: 1, Listen: "127.0.0.1:9095"},
+		Prometheus: Prometheus{HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)}, Link: Link{Kind: "prometheus"}},
+		Logs: Logs{Backend: "none", HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)},
+			Labels: LogLabels{Service: "service", Namespace: "namespace", Pod: "pod"}},
 		Telemetry: Telemetry{Tracing: Tracing{SampleRatio: 1, ServiceName: "watchkeeper"}},
 	}
 }

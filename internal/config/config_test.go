@@ -76,7 +76,7 @@ func TestStrictParsing(t *testing.T) {
 			`unknown_keys.yaml: line 4: unknown key "max_step" in agent; did you mean "max_steps"?`,
 			`line 7: unknown key "modle" in llm; did you mean "model"?`,
 			`line 9: unknown key "outptu_per_mtok" in llm.prices.gpt-4o; did you mean "output_per_mtok"?`,
-			`line 10: unknown key "tracing"; valid keys are agent, llm, log, memory, sandbox, server, store, telemetry`,
+			`line 10: unknown key "tracing"; valid keys are agent, kubernetes, llm, log, logs, memory, prometheus, sandbox, server, store, telemetry`,
 		}},
 		{"bad_types.yaml", []string{"line 2: cannot unmarshal !!str `twelve` into int"}},
 		{"bad_duration.yaml", []string{`line 2: "5 minutes" is not a duration; write it like 30s, 5m or 1h`}},
@@ -259,4 +259,58 @@ func TestSandboxSettings(t *testing.T) {
 		"WATCHKEEPER_SANDBOX_LISTEN=9095", "WATCHKEEPER_SANDBOX_WEBHOOK_URLS=ftp://x"})
 	wantErrs(t, err, "sandbox.speed: 0 is outside (0, 1000]", "sandbox.history: 5m0s is outside 30m..168h",
 		`sandbox.listen: "9095" is not host:port`, `sandbox.webhook_urls[0]: "ftp://x" is not an http(s) URL`)
+}
+
+func TestBackendSettings(t *testing.T) {
+	isolate(t)
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	_ = os.WriteFile(tokenFile, []byte("prom-token-123456\n"), 0o600)
+	cfgFile := filepath.Join(dir, "wk.yaml")
+	_ = os.WriteFile(cfgFile, []byte(`prometheus:
+  url: https://thanos.example.com
+  bearer_token_file: `+tokenFile+`
+  tls:
+    ca_file: /etc/ssl/ca.pem
+  headers: {X-Org: sre}
+  link: {kind: grafana, url: https://grafana.example.com, datasource: prom-uid}
+logs:
+  backend: loki
+  url: http://loki:3100
+  basic_auth: {username: wk}
+  tenant: team-a
+  labels: {service: app}
+`), 0o600)
+	l, err := Load(cfgFile, []string{"WATCHKEEPER_LOGS_BASIC_AUTH_PASSWORD=loki-pass-654321", "WATCHKEEPER_PROMETHEUS_TIMEOUT=45s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := l.Prometheus
+	if p.BearerToken.Reveal() != "prom-token-123456" || p.TLS.CAFile != "/etc/ssl/ca.pem" || p.Headers["X-Org"] != "sre" ||
+		p.Timeout.D() != 45*time.Second || p.Link.Kind != "grafana" {
+		t.Errorf("prometheus = %+v", p)
+	}
+	if l.Logs.BasicAuth.Password.Reveal() != "loki-pass-654321" || l.Logs.Labels.Service != "app" || l.Logs.Labels.Pod != "pod" {
+		t.Errorf("logs = %+v", l.Logs)
+	}
+	out, _ := l.YAML()
+	for _, secret := range []string{"prom-token-123456", "loki-pass-654321"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("%s printed", secret)
+		}
+	}
+	if !strings.Contains(out, "bearer_token: <secret>") || !strings.Contains(out, "X-Org: <secret>") {
+		t.Errorf("rendered:\n%s", out)
+	}
+	_, err = Load("", []string{"WATCHKEEPER_PROMETHEUS_URL=prometheus:9090", "WATCHKEEPER_LOGS_BACKEND=splunk",
+		"WATCHKEEPER_PROMETHEUS_TLS_CERT_FILE=/x.pem", "WATCHKEEPER_PROMETHEUS_LINK_KIND=kibana",
+		"WATCHKEEPER_PROMETHEUS_BEARER_TOKEN=a", "WATCHKEEPER_PROMETHEUS_BASIC_AUTH_USERNAME=u"})
+	wantErrs(t, err,
+		`prometheus.url: "prometheus:9090" is not an http(s) URL`,
+		`logs.backend: "splunk" is not one of none, loki, victorialogs, kubernetes`,
+		"prometheus.tls: cert_file and key_file go together",
+		`prometheus.link.kind: "kibana" is not one of prometheus, grafana`,
+		"prometheus: bearer_token and basic_auth are both set; keep one")
+	_, err = Load("", []string{"WATCHKEEPER_LOGS_BACKEND=loki"})
+	wantErrs(t, err, "logs.url: is required for backend loki")
 }

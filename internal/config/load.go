@@ -152,11 +152,20 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) []error {
 	return errs
 }
 
+// yamlFields maps YAML keys to fields, flattening `,inline` structs; each
+// field's Index is its path from t.
 func yamlFields(t reflect.Type) map[string]reflect.StructField {
 	m := map[string]reflect.StructField{}
 	for i := range t.NumField() {
 		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if opts == "inline" && f.Type.Kind() == reflect.Struct {
+			for k, sub := range yamlFields(f.Type) {
+				sub.Index = append([]int{i}, sub.Index...)
+				m[k] = sub
+			}
+			continue
+		}
 		if name != "" && name != "-" {
 			m[name] = f
 		}
@@ -224,13 +233,8 @@ func envFields() map[string]envField {
 	out := map[string]envField{}
 	var walk func(t reflect.Type, index []int, path string)
 	walk = func(t reflect.Type, index []int, path string) {
-		for i := range t.NumField() {
-			f := t.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-			if name == "" || name == "-" {
-				continue
-			}
-			idx := append(append([]int(nil), index...), i)
+		for name, f := range yamlFields(t) {
+			idx := append(append([]int(nil), index...), f.Index...)
 			p := join(path, name)
 			if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(Duration(0)) {
 				walk(f.Type, idx, p)
@@ -377,12 +381,15 @@ func resolveSecrets(cfg *Config, env map[string]string) error {
 	var errs []error
 	var walk func(v reflect.Value, path string)
 	walk = func(v reflect.Value, path string) {
-		t := v.Type()
-		fields := yamlFields(t)
-		for i := range t.NumField() {
-			f := t.Field(i)
-			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-			fv := v.Field(i)
+		fields := yamlFields(v.Type())
+		names := make([]string, 0, len(fields))
+		for name := range fields {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			f := fields[name]
+			fv := v.FieldByIndex(f.Index)
 			switch {
 			case f.Type == reflect.TypeOf(Secret("")):
 				file, ok := fields[name+"_file"]
@@ -444,8 +451,10 @@ func (c Config) Secrets() []string {
 		}
 	}
 	walk(reflect.ValueOf(c))
-	for _, v := range c.Telemetry.Tracing.Headers {
-		out = append(out, v)
+	for _, h := range []map[string]string{c.Telemetry.Tracing.Headers, c.Prometheus.Headers, c.Logs.Headers} {
+		for _, v := range h {
+			out = append(out, v)
+		}
 	}
 	return out
 }
@@ -454,6 +463,8 @@ func (c Config) Secrets() []string {
 func (c Config) YAML() (string, error) {
 	c.Telemetry.Tracing.Headers = hideValues(c.Telemetry.Tracing.Headers)
 	c.LLM.Headers = hideValues(c.LLM.Headers)
+	c.Prometheus.Headers = hideValues(c.Prometheus.Headers)
+	c.Logs.Headers = hideValues(c.Logs.Headers)
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)

@@ -142,6 +142,45 @@ func (c Config) Validate() error {
 	if t.SampleRatio < 0 || t.SampleRatio > 1 {
 		bad("telemetry.tracing.sample_ratio", "%v is outside 0..1", t.SampleRatio)
 	}
+	checkURL := func(field, u string) {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			bad(field, "%q is not an http(s) URL", u)
+		}
+	}
+	checkClient := func(section string, h HTTPClient) {
+		if h.BearerToken != "" && (h.BasicAuth.Username != "" || h.BasicAuth.Password != "") {
+			bad(section, "bearer_token and basic_auth are both set; keep one")
+		}
+		if h.BasicAuth.Password != "" && h.BasicAuth.Username == "" {
+			bad(section+".basic_auth", "password without username")
+		}
+		if (h.TLS.CertFile == "") != (h.TLS.KeyFile == "") {
+			bad(section+".tls", "cert_file and key_file go together")
+		}
+		if h.Timeout < 0 {
+			bad(section+".timeout", "must not be negative")
+		}
+	}
+	if c.Prometheus.URL != "" {
+		checkURL("prometheus.url", c.Prometheus.URL)
+	}
+	checkClient("prometheus", c.Prometheus.HTTPClient)
+	oneOf("prometheus.link.kind", c.Prometheus.Link.Kind, "prometheus", "grafana")
+	if c.Prometheus.Link.URL != "" {
+		checkURL("prometheus.link.url", c.Prometheus.Link.URL)
+	}
+	oneOf("logs.backend", c.Logs.Backend, "none", "loki", "victorialogs", "kubernetes")
+	switch c.Logs.Backend {
+	case "loki", "victorialogs":
+		if c.Logs.URL == "" {
+			bad("logs.url", "is required for backend %s, e.g. http://loki:3100 or http://victorialogs:9428", c.Logs.Backend)
+		}
+	}
+	if c.Logs.URL != "" {
+		checkURL("logs.url", c.Logs.URL)
+	}
+	checkClient("logs", c.Logs.HTTPClient)
+
 	sb := c.Sandbox
 	if sb.Speed <= 0 || sb.Speed > 1000 {
 		bad("sandbox.speed", "%v is outside (0, 1000]", sb.Speed)
