@@ -24,15 +24,22 @@ run: build
 test: deps lint
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-# Tests run the real promtool (Debian package prometheus) against the
-# sandbox; install it when it is missing.
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-## deps: install the Debian packages the tests use (promtool)
+# Tests run real servers: Prometheus and promtool (Debian package
+# prometheus) and VictoriaLogs (built from its Go module, cached by
+# version). Install what is missing.
+SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+VLOGS := $(HOME)/.cache/watchkeeper/bin/victoria-logs
+VLOGS_VERSION := v1.52.1
+## deps: install the servers the tests use (Prometheus, promtool, VictoriaLogs)
 deps:
-	@command -v promtool >/dev/null 2>&1 || { \
-		echo "installing promtool (Debian package prometheus)"; \
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || { \
+		echo "installing Prometheus and promtool (Debian package prometheus)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+	@[ -x $(VLOGS) ] && [ -f $(VLOGS).$(VLOGS_VERSION) ] || { \
+		echo "building VictoriaLogs $(VLOGS_VERSION) for the tests"; \
+		GOBIN=$(dir $(VLOGS)) GOFLAGS=-buildvcs=false $(GO) install github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$(VLOGS_VERSION) && \
+		touch $(VLOGS).$(VLOGS_VERSION); }
 
 ## test-short: every test, without the race detector (quicker while editing)
 test-short:

@@ -1,0 +1,236 @@
+// Package testserver starts real servers for integration tests: Prometheus
+// (the Debian package) with backfilled history and VictoriaLogs (built from
+// its Go module by `make deps`). Each runs on 127.0.0.1 in a temporary
+// directory and is stopped by PID when the test ends.
+//
+// When a binary is missing the test is skipped — except under CI, where
+// `make test` installs everything and a missing binary is a failure.
+package testserver
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// need finds a binary or skips (fails under CI).
+func need(t testing.TB, name string, candidates ...string) string {
+	t.Helper()
+	for _, c := range candidates {
+		if c == "" {
+			continue
+		}
+		if _, err := os.Stat(c); err == nil {
+			return c
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is not installed; `make deps` installs it", name)
+	}
+	t.Skipf("%s not installed; run `make deps` to run this test", name)
+	return ""
+}
+
+// FreeAddr returns a free 127.0.0.1 address.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// process is a started server.
+type process struct {
+	cmd  *exec.Cmd
+	logs *bytes.Buffer
+}
+
+func start(t testing.TB, bin string, args ...string) *process {
+	t.Helper()
+	var logs bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	p := &process{cmd: cmd, logs: &logs}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_, _ = cmd.Process.Wait()
+	})
+	return p
+}
+
+// waitReady polls url until it answers 200, for at most within.
+func (p *process) waitReady(t testing.TB, client *http.Client, url string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if p.cmd.ProcessState != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s did not become ready at %s; its output:\n%s", filepath.Base(p.cmd.Path), url, p.logs.String())
+}
+
+// Prometheus is a running Prometheus.
+type Prometheus struct {
+	URL string
+	// Username and Password are set when basic auth is on; CAFile when
+	// TLS is.
+	Username, Password, CAFile string
+	// Client trusts the CA and sends the credentials.
+	Client *http.Client
+}
+
+// PrometheusOptions configure a test Prometheus.
+type PrometheusOptions struct {
+	// OpenMetrics is backfilled with promtool before start.
+	OpenMetrics string
+	// Rules is a rule file's content.
+	Rules string
+	// ScrapeDown adds a scrape target nobody listens on, to have a target
+	// that is down (and up == 0 for it).
+	ScrapeDown bool
+	// Secure serves TLS with a generated certificate and requires basic
+	// auth, through Prometheus's own --web.config.file.
+	Secure bool
+	// SelfScrape scrapes Prometheus's own /metrics (job "prometheus"), so
+	// metadata and live series exist.
+	SelfScrape bool
+}
+
+// StartPrometheus starts Prometheus on 127.0.0.1.
+func StartPrometheus(t testing.TB, o PrometheusOptions) *Prometheus {
+	t.Helper()
+	prom := need(t, "prometheus", "/usr/bin/prometheus")
+	promtool := need(t, "promtool", "/usr/bin/promtool")
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if o.OpenMetrics != "" {
+		file := filepath.Join(dir, "history.om")
+		if err := os.WriteFile(file, []byte(o.OpenMetrics), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(promtool, "tsdb", "create-blocks-from", "openmetrics", file, data).CombinedOutput()
+		if err != nil {
+			t.Fatalf("promtool backfill: %v\n%s", err, out)
+		}
+	}
+	addr := FreeAddr(t)
+	var cfg strings.Builder
+	cfg.WriteString("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n")
+	if o.Rules != "" {
+		if err := os.WriteFile(filepath.Join(dir, "rules.yml"), []byte(o.Rules), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg.WriteString("rule_files: [rules.yml]\n")
+	}
+	cfg.WriteString("scrape_configs:\n")
+	if o.ScrapeDown {
+		fmt.Fprintf(&cfg, "  - job_name: payments-exporter\n    static_configs: [{targets: [%q]}]\n", FreeAddr(t))
+	}
+	p := &Prometheus{URL: "http://" + addr, Client: &http.Client{Timeout: 5 * time.Second}}
+	var sec tlsFiles
+	if o.Secure {
+		sec = generateTLS(t, dir)
+		p.URL = "https://" + addr
+		p.Username, p.Password, p.CAFile = "watchkeeper", "correct-horse-battery", sec.caFile
+	}
+	if o.SelfScrape {
+		fmt.Fprintf(&cfg, "  - job_name: prometheus\n    static_configs: [{targets: [%q]}]\n", addr)
+		if o.Secure {
+			fmt.Fprintf(&cfg, "    scheme: https\n    tls_config: {ca_file: %q}\n    basic_auth: {username: %q, password: %q}\n", sec.caFile, p.Username, p.Password)
+		}
+	}
+	args := []string{"--config.file=" + filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path=" + data,
+		"--web.listen-address=" + addr, "--storage.tsdb.retention.time=30d", "--log.level=warn"}
+	if o.Secure {
+		web := fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  %s: %s\n", sec.certFile, sec.keyFile, p.Username, bcryptHash(t, p.Password))
+		if err := os.WriteFile(filepath.Join(dir, "web.yml"), []byte(web), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--web.config.file="+filepath.Join(dir, "web.yml"))
+		p.Client = sec.client(p.Username, p.Password)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	proc := start(t, prom, args...)
+	proc.waitReady(t, p.Client, p.URL+"/-/ready", 30*time.Second)
+	return p
+}
+
+// VictoriaLogs is a running VictoriaLogs.
+type VictoriaLogs struct {
+	URL string
+}
+
+// VictoriaLogsBin is where `make deps` installs victoria-logs.
+func VictoriaLogsBin() string {
+	if b := os.Getenv("WATCHKEEPER_VICTORIALOGS_BIN"); b != "" {
+		return b
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "watchkeeper", "bin", "victoria-logs")
+}
+
+// StartVictoriaLogs starts VictoriaLogs on 127.0.0.1.
+func StartVictoriaLogs(t testing.TB) *VictoriaLogs {
+	t.Helper()
+	bin := need(t, "victoria-logs", VictoriaLogsBin())
+	addr := FreeAddr(t)
+	proc := start(t, bin, "-httpListenAddr="+addr, "-storageDataPath="+t.TempDir(), "-retentionPeriod=100y", "-loggerLevel=ERROR")
+	v := &VictoriaLogs{URL: "http://" + addr}
+	proc.waitReady(t, http.DefaultClient, v.URL+"/health", 30*time.Second)
+	return v
+}
+
+// Ingest writes JSON lines (one object per line, with _time and _msg) and
+// flushes them so they are searchable at once. streamFields name the
+// fields that make a stream.
+func (v *VictoriaLogs) Ingest(t testing.TB, jsonLines string, streamFields ...string) {
+	t.Helper()
+	u := v.URL + "/insert/jsonline?_stream_fields=" + strings.Join(streamFields, ",") + "&_time_field=_time&_msg_field=_msg"
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, u, strings.NewReader(jsonLines))
+	// Without this content type VictoriaLogs answers 200 and stores
+	// nothing.
+	req.Header.Set("Content-Type", "application/stream+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("ingest: %s", resp.Status)
+	}
+	resp, err = http.Get(v.URL + "/internal/force_flush")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}
+
+
