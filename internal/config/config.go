@@ -14,12 +14,12 @@ import (
 // Config is the whole configuration. The zero value is not meaningful;
 // start from Default.
 type Config struct {
-	Log       Log       `yaml:"log"`
-	Server    Server    `yaml:"server"`
-	Store     Store     `yaml:"store"`
-	LLM       LLM       `yaml:"llm"`
-	Agent     Agent     `yaml:"agent"`
-	Memory    Memory    `yaml:"memory"`
+	Log        Log        `yaml:"log"`
+	Server     Server     `yaml:"server"`
+	Store      Store      `yaml:"store"`
+	LLM        LLM        `yaml:"llm"`
+	Agent      Agent      `yaml:"agent"`
+	Memory     Memory     `yaml:"memory"`
 	Telemetry  Telemetry  `yaml:"telemetry"`
 	Sandbox    Sandbox    `yaml:"sandbox"`
 	Prometheus Prometheus `yaml:"prometheus"`
@@ -261,8 +261,8 @@ func Default() Config {
 			RunTimeout:       Duration(5 * time.Minute),
 			ToolTimeout:      Duration(2 * time.Minute),
 		},
-		Memory:    Memory{ContextTokens: 24_000},
-		Sandbox:   Sandbox{Scenario: "default", Speed: 1, Listen: "127.0.0.1:9095"},
+		Memory:     Memory{ContextTokens: 24_000},
+		Sandbox:    Sandbox{Scenario: "default", Speed: 1, Listen: "127.0.0.1:9095"},
 		Prometheus: Prometheus{HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)}, Link: Link{Kind: "prometheus"}},
 		Logs: Logs{Backend: "none", HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)},
 			Labels: LogLabels{Service: "service", Namespace: "namespace", Pod: "pod"}},

@@ -232,5 +232,3 @@ func (v *VictoriaLogs) Ingest(t testing.TB, jsonLines string, streamFields ...st
 	}
 	resp.Body.Close()
 }
-
-

@@ -184,10 +184,10 @@ func TestChartIsAReadablePNG(t *testing.T) {
 func TestUnitOf(t *testing.T) {
 	for q, want := range map[string]string{
 		`histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))`: "seconds",
-		`sum(rate(http_requests_total[5m]))`:                                                    "per second",
-		`container_memory_working_set_bytes`:                                                    "bytes",
-		`sum(rate(http_requests_total{code="500"}[5m])) / sum(rate(http_requests_total[5m]))`:   "ratio",
-		`rate(container_cpu_usage_seconds_total[5m])`:                                           "seconds per second",
+		`sum(rate(http_requests_total[5m]))`:                                                     "per second",
+		`container_memory_working_set_bytes`:                                                     "bytes",
+		`sum(rate(http_requests_total{code="500"}[5m])) / sum(rate(http_requests_total[5m]))`:    "ratio",
+		`rate(container_cpu_usage_seconds_total[5m])`:                                            "seconds per second",
 		`up`: "",
 	} {
 		if got := unitOf(q); got != want {
