@@ -1,0 +1,237 @@
+package logs
+
+import (
+	"regexp"
+	"strings"
+	"unicode/utf8"
+)
+
+// Wildcard marks a variable part of a template.
+const Wildcard = "<*>"
+
+// MinerConfig tunes pattern mining. The zero value means the defaults,
+// which are Drain's published ones; they are not tuned to any dataset.
+type MinerConfig struct {
+	// Depth of the prefix tree including the root and the length layer
+	// (default 4: the first two tokens route a line).
+	Depth int
+	// Similarity is the share of a template's constant tokens a line must
+	// match to join it (default 0.5).
+	Similarity float64
+	// MaxChildren bounds a tree node's children (default 100); beyond it
+	// tokens are routed to the wildcard child.
+	MaxChildren int
+	// Masks are regular expressions whose matches are variables, applied
+	// before tokenizing (domain knowledge such as block IDs).
+	Masks []*regexp.Regexp
+}
+
+// Miner groups log messages into templates, Drain-style: messages are
+// split into tokens, routed by token count and their first tokens through
+// a fixed-depth tree, and joined to the most similar template in the leaf
+// when similar enough; where they differ the template gets a wildcard.
+//
+// Tokens that look variable — numbers, hex, IP addresses, anything with a
+// digit — are masked before routing and comparison, which is what keeps
+// the tree small and the templates stable.
+//
+// A Miner is not safe for concurrent use.
+type Miner struct {
+	cfg      MinerConfig
+	root     map[int]*node
+	clusters []*Template
+	buf      []string
+}
+
+// Template is a group of messages.
+type Template struct {
+	ID     int
+	Tokens []string
+	Count  int
+}
+
+// String returns the template text.
+func (t *Template) String() string { return strings.Join(t.Tokens, " ") }
+
+type node struct {
+	children map[string]*node
+	leaves   []*Template
+}
+
+// NewMiner returns a miner.
+func NewMiner(cfg MinerConfig) *Miner {
+	if cfg.Depth < 3 {
+		cfg.Depth = 4
+	}
+	if cfg.Similarity <= 0 {
+		cfg.Similarity = 0.5
+	}
+	if cfg.MaxChildren <= 0 {
+		cfg.MaxChildren = 100
+	}
+	return &Miner{cfg: cfg, root: map[int]*node{}}
+}
+
+// Templates returns the templates found so far, in order of creation.
+func (m *Miner) Templates() []*Template { return m.clusters }
+
+// Add mines one message and returns its template.
+func (m *Miner) Add(msg string) *Template {
+	for _, re := range m.cfg.Masks {
+		if re.MatchString(msg) {
+			msg = re.ReplaceAllLiteralString(msg, Wildcard)
+		}
+	}
+	tokens := m.tokenize(msg)
+	leaf := m.route(tokens)
+	best, bestSim, bestWild := (*Template)(nil), -1.0, -1
+	for _, t := range leaf.leaves {
+		sim, wild := similarity(t.Tokens, tokens)
+		if sim > bestSim || (sim == bestSim && wild > bestWild) {
+			best, bestSim, bestWild = t, sim, wild
+		}
+	}
+	if best != nil && bestSim >= m.cfg.Similarity {
+		for i, tok := range tokens {
+			if best.Tokens[i] != tok && best.Tokens[i] != Wildcard {
+				best.Tokens[i] = Wildcard
+			}
+		}
+		best.Count++
+		return best
+	}
+	t := &Template{ID: len(m.clusters) + 1, Tokens: append([]string(nil), tokens...), Count: 1}
+	m.clusters = append(m.clusters, t)
+	leaf.leaves = append(leaf.leaves, t)
+	return t
+}
+
+// route walks the tree to the leaf for tokens, creating nodes as needed.
+func (m *Miner) route(tokens []string) *node {
+	n, ok := m.root[len(tokens)]
+	if !ok {
+		n = &node{children: map[string]*node{}}
+		m.root[len(tokens)] = n
+	}
+	for i := 0; i < m.cfg.Depth-2 && i < len(tokens); i++ {
+		key := tokens[i]
+		next, ok := n.children[key]
+		if !ok {
+			if len(n.children) >= m.cfg.MaxChildren-1 && key != Wildcard {
+				key = Wildcard
+				next = n.children[key]
+			}
+			if next == nil {
+				next = &node{children: map[string]*node{}}
+				n.children[key] = next
+			}
+		}
+		n = next
+	}
+	return n
+}
+
+// similarity is the share of positions where the template's constant token
+// equals the message's, and the number of wildcard positions (Drain's
+// tie-break: prefer the more general template). A template with no
+// constant token matches any message of its length: Drain scores it 0,
+// which makes every all-variable message a template of its own.
+func similarity(tpl, tokens []string) (float64, int) {
+	if len(tokens) == 0 {
+		return 1, 0
+	}
+	same, wild := 0, 0
+	for i, t := range tpl {
+		switch {
+		case t == Wildcard:
+			wild++
+		case t == tokens[i]:
+			same++
+		}
+	}
+	if wild == len(tpl) {
+		return 1, wild
+	}
+	return float64(same) / float64(len(tpl)), wild
+}
+
+// tokenize splits msg on whitespace and masks variable tokens. The returned
+// slice is reused by the next call.
+func (m *Miner) tokenize(msg string) []string {
+	toks := m.buf[:0]
+	start := -1
+	for i := 0; i < len(msg); i++ {
+		c := msg[i]
+		if c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+			if start >= 0 {
+				toks = append(toks, maskToken(msg[start:i]))
+				start = -1
+			}
+			continue
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		toks = append(toks, maskToken(msg[start:]))
+	}
+	// A run of variables is one variable: lists of IDs of any length
+	// ("delete blk_1 blk_2 blk_3") belong to one template.
+	out := toks[:0]
+	for i, t := range toks {
+		if t == Wildcard && i > 0 && out[len(out)-1] == Wildcard {
+			continue
+		}
+		out = append(out, t)
+	}
+	m.buf = out
+	return out
+}
+
+// maskToken returns Wildcard for tokens that carry values: any token with
+// a digit (numbers, IDs, IPs, times, hex), and the wildcard itself. Tokens
+// of letters and punctuation are kept: they are the message's words.
+func maskToken(tok string) string {
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if c >= '0' && c <= '9' {
+			return Wildcard
+		}
+		if c >= utf8.RuneSelf {
+			break
+		}
+	}
+	if strings.Contains(tok, Wildcard) || isHostName(tok) {
+		return Wildcard
+	}
+	return tok
+}
+
+// isHostName reports whether tok is a domain name such as mail.example.com:
+// three or more dot-separated labels of letters, digits and hyphens, the
+// last a short alphabetic top-level domain. Java class names
+// (org.apache.Foo) end in a long identifier and are kept.
+func isHostName(tok string) bool {
+	tok = strings.TrimRight(tok, ".,;:")
+	dots := strings.Count(tok, ".")
+	if dots < 2 {
+		return false
+	}
+	last := tok[strings.LastIndexByte(tok, '.')+1:]
+	if len(last) < 2 || len(last) > 6 {
+		return false
+	}
+	for i := 0; i < len(last); i++ {
+		if c := last[i]; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
