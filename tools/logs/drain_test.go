@@ -116,7 +116,10 @@ func TestFormat(t *testing.T) {
 	if _, err := ParseFormat("no fields"); err == nil {
 		t.Error("a format without fields should fail")
 	}
-	if _, err := ParseFormat(`<A> (<B>`); err == nil {
-		t.Error("a format that is not a valid regular expression should fail")
+	if _, err := ParseFormat(`<A> (<Content>`); err == nil || !strings.Contains(err.Error(), "missing closing )") {
+		t.Errorf("a format that is not a valid regular expression should fail, got %v", err)
+	}
+	if _, err := ParseFormat(`<Date> <Level>`); err == nil || !strings.Contains(err.Error(), "no <Content>") {
+		t.Errorf("a format without <Content> should fail, got %v", err)
 	}
 }

@@ -52,6 +52,9 @@ func ParseFormat(format string) (*Format, error) {
 		f.fields = append(f.fields, name)
 		last = m[1]
 	}
+	if f.content < 0 {
+		return nil, fmt.Errorf("log format %q has no <Content> field: name the message to mine, e.g. '<Date> <Time> <Level>: <Content>'", format)
+	}
 	re.WriteString(spaces(format[last:]))
 	fastOK = fastOK && f.addSeparator(format[last:])
 	re.WriteString("$")
@@ -125,11 +128,8 @@ func (f *Format) Parse(line string) (fields []string, ok bool) {
 }
 
 // Content returns the line's Content field, or the whole line when the
-// line does not match the format (or the format has no Content).
+// line does not match the format.
 func (f *Format) Content(line string) string {
-	if f.content < 0 {
-		return line
-	}
 	vals, ok := f.Parse(line)
 	if !ok {
 		return line
