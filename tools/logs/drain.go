@@ -41,6 +41,7 @@ type Miner struct {
 	root     map[int]*node
 	clusters []*Template
 	buf      []string
+	keys     map[string]string
 }
 
 // Template is a group of messages.
@@ -93,8 +94,11 @@ func (m *Miner) Add(msg string) *Template {
 	}
 	if best != nil && bestSim >= m.cfg.Similarity {
 		for i, tok := range tokens {
-			if best.Tokens[i] != tok && best.Tokens[i] != Wildcard {
+			if old := best.Tokens[i]; old != tok && old != Wildcard {
 				best.Tokens[i] = Wildcard
+				if k := fieldKey(old); k > 0 && k == fieldKey(tok) && old[:k] == tok[:k] {
+					best.Tokens[i] = m.mask(old[:k] + "0")
+				}
 			}
 		}
 		best.Count++
@@ -164,7 +168,7 @@ func (m *Miner) tokenize(msg string) []string {
 		c := msg[i]
 		if c == ' ' || c == '\t' || c == '\n' || c == '\r' {
 			if start >= 0 {
-				toks = append(toks, maskToken(msg[start:i]))
+				toks = append(toks, m.mask(msg[start:i]))
 				start = -1
 			}
 			continue
@@ -174,7 +178,7 @@ func (m *Miner) tokenize(msg string) []string {
 		}
 	}
 	if start >= 0 {
-		toks = append(toks, maskToken(msg[start:]))
+		toks = append(toks, m.mask(msg[start:]))
 	}
 	// A run of variables is one variable: lists of IDs of any length
 	// ("delete blk_1 blk_2 blk_3") belong to one template.
@@ -187,6 +191,56 @@ func (m *Miner) tokenize(msg string) []string {
 	}
 	m.buf = out
 	return out
+}
+
+// mask is maskToken, except that a key=value token whose value varies
+// keeps its key: "status=500" becomes "status=<*>", so templates of
+// structured (logfmt) lines still say what their fields are. The masked
+// forms are interned, so mining allocates nothing per line.
+func (m *Miner) mask(tok string) string {
+	t := maskToken(tok)
+	if t != Wildcard {
+		return t
+	}
+	k := fieldKey(tok)
+	if k == 0 {
+		return t
+	}
+	if v, ok := m.keys[tok[:k]]; ok {
+		return v
+	}
+	if len(m.keys) >= maxInternedKeys {
+		return t
+	}
+	if m.keys == nil {
+		m.keys = map[string]string{}
+	}
+	v := tok[:k] + Wildcard
+	m.keys[strings.Clone(tok[:k])] = v
+	return v
+}
+
+// maxInternedKeys bounds the interned key=<*> forms, so hostile input
+// with endless distinct keys cannot grow memory without bound.
+const maxInternedKeys = 4096
+
+// fieldKey returns the length of tok's "key=" prefix (including '='), or 0
+// when tok is not key=value with an identifier-like key and a value.
+func fieldKey(tok string) int {
+	for i := 0; i < len(tok) && i < 64; i++ {
+		c := tok[i]
+		switch {
+		case c == '=':
+			if i == 0 || i == len(tok)-1 {
+				return 0
+			}
+			return i + 1
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_', c == '.', c == '-' && i > 0:
+		default:
+			return 0
+		}
+	}
+	return 0
 }
 
 // maskToken returns Wildcard for tokens that carry values: any token with
