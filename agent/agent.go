@@ -274,7 +274,7 @@ func (r *run) loop(ctx context.Context) error {
 }
 
 func (r *run) systemPrompt(specs []tools.Spec) (string, error) {
-	d := SystemData{Now: r.a.opts.Now(), Source: r.task.Source, Tools: specs, ReAct: r.mode == ModeReAct}
+	d := SystemData{Now: r.a.opts.WorldNow(), Source: r.task.Source, Tools: specs, ReAct: r.mode == ModeReAct}
 	if r.a.opts.SystemPrompt != nil {
 		return r.a.opts.SystemPrompt(d)
 	}

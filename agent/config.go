@@ -121,6 +121,10 @@ type Options struct {
 	SystemPrompt func(SystemData) (string, error)
 	// Now is the clock; time.Now by default.
 	Now func() time.Time
+	// WorldNow is the time of the systems being observed, told to the
+	// model in the system prompt; Now by default. It differs from Now only
+	// for simulations that run faster than real time (the sandbox demo).
+	WorldNow func() time.Time
 }
 
 // SystemData is what the system prompt is rendered from.
@@ -148,6 +152,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.WorldNow == nil {
+		o.WorldNow = o.Now
 	}
 	return o
 }

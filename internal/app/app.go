@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+
 	"github.com/watchkeeper/watchkeeper/agent"
 	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/internal/config"
@@ -30,6 +32,12 @@ type Options struct {
 	Tools []tools.Tool
 	// Model replaces the configured model (tests).
 	Model agent.Model
+	// Clock is the time of the observed systems, for tools and the
+	// system prompt; time.Now when nil. The demo passes the sandbox's.
+	Clock func() time.Time
+	// Kubernetes replaces the client built from cfg.Kubernetes (the demo
+	// passes the sandbox's).
+	Kubernetes kubernetes.Interface
 }
 
 // App is a running Watchkeeper. Close it when done.
@@ -82,8 +90,12 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	all := append([]tools.Tool{clock.Tool{}}, opts.Tools...)
-	a.tools, err = tools.NewRegistry(all...)
+	obs, err := observabilityTools(cfg, opts.Kubernetes, opts.Clock, logger)
+	if err != nil {
+		return err
+	}
+	all := append([]tools.Tool{clock.Tool{Now: opts.Clock}}, obs...)
+	a.tools, err = tools.NewRegistry(append(all, opts.Tools...)...)
 	if err != nil {
 		return fmt.Errorf("tools: %w", err)
 	}
@@ -104,6 +116,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 			Proposer: a.approvals,
 			Tracer:   a.tracing.Tracer(),
 			Logger:   logger.With("component", "agent"),
+			WorldNow: opts.Clock,
 		})
 	}
 	return nil

@@ -80,6 +80,15 @@ func StartSandbox(ctx context.Context, cfg config.Sandbox, o SandboxOptions, log
 	return s, nil
 }
 
+// DemoConfig points the metrics and log tools at the sandbox's Prometheus
+// and Loki APIs. The sandbox has no web UI, so results carry no links.
+func DemoConfig(cfg config.Config, sb *SandboxServer) config.Config {
+	cfg.Prometheus = config.Prometheus{URL: sb.URL, Link: config.Link{Kind: "none"}}
+	cfg.Logs = config.Logs{Backend: "loki", URL: sb.URL, MaxLines: cfg.Logs.MaxLines,
+		Labels: config.LogLabels{Service: "service", Namespace: "namespace", Pod: "pod"}}
+	return cfg
+}
+
 // Close stops the server and the sandbox.
 func (s *SandboxServer) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

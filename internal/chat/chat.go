@@ -15,9 +15,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/watchkeeper/watchkeeper/agent"
 	"github.com/watchkeeper/watchkeeper/internal/store"
@@ -70,6 +72,9 @@ type Config struct {
 	ConversationID string
 	// Commands are extra /commands, by name without the slash.
 	Commands map[string]Command
+	// ChartDir is where charts drawn by tools are saved, since a terminal
+	// cannot show them; empty means they are not saved.
+	ChartDir string
 	Logger   *slog.Logger
 }
 
@@ -221,6 +226,9 @@ func (c *Chat) ask(ctx context.Context, question string) error {
 	}
 	// A proposal made before a run failed is stored and pending all the
 	// same; it is put to the person rather than left behind.
+	if res != nil {
+		c.saveAttachments(res.Attachments)
+	}
 	if res != nil && ctx.Err() == nil {
 		for _, p := range res.Proposals {
 			if err := c.approve(ctx, p); err != nil {
@@ -383,7 +391,34 @@ func (c *Chat) runTool(ctx context.Context, rest string) error {
 		return c.approve(ctx, p)
 	}
 	fmt.Fprintln(c.cfg.Out, c.cfg.Redactor.Redact(res.Text))
+	c.saveAttachments(res.Attachments)
 	return nil
+}
+
+// saveAttachments writes files tools produced (charts) to ChartDir and
+// says where, on the error stream so that stdout stays the answer.
+func (c *Chat) saveAttachments(atts []tools.Attachment) {
+	if c.cfg.ChartDir == "" || len(atts) == 0 {
+		return
+	}
+	if err := os.MkdirAll(c.cfg.ChartDir, 0o700); err != nil {
+		c.r.errorf("cannot save charts: %v", err)
+		return
+	}
+	stamp := time.Now().UTC().Format("20060102-150405")
+	for i, a := range atts {
+		name := fmt.Sprintf("%s-%d-%s", stamp, i+1, filepath.Base(a.Name))
+		path := filepath.Join(c.cfg.ChartDir, name)
+		if err := os.WriteFile(path, a.Data, 0o600); err != nil {
+			c.r.errorf("cannot save chart: %v", err)
+			continue
+		}
+		title := ""
+		if a.Title != "" {
+			title = " — " + shorten(c.cfg.Redactor.Redact(a.Title), 100)
+		}
+		fmt.Fprintf(c.cfg.Err, "Chart saved: %s%s\n", path, title)
+	}
 }
 
 func safeRun(ctx context.Context, t tools.Tool, args json.RawMessage) (res tools.Result, err error) {

@@ -240,6 +240,7 @@ func chatConfig(a *app.App, l config.Loaded, stdio IO, logger *slog.Logger) chat
 		NoModelHelp: app.NoModelHelp,
 		Logger:      logger,
 		HistoryFile: filepath.Join(filepath.Dir(l.Store.Path), "chat_history"),
+		ChartDir:    filepath.Join(filepath.Dir(l.Store.Path), "charts"),
 	}
 	if a.HasModel() {
 		cfg.Asker = a.Surface("terminal chat")

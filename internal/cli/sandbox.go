@@ -66,16 +66,6 @@ The sandbox's APIs are served while the demo runs, so other tools can look too:
 			logger := newLogger(stdio.Err, level, "text")
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
-			a, err := app.New(ctx, l.Config, app.Options{Logger: logger})
-			if err != nil {
-				return err
-			}
-			defer a.Close()
-			cfg := chatConfig(a, l, stdio, logger)
-			ctx, stop := interactive(ctx, &cfg, stdio)
-			defer stop()
-
-			var ch *chat.Chat
 			alerts := make(chan string, 64)
 			o := f.options()
 			o.OnAlert = func(m sandbox.WebhookMessage) {
@@ -90,6 +80,17 @@ The sandbox's APIs are served while the demo runs, so other tools can look too:
 				return err
 			}
 			defer sb.Close()
+			a, err := app.New(ctx, app.DemoConfig(l.Config, sb), app.Options{Logger: logger,
+				Clock: sb.Sandbox.Now, Kubernetes: sb.Sandbox.Kubernetes()})
+			if err != nil {
+				return err
+			}
+			defer a.Close()
+			cfg := chatConfig(a, l, stdio, logger)
+			ctx, stop := interactive(ctx, &cfg, stdio)
+			defer stop()
+
+			var ch *chat.Chat
 			cfg.Commands = map[string]chat.Command{"sandbox": sandboxChatCommand(sb.Sandbox)}
 			cfg.Banner = demoBanner(a, l.LLM.Provider+"/"+l.LLM.Model, sb)
 			ch = chat.New(cfg)

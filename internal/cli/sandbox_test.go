@@ -119,18 +119,33 @@ func TestSandboxServeAndInject(t *testing.T) {
 
 func TestDemoWithoutATerminal(t *testing.T) {
 	home := isolate(t)
-	r := run(t, home, "/sandbox status\n/sandbox inject bad_deploy checkout\n/sandbox nonsense\n/quit\n",
-		[]string{"WATCHKEEPER_SANDBOX_LISTEN=" + freeAddr(t), "WATCHKEEPER_SANDBOX_HISTORY=1h"}, "demo")
+	in := "/sandbox status\n/sandbox inject bad_deploy checkout\n/sandbox nonsense\n/tools\n" +
+		`/run prom_query_range {"query": "sum by (service) (rate(http_requests_total[5m]))", "start": "30m ago"}` + "\n" +
+		`/run logs_search {"service": "checkout", "start": "30m ago"}` + "\n/quit\n"
+	r := run(t, home, in, []string{"WATCHKEEPER_SANDBOX_LISTEN=" + freeAddr(t), "WATCHKEEPER_SANDBOX_HISTORY=1h"}, "demo")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.err)
 	}
-	for _, want := range []string{"fault bad_deploy on checkout: scheduled for", "Injected bad_deploy on checkout at"} {
+	for _, want := range []string{"fault bad_deploy on checkout: scheduled for", "Injected bad_deploy on checkout at",
+		"prom_query_range", "logs_search", // listed by /tools
+		"Range query sum by (service) (rate(http_requests_total[5m]))", `service="checkout"`,
+		"Log search (loki) `{service=\"checkout\"}`", "<untrusted-data source=\"logs\">"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, r.out)
 		}
 	}
 	if !strings.Contains(r.err, `unknown /sandbox command "nonsense"`) || !strings.Contains(r.err, "No language model is configured") {
 		t.Errorf("stderr = %s", r.err)
+	}
+	// The range query's chart is saved beside the store.
+	i := strings.Index(r.err, "Chart saved: ")
+	if i < 0 {
+		t.Fatalf("no chart saved:\n%s", r.err)
+	}
+	path := strings.TrimSpace(strings.SplitN(r.err[i+len("Chart saved: "):], " — ", 2)[0])
+	png, err := os.ReadFile(path)
+	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
+		t.Errorf("chart %s: %v", path, err)
 	}
 }
 

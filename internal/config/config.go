@@ -85,8 +85,15 @@ type Logs struct {
 	// Tenant is sent as X-Scope-OrgID (Loki) or AccountID (VictoriaLogs).
 	Tenant string `yaml:"tenant"`
 	// Labels name the stream labels (or fields) that hold the service,
-	// namespace and pod.
+	// namespace and pod. For the kubernetes backend, labels.service is
+	// the pod label tried first to find a service's pods.
 	Labels LogLabels `yaml:"labels"`
+	// Link is where "open in UI" links point: grafana (Explore, for Loki)
+	// or, for VictoriaLogs, its own UI (the default).
+	Link Link `yaml:"link"`
+	// MaxLines is the most lines a search reads per window (default
+	// 100000); past it the answer says it stopped early.
+	MaxLines int `yaml:"max_lines"`
 }
 
 // LogLabels are label names in the log backend.
@@ -103,6 +110,9 @@ type Kubernetes struct {
 	Kubeconfig string `yaml:"kubeconfig"`
 	// Context selects a kubeconfig context.
 	Context string `yaml:"context"`
+	// Namespace is used when a question names none (default: the
+	// kubeconfig context's namespace, else "default").
+	Namespace string `yaml:"namespace"`
 }
 
 // Sandbox configures the embedded simulated shop used by `watchkeeper demo`
@@ -265,7 +275,7 @@ func Default() Config {
 		Sandbox:    Sandbox{Scenario: "default", Speed: 1, Listen: "127.0.0.1:9095"},
 		Prometheus: Prometheus{HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)}, Link: Link{Kind: "prometheus"}},
 		Logs: Logs{Backend: "none", HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)},
-			Labels: LogLabels{Service: "service", Namespace: "namespace", Pod: "pod"}},
+			Labels: LogLabels{Service: "service", Namespace: "namespace", Pod: "pod"}, MaxLines: 100_000},
 		Telemetry: Telemetry{Tracing: Tracing{SampleRatio: 1, ServiceName: "watchkeeper"}},
 	}
 }

@@ -165,7 +165,7 @@ func (c Config) Validate() error {
 		checkURL("prometheus.url", c.Prometheus.URL)
 	}
 	checkClient("prometheus", c.Prometheus.HTTPClient)
-	oneOf("prometheus.link.kind", c.Prometheus.Link.Kind, "prometheus", "grafana")
+	oneOf("prometheus.link.kind", c.Prometheus.Link.Kind, "prometheus", "grafana", "none")
 	if c.Prometheus.Link.URL != "" {
 		checkURL("prometheus.link.url", c.Prometheus.Link.URL)
 	}
@@ -180,6 +180,15 @@ func (c Config) Validate() error {
 		checkURL("logs.url", c.Logs.URL)
 	}
 	checkClient("logs", c.Logs.HTTPClient)
+	if c.Logs.Link.Kind != "" {
+		oneOf("logs.link.kind", c.Logs.Link.Kind, "grafana", "victorialogs")
+	}
+	if c.Logs.Link.URL != "" {
+		checkURL("logs.link.url", c.Logs.Link.URL)
+	}
+	if c.Logs.MaxLines < 0 || c.Logs.MaxLines > 10_000_000 {
+		bad("logs.max_lines", "%d is outside 0..10000000", c.Logs.MaxLines)
+	}
 
 	sb := c.Sandbox
 	if sb.Speed <= 0 || sb.Speed > 1000 {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/watchkeeper/watchkeeper/internal/endpoint"
 )
 
 // Query is one log search, in terms every backend understands. Backends
@@ -59,6 +62,9 @@ type Stats struct {
 	Truncated bool
 	// Link opens the same query in a UI, when one is configured.
 	Link string
+	// Notes are things a reader should know about the result, such as a
+	// pod whose logs could not be read.
+	Notes []string
 }
 
 // Backend reads logs. Implementations call each for every matching line in
@@ -85,6 +91,25 @@ func (e *QueryError) Error() string { return e.Backend + " rejected the query: "
 func IsQueryError(err error) bool {
 	var qe *QueryError
 	return errors.As(err, &qe)
+}
+
+// TransportError describes a request to a log backend that failed below
+// HTTP. When the caller's context ended, that is the error. A backend that
+// did not answer within the client's timeout says so, with what to change;
+// a page over the response cap becomes ErrPageTooLarge so that pagination
+// shrinks the page.
+func TransportError(ctx context.Context, backend, url string, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if errors.Is(err, endpoint.ErrResponseTooLarge) {
+		return fmt.Errorf("%s at %s: %w (%w)", backend, url, ErrPageTooLarge, err)
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return fmt.Errorf("%s at %s did not answer in time (%v); narrow the search (a shorter range, more filters) or raise logs.timeout", backend, url, err)
+	}
+	return fmt.Errorf("%s at %s: %w", backend, url, err)
 }
 
 // Validate checks a query before it is sent.

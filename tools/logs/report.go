@@ -26,10 +26,12 @@ type Report struct {
 	BeforeLines int       `json:"before_lines"`
 	// Truncated: the line cap stopped reading the window early; ReadUntil
 	// is the time of the last line read.
-	Truncated       bool       `json:"truncated,omitempty"`
-	ReadUntil       time.Time  `json:"read_until,omitzero"`
-	BeforeTruncated bool       `json:"before_truncated,omitempty"`
-	Patterns        []*Pattern `json:"patterns"`
+	Truncated       bool      `json:"truncated,omitempty"`
+	ReadUntil       time.Time `json:"read_until,omitzero"`
+	BeforeTruncated bool      `json:"before_truncated,omitempty"`
+	// Notes come from the backend (a pod that could not be read).
+	Notes    []string   `json:"notes,omitempty"`
+	Patterns []*Pattern `json:"patterns"`
 }
 
 // Compared reports whether the report has a window to compare with.
@@ -86,6 +88,7 @@ func (r *Report) Render(maxTokens int) string {
 		head.WriteString(".")
 	}
 	head.WriteString("\n")
+	writeNotes(&head, r.Notes)
 	if r.Link != "" {
 		fmt.Fprintf(&head, "Open: %s\n", r.Link)
 	}
@@ -187,6 +190,18 @@ func (r *Report) Render(maxTokens int) string {
 	}
 	out.WriteString("To read a pattern's lines, search again with contains set to a constant phrase of it, and mode lines.\n")
 	return out.String()
+}
+
+// writeNotes writes backend notes; they can name pods and quote API
+// messages, so they are cut to a sensible length.
+func writeNotes(b *strings.Builder, notes []string) {
+	for i, n := range notes {
+		if i == 5 {
+			fmt.Fprintf(b, "Note: %d more notes.\n", len(notes)-5)
+			break
+		}
+		fmt.Fprintf(b, "Note: %s\n", cut(Sanitize(n, 300), 300))
+	}
 }
 
 // row is one pattern as a table row.

@@ -192,7 +192,7 @@ func (s *Search) patterns(ctx context.Context, q Query, compare bool) (tools.Res
 	if err != nil {
 		return s.fail(err)
 	}
-	rep.Native, rep.Link, rep.Truncated, rep.ReadUntil = st.Native, st.Link, st.Truncated, last
+	rep.Native, rep.Link, rep.Truncated, rep.ReadUntil, rep.Notes = st.Native, st.Link, st.Truncated, last, st.Notes
 	rep.Lines, rep.BeforeLines = sum.Lines, sum.BeforeLines
 	rep.Patterns = sum.Patterns(compare, 1)
 	data := *rep
@@ -208,6 +208,9 @@ func (s *Search) fail(err error) (tools.Result, error) {
 	var qe *QueryError
 	if errors.As(err, &qe) {
 		return tools.Errorf("%s", qe.Error()), nil
+	}
+	if errors.Is(err, ErrPageTooLarge) {
+		return tools.Errorf("the log backend's answer is too large even one line at a time (%v); narrow the search", err), nil
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return tools.Result{}, err
@@ -244,6 +247,7 @@ func (s *Search) lines(ctx context.Context, q Query, limit int) (tools.Result, e
 		head.WriteString(" (there are more; raise limit or narrow the range)")
 	}
 	head.WriteString(".\n")
+	writeNotes(&head, st.Notes)
 	if st.Link != "" {
 		fmt.Fprintf(&head, "Open: %s\n", st.Link)
 	}

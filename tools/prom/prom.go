@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -37,7 +38,7 @@ type Config struct {
 	URL string
 	// HTTPClient carries auth, TLS and limits (endpoint.Config.Client).
 	HTTPClient *http.Client
-	// LinkKind is prometheus or grafana; LinkURL the UI's base (URL when
+	// LinkKind is prometheus, grafana or none; LinkURL the UI's base (URL when
 	// empty); Datasource Grafana's data source UID.
 	LinkKind, LinkURL, Datasource string
 	// MaxPoints per series for range queries when no step is given (200).
@@ -99,7 +100,7 @@ func (c *Client) Tools() []tools.Tool {
 
 // classify turns an API error into a result the model can act on (the
 // query was wrong) or a Go error (the backend failed).
-func (c *Client) classify(err error, query string) (tools.Result, error) {
+func (c *Client) classify(ctx context.Context, err error, query string) (tools.Result, error) {
 	var perr *promv1.Error
 	if errors.As(err, &perr) {
 		switch perr.Type {
@@ -112,8 +113,12 @@ func (c *Client) classify(err error, query string) (tools.Result, error) {
 	if errors.Is(err, endpoint.ErrResponseTooLarge) {
 		return tools.Errorf("%v", err), nil
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return tools.Result{}, err
+	if ctx.Err() != nil {
+		return tools.Result{}, ctx.Err()
+	}
+	var ne net.Error
+	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return tools.Result{}, fmt.Errorf("prometheus at %s did not answer in time (%v); narrow the query or raise prometheus.timeout", c.cfg.URL, err)
 	}
 	return tools.Result{}, fmt.Errorf("prometheus at %s: %w", c.cfg.URL, err)
 }
@@ -163,7 +168,7 @@ func (t queryTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, 
 	}
 	v, warnings, _, err := c.api.Query(ctx, a.Query, ts)
 	if err != nil {
-		return c.classify(err, a.Query)
+		return c.classify(ctx, err, a.Query)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Instant query %s at %s UTC", a.Query, ts.UTC().Format("2006-01-02 15:04:05"))
@@ -310,7 +315,7 @@ func (t rangeTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, 
 	}
 	v, warnings, _, err := c.api.QueryRange(ctx, a.Query, promv1.Range{Start: start, End: end, Step: step})
 	if err != nil {
-		return c.classify(err, a.Query)
+		return c.classify(ctx, err, a.Query)
 	}
 	m, ok := v.(model.Matrix)
 	if !ok {
@@ -357,7 +362,7 @@ func (t rangeTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, 
 // link returns the query in the Prometheus graph page or Grafana Explore.
 func (c *Client) link(query string, start, end time.Time, step time.Duration) string {
 	base := strings.TrimRight(c.cfg.LinkURL, "/")
-	if base == "" {
+	if base == "" || c.cfg.LinkKind == "none" {
 		return ""
 	}
 	if c.cfg.LinkKind == "grafana" {
@@ -409,7 +414,7 @@ func (t metricsTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result
 	c := t.c
 	names, _, _, err := c.api.LabelValues(ctx, "__name__", nil, time.Time{}, time.Time{})
 	if err != nil {
-		return c.classify(err, "")
+		return c.classify(ctx, err, "")
 	}
 	meta, err := c.api.Metadata(ctx, "", "")
 	if err != nil {
@@ -513,7 +518,7 @@ func (t labelsTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result,
 	if a.Label == "" {
 		names, _, _, err := c.api.LabelNames(ctx, matches, start, end)
 		if err != nil {
-			return c.classify(err, a.Match)
+			return c.classify(ctx, err, a.Match)
 		}
 		for _, n := range names {
 			values = append(values, string(n))
@@ -522,7 +527,7 @@ func (t labelsTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result,
 		what = fmt.Sprintf("values of %s", a.Label)
 		vs, _, _, err := c.api.LabelValues(ctx, a.Label, matches, start, end)
 		if err != nil {
-			return c.classify(err, a.Match)
+			return c.classify(ctx, err, a.Match)
 		}
 		for _, v := range vs {
 			values = append(values, string(v))
@@ -575,7 +580,7 @@ func (t seriesTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result,
 	end := c.cfg.Now()
 	sets, _, _, err := c.api.Series(ctx, []string{a.Match}, end.Add(-time.Hour), end)
 	if err != nil {
-		return c.classify(err, a.Match)
+		return c.classify(ctx, err, a.Match)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d series match %s in the last hour", len(sets), a.Match)
@@ -618,7 +623,7 @@ func (t alertsTool) Run(ctx context.Context, _ json.RawMessage) (tools.Result, e
 	c := t.c
 	res, err := c.api.Alerts(ctx)
 	if err != nil {
-		return c.classify(err, "")
+		return c.classify(ctx, err, "")
 	}
 	alerts := res.Alerts
 	sort.SliceStable(alerts, func(i, j int) bool {
@@ -671,7 +676,7 @@ func (t rulesTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, 
 	c := t.c
 	res, err := c.api.Rules(ctx, nil)
 	if err != nil {
-		return c.classify(err, "")
+		return c.classify(ctx, err, "")
 	}
 	var b strings.Builder
 	n := 0
@@ -710,7 +715,7 @@ func (t targetsTool) Run(ctx context.Context, _ json.RawMessage) (tools.Result, 
 	c := t.c
 	res, err := c.api.Targets(ctx)
 	if err != nil {
-		return c.classify(err, "")
+		return c.classify(ctx, err, "")
 	}
 	type jobState struct{ up, total int }
 	jobs := map[string]*jobState{}

@@ -1,12 +1,14 @@
 package prom_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -235,7 +237,7 @@ func TestBackendDownOrSlow(t *testing.T) {
 	c, _ = prom.New(prom.Config{URL: slow.URL, HTTPClient: hc})
 	start := time.Now()
 	_, err = byName(c)["prom_query"].Run(context.Background(), json.RawMessage(`{"query": "up"}`))
-	if err == nil || time.Since(start) > 1500*time.Millisecond {
+	if err == nil || time.Since(start) > 1500*time.Millisecond || !strings.Contains(err.Error(), "did not answer in time") {
 		t.Errorf("slow: %v after %s", err, time.Since(start))
 	}
 	// 5xx is retried: the second attempt succeeds.
@@ -269,5 +271,40 @@ func TestGrafanaLink(t *testing.T) {
 	if !strings.Contains(res.Text, "Open: https://grafana.example.com/explore?schemaVersion=1&orgId=1&panes=") ||
 		!strings.Contains(res.Text, "prom-uid") || !strings.Contains(res.Text, "No series matched") {
 		t.Errorf("%s", res.Text)
+	}
+}
+
+// TestTenMillionPoints: a backend that answers a range query with 10 M
+// points gets a clear, fixable result, and memory stays bounded by the
+// response cap rather than the answer's size.
+func TestTenMillionPoints(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		bw := bufio.NewWriterSize(w, 1<<16)
+		fmt.Fprint(bw, `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"job":"x"},"values":[`)
+		for i := range 10_000_000 {
+			if i > 0 {
+				bw.WriteByte(',')
+			}
+			if _, err := fmt.Fprintf(bw, `[%d,"%d"]`, 1_700_000_000+i, i); err != nil {
+				return // the client stopped reading
+			}
+		}
+		fmt.Fprint(bw, `]}]}}`)
+		bw.Flush()
+	}))
+	defer srv.Close()
+	hc, _ := endpoint.Config{MaxResponseBytes: 16 << 20, MaxRetries: -1}.Client()
+	c, _ := prom.New(prom.Config{URL: srv.URL, HTTPClient: hc})
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	res, err := byName(c)["prom_query_range"].Run(context.Background(), json.RawMessage(`{"query": "x", "start": "2h ago", "step": "1s"}`))
+	runtime.ReadMemStats(&after)
+	if err != nil || !strings.Contains(res.Error, "response too large") {
+		t.Fatalf("got %+v, %v; want a result saying the response was too large", res, err)
+	}
+	if grown := int64(after.TotalAlloc - before.TotalAlloc); grown > 256<<20 {
+		t.Errorf("allocated %d MiB reading a capped response", grown>>20)
 	}
 }

@@ -217,12 +217,12 @@ func (b *Backend) queryRange(ctx context.Context, expr string, start, end time.T
 	}
 	resp, err := b.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return nil, b.transportError(err)
+		return nil, logs.TransportError(ctx, "loki", b.cfg.URL, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, b.transportError(err)
+		return nil, logs.TransportError(ctx, "loki", b.cfg.URL, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, b.statusError(resp.StatusCode, body)
@@ -275,16 +275,6 @@ func nonEmpty(s, def string) string {
 		return def
 	}
 	return s
-}
-
-func (b *Backend) transportError(err error) error {
-	if errors.Is(err, endpoint.ErrResponseTooLarge) {
-		return fmt.Errorf("loki at %s: %w (%w)", b.cfg.URL, logs.ErrPageTooLarge, err)
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return fmt.Errorf("loki at %s: %w", b.cfg.URL, err)
 }
 
 // statusError classifies a non-200 answer. Loki answers errors in plain

@@ -356,6 +356,21 @@ func TestServerLimitsAndErrors(t *testing.T) {
 			t.Errorf("down: %v", err)
 		}
 	})
+	t.Run("slow", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-time.After(5 * time.Second):
+			case <-r.Context().Done():
+			}
+		}))
+		defer srv.Close()
+		hc, _ := endpoint.Config{Name: "loki", Timeout: 200 * time.Millisecond, MaxRetries: -1}.Client()
+		b, _ := loki.New(loki.Config{URL: srv.URL, HTTPClient: hc})
+		_, _, err := collect(t, b, logs.Query{Service: "checkout"})
+		if err == nil || !strings.Contains(err.Error(), "did not answer in time") || !strings.Contains(err.Error(), srv.URL) {
+			t.Errorf("slow: %v", err)
+		}
+	})
 	t.Run("huge page is split", func(t *testing.T) {
 		es := world()
 		big := strings.Repeat("x", 200<<10)

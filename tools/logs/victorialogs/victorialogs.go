@@ -199,7 +199,7 @@ func (b *Backend) query(ctx context.Context, expr string) ([]logs.Entry, error) 
 	}
 	resp, err := b.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return nil, b.transportError(err)
+		return nil, logs.TransportError(ctx, "victorialogs", b.cfg.URL, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -223,7 +223,7 @@ func (b *Backend) query(ctx context.Context, expr string) ([]logs.Entry, error) 
 			return out, nil
 		}
 		if err != nil {
-			return nil, b.transportError(err)
+			return nil, logs.TransportError(ctx, "victorialogs", b.cfg.URL, err)
 		}
 	}
 }
@@ -268,16 +268,6 @@ func decode(rec []byte) (logs.Entry, error) {
 		}
 	}
 	return e, nil
-}
-
-func (b *Backend) transportError(err error) error {
-	if errors.Is(err, endpoint.ErrResponseTooLarge) {
-		return fmt.Errorf("victorialogs at %s: %w (%w)", b.cfg.URL, logs.ErrPageTooLarge, err)
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return fmt.Errorf("victorialogs at %s: %w", b.cfg.URL, err)
 }
 
 // statusError classifies a non-200 answer: 400 is a query the caller can

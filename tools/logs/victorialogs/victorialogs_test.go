@@ -157,7 +157,9 @@ func TestBackendFailures(t *testing.T) {
 		{"not victorialogs", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }, "is logs.url VictoriaLogs' base URL?"},
 		{"html", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("<html>sign in</html>\n")) }, "is logs.url VictoriaLogs?"},
 		{"unauthorized", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "missing auth", http.StatusUnauthorized) }, "refused the credentials"},
-		{"broken", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "storage failure", http.StatusInternalServerError) }, "HTTP 500: storage failure"},
+		{"broken", func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "storage failure", http.StatusInternalServerError)
+		}, "HTTP 500: storage failure"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := httptest.NewServer(tt.handler)

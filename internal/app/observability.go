@@ -1,0 +1,145 @@
+package app
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/watchkeeper/watchkeeper/internal/config"
+	"github.com/watchkeeper/watchkeeper/internal/endpoint"
+	"github.com/watchkeeper/watchkeeper/tools"
+	"github.com/watchkeeper/watchkeeper/tools/logs"
+	"github.com/watchkeeper/watchkeeper/tools/logs/kubelogs"
+	"github.com/watchkeeper/watchkeeper/tools/logs/loki"
+	"github.com/watchkeeper/watchkeeper/tools/logs/victorialogs"
+	"github.com/watchkeeper/watchkeeper/tools/prom"
+)
+
+// httpClient builds the client for one backend section.
+func httpClient(name string, h config.HTTPClient, logger *slog.Logger) (*http.Client, error) {
+	return endpoint.Config{
+		Name: name, BearerToken: string(h.BearerToken),
+		Username: h.BasicAuth.Username, Password: string(h.BasicAuth.Password),
+		CAFile: h.TLS.CAFile, CertFile: h.TLS.CertFile, KeyFile: h.TLS.KeyFile,
+		ServerName: h.TLS.ServerName, InsecureSkipVerify: h.TLS.InsecureSkipVerify,
+		Headers: h.Headers, Timeout: h.Timeout.D(), Logger: logger,
+	}.Client()
+}
+
+// observabilityTools builds the Prometheus and log tools that cfg
+// configures; sections left empty give no tools.
+func observabilityTools(cfg config.Config, kube kubernetes.Interface, now func() time.Time, logger *slog.Logger) ([]tools.Tool, error) {
+	var out []tools.Tool
+	if p := cfg.Prometheus; p.URL != "" {
+		hc, err := httpClient("prometheus", p.HTTPClient, logger)
+		if err != nil {
+			return nil, err
+		}
+		c, err := prom.New(prom.Config{URL: p.URL, HTTPClient: hc, LinkKind: p.Link.Kind, LinkURL: p.Link.URL, Datasource: p.Link.Datasource, Now: now})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c.Tools()...)
+	}
+	backend, err := logBackend(cfg, kube, logger)
+	if err != nil {
+		return nil, err
+	}
+	if backend != nil {
+		s, err := logs.NewSearch(logs.SearchConfig{Backend: backend, MaxLines: cfg.Logs.MaxLines, Now: now})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func logBackend(cfg config.Config, kube kubernetes.Interface, logger *slog.Logger) (logs.Backend, error) {
+	l := cfg.Logs
+	switch l.Backend {
+	case "", "none":
+		return nil, nil
+	case "loki":
+		hc, err := httpClient("loki", l.HTTPClient, logger)
+		if err != nil {
+			return nil, err
+		}
+		c := loki.Config{URL: l.URL, HTTPClient: hc, Tenant: l.Tenant,
+			Labels: loki.Labels{Service: l.Labels.Service, Namespace: l.Labels.Namespace, Pod: l.Labels.Pod}}
+		if l.Link.Kind == "grafana" {
+			c.LinkURL, c.Datasource = l.Link.URL, l.Link.Datasource
+		}
+		return loki.New(c)
+	case "victorialogs":
+		hc, err := httpClient("victorialogs", l.HTTPClient, logger)
+		if err != nil {
+			return nil, err
+		}
+		return victorialogs.New(victorialogs.Config{URL: l.URL, HTTPClient: hc, Tenant: l.Tenant, LinkURL: l.Link.URL,
+			Fields: victorialogs.Fields{Service: l.Labels.Service, Namespace: l.Labels.Namespace, Pod: l.Labels.Pod}})
+	case "kubernetes":
+		if kube == nil {
+			var err error
+			kube, err = kubeClient(cfg.Kubernetes)
+			if err != nil {
+				return nil, err
+			}
+		}
+		var serviceLabels []string
+		if s := l.Labels.Service; s != "" && s != "service" {
+			serviceLabels = append(serviceLabels, s)
+		}
+		serviceLabels = append(serviceLabels, "app.kubernetes.io/name", "app", "service")
+		return kubelogs.New(kubelogs.Config{Client: kube, Namespace: kubeNamespace(cfg.Kubernetes), ServiceLabels: serviceLabels})
+	}
+	return nil, fmt.Errorf("logs.backend %q is not one of none, loki, victorialogs, kubernetes", l.Backend)
+}
+
+// kubeRules loads the kubeconfig as kubectl does: an explicit file, else
+// $KUBECONFIG, else ~/.kube/config.
+func kubeRules(k config.Kubernetes) clientcmd.ClientConfig {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	if k.Kubeconfig != "" {
+		rules.ExplicitPath = k.Kubeconfig
+	}
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: k.Context})
+}
+
+// kubeClient connects as kubectl would, or with the pod's service account
+// when running in a cluster without a kubeconfig.
+func kubeClient(k config.Kubernetes) (kubernetes.Interface, error) {
+	rc, err := kubeRules(k).ClientConfig()
+	if err != nil && k.Kubeconfig == "" {
+		if ic, icErr := rest.InClusterConfig(); icErr == nil {
+			rc, err = ic, nil
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes: %w; set kubernetes.kubeconfig, or run in a cluster with a service account", err)
+	}
+	rc.UserAgent = "watchkeeper"
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes: %w", err)
+	}
+	return cs, nil
+}
+
+// kubeNamespace is the configured namespace, else the kubeconfig
+// context's, else "default".
+func kubeNamespace(k config.Kubernetes) string {
+	if k.Namespace != "" {
+		return k.Namespace
+	}
+	if ns, _, err := kubeRules(k).Namespace(); err == nil && ns != "" {
+		return ns
+	}
+	return "default"
+}
+
