@@ -142,4 +142,3 @@ func kubeNamespace(k config.Kubernetes) string {
 	}
 	return "default"
 }
-

@@ -30,14 +30,20 @@ current-context: ctx
 		{"prometheus", func(c *config.Config) { c.Prometheus.URL = "http://prometheus:9090" },
 			[]string{"current_time", "prom_alerts", "prom_labels", "prom_metrics", "prom_query", "prom_query_range", "prom_rules", "prom_series", "prom_targets"}, ""},
 		{"loki", func(c *config.Config) { c.Logs.Backend, c.Logs.URL = "loki", "http://loki:3100" }, []string{"current_time", "logs_search"}, ""},
-		{"victorialogs", func(c *config.Config) { c.Logs.Backend, c.Logs.URL, c.Logs.Tenant = "victorialogs", "http://vl:9428", "3:4" },
+		{"victorialogs", func(c *config.Config) {
+			c.Logs.Backend, c.Logs.URL, c.Logs.Tenant = "victorialogs", "http://vl:9428", "3:4"
+		},
 			[]string{"current_time", "logs_search"}, ""},
 		{"kubernetes", func(c *config.Config) { c.Logs.Backend, c.Kubernetes.Kubeconfig = "kubernetes", kubeconfig }, []string{"current_time", "logs_search"}, ""},
 		{"kubernetes without a kubeconfig", func(c *config.Config) {
 			c.Logs.Backend, c.Kubernetes.Kubeconfig = "kubernetes", filepath.Join(t.TempDir(), "missing")
 		}, nil, "set kubernetes.kubeconfig"},
-		{"bad CA file", func(c *config.Config) { c.Prometheus.URL, c.Prometheus.TLS.CAFile = "https://p:9090", "/nonexistent/ca.pem" }, nil, "prometheus: read CA file"},
-		{"bad tenant", func(c *config.Config) { c.Logs.Backend, c.Logs.URL, c.Logs.Tenant = "victorialogs", "http://vl:9428", "team" }, nil, "AccountID:ProjectID"},
+		{"bad CA file", func(c *config.Config) {
+			c.Prometheus.URL, c.Prometheus.TLS.CAFile = "https://p:9090", "/nonexistent/ca.pem"
+		}, nil, "prometheus: read CA file"},
+		{"bad tenant", func(c *config.Config) {
+			c.Logs.Backend, c.Logs.URL, c.Logs.Tenant = "victorialogs", "http://vl:9428", "team"
+		}, nil, "AccountID:ProjectID"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv("KUBECONFIG", filepath.Join(t.TempDir(), "none"))
