@@ -108,15 +108,25 @@ func Chart(series []Series, o ChartOptions) ([]byte, error) {
 		// Gaps (NaN, or a missing step) break the line instead of
 		// drawing a misleading slope across them.
 		for j, seg := range segments(s.Points) {
-			l, err := plotter.NewLine(seg)
-			if err != nil {
-				return nil, fmt.Errorf("chart: %w", err)
-			}
-			l.Color = palette[i%len(palette)]
-			l.Width = vg.Points(2)
-			p.Add(l)
-			if j == 0 {
-				p.Legend.Add(truncate(legend(s.Labels, common), 60), l)
+			// The rasteriser's cost grows with the square of a path's
+			// cells, so a long line is stroked as short overlapping pieces
+			// (the joins do not show at this width).
+			seg = thin(seg, chartBuckets)
+			for k := 0; k < len(seg); k += strokePiece {
+				piece := seg[k:min(k+strokePiece+1, len(seg))]
+				if len(piece) < 2 && k > 0 {
+					break
+				}
+				l, err := plotter.NewLine(piece)
+				if err != nil {
+					return nil, fmt.Errorf("chart: %w", err)
+				}
+				l.Color = palette[i%len(palette)]
+				l.Width = vg.Points(2)
+				p.Add(l)
+				if j == 0 && k == 0 {
+					p.Legend.Add(truncate(legend(s.Labels, common), 60), l)
+				}
 			}
 		}
 	}
@@ -128,6 +138,45 @@ func Chart(series []Series, o ChartOptions) ([]byte, error) {
 		return nil, fmt.Errorf("chart: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+// chartBuckets is how many time buckets a line keeps: about one per two
+// pixels of the plot's width, more than the eye resolves.
+const chartBuckets = 400
+
+// strokePiece is the points per stroked piece of a line.
+const strokePiece = 32
+
+// thin keeps, of every bucket of consecutive points, the lowest and the
+// highest in time order, so a line of thousands of points draws the same
+// shape — spikes included — at a fraction of the rasterising cost.
+func thin(seg plotter.XYs, buckets int) plotter.XYs {
+	if len(seg) <= 2*buckets {
+		return seg
+	}
+	out := make(plotter.XYs, 0, 2*buckets+1)
+	size := float64(len(seg)) / float64(buckets)
+	for b := 0; b < buckets; b++ {
+		lo, hi := int(float64(b)*size), int(float64(b+1)*size)
+		if hi > len(seg) {
+			hi = len(seg)
+		}
+		minI, maxI := lo, lo
+		for i := lo; i < hi; i++ {
+			if seg[i].Y < seg[minI].Y {
+				minI = i
+			}
+			if seg[i].Y > seg[maxI].Y {
+				maxI = i
+			}
+		}
+		first, second := min(minI, maxI), max(minI, maxI)
+		out = append(out, seg[first])
+		if second != first {
+			out = append(out, seg[second])
+		}
+	}
+	return out
 }
 
 // segments splits points at non-finite values and at gaps longer than twice

@@ -115,9 +115,11 @@ func levelShifts(pts []Point, max int) []Shift {
 		after         float64
 	}
 	var cands []cand
+	// meds[j] is the median of vals[j:j+k]: the window before i starts at
+	// i-k, the one after at i.
+	meds := slidingMedians(vals, k)
 	for i := k; i <= n-k; i++ {
-		before := median(append([]float64(nil), vals[i-k:i]...))
-		after := median(append([]float64(nil), vals[i:i+k]...))
+		before, after := meds[i-k], meds[i]
 		d := math.Abs(after - before)
 		// A shift must stand out from the noise and be a visible part of
 		// the series' range.
@@ -340,6 +342,50 @@ func signed(v float64) string {
 		return "+" + num(v)
 	}
 	return num(v)
+}
+
+// slidingMedians returns the median of every window of k consecutive
+// values, keeping the window sorted as it slides (a binary search and a
+// memmove per step) instead of sorting each window afresh.
+func slidingMedians(vals []float64, k int) []float64 {
+	if k <= 0 || len(vals) < k {
+		return nil
+	}
+	win := append([]float64(nil), vals[:k]...)
+	sort.Float64s(win)
+	mid := func() float64 {
+		if k%2 == 1 {
+			return win[k/2]
+		}
+		return (win[k/2-1] + win[k/2]) / 2
+	}
+	out := make([]float64, 0, len(vals)-k+1)
+	out = append(out, mid())
+	for i := k; i < len(vals); i++ {
+		// Drop vals[i-k]: any equal element will do.
+		j := sort.SearchFloat64s(win, vals[i-k])
+		if j == len(win) || win[j] != vals[i-k] {
+			j = linearIndex(win, vals[i-k]) // NaN never sorts into place
+		}
+		copy(win[j:], win[j+1:])
+		win = win[:k-1]
+		// Insert vals[i].
+		j = sort.SearchFloat64s(win, vals[i])
+		win = append(win, 0)
+		copy(win[j+1:], win[j:])
+		win[j] = vals[i]
+		out = append(out, mid())
+	}
+	return out
+}
+
+func linearIndex(xs []float64, x float64) int {
+	for i, v := range xs {
+		if v == x || (math.IsNaN(v) && math.IsNaN(x)) {
+			return i
+		}
+	}
+	return len(xs) - 1
 }
 
 func median(xs []float64) float64 {

@@ -195,3 +195,69 @@ func TestUnitOf(t *testing.T) {
 		}
 	}
 }
+
+// fiftySeries is 50 series over 6 h at a 15 s step, one of which spikes.
+func fiftySeries() []Series {
+	var out []Series
+	for p := range 50 {
+		labels := map[string]string{"__name__": "demo_latency_seconds", "service": "api", "namespace": "prod", "pod": fmt.Sprintf("api-%02d", p)}
+		out = append(out, wave(labels, 1440, 15*time.Second, func(i int) float64 {
+			if p == 17 && i >= 900 && i < 1000 {
+				return 0.9
+			}
+			return 0.05 + 0.01*float64(p%5)
+		}))
+	}
+	return out
+}
+
+// BenchmarkRangeCompaction: summarising, ranking and rendering 50 series ×
+// 1,440 points (72,000 samples), with the answer's size in tokens.
+func BenchmarkRangeCompaction(b *testing.B) {
+	series := fiftySeries()
+	b.ReportAllocs()
+	var out string
+	for b.Loop() {
+		sums := make([]Summary, len(series))
+		for i, s := range series {
+			sums[i] = Summarize(s)
+		}
+		Rank(sums, RankMax)
+		out = Render(Rendering{Query: "demo_latency_seconds", Start: base, End: base.Add(6 * time.Hour), Step: 15 * time.Second, RankBy: RankMax, TopK: 10}, sums)
+	}
+	b.ReportMetric(float64(tools.EstimateTokens(out)), "tokens")
+}
+
+// BenchmarkChart: the PNG of the same 50 series.
+func BenchmarkChart(b *testing.B) {
+	series := fiftySeries()
+	b.ReportAllocs()
+	var png []byte
+	for b.Loop() {
+		var err error
+		png, err = Chart(series, ChartOptions{Title: "demo_latency_seconds", Unit: "s", HighlightStart: base.Add(3 * time.Hour), HighlightEnd: base.Add(4 * time.Hour)})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(png)), "png-bytes")
+}
+
+func TestSlidingMediansMatchSorting(t *testing.T) {
+	vals := make([]float64, 300)
+	for i := range vals {
+		vals[i] = float64((i*7919)%101) + 0.5*float64(i%3) // repeats included
+	}
+	for _, k := range []int{1, 2, 3, 10, 15, 300} {
+		got := slidingMedians(vals, k)
+		if len(got) != len(vals)-k+1 {
+			t.Fatalf("k=%d: %d medians", k, len(got))
+		}
+		for i := range got {
+			want := median(append([]float64(nil), vals[i:i+k]...))
+			if got[i] != want {
+				t.Fatalf("k=%d window %d: %v, want %v", k, i, got[i], want)
+			}
+		}
+	}
+}
