@@ -71,7 +71,7 @@ func logBackend(cfg config.Config, kube kubernetes.Interface, logger *slog.Logge
 			return nil, err
 		}
 		c := loki.Config{URL: l.URL, HTTPClient: hc, Tenant: l.Tenant,
-			Labels: loki.Labels{Service: l.Labels.Service, Namespace: l.Labels.Namespace, Pod: l.Labels.Pod}}
+			Labels: logs.LabelNames{Service: l.Labels.Service, Namespace: l.Labels.Namespace, Pod: l.Labels.Pod}}
 		if l.Link.Kind == "grafana" {
 			c.LinkURL, c.Datasource = l.Link.URL, l.Link.Datasource
 		}
@@ -82,7 +82,7 @@ func logBackend(cfg config.Config, kube kubernetes.Interface, logger *slog.Logge
 			return nil, err
 		}
 		return victorialogs.New(victorialogs.Config{URL: l.URL, HTTPClient: hc, Tenant: l.Tenant, LinkURL: l.Link.URL,
-			Fields: victorialogs.Fields{Service: l.Labels.Service, Namespace: l.Labels.Namespace, Pod: l.Labels.Pod}})
+			Fields: logs.LabelNames{Service: l.Labels.Service, Namespace: l.Labels.Namespace, Pod: l.Labels.Pod}})
 	case "kubernetes":
 		if kube == nil {
 			var err error

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
-
-	"github.com/watchkeeper/watchkeeper/internal/endpoint"
 )
 
 // Query is one log search, in terms every backend understands. Backends
@@ -41,6 +39,66 @@ type Query struct {
 	// Previous asks for the previous container instance's logs (Kubernetes
 	// pod logs only: the crash before a restart).
 	Previous bool
+}
+
+// LabelNames are the backend's names for the query model's selectors
+// (stream labels in Loki, fields in VictoriaLogs).
+type LabelNames struct {
+	Service, Namespace, Pod, Container string
+}
+
+// WithDefaults fills empty names with service, namespace, pod, container.
+func (n LabelNames) WithDefaults() LabelNames {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&n.Service, "service")
+	def(&n.Namespace, "namespace")
+	def(&n.Pod, "pod")
+	def(&n.Container, "container")
+	return n
+}
+
+// Match is one exact label match of a selector.
+type Match struct{ Name, Value string }
+
+// Selector returns q's exact matches in backend label names: service,
+// namespace, pod and container first, then q.Labels by name.
+func (q Query) Selector(names LabelNames) []Match {
+	var out []Match
+	add := func(k, v string) {
+		if v != "" {
+			out = append(out, Match{k, v})
+		}
+	}
+	add(names.Service, q.Service)
+	add(names.Namespace, q.Namespace)
+	add(names.Pod, q.Pod)
+	add(names.Container, q.Container)
+	keys := make([]string, 0, len(q.Labels))
+	for k := range q.Labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		add(k, q.Labels[k])
+	}
+	return out
+}
+
+// Window returns the query's range with defaults: end now, start an hour
+// before end.
+func (q Query) Window(now time.Time) (start, end time.Time) {
+	start, end = q.Start, q.End
+	if end.IsZero() {
+		end = now
+	}
+	if start.IsZero() {
+		start = end.Add(-time.Hour)
+	}
+	return start, end
 }
 
 // Entry is one log line.
@@ -91,25 +149,6 @@ func (e *QueryError) Error() string { return e.Backend + " rejected the query: "
 func IsQueryError(err error) bool {
 	var qe *QueryError
 	return errors.As(err, &qe)
-}
-
-// TransportError describes a request to a log backend that failed below
-// HTTP. When the caller's context ended, that is the error. A backend that
-// did not answer within the client's timeout says so, with what to change;
-// a page over the response cap becomes ErrPageTooLarge so that pagination
-// shrinks the page.
-func TransportError(ctx context.Context, backend, url string, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if errors.Is(err, endpoint.ErrResponseTooLarge) {
-		return fmt.Errorf("%s at %s: %w (%w)", backend, url, ErrPageTooLarge, err)
-	}
-	var ne net.Error
-	if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
-		return fmt.Errorf("%s at %s did not answer in time (%v); narrow the search (a shorter range, more filters) or raise logs.timeout", backend, url, err)
-	}
-	return fmt.Errorf("%s at %s: %w", backend, url, err)
 }
 
 // Validate checks a query before it is sent.

@@ -18,14 +18,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/watchkeeper/watchkeeper/internal/endpoint"
 	"github.com/watchkeeper/watchkeeper/tools/logs"
 )
-
-// Labels names the stream labels that hold the query model's fields.
-type Labels struct {
-	Service, Namespace, Pod, Container string
-}
 
 // Config configures the backend.
 type Config struct {
@@ -36,7 +30,7 @@ type Config struct {
 	Tenant string
 	// Labels maps the query model to stream labels (defaults: service,
 	// namespace, pod, container).
-	Labels Labels
+	Labels logs.LabelNames
 	// PageSize is lines per request (default 5000, Loki's default
 	// max_entries_limit_per_query). It is halved when a page is too
 	// large for the response cap.
@@ -48,39 +42,21 @@ type Config struct {
 
 // Backend reads Loki. It is safe for concurrent use.
 type Backend struct {
-	cfg  Config
-	base *url.URL
+	logs.HTTPAPI
+	cfg Config
 }
 
 // New returns a backend for cfg.
 func New(cfg Config) (*Backend, error) {
-	if cfg.URL == "" {
-		return nil, errors.New("loki: no URL configured; set logs.url")
-	}
-	u, err := url.Parse(strings.TrimRight(cfg.URL, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("loki: url %q is not an http(s) URL", cfg.URL)
-	}
-	if cfg.HTTPClient == nil {
-		hc, err := endpoint.Config{Name: "loki"}.Client()
-		if err != nil {
-			return nil, err
-		}
-		cfg.HTTPClient = hc
+	api, err := logs.NewHTTPAPI("loki", "Loki", cfg.URL, "/loki/api/v1/query_range", cfg.HTTPClient)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = 5000
 	}
-	def := func(s *string, v string) {
-		if *s == "" {
-			*s = v
-		}
-	}
-	def(&cfg.Labels.Service, "service")
-	def(&cfg.Labels.Namespace, "namespace")
-	def(&cfg.Labels.Pod, "pod")
-	def(&cfg.Labels.Container, "container")
-	return &Backend{cfg: cfg, base: u}, nil
+	cfg.Labels = cfg.Labels.WithDefaults()
+	return &Backend{HTTPAPI: api, cfg: cfg}, nil
 }
 
 // Name implements logs.Backend.
@@ -92,38 +68,20 @@ var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 // The level filter is pushed down as a case-insensitive regular expression
 // that keeps every line at or above it (the caller checks exactly).
 func (b *Backend) LogQL(q logs.Query) (string, error) {
-	type m struct{ k, v string }
-	var ms []m
-	add := func(k, v string) {
-		if v != "" {
-			ms = append(ms, m{k, v})
-		}
-	}
-	add(b.cfg.Labels.Service, q.Service)
-	add(b.cfg.Labels.Namespace, q.Namespace)
-	add(b.cfg.Labels.Pod, q.Pod)
-	add(b.cfg.Labels.Container, q.Container)
-	keys := make([]string, 0, len(q.Labels))
-	for k := range q.Labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		add(k, q.Labels[k])
-	}
+	ms := q.Selector(b.cfg.Labels)
 	if len(ms) == 0 {
 		return "", &logs.QueryError{Backend: "loki", Message: "a stream selector needs at least one label: give a service, namespace, pod or labels"}
 	}
 	var s strings.Builder
 	s.WriteByte('{')
 	for i, x := range ms {
-		if !labelName.MatchString(x.k) {
-			return "", &logs.QueryError{Backend: "loki", Message: fmt.Sprintf("%q is not a valid label name (letters, digits and _)", x.k)}
+		if !labelName.MatchString(x.Name) {
+			return "", &logs.QueryError{Backend: "loki", Message: fmt.Sprintf("%q is not a valid label name (letters, digits and _)", x.Name)}
 		}
 		if i > 0 {
 			s.WriteString(", ")
 		}
-		s.WriteString(x.k + "=" + strconv.Quote(x.v))
+		s.WriteString(x.Name + "=" + strconv.Quote(x.Value))
 	}
 	s.WriteByte('}')
 	for _, c := range q.Contains {
@@ -159,14 +117,7 @@ func (b *Backend) Search(ctx context.Context, q logs.Query, each func(logs.Entry
 		return logs.Stats{Native: expr}, &logs.QueryError{Backend: "loki", Message: "previous (a restarted container's earlier logs) needs the kubernetes backend; Loki keeps every instance's lines in the same stream, so search the time before the restart"}
 	}
 	st := logs.Stats{Native: expr, Link: b.link(expr, q.Start, q.End)}
-	end := q.End
-	if end.IsZero() {
-		end = time.Now()
-	}
-	start := q.Start
-	if start.IsZero() {
-		start = end.Add(-time.Hour)
-	}
+	start, end := q.Window(time.Now())
 	fetch := func(ctx context.Context, start, end time.Time, limit int, backward bool) ([]logs.Entry, error) {
 		return b.queryRange(ctx, expr, start, end, limit, backward)
 	}
@@ -206,7 +157,7 @@ func (b *Backend) queryRange(ctx context.Context, expr string, start, end time.T
 	} else {
 		v.Set("direction", "forward")
 	}
-	u := b.base.JoinPath("/loki/api/v1/query_range")
+	u := b.Base.JoinPath(b.QueryPath)
 	u.RawQuery = v.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -215,17 +166,14 @@ func (b *Backend) queryRange(ctx context.Context, expr string, start, end time.T
 	if b.cfg.Tenant != "" {
 		req.Header.Set("X-Scope-OrgID", b.cfg.Tenant)
 	}
-	resp, err := b.cfg.HTTPClient.Do(req)
+	resp, err := b.Do(ctx, req)
 	if err != nil {
-		return nil, logs.TransportError(ctx, "loki", b.cfg.URL, err)
+		return nil, withPageLimit(err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, logs.TransportError(ctx, "loki", b.cfg.URL, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, b.statusError(resp.StatusCode, body)
+		return nil, b.TransportError(ctx, err)
 	}
 	var r response
 	if err := json.Unmarshal(body, &r); err != nil {
@@ -277,36 +225,17 @@ func nonEmpty(s, def string) string {
 	return s
 }
 
-// statusError classifies a non-200 answer. Loki answers errors in plain
-// text: 400 for a query it refuses (the caller can fix it), 401/403 for
-// credentials or a missing tenant, 404 when the URL is not Loki, 429 and
-// 5xx when it is overloaded or broken.
-func (b *Backend) statusError(code int, body []byte) error {
-	msg := strings.TrimSpace(string(body))
-	if len(msg) > 500 {
-		msg = msg[:500] + "…"
-	}
-	switch {
-	case code == http.StatusBadRequest:
-		qe := &logs.QueryError{Backend: "loki", Message: msg}
-		// A Loki with a lower max_entries_limit_per_query says so.
-		if m := maxEntries.FindStringSubmatch(msg); m != nil {
+// withPageLimit turns Loki's refusal of a page size above its
+// max_entries_limit_per_query into a PageLimitError, so pages shrink to it.
+func withPageLimit(err error) error {
+	var qe *logs.QueryError
+	if errors.As(err, &qe) {
+		if m := maxEntries.FindStringSubmatch(qe.Message); m != nil {
 			max, _ := strconv.Atoi(m[1])
 			return &logs.PageLimitError{Max: max, Err: qe}
 		}
-		return qe
-	case code == http.StatusUnauthorized || code == http.StatusForbidden:
-		hint := "check logs.bearer_token or logs.basic_auth"
-		if strings.Contains(strings.ToLower(msg), "org id") {
-			hint = "this Loki is multi-tenant: set logs.tenant (sent as X-Scope-OrgID)"
-		}
-		return fmt.Errorf("loki at %s refused the credentials (HTTP %d: %s); %s", b.cfg.URL, code, msg, hint)
-	case code == http.StatusNotFound:
-		return fmt.Errorf("loki at %s: /loki/api/v1/query_range not found (HTTP 404); is logs.url Loki's base URL?", b.cfg.URL)
-	case code == http.StatusTooManyRequests:
-		return fmt.Errorf("loki at %s is rate limiting (HTTP 429: %s); try again shortly or narrow the search", b.cfg.URL, msg)
 	}
-	return fmt.Errorf("loki at %s failed (HTTP %d: %s)", b.cfg.URL, code, msg)
+	return err
 }
 
 // link opens the query in Grafana Explore.

@@ -264,7 +264,7 @@ func TestLimitTailAndFilters(t *testing.T) {
 }
 
 func TestLogQL(t *testing.T) {
-	b, _ := loki.New(loki.Config{URL: "http://loki:3100", Labels: loki.Labels{Service: "app", Namespace: "k8s_namespace_name"}})
+	b, _ := loki.New(loki.Config{URL: "http://loki:3100", Labels: logs.LabelNames{Service: "app", Namespace: "k8s_namespace_name"}})
 	for _, tt := range []struct {
 		q    logs.Query
 		want string

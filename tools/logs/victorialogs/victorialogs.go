@@ -13,19 +13,12 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/watchkeeper/watchkeeper/internal/endpoint"
 	"github.com/watchkeeper/watchkeeper/tools/logs"
 )
-
-// Fields names the log fields that hold the query model's selectors.
-type Fields struct {
-	Service, Namespace, Pod, Container string
-}
 
 // Config configures the backend.
 type Config struct {
@@ -35,7 +28,9 @@ type Config struct {
 	// Tenant is "AccountID" or "AccountID:ProjectID" for multi-tenant
 	// (cluster) installs; empty means the default tenant.
 	Tenant string
-	Fields Fields
+	// Fields maps the query model to log fields (defaults: service,
+	// namespace, pod, container).
+	Fields logs.LabelNames
 	// PageSize is lines per request (default 5000).
 	PageSize int
 	// LinkURL is VictoriaLogs' web UI base (URL when empty); results link
@@ -45,27 +40,17 @@ type Config struct {
 
 // Backend reads VictoriaLogs. It is safe for concurrent use.
 type Backend struct {
+	logs.HTTPAPI
 	cfg     Config
-	base    *url.URL
 	account string
 	project string
 }
 
 // New returns a backend for cfg.
 func New(cfg Config) (*Backend, error) {
-	if cfg.URL == "" {
-		return nil, errors.New("victorialogs: no URL configured; set logs.url")
-	}
-	u, err := url.Parse(strings.TrimRight(cfg.URL, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("victorialogs: url %q is not an http(s) URL", cfg.URL)
-	}
-	if cfg.HTTPClient == nil {
-		hc, err := endpoint.Config{Name: "victorialogs"}.Client()
-		if err != nil {
-			return nil, err
-		}
-		cfg.HTTPClient = hc
+	api, err := logs.NewHTTPAPI("victorialogs", "VictoriaLogs", cfg.URL, "/select/logsql/query", cfg.HTTPClient)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = 5000
@@ -73,16 +58,8 @@ func New(cfg Config) (*Backend, error) {
 	if cfg.LinkURL == "" {
 		cfg.LinkURL = cfg.URL
 	}
-	def := func(s *string, v string) {
-		if *s == "" {
-			*s = v
-		}
-	}
-	def(&cfg.Fields.Service, "service")
-	def(&cfg.Fields.Namespace, "namespace")
-	def(&cfg.Fields.Pod, "pod")
-	def(&cfg.Fields.Container, "container")
-	b := &Backend{cfg: cfg, base: u}
+	cfg.Fields = cfg.Fields.WithDefaults()
+	b := &Backend{HTTPAPI: api, cfg: cfg}
 	if cfg.Tenant != "" {
 		acc, proj, _ := strings.Cut(cfg.Tenant, ":")
 		for _, s := range []string{acc, proj} {
@@ -115,22 +92,8 @@ func field(name string) string {
 // LogsQL's phrase filter matches whole words only.
 func (b *Backend) LogsQL(q logs.Query) (string, error) {
 	var parts []string
-	add := func(k, v string) {
-		if v != "" {
-			parts = append(parts, field(k)+":="+strconv.Quote(v))
-		}
-	}
-	add(b.cfg.Fields.Service, q.Service)
-	add(b.cfg.Fields.Namespace, q.Namespace)
-	add(b.cfg.Fields.Pod, q.Pod)
-	add(b.cfg.Fields.Container, q.Container)
-	keys := make([]string, 0, len(q.Labels))
-	for k := range q.Labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		add(k, q.Labels[k])
+	for _, m := range q.Selector(b.cfg.Fields) {
+		parts = append(parts, field(m.Name)+":="+strconv.Quote(m.Value))
 	}
 	if len(parts) == 0 {
 		return "", &logs.QueryError{Backend: "victorialogs", Message: "say which logs: give a service, namespace, pod or labels"}
@@ -160,14 +123,7 @@ func (b *Backend) Search(ctx context.Context, q logs.Query, each func(logs.Entry
 	if q.Previous {
 		return logs.Stats{}, &logs.QueryError{Backend: "victorialogs", Message: "previous (a restarted container's earlier logs) needs the kubernetes backend; search the time before the restart instead"}
 	}
-	end := q.End
-	if end.IsZero() {
-		end = time.Now()
-	}
-	start := q.Start
-	if start.IsZero() {
-		start = end.Add(-time.Hour)
-	}
+	start, end := q.Window(time.Now())
 	native := timeFilter(start, end) + " " + filters
 	st := logs.Stats{Native: native, Link: b.link(native)}
 	fetch := func(ctx context.Context, s, e time.Time, limit int, backward bool) ([]logs.Entry, error) {
@@ -185,7 +141,7 @@ func (b *Backend) Search(ctx context.Context, q logs.Query, each func(logs.Entry
 // query runs one LogsQL query and decodes its JSON lines.
 func (b *Backend) query(ctx context.Context, expr string) ([]logs.Entry, error) {
 	form := url.Values{"query": {expr}}
-	u := b.base.JoinPath("/select/logsql/query")
+	u := b.Base.JoinPath(b.QueryPath)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form.Encode()))
 	if err != nil {
 		return nil, fmt.Errorf("victorialogs: %w", err)
@@ -197,15 +153,11 @@ func (b *Backend) query(ctx context.Context, expr string) ([]logs.Entry, error) 
 			req.Header.Set("ProjectID", b.project)
 		}
 	}
-	resp, err := b.cfg.HTTPClient.Do(req)
+	resp, err := b.Do(ctx, req)
 	if err != nil {
-		return nil, logs.TransportError(ctx, "victorialogs", b.cfg.URL, err)
+		return nil, err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return nil, b.statusError(resp.StatusCode, body)
-	}
 	var out []logs.Entry
 	r := bufio.NewReaderSize(resp.Body, 64<<10)
 	for {
@@ -223,7 +175,7 @@ func (b *Backend) query(ctx context.Context, expr string) ([]logs.Entry, error) 
 			return out, nil
 		}
 		if err != nil {
-			return nil, logs.TransportError(ctx, "victorialogs", b.cfg.URL, err)
+			return nil, b.TransportError(ctx, err)
 		}
 	}
 }
@@ -268,24 +220,6 @@ func decode(rec []byte) (logs.Entry, error) {
 		}
 	}
 	return e, nil
-}
-
-// statusError classifies a non-200 answer: 400 is a query the caller can
-// fix, in VictoriaLogs' words.
-func (b *Backend) statusError(code int, body []byte) error {
-	msg := strings.TrimSpace(string(body))
-	if len(msg) > 500 {
-		msg = msg[:500] + "…"
-	}
-	switch code {
-	case http.StatusBadRequest:
-		return &logs.QueryError{Backend: "victorialogs", Message: msg}
-	case http.StatusUnauthorized, http.StatusForbidden:
-		return fmt.Errorf("victorialogs at %s refused the credentials (HTTP %d: %s); check logs.bearer_token or logs.basic_auth", b.cfg.URL, code, msg)
-	case http.StatusNotFound:
-		return fmt.Errorf("victorialogs at %s: /select/logsql/query not found (HTTP 404); is logs.url VictoriaLogs' base URL?", b.cfg.URL)
-	}
-	return fmt.Errorf("victorialogs at %s failed (HTTP %d: %s)", b.cfg.URL, code, msg)
 }
 
 // link opens the query in VictoriaLogs' web UI.

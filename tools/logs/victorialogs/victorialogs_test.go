@@ -154,7 +154,7 @@ func TestBackendFailures(t *testing.T) {
 		handler http.HandlerFunc
 		want    string
 	}{
-		{"not victorialogs", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }, "is logs.url VictoriaLogs' base URL?"},
+		{"not victorialogs", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }, "is logs.url VictoriaLogs's base URL?"},
 		{"html", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("<html>sign in</html>\n")) }, "is logs.url VictoriaLogs?"},
 		{"unauthorized", func(w http.ResponseWriter, _ *http.Request) { http.Error(w, "missing auth", http.StatusUnauthorized) }, "refused the credentials"},
 		{"broken", func(w http.ResponseWriter, _ *http.Request) {
