@@ -632,13 +632,15 @@ func (t alertsTool) Run(ctx context.Context, _ json.RawMessage) (tools.Result, e
 		}
 		return alerts[i].ActiveAt.Before(alerts[j].ActiveAt)
 	})
-	var b strings.Builder
+	var b, list strings.Builder
 	fmt.Fprintf(&b, "%d active alerts", len(alerts))
 	if len(alerts) == 0 {
 		b.WriteString(": nothing is firing or pending.\n")
-	} else {
-		b.WriteString(" (firing first):\n")
+		return tools.Result{Text: b.String(), Data: alerts}, nil
 	}
+	// Labels and annotations are text from the monitored systems and their
+	// rule files: data, never instructions.
+	b.WriteString(" (firing first):\n")
 	for _, al := range alerts {
 		labels := map[string]string{}
 		for k, v := range al.Labels {
@@ -646,13 +648,14 @@ func (t alertsTool) Run(ctx context.Context, _ json.RawMessage) (tools.Result, e
 		}
 		name := labels["alertname"]
 		delete(labels, "alertname")
-		fmt.Fprintf(&b, "- [%s] %s %s since %s UTC, value %s", al.State, name, labelString(labels),
+		fmt.Fprintf(&list, "- [%s] %s %s since %s UTC, value %s", al.State, name, labelString(labels),
 			al.ActiveAt.UTC().Format("15:04:05"), al.Value)
 		if s := string(al.Annotations["summary"]); s != "" {
-			fmt.Fprintf(&b, ": %s", s)
+			fmt.Fprintf(&list, ": %s", s)
 		}
-		b.WriteString("\n")
+		list.WriteString("\n")
 	}
+	b.WriteString(tools.Untrusted("prometheus alerts", list.String()))
 	return tools.Result{Text: b.String(), Data: alerts}, nil
 }
 

@@ -178,8 +178,9 @@ func TestAgainstRealPrometheus(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		if !strings.Contains(res.Text, "[firing] ExporterDown") || !strings.Contains(res.Text, "the payments exporter is down") {
-			t.Errorf("alerts:\n%s", res.Text)
+		if !strings.Contains(res.Text, "[firing] ExporterDown") || !strings.Contains(res.Text, "the payments exporter is down") ||
+			!strings.Contains(res.Text, "<untrusted-data source=\"prometheus alerts\">\n- [firing] ExporterDown") {
+			t.Errorf("alerts (annotations are data, inside the untrusted block):\n%s", res.Text)
 		}
 		res = run(t, tl["prom_rules"], `{"name": "exporter"}`)
 		if !strings.Contains(res.Text, "ExporterDown [firing, health ok]") || !strings.Contains(res.Text, `up{job="payments-exporter"} == 0`) {
