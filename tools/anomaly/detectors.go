@@ -24,8 +24,8 @@ type deseason struct {
 	flatSum, seasSum float64
 	compared         int
 	decided          int
-	level      *rolling
-	near       []float64
+	level            *rolling
+	near             []float64
 }
 
 func newDeseason(window int) *deseason {
@@ -135,7 +135,9 @@ type cusum struct {
 	min      int
 }
 
-func newCUSUM(window int) *cusum { return &cusum{base: newRolling(window), k: 0.5, min: min(window, 60)} }
+func newCUSUM(window int) *cusum {
+	return &cusum{base: newRolling(window), k: 0.5, min: min(window, 60)}
+}
 
 func (d *cusum) update(_ time.Time, v float64) (float64, bool) {
 	defer d.base.push(v)

@@ -46,8 +46,8 @@ type ensemble struct {
 	o        Options
 	parts    []raw
 	cals     []*calibrator
-	recent *slidingMax
-	damp   float64
+	recent   *slidingMax
+	damp     float64
 	// ratio is how much a score must exceed the recent maximum to be
 	// reported at full strength.
 	ratio       float64

@@ -67,7 +67,7 @@ func (r *rolling) mad(m float64) float64 {
 	if n == 0 {
 		return math.NaN()
 	}
-	split := sort.SearchFloat64s(s, m) // s[:split] < m <= s[split:]
+	split := sort.SearchFloat64s(s, m)                   // s[:split] < m <= s[split:]
 	a := func(i int) float64 { return m - s[split-1-i] } // ascending, len split
 	b := func(j int) float64 { return s[split+j] - m }   // ascending, len n-split
 	if n%2 == 1 {
