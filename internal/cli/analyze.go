@@ -7,9 +7,11 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/watchkeeper/watchkeeper/tools/anomaly"
 	"github.com/watchkeeper/watchkeeper/tools/logs"
 )
 
@@ -17,9 +19,75 @@ import (
 // are fixed (benchmark scorers parse them): results on stdout only, logs
 // on stderr, exit 0 on success.
 func analyzeCmd(stdio IO) *cobra.Command {
-	cmd := &cobra.Command{Use: "analyze", Short: "Offline analysis of files: log templates (and later anomalies and root causes)"}
-	cmd.AddCommand(analyzeLogsCmd(stdio))
+	cmd := &cobra.Command{Use: "analyze", Short: "Offline analysis of files: anomalies, log templates, root causes"}
+	cmd.AddCommand(analyzeDetectCmd(stdio), analyzeLogsCmd(stdio))
 	return cmd
+}
+
+// openInput opens FILE, or standard input for "-".
+func openInput(stdio IO, input string) (io.Reader, func(), error) {
+	if input == "" {
+		return nil, nil, usageError{errors.New("--input FILE is required (- reads standard input)")}
+	}
+	if input == "-" {
+		return stdio.In, func() {}, nil
+	}
+	f, err := os.Open(input)
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("--input: %w", err)}
+	}
+	return f, func() { f.Close() }, nil
+}
+
+func analyzeDetectCmd(stdio IO) *cobra.Command {
+	var input, detector string
+	cmd := &cobra.Command{
+		Use:   "detect --input FILE.csv [--detector NAME]",
+		Short: "Score every point of a series for anomalies; CSV timestamp,value,anomaly_score on stdout",
+		Long: `Reads a CSV with the header timestamp,value (timestamps YYYY-MM-DD HH:MM:SS or Unix seconds)
+and writes timestamp,value,anomaly_score: one row per input row, in order, the score in [0, 1].
+Scores are causal: a row's score uses only that row and the rows before it.
+
+Detectors: ` + strings.Join(anomaly.Kinds, ", ") + ` (default ensemble, the best: robust, change,
+change-point and isolation-forest detectors on the series, or on its residual from the daily
+rhythm when it has one, each calibrated on its own history).
+
+  watchkeeper analyze detect --input cpu.csv > scored.csv`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			d, err := anomaly.NewDetector(detector, anomaly.Options{})
+			if err != nil {
+				return usageError{err}
+			}
+			r, done, err := openInput(stdio, input)
+			if err != nil {
+				return err
+			}
+			defer done()
+			rows, warnings, err := anomaly.ReadCSV(r)
+			if err != nil {
+				return usageError{fmt.Errorf("%s: %w", inputName(input), err)}
+			}
+			for _, w := range warnings {
+				fmt.Fprintf(stdio.Err, "warning: %s: %s\n", inputName(input), w)
+			}
+			w := bufio.NewWriterSize(stdio.Out, 1<<16)
+			if err := anomaly.WriteScores(w, rows, anomaly.ScoreRows(d, rows)); err != nil {
+				return fmt.Errorf("write CSV: %w", err)
+			}
+			return w.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&input, "input", "", "CSV file, or - for standard input")
+	cmd.Flags().StringVar(&detector, "detector", "ensemble", "detector: "+strings.Join(anomaly.Kinds, ", "))
+	return cmd
+}
+
+func inputName(input string) string {
+	if input == "-" {
+		return "standard input"
+	}
+	return input
 }
 
 func analyzeLogsCmd(stdio IO) *cobra.Command {
@@ -40,9 +108,6 @@ format is mined whole. --mask regular expressions (repeatable) mark known variab
   kubectl logs deploy/checkout | watchkeeper analyze logs --input - --format '<Content>'`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			if input == "" {
-				return usageError{errors.New("--input FILE is required (- reads standard input)")}
-			}
 			if format == "" {
 				return usageError{errors.New(`--format is required, e.g. '<Date> <Time> <Level> <Component>: <Content>' (or '<Content>' for whole lines)`)}
 			}
@@ -58,15 +123,11 @@ format is mined whole. --mask regular expressions (repeatable) mark known variab
 				}
 				cfg.Masks = append(cfg.Masks, re)
 			}
-			var r io.Reader = stdio.In
-			if input != "-" {
-				file, err := os.Open(input)
-				if err != nil {
-					return usageError{fmt.Errorf("--input: %w", err)}
-				}
-				defer file.Close()
-				r = file
+			r, done, err := openInput(stdio, input)
+			if err != nil {
+				return err
 			}
+			defer done()
 			res, err := logs.ParseLines(r, f, logs.NewMiner(cfg))
 			if err != nil {
 				return err

@@ -2,10 +2,14 @@ package cli_test
 
 import (
 	"encoding/csv"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestAnalyzeLogs(t *testing.T) {
@@ -96,5 +100,81 @@ func TestAnalyzeLogsBadInput(t *testing.T) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit 2 mentioning %q", r.code, r.out, r.err, tc.want)
 			}
 		})
+	}
+}
+
+func TestAnalyzeDetect(t *testing.T) {
+	home := isolate(t)
+	var b strings.Builder
+	b.WriteString("timestamp,value\n")
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 3000 {
+		v := 10 + math.Sin(float64(i)/20)
+		if i == 2500 {
+			v = 60 // a spike
+		}
+		fmt.Fprintf(&b, "%s,%g\n", start.Add(time.Duration(i)*5*time.Minute).Format("2006-01-02 15:04:05"), v)
+	}
+	file := filepath.Join(home, "s.csv")
+	os.WriteFile(file, []byte(b.String()), 0o600)
+	for _, detector := range []string{"ensemble", "robust", "seasonal", "iforest", "cusum"} {
+		r := run(t, home, "", nil, "analyze", "detect", "--input", file, "--detector", detector)
+		if r.code != 0 {
+			t.Fatalf("%s: exit %d: %s", detector, r.code, r.err)
+		}
+		rows, err := csv.NewReader(strings.NewReader(r.out)).ReadAll()
+		if err != nil || len(rows) != 3001 || strings.Join(rows[0], ",") != "timestamp,value,anomaly_score" {
+			t.Fatalf("%s: %d rows, header %v, %v", detector, len(rows), rows[0], err)
+		}
+		var scores []float64
+		for i, row := range rows[1:] {
+			s, err := strconv.ParseFloat(row[2], 64)
+			if err != nil || s < 0 || s > 1 || math.IsNaN(s) {
+				t.Fatalf("%s: row %d score %q", detector, i+1, row[2])
+			}
+			scores = append(scores, s)
+		}
+		// The spike is among the strongest scores (the sine's own new
+		// extremes can be as surprising to a single detector early on).
+		if detector != "cusum" {
+			higher := 0
+			for _, s := range scores {
+				if s > scores[2500] {
+					higher++
+				}
+			}
+			if higher > 2 || scores[2500] < 0.8 {
+				t.Errorf("%s: the spike scores %.3f with %d higher scores", detector, scores[2500], higher)
+			}
+		}
+	}
+	// Unix seconds, standard input, and the input's text echoed as is.
+	r := run(t, home, "timestamp,value\n1700000000,1.50\n1700000060,NaN\n1700000120,2\n", nil, "analyze", "detect", "--input", "-")
+	if r.code != 0 || !strings.HasPrefix(r.out, "timestamp,value,anomaly_score\n1700000000,1.50,0.000000\n1700000060,NaN,0.000000\n") ||
+		!strings.Contains(r.err, "1 values are not finite numbers") {
+		t.Errorf("stdin: exit %d\n%s\n%s", r.code, r.out, r.err)
+	}
+}
+
+func TestAnalyzeDetectBadInput(t *testing.T) {
+	home := isolate(t)
+	for _, tt := range []struct{ name, in, want string }{
+		{"empty", "", "the input is empty"},
+		{"wrong header", "time,val\n1,2\n", `header "time,val", want timestamp,value`},
+		{"bad timestamp", "timestamp,value\nyesterday,3\n", `line 2: timestamp "yesterday"`},
+		{"short row", "timestamp,value\n2026-01-01 00:00:00\n", "line 2: 1 field"},
+	} {
+		r := run(t, home, tt.in, nil, "analyze", "detect", "--input", "-")
+		if r.code != 2 || !strings.Contains(r.err, tt.want) || r.out != "" {
+			t.Errorf("%s: exit %d, out %q, err %q; want exit 2 mentioning %q", tt.name, r.code, r.out, r.err, tt.want)
+		}
+	}
+	r := run(t, home, "timestamp,value\n", nil, "analyze", "detect", "--input", "-")
+	if r.code != 0 || r.out != "timestamp,value,anomaly_score\n" {
+		t.Errorf("header only: exit %d %q", r.code, r.out)
+	}
+	r = run(t, home, "timestamp,value\n", nil, "analyze", "detect", "--input", "-", "--detector", "magic")
+	if r.code != 2 || !strings.Contains(r.err, `unknown detector "magic"; choose one of ensemble, robust`) {
+		t.Errorf("unknown detector: %d %q", r.code, r.err)
 	}
 }

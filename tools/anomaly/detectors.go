@@ -169,7 +169,8 @@ type isolation struct {
 	prev        float64
 	have        bool
 	seed        uint64
-	spareScores []float64
+	// lo and hi bound each feature over the training shapes.
+	lo, hi [isoDims]float64
 }
 
 func newIsolation(window int, seed uint64) *isolation {
@@ -224,6 +225,17 @@ func (d *isolation) update(_ time.Time, v float64) (float64, bool) {
 	ok := d.forest != nil
 	if ok {
 		stat = d.forest.Score(f)
+		// A shape far outside everything the forest was trained on is
+		// isolated by definition, but random splits drawn inside the
+		// training range cannot show it: such a point ends on the edge
+		// path like the training extremes. Score it as fully isolated.
+		for i, x := range f {
+			lo, hi := d.lo[i], d.hi[i]
+			if span := hi - lo; x > hi+span || x < lo-span {
+				stat = 1
+				break
+			}
+		}
 	}
 	d.feats = append(d.feats, f)
 	if len(d.feats) > d.maxTrain {
@@ -234,6 +246,12 @@ func (d *isolation) update(_ time.Time, v float64) (float64, bool) {
 		d.seed++
 		d.forest = FitForest(d.feats, ForestOptions{Trees: 50, Seed: d.seed})
 		d.since = 0
+		for i := range isoDims {
+			d.lo[i], d.hi[i] = math.Inf(1), math.Inf(-1)
+			for _, g := range d.feats {
+				d.lo[i], d.hi[i] = math.Min(d.lo[i], g[i]), math.Max(d.hi[i], g[i])
+			}
+		}
 	}
 	return stat, ok
 }

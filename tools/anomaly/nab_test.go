@@ -37,9 +37,16 @@ func nabScores(t testing.TB, newDetector func() Detector) []nab.Result {
 	return out
 }
 
+// TestNAB scores the default detector on the NAB dev corpus with NAB's
+// rules. The floors are the figures recorded in docs/benchmarks.md less a
+// point: a change that loses more is a regression.
 func TestNAB(t *testing.T) {
+	floor := map[string]float64{"standard": 54.2, "reward_low_FP_rate": 41.0, "reward_low_FN_rate": 61.2}
 	for _, r := range nabScores(t, func() Detector { return New(Options{}) }) {
 		t.Logf("%-20s %6.2f  threshold %.4f  TP %d FN %d FP %d", r.Profile, r.Normalized, r.Threshold, r.TP, r.FN, r.FP)
+		if r.Normalized < floor[r.Profile] {
+			t.Errorf("%s: %.2f, below the recorded %.2f", r.Profile, r.Normalized, floor[r.Profile]+1)
+		}
 	}
 }
 
@@ -103,17 +110,5 @@ func TestNABParts(t *testing.T) {
 	} {
 		rs := nabScores(t, mk)
 		t.Logf("%-10s standard %6.2f  lowFP %6.2f  lowFN %6.2f   (TP %d FP %d)", name, rs[0].Normalized, rs[1].Normalized, rs[2].Normalized, rs[0].TP, rs[0].FP)
-	}
-}
-
-func TestNABSweep(t *testing.T) {
-	if os.Getenv("NAB_SWEEP") == "" {
-		t.Skip("set NAB_SWEEP=1")
-	}
-	for _, w := range []int{200, 400, 800} {
-		for _, cal := range []int{750, 1500, 3000, 6000} {
-			rs := nabScores(t, func() Detector { return New(Options{Window: w, Calibration: cal}) })
-			t.Logf("window %d cal %d: standard %6.2f  lowFP %6.2f  lowFN %6.2f   (TP %d FP %d)", w, cal, rs[0].Normalized, rs[1].Normalized, rs[2].Normalized, rs[0].TP, rs[0].FP)
-		}
 	}
 }
