@@ -158,17 +158,17 @@ func (d *cusum) update(_ time.Time, v float64) (float64, bool) {
 // series' own robust spread. It catches what no single value shows, such
 // as spikes becoming frequent or a daily pattern going flat.
 type isolation struct {
-	level       *rolling
-	diffs       *rolling
-	recent      []float64 // last 48 values
-	feats       [][]float64
-	maxTrain    int
-	retrain     int
-	since       int
-	forest      *Forest
-	prev        float64
-	have        bool
-	seed        uint64
+	level    *rolling
+	diffs    *rolling
+	recent   []float64 // last 48 values
+	feats    [][]float64
+	maxTrain int
+	retrain  int
+	since    int
+	forest   *Forest
+	prev     float64
+	have     bool
+	seed     uint64
 	// lo and hi bound each feature over the training shapes.
 	lo, hi [isoDims]float64
 }
