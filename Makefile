@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X $(PKG)/internal/version.version=$(VERSION) -X $(PKG)/internal/version.revision=$(REVISION)
 
-.PHONY: all build run test test-short bench deps fmt lint tidy clean
+.PHONY: compare-sklearn eval-nab all build run test test-short bench deps fmt lint tidy clean
 
 all: build
 
@@ -48,6 +48,17 @@ test-short:
 ## bench: run the benchmarks (figures are recorded in docs/benchmarks.md)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## compare-sklearn: our isolation forest against scikit-learn's (installs python3-sklearn)
+compare-sklearn:
+	@/usr/bin/python3 -c 'import sklearn' 2>/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends python3-sklearn >/dev/null; }
+	$(GO) test -count=1 -run TestCompareWithScikitLearn -v ./tools/anomaly
+
+## eval-nab: the default detector's NAB scores (needs ../shared/data/nab)
+eval-nab:
+	$(GO) test -count=1 -run 'TestNAB$$' -v ./tools/anomaly
 
 ## lint: gofmt and go vet
 lint:

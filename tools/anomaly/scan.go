@@ -92,7 +92,7 @@ func Scan(series []Series, o ScanOptions) []Finding {
 	wg.Wait()
 	var out []Finding
 	for _, f := range results {
-		if f != nil && f.Score >= o.Threshold {
+		if f != nil && f.Score >= o.Threshold && f.Z >= MinZ {
 			out = append(out, *f)
 		}
 	}

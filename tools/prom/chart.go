@@ -267,3 +267,6 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
+
+// UnitOf guesses a query's unit from its metric names, for axis labels.
+func UnitOf(query string) string { return unitOf(query) }

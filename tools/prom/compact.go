@@ -422,3 +422,6 @@ func abs(x int) int {
 	}
 	return x
 }
+
+// LabelString writes labels as {a="1", b="2"}, sorted by name.
+func LabelString(m map[string]string) string { return labelString(m) }

@@ -98,6 +98,39 @@ func (c *Client) Tools() []tools.Tool {
 	}
 }
 
+// QueryRange runs a range query and returns its series, for other tools
+// that analyse the data (anomaly detection, forecasts). On failure, the
+// returned Result (when its Error is set) is what the model can fix;
+// otherwise err is the backend's failure.
+func (c *Client) QueryRange(ctx context.Context, query string, start, end time.Time, step time.Duration) ([]Series, tools.Result, error) {
+	v, _, _, err := c.api.QueryRange(ctx, query, promv1.Range{Start: start, End: end, Step: step})
+	if err != nil {
+		res, err := c.classify(ctx, err, query)
+		return nil, res, err
+	}
+	m, ok := v.(model.Matrix)
+	if !ok {
+		return nil, tools.Errorf("the query returned a %s, not series over time", v.Type()), nil
+	}
+	out := make([]Series, 0, len(m))
+	for _, s := range m {
+		pts := make([]Point, 0, len(s.Values))
+		for _, p := range s.Values {
+			pts = append(pts, Point{T: p.Timestamp.Time(), V: float64(p.Value)})
+		}
+		out = append(out, Series{Labels: metricMap(s.Metric), Points: pts})
+	}
+	return out, tools.Result{}, nil
+}
+
+// Now is the client's clock.
+func (c *Client) Now() time.Time { return c.cfg.Now() }
+
+// Link returns the query's link in the configured UI ("" when none).
+func (c *Client) Link(query string, start, end time.Time, step time.Duration) string {
+	return c.link(query, start, end, step)
+}
+
 // classify turns an API error into a result the model can act on (the
 // query was wrong) or a Go error (the backend failed).
 func (c *Client) classify(ctx context.Context, err error, query string) (tools.Result, error) {
