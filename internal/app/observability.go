@@ -13,6 +13,7 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/config"
 	"github.com/watchkeeper/watchkeeper/internal/endpoint"
 	"github.com/watchkeeper/watchkeeper/tools"
+	"github.com/watchkeeper/watchkeeper/tools/anomaly"
 	"github.com/watchkeeper/watchkeeper/tools/logs"
 	"github.com/watchkeeper/watchkeeper/tools/logs/kubelogs"
 	"github.com/watchkeeper/watchkeeper/tools/logs/loki"
@@ -45,6 +46,15 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, now func()
 			return nil, err
 		}
 		out = append(out, c.Tools()...)
+		var signals []anomaly.Signal
+		for _, s := range cfg.Anomaly.Signals {
+			signals = append(signals, anomaly.Signal{Name: s.Name, Query: s.Query, Up: s.Up})
+		}
+		at, err := anomaly.NewTools(anomaly.ToolConfig{Prometheus: c, Signals: signals, Threshold: cfg.Anomaly.Threshold})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, at...)
 	}
 	backend, err := logBackend(cfg, kube, logger)
 	if err != nil {

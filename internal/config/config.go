@@ -25,6 +25,25 @@ type Config struct {
 	Prometheus Prometheus `yaml:"prometheus"`
 	Logs       Logs       `yaml:"logs"`
 	Kubernetes Kubernetes `yaml:"kubernetes"`
+	Anomaly    Anomaly    `yaml:"anomaly"`
+}
+
+// Anomaly tunes the anomaly tools.
+type Anomaly struct {
+	// Signals replace the golden-signal queries of anomaly_scan. A query
+	// may use $namespace and $service (regular expressions).
+	Signals []AnomalySignal `yaml:"signals"`
+	// Threshold is the anomaly score that counts as an anomaly (default
+	// 0.83, the detector's NAB-optimised threshold).
+	Threshold float64 `yaml:"threshold"`
+}
+
+// AnomalySignal is one golden-signal query.
+type AnomalySignal struct {
+	Name  string `yaml:"name"`
+	Query string `yaml:"query"`
+	// Up: only rises matter (errors, latency, saturation).
+	Up bool `yaml:"up"`
 }
 
 // HTTPClient is how to reach an HTTP backend: credentials, TLS, extra

@@ -190,6 +190,15 @@ func (c Config) Validate() error {
 		bad("logs.max_lines", "%d is outside 0..10000000", c.Logs.MaxLines)
 	}
 
+	if t := c.Anomaly.Threshold; t < 0 || t >= 1 {
+		bad("anomaly.threshold", "%v is outside [0, 1)", t)
+	}
+	for i, sig := range c.Anomaly.Signals {
+		if sig.Name == "" || sig.Query == "" {
+			bad(fmt.Sprintf("anomaly.signals[%d]", i), "needs a name and a query")
+		}
+	}
+
 	sb := c.Sandbox
 	if sb.Speed <= 0 || sb.Speed > 1000 {
 		bad("sandbox.speed", "%v is outside (0, 1000]", sb.Speed)
