@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/watchkeeper/watchkeeper/tools/anomaly"
+	"github.com/watchkeeper/watchkeeper/tools/rca"
 	"github.com/watchkeeper/watchkeeper/tools/logs"
 )
 
@@ -20,7 +22,7 @@ import (
 // on stderr, exit 0 on success.
 func analyzeCmd(stdio IO) *cobra.Command {
 	cmd := &cobra.Command{Use: "analyze", Short: "Offline analysis of files: anomalies, log templates, root causes"}
-	cmd.AddCommand(analyzeDetectCmd(stdio), analyzeLogsCmd(stdio))
+	cmd.AddCommand(analyzeDetectCmd(stdio), analyzeLogsCmd(stdio), analyzeRCACmd(stdio))
 	return cmd
 }
 
@@ -80,6 +82,44 @@ rhythm when it has one, each calibrated on its own history).
 	}
 	cmd.Flags().StringVar(&input, "input", "", "CSV file, or - for standard input")
 	cmd.Flags().StringVar(&detector, "detector", "ensemble", "detector: "+strings.Join(anomaly.Kinds, ", "))
+	return cmd
+}
+
+func analyzeRCACmd(stdio IO) *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "rca --case DIR",
+		Short: "Rank the likely root-cause services of a case; JSON on stdout",
+		Long: `Reads a case folder in the common RCA format — case.json (fault_time is used as the onset
+when present), metrics.csv (timestamp,service,metric,value), and optionally topology.csv
+(caller,callee) and events.csv (timestamp,service,kind[,detail]) — and prints
+{"ranking": [{"service": …, "score": …, "evidence": […]}, …], "confidence": …, "signature": …},
+most likely first.
+
+  watchkeeper sandbox export --scenario bad-deploy --out /tmp/case && watchkeeper analyze rca --case /tmp/case`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			if dir == "" {
+				return usageError{errors.New("--case DIR is required")}
+			}
+			c, err := rca.LoadCase(dir)
+			if err != nil {
+				return usageError{fmt.Errorf("case %s: %w", dir, err)}
+			}
+			for _, w := range c.Warnings {
+				fmt.Fprintf(stdio.Err, "warning: %s\n", w)
+			}
+			res := rca.Analyze(c, rca.Options{})
+			for i := range res.Ranking {
+				ev := res.Ranking[i].Evidence
+				res.Ranking[i].Evidence = ev[:min(3, len(ev))]
+			}
+			enc := json.NewEncoder(stdio.Out)
+			enc.SetIndent("", " ")
+			return enc.Encode(res)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "case", "", "case folder")
 	return cmd
 }
 

@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -176,5 +177,67 @@ func TestAnalyzeDetectBadInput(t *testing.T) {
 	r = run(t, home, "timestamp,value\n", nil, "analyze", "detect", "--input", "-", "--detector", "magic")
 	if r.code != 2 || !strings.Contains(r.err, `unknown detector "magic"; choose one of ensemble, robust`) {
 		t.Errorf("unknown detector: %d %q", r.code, r.err)
+	}
+}
+
+func TestAnalyzeRCA(t *testing.T) {
+	home := isolate(t)
+	dir := filepath.Join(home, "case")
+	r := run(t, home, "", nil, "sandbox", "export", "--scenario", "bad-deploy", "--seed", "3", "--out", dir)
+	if r.code != 0 {
+		t.Fatalf("export: %s", r.err)
+	}
+	r = run(t, home, "", nil, "analyze", "rca", "--case", dir)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.err)
+	}
+	var out struct {
+		Ranking []struct {
+			Service  string
+			Score    float64
+			Evidence []map[string]any
+		}
+		Confidence float64
+		Signature  struct{ Kind string }
+	}
+	if err := json.Unmarshal([]byte(r.out), &out); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, r.out)
+	}
+	if len(out.Ranking) < 5 || out.Ranking[0].Service != "checkout" || out.Signature.Kind != "change" || out.Confidence <= 0 {
+		t.Errorf("ranking %+v", out)
+	}
+	seen := map[string]bool{}
+	for i, x := range out.Ranking {
+		if seen[x.Service] || math.IsNaN(x.Score) || (i > 0 && x.Score > out.Ranking[i-1].Score) {
+			t.Errorf("ranking must be unique and non-increasing: %+v", out.Ranking)
+		}
+		seen[x.Service] = true
+	}
+	// A case without topology.csv or events.csv still ranks; a broken one
+	// says what is wrong.
+	os.Remove(filepath.Join(dir, "topology.csv"))
+	os.Remove(filepath.Join(dir, "events.csv"))
+	if r := run(t, home, "", nil, "analyze", "rca", "--case", dir); r.code != 0 || !strings.Contains(r.out, `"ranking"`) {
+		t.Errorf("without topology: %d %s", r.code, r.err)
+	}
+	os.WriteFile(filepath.Join(dir, "topology.csv"), []byte("caller,callee\nfrontend,ghost\n"), 0o600)
+	if r := run(t, home, "", nil, "analyze", "rca", "--case", dir); r.code != 0 || !strings.Contains(r.err, "without metrics: ghost") {
+		t.Errorf("unknown service: %d %s", r.code, r.err)
+	}
+	for name, files := range map[string]map[string]string{
+		"no case.json":  {"metrics.csv": "timestamp,service,metric,value\n1,a,cpu,1\n"},
+		"empty metrics": {"case.json": "{}", "metrics.csv": ""},
+		"no rows":       {"case.json": "{}", "metrics.csv": "timestamp,service,metric,value\n"},
+		"bad header":    {"case.json": "{}", "metrics.csv": "t,s,m,v\n"},
+		"bad json":      {"case.json": "{", "metrics.csv": "timestamp,service,metric,value\n1,a,cpu,1\n"},
+	} {
+		d := filepath.Join(home, strings.ReplaceAll(name, " ", "-"))
+		os.MkdirAll(d, 0o700)
+		for f, body := range files {
+			os.WriteFile(filepath.Join(d, f), []byte(body), 0o600)
+		}
+		if r := run(t, home, "", nil, "analyze", "rca", "--case", d); r.code != 2 || r.out != "" || !strings.Contains(r.err, "case "+d) {
+			t.Errorf("%s: exit %d, out %q, err %q", name, r.code, r.out, r.err)
+		}
 	}
 }

@@ -72,6 +72,7 @@ func ExportCase(opts ExportOptions) (CaseFile, error) {
 	if seed == 0 {
 		seed = sc.Seed
 	}
+	var events []caseEvent
 	primary, ok := sc.PrimaryFault()
 	if opts.Fault != nil {
 		primary, ok = TimedFault{FaultSpec: *opts.Fault}, true
@@ -108,6 +109,9 @@ func ExportCase(opts ExportOptions) (CaseFile, error) {
 				if _, err := w.Inject(spec, at); err != nil {
 					return CaseFile{}, err
 				}
+				if ev, ok := changeEvent(spec, at); ok {
+					events = append(events, ev)
+				}
 			}
 		}
 	}
@@ -115,6 +119,17 @@ func ExportCase(opts ExportOptions) (CaseFile, error) {
 	pf.Duration = 0
 	if _, err := w.Inject(pf, faultTime); err != nil {
 		return CaseFile{}, err
+	}
+	if ev, ok := changeEvent(pf, faultTime); ok {
+		events = append(events, ev)
+	}
+	// A harmless deploy of another service, as real change logs have:
+	// a change before an incident is a lead, not a verdict.
+	names := topo.names()
+	other := names[hash64(seed, "distractor-service")%uint64(len(names))]
+	if other != pf.Service {
+		at := start.Add(time.Duration(hash64(seed, "distractor-time")%uint64(exportLead-2*time.Minute)) + time.Minute).Truncate(time.Second)
+		events = append(events, caseEvent{at, other, "deploy", "routine rollout, no fault"})
 	}
 
 	rows := map[int64][]ServiceState{}
@@ -143,6 +158,9 @@ func ExportCase(opts ExportOptions) (CaseFile, error) {
 		return CaseFile{}, err
 	}
 	if err := writeTopologyCSV(filepath.Join(opts.Out, "topology.csv"), topo); err != nil {
+		return CaseFile{}, err
+	}
+	if err := writeEventsCSV(filepath.Join(opts.Out, "events.csv"), events, start, end); err != nil {
 		return CaseFile{}, err
 	}
 	info, _ := LookupFault(string(pf.Kind))
@@ -243,6 +261,41 @@ func minuteMetrics(steps []ServiceState, spec ServiceSpec, hasCallees bool) map[
 		out["latency_client_p90_s"] = client / k
 	}
 	return out
+}
+
+// caseEvent is a change in events.csv.
+type caseEvent struct {
+	at            time.Time
+	service, kind string
+	detail        string
+}
+
+// changeEvent is the change a fault's injection stands for, if it is one:
+// a bad deploy is a rollout, a config change a config rollout.
+func changeEvent(f FaultSpec, at time.Time) (caseEvent, bool) {
+	switch f.Kind {
+	case FaultBadDeploy:
+		return caseEvent{at, f.Service, "deploy", "new version rolled out"}, true
+	case FaultConfigChange:
+		return caseEvent{at, f.Service, "config", "configuration changed"}, true
+	}
+	return caseEvent{}, false
+}
+
+// writeEventsCSV writes the changes within the case window as
+// timestamp,service,kind,detail (an extension of the common format that
+// Watchkeeper's RCA reads when present).
+func writeEventsCSV(path string, events []caseEvent, start, end time.Time) error {
+	var b strings.Builder
+	b.WriteString("timestamp,service,kind,detail\n")
+	sort.Slice(events, func(i, j int) bool { return events[i].at.Before(events[j].at) })
+	for _, e := range events {
+		if e.at.Before(start) || !e.at.Before(end) {
+			continue
+		}
+		fmt.Fprintf(&b, "%d,%s,%s,%s\n", e.at.Unix(), e.service, e.kind, e.detail)
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 func writeTopologyCSV(path string, topo Topology) error {

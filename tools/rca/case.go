@@ -1,0 +1,252 @@
+// Package rca ranks the services that most likely caused an incident, from
+// their metrics around the incident, the service call graph and recent
+// changes. The method is measured on public root-cause benchmarks and on
+// cases exported from the sandbox (docs/benchmarks.md): each service's
+// metrics are scored by how far they moved after the onset against their
+// own robust spread before it (as BARO does), the scores are propagated
+// over the call graph so that a caller suffering from a callee's fault
+// does not outrank the callee, and services with a change just before the
+// onset are boosted.
+package rca
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Sample is one metric value.
+type Sample struct {
+	T time.Time
+	V float64
+}
+
+// Event is a change to a service: a deploy, a config change, a scaling.
+type Event struct {
+	Time    time.Time
+	Service string
+	Kind    string
+	Detail  string
+}
+
+// Case is everything the ranking looks at.
+type Case struct {
+	ID string
+	// Onset is when the incident began (a fault injection, the first
+	// alert); zero means it is found from the metrics.
+	Onset time.Time
+	// Metrics per service, per metric name, in time order.
+	Metrics map[string]map[string][]Sample
+	// Edges are caller → callee calls.
+	Edges [][2]string
+	// Events are changes, such as deploys, with their times.
+	Events []Event
+	// Warnings say what was odd in the input (unknown services in the
+	// topology, skipped rows).
+	Warnings []string
+}
+
+// Services returns the services with metrics, sorted.
+func (c *Case) Services() []string {
+	out := make([]string, 0, len(c.Metrics))
+	for s := range c.Metrics {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// LoadCase reads a case folder in the common format: case.json,
+// metrics.csv, and optionally topology.csv, baseline.csv (ignored: the
+// lead-in is the baseline) and events.csv (timestamp,service,kind,detail).
+func LoadCase(dir string) (*Case, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, "case.json"))
+	if err != nil {
+		return nil, fmt.Errorf("case.json: %w", err)
+	}
+	var meta struct {
+		ID        string `json:"id"`
+		FaultTime *int64 `json:"fault_time"`
+		Alert     *struct {
+			Service string `json:"service"`
+		} `json:"alert"`
+	}
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		return nil, fmt.Errorf("case.json: %w", err)
+	}
+	c := &Case{ID: meta.ID, Metrics: map[string]map[string][]Sample{}}
+	if meta.FaultTime != nil {
+		c.Onset = time.Unix(*meta.FaultTime, 0).UTC()
+	}
+	f, err := os.Open(filepath.Join(dir, "metrics.csv"))
+	if err != nil {
+		return nil, fmt.Errorf("metrics.csv: %w", err)
+	}
+	defer f.Close()
+	if err := c.readMetrics(f); err != nil {
+		return nil, fmt.Errorf("metrics.csv: %w", err)
+	}
+	if f, err := os.Open(filepath.Join(dir, "topology.csv")); err == nil {
+		defer f.Close()
+		if err := c.readTopology(f); err != nil {
+			return nil, fmt.Errorf("topology.csv: %w", err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("topology.csv: %w", err)
+	}
+	if f, err := os.Open(filepath.Join(dir, "events.csv")); err == nil {
+		defer f.Close()
+		if err := c.readEvents(f); err != nil {
+			return nil, fmt.Errorf("events.csv: %w", err)
+		}
+	}
+	return c, nil
+}
+
+func newCSV(r io.Reader, want ...string) (*csv.Reader, error) {
+	cr := csv.NewReader(bufio.NewReader(r))
+	cr.FieldsPerRecord = -1
+	cr.ReuseRecord = true
+	h, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, errors.New("empty file; want the header " + strings.Join(want, ","))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(h) < len(want) {
+		return nil, fmt.Errorf("header %q, want %s", strings.Join(h, ","), strings.Join(want, ","))
+	}
+	for i, w := range want {
+		if !strings.EqualFold(strings.TrimSpace(strings.TrimPrefix(h[i], "\ufeff")), w) {
+			return nil, fmt.Errorf("header %q, want %s", strings.Join(h, ","), strings.Join(want, ","))
+		}
+	}
+	return cr, nil
+}
+
+func (c *Case) readMetrics(r io.Reader) error {
+	cr, err := newCSV(r, "timestamp", "service", "metric", "value")
+	if err != nil {
+		return err
+	}
+	skipped := 0
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		if len(rec) < 4 {
+			return fmt.Errorf("line %d: %d fields, want timestamp,service,metric,value", line, len(rec))
+		}
+		ts, err := strconv.ParseFloat(strings.TrimSpace(rec[0]), 64)
+		if err != nil || math.IsNaN(ts) || math.IsInf(ts, 0) {
+			return fmt.Errorf("line %d: timestamp %q is not Unix seconds", line, rec[0])
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(rec[3]), 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			skipped++
+			continue
+		}
+		svc, metric := strings.TrimSpace(rec[1]), strings.TrimSpace(rec[2])
+		if svc == "" || metric == "" {
+			return fmt.Errorf("line %d: empty service or metric", line)
+		}
+		m := c.Metrics[svc]
+		if m == nil {
+			m = map[string][]Sample{}
+			c.Metrics[svc] = m
+		}
+		m[metric] = append(m[metric], Sample{time.Unix(0, int64(ts*1e9)).UTC(), v})
+	}
+	if len(c.Metrics) == 0 {
+		return errors.New("no metric rows")
+	}
+	for _, m := range c.Metrics {
+		for k, s := range m {
+			sort.SliceStable(s, func(i, j int) bool { return s[i].T.Before(s[j].T) })
+			m[k] = s
+		}
+	}
+	if skipped > 0 {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%d rows without a finite value were skipped", skipped))
+	}
+	return nil
+}
+
+func (c *Case) readTopology(r io.Reader) error {
+	cr, err := newCSV(r, "caller", "callee")
+	if err != nil {
+		return err
+	}
+	unknown := map[string]bool{}
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		if len(rec) < 2 {
+			return fmt.Errorf("line %d: want caller,callee", line)
+		}
+		a, b := strings.TrimSpace(rec[0]), strings.TrimSpace(rec[1])
+		if a == "" || b == "" || a == b {
+			continue
+		}
+		for _, s := range []string{a, b} {
+			if _, ok := c.Metrics[s]; !ok {
+				unknown[s] = true
+			}
+		}
+		c.Edges = append(c.Edges, [2]string{a, b})
+	}
+	if len(unknown) > 0 {
+		names := make([]string, 0, len(unknown))
+		for s := range unknown {
+			names = append(names, s)
+		}
+		sort.Strings(names)
+		c.Warnings = append(c.Warnings, "services in the topology without metrics: "+strings.Join(names, ", "))
+	}
+	return nil
+}
+
+func (c *Case) readEvents(r io.Reader) error {
+	cr, err := newCSV(r, "timestamp", "service", "kind")
+	if err != nil {
+		return err
+	}
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("line %d: %w", line, err)
+		}
+		ts, err := strconv.ParseFloat(strings.TrimSpace(rec[0]), 64)
+		if err != nil {
+			return fmt.Errorf("line %d: timestamp %q", line, rec[0])
+		}
+		e := Event{Time: time.Unix(int64(ts), 0).UTC(), Service: strings.TrimSpace(rec[1]), Kind: strings.TrimSpace(rec[2])}
+		if len(rec) > 3 {
+			e.Detail = rec[3]
+		}
+		c.Events = append(c.Events, e)
+	}
+}
