@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/watchkeeper/watchkeeper/tools/anomaly"
-	"github.com/watchkeeper/watchkeeper/tools/rca"
 	"github.com/watchkeeper/watchkeeper/tools/logs"
+	"github.com/watchkeeper/watchkeeper/tools/rca"
 )
 
 // analyzeCmd groups the offline analysis commands. Their output contracts

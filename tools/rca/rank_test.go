@@ -37,9 +37,9 @@ func synthetic(n int, step, dur time.Duration, fault func(svc int, metric string
 func TestRankFindsTheCause(t *testing.T) {
 	onset := 30 * time.Minute
 	for _, tt := range []struct {
-		name   string
-		cause  int
-		fault  func(svc int, m string, d time.Duration) float64
+		name    string
+		cause   int
+		fault   func(svc int, m string, d time.Duration) float64
 		sigKind string
 	}{
 		{"cpu in the middle of the chain", 3, func(svc int, m string, d time.Duration) float64 {
