@@ -19,6 +19,7 @@ import (
 	"github.com/watchkeeper/watchkeeper/tools/logs/loki"
 	"github.com/watchkeeper/watchkeeper/tools/logs/victorialogs"
 	"github.com/watchkeeper/watchkeeper/tools/prom"
+	"github.com/watchkeeper/watchkeeper/tools/rca"
 )
 
 // httpClient builds the client for one backend section.
@@ -55,6 +56,24 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, now func()
 			return nil, err
 		}
 		out = append(out, at...)
+		// Deploys for root-cause ranking come from Kubernetes when it is
+		// reachable; without it the ranking uses metrics alone.
+		rc := rca.ToolConfig{Prometheus: c}
+		if kube == nil {
+			if k, err := kubeClient(cfg.Kubernetes); err == nil {
+				kube = k
+			} else {
+				logger.Debug("no Kubernetes client: root-cause ranking will not see deploys", "err", err)
+			}
+		}
+		if kube != nil {
+			rc.Changes = rca.KubeChanges{Client: kube}
+		}
+		rt, err := rca.NewTool(rc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rt)
 	}
 	backend, err := logBackend(cfg, kube, logger)
 	if err != nil {

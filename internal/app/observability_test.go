@@ -28,7 +28,7 @@ current-context: ctx
 	}{
 		{"nothing configured", func(*config.Config) {}, []string{"current_time"}, ""},
 		{"prometheus", func(c *config.Config) { c.Prometheus.URL = "http://prometheus:9090" },
-			[]string{"anomaly_detect", "anomaly_scan", "current_time", "forecast_threshold", "prom_alerts", "prom_labels", "prom_metrics", "prom_query", "prom_query_range", "prom_rules", "prom_series", "prom_targets"}, ""},
+			[]string{"anomaly_detect", "anomaly_scan", "current_time", "forecast_threshold", "prom_alerts", "prom_labels", "prom_metrics", "prom_query", "prom_query_range", "prom_rules", "prom_series", "prom_targets", "rca_rank"}, ""},
 		{"loki", func(c *config.Config) { c.Logs.Backend, c.Logs.URL = "loki", "http://loki:3100" }, []string{"current_time", "logs_search"}, ""},
 		{"victorialogs", func(c *config.Config) {
 			c.Logs.Backend, c.Logs.URL, c.Logs.Tenant = "victorialogs", "http://vl:9428", "3:4"

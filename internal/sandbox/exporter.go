@@ -68,10 +68,13 @@ func newExporter(m *metricStore, topo Topology) *exporter {
 		})
 	}
 	for _, edge := range topo.Edges {
-		kv := []string{"destination_workload", edge.To, "reporter", "source", "source_workload", edge.From}
+		kv := []string{"destination_workload", edge.To, "destination_workload_namespace", Namespace, "reporter", "source",
+			"source_workload", edge.From, "source_workload_namespace", Namespace}
 		h := newHist(m, "istio_request_duration_milliseconds", msBuckets, kv)
-		h.ok = m.handle("istio_requests_total", "destination_workload", edge.To, "reporter", "source", "response_code", "200", "source_workload", edge.From)
-		h.fail = m.handle("istio_requests_total", "destination_workload", edge.To, "reporter", "source", "response_code", "503", "source_workload", edge.From)
+		h.ok = m.handle("istio_requests_total", "destination_workload", edge.To, "destination_workload_namespace", Namespace, "reporter", "source",
+			"response_code", "200", "source_workload", edge.From, "source_workload_namespace", Namespace)
+		h.fail = m.handle("istio_requests_total", "destination_workload", edge.To, "destination_workload_namespace", Namespace, "reporter", "source",
+			"response_code", "503", "source_workload", edge.From, "source_workload_namespace", Namespace)
 		h.toMillis = true
 		e.edges = append(e.edges, edgeSeries(h))
 	}

@@ -1,0 +1,285 @@
+package rca
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/watchkeeper/watchkeeper/tools"
+	"github.com/watchkeeper/watchkeeper/tools/clock"
+	"github.com/watchkeeper/watchkeeper/tools/prom"
+)
+
+// Querier is what the tool needs from Prometheus (prom.Client).
+type Querier interface {
+	QueryRange(ctx context.Context, query string, start, end time.Time, step time.Duration) ([]prom.Series, tools.Result, error)
+	Now() time.Time
+}
+
+// ChangeSource lists changes (deploys, config) in a namespace and window.
+type ChangeSource interface {
+	Changes(ctx context.Context, namespace string, from, to time.Time) ([]Event, error)
+}
+
+// Metric is a per-service query in the case vocabulary: its result's first
+// label other than __name__ names the service. $namespace is replaced by a
+// regular expression.
+type Metric struct {
+	Name, Query string
+}
+
+// DefaultMetrics follow the common conventions (and the sandbox).
+var DefaultMetrics = []Metric{
+	{"latency_server_p90_s", `histogram_quantile(0.9, sum by (service, le) (rate(http_request_duration_seconds_bucket{namespace=~"$namespace"}[1m])))`},
+	{"latency_client_p90_s", `histogram_quantile(0.9, sum by (source_workload, le) (rate(istio_request_duration_milliseconds_bucket{source_workload_namespace=~"$namespace", reporter="source"}[1m]))) / 1000`},
+	{"success_rate_pct", `100 * (1 - sum by (service) (rate(http_requests_total{namespace=~"$namespace", code=~"5.."}[1m])) / sum by (service) (rate(http_requests_total{namespace=~"$namespace"}[1m])))`},
+	{"requests_ops", `sum by (service) (rate(http_requests_total{namespace=~"$namespace"}[1m]))`},
+	{"cpu_usage_pct", `100 * sum by (container) (rate(container_cpu_usage_seconds_total{namespace=~"$namespace", container!=""}[1m])) / sum by (container) (kube_pod_container_resource_limits{namespace=~"$namespace", resource="cpu"})`},
+	{"mem_usage_pct", `100 * sum by (container) (container_memory_working_set_bytes{namespace=~"$namespace", container!=""}) / sum by (container) (kube_pod_container_resource_limits{namespace=~"$namespace", resource="memory"})`},
+	{"restarts", `sum by (container) (increase(kube_pod_container_status_restarts_total{namespace=~"$namespace"}[2m]))`},
+}
+
+// DefaultTopologyQuery reads call edges from Istio's standard metrics.
+const DefaultTopologyQuery = `sum by (source_workload, destination_workload) (rate(istio_requests_total{source_workload_namespace=~"$namespace", reporter="source"}[10m]))`
+
+// ToolConfig configures rca_rank.
+type ToolConfig struct {
+	Prometheus Querier
+	// Changes lists deploys; nil means no change evidence.
+	Changes ChangeSource
+	// Metrics replace DefaultMetrics; TopologyQuery replaces the Istio
+	// query ("-" disables it); Edges are static caller → callee edges
+	// used when the query finds none.
+	Metrics       []Metric
+	TopologyQuery string
+	Edges         [][2]string
+}
+
+// NewTool returns the rca_rank tool.
+func NewTool(cfg ToolConfig) (tools.Tool, error) {
+	if cfg.Prometheus == nil {
+		return nil, errors.New("rca_rank needs Prometheus")
+	}
+	if len(cfg.Metrics) == 0 {
+		cfg.Metrics = DefaultMetrics
+	}
+	if cfg.TopologyQuery == "" {
+		cfg.TopologyQuery = DefaultTopologyQuery
+	}
+	return rankTool{cfg}, nil
+}
+
+type rankTool struct{ cfg ToolConfig }
+
+func (rankTool) Spec() tools.Spec {
+	return tools.Spec{
+		Name: "rca_rank",
+		Description: "Rank the services most likely to have caused an incident that began at a given time: each service's metrics " +
+			"(latency, success rate, traffic, CPU, memory, restarts) after the onset against before it, the call graph (a caller " +
+			"suffering from a slow callee points at the callee) and deploys just before. Returns candidates with evidence, a " +
+			"confidence, and remediation steps to propose (nothing is changed).",
+		Parameters: tools.Object(map[string]*tools.Schema{
+			"namespace": tools.String("Kubernetes namespace (default: all)"),
+			"onset":     tools.String(`when the incident began: RFC 3339, Unix seconds or e.g. "14:05", "20m ago" (the first alert's start)`),
+			"top":       tools.Integer("candidates to describe (default 5)", 1, 20),
+		}, "onset"),
+	}
+}
+
+func (t rankTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, error) {
+	var a struct {
+		Namespace, Onset string
+		Top              int
+	}
+	if err := tools.DecodeArgs(raw, &a); err != nil {
+		return tools.Errorf("%v", err), nil
+	}
+	q := t.cfg.Prometheus
+	now := q.Now().UTC()
+	onset, err := clock.Resolve(a.Onset, now)
+	if err != nil {
+		return tools.Errorf("onset: %v", err), nil
+	}
+	if onset.After(now) {
+		return tools.Errorf("onset %s is in the future", onset.Format(time.RFC3339)), nil
+	}
+	top := a.Top
+	if top == 0 {
+		top = 5
+	}
+	ns := ".+"
+	if a.Namespace != "" {
+		ns = regexp.QuoteMeta(a.Namespace)
+	}
+	from, to := onset.Add(-30*time.Minute), minTime(now, onset.Add(15*time.Minute))
+	step := 15 * time.Second
+	c := &Case{Onset: onset, Metrics: map[string]map[string][]Sample{}}
+	var missing []string
+	for _, m := range t.cfg.Metrics {
+		ps, res, err := q.QueryRange(ctx, strings.ReplaceAll(m.Query, "$namespace", ns), from, to, step)
+		if err != nil {
+			return tools.Result{}, err
+		}
+		if res.Error != "" {
+			missing = append(missing, fmt.Sprintf("%s (%s)", m.Name, res.Error))
+			continue
+		}
+		if len(ps) == 0 {
+			missing = append(missing, m.Name)
+		}
+		for _, s := range ps {
+			svc := firstLabel(s.Labels)
+			if svc == "" {
+				continue
+			}
+			if c.Metrics[svc] == nil {
+				c.Metrics[svc] = map[string][]Sample{}
+			}
+			for _, p := range s.Points {
+				c.Metrics[svc][m.Name] = append(c.Metrics[svc][m.Name], Sample{p.T, p.V})
+			}
+		}
+	}
+	if len(c.Metrics) == 0 {
+		return tools.Errorf("no per-service metrics found in namespace %q around %s; check the namespace, or configure rca.metrics for this Prometheus", a.Namespace, onset.Format("15:04")), nil
+	}
+	edgeNote := ""
+	if t.cfg.TopologyQuery != "-" {
+		ps, res, err := q.QueryRange(ctx, strings.ReplaceAll(t.cfg.TopologyQuery, "$namespace", ns), to.Add(-time.Minute), to, time.Minute)
+		if err != nil {
+			return tools.Result{}, err
+		}
+		if res.Error == "" {
+			for _, s := range ps {
+				src, dst := s.Labels["source_workload"], s.Labels["destination_workload"]
+				if src != "" && dst != "" && src != dst {
+					c.Edges = append(c.Edges, [2]string{src, dst})
+				}
+			}
+		}
+	}
+	if len(c.Edges) == 0 {
+		c.Edges = t.cfg.Edges
+	}
+	if len(c.Edges) == 0 {
+		edgeNote = " No call graph was found (no Istio metrics, none configured): candidates are ranked on their own metrics."
+	}
+	if t.cfg.Changes != nil {
+		evs, err := t.cfg.Changes.Changes(ctx, a.Namespace, from, to)
+		if err != nil {
+			edgeNote += fmt.Sprintf(" Changes could not be read: %v.", err)
+		}
+		c.Events = evs
+	}
+	res := Analyze(c, Options{})
+	var b strings.Builder
+	fmt.Fprintf(&b, "Root-cause ranking for the incident at %s UTC (%d services, metrics %s – %s, %d call edges).%s\n",
+		onset.Format("2006-01-02 15:04"), len(c.Metrics), from.Format("15:04"), to.Format("15:04"), len(c.Edges), edgeNote)
+	for i, r := range res.Ranking {
+		if i == top {
+			break
+		}
+		fmt.Fprintf(&b, "%d. %s — score %.1f (own %.1f)", i+1, r.Service, r.Score, r.Own)
+		var ev []string
+		for _, e := range r.Evidence {
+			if e.Score < 1 || len(ev) == 3 {
+				break
+			}
+			s := fmt.Sprintf("%s %s→%s (%.1f spreads at %s)", e.Metric, short(e.Before), short(e.After), e.Score, e.Peak.Format("15:04"))
+			ev = append(ev, s)
+		}
+		if len(ev) > 0 {
+			b.WriteString(": " + strings.Join(ev, "; "))
+		}
+		if r.Change != nil {
+			fmt.Fprintf(&b, "; %s at %s (%s)", r.Change.Kind, r.Change.Time.Format("15:04"), r.Change.Detail)
+		}
+		b.WriteString("\n")
+	}
+	if len(res.Ranking) > 0 {
+		fmt.Fprintf(&b, "Confidence in %s: %.2f. Its evidence looks like %s; steps to propose, in order (each needs approval):\n", res.Ranking[0].Service, res.Confidence, res.Signature.Kind)
+		for i, s := range res.Signature.Steps {
+			fmt.Fprintf(&b, "  %d) %s\n", i+1, s)
+		}
+	}
+	if len(missing) > 0 {
+		fmt.Fprintf(&b, "No data for: %s.\n", strings.Join(missing, ", "))
+	}
+	return tools.Result{Text: b.String(), Data: res}, nil
+}
+
+func short(v float64) string {
+	s := fmt.Sprintf("%.3g", v)
+	return s
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func firstLabel(ls map[string]string) string {
+	keys := make([]string, 0, len(ls))
+	for k := range ls {
+		if k != "__name__" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	if len(keys) == 0 {
+		return ""
+	}
+	return ls[keys[0]]
+}
+
+// KubeChanges reads deploys from Kubernetes: each ReplicaSet created in
+// the window is a rollout of its Deployment (a new revision, or a rollback).
+type KubeChanges struct {
+	Client kubernetes.Interface
+}
+
+// Changes implements ChangeSource.
+func (k KubeChanges) Changes(ctx context.Context, namespace string, from, to time.Time) ([]Event, error) {
+	list, err := k.Client.AppsV1().ReplicaSets(namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("list ReplicaSets: %w", err)
+	}
+	var out []Event
+	for _, rs := range list.Items {
+		t := rs.CreationTimestamp.Time
+		if t.Before(from) || t.After(to) {
+			continue
+		}
+		owner := ownerDeployment(rs)
+		if owner == "" {
+			continue
+		}
+		detail := "revision " + rs.Annotations["deployment.kubernetes.io/revision"]
+		if cs := rs.Spec.Template.Spec.Containers; len(cs) > 0 {
+			detail += ", image " + cs[0].Image
+		}
+		out = append(out, Event{Time: t.UTC(), Service: owner, Kind: "deploy", Detail: detail})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
+}
+
+func ownerDeployment(rs appsv1.ReplicaSet) string {
+	for _, o := range rs.OwnerReferences {
+		if o.Kind == "Deployment" {
+			return o.Name
+		}
+	}
+	return ""
+}
