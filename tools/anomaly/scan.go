@@ -105,6 +105,33 @@ func Scan(series []Series, o ScanOptions) []Finding {
 	return out
 }
 
+// stretch widens a peak to the contiguous points around it whose robust
+// deviation stays at least 3, not before first.
+func stretch(z []float64, peak, first int) (start, end int) {
+	start, end = peak, peak
+	for start > first && !math.IsNaN(z[start-1]) && z[start-1] >= 3 {
+		start--
+	}
+	for end < len(z)-1 && !math.IsNaN(z[end+1]) && z[end+1] >= 3 {
+		end++
+	}
+	return start, end
+}
+
+// baselineBefore is the median of up to window values before end
+// (NaN when there are none), using buf as scratch.
+func baselineBefore(vals []float64, end, window int, buf []float64) float64 {
+	for _, v := range vals[max(0, end-window):end] {
+		if !math.IsNaN(v) {
+			buf = append(buf, v)
+		}
+	}
+	if len(buf) == 0 {
+		return math.NaN()
+	}
+	return selectMedian(buf)
+}
+
 type scanBuffers struct{ robust, seasonal, scratch []float64 }
 
 func grow(b []float64, n int) []float64 {
@@ -141,26 +168,9 @@ func scanOne(idx int, s Series, o ScanOptions, buf *scanBuffers) *Finding {
 	if peak < 0 {
 		return nil
 	}
-	start, end := peak, peak
-	for start > first && !math.IsNaN(z[start-1]) && z[start-1] >= 3 {
-		start--
-	}
-	for end < n-1 && !math.IsNaN(z[end+1]) && z[end+1] >= 3 {
-		end++
-	}
+	start, end := stretch(z, peak, first)
 	// The baseline is the median before the range (or before the stretch).
-	baseEnd := min(first, start)
-	lo := max(0, baseEnd-o.Window)
-	w := buf.scratch[:0]
-	for _, v := range s.Values[lo:baseEnd] {
-		if !math.IsNaN(v) {
-			w = append(w, v)
-		}
-	}
-	base := math.NaN()
-	if len(w) > 0 {
-		base = selectMedian(w)
-	}
+	base := baselineBefore(s.Values, min(first, start), o.Window, buf.scratch[:0])
 	return &Finding{Series: idx, Start: s.Times[start], Peak: s.Times[peak], End: s.Times[end],
 		Score: zScore(z[peak]), Z: z[peak], Value: s.Values[peak], Baseline: base,
 		Up: s.Values[peak] >= base, Seasonal: seasonal}

@@ -292,24 +292,8 @@ func streamFinding(idx int, s Series, kind string, from time.Time, threshold flo
 	if peak < 0 {
 		return nil
 	}
-	// The stretch: around the peak while the robust deviation stays ≥ 3.
-	start, end := peak, peak
-	for start > first && !math.IsNaN(z[start-1]) && z[start-1] >= 3 {
-		start--
-	}
-	for end < len(z)-1 && !math.IsNaN(z[end+1]) && z[end+1] >= 3 {
-		end++
-	}
-	var hist []float64
-	for _, v := range s.Values[max(0, start-240):start] {
-		if !math.IsNaN(v) {
-			hist = append(hist, v)
-		}
-	}
-	base := math.NaN()
-	if len(hist) > 0 {
-		base = selectMedian(hist)
-	}
+	start, end := stretch(z, peak, first)
+	base := baselineBefore(s.Values, start, 240, nil)
 	return &Finding{Series: idx, Start: s.Times[start], Peak: s.Times[peak], End: s.Times[end], Score: scores[peak],
 		Z: z[peak], Value: s.Values[peak], Baseline: base, Up: s.Values[peak] >= base}
 }
@@ -424,7 +408,7 @@ func (t scanTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, e
 			fmt.Fprintf(&b, "(%d more not shown.)\n", len(rows)-15)
 			break
 		}
-		b.WriteString("- " + describe(r.f, r.signal+" "+serviceOf(r.labels)) + "\n")
+		b.WriteString("- " + describe(r.f, r.signal+" "+prom.SeriesName(r.labels)) + "\n")
 		findings = append(findings, r.f)
 	}
 	if len(empty) > 0 {
@@ -435,28 +419,9 @@ func (t scanTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, e
 	}
 	title := "golden signals"
 	if len(rows) > 0 {
-		title = rows[0].signal + " " + serviceOf(rows[0].labels)
+		title = rows[0].signal + " " + prom.SeriesName(rows[0].labels)
 	}
 	return tools.Result{Text: b.String(), Data: map[string]any{"findings": findings}, Attachments: chartFor(all, findings[:min(1, len(findings))], title)}, nil
-}
-
-// serviceOf names a series by its first label other than __name__.
-func serviceOf(ls map[string]string) string {
-	keys := make([]string, 0, len(ls))
-	for k := range ls {
-		if k != "__name__" {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	if len(keys) == 0 {
-		return "(all)"
-	}
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = ls[k]
-	}
-	return strings.Join(parts, "/")
 }
 
 // --- forecast_threshold ---

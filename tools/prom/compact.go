@@ -425,3 +425,23 @@ func abs(x int) int {
 
 // LabelString writes labels as {a="1", b="2"}, sorted by name.
 func LabelString(m map[string]string) string { return labelString(m) }
+
+// SeriesName names a series by its label values other than __name__, in
+// label-name order, joined by "/": "checkout" for sum by (service).
+func SeriesName(ls map[string]string) string {
+	keys := make([]string, 0, len(ls))
+	for k := range ls {
+		if k != "__name__" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	if len(keys) == 0 {
+		return "(all)"
+	}
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = ls[k]
+	}
+	return strings.Join(parts, "/")
+}

@@ -137,10 +137,7 @@ func (t rankTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, e
 			missing = append(missing, m.Name)
 		}
 		for _, s := range ps {
-			svc := firstLabel(s.Labels)
-			if svc == "" {
-				continue
-			}
+			svc := prom.SeriesName(s.Labels)
 			if c.Metrics[svc] == nil {
 				c.Metrics[svc] = map[string][]Sample{}
 			}
@@ -227,20 +224,6 @@ func minTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
-}
-
-func firstLabel(ls map[string]string) string {
-	keys := make([]string, 0, len(ls))
-	for k := range ls {
-		if k != "__name__" {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	if len(keys) == 0 {
-		return ""
-	}
-	return ls[keys[0]]
 }
 
 // KubeChanges reads deploys from Kubernetes: each ReplicaSet created in

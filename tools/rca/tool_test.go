@@ -70,8 +70,8 @@ func TestRankToolErrors(t *testing.T) {
 	end := time.Date(2026, 11, 24, 15, 0, 0, 0, time.UTC)
 	tl := rankTool(t, "healthy", end)
 	for args, want := range map[string]string{
-		`{"onset": "soonish"}`:                     "onset:",
-		`{"onset": "2026-11-25T10:00:00Z"}`:        "in the future",
+		`{"onset": "soonish"}`:                      "onset:",
+		`{"onset": "2026-11-25T10:00:00Z"}`:         "in the future",
 		`{"namespace": "nope", "onset": "10m ago"}`: `no per-service metrics found in namespace "nope"`,
 	} {
 		res, err := tl.Run(context.Background(), json.RawMessage(args))
