@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -18,10 +19,16 @@ func synthetic(n int, step, dur time.Duration, fault func(svc int, metric string
 	c := &Case{Metrics: map[string]map[string][]Sample{}}
 	metrics := map[string]float64{"cpu_usage_pct": 20, "mem_usage_pct": 40, "latency_server_p90_s": 0.05, "latency_client_p90_s": 0.1,
 		"requests_ops": 50, "success_rate_pct": 99.9, "net_tx_bytes": 1e5, "net_rx_bytes": 2e4}
+	names := make([]string, 0, len(metrics))
+	for m := range metrics {
+		names = append(names, m)
+	}
+	sort.Strings(names) // a fixed order of random draws: the same case every run
 	for i := range n {
 		svc := fmt.Sprintf("s%d", i)
 		c.Metrics[svc] = map[string][]Sample{}
-		for m, base := range metrics {
+		for _, m := range names {
+			base := metrics[m]
 			for d := time.Duration(0); d < dur; d += step {
 				v := base * (1 + 0.05*rng.NormFloat64()) * fault(i, m, d)
 				c.Metrics[svc][m] = append(c.Metrics[svc][m], Sample{t0.Add(d), v})
