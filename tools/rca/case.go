@@ -4,8 +4,9 @@
 // cases exported from the sandbox (docs/benchmarks.md): each service's
 // metrics are scored by how far they moved after the onset against their
 // own robust spread before it (as BARO does), the scores are propagated
-// over the call graph so that a caller suffering from a callee's fault
-// does not outrank the callee, and services with a change just before the
+// over the call graph by a random walk from callers to anomalous callees
+// (as MicroRCA does) so that a caller suffering from a callee's fault does
+// not outrank the callee, and services with a change just before the
 // onset are boosted.
 package rca
 

@@ -81,7 +81,7 @@ func TestNezha(t *testing.T) {
 		name string
 		o    Options
 	}
-	vs := []variant{{"default", Options{}}, {"no propagation", Options{NoPropagation: true}}}
+	vs := []variant{{"default", Options{}}, {"no propagation", Options{NoPropagation: true}}, {"votes", Options{Votes: true}}}
 	if os.Getenv("RCA_SWEEP") != "" {
 		for _, sc := range []string{"mad"} {
 			for _, fl := range []float64{0.5, 1, 2} {
@@ -104,8 +104,8 @@ func TestNezha(t *testing.T) {
 		t.Logf("%-40s AC@1 %.3f AC@3 %.3f AC@5 %.3f Avg@5 %.3f  by fault (AC@1): %v", v.name, ac[1], ac[3], ac[5], ac[0], by)
 		// The figures recorded in docs/benchmarks.md, less a margin: a
 		// change that loses more is a regression.
-		if v.name == "default" && (ac[1] < 0.53 || ac[0] < 0.66) {
-			t.Errorf("AC@1 %.3f, Avg@5 %.3f: below the recorded 0.556 and 0.681", ac[1], ac[0])
+		if v.name == "default" && (ac[1] < 0.57 || ac[0] < 0.67) {
+			t.Errorf("AC@1 %.3f, Avg@5 %.3f: below the recorded 0.593 and 0.693", ac[1], ac[0])
 		}
 	}
 }
@@ -155,9 +155,15 @@ func sandboxCases(t testing.TB, seeds int) []labelled {
 
 func TestSandboxCases(t *testing.T) {
 	cases := sandboxCases(t, 3)
+	if os.Getenv("RCA_SWEEP") != "" {
+		for name, o := range map[string]Options{"no propagation": {NoPropagation: true}, "votes": {Votes: true}} {
+			ac, _ := accuracy(cases, o)
+			t.Logf("%s: AC@1 %.3f AC@3 %.3f AC@5 %.3f Avg@5 %.3f", name, ac[1], ac[3], ac[5], ac[0])
+		}
+	}
 	ac, by := accuracy(cases, Options{})
 	t.Logf("%d sandbox cases: AC@1 %.3f AC@3 %.3f AC@5 %.3f Avg@5 %.3f  by fault (AC@1): %v", len(cases), ac[1], ac[3], ac[5], ac[0], by)
-	if ac[1] < 0.83 || ac[0] < 0.92 {
-		t.Errorf("AC@1 %.3f, Avg@5 %.3f: below the recorded 0.858 and 0.943", ac[1], ac[0])
+	if ac[1] < 0.90 || ac[0] < 0.94 {
+		t.Errorf("AC@1 %.3f, Avg@5 %.3f: below the recorded 0.922 and 0.955", ac[1], ac[0])
 	}
 }

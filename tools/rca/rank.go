@@ -43,6 +43,10 @@ type Options struct {
 	ChangeWindow time.Duration
 	// NoPropagation turns the call-graph adjustment off.
 	NoPropagation bool
+	// Votes replaces the default personalised random walk with callers'
+	// client-latency votes for their callees; measured, it ranks worse on
+	// both benchmarks (docs/benchmarks.md) and is kept for comparison.
+	Votes bool
 	// Scale is the spread estimator: "mad" (default) or "iqr".
 	Scale string
 	// Floor is the smallest spread, as a share of the baseline's level
@@ -119,8 +123,12 @@ func Rank(c *Case, o Options) []Ranked {
 		r.Score = r.Own
 		out = append(out, r)
 	}
-	if !o.NoPropagation {
+	switch {
+	case o.NoPropagation:
+	case o.Votes:
 		propagate(out, c.Edges)
+	default:
+		pageRank(out, c.Edges)
 	}
 	for i := range out {
 		for _, e := range c.Events {
@@ -361,3 +369,78 @@ func propagate(out []Ranked, edges [][2]string) {
 
 // PropagationWeight scales callers' votes against a service's own anomaly.
 var PropagationWeight = 0.5
+
+// pageRank scores services by a personalised random walk: from a service,
+// the walk moves to one of its callees with probability proportional to
+// the callee's own anomaly, or restarts at a service chosen in proportion
+// to own anomaly. A service's score is its visit share times its own
+// anomaly.
+func pageRank(out []Ranked, edges [][2]string) {
+	n := len(out)
+	if n == 0 {
+		return
+	}
+	idx := map[string]int{}
+	for i, r := range out {
+		idx[r.Service] = i
+	}
+	next := make([][]int, n)
+	for _, e := range edges {
+		a, ok1 := idx[e[0]]
+		b, ok2 := idx[e[1]]
+		if ok1 && ok2 {
+			next[a] = append(next[a], b)
+		}
+	}
+	pers := make([]float64, n)
+	total := 0.0
+	for i, r := range out {
+		pers[i] = r.Own + 1e-9
+		total += pers[i]
+	}
+	for i := range pers {
+		pers[i] /= total
+	}
+	const damp = 0.85
+	p := append([]float64(nil), pers...)
+	for iter := 0; iter < 100; iter++ {
+		q := make([]float64, n)
+		for i := range q {
+			q[i] = (1 - damp) * pers[i]
+		}
+		for i, outs := range next {
+			w := 0.0
+			for _, j := range outs {
+				w += out[j].Own + 1e-9
+			}
+			if w == 0 {
+				for j := range q {
+					q[j] += damp * p[i] * pers[j]
+				}
+				continue
+			}
+			for _, j := range outs {
+				q[j] += damp * p[i] * (out[j].Own + 1e-9) / w
+			}
+		}
+		// Walks from services without callees restart by personalisation.
+		for i, outs := range next {
+			if len(outs) == 0 {
+				for j := range q {
+					q[j] += damp * p[i] * pers[j]
+				}
+			}
+		}
+		diff := 0.0
+		for i := range q {
+			diff += math.Abs(q[i] - p[i])
+		}
+		p = q
+		if diff < 1e-10 {
+			break
+		}
+	}
+	for i := range out {
+		out[i].Score = p[i] * float64(n) * out[i].Own
+	}
+}
