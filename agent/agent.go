@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -67,6 +69,40 @@ type Task struct {
 	ConversationID string
 	// Source names the surface, for the prompt and for metrics.
 	Source string
+	// Scope limits what this task may look at (a Slack channel's scope);
+	// the zero value allows everything.
+	Scope Scope
+}
+
+// Scope limits a task to some tools and namespaces. The agent offers only
+// the allowed tools and refuses calls whose "namespace" argument is
+// outside Namespaces; the prompt states the scope so the model keeps to
+// it where arguments cannot be checked (a PromQL expression).
+type Scope struct {
+	// Tools are the tool names allowed; nil allows all.
+	Tools []string `json:"tools,omitempty"`
+	// Namespaces are the namespaces allowed; nil allows all.
+	Namespaces []string `json:"namespaces,omitempty"`
+}
+
+// allowsTool reports whether name is in scope.
+func (s Scope) allowsTool(name string) bool {
+	return s.Tools == nil || slices.Contains(s.Tools, name)
+}
+
+// checkArgs refuses a namespace argument outside the scope.
+func (s Scope) checkArgs(args json.RawMessage) error {
+	if s.Namespaces == nil {
+		return nil
+	}
+	var a struct {
+		Namespace string `json:"namespace"`
+	}
+	_ = json.Unmarshal(args, &a)
+	if a.Namespace == "" || slices.Contains(s.Namespaces, a.Namespace) {
+		return nil
+	}
+	return fmt.Errorf("namespace %q is outside this conversation's scope (allowed: %s)", a.Namespace, strings.Join(s.Namespaces, ", "))
 }
 
 // Summary is the accounting of a run.
@@ -192,7 +228,12 @@ func (r *run) emit(e Event) {
 
 func (r *run) loop(ctx context.Context) error {
 	cfg := r.a.opts.Config
-	specs := r.a.tools.Specs()
+	var specs []tools.Spec
+	for _, sp := range r.a.tools.Specs() {
+		if r.task.Scope.allowsTool(sp.Name) {
+			specs = append(specs, sp)
+		}
+	}
 	system, err := r.systemPrompt(specs)
 	if err != nil {
 		return err
@@ -274,11 +315,12 @@ func (r *run) loop(ctx context.Context) error {
 }
 
 func (r *run) systemPrompt(specs []tools.Spec) (string, error) {
-	d := SystemData{Now: r.a.opts.WorldNow(), Source: r.task.Source, Tools: specs, ReAct: r.mode == ModeReAct}
+	d := SystemData{Now: r.a.opts.WorldNow(), Source: r.task.Source, Tools: specs, ReAct: r.mode == ModeReAct,
+		Namespaces: r.task.Scope.Namespaces}
 	if r.a.opts.SystemPrompt != nil {
 		return r.a.opts.SystemPrompt(d)
 	}
-	return prompts.System(prompts.SystemData{Now: d.Now, Source: d.Source, Tools: d.Tools, ReAct: d.ReAct})
+	return prompts.System(prompts.SystemData{Now: d.Now, Source: d.Source, Tools: d.Tools, ReAct: d.ReAct, Namespaces: d.Namespaces})
 }
 
 // generate makes one model call with its span, accounting and event.

@@ -570,3 +570,56 @@ func TestAttachmentsAreCollected(t *testing.T) {
 		t.Error("tool_end event does not carry the result for surfaces")
 	}
 }
+
+func TestScopeLimitsToolsAndNamespaces(t *testing.T) {
+	echo := &echoTool{}
+	var seen []agent.Request
+	ns := &funcTool{name: "pods", run: func(context.Context, json.RawMessage) (tools.Result, error) {
+		return tools.Text("pods listed"), nil
+	}}
+	model := recordingModel{Model: scripted.New(
+		scripted.Turn{ToolCalls: []scripted.Call{{Name: "echo", Args: map[string]any{"text": "x"}}}},
+		scripted.Turn{ExpectToolResult: "not allowed in this conversation",
+			ToolCalls: []scripted.Call{{Name: "pods", RawArgs: `{"namespace": "kube-system"}`}}},
+		scripted.Turn{ExpectToolResult: `namespace "kube-system" is outside this conversation's scope (allowed: shop)`,
+			ToolCalls: []scripted.Call{{Name: "pods", RawArgs: `{"namespace": "shop"}`}}},
+		scripted.Turn{ExpectToolResult: "pods listed", Text: "done"},
+	), seen: &seen}
+	a := agent.New(model, registry(t, echo, &scopedArgsTool{ns}), agent.Options{})
+	_, err := a.Run(context.Background(), agent.Task{Input: "q",
+		Scope: agent.Scope{Tools: []string{"pods"}, Namespaces: []string{"shop"}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if echo.calls.Load() != 0 {
+		t.Error("a tool outside the scope ran")
+	}
+	for _, s := range seen[0].Tools {
+		if s.Name != "pods" {
+			t.Errorf("tool %s offered outside the scope", s.Name)
+		}
+	}
+	if !strings.Contains(seen[0].Messages[0].Content, "only look at these Kubernetes namespaces: shop") {
+		t.Error("system prompt does not state the scope")
+	}
+}
+
+// scopedArgsTool gives funcTool a namespace argument.
+type scopedArgsTool struct{ *funcTool }
+
+func (s *scopedArgsTool) Spec() tools.Spec {
+	sp := s.funcTool.Spec()
+	sp.Parameters = tools.Object(map[string]*tools.Schema{"namespace": tools.String("namespace")})
+	return sp
+}
+
+// recordingModel keeps every request.
+type recordingModel struct {
+	agent.Model
+	seen *[]agent.Request
+}
+
+func (m recordingModel) Generate(ctx context.Context, req agent.Request) (agent.Response, error) {
+	*m.seen = append(*m.seen, req)
+	return m.Model.Generate(ctx, req)
+}

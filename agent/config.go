@@ -133,6 +133,8 @@ type SystemData struct {
 	Source string
 	Tools  []tools.Spec
 	ReAct  bool
+	// Namespaces is the task's namespace scope, nil when unlimited.
+	Namespaces []string
 }
 
 type identity struct{}

@@ -8,6 +8,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/template"
 	"time"
 
@@ -20,6 +21,7 @@ var files embed.FS
 // templates is parsed once; parsing embedded files cannot fail at run time
 // unless the binary itself is broken, which the golden tests catch.
 var templates = template.Must(template.New("").Funcs(template.FuncMap{
+	"join": strings.Join,
 	"schema": func(s *tools.Schema) string {
 		if s == nil {
 			return "{}"
@@ -43,6 +45,9 @@ type SystemData struct {
 	Tools []tools.Spec
 	// ReAct adds the text protocol for models without native tool calls.
 	ReAct bool
+	// Namespaces, when set, are the only namespaces this conversation may
+	// look at (a Slack channel's scope).
+	Namespaces []string
 }
 
 // System renders the system prompt.

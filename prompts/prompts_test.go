@@ -46,6 +46,7 @@ func TestSystemGolden(t *testing.T) {
 		{"system_native", SystemData{Now: now, Source: "terminal chat", Tools: specs}},
 		{"system_react", SystemData{Now: now, Source: "Slack thread", Tools: specs, ReAct: true}},
 		{"system_react_no_tools", SystemData{Now: now, ReAct: true}},
+		{"system_scoped", SystemData{Now: now, Source: "Slack thread in #shop-oncall", Tools: specs, Namespaces: []string{"shop", "payments"}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := System(tt.data)

@@ -13,8 +13,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/watchkeeper/watchkeeper/internal/store"
 	"github.com/watchkeeper/watchkeeper/tools"
@@ -38,6 +42,10 @@ type Service struct {
 	store  Store
 	tools  Tools
 	logger *slog.Logger
+	// Expiry is how long a proposal can be decided; 0 means no expiry.
+	Expiry time.Duration
+	// Now is the clock for expiry (time.Now when nil).
+	Now func() time.Time
 }
 
 // New returns a service.
@@ -48,13 +56,155 @@ func New(s Store, t Tools, logger *slog.Logger) *Service {
 	return &Service{store: s, tools: t, logger: logger}
 }
 
+// Refusals a surface explains to the person who clicked.
+var (
+	// ErrNotAuthorized: the policy does not let this person decide.
+	ErrNotAuthorized = errors.New("not authorized")
+	// ErrExpired: the proposal is past its expiry.
+	ErrExpired = errors.New("expired")
+)
+
+// Request is a person's attempt to decide a proposal, as a policy sees it.
+type Request struct {
+	Actor string
+	// Channel is where the click happened; ChannelMember whether the
+	// actor is a member of it.
+	Channel       string
+	ChannelMember bool
+	Approve       bool
+	Proposal      store.Proposal
+}
+
+// Policy decides who may approve or reject what. It returns an error
+// wrapping ErrNotAuthorized that says why, in words for the person.
+type Policy interface {
+	Authorize(ctx context.Context, r Request) error
+}
+
+// RiskRead marks a proposal that changes nothing in the observed systems
+// (running an expensive query, say); channel members may approve it.
+const RiskRead = "read"
+
+// DefaultPolicy is the policy until a richer one is configured: channel
+// members may approve read-class proposals; changes to systems may be
+// approved only by the listed approvers, and nobody at all while the list
+// is empty. The requester may not approve their own change unless
+// SelfApproval; they may always reject it.
+type DefaultPolicy struct {
+	Approvers    []string
+	SelfApproval bool
+}
+
+// Authorize implements Policy.
+func (d DefaultPolicy) Authorize(_ context.Context, r Request) error {
+	p := r.Proposal
+	approver := slices.Contains(d.Approvers, r.Actor)
+	if !r.Approve {
+		if approver || r.Actor == p.RequestedBy || (p.Risk == RiskRead && r.ChannelMember) {
+			return nil
+		}
+		return fmt.Errorf("%w: only the requester or an approver may reject %s", ErrNotAuthorized, p.ID)
+	}
+	if p.Risk == RiskRead {
+		if r.ChannelMember || approver {
+			return nil
+		}
+		return fmt.Errorf("%w: only members of this channel may approve %s", ErrNotAuthorized, p.ID)
+	}
+	if len(d.Approvers) == 0 {
+		return fmt.Errorf("%w: nobody may approve changes yet; an administrator must list approvers in approval.approvers", ErrNotAuthorized)
+	}
+	if !approver {
+		return fmt.Errorf("%w: you are not one of the approvers of changes (approval.approvers)", ErrNotAuthorized)
+	}
+	if r.Actor == p.RequestedBy && !d.SelfApproval {
+		return fmt.Errorf("%w: you asked for this change, so someone else must approve it", ErrNotAuthorized)
+	}
+	return nil
+}
+
+type requesterKey struct{}
+
+// WithRequester tells Propose who asked for the work that led to it.
+func WithRequester(ctx context.Context, user string) context.Context {
+	return context.WithValue(ctx, requesterKey{}, user)
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Check returns why r may not decide its proposal now, or nil: it must be
+// pending (else store.ErrConflict, saying who decided it and when), not
+// expired (ErrExpired; the proposal is then marked expired), and allowed
+// by policy. It changes nothing but the expiry mark.
+func (s *Service) Check(ctx context.Context, policy Policy, r Request) error {
+	p := r.Proposal
+	if p.Status != store.ProposalPending {
+		who := ""
+		if p.DecidedBy != "" {
+			who = " by " + p.DecidedBy
+		}
+		when := ""
+		if !p.DecidedAt.IsZero() {
+			when = " at " + p.DecidedAt.UTC().Format("15:04:05 UTC")
+		}
+		return fmt.Errorf("proposal %s was already %s%s%s: %w", p.ID, p.Status, who, when, store.ErrConflict)
+	}
+	if s.Expiry > 0 && s.now().After(p.CreatedAt.Add(s.Expiry)) {
+		if _, err := s.store.TransitionProposal(ctx, p.ID, []string{store.ProposalPending}, store.ProposalExpired, "watchkeeper", "expired"); err == nil {
+			s.audit(ctx, "watchkeeper", "expire", p.ID, store.ProposalExpired, nil)
+		}
+		return fmt.Errorf("proposal %s expired at %s (proposals can be approved for %s); ask again for a fresh one: %w",
+			p.ID, p.CreatedAt.Add(s.Expiry).UTC().Format("15:04:05 UTC"), s.Expiry, ErrExpired)
+	}
+	if policy == nil {
+		return fmt.Errorf("%w: no approval policy is configured", ErrNotAuthorized)
+	}
+	if err := policy.Authorize(ctx, r); err != nil {
+		action := "reject"
+		if r.Approve {
+			action = "approve"
+		}
+		s.audit(ctx, r.Actor, action, p.ID, "refused: "+err.Error(), nil)
+		return err
+	}
+	return nil
+}
+
+// Location records where a surface shows a proposal.
+func (s *Service) Location(ctx context.Context, id, location string) error {
+	ls, ok := s.store.(interface {
+		SetProposalLocation(ctx context.Context, id, location string) error
+	})
+	if !ok {
+		return nil
+	}
+	return ls.SetProposalLocation(ctx, id, location)
+}
+
+// Reason is the human part of a refusal: the error text without the
+// sentinel's wrapping prefix.
+func Reason(err error) string {
+	msg := err.Error()
+	for _, sentinel := range []error{ErrNotAuthorized, ErrExpired, store.ErrConflict} {
+		msg = strings.TrimPrefix(msg, sentinel.Error()+": ")
+		msg = strings.TrimSuffix(msg, ": "+sentinel.Error())
+	}
+	return msg
+}
+
 // Propose stores p as pending and returns it with its ID. It implements
 // agent.Proposer.
 func (s *Service) Propose(ctx context.Context, conversationID string, p tools.Proposal) (tools.Proposal, error) {
 	p.ID = newID()
+	requester, _ := ctx.Value(requesterKey{}).(string)
 	err := s.store.CreateProposal(ctx, store.Proposal{
 		ID: p.ID, ConversationID: conversationID, Tool: p.Tool, Summary: p.Summary,
-		Details: p.Details, Risk: p.Risk, Args: p.Args, Status: store.ProposalPending,
+		Details: p.Details, Risk: p.Risk, Args: p.Args, Status: store.ProposalPending, RequestedBy: requester,
 	})
 	if err != nil {
 		return tools.Proposal{}, fmt.Errorf("store proposal: %w", err)
@@ -69,6 +219,12 @@ func (s *Service) Decide(ctx context.Context, id, actor string, approve bool) (s
 	to, action := store.ProposalRejected, "reject"
 	if approve {
 		to, action = store.ProposalApproved, "approve"
+	}
+	if s.Expiry > 0 {
+		if p, err := s.store.GetProposal(ctx, id); err == nil && p.Status == store.ProposalPending && s.now().After(p.CreatedAt.Add(s.Expiry)) {
+			// Check marks it expired and explains.
+			return p, s.Check(ctx, nil, Request{Actor: actor, Approve: approve, Proposal: p})
+		}
 	}
 	p, err := s.store.TransitionProposal(ctx, id, []string{store.ProposalPending}, to, actor, "")
 	outcome := to

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/internal/store"
@@ -130,5 +131,79 @@ func TestUnknownProposal(t *testing.T) {
 	svc, _ := setup(t, &restartTool{})
 	if _, err := svc.Decide(context.Background(), "prop_nope", "alice", true); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+func TestDefaultPolicy(t *testing.T) {
+	write := store.Proposal{ID: "p1", Risk: "medium", RequestedBy: "UASK"}
+	read := store.Proposal{ID: "p2", Risk: approval.RiskRead, RequestedBy: "UASK"}
+	for _, tt := range []struct {
+		name   string
+		policy approval.DefaultPolicy
+		req    approval.Request
+		want   string // "" allowed, else part of the refusal
+	}{
+		{"no approvers: nobody approves writes", approval.DefaultPolicy{}, approval.Request{Actor: "UADMIN", ChannelMember: true, Approve: true, Proposal: write}, "nobody may approve changes yet"},
+		{"approver approves a write", approval.DefaultPolicy{Approvers: []string{"UADMIN"}}, approval.Request{Actor: "UADMIN", Approve: true, Proposal: write}, ""},
+		{"non-approver refused", approval.DefaultPolicy{Approvers: []string{"UADMIN"}}, approval.Request{Actor: "UOTHER", ChannelMember: true, Approve: true, Proposal: write}, "not one of the approvers"},
+		{"requester cannot approve own", approval.DefaultPolicy{Approvers: []string{"UASK"}}, approval.Request{Actor: "UASK", Approve: true, Proposal: write}, "someone else must approve"},
+		{"self approval allowed when configured", approval.DefaultPolicy{Approvers: []string{"UASK"}, SelfApproval: true}, approval.Request{Actor: "UASK", Approve: true, Proposal: write}, ""},
+		{"channel member approves a read", approval.DefaultPolicy{}, approval.Request{Actor: "UOTHER", ChannelMember: true, Approve: true, Proposal: read}, ""},
+		{"outsider cannot approve a read", approval.DefaultPolicy{}, approval.Request{Actor: "UOUT", Approve: true, Proposal: read}, "only members of this channel"},
+		{"requester may reject", approval.DefaultPolicy{}, approval.Request{Actor: "UASK", Proposal: write}, ""},
+		{"bystander may not reject a write", approval.DefaultPolicy{Approvers: []string{"UADMIN"}}, approval.Request{Actor: "UOTHER", ChannelMember: true, Proposal: write}, "only the requester or an approver"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.policy.Authorize(context.Background(), tt.req)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !errors.Is(err, approval.ErrNotAuthorized) || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestCheckRefusesStaleAndExpired(t *testing.T) {
+	ctx := context.Background()
+	svc, s := setup(t, &restartTool{})
+	now := time.Now()
+	svc.Expiry = 15 * time.Minute
+	svc.Now = func() time.Time { return now }
+	p, err := svc.Propose(approval.WithRequester(ctx, "UASK"), "conv", tools.Proposal{Tool: "restart", Summary: "restart x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, _ := s.GetProposal(ctx, p.ID)
+	if stored.RequestedBy != "UASK" {
+		t.Errorf("requester = %q", stored.RequestedBy)
+	}
+	policy := approval.DefaultPolicy{Approvers: []string{"UADMIN"}}
+	if err := svc.Check(ctx, policy, approval.Request{Actor: "UADMIN", Approve: true, Proposal: stored}); err != nil {
+		t.Fatalf("fresh proposal refused: %v", err)
+	}
+	// Decided: a second click is stale and says who decided.
+	if _, err := svc.Decide(ctx, p.ID, "UADMIN", false); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ = s.GetProposal(ctx, p.ID)
+	err = svc.Check(ctx, policy, approval.Request{Actor: "UADMIN", Approve: true, Proposal: stored})
+	if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "already rejected by UADMIN") {
+		t.Errorf("stale click: %v", err)
+	}
+	// Expired: refused and marked.
+	p2, _ := svc.Propose(ctx, "conv", tools.Proposal{Tool: "restart", Summary: "restart y"})
+	now = now.Add(16 * time.Minute)
+	stored, _ = s.GetProposal(ctx, p2.ID)
+	err = svc.Check(ctx, policy, approval.Request{Actor: "UADMIN", Approve: true, Proposal: stored})
+	if !errors.Is(err, approval.ErrExpired) || !strings.Contains(approval.Reason(err), "ask again for a fresh one") {
+		t.Errorf("expired: %v", err)
+	}
+	if got, _ := s.GetProposal(ctx, p2.ID); got.Status != store.ProposalExpired {
+		t.Errorf("status after expiry = %s", got.Status)
+	}
+	if _, err := svc.Decide(ctx, p2.ID, "UADMIN", true); err == nil {
+		t.Error("an expired proposal was approved")
 	}
 }

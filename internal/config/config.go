@@ -26,6 +26,8 @@ type Config struct {
 	Logs       Logs       `yaml:"logs"`
 	Kubernetes Kubernetes `yaml:"kubernetes"`
 	Anomaly    Anomaly    `yaml:"anomaly"`
+	Slack      Slack      `yaml:"slack"`
+	Approval   Approval   `yaml:"approval"`
 }
 
 // Anomaly tunes the anomaly tools.
@@ -268,6 +270,69 @@ type Tracing struct {
 	ServiceName string            `yaml:"service_name"`
 }
 
+// Slack connects Watchkeeper to a Slack workspace. It is off until a bot
+// token is set (slack.bot_token, WATCHKEEPER_SLACK_BOT_TOKEN or
+// SLACK_BOT_TOKEN).
+type Slack struct {
+	// Mode is socket (default; needs an app-level token, no public URL)
+	// or http (the Events API at /slack/events, /slack/commands and
+	// /slack/interactions on server.listen; needs the signing secret).
+	Mode              string `yaml:"mode"`
+	BotToken          Secret `yaml:"bot_token"`
+	BotTokenFile      string `yaml:"bot_token_file"`
+	AppToken          Secret `yaml:"app_token"`
+	AppTokenFile      string `yaml:"app_token_file"`
+	SigningSecret     Secret `yaml:"signing_secret"`
+	SigningSecretFile string `yaml:"signing_secret_file"`
+	// APIURL overrides https://slack.com/api/ (a proxy, or tests).
+	APIURL string `yaml:"api_url"`
+	// Workers bound how many requests are worked on at once; Queue how
+	// many more wait. Beyond that people are told to try again.
+	Workers int `yaml:"workers"`
+	Queue   int `yaml:"queue"`
+	// AllowBots answers messages from other bots (off: only people).
+	AllowBots bool `yaml:"allow_bots"`
+	// Channels scope what each channel may see and do; channels not
+	// listed get Default.
+	Channels []SlackChannel `yaml:"channels"`
+	Default  SlackScope     `yaml:"default"`
+	// Alerts route alert notifications to channels; the first matching
+	// route wins.
+	Alerts []AlertRoute `yaml:"alerts"`
+}
+
+// SlackScope is what a channel may look at. Empty lists allow everything.
+type SlackScope struct {
+	Namespaces []string `yaml:"namespaces"`
+	Clusters   []string `yaml:"clusters"`
+	Tools      []string `yaml:"tools"`
+}
+
+// SlackChannel scopes one channel by ID (C0123…).
+type SlackChannel struct {
+	ID         string `yaml:"id"`
+	SlackScope `yaml:",inline"`
+}
+
+// AlertRoute sends alerts whose labels match every matcher to Channel.
+type AlertRoute struct {
+	Channel string `yaml:"channel"`
+	// Match is label → value (exact) or "~regex".
+	Match map[string]string `yaml:"match"`
+}
+
+// Approval is the approval policy. Until the full policy engine lands,
+// Approvers are the only people who may approve changes to a system;
+// without any, proposals can be shown but not approved from Slack.
+type Approval struct {
+	// Approvers are Slack user IDs (U0123…) allowed to approve writes.
+	Approvers []string `yaml:"approvers"`
+	// Expiry is how long a proposal can be approved (default 15m).
+	Expiry Duration `yaml:"expiry"`
+	// SelfApproval lets the person who asked approve their own proposal.
+	SelfApproval bool `yaml:"self_approval"`
+}
+
 // Default returns the built-in defaults: no model, the embedded SQLite
 // store in the user's state directory, metrics on localhost.
 func Default() Config {
@@ -296,6 +361,8 @@ func Default() Config {
 		Logs: Logs{Backend: "none", HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)},
 			Labels: LogLabels{Service: "service", Namespace: "namespace", Pod: "pod"}, MaxLines: 100_000},
 		Telemetry: Telemetry{Tracing: Tracing{SampleRatio: 1, ServiceName: "watchkeeper"}},
+		Slack:     Slack{Mode: "socket", Workers: 8, Queue: 256},
+		Approval:  Approval{Expiry: Duration(15 * time.Minute)},
 	}
 }
 

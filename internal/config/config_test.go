@@ -76,7 +76,7 @@ func TestStrictParsing(t *testing.T) {
 			`unknown_keys.yaml: line 4: unknown key "max_step" in agent; did you mean "max_steps"?`,
 			`line 7: unknown key "modle" in llm; did you mean "model"?`,
 			`line 9: unknown key "outptu_per_mtok" in llm.prices.gpt-4o; did you mean "output_per_mtok"?`,
-			`line 10: unknown key "tracing"; valid keys are agent, anomaly, kubernetes, llm, log, logs, memory, prometheus, sandbox, server, store, telemetry`,
+			`line 10: unknown key "tracing"; valid keys are agent, anomaly, approval, kubernetes, llm, log, logs, memory, prometheus, sandbox, server, slack, store, telemetry`,
 		}},
 		{"bad_types.yaml", []string{"line 2: cannot unmarshal !!str `twelve` into int"}},
 		{"bad_duration.yaml", []string{`line 2: "5 minutes" is not a duration; write it like 30s, 5m or 1h`}},
@@ -128,10 +128,23 @@ func TestProviderRequirements(t *testing.T) {
 			[]string{"llm.script: stat /nope.yaml: no such file or directory"}},
 		{[]string{"WATCHKEEPER_LLM_PROVIDER=gpt"},
 			[]string{`llm.provider: "gpt" is not one of none, scripted, openai`}},
+		{[]string{"SLACK_BOT_TOKEN=xoxp-user-token"},
+			[]string{"slack.bot_token: is not a bot token (xoxb-…)", "slack.app_token: socket mode needs an app-level token (xapp-…)"}},
+		{[]string{"SLACK_BOT_TOKEN=xoxb-1", "WATCHKEEPER_SLACK_MODE=http"},
+			[]string{"slack.signing_secret: http mode needs the signing secret"}},
+		{[]string{"SLACK_BOT_TOKEN=xoxb-1", "SLACK_APP_TOKEN=xapp-1", "WATCHKEEPER_SLACK_MODE=webhook", "WATCHKEEPER_SLACK_WORKERS=0"},
+			[]string{`slack.mode: "webhook" is not one of socket, http`, "slack.workers: must be at least 1"}},
+		{[]string{"WATCHKEEPER_SLACK_API_URL=http://127.0.0.1:1/api", "SLACK_BOT_TOKEN=xoxb-1", "SLACK_APP_TOKEN=xapp-1"},
+			[]string{`slack.api_url: "http://127.0.0.1:1/api" is not an http(s) URL ending in /`}},
 	}
 	for _, tt := range tests {
 		_, err := Load("", tt.env)
 		wantErrs(t, err, tt.wants...)
+	}
+	// Slack's conventional variables fill the tokens.
+	sl, err := Load("", []string{"SLACK_BOT_TOKEN=xoxb-1", "SLACK_APP_TOKEN=xapp-1"})
+	if err != nil || !sl.SlackEnabled() || sl.Slack.AppToken.Reveal() != "xapp-1" || sl.Slack.Mode != "socket" {
+		t.Errorf("slack from SLACK_* variables: %+v, %v", sl.Slack, err)
 	}
 	// A compatible server needs no key; the provider's own variable is used
 	// when no key is configured.

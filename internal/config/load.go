@@ -421,6 +421,15 @@ func resolveSecrets(cfg *Config, env map[string]string) error {
 		}
 	}
 	walk(reflect.ValueOf(cfg).Elem(), "")
+	// Slack's own tools and SDKs read these names.
+	for _, s := range []struct {
+		dst *Secret
+		env string
+	}{{&cfg.Slack.BotToken, "SLACK_BOT_TOKEN"}, {&cfg.Slack.AppToken, "SLACK_APP_TOKEN"}, {&cfg.Slack.SigningSecret, "SLACK_SIGNING_SECRET"}} {
+		if *s.dst == "" && env[s.env] != "" {
+			*s.dst = Secret(env[s.env])
+		}
+	}
 	if cfg.LLM.APIKey == "" {
 		for _, k := range providerKeyEnv(cfg.LLM.Provider) {
 			if v := env[k]; v != "" {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -33,6 +34,8 @@ func (c Config) Validate() error {
 	if c.Store.Path == "" {
 		bad("store.path", "is empty; give the SQLite file to use, e.g. /var/lib/watchkeeper/watchkeeper.db")
 	}
+
+	c.validateSlack(bad, oneOf)
 
 	l := c.LLM
 	provider := l.Provider
@@ -220,4 +223,64 @@ func (c Config) Validate() error {
 // HasModel reports whether a language model is configured.
 func (c Config) HasModel() bool {
 	return c.LLM.Provider != "" && c.LLM.Provider != ProviderNone
+}
+
+// SlackEnabled reports whether a Slack bot token is configured.
+func (c Config) SlackEnabled() bool { return c.Slack.BotToken != "" }
+
+func (c Config) validateSlack(bad func(field, format string, a ...any), oneOf func(field, v string, allowed ...string)) {
+	s := c.Slack
+	if c.Approval.Expiry.D() < 0 {
+		bad("approval.expiry", "is negative")
+	}
+	for i, u := range c.Approval.Approvers {
+		if !strings.HasPrefix(u, "U") && !strings.HasPrefix(u, "W") {
+			bad(fmt.Sprintf("approval.approvers[%d]", i), "%q is not a Slack user ID (U0123ABCD; find it under Profile → Copy member ID)", u)
+		}
+	}
+	for i, r := range s.Alerts {
+		if r.Channel == "" {
+			bad(fmt.Sprintf("slack.alerts[%d].channel", i), "is empty; give a channel ID such as C0123ABCD")
+		}
+		for k, v := range r.Match {
+			if strings.HasPrefix(v, "~") {
+				if _, err := regexp.Compile("^(?:" + v[1:] + ")$"); err != nil {
+					bad(fmt.Sprintf("slack.alerts[%d].match.%s", i, k), "bad regular expression: %v", err)
+				}
+			}
+		}
+	}
+	for i, ch := range s.Channels {
+		if ch.ID == "" {
+			bad(fmt.Sprintf("slack.channels[%d].id", i), "is empty; give the channel ID (C0123ABCD), not its name")
+		}
+	}
+	if !c.SlackEnabled() {
+		return
+	}
+	oneOf("slack.mode", s.Mode, "socket", "http")
+	if !strings.HasPrefix(s.BotToken.Reveal(), "xoxb-") {
+		bad("slack.bot_token", "is not a bot token (xoxb-…); copy it from OAuth & Permissions in the Slack app settings")
+	}
+	switch s.Mode {
+	case "socket":
+		if !strings.HasPrefix(s.AppToken.Reveal(), "xapp-") {
+			bad("slack.app_token", "socket mode needs an app-level token (xapp-…) with connections:write; create one under Basic Information → App-Level Tokens, or set slack.mode: http")
+		}
+	case "http":
+		if s.SigningSecret == "" {
+			bad("slack.signing_secret", "http mode needs the signing secret (Basic Information → App Credentials) to verify requests")
+		}
+	}
+	if s.Workers < 1 {
+		bad("slack.workers", "must be at least 1")
+	}
+	if s.Queue < 0 {
+		bad("slack.queue", "is negative")
+	}
+	if s.APIURL != "" {
+		if u, err := url.Parse(s.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || !strings.HasSuffix(s.APIURL, "/") {
+			bad("slack.api_url", "%q is not an http(s) URL ending in /", s.APIURL)
+		}
+	}
 }

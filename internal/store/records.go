@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // LoadConversation implements Conversations.
@@ -128,16 +130,16 @@ func (s *SQLite) CreateProposal(ctx context.Context, p Proposal) error {
 	if p.CreatedAt.IsZero() {
 		p.CreatedAt = s.now()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO proposals (id, conversation_id, tool, summary, details, risk, args, status, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.ID, p.ConversationID, p.Tool, p.Summary, p.Details, p.Risk, p.Args, p.Status, ms(p.CreatedAt))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO proposals (id, conversation_id, tool, summary, details, risk, args, status, created_at, requested_by, location)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.ConversationID, p.Tool, p.Summary, p.Details, p.Risk, p.Args, p.Status, ms(p.CreatedAt), p.RequestedBy, p.Location)
 	if err != nil {
 		return fmt.Errorf("create proposal %s: %w", p.ID, err)
 	}
 	return nil
 }
 
-const proposalColumns = `id, conversation_id, tool, summary, details, risk, args, status, created_at, decided_at, decided_by, result`
+const proposalColumns = `id, conversation_id, tool, summary, details, risk, args, status, created_at, decided_at, decided_by, result, requested_by, location`
 
 func scanProposal(sc interface{ Scan(...any) error }) (Proposal, error) {
 	var (
@@ -146,7 +148,7 @@ func scanProposal(sc interface{ Scan(...any) error }) (Proposal, error) {
 		decided sql.NullInt64
 	)
 	if err := sc.Scan(&p.ID, &p.ConversationID, &p.Tool, &p.Summary, &p.Details, &p.Risk, &p.Args, &p.Status,
-		&created, &decided, &p.DecidedBy, &p.Result); err != nil {
+		&created, &decided, &p.DecidedBy, &p.Result, &p.RequestedBy, &p.Location); err != nil {
 		return Proposal{}, err
 	}
 	p.CreatedAt = fromMS(created)
@@ -335,4 +337,102 @@ func clampLimit(n int) int {
 		return 10_000
 	}
 	return n
+}
+
+// SetProposalLocation implements Proposals.
+func (s *SQLite) SetProposalLocation(ctx context.Context, id, location string) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE proposals SET location = ? WHERE id = ?`, location, id)
+	if err != nil {
+		return fmt.Errorf("set proposal %s location: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("proposal %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// EnqueueOutbox implements Outbox. A message with a key replaces the
+// payload of a pending message with the same key instead of adding one.
+func (s *SQLite) EnqueueOutbox(ctx context.Context, m OutboxMessage) (int64, error) {
+	now := s.now()
+	if m.NextAt.IsZero() {
+		m.NextAt = now
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("enqueue outbox: %w", err)
+	}
+	defer tx.Rollback()
+	if m.Key != "" {
+		var id int64
+		err := tx.QueryRowContext(ctx, `SELECT id FROM outbox WHERE key = ? AND status = ? ORDER BY id DESC LIMIT 1`,
+			m.Key, OutboxPending).Scan(&id)
+		if err == nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE outbox SET payload = ? WHERE id = ?`, m.Payload, id); err != nil {
+				return 0, fmt.Errorf("enqueue outbox: %w", err)
+			}
+			return id, tx.Commit()
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, fmt.Errorf("enqueue outbox: %w", err)
+		}
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO outbox (channel, kind, key, payload, status, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		m.Channel, m.Kind, m.Key, m.Payload, OutboxPending, ms(m.NextAt), ms(now))
+	if err != nil {
+		return 0, fmt.Errorf("enqueue outbox: %w", err)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	return id, tx.Commit()
+}
+
+// PendingOutbox implements Outbox.
+func (s *SQLite) PendingOutbox(ctx context.Context, limit int) ([]OutboxMessage, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, channel, kind, key, payload, status, attempts, next_at, created_at, result
+		FROM outbox WHERE status = ? ORDER BY id LIMIT ?`, OutboxPending, clampLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("list outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []OutboxMessage
+	for rows.Next() {
+		var (
+			m             OutboxMessage
+			next, created int64
+		)
+		if err := rows.Scan(&m.ID, &m.Channel, &m.Kind, &m.Key, &m.Payload, &m.Status, &m.Attempts, &next, &created, &m.Result); err != nil {
+			return nil, err
+		}
+		m.NextAt, m.CreatedAt = fromMS(next), fromMS(created)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// UpdateOutbox implements Outbox.
+func (s *SQLite) UpdateOutbox(ctx context.Context, id int64, status string, attempts int, nextAt time.Time, result string) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET status = ?, attempts = ?, next_at = ?, result = ? WHERE id = ?`,
+		status, attempts, ms(nextAt), result, id)
+	if err != nil {
+		return fmt.Errorf("update outbox %d: %w", id, err)
+	}
+	return nil
+}
+
+// Claim implements Claims.
+func (s *SQLite) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	now := s.now()
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM claims WHERE expires_at < ?`, ms(now)); err != nil {
+		return false, fmt.Errorf("claim %s: %w", key, err)
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO claims (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`,
+		key, ms(now.Add(ttl)))
+	if err != nil {
+		return false, fmt.Errorf("claim %s: %w", key, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }

@@ -91,6 +91,10 @@ type Proposal struct {
 	DecidedAt      time.Time
 	DecidedBy      string
 	Result         string
+	// RequestedBy is who asked the question that led to the proposal.
+	RequestedBy string
+	// Location is where a surface shows it ("slack:C123:1712.0001").
+	Location string
 }
 
 // Proposals stores proposals and their decisions.
@@ -103,6 +107,46 @@ type Proposals interface {
 	// a double click on Approve execute once.
 	TransitionProposal(ctx context.Context, id string, from []string, to, by, result string) (Proposal, error)
 	ListProposals(ctx context.Context, status string, limit int) ([]Proposal, error)
+	// SetProposalLocation records where the proposal is shown.
+	SetProposalLocation(ctx context.Context, id, location string) error
+}
+
+// Outbox statuses.
+const (
+	OutboxPending = "pending"
+	OutboxSent    = "sent"
+	OutboxFailed  = "failed"
+)
+
+// OutboxMessage is a message accepted for delivery.
+type OutboxMessage struct {
+	ID      int64
+	Channel string
+	Kind    string
+	// Key coalesces pending messages: a new message with the key of a
+	// pending one replaces its payload.
+	Key       string
+	Payload   []byte
+	Status    string
+	Attempts  int
+	NextAt    time.Time
+	CreatedAt time.Time
+	// Result is what delivery returned (a message ts) or why it failed.
+	Result string
+}
+
+// Outbox keeps messages until they are delivered.
+type Outbox interface {
+	EnqueueOutbox(ctx context.Context, m OutboxMessage) (int64, error)
+	// PendingOutbox returns pending messages, oldest first.
+	PendingOutbox(ctx context.Context, limit int) ([]OutboxMessage, error)
+	UpdateOutbox(ctx context.Context, id int64, status string, attempts int, nextAt time.Time, result string) error
+}
+
+// Claims records keys of work taken, so that a redelivery is done once.
+type Claims interface {
+	// Claim returns true the first time key is claimed within ttl.
+	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
 // AuditEntry is one line of the audit log.
@@ -161,6 +205,8 @@ type Store interface {
 	Proposals
 	Audit
 	Incidents
+	Outbox
+	Claims
 	// Ping reports whether the backend can serve requests (/readyz).
 	Ping(ctx context.Context) error
 	Close() error

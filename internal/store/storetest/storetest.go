@@ -23,6 +23,81 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("concurrent decisions", func(t *testing.T) { concurrentDecisions(t, open(t)) })
 	t.Run("audit", func(t *testing.T) { audit(t, open(t)) })
 	t.Run("incidents", func(t *testing.T) { incidents(t, open(t)) })
+	t.Run("outbox", func(t *testing.T) { outbox(t, open(t)) })
+	t.Run("claims", func(t *testing.T) { claims(t, open(t)) })
+	t.Run("proposal requester and location", func(t *testing.T) { proposalLocation(t, open(t)) })
+}
+
+func outbox(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a, err := s.EnqueueOutbox(ctx, store.OutboxMessage{Channel: "C1", Kind: "post", Payload: []byte(`{"text":"one"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u1, _ := s.EnqueueOutbox(ctx, store.OutboxMessage{Channel: "C1", Kind: "update", Key: "C1:1.0", Payload: []byte(`{"text":"v1"}`)})
+	u2, _ := s.EnqueueOutbox(ctx, store.OutboxMessage{Channel: "C1", Kind: "update", Key: "C1:1.0", Payload: []byte(`{"text":"v2"}`)})
+	if u1 != u2 {
+		t.Errorf("a pending update with the same key was not coalesced: ids %d and %d", u1, u2)
+	}
+	pending, err := s.PendingOutbox(ctx, 10)
+	if err != nil || len(pending) != 2 || pending[0].ID != a || string(pending[1].Payload) != `{"text":"v2"}` {
+		t.Fatalf("pending = %+v, %v", pending, err)
+	}
+	next := time.Now().Add(time.Minute).Truncate(time.Millisecond)
+	if err := s.UpdateOutbox(ctx, a, store.OutboxPending, 1, next, "ratelimited"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateOutbox(ctx, u1, store.OutboxSent, 1, time.Now(), "1.0"); err != nil {
+		t.Fatal(err)
+	}
+	pending, _ = s.PendingOutbox(ctx, 10)
+	if len(pending) != 1 || pending[0].Attempts != 1 || !pending[0].NextAt.Equal(next) || pending[0].Result != "ratelimited" {
+		t.Fatalf("after updates: %+v", pending)
+	}
+	// Once the update was sent, a new one with the key is a new message.
+	u3, _ := s.EnqueueOutbox(ctx, store.OutboxMessage{Channel: "C1", Kind: "update", Key: "C1:1.0", Payload: []byte(`{"text":"v3"}`)})
+	if u3 == u1 {
+		t.Error("an update coalesced into one already sent")
+	}
+}
+
+func claims(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	first, err := s.Claim(ctx, "event:Ev1", time.Hour)
+	if err != nil || !first {
+		t.Fatalf("first claim = %v, %v", first, err)
+	}
+	again, err := s.Claim(ctx, "event:Ev1", time.Hour)
+	if err != nil || again {
+		t.Fatalf("second claim = %v, %v", again, err)
+	}
+	if ok, _ := s.Claim(ctx, "event:Ev2", time.Hour); !ok {
+		t.Error("another key was refused")
+	}
+	// An expired claim can be taken again.
+	if ok, _ := s.Claim(ctx, "short", -time.Second); !ok {
+		t.Fatal("short claim refused")
+	}
+	if ok, _ := s.Claim(ctx, "short", time.Hour); !ok {
+		t.Error("an expired claim was not released")
+	}
+}
+
+func proposalLocation(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	if err := s.CreateProposal(ctx, store.Proposal{ID: "p-loc", Tool: "restart", Summary: "s", RequestedBy: "U1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetProposalLocation(ctx, "p-loc", "slack:C1:1.0"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.GetProposal(ctx, "p-loc")
+	if err != nil || p.RequestedBy != "U1" || p.Location != "slack:C1:1.0" {
+		t.Fatalf("proposal = %+v, %v", p, err)
+	}
+	if err := s.SetProposalLocation(ctx, "nope", "x"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown proposal: %v", err)
+	}
 }
 
 func conversations(t *testing.T, s store.Store) {

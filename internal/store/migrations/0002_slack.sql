@@ -1,0 +1,30 @@
+-- Who asked for a proposal (the requester may not approve it unless
+-- allowed), and where it was shown, so its message can be updated.
+ALTER TABLE proposals ADD COLUMN requested_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE proposals ADD COLUMN location TEXT NOT NULL DEFAULT '';
+
+-- Outbox: messages accepted for delivery to Slack, kept until delivered so
+-- that a restart loses nothing. Rows with a key coalesce while pending (the
+-- latest progress update of a message replaces the one not yet sent).
+CREATE TABLE outbox (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel     TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    key         TEXT NOT NULL DEFAULT '',
+    payload     BLOB NOT NULL,
+    status      TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_at     INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL,
+    result      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX outbox_pending ON outbox (status, next_at, id);
+CREATE INDEX outbox_key ON outbox (key, status);
+
+-- Claims: keys of work already taken (a Slack event_id, a replayed
+-- signature), so a retried delivery is handled once, across replicas.
+CREATE TABLE claims (
+    key         TEXT PRIMARY KEY,
+    expires_at  INTEGER NOT NULL
+);
+CREATE INDEX claims_expiry ON claims (expires_at);
