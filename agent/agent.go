@@ -83,26 +83,32 @@ type Scope struct {
 	Tools []string `json:"tools,omitempty"`
 	// Namespaces are the namespaces allowed; nil allows all.
 	Namespaces []string `json:"namespaces,omitempty"`
+	// Clusters are the clusters allowed ("cluster" arguments); nil allows all.
+	Clusters []string `json:"clusters,omitempty"`
 }
 
-// allowsTool reports whether name is in scope.
-func (s Scope) allowsTool(name string) bool {
+// AllowsTool reports whether name is in scope.
+func (s Scope) AllowsTool(name string) bool {
 	return s.Tools == nil || slices.Contains(s.Tools, name)
 }
 
-// checkArgs refuses a namespace argument outside the scope.
-func (s Scope) checkArgs(args json.RawMessage) error {
-	if s.Namespaces == nil {
+// CheckArgs refuses a namespace or cluster argument outside the scope.
+func (s Scope) CheckArgs(args json.RawMessage) error {
+	if s.Namespaces == nil && s.Clusters == nil {
 		return nil
 	}
 	var a struct {
 		Namespace string `json:"namespace"`
+		Cluster   string `json:"cluster"`
 	}
 	_ = json.Unmarshal(args, &a)
-	if a.Namespace == "" || slices.Contains(s.Namespaces, a.Namespace) {
-		return nil
+	if a.Namespace != "" && s.Namespaces != nil && !slices.Contains(s.Namespaces, a.Namespace) {
+		return fmt.Errorf("namespace %q is outside this conversation's scope (allowed: %s)", a.Namespace, strings.Join(s.Namespaces, ", "))
 	}
-	return fmt.Errorf("namespace %q is outside this conversation's scope (allowed: %s)", a.Namespace, strings.Join(s.Namespaces, ", "))
+	if a.Cluster != "" && s.Clusters != nil && !slices.Contains(s.Clusters, a.Cluster) {
+		return fmt.Errorf("cluster %q is outside this conversation's scope (allowed: %s)", a.Cluster, strings.Join(s.Clusters, ", "))
+	}
+	return nil
 }
 
 // Summary is the accounting of a run.
@@ -230,7 +236,7 @@ func (r *run) loop(ctx context.Context) error {
 	cfg := r.a.opts.Config
 	var specs []tools.Spec
 	for _, sp := range r.a.tools.Specs() {
-		if r.task.Scope.allowsTool(sp.Name) {
+		if r.task.Scope.AllowsTool(sp.Name) {
 			specs = append(specs, sp)
 		}
 	}

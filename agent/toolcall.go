@@ -108,7 +108,7 @@ func (r *run) runTool(ctx context.Context, step int, c ToolCall, repeatOf int) M
 // a fact for the model to reason about, not a reason to end the run.
 func (r *run) execute(ctx context.Context, c ToolCall, repeatOf int) (o toolOutcome) {
 	tool, ok := r.a.tools.Get(c.Name)
-	if ok && !r.task.Scope.allowsTool(c.Name) {
+	if ok && !r.task.Scope.AllowsTool(c.Name) {
 		return toolOutcome{outcome: OutcomeRefused, text: fmt.Sprintf(
 			"Refused: the tool %q is not allowed in this conversation. Use one of the tools you were given.", c.Name)}
 	}
@@ -131,7 +131,7 @@ func (r *run) execute(ctx context.Context, c ToolCall, repeatOf int) (o toolOutc
 		return toolOutcome{outcome: OutcomeToolError, text: fmt.Sprintf(
 			"Error: invalid arguments for %s:\n%v\nCorrect the call and try again.", c.Name, err)}
 	}
-	if err := r.task.Scope.checkArgs(args); err != nil {
+	if err := r.task.Scope.CheckArgs(args); err != nil {
 		return toolOutcome{outcome: OutcomeRefused, text: "Refused: " + err.Error() + "."}
 	}
 

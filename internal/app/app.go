@@ -18,6 +18,7 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/config"
 	"github.com/watchkeeper/watchkeeper/internal/conversation"
 	"github.com/watchkeeper/watchkeeper/internal/redact"
+	"github.com/watchkeeper/watchkeeper/internal/slack"
 	"github.com/watchkeeper/watchkeeper/internal/store"
 	"github.com/watchkeeper/watchkeeper/internal/telemetry"
 	"github.com/watchkeeper/watchkeeper/internal/version"
@@ -107,6 +108,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 		}
 	}
 	a.approvals = approval.New(a.store, a.tools, logger.With("component", "approval"))
+	a.approvals.Expiry = cfg.Approval.Expiry.D()
 	a.memory = conversation.New(a.store, cfg.Memory.ContextTokens, a.model, logger.With("component", "memory"))
 	if a.model != nil {
 		a.agent = agent.New(a.model, a.tools, agent.Options{
@@ -159,6 +161,11 @@ func (a *App) Redactor() *redact.Redactor { return a.redactor }
 // Ask answers input in conversation conv from surface source, with memory:
 // the conversation's history goes in, the run's messages are kept.
 func (a *App) Ask(ctx context.Context, source, conv, input string, obs agent.Observer) (*agent.Result, error) {
+	return a.AskScoped(ctx, source, conv, input, agent.Scope{}, obs)
+}
+
+// AskScoped is Ask limited to scope (a Slack channel's tools and namespaces).
+func (a *App) AskScoped(ctx context.Context, source, conv, input string, scope agent.Scope, obs agent.Observer) (*agent.Result, error) {
 	if a.agent == nil {
 		return nil, errors.New("no language model is configured")
 	}
@@ -167,7 +174,7 @@ func (a *App) Ask(ctx context.Context, source, conv, input string, obs agent.Obs
 		a.metrics.Error("memory")
 		a.logger.Error("load conversation memory; answering without it", "conversation", conv, "err", err)
 	}
-	res, runErr := a.agent.Run(ctx, agent.Task{Input: input, History: hist, ConversationID: conv, Source: source},
+	res, runErr := a.agent.Run(ctx, agent.Task{Input: input, History: hist, ConversationID: conv, Source: source, Scope: scope},
 		agent.Observers(a.metrics.Observe, obs))
 	if runErr == nil {
 		if err := a.memory.Append(context.WithoutCancel(ctx), conv, res.Messages); err != nil {
@@ -186,19 +193,63 @@ func (a *App) Remember(ctx context.Context, conv, note string) error {
 // Reset forgets a conversation.
 func (a *App) Reset(ctx context.Context, conv string) error { return a.memory.Reset(ctx, conv) }
 
-// Serve runs the long-lived server: /metrics, /healthz and /readyz, until
-// ctx ends. Later surfaces (Slack, the Alertmanager receiver) start here.
+// Serve runs the long-lived server until ctx ends: /metrics, /healthz and
+// /readyz, and the Slack surface when a bot token is configured (Socket
+// Mode, or /slack/* on the same listener in http mode).
 func (a *App) Serve(ctx context.Context) error {
 	srv := telemetry.NewServer(a.metrics, a.logger.With("component", "http"))
 	srv.AddCheck("store", a.store.Ping)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var bot *slack.Bot
+	if a.cfg.SlackEnabled() {
+		var err error
+		if bot, err = a.Slack(); err != nil {
+			return err
+		}
+		if a.cfg.Slack.Mode == "http" {
+			srv.Mount("/slack/", bot.Handler())
+		}
+	}
 	if err := srv.Listen(a.cfg.Server.Listen); err != nil {
 		return err
 	}
 	a.logger.Info("watchkeeper serving", "version", version.Version(), "listen", srv.Addr(),
-		"model", a.cfg.LLM.Provider+"/"+a.cfg.LLM.Model, "tools", a.tools.Names(), "store", a.cfg.Store.Path)
+		"model", a.cfg.LLM.Provider+"/"+a.cfg.LLM.Model, "tools", a.tools.Names(), "store", a.cfg.Store.Path,
+		"slack", a.cfg.SlackEnabled())
+	errc := make(chan error, 1)
+	if bot != nil {
+		go func() {
+			err := bot.Serve(ctx)
+			if err != nil {
+				a.logger.Error("slack stopped", "err", err)
+				cancel()
+			}
+			errc <- err
+		}()
+	}
 	err := srv.Serve(ctx, 10*time.Second)
+	if bot != nil {
+		if serr := <-errc; serr != nil && err == nil {
+			err = serr
+		}
+	}
 	a.logger.Info("watchkeeper stopped")
 	return err
+}
+
+// Slack builds the Slack surface from the configuration.
+func (a *App) Slack() (*slack.Bot, error) {
+	var asker slack.Asker
+	if a.agent != nil {
+		asker = a.Surface("Slack")
+	}
+	return slack.New(slack.Options{
+		Config: a.cfg.Slack, Asker: asker, Tools: a.tools, Approvals: a.approvals,
+		Policy: approval.DefaultPolicy{Approvers: a.cfg.Approval.Approvers, SelfApproval: a.cfg.Approval.SelfApproval},
+		Expiry: a.cfg.Approval.Expiry.D(), Store: a.store, Redactor: a.redactor, Metrics: a.metrics,
+		Logger: a.logger.With("component", "slack"),
+	})
 }
 
 // runRecorder stores agent runs.
@@ -258,6 +309,11 @@ func (a *App) Surface(source string) Surface { return Surface{app: a, source: so
 // Ask answers input in conversation conv.
 func (s Surface) Ask(ctx context.Context, conv, input string, obs agent.Observer) (*agent.Result, error) {
 	return s.app.Ask(ctx, s.source, conv, input, obs)
+}
+
+// AskScoped answers input in conversation conv within scope.
+func (s Surface) AskScoped(ctx context.Context, conv, input string, scope agent.Scope, obs agent.Observer) (*agent.Result, error) {
+	return s.app.AskScoped(ctx, s.source, conv, input, scope, obs)
 }
 
 // Remember adds a note to a conversation's memory.

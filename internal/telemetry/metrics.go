@@ -31,6 +31,8 @@ type Metrics struct {
 	proposals     prometheus.Counter
 	errors        *prometheus.CounterVec
 	truncatedRuns prometheus.Counter
+	slackEvents   *prometheus.CounterVec
+	slackFailures *prometheus.CounterVec
 }
 
 // NewMetrics creates and registers the metrics, with Go runtime and process
@@ -78,13 +80,19 @@ func NewMetrics(version, revision string) *Metrics {
 		truncatedRuns: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "watchkeeper_tool_output_truncated_total", Help: "Tool results cut to the per-tool output budget.",
 		}),
+		slackEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "watchkeeper_slack_events_total", Help: "Slack events, commands and clicks by kind and outcome (handled, ignored, duplicate, busy, refused, …).",
+		}, []string{"kind", "outcome"}),
+		slackFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "watchkeeper_slack_delivery_failures_total", Help: "Slack messages or files that could not be delivered, by kind and Slack error.",
+		}, []string{"kind", "reason"}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "watchkeeper_build_info", Help: "Build information; always 1.",
 	}, []string{"version", "revision", "goversion"})
 	buildInfo.WithLabelValues(version, revision, runtime.Version()).Set(1)
 	r.MustRegister(m.runs, m.runDuration, m.steps, m.toolCalls, m.toolDuration, m.tokens, m.modelLatency,
-		m.modelErrors, m.costUSD, m.proposals, m.errors, m.truncatedRuns, buildInfo,
+		m.modelErrors, m.costUSD, m.proposals, m.errors, m.truncatedRuns, m.slackEvents, m.slackFailures, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -131,4 +139,14 @@ func label(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// SlackEvent counts a Slack event, command or click and what became of it.
+func (m *Metrics) SlackEvent(kind, outcome string) {
+	m.slackEvents.WithLabelValues(label(kind), label(outcome)).Inc()
+}
+
+// SlackDeliveryFailed counts a message Slack did not accept.
+func (m *Metrics) SlackDeliveryFailed(kind, reason string) {
+	m.slackFailures.WithLabelValues(label(kind), label(reason)).Inc()
 }

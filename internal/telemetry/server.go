@@ -34,11 +34,22 @@ type Server struct {
 	draining bool
 	srv      *http.Server
 	ln       net.Listener
+	extra    map[string]http.Handler
 }
 
 // NewServer returns a server for metrics; add checks with AddCheck.
 func NewServer(m *Metrics, logger *slog.Logger) *Server {
 	return &Server{metrics: m, logger: logger, checks: map[string]Check{}}
+}
+
+// Mount serves h under pattern (e.g. "/slack/") beside the metrics.
+func (s *Server) Mount(pattern string, h http.Handler) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.extra == nil {
+		s.extra = map[string]http.Handler{}
+	}
+	s.extra[pattern] = h
 }
 
 // AddCheck adds a readiness check.
@@ -60,6 +71,11 @@ func (s *Server) Handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
+	s.mu.Lock()
+	for pattern, h := range s.extra {
+		mux.Handle(pattern, h)
+	}
+	s.mu.Unlock()
 	return mux
 }
 

@@ -253,7 +253,7 @@ func params(r *http.Request, wantToken string) (url.Values, string) {
 	v := url.Values{}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		var m map[string]any
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&m); err != nil {
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&m); err != nil && err != io.EOF {
 			return nil, "invalid_json"
 		}
 		for k, x := range m {
@@ -377,10 +377,6 @@ func (f *Fake) postMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	m := &Message{Channel: c.id, TS: f.nextTS(), ThreadTS: v.Get("thread_ts"), BotID: BotID, User: BotUserID,
 		Text: v.Get("text"), Blocks: json.RawMessage(orNull(v.Get("blocks")))}
-	if m.ThreadTS != "" && f.find(c.id, m.ThreadTS) == nil {
-		writeErr(w, "thread_not_found")
-		return
-	}
 	f.messages[c.id] = append(f.messages[c.id], m)
 	writeJSON(w, map[string]any{"ok": true, "channel": c.id, "ts": m.TS,
 		"message": map[string]any{"text": m.Text, "ts": m.TS, "bot_id": BotID, "thread_ts": m.ThreadTS}})

@@ -48,7 +48,9 @@ func (c *socketConn) write(v any) error {
 }
 
 func newSocketHub(ping time.Duration) *socketHub {
-	return &socketHub{ping: ping, sent: map[string]time.Time{}, acks: map[string]time.Duration{},
+	// slack-go sends an Origin of its own; Slack does not check it.
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	return &socketHub{ping: ping, upgrader: up, sent: map[string]time.Time{}, acks: map[string]time.Duration{},
 		payload: map[string]json.RawMessage{}, ackCh: make(chan string, 4096), connCh: make(chan struct{}, 64)}
 }
 
@@ -212,6 +214,10 @@ func (f *Fake) send(typ string, payload any) (string, error) {
 func (f *Fake) SendEvent(event map[string]any) (string, error) {
 	return f.send("events_api", EventCallback(event))
 }
+
+// SendEventCallback delivers an already wrapped callback again, as Slack
+// does when it retries (same event_id).
+func (f *Fake) SendEventCallback(cb map[string]any) (string, error) { return f.send("events_api", cb) }
 
 // SendCommand delivers a slash command.
 func (f *Fake) SendCommand(cmd map[string]string) (string, error) {

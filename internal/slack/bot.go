@@ -1,0 +1,232 @@
+// Package slack is Watchkeeper's Slack surface: Socket Mode and the HTTP
+// Events API, mentions, direct messages and thread replies answered by the
+// agent with live progress, slash commands that work without a model,
+// approval buttons checked against the policy, and an outbox that keeps
+// every accepted message until Slack has it.
+//
+// Every transport acknowledges at once (Slack allows three seconds) and
+// hands the work to a bounded pool; nothing slow runs before the ack.
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	slackapi "github.com/slack-go/slack"
+
+	"github.com/watchkeeper/watchkeeper/agent"
+	"github.com/watchkeeper/watchkeeper/internal/approval"
+	"github.com/watchkeeper/watchkeeper/internal/config"
+	"github.com/watchkeeper/watchkeeper/internal/store"
+	"github.com/watchkeeper/watchkeeper/tools"
+)
+
+// Asker answers questions with the agent and remembers conversations.
+type Asker interface {
+	AskScoped(ctx context.Context, conv, input string, scope agent.Scope, obs agent.Observer) (*agent.Result, error)
+	Remember(ctx context.Context, conv, note string) error
+}
+
+// Tools runs tools directly (slash commands).
+type Tools interface {
+	Get(name string) (tools.Tool, bool)
+}
+
+// Approvals decides and executes proposals.
+type Approvals interface {
+	Get(ctx context.Context, id string) (store.Proposal, error)
+	Check(ctx context.Context, policy approval.Policy, r approval.Request) error
+	Decide(ctx context.Context, id, actor string, approve bool) (store.Proposal, error)
+	Execute(ctx context.Context, id, actor string) (tools.Result, error)
+	Location(ctx context.Context, id, location string) error
+}
+
+// Store is the persistence the surface needs.
+type Store interface {
+	OutboxStore
+	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
+	LoadConversation(ctx context.Context, id string) ([]byte, error)
+	GetRun(ctx context.Context, id string) (store.Run, error)
+	ListIncidents(ctx context.Context, status string, limit int) ([]store.Incident, error)
+	ListProposals(ctx context.Context, status string, limit int) ([]store.Proposal, error)
+}
+
+// Redactor hides secrets.
+type Redactor interface{ Redact(string) string }
+
+// Metrics counts what the surface does; nil counts nothing.
+type Metrics interface {
+	SlackEvent(kind, outcome string)
+	SlackDeliveryFailed(kind, reason string)
+}
+
+// Options wire a Bot.
+type Options struct {
+	Config config.Slack
+	// Asker is nil when no model is configured; questions then get an
+	// explanation and slash commands still work.
+	Asker     Asker
+	Tools     Tools
+	Approvals Approvals
+	Policy    approval.Policy
+	// Expiry is shown on proposals.
+	Expiry   time.Duration
+	Store    Store
+	Redactor Redactor
+	Metrics  Metrics
+	Logger   *slog.Logger
+	// HTTPClient is used for Slack's API and response URLs.
+	HTTPClient *http.Client
+	// PostInterval is the per-channel posting interval (default 1s).
+	PostInterval time.Duration
+	// ProgressEvery throttles progress updates (default 1s).
+	ProgressEvery time.Duration
+}
+
+// Bot is the Slack surface. Create it with New, then Run (Socket Mode) or
+// mount Handler (HTTP) and Run with socket disabled.
+type Bot struct {
+	opts   Options
+	api    *slackapi.Client
+	out    *Outbox
+	logger *slog.Logger
+	jobs   chan job
+	botID  string // the bot's user ID, learned from auth.test
+	scopes scopes
+
+	mu         sync.Mutex
+	assistants map[string]bool // assistant threads: channel:thread_ts
+	wg         sync.WaitGroup
+}
+
+type job struct {
+	name string
+	run  func(ctx context.Context)
+}
+
+// New builds the surface. It does not contact Slack until Run.
+func New(opts Options) (*Bot, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Store == nil || opts.Tools == nil {
+		return nil, errors.New("slack: a store and tools are required")
+	}
+	if opts.Redactor == nil {
+		opts.Redactor = identity{}
+	}
+	if opts.Policy == nil {
+		opts.Policy = approval.DefaultPolicy{}
+	}
+	if opts.ProgressEvery <= 0 {
+		opts.ProgressEvery = time.Second
+	}
+	cfg := opts.Config
+	if cfg.Workers <= 0 {
+		cfg.Workers = 8
+	}
+	opts.Config = cfg
+	apiOpts := []slackapi.Option{}
+	if cfg.APIURL != "" {
+		apiOpts = append(apiOpts, slackapi.OptionAPIURL(cfg.APIURL))
+	}
+	if cfg.AppToken != "" {
+		apiOpts = append(apiOpts, slackapi.OptionAppLevelToken(cfg.AppToken.Reveal()))
+	}
+	if opts.HTTPClient != nil {
+		apiOpts = append(apiOpts, slackapi.OptionHTTPClient(opts.HTTPClient))
+	}
+	api := slackapi.New(cfg.BotToken.Reveal(), apiOpts...)
+	b := &Bot{opts: opts, api: api, logger: opts.Logger, jobs: make(chan job, max(cfg.Queue, 0)),
+		scopes: newScopes(cfg), assistants: map[string]bool{}}
+	b.out = NewOutbox(opts.Store, api, opts.HTTPClient, opts.PostInterval, opts.Logger.With("component", "slack-outbox"))
+	b.out.onFailure = func(kind, reason string) {
+		if opts.Metrics != nil {
+			opts.Metrics.SlackDeliveryFailed(kind, reason)
+		}
+	}
+	return b, nil
+}
+
+type identity struct{}
+
+func (identity) Redact(s string) string { return s }
+
+// Start checks the token, then starts the outbox and the workers. It
+// returns when they are running; they stop when ctx ends.
+func (b *Bot) Start(ctx context.Context) error {
+	auth, err := b.api.AuthTestContext(ctx)
+	if err != nil {
+		return fmt.Errorf("slack: the bot token was refused (%w); check slack.bot_token and that the app is installed in the workspace", err)
+	}
+	b.botID = auth.UserID
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.out.Run(ctx)
+	}()
+	for range b.opts.Config.Workers {
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case j := <-b.jobs:
+					b.runJob(ctx, j)
+				}
+			}
+		}()
+	}
+	return nil
+}
+
+// Wait waits for the workers and the outbox to stop after ctx ended.
+func (b *Bot) Wait() { b.wg.Wait() }
+
+func (b *Bot) runJob(ctx context.Context, j job) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.logger.Error("slack job panicked", "job", j.name, "panic", fmt.Sprint(r))
+		}
+	}()
+	j.run(ctx)
+}
+
+// submit hands work to the pool without blocking; false when it is full.
+func (b *Bot) submit(name string, run func(ctx context.Context)) bool {
+	select {
+	case b.jobs <- job{name: name, run: run}:
+		return true
+	default:
+		b.logger.Warn("slack work queue full; refusing", "job", name, "queue", cap(b.jobs))
+		return false
+	}
+}
+
+func (b *Bot) count(kind, outcome string) {
+	if b.opts.Metrics != nil {
+		b.opts.Metrics.SlackEvent(kind, outcome)
+	}
+}
+
+// busyText tells a person the bot is saturated.
+const busyText = "Watchkeeper is busy with other requests right now and could not take this one. Please try again in a minute."
+
+// stripMention removes the bot's mention from a message.
+func (b *Bot) stripMention(text string) string {
+	text = strings.ReplaceAll(text, "<@"+b.botID+">", "")
+	return strings.TrimSpace(text)
+}
+
+// conversationID is the memory key of a Slack thread.
+func conversationID(channel, threadTS string) string {
+	return "slack:" + channel + ":" + threadTS
+}

@@ -1,0 +1,141 @@
+package slack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"time"
+
+	slackapi "github.com/slack-go/slack"
+	"github.com/slack-go/slack/slackevents"
+)
+
+// maxBody bounds a Slack request; real ones are a few kilobytes.
+const maxBody = 1 << 20
+
+// replayWindow is how old a signed request may be (Slack's advice).
+const replayWindow = 5 * time.Minute
+
+// Handler serves the HTTP Events API: /slack/events, /slack/commands and
+// /slack/interactions. Each request's signature is verified with the
+// signing secret and must be fresh; a request seen before is refused.
+func (b *Bot) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /slack/events", b.verified(b.serveEvents))
+	mux.HandleFunc("POST /slack/commands", b.verified(b.serveCommand))
+	mux.HandleFunc("POST /slack/interactions", b.verified(b.serveInteraction))
+	return mux
+}
+
+func httpError(w http.ResponseWriter, code int, msg string) {
+	http.Error(w, msg, code)
+}
+
+// verified checks the signature, the timestamp and replays before next
+// sees the body.
+func (b *Bot) verified(next func(w http.ResponseWriter, r *http.Request, body []byte)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			httpError(w, http.StatusRequestEntityTooLarge, "request body too large or unreadable")
+			return
+		}
+		sv, err := slackapi.NewSecretsVerifier(r.Header, b.opts.Config.SigningSecret.Reveal())
+		if err != nil {
+			b.count("http", "unsigned")
+			httpError(w, http.StatusUnauthorized, "missing or stale Slack signature headers: "+err.Error())
+			return
+		}
+		if _, err := sv.Write(body); err != nil {
+			httpError(w, http.StatusInternalServerError, err.Error())
+			return
+		}
+		if err := sv.Ensure(); err != nil {
+			b.count("http", "bad_signature")
+			httpError(w, http.StatusUnauthorized, "invalid Slack signature; check slack.signing_secret")
+			return
+		}
+		// A retry from Slack is signed anew; the very same signature
+		// again is a replay.
+		first, err := b.opts.Store.Claim(r.Context(), "slack-sig:"+r.Header.Get("X-Slack-Signature"), replayWindow+time.Minute)
+		if err != nil {
+			b.logger.Error("replay check failed; accepting the request", "err", err)
+		} else if !first {
+			b.count("http", "replayed")
+			httpError(w, http.StatusUnauthorized, "replayed request refused")
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next(w, r, body)
+	}
+}
+
+func (b *Bot) serveEvents(w http.ResponseWriter, r *http.Request, body []byte) {
+	ev, err := slackevents.ParseEvent(body, slackevents.OptionNoVerifyToken())
+	if err != nil {
+		b.count("http", "malformed")
+		httpError(w, http.StatusBadRequest, "malformed Events API payload: "+err.Error())
+		return
+	}
+	switch ev.Type {
+	case slackevents.URLVerification:
+		var ch slackevents.ChallengeResponse
+		if err := json.Unmarshal(body, &ch); err != nil {
+			httpError(w, http.StatusBadRequest, "malformed url_verification")
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, ch.Challenge)
+	case slackevents.CallbackEvent:
+		w.WriteHeader(http.StatusOK)
+		b.dispatchEvent(ev)
+	default:
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+func (b *Bot) serveCommand(w http.ResponseWriter, r *http.Request, body []byte) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil || form.Get("command") == "" {
+		httpError(w, http.StatusBadRequest, "malformed slash command payload")
+		return
+	}
+	cmd := slackapi.SlashCommand{Command: form.Get("command"), Text: form.Get("text"), ChannelID: form.Get("channel_id"),
+		UserID: form.Get("user_id"), UserName: form.Get("user_name"), TeamID: form.Get("team_id"),
+		ResponseURL: form.Get("response_url"), TriggerID: form.Get("trigger_id"), APIAppID: form.Get("api_app_id")}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(b.HandleCommand(cmd))
+}
+
+func (b *Bot) serveInteraction(w http.ResponseWriter, r *http.Request, body []byte) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "malformed interaction payload")
+		return
+	}
+	var cb slackapi.InteractionCallback
+	if err := json.Unmarshal([]byte(form.Get("payload")), &cb); err != nil {
+		httpError(w, http.StatusBadRequest, "malformed interaction payload: "+err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	b.HandleInteraction(cb)
+}
+
+// Serve runs the bot's background work (outbox, workers) and, in socket
+// mode, the Socket Mode connection, until ctx ends. In http mode mount
+// Handler on the server.
+func (b *Bot) Serve(ctx context.Context) error {
+	if err := b.Start(ctx); err != nil {
+		return err
+	}
+	defer b.Wait()
+	if b.opts.Config.Mode == "http" {
+		<-ctx.Done()
+		return nil
+	}
+	return b.RunSocket(ctx)
+}

@@ -1,0 +1,353 @@
+package slack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	slackapi "github.com/slack-go/slack"
+
+	"github.com/watchkeeper/watchkeeper/internal/store"
+)
+
+// Outbox message kinds.
+const (
+	kindPost      = "post"
+	kindUpdate    = "update"
+	kindEphemeral = "ephemeral"
+	kindResponse  = "response"
+)
+
+// outMsg is one message to deliver, as stored in the outbox.
+type outMsg struct {
+	Channel  string          `json:"channel"`
+	TS       string          `json:"ts,omitempty"`
+	ThreadTS string          `json:"thread_ts,omitempty"`
+	User     string          `json:"user,omitempty"`
+	Text     string          `json:"text"`
+	Blocks   json.RawMessage `json:"blocks,omitempty"`
+	// ResponseURL and ResponseType are for kindResponse.
+	ResponseURL     string `json:"response_url,omitempty"`
+	ResponseType    string `json:"response_type,omitempty"`
+	ReplaceOriginal bool   `json:"replace_original,omitempty"`
+}
+
+func newMsg(channel, threadTS, text string, blocks []slackapi.Block) outMsg {
+	m := outMsg{Channel: channel, ThreadTS: threadTS, Text: text}
+	if len(blocks) > 0 {
+		m.Blocks, _ = json.Marshal(blocks)
+	}
+	return m
+}
+
+// OutboxStore is the persistence the outbox needs.
+type OutboxStore interface {
+	EnqueueOutbox(ctx context.Context, m store.OutboxMessage) (int64, error)
+	PendingOutbox(ctx context.Context, limit int) ([]store.OutboxMessage, error)
+	UpdateOutbox(ctx context.Context, id int64, status string, attempts int, nextAt time.Time, result string) error
+}
+
+// Outbox delivers messages to Slack in order per channel, at most one
+// post or update per channel per Interval (Slack's posting rate), honours
+// 429 Retry-After, retries transient failures with backoff, and keeps
+// every accepted message in the store until it is delivered, so a restart
+// loses nothing.
+type Outbox struct {
+	store    OutboxStore
+	api      *slackapi.Client
+	http     *http.Client
+	logger   *slog.Logger
+	interval time.Duration
+	// MaxAttempts bounds retries of transient failures (rate limits do
+	// not count).
+	maxAttempts int
+	onFailure   func(kind, reason string)
+
+	mu      sync.Mutex
+	waiters map[int64]chan delivery
+	wake    chan struct{}
+	nextOK  map[string]time.Time
+}
+
+type delivery struct {
+	ts  string
+	err error
+}
+
+// NewOutbox returns an outbox; call Run to deliver.
+func NewOutbox(s OutboxStore, api *slackapi.Client, hc *http.Client, interval time.Duration, logger *slog.Logger) *Outbox {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
+	return &Outbox{store: s, api: api, http: hc, logger: logger, interval: interval, maxAttempts: 8,
+		waiters: map[int64]chan delivery{}, wake: make(chan struct{}, 1), nextOK: map[string]time.Time{}}
+}
+
+func (o *Outbox) enqueue(ctx context.Context, kind, key string, m outMsg, wait bool) (int64, chan delivery, error) {
+	payload, err := json.Marshal(m)
+	if err != nil {
+		return 0, nil, err
+	}
+	// The message is accepted once stored: use a context that a
+	// cancelled request cannot abort half-way.
+	id, err := o.store.EnqueueOutbox(context.WithoutCancel(ctx), store.OutboxMessage{Channel: m.Channel, Kind: kind, Key: key, Payload: payload})
+	if err != nil {
+		return 0, nil, fmt.Errorf("queue a Slack message: %w", err)
+	}
+	var ch chan delivery
+	if wait {
+		ch = make(chan delivery, 1)
+		o.mu.Lock()
+		o.waiters[id] = ch
+		o.mu.Unlock()
+	}
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+	return id, ch, nil
+}
+
+// Post queues a message and waits until it is delivered, returning its ts.
+func (o *Outbox) Post(ctx context.Context, m outMsg) (string, error) {
+	id, ch, err := o.enqueue(ctx, kindPost, "", m, true)
+	if err != nil {
+		return "", err
+	}
+	select {
+	case d := <-ch:
+		return d.ts, d.err
+	case <-ctx.Done():
+		o.mu.Lock()
+		delete(o.waiters, id)
+		o.mu.Unlock()
+		return "", fmt.Errorf("message queued but not yet delivered: %w", ctx.Err())
+	}
+}
+
+// Update queues a new version of message m.TS; versions not yet sent are
+// replaced by the newest.
+func (o *Outbox) Update(ctx context.Context, m outMsg) error {
+	_, _, err := o.enqueue(ctx, kindUpdate, "update:"+m.Channel+":"+m.TS, m, false)
+	return err
+}
+
+// Ephemeral queues a message only m.User sees.
+func (o *Outbox) Ephemeral(ctx context.Context, m outMsg) error {
+	_, _, err := o.enqueue(ctx, kindEphemeral, "", m, false)
+	return err
+}
+
+// Respond queues a reply to a response_url.
+func (o *Outbox) Respond(ctx context.Context, m outMsg) error {
+	_, _, err := o.enqueue(ctx, kindResponse, "", m, false)
+	return err
+}
+
+// Run delivers until ctx ends.
+func (o *Outbox) Run(ctx context.Context) {
+	for {
+		wait := o.deliverDue(ctx)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-o.wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// deliverDue sends every message that is due and returns how long to
+// sleep before the next one is.
+func (o *Outbox) deliverDue(ctx context.Context) time.Duration {
+	pending, err := o.store.PendingOutbox(ctx, 500)
+	if err != nil {
+		if ctx.Err() == nil {
+			o.logger.Error("read the Slack outbox; retrying", "err", err)
+		}
+		return time.Second
+	}
+	wait := time.Minute
+	blocked := map[string]bool{}
+	for _, m := range pending {
+		if ctx.Err() != nil {
+			return wait
+		}
+		// Messages of a channel go in order: one waiting blocks the rest.
+		if blocked[m.Channel] {
+			continue
+		}
+		now := time.Now()
+		due := m.NextAt
+		limited := m.Kind == kindPost || m.Kind == kindUpdate
+		if next := o.nextOK[m.Channel]; limited && next.After(due) {
+			due = next
+		}
+		if due.After(now) {
+			blocked[m.Channel] = true
+			wait = min(wait, due.Sub(now))
+			continue
+		}
+		ts, err := o.send(ctx, m)
+		if limited {
+			o.nextOK[m.Channel] = time.Now().Add(o.interval)
+		}
+		if retryIn, retry := o.retry(m, err); retry {
+			blocked[m.Channel] = true
+			wait = min(wait, retryIn)
+			if err := o.store.UpdateOutbox(ctx, m.ID, store.OutboxPending, m.Attempts+1, time.Now().Add(retryIn), err.Error()); err != nil {
+				o.logger.Error("record a Slack delivery retry", "id", m.ID, "err", err)
+			}
+			continue
+		}
+		status, result := store.OutboxSent, ts
+		if err != nil {
+			status, result = store.OutboxFailed, err.Error()
+			o.logger.Error("Slack message not delivered", "kind", m.Kind, "channel", m.Channel, "attempts", m.Attempts+1, "err", err)
+			if o.onFailure != nil {
+				o.onFailure(m.Kind, slackError(err))
+			}
+		}
+		if err := o.store.UpdateOutbox(context.WithoutCancel(ctx), m.ID, status, m.Attempts+1, time.Now(), result); err != nil {
+			o.logger.Error("record a Slack delivery", "id", m.ID, "err", err)
+		}
+		o.mu.Lock()
+		if ch, ok := o.waiters[m.ID]; ok {
+			ch <- delivery{ts: ts, err: err}
+			delete(o.waiters, m.ID)
+		}
+		o.mu.Unlock()
+	}
+	return max(wait, 5*time.Millisecond)
+}
+
+// retry decides whether a failed delivery is tried again, and when.
+func (o *Outbox) retry(m store.OutboxMessage, err error) (time.Duration, bool) {
+	if err == nil {
+		return 0, false
+	}
+	var rl *slackapi.RateLimitedError
+	if errors.As(err, &rl) {
+		return max(rl.RetryAfter, time.Second), true
+	}
+	if m.Attempts+1 >= o.maxAttempts || !transient(err) {
+		return 0, false
+	}
+	backoff := time.Second << min(m.Attempts, 6)
+	return min(backoff, time.Minute), true
+}
+
+// transient reports whether err may go away by itself: network failures
+// and 5xx answers, but not Slack refusing the message.
+func transient(err error) bool {
+	var se slackapi.SlackErrorResponse
+	if errors.As(err, &se) {
+		return se.Err == "internal_error" || se.Err == "service_unavailable" || se.Err == "fatal_error" || se.Err == "request_timeout"
+	}
+	var sc slackapi.StatusCodeError
+	if errors.As(err, &sc) {
+		return sc.Code >= 500
+	}
+	var ne net.Error
+	var re *responseError
+	if errors.As(err, &re) {
+		return re.code >= 500 || re.code == http.StatusTooManyRequests
+	}
+	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, net.ErrClosed) || isConnErr(err)
+}
+
+func isConnErr(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op)
+}
+
+// slackError is the Slack error code of err, for metrics.
+func slackError(err error) string {
+	var se slackapi.SlackErrorResponse
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	return "transport"
+}
+
+func (o *Outbox) send(ctx context.Context, m store.OutboxMessage) (string, error) {
+	var msg outMsg
+	if err := json.Unmarshal(m.Payload, &msg); err != nil {
+		return "", fmt.Errorf("corrupt outbox payload: %w", err)
+	}
+	opts := []slackapi.MsgOption{slackapi.MsgOptionText(msg.Text, false)}
+	if len(msg.Blocks) > 0 {
+		var bs slackapi.Blocks
+		if err := json.Unmarshal(msg.Blocks, &bs); err != nil {
+			return "", fmt.Errorf("corrupt outbox blocks: %w", err)
+		}
+		opts = append(opts, slackapi.MsgOptionBlocks(bs.BlockSet...))
+	}
+	if msg.ThreadTS != "" {
+		opts = append(opts, slackapi.MsgOptionTS(msg.ThreadTS))
+	}
+	switch m.Kind {
+	case kindPost:
+		_, ts, err := o.api.PostMessageContext(ctx, msg.Channel, opts...)
+		return ts, err
+	case kindUpdate:
+		_, ts, _, err := o.api.UpdateMessageContext(ctx, msg.Channel, msg.TS, opts...)
+		return ts, err
+	case kindEphemeral:
+		ts, err := o.api.PostEphemeralContext(ctx, msg.Channel, msg.User, opts...)
+		return ts, err
+	case kindResponse:
+		return "", o.respond(ctx, msg)
+	}
+	return "", fmt.Errorf("unknown outbox kind %q", m.Kind)
+}
+
+type responseError struct {
+	code int
+	body string
+}
+
+func (e *responseError) Error() string {
+	return fmt.Sprintf("response_url answered %d: %s", e.code, e.body)
+}
+
+// respond posts to a command's or interaction's response_url.
+func (o *Outbox) respond(ctx context.Context, msg outMsg) error {
+	body := map[string]any{"text": msg.Text, "response_type": msg.ResponseType}
+	if len(msg.Blocks) > 0 {
+		body["blocks"] = msg.Blocks
+	}
+	if msg.ReplaceOriginal {
+		body["replace_original"] = true
+	}
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, msg.ResponseURL, bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("response_url: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := o.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var buf bytes.Buffer
+		_, _ = buf.ReadFrom(http.MaxBytesReader(nil, resp.Body, 512))
+		return &responseError{code: resp.StatusCode, body: buf.String()}
+	}
+	return nil
+}

@@ -1,0 +1,372 @@
+package slack
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	slackapi "github.com/slack-go/slack"
+
+	"github.com/watchkeeper/watchkeeper/internal/store"
+)
+
+// Slack's limits, enforced here before anything is sent: a message over
+// them is refused by Slack (invalid_blocks, msg_too_long) and the person
+// would see nothing.
+const (
+	maxBlocks      = 50
+	maxModalBlocks = 100
+	maxSectionText = 3000
+	maxContextText = 3000
+	maxContextElem = 10
+	maxButtonValue = 2000
+	// maxAnswerSections leaves room for evidence, buttons and the footer.
+	maxAnswerSections = 30
+	// maxEvidence calls are listed under an answer; the rest are behind
+	// "Show my work".
+	maxEvidence = 8
+	// fallbackText is the notification text (top-level text) limit we keep.
+	maxFallback = 3000
+)
+
+// Escape escapes text for mrkdwn: Slack reads &, < and > as markup.
+func Escape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+var (
+	mdLink    = regexp.MustCompile(`\[([^\]\n]+)\]\((https?://[^)\s]+)\)`)
+	mdBold    = regexp.MustCompile(`\*\*([^*\n]+)\*\*|__([^_\n]+)__`)
+	mdHeading = regexp.MustCompile(`(?m)^#{1,6}\s+(.+)$`)
+	mdBullet  = regexp.MustCompile(`(?m)^(\s*)[-*]\s+`)
+	codeSpan  = regexp.MustCompile("(?s)```.*?```|`[^`\n]*`")
+)
+
+// Mrkdwn turns the model's Markdown into Slack mrkdwn, escaping
+// everything so that text from tools or the model cannot form mentions
+// (<!channel>) or links of its own. Code is escaped but otherwise kept.
+func Mrkdwn(md string) string {
+	// Protect code first: nothing inside it is rewritten.
+	var codes []string
+	md = codeSpan.ReplaceAllStringFunc(md, func(c string) string {
+		codes = append(codes, Escape(c))
+		return fmt.Sprintf("\x00%d\x00", len(codes)-1)
+	})
+	type link struct{ text, url string }
+	var links []link
+	md = mdLink.ReplaceAllStringFunc(md, func(m string) string {
+		sm := mdLink.FindStringSubmatch(m)
+		links = append(links, link{sm[1], sm[2]})
+		return fmt.Sprintf("\x01%d\x01", len(links)-1)
+	})
+	md = Escape(md)
+	md = mdHeading.ReplaceAllString(md, "*$1*")
+	md = mdBold.ReplaceAllStringFunc(md, func(m string) string {
+		sm := mdBold.FindStringSubmatch(m)
+		return "*" + sm[1] + sm[2] + "*"
+	})
+	md = mdBullet.ReplaceAllString(md, "$1• ")
+	for i, l := range links {
+		// In a link, | and > end the URL or label; escape them.
+		u := strings.NewReplacer("|", "%7C", ">", "%3E", "<", "%3C").Replace(l.url)
+		md = strings.Replace(md, fmt.Sprintf("\x01%d\x01", i), "<"+Escape(u)+"|"+strings.ReplaceAll(Escape(l.text), "|", "¦")+">", 1)
+	}
+	for i, c := range codes {
+		md = strings.Replace(md, fmt.Sprintf("\x00%d\x00", i), c, 1)
+	}
+	return md
+}
+
+// split cuts s into pieces of at most max runes, at line breaks where it
+// can, keeping code fences balanced in every piece.
+func split(s string, max int) []string {
+	var out []string
+	var cur strings.Builder
+	inFence := false
+	flush := func() {
+		if cur.Len() == 0 {
+			return
+		}
+		piece := strings.TrimRight(cur.String(), "\n")
+		if inFence {
+			piece += "\n```"
+		}
+		if strings.TrimSpace(piece) != "" {
+			out = append(out, piece)
+		}
+		cur.Reset()
+		if inFence {
+			cur.WriteString("```\n")
+		}
+	}
+	for _, line := range strings.SplitAfter(s, "\n") {
+		// Room for a fence closed at the cut.
+		for utf8.RuneCountInString(line) > max-8 {
+			flush()
+			r := []rune(line)
+			cur.WriteString(string(r[:max-8]))
+			line = string(r[max-8:])
+		}
+		if utf8.RuneCountInString(cur.String())+utf8.RuneCountInString(line) > max-4 {
+			flush()
+		}
+		cur.WriteString(line)
+		if strings.Count(line, "```")%2 == 1 {
+			inFence = !inFence
+		}
+	}
+	if cur.Len() > 0 {
+		inFence = false
+		flush()
+	}
+	return out
+}
+
+// truncate cuts s to max runes with an ellipsis.
+func truncate(s string, max int) string {
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:max-1]) + "…"
+}
+
+func mrkdwnText(s string) *slackapi.TextBlockObject {
+	return slackapi.NewTextBlockObject(slackapi.MarkdownType, s, false, false)
+}
+
+func plainText(s string) *slackapi.TextBlockObject {
+	return slackapi.NewTextBlockObject(slackapi.PlainTextType, s, true, false)
+}
+
+func section(s string) *slackapi.SectionBlock {
+	return slackapi.NewSectionBlock(mrkdwnText(truncate(s, maxSectionText)), nil, nil)
+}
+
+func contextBlock(lines ...string) *slackapi.ContextBlock {
+	var elems []slackapi.MixedElement
+	for _, l := range lines {
+		if len(elems) == maxContextElem {
+			break
+		}
+		elems = append(elems, mrkdwnText(truncate(l, maxContextText)))
+	}
+	return slackapi.NewContextBlock("", elems...)
+}
+
+// Evidence is one tool call behind an answer.
+type Evidence struct {
+	Tool     string
+	Query    string // the main argument (a PromQL expression, a search)
+	Duration time.Duration
+	Outcome  string
+	Link     string
+}
+
+func (e Evidence) line() string {
+	mark := "✓"
+	if e.Outcome != "ok" && e.Outcome != "proposed" && e.Outcome != "" {
+		mark = "✗"
+	}
+	s := fmt.Sprintf("%s `%s`", mark, e.Tool)
+	if e.Query != "" {
+		s += " `" + strings.ReplaceAll(Escape(truncate(e.Query, 300)), "`", "'") + "`"
+	}
+	if e.Duration > 0 {
+		s += " · " + e.Duration.Round(10*time.Millisecond).String()
+	}
+	if e.Link != "" {
+		s += " · <" + Escape(e.Link) + "|open>"
+	}
+	return s
+}
+
+// Answer is what an answer message shows.
+type Answer struct {
+	Text     string
+	Evidence []Evidence
+	Footer   string
+	// RunID backs the "Show my work" button; empty hides it.
+	RunID string
+	// Failed marks an answer that is an error explanation.
+	Failed bool
+}
+
+// AnswerBlocks renders an answer within Slack's limits. When the text does
+// not fit, the blocks carry its beginning and overflow is the full text,
+// to be attached as a snippet.
+func AnswerBlocks(a Answer) (blocks []slackapi.Block, fallback string, overflow bool) {
+	text := strings.TrimSpace(a.Text)
+	if text == "" {
+		text = "(no answer)"
+	}
+	if a.Failed {
+		text = "❌ " + text
+	}
+	pieces := split(Mrkdwn(text), maxSectionText)
+	if len(pieces) > maxAnswerSections {
+		pieces = pieces[:maxAnswerSections]
+		overflow = true
+	}
+	for _, p := range pieces {
+		blocks = append(blocks, section(p))
+	}
+	if overflow {
+		blocks = append(blocks, contextBlock("The answer is longer than a message allows; the full text is in the attached file."))
+	}
+	if len(a.Evidence) > 0 {
+		var lines []string
+		for i, e := range a.Evidence {
+			if i == maxEvidence {
+				lines = append(lines, fmt.Sprintf("…and %d more calls (Show my work)", len(a.Evidence)-maxEvidence))
+				break
+			}
+			lines = append(lines, e.line())
+		}
+		blocks = append(blocks, contextBlock(lines...))
+	}
+	if a.RunID != "" && len(a.RunID) <= maxButtonValue {
+		btn := slackapi.NewButtonBlockElement(ActionShowWork, a.RunID, plainText("Show my work"))
+		blocks = append(blocks, slackapi.NewActionBlock("", btn))
+	}
+	if a.Footer != "" {
+		blocks = append(blocks, contextBlock(Escape(a.Footer)))
+	}
+	return blocks, truncate(text, maxFallback), overflow
+}
+
+// ProgressBlocks renders a run in progress: what it is doing and the
+// tool calls so far.
+func ProgressBlocks(status string, calls []Evidence, running []string) []slackapi.Block {
+	blocks := []slackapi.Block{section("⏳ " + Escape(status))}
+	var lines []string
+	for _, c := range calls {
+		lines = append(lines, c.line())
+	}
+	for _, r := range running {
+		lines = append(lines, "… `"+r+"`")
+	}
+	if len(lines) > maxContextElem {
+		lines = append([]string{fmt.Sprintf("(%d earlier calls)", len(lines)-maxContextElem+1)}, lines[len(lines)-maxContextElem+1:]...)
+	}
+	if len(lines) > 0 {
+		blocks = append(blocks, contextBlock(lines...))
+	}
+	return blocks
+}
+
+// Button action IDs.
+const (
+	ActionApprove  = "approve"
+	ActionReject   = "reject"
+	ActionDetails  = "details"
+	ActionShowWork = "show_work"
+)
+
+// ProposalBlocks renders a stored proposal: pending with Approve, Reject
+// and Details buttons, or decided with who decided, when and the outcome.
+func ProposalBlocks(p store.Proposal, expiry time.Duration) ([]slackapi.Block, string) {
+	head := fmt.Sprintf("*Proposed change* `%s`: %s", p.ID, Escape(p.Summary))
+	blocks := []slackapi.Block{section(head)}
+	if p.Details != "" {
+		blocks = append(blocks, section("```"+Escape(truncate(p.Details, maxSectionText-10))+"```"))
+	}
+	var meta []string
+	if p.Risk != "" {
+		meta = append(meta, "risk: "+Escape(p.Risk))
+	}
+	if p.RequestedBy != "" {
+		meta = append(meta, "requested by <@"+p.RequestedBy+">")
+	}
+	meta = append(meta, "tool `"+p.Tool+"`")
+	switch p.Status {
+	case store.ProposalPending:
+		if expiry > 0 && !p.CreatedAt.IsZero() {
+			meta = append(meta, "expires "+p.CreatedAt.Add(expiry).UTC().Format("15:04 UTC"))
+		}
+		blocks = append(blocks, contextBlock(strings.Join(meta, " · ")+" · nothing changes unless an authorised person approves"))
+		approve := slackapi.NewButtonBlockElement(ActionApprove, p.ID, plainText("Approve"))
+		approve.Style = slackapi.StylePrimary
+		reject := slackapi.NewButtonBlockElement(ActionReject, p.ID, plainText("Reject"))
+		reject.Style = slackapi.StyleDanger
+		details := slackapi.NewButtonBlockElement(ActionDetails, p.ID, plainText("Details"))
+		blocks = append(blocks, slackapi.NewActionBlock("proposal:"+p.ID, approve, reject, details))
+	default:
+		blocks = append(blocks, contextBlock(strings.Join(meta, " · ")))
+		blocks = append(blocks, section(outcomeLine(p)))
+	}
+	return blocks, "Proposed change " + p.ID + ": " + truncate(p.Summary, 200)
+}
+
+func outcomeLine(p store.Proposal) string {
+	when := ""
+	if !p.DecidedAt.IsZero() {
+		when = " at " + p.DecidedAt.UTC().Format("15:04:05 UTC")
+	}
+	by := ""
+	if p.DecidedBy != "" && p.DecidedBy != "watchkeeper" {
+		by = " by <@" + p.DecidedBy + ">"
+	}
+	result := ""
+	if p.Result != "" {
+		result = ": " + Escape(truncate(p.Result, 1500))
+	}
+	switch p.Status {
+	case store.ProposalApproved:
+		return "👍 Approved" + by + when + "; applying…"
+	case store.ProposalExecuting:
+		return "⚙️ Approved" + by + "; applying…"
+	case store.ProposalExecuted:
+		return "✅ Approved" + by + when + " and applied" + result
+	case store.ProposalFailed:
+		return "❌ Approved" + by + when + " but it failed" + result
+	case store.ProposalRejected:
+		return "🚫 Rejected" + by + when + "; nothing was changed"
+	case store.ProposalExpired:
+		return "⌛ Expired" + when + " without a decision; nothing was changed"
+	}
+	return Escape(p.Status)
+}
+
+// workBlocks renders a run's tool calls and results for the "Show my
+// work" modal, within the modal's limits.
+func workBlocks(t transcript) []slackapi.Block {
+	blocks := []slackapi.Block{section(fmt.Sprintf("*Question:* %s", Escape(truncate(t.Input, 1000))))}
+	if t.Summary.Model != "" {
+		blocks = append(blocks, contextBlock(Escape(fmt.Sprintf("run %s · %s · %d steps · %d tool calls",
+			t.Summary.RunID, t.Summary.Model, t.Summary.Steps, t.Summary.ToolCalls))))
+	}
+	for _, e := range t.Events {
+		if len(blocks) >= maxModalBlocks-2 {
+			blocks = append(blocks, contextBlock("…more calls than a view can show; the full transcript is stored with the run."))
+			break
+		}
+		switch e.Kind {
+		case "tool_start":
+			blocks = append(blocks, section(fmt.Sprintf("*%s* `%s`", Escape(e.Tool), Escape(truncate(string(e.Args), 1000)))))
+		case "tool_end":
+			blocks = append(blocks, section("```"+Escape(truncate(e.Text, 2800))+"```"))
+		}
+	}
+	return blocks
+}
+
+// transcript is the part of a stored run transcript the modal shows.
+type transcript struct {
+	Summary struct {
+		RunID     string `json:"run_id"`
+		Model     string `json:"model"`
+		Steps     int    `json:"steps"`
+		ToolCalls int    `json:"tool_calls"`
+	} `json:"summary"`
+	Input  string `json:"input"`
+	Events []struct {
+		Kind string          `json:"kind"`
+		Tool string          `json:"tool"`
+		Args json.RawMessage `json:"args"`
+		Text string          `json:"text"`
+	} `json:"events"`
+}
