@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	slackapi "github.com/slack-go/slack"
 
@@ -70,14 +71,14 @@ func (b *Bot) decide(ctx context.Context, cb slackapi.InteractionCallback, id st
 		b.refreshProposal(ctx, cb, id)
 		return
 	}
-	decided, err := b.opts.Approvals.Decide(ctx, id, cb.User.ID, approve)
+	_, err = b.opts.Approvals.Decide(ctx, id, cb.User.ID, approve)
 	if err != nil {
 		// Another click won the race: this one changes nothing.
 		b.refuse(ctx, cb, refusalText(err, approve))
 		b.refreshProposal(ctx, cb, id)
 		return
 	}
-	b.updateProposal(ctx, cb, decided)
+	b.refreshProposal(ctx, cb, id)
 	verb := "rejected"
 	if approve {
 		verb = "approved"
@@ -118,8 +119,13 @@ func refusalText(err error, approve bool) string {
 	return fmt.Sprintf("Could not %s: %s. Nothing was changed.", action, reason)
 }
 
-// refreshProposal re-renders a proposal's message from the store.
+// refreshProposal re-renders a proposal's message from the store. Reading
+// and queueing happen under the proposal's lock, so the last update
+// queued always shows the latest state, whichever click finishes last.
 func (b *Bot) refreshProposal(ctx context.Context, cb slackapi.InteractionCallback, id string) {
+	mu, _ := b.proposalLocks.LoadOrStore(id, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
 	p, err := b.opts.Approvals.Get(ctx, id)
 	if err != nil {
 		return

@@ -102,6 +102,8 @@ type Bot struct {
 
 	mu         sync.Mutex
 	assistants map[string]bool // assistant threads: channel:thread_ts
+	// proposalLocks serialise updates of one proposal's message.
+	proposalLocks sync.Map
 	wg         sync.WaitGroup
 }
 

@@ -255,3 +255,5 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+func jsonMarshal(v any) (json.RawMessage, error) { return json.Marshal(v) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -44,9 +45,18 @@ func (b *Bot) verified(next func(w http.ResponseWriter, r *http.Request, body []
 			return
 		}
 		sv, err := slackapi.NewSecretsVerifier(r.Header, b.opts.Config.SigningSecret.Reveal())
-		if err != nil {
+		switch {
+		case errors.Is(err, slackapi.ErrExpiredTimestamp):
+			b.count("http", "stale")
+			httpError(w, http.StatusUnauthorized, "stale Slack request: signed more than 5 minutes from now (replays are refused; check the server clock)")
+			return
+		case errors.Is(err, slackapi.ErrMissingHeaders):
 			b.count("http", "unsigned")
-			httpError(w, http.StatusUnauthorized, "missing or stale Slack signature headers: "+err.Error())
+			httpError(w, http.StatusUnauthorized, "missing Slack signature headers (X-Slack-Signature, X-Slack-Request-Timestamp)")
+			return
+		case err != nil:
+			b.count("http", "bad_signature")
+			httpError(w, http.StatusUnauthorized, "invalid Slack signature; check slack.signing_secret")
 			return
 		}
 		if _, err := sv.Write(body); err != nil {

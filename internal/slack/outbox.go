@@ -182,7 +182,20 @@ func (o *Outbox) deliverDue(ctx context.Context) time.Duration {
 	}
 	wait := time.Minute
 	blocked := map[string]bool{}
+	// Of several pending updates of one message only the newest is sent.
+	newest := map[string]int64{}
 	for _, m := range pending {
+		if m.Key != "" {
+			newest[m.Key] = m.ID
+		}
+	}
+	for _, m := range pending {
+		if m.Key != "" && newest[m.Key] != m.ID {
+			if err := o.store.UpdateOutbox(ctx, m.ID, store.OutboxSent, m.Attempts, time.Now(), "superseded"); err != nil {
+				o.logger.Error("skip a superseded Slack update", "id", m.ID, "err", err)
+			}
+			continue
+		}
 		if ctx.Err() != nil {
 			return wait
 		}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -351,42 +350,18 @@ func (s *SQLite) SetProposalLocation(ctx context.Context, id, location string) e
 	return nil
 }
 
-// EnqueueOutbox implements Outbox. A message with a key replaces the
-// payload of a pending message with the same key instead of adding one.
+// EnqueueOutbox implements Outbox.
 func (s *SQLite) EnqueueOutbox(ctx context.Context, m OutboxMessage) (int64, error) {
 	now := s.now()
 	if m.NextAt.IsZero() {
 		m.NextAt = now
 	}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, fmt.Errorf("enqueue outbox: %w", err)
-	}
-	defer tx.Rollback()
-	if m.Key != "" {
-		var id int64
-		err := tx.QueryRowContext(ctx, `SELECT id FROM outbox WHERE key = ? AND status = ? ORDER BY id DESC LIMIT 1`,
-			m.Key, OutboxPending).Scan(&id)
-		if err == nil {
-			if _, err := tx.ExecContext(ctx, `UPDATE outbox SET payload = ? WHERE id = ?`, m.Payload, id); err != nil {
-				return 0, fmt.Errorf("enqueue outbox: %w", err)
-			}
-			return id, tx.Commit()
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return 0, fmt.Errorf("enqueue outbox: %w", err)
-		}
-	}
-	res, err := tx.ExecContext(ctx, `INSERT INTO outbox (channel, kind, key, payload, status, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+	res, err := s.db.ExecContext(ctx, `INSERT INTO outbox (channel, kind, key, payload, status, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
 		m.Channel, m.Kind, m.Key, m.Payload, OutboxPending, ms(m.NextAt), ms(now))
 	if err != nil {
 		return 0, fmt.Errorf("enqueue outbox: %w", err)
 	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return 0, err
-	}
-	return id, tx.Commit()
+	return res.LastInsertId()
 }
 
 // PendingOutbox implements Outbox.

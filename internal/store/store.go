@@ -123,8 +123,9 @@ type OutboxMessage struct {
 	ID      int64
 	Channel string
 	Kind    string
-	// Key coalesces pending messages: a new message with the key of a
-	// pending one replaces its payload.
+	// Key names what the message replaces (an update of one Slack
+	// message): of pending messages with one key only the newest need be
+	// delivered.
 	Key       string
 	Payload   []byte
 	Status    string

@@ -245,6 +245,13 @@ func (f *Fake) WaitAck(id string, timeout time.Duration) (time.Duration, error) 
 	}
 }
 
+// AckPayload returns the payload sent with an envelope's acknowledgement.
+func (f *Fake) AckPayload(id string) json.RawMessage {
+	f.socket.mu.Lock()
+	defer f.socket.mu.Unlock()
+	return f.socket.payload[id]
+}
+
 // AckLatencies returns every acknowledgement latency so far.
 func (f *Fake) AckLatencies() []time.Duration {
 	f.socket.mu.Lock()

@@ -4,8 +4,8 @@ ALTER TABLE proposals ADD COLUMN requested_by TEXT NOT NULL DEFAULT '';
 ALTER TABLE proposals ADD COLUMN location TEXT NOT NULL DEFAULT '';
 
 -- Outbox: messages accepted for delivery to Slack, kept until delivered so
--- that a restart loses nothing. Rows with a key coalesce while pending (the
--- latest progress update of a message replaces the one not yet sent).
+-- that a restart loses nothing. Of pending rows with one key (updates of one
+-- message) only the newest is delivered.
 CREATE TABLE outbox (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     channel     TEXT NOT NULL,

@@ -1,0 +1,172 @@
+package slack_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/watchkeeper/watchkeeper/agent/llm/scripted"
+	"github.com/watchkeeper/watchkeeper/internal/config"
+	"github.com/watchkeeper/watchkeeper/internal/slack/slackfake"
+	"github.com/watchkeeper/watchkeeper/tools"
+)
+
+// click presses a button and returns the response_url of the click.
+func (h *harness) click(ch, user, messageTS, action, value string) string {
+	h.t.Helper()
+	p := h.fake.Click(ch, user, messageTS, action, value)
+	id, err := h.fake.SendInteraction(p)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if d, err := h.fake.WaitAck(id, 3*time.Second); err != nil || d > time.Second {
+		h.t.Fatalf("click ack: %s, %v", d, err)
+	}
+	return p["response_url"].(string)
+}
+
+// proposalID finds the Approve button's value in a message.
+func proposalID(t *testing.T, m slackfake.Message) string {
+	t.Helper()
+	var blocks []map[string]any
+	_ = json.Unmarshal(m.Blocks, &blocks)
+	for _, b := range blocks {
+		if b["type"] != "actions" {
+			continue
+		}
+		for _, e := range b["elements"].([]any) {
+			el := e.(map[string]any)
+			if el["action_id"] == "approve" {
+				return el["value"].(string)
+			}
+		}
+	}
+	t.Fatalf("no Approve button in %s", m.Blocks)
+	return ""
+}
+
+func TestApprovalButtons(t *testing.T) {
+	h := newHarness(t, harnessOpts{turns: []scripted.Turn{
+		{ExpectInput: "restart checkout", ToolCalls: []scripted.Call{{Name: "restart_deployment", Args: map[string]any{"name": "checkout"}}}},
+		{ExpectToolResult: "awaits approval by a person", Text: "I propose restarting checkout."},
+	}})
+	ts := h.fake.UserMessage(chOps, alice, "restart checkout", "")
+	h.send(slackfake.Mention(chOps, alice, ts, "", "restart checkout"))
+	msg := h.answered(chOps, ts, "Proposed change")
+	id := proposalID(t, msg)
+	text := blocksText(msg.Blocks)
+	for _, want := range []string{"Restart deployment checkout", "requested by <@UALICE>", "risk: medium", "expires", "Approve", "Reject", "Details"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("proposal message lacks %q:\n%s", want, text)
+		}
+	}
+	eventually(t, "the proposal's location", func() bool {
+		got, _ := h.app.Approvals().Get(context.Background(), id)
+		return got.Location == "slack:"+chOps+":"+msg.TS
+	})
+
+	refusals := []struct {
+		user, action, want string
+	}{
+		{bob, "approve", "You cannot approve this: you are not one of the approvers of changes (approval.approvers). Nothing was changed."},
+		{alice, "approve", "You cannot approve this: you asked for this change, so someone else must approve it."},
+		{bob, "reject", "You cannot reject this: only the requester or an approver may reject"},
+	}
+	for _, r := range refusals {
+		url := h.click(chOps, r.user, msg.TS, r.action, id)
+		p := h.response(url, r.want)
+		if p.Body["response_type"] != "ephemeral" {
+			t.Errorf("refusal is not ephemeral: %v", p.Body)
+		}
+	}
+	if h.restart.applied.Load() != 0 {
+		t.Fatal("a refused click applied the change")
+	}
+	// Details: the full change, to the clicker only.
+	h.response(h.click(chOps, bob, msg.TS, "details", id), "kubectl rollout restart deployment/checkout")
+
+	// The approver approves: applied once, the message says who and what.
+	h.click(chOps, admin, msg.TS, "approve", id)
+	eventually(t, "the executed proposal message", func() bool {
+		m, _ := h.fake.Message(chOps, msg.TS)
+		return strings.Contains(blocksText(m.Blocks), "✅ Approved by <@UADMIN>") &&
+			strings.Contains(blocksText(m.Blocks), "and applied: deployment restarted; 3/3 pods ready")
+	})
+	m, _ := h.fake.Message(chOps, msg.TS)
+	if strings.Contains(blocksText(m.Blocks), "Approve\n") || strings.Contains(string(m.Blocks), `"action_id":"approve"`) {
+		t.Error("the decided proposal still has buttons")
+	}
+	// A second click is stale.
+	h.response(h.click(chOps, admin, msg.TS, "approve", id), "Nothing to approve: proposal "+id+" was already executed by UADMIN")
+	if n := h.restart.applied.Load(); n != 1 {
+		t.Errorf("applied %d times", n)
+	}
+	// An unknown proposal.
+	h.response(h.click(chOps, admin, msg.TS, "approve", "prop_000000000000"), "does not exist (any more)")
+
+	// Show my work opens a modal with the run's tool calls.
+	ans := h.answered(chOps, ts, "I propose restarting checkout.")
+	var runID string
+	var blocks []map[string]any
+	_ = json.Unmarshal(ans.Blocks, &blocks)
+	for _, b := range blocks {
+		if b["type"] == "actions" {
+			runID = b["elements"].([]any)[0].(map[string]any)["value"].(string)
+		}
+	}
+	h.click(chOps, bob, ans.TS, "show_work", runID)
+	eventually(t, "the work modal", func() bool {
+		for _, v := range h.fake.Views() {
+			if strings.Contains(blocksText(v.View), "restart_deployment") && strings.Contains(blocksText(v.View), "restart checkout") {
+				return true
+			}
+		}
+		return false
+	})
+	// The decision is in the thread's memory.
+	eventually(t, "the decision in memory", func() bool {
+		raw, _ := h.app.Store().LoadConversation(context.Background(), "slack:"+chOps+":"+ts)
+		return strings.Contains(string(raw), "approved proposal "+id)
+	})
+}
+
+func TestDoubleClickExecutesOnce(t *testing.T) {
+	h := newHarness(t, harnessOpts{noModel: true})
+	ctx := context.Background()
+	p, err := h.app.Approvals().Propose(ctx, "c", tools.Proposal{Tool: "restart_deployment", Summary: "Restart cart", Args: json.RawMessage(`{"name":"cart"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := h.fake.UserMessage(chOps, bob, "placeholder", "")
+	var wg sync.WaitGroup
+	for range 5 {
+		wg.Go(func() { h.click(chOps, admin, ts, "approve", p.ID) })
+	}
+	wg.Wait()
+	eventually(t, "one execution", func() bool { return h.restart.applied.Load() == 1 })
+	time.Sleep(200 * time.Millisecond)
+	if n := h.restart.applied.Load(); n != 1 {
+		t.Errorf("five clicks applied %d times", n)
+	}
+}
+
+func TestExpiredAndUnconfiguredApprovals(t *testing.T) {
+	h := newHarness(t, harnessOpts{noModel: true, expiry: 50 * time.Millisecond})
+	ctx := context.Background()
+	p, _ := h.app.Approvals().Propose(ctx, "c", tools.Proposal{Tool: "restart_deployment", Summary: "Restart cart"})
+	ts := h.fake.UserMessage(chOps, bob, "placeholder", "")
+	time.Sleep(100 * time.Millisecond)
+	h.response(h.click(chOps, admin, ts, "approve", p.ID), "Too late to approve: proposal "+p.ID+" expired at")
+	if h.restart.applied.Load() != 0 {
+		t.Error("an expired proposal was applied")
+	}
+
+	// Without configured approvers nobody may approve a change.
+	h2 := newHarness(t, harnessOpts{noModel: true, tweak: func(c *config.Config) { c.Approval.Approvers = nil }})
+	p2, _ := h2.app.Approvals().Propose(ctx, "c", tools.Proposal{Tool: "restart_deployment", Summary: "Restart cart"})
+	ts2 := h2.fake.UserMessage(chOps, bob, "placeholder", "")
+	h2.response(h2.click(chOps, admin, ts2, "approve", p2.ID), "nobody may approve changes yet; an administrator must list approvers in approval.approvers")
+}
