@@ -104,7 +104,7 @@ type Bot struct {
 	assistants map[string]bool // assistant threads: channel:thread_ts
 	// proposalLocks serialise updates of one proposal's message.
 	proposalLocks sync.Map
-	wg         sync.WaitGroup
+	wg            sync.WaitGroup
 }
 
 type job struct {

@@ -1,0 +1,155 @@
+package slack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"path/filepath"
+	"testing"
+	"time"
+
+	slackapi "github.com/slack-go/slack"
+
+	"github.com/watchkeeper/watchkeeper/internal/slack/slackfake"
+	"github.com/watchkeeper/watchkeeper/internal/store"
+)
+
+func openStore(t *testing.T, path string) *store.SQLite {
+	t.Helper()
+	s, err := store.OpenSQLite(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func newAPI(url string) *slackapi.Client {
+	return slackapi.New(slackfake.BotToken, slackapi.OptionAPIURL(url))
+}
+
+// The outbox keeps to one message per channel per interval by itself, and
+// when Slack still answers 429 it waits the Retry-After and delivers
+// everything, in order.
+func TestOutboxHonoursRateLimits(t *testing.T) {
+	fake := slackfake.New(slackfake.Options{PostBurst: 1, PostEvery: 300 * time.Millisecond})
+	defer fake.Close()
+	fake.AddChannel("C1", "one", true)
+	s := openStore(t, filepath.Join(t.TempDir(), "o.db"))
+	// An interval shorter than Slack's rate, so Slack has to say 429.
+	o := NewOutbox(s, newAPI(fake.URL), nil, 10*time.Millisecond, testLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go o.Run(ctx)
+	start := time.Now()
+	var tss []string
+	for i := range 4 {
+		ts, err := o.Post(ctx, newMsg("C1", "", fmt.Sprintf("message %d", i), nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tss = append(tss, ts)
+	}
+	msgs := fake.BotMessages("C1", "")
+	if len(msgs) != 4 {
+		t.Fatalf("%d messages delivered", len(msgs))
+	}
+	for i, m := range msgs {
+		if m.Text != fmt.Sprintf("message %d", i) || m.TS != tss[i] {
+			t.Errorf("message %d = %q (%s)", i, m.Text, m.TS)
+		}
+	}
+	// Slack's Retry-After is whole seconds: three refusals cost ≥ 3 s.
+	if fake.Calls("chat.postMessage") <= 4 {
+		t.Errorf("Slack never refused (%d calls); the test did not exercise 429", fake.Calls("chat.postMessage"))
+	}
+	if took := time.Since(start); took < 2*time.Second {
+		t.Errorf("delivered in %s: Retry-After was not honoured", took)
+	}
+}
+
+// Messages accepted while Slack is unreachable survive a restart and are
+// delivered by the next process.
+func TestOutboxSurvivesRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "o.db")
+	s := openStore(t, path)
+	down := NewOutbox(s, newAPI("http://127.0.0.1:1/"), nil, time.Millisecond, testLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	go down.Run(ctx)
+	for i := range 3 {
+		if _, _, err := down.enqueue(ctx, kindPost, "", newMsg("C1", "", fmt.Sprintf("kept %d", i), nil), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // a failed attempt or two
+	cancel()
+	s.Close()
+
+	fake := slackfake.New(slackfake.Options{PostBurst: 10})
+	defer fake.Close()
+	fake.AddChannel("C1", "one", true)
+	s2 := openStore(t, path)
+	up := NewOutbox(s2, newAPI(fake.URL), nil, time.Millisecond, testLogger(t))
+	// The transport failures above scheduled retries with backoff; the
+	// new process delivers them when they are due.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	go up.Run(ctx2)
+	deadline := time.Now().Add(10 * time.Second)
+	for len(fake.BotMessages("C1", "")) < 3 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	msgs := fake.BotMessages("C1", "")
+	if len(msgs) != 3 || msgs[0].Text != "kept 0" || msgs[2].Text != "kept 2" {
+		t.Fatalf("after restart: %+v", msgs)
+	}
+}
+
+// Slack refusing a message is final: it is recorded, not retried forever,
+// and the waiting caller gets the reason.
+func TestOutboxPermanentErrors(t *testing.T) {
+	fake := slackfake.New(slackfake.Options{PostBurst: 10})
+	defer fake.Close()
+	fake.AddChannel("COUT", "out", false)
+	s := openStore(t, filepath.Join(t.TempDir(), "o.db"))
+	o := NewOutbox(s, newAPI(fake.URL), nil, time.Millisecond, testLogger(t))
+	var failed []string
+	o.onFailure = func(kind, reason string) { failed = append(failed, kind+":"+reason) }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go o.Run(ctx)
+	_, err := o.Post(ctx, newMsg("COUT", "", "hello", nil))
+	var se slackapi.SlackErrorResponse
+	if !errors.As(err, &se) || se.Err != "not_in_channel" {
+		t.Fatalf("err = %v", err)
+	}
+	if fake.Calls("chat.postMessage") != 1 {
+		t.Errorf("a permanent error was retried (%d calls)", fake.Calls("chat.postMessage"))
+	}
+	if len(failed) != 1 || failed[0] != "post:not_in_channel" {
+		t.Errorf("failures counted: %v", failed)
+	}
+	// A 5xx is transient and retried.
+	fake.AddChannel("C1", "one", true)
+	fake.FailNext("chat.postMessage", "internal_error")
+	if _, err := o.Post(ctx, newMsg("C1", "", "after a hiccup", nil)); err != nil {
+		t.Fatalf("not retried: %v", err)
+	}
+	pending, _ := s.PendingOutbox(ctx, 10)
+	if len(pending) != 0 {
+		t.Errorf("%d messages left pending", len(pending))
+	}
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

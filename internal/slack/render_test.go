@@ -1,0 +1,144 @@
+package slack_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	slackapi "github.com/slack-go/slack"
+
+	"github.com/watchkeeper/watchkeeper/internal/slack"
+	"github.com/watchkeeper/watchkeeper/internal/slack/slackfake"
+	"github.com/watchkeeper/watchkeeper/internal/store"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func golden(t *testing.T, name string, blocks []slackapi.Block) {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // readable golden files: Slack's markup as written
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(blocks); err != nil {
+		t.Fatal(err)
+	}
+	got := bytes.TrimSpace(buf.Bytes())
+	if problem := slackfake.BlocksProblem(string(got)); problem != "" {
+		t.Errorf("%s breaks Slack's rules: %s", name, problem)
+	}
+	path := filepath.Join("testdata", name+".golden.json")
+	if *update {
+		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/slack -run Golden -update)", err)
+	}
+	if strings.TrimSpace(string(want)) != strings.TrimSpace(string(got)) {
+		t.Errorf("%s differs from %s:\n%s", name, path, got)
+	}
+}
+
+func TestGoldenBlocks(t *testing.T) {
+	at := time.Date(2026, 11, 24, 14, 5, 0, 0, time.UTC)
+	answer, _, overflow := slack.AnswerBlocks(slack.Answer{
+		Text: "## Checkout is slow\nCheckout p99 rose to **2.31s** at 14:02 after deploy `checkout:v2.4.1`.\n- payments is fine\n- see [graph](http://prom/g?a=1&b=2)\n",
+		Evidence: []slack.Evidence{
+			{Tool: "prom_query_range", Query: `histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{service="checkout"}[5m])))`,
+				Duration: 412 * time.Millisecond, Outcome: "ok", Link: "http://prom/graph?g0.expr=x"},
+			{Tool: "logs_search", Query: `{"service":"checkout","level":"error"}`, Duration: 1200 * time.Millisecond, Outcome: "ok"},
+			{Tool: "rca_rank", Query: "14:02", Duration: 30 * time.Millisecond, Outcome: "tool_error"},
+		},
+		Footer: "gpt-4o · 4 steps · 3 tool calls · 5,120 in / 310 out tokens · $0.0142 · 9.8s",
+		RunID:  "run_0123456789abcdef",
+	})
+	if overflow {
+		t.Error("a short answer overflowed")
+	}
+	golden(t, "answer", answer)
+
+	failed, _, _ := slack.AnswerBlocks(slack.Answer{Text: "the model did not answer in time (llm.timeout 2m0s); try again", Failed: true,
+		Footer: "gpt-4o · 1 step · 0 tool calls · 900 in / 0 out tokens · 2m0s"})
+	golden(t, "answer_failed", failed)
+
+	golden(t, "progress", slack.ProgressBlocks("Working on it… 1 tool calls so far",
+		[]slack.Evidence{{Tool: "prom_query", Query: "up == 0", Duration: 80 * time.Millisecond, Outcome: "ok"}}, []string{"logs_search"}))
+
+	p := store.Proposal{ID: "prop_a1b2c3", Tool: "rollout_undo", Summary: "Roll back deployment checkout to revision 7 <image v2.4.0>",
+		Details: "namespace: shop\nimage: checkout:v2.4.1 → checkout:v2.4.0", Risk: "medium", RequestedBy: "UALICE",
+		Status: store.ProposalPending, CreatedAt: at}
+	pending, _ := slack.ProposalBlocks(p, 15*time.Minute)
+	golden(t, "proposal_pending", pending)
+	p.Status, p.DecidedBy, p.DecidedAt, p.Result = store.ProposalExecuted, "UADMIN", at.Add(3*time.Minute), "rolled back; 3/3 pods ready"
+	executed, _ := slack.ProposalBlocks(p, 15*time.Minute)
+	golden(t, "proposal_executed", executed)
+	p.Status, p.Result = store.ProposalRejected, ""
+	rejected, _ := slack.ProposalBlocks(p, 15*time.Minute)
+	golden(t, "proposal_rejected", rejected)
+}
+
+func TestMrkdwnEscapesHostileText(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"a & b < c > d", "a &amp; b &lt; c &gt; d"},
+		{"<!channel> wake up <@U123>", "&lt;!channel&gt; wake up &lt;@U123&gt;"},
+		{"**bold** and __also__", "*bold* and *also*"},
+		{"# Title", "*Title*"},
+		{"- one\n* two", "• one\n• two"},
+		{"[site](https://x.example/a?b=1&c=2)", "<https://x.example/a?b=1&amp;c=2|site>"},
+		{"[a|b](https://x.example/p|q>r)", "<https://x.example/p%7Cq%3Er|a¦b>"},
+		{"[js](javascript:alert(1))", "[js](javascript:alert(1))"},
+		{"`<b>` and ```\n<!here> **no**\n```", "`&lt;b&gt;` and ```\n&lt;!here&gt; **no**\n```"},
+	} {
+		if got := slack.Mrkdwn(tt.in); got != tt.want {
+			t.Errorf("Mrkdwn(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestLongAnswersStayWithinSlackLimits(t *testing.T) {
+	var b strings.Builder
+	for i := range 4000 {
+		b.WriteString("Line ")
+		b.WriteString(strings.Repeat("x", i%90))
+		b.WriteString(" & <tag>\n")
+		if i%500 == 0 {
+			b.WriteString("```\ncode inside a fence " + strings.Repeat("y", 200) + "\n")
+		}
+		if i%500 == 250 {
+			b.WriteString("```\n")
+		}
+	}
+	b.WriteString(strings.Repeat("z", 9000)) // one line longer than a section
+	var evidence []slack.Evidence
+	for range 30 {
+		evidence = append(evidence, slack.Evidence{Tool: "prom_query", Query: strings.Repeat("q", 5000), Outcome: "ok"})
+	}
+	blocks, fallback, overflow := slack.AnswerBlocks(slack.Answer{Text: b.String(), Evidence: evidence, RunID: "run_x", Footer: "f"})
+	if !overflow {
+		t.Error("a 300 kB answer did not overflow into a snippet")
+	}
+	if len(blocks) > 50 {
+		t.Errorf("%d blocks", len(blocks))
+	}
+	if utf8.RuneCountInString(fallback) > 3000 {
+		t.Errorf("fallback text is %d characters", utf8.RuneCountInString(fallback))
+	}
+	raw, _ := json.Marshal(blocks)
+	if problem := slackfake.BlocksProblem(string(raw)); problem != "" {
+		t.Errorf("blocks break Slack's rules: %s", problem)
+	}
+	for _, blk := range blocks {
+		if s, ok := blk.(*slackapi.SectionBlock); ok && strings.Count(s.Text.Text, "```")%2 != 0 {
+			t.Errorf("a section has an unbalanced code fence: %.80q…", s.Text.Text)
+		}
+	}
+}
