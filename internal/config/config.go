@@ -286,6 +286,10 @@ type Slack struct {
 	SigningSecretFile string `yaml:"signing_secret_file"`
 	// APIURL overrides https://slack.com/api/ (a proxy, or tests).
 	APIURL string `yaml:"api_url"`
+	// Connections is how many Socket Mode connections to keep open (1–10);
+	// Slack spreads envelopes across them, so bursts are acknowledged in
+	// parallel.
+	Connections int `yaml:"connections"`
 	// Workers bound how many requests are worked on at once; Queue how
 	// many more wait. Beyond that people are told to try again.
 	Workers int `yaml:"workers"`
@@ -361,7 +365,7 @@ func Default() Config {
 		Logs: Logs{Backend: "none", HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)},
 			Labels: LogLabels{Service: "service", Namespace: "namespace", Pod: "pod"}, MaxLines: 100_000},
 		Telemetry: Telemetry{Tracing: Tracing{SampleRatio: 1, ServiceName: "watchkeeper"}},
-		Slack:     Slack{Mode: "socket", Workers: 8, Queue: 256},
+		Slack:     Slack{Mode: "socket", Workers: 8, Queue: 256, Connections: 2},
 		Approval:  Approval{Expiry: Duration(15 * time.Minute)},
 	}
 }

@@ -275,6 +275,9 @@ func (c Config) validateSlack(bad func(field, format string, a ...any), oneOf fu
 	if s.Workers < 1 {
 		bad("slack.workers", "must be at least 1")
 	}
+	if s.Connections < 1 || s.Connections > 10 {
+		bad("slack.connections", "must be between 1 and 10 (Slack allows ten Socket Mode connections per app)")
+	}
 	if s.Queue < 0 {
 		bad("slack.queue", "is negative")
 	}

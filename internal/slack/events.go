@@ -55,6 +55,12 @@ func (b *Bot) tellBusy(ev slackevents.EventsAPIEvent) {
 
 func (b *Bot) handleEvent(ctx context.Context, ev slackevents.EventsAPIEvent) {
 	kind := ev.InnerEvent.Type
+	// Most traffic in a busy channel is not for the bot: drop it before
+	// touching the store.
+	if !b.relevant(ev) {
+		b.count(kind, "ignored")
+		return
+	}
 	if cb, ok := ev.Data.(*slackevents.EventsAPICallbackEvent); ok && cb.EventID != "" {
 		first, err := b.opts.Store.Claim(ctx, "slack-event:"+cb.EventID, eventTTL)
 		if err != nil {
@@ -85,6 +91,23 @@ func (b *Bot) handleEvent(ctx context.Context, ev slackevents.EventsAPIEvent) {
 	default:
 		b.count(kind, "ignored")
 	}
+}
+
+// relevant is a cheap first look: could this event need the bot?
+func (b *Bot) relevant(ev slackevents.EventsAPIEvent) bool {
+	switch e := ev.InnerEvent.Data.(type) {
+	case *slackevents.AppMentionEvent:
+		return e.User != b.botID && (e.BotID == "" || b.opts.Config.AllowBots)
+	case *slackevents.MessageEvent:
+		if e.User == b.botID || ((e.BotID != "" || e.SubType == "bot_message") && !b.opts.Config.AllowBots) {
+			return false
+		}
+		// Mentions are answered as app_mention.
+		return e.ChannelType == "im" || (e.ThreadTimeStamp != "" && !strings.Contains(e.Text, "<@"+b.botID+">"))
+	case *slackevents.AssistantThreadStartedEvent:
+		return true
+	}
+	return false
 }
 
 // handleMessage answers direct messages and replies in threads the bot

@@ -75,7 +75,7 @@ func (r *restartTool) Apply(context.Context, tools.Proposal) (tools.Result, erro
 }
 
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	fake    *slackfake.Fake
 	app     *app.App
 	bot     *slack.Bot
@@ -93,11 +93,12 @@ type harnessOpts struct {
 	turns   []scripted.Turn
 	tweak   func(*config.Config)
 	expiry  time.Duration
+	quiet   bool
 }
 
 const signingSecret = "8f742231b10e8888abcd99yyyzzz85a5"
 
-func newHarness(t *testing.T, o harnessOpts) *harness {
+func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
 	if o.fake.PostBurst == 0 {
 		o.fake.PostBurst = 100
@@ -111,7 +112,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	cfg := config.Default()
 	cfg.Store.Path = filepath.Join(t.TempDir(), "wk.db")
 	cfg.Slack = config.Slack{Mode: "socket", BotToken: slackfake.BotToken, AppToken: slackfake.AppToken,
-		SigningSecret: signingSecret, APIURL: fake.URL, Workers: 4, Queue: 64,
+		SigningSecret: signingSecret, APIURL: fake.URL, Workers: 4, Queue: 64, Connections: 2,
 		Channels: []config.SlackChannel{{ID: chShop, SlackScope: config.SlackScope{Namespaces: []string{"shop"},
 			Tools: []string{"prom_query_range", "logs_search"}}}}}
 	if o.mode != "" {
@@ -140,10 +141,14 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if !o.noModel {
 		asker = a.Surface("Slack")
 	}
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if o.quiet {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	bot, err := slack.New(slack.Options{Config: cfg.Slack, Asker: asker, Tools: a.Tools(), Approvals: a.Approvals(),
 		Policy: approval.DefaultPolicy{Approvers: cfg.Approval.Approvers}, Expiry: cfg.Approval.Expiry.D(),
 		Store: a.Store(), Redactor: a.Redactor(), Metrics: a.Metrics(), PostInterval: 20 * time.Millisecond,
-		ProgressEvery: time.Millisecond, Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		ProgressEvery: time.Millisecond, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,9 +156,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	go func() { h.done <- bot.Serve(ctx) }()
 	t.Cleanup(h.stop)
 	if cfg.Slack.Mode == "socket" {
-		if err := fake.WaitConnected(5 * time.Second); err != nil {
-			t.Fatal(err)
-		}
+		eventually(t, "both Socket Mode connections", func() bool { return fake.OpenConnections() == 2 })
 	}
 	return h
 }
@@ -176,7 +179,7 @@ func (h *harness) stop() {
 }
 
 // eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(slowCap)
 	for !cond() {
@@ -249,7 +252,7 @@ func (h *harness) answered(ch, thread, want string) slackfake.Message {
 
 var _ = agent.EventFinal
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -257,3 +260,8 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 func jsonMarshal(v any) (json.RawMessage, error) { return json.Marshal(v) }
+
+// newBenchHarness is a harness without a model whose logs stay quiet.
+func newBenchHarness(b *testing.B) *harness {
+	return newHarness(b, harnessOpts{noModel: true, quiet: true})
+}

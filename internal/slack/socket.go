@@ -10,9 +10,34 @@ import (
 	"github.com/slack-go/slack/socketmode"
 )
 
-// RunSocket serves Socket Mode until ctx ends, reconnecting as needed.
-// Every envelope is acknowledged before anything else is done with it.
+// RunSocket serves Socket Mode until ctx ends, over Connections parallel
+// connections (Slack spreads envelopes across an app's connections, up to
+// ten), each reconnecting as needed. Every envelope is acknowledged before
+// anything else is done with it.
 func (b *Bot) RunSocket(ctx context.Context) error {
+	n := min(max(b.opts.Config.Connections, 1), 10)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, n)
+	for range n {
+		go func() {
+			err := b.runConnection(ctx)
+			if err != nil {
+				cancel()
+			}
+			errc <- err
+		}()
+	}
+	var first error
+	for range n {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (b *Bot) runConnection(ctx context.Context) error {
 	client := socketmode.New(b.api)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

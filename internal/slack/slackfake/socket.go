@@ -180,7 +180,8 @@ func (f *Fake) Connections() int {
 // refreshes connections, and then closes them.
 func (f *Fake) Disconnect() {
 	f.socket.mu.Lock()
-	conns := append([]*socketConn(nil), f.socket.conns...)
+	conns := f.socket.conns
+	f.socket.conns = nil
 	f.socket.mu.Unlock()
 	for _, c := range conns {
 		_ = c.write(map[string]any{"type": "disconnect", "reason": "refresh_requested"})
@@ -208,6 +209,65 @@ func (f *Fake) send(typ string, payload any) (string, error) {
 	env := map[string]any{"envelope_id": id, "type": typ, "payload": json.RawMessage(raw),
 		"accepts_response_payload": typ != "events_api", "retry_attempt": 0, "retry_reason": ""}
 	return id, c.write(env)
+}
+
+// Frame is an envelope encoded ahead of time, so a burst measures the bot
+// rather than the fake's JSON encoding.
+type Frame struct {
+	ID   string
+	data []byte
+}
+
+// PrepareEvent encodes an Events API envelope for SendFrames.
+func (f *Fake) PrepareEvent(event map[string]any) (Frame, error) {
+	h := f.socket
+	h.mu.Lock()
+	h.seq++
+	id := fmt.Sprintf("env-%d", h.seq)
+	h.mu.Unlock()
+	env := map[string]any{"envelope_id": id, "type": "events_api", "payload": EventCallback(event),
+		"accepts_response_payload": false, "retry_attempt": 0, "retry_reason": ""}
+	b, err := json.Marshal(env)
+	return Frame{ID: id, data: b}, err
+}
+
+// SendFrames writes prepared envelopes back to back, spread over the open
+// connections in turn as Slack does, timing each from just before its
+// write.
+func (f *Fake) SendFrames(frames []Frame) error {
+	if err := f.WaitConnected(5 * time.Second); err != nil {
+		return err
+	}
+	h := f.socket
+	h.mu.Lock()
+	conns := append([]*socketConn(nil), h.conns...)
+	h.mu.Unlock()
+	var wg sync.WaitGroup
+	errs := make([]error, len(conns))
+	for i, c := range conns {
+		wg.Go(func() {
+			c.wm.Lock()
+			defer c.wm.Unlock()
+			for j := i; j < len(frames); j += len(conns) {
+				h.mu.Lock()
+				h.sent[frames[j].ID] = time.Now()
+				h.mu.Unlock()
+				if err := c.ws.WriteMessage(websocket.TextMessage, frames[j].data); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// OpenConnections returns how many Socket Mode connections are open now.
+func (f *Fake) OpenConnections() int {
+	f.socket.mu.Lock()
+	defer f.socket.mu.Unlock()
+	return len(f.socket.conns)
 }
 
 // SendEvent delivers an Events API event (the inner event object).
