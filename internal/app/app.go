@@ -54,6 +54,7 @@ type App struct {
 	metrics   *telemetry.Metrics
 	tracing   telemetry.Tracing
 	redactor  *redact.Redactor
+	slack     *slack.Bot
 }
 
 // New builds every component from cfg. On error, whatever was opened is
@@ -207,6 +208,7 @@ func (a *App) Serve(ctx context.Context) error {
 		if bot, err = a.Slack(); err != nil {
 			return err
 		}
+		a.logger.Info("slack enabled", "mode", a.cfg.Slack.Mode)
 		if a.cfg.Slack.Mode == "http" {
 			srv.Mount("/slack/", bot.Handler())
 		}
@@ -238,18 +240,41 @@ func (a *App) Serve(ctx context.Context) error {
 	return err
 }
 
-// Slack builds the Slack surface from the configuration.
+// Slack returns the Slack surface built from the configuration (once; Serve
+// runs the same one).
 func (a *App) Slack() (*slack.Bot, error) {
+	if a.slack != nil {
+		return a.slack, nil
+	}
 	var asker slack.Asker
 	if a.agent != nil {
 		asker = a.Surface("Slack")
 	}
-	return slack.New(slack.Options{
+	bot, err := slack.New(slack.Options{
 		Config: a.cfg.Slack, Asker: asker, Tools: a.tools, Approvals: a.approvals,
 		Policy: approval.DefaultPolicy{Approvers: a.cfg.Approval.Approvers, SelfApproval: a.cfg.Approval.SelfApproval},
 		Expiry: a.cfg.Approval.Expiry.D(), Store: a.store, Redactor: a.redactor, Metrics: a.metrics,
 		Logger: a.logger.With("component", "slack"),
 	})
+	if err != nil {
+		return nil, err
+	}
+	a.slack = bot
+	return bot, nil
+}
+
+// NotifyAlert posts an alert line to the channel its labels route to
+// (slack.alerts). It reports false when no route matches or Slack is off.
+func (a *App) NotifyAlert(ctx context.Context, labels map[string]string, line string) (bool, error) {
+	if a.slack == nil {
+		return false, nil
+	}
+	ch, ok := slack.AlertChannel(a.cfg.Slack.Alerts, labels)
+	if !ok {
+		return false, nil
+	}
+	_, err := a.slack.Notify(ctx, ch, line)
+	return err == nil, err
 }
 
 // runRecorder stores agent runs.

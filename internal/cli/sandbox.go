@@ -67,10 +67,15 @@ The sandbox's APIs are served while the demo runs, so other tools can look too:
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
 			alerts := make(chan string, 64)
+			slackAlerts := make(chan sandbox.WebhookMessage, 64)
 			o := f.options()
 			o.OnAlert = func(m sandbox.WebhookMessage) {
 				select {
 				case alerts <- app.AlertLine(m):
+				default:
+				}
+				select {
+				case slackAlerts <- m:
 				default:
 				}
 			}
@@ -86,13 +91,49 @@ The sandbox's APIs are served while the demo runs, so other tools can look too:
 				return err
 			}
 			defer a.Close()
+			slackNote := ""
+			if l.Config.SlackEnabled() {
+				// The same demo in Slack: the bot answers there with the
+				// sandbox's tools, and alerts go to their routed channel.
+				if _, err := a.Slack(); err != nil {
+					return err
+				}
+				go func() {
+					if err := a.Serve(ctx); err != nil {
+						fmt.Fprintln(stdio.Err, "slack:", err)
+					}
+				}()
+				go func() {
+					for {
+						select {
+						case <-ctx.Done():
+							return
+						case m := <-slackAlerts:
+							labels := map[string]string{}
+							for k, v := range m.CommonLabels {
+								labels[k] = v
+							}
+							for k, v := range m.GroupLabels {
+								labels[k] = v
+							}
+							if _, err := a.NotifyAlert(ctx, labels, app.AlertLine(m)); err != nil {
+								logger.Warn("post an alert to Slack", "err", err)
+							}
+						}
+					}
+				}()
+				slackNote = "\n  Slack: connected (" + l.Slack.Mode + " mode) — mention @watchkeeper or use /watchkeeper there too."
+				if len(l.Slack.Alerts) == 0 {
+					slackNote += " Alerts stay here until slack.alerts routes them to a channel."
+				}
+			}
 			cfg := chatConfig(a, l, stdio, logger)
 			ctx, stop := interactive(ctx, &cfg, stdio)
 			defer stop()
 
 			var ch *chat.Chat
 			cfg.Commands = map[string]chat.Command{"sandbox": sandboxChatCommand(sb.Sandbox)}
-			cfg.Banner = demoBanner(a, l.LLM.Provider+"/"+l.LLM.Model, sb)
+			cfg.Banner = demoBanner(a, l.LLM.Provider+"/"+l.LLM.Model, sb) + slackNote
 			ch = chat.New(cfg)
 			go func() {
 				for {

@@ -103,8 +103,11 @@ func (b *Bot) commandCall(channel, sub, rest string) (string, map[string]any, st
 	rangeArg := func() string {
 		if n := len(words); n > 0 {
 			if d, err := time.ParseDuration(words[n-1]); err == nil && d > 0 {
+				w := words[n-1]
 				words = words[:n-1]
-				return d.String() + " ago"
+				// As written ("2h ago"): the tools' time parser reads
+				// that, not Go's "2h0m0s".
+				return w + " ago"
 			}
 		}
 		return ""

@@ -80,6 +80,9 @@ func TestSlashCommands(t *testing.T) {
 		!strings.Contains(text, "`prom_query_range` `histogram_quantile(0.99, checkout)`") {
 		t.Errorf("metrics response = %v\n%s", p.Body["response_type"], text)
 	}
+	if got := h.rng.lastStart.Load(); got != "2h ago" {
+		t.Errorf("the range reached the tool as %q, want \"2h ago\"", got)
+	}
 	eventually(t, "the chart in the channel", func() bool {
 		for _, f := range h.fake.Files() {
 			if f.Channel == chOps && f.Name == "chart.png" {

@@ -33,7 +33,10 @@ const (
 )
 
 // rangeTool stands in for prom_query_range: a result with a link and a chart.
-type rangeTool struct{ calls atomic.Int32 }
+type rangeTool struct {
+	calls     atomic.Int32
+	lastStart atomic.Value
+}
 
 func (*rangeTool) Spec() tools.Spec {
 	return tools.Spec{Name: "prom_query_range", Description: "Range query.", Parameters: tools.Object(map[string]*tools.Schema{
@@ -46,6 +49,7 @@ func (r *rangeTool) Run(_ context.Context, raw json.RawMessage) (tools.Result, e
 	time.Sleep(150 * time.Millisecond)
 	var a struct{ Query, Start string }
 	_ = json.Unmarshal(raw, &a)
+	r.lastStart.Store(a.Start)
 	if strings.Contains(a.Query, "((") {
 		return tools.Errorf("parse error: unexpected ( in %s", a.Query), nil
 	}

@@ -1,0 +1,112 @@
+package app
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/watchkeeper/watchkeeper/internal/config"
+	"github.com/watchkeeper/watchkeeper/internal/slack/slackfake"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Serve starts the Slack surface with the server: socket mode connects,
+// http mode serves /slack/* on server.listen beside /healthz.
+func TestServeStartsSlack(t *testing.T) {
+	fake := slackfake.New(slackfake.Options{PostBurst: 100})
+	defer fake.Close()
+	fake.AddChannel("C1", "ops", true, "U1")
+	for _, mode := range []string{"socket", "http"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Store.Path = filepath.Join(t.TempDir(), "wk.db")
+			cfg.Server.Listen = freeAddr(t)
+			cfg.Slack.Mode = mode
+			cfg.Slack.BotToken, cfg.Slack.AppToken, cfg.Slack.SigningSecret = slackfake.BotToken, slackfake.AppToken, "secret"
+			cfg.Slack.APIURL = fake.URL
+			if err := cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			a, err := New(context.Background(), cfg, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			before := fake.Connections()
+			go func() { done <- a.Serve(ctx) }()
+			base := "http://" + cfg.Server.Listen
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				resp, err := http.Get(base + "/healthz")
+				if err == nil {
+					resp.Body.Close()
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("server did not start")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if mode == "socket" {
+				for fake.Connections() < before+2 && time.Now().Before(deadline) {
+					time.Sleep(20 * time.Millisecond)
+				}
+				if fake.Connections() < before+2 {
+					t.Error("socket mode did not connect")
+				}
+			} else {
+				body := []byte(`{"type":"url_verification","challenge":"abc"}`)
+				req, _ := http.NewRequest(http.MethodPost, base+"/slack/events", strings.NewReader(string(body)))
+				now := time.Now().Unix()
+				req.Header.Set("X-Slack-Request-Timestamp", strconv.FormatInt(now, 10))
+				req.Header.Set("X-Slack-Signature", slackfake.Sign("secret", now, body))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var b [16]byte
+				n, _ := resp.Body.Read(b[:])
+				resp.Body.Close()
+				if resp.StatusCode != 200 || string(b[:n]) != "abc" {
+					t.Errorf("challenge = %d %q", resp.StatusCode, b[:n])
+				}
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		})
+	}
+	// A refused bot token stops Serve with an actionable error.
+	cfg := config.Default()
+	cfg.Store.Path = filepath.Join(t.TempDir(), "wk.db")
+	cfg.Server.Listen = freeAddr(t)
+	cfg.Slack.BotToken, cfg.Slack.AppToken, cfg.Slack.APIURL = "xoxb-revoked", slackfake.AppToken, fake.URL
+	a, err := New(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = a.Serve(ctx)
+	if err == nil || !strings.Contains(err.Error(), "the bot token was refused") || !strings.Contains(err.Error(), "invalid_auth") {
+		t.Errorf("Serve with a bad token = %v", err)
+	}
+}
