@@ -104,6 +104,7 @@ type Bot struct {
 	assistants map[string]bool // assistant threads: channel:thread_ts
 	// proposalLocks serialise updates of one proposal's message.
 	proposalLocks sync.Map
+	replays       replayCache
 	wg            sync.WaitGroup
 }
 

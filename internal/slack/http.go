@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	slackapi "github.com/slack-go/slack"
@@ -69,11 +70,10 @@ func (b *Bot) verified(next func(w http.ResponseWriter, r *http.Request, body []
 			return
 		}
 		// A retry from Slack is signed anew; the very same signature
-		// again is a replay.
-		first, err := b.opts.Store.Claim(r.Context(), "slack-sig:"+r.Header.Get("X-Slack-Signature"), replayWindow+time.Minute)
-		if err != nil {
-			b.logger.Error("replay check failed; accepting the request", "err", err)
-		} else if !first {
+		// again is a replay. Remembered in memory, off the disk, so the
+		// ack stays fast: a signature is only good for the window anyway,
+		// and events are deduplicated by ID in the store across replicas.
+		if !b.replays.first(r.Header.Get("X-Slack-Signature"), time.Now()) {
 			b.count("http", "replayed")
 			httpError(w, http.StatusUnauthorized, "replayed request refused")
 			return
@@ -148,4 +148,49 @@ func (b *Bot) Serve(ctx context.Context) error {
 		return nil
 	}
 	return b.RunSocket(ctx)
+}
+
+// replayCache remembers request signatures for the replay window.
+type replayCache struct {
+	mu   sync.Mutex
+	seen map[string]time.Time
+	// next is when to next drop expired entries.
+	next time.Time
+}
+
+// maxReplayEntries bounds memory under a flood of distinct signatures:
+// beyond it the older half of the window is forgotten early, and if that
+// is not enough, everything.
+const maxReplayEntries = 200_000
+
+// first reports whether sig is new within the window, and remembers it.
+func (c *replayCache) first(sig string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = map[string]time.Time{}
+	}
+	if now.After(c.next) || len(c.seen) >= maxReplayEntries {
+		cutoff := now.Add(-replayWindow - time.Minute)
+		if len(c.seen) >= maxReplayEntries {
+			cutoff = now.Add(-(replayWindow + time.Minute) / 2)
+		}
+		for k, t := range c.seen {
+			if t.Before(cutoff) {
+				delete(c.seen, k)
+			}
+		}
+		if len(c.seen) >= maxReplayEntries {
+			// Only a flood of validly signed requests gets here; forget
+			// rather than refuse everyone (events stay deduplicated by
+			// ID in the store).
+			clear(c.seen)
+		}
+		c.next = now.Add(time.Minute)
+	}
+	if _, dup := c.seen[sig]; dup {
+		return false
+	}
+	c.seen[sig] = now
+	return true
 }

@@ -153,3 +153,25 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+func TestReplayCache(t *testing.T) {
+	var c replayCache
+	t0 := time.Unix(1_800_000_000, 0)
+	if !c.first("v0=a", t0) || c.first("v0=a", t0.Add(time.Minute)) {
+		t.Fatal("a signature was not remembered")
+	}
+	if !c.first("v0=b", t0) {
+		t.Error("another signature was refused")
+	}
+	// After the window the entry is dropped (the request would be stale
+	// anyway), so memory does not grow without bound.
+	if !c.first("v0=a", t0.Add(replayWindow+3*time.Minute)) || len(c.seen) != 1 {
+		t.Errorf("expired entries kept: %d", len(c.seen))
+	}
+	for i := range maxReplayEntries + 10 {
+		c.first(fmt.Sprint(i), t0.Add(10*time.Minute))
+	}
+	if len(c.seen) > maxReplayEntries {
+		t.Errorf("%d entries; the cache is unbounded", len(c.seen))
+	}
+}
