@@ -98,15 +98,16 @@ The sandbox's APIs are served while the demo runs, so other tools can look too:
 				if _, err := a.Slack(); err != nil {
 					return err
 				}
+				sctx := ctx // ctx is re-bound below for the chat
 				go func() {
-					if err := a.Serve(ctx); err != nil {
+					if err := a.Serve(sctx); err != nil {
 						fmt.Fprintln(stdio.Err, "slack:", err)
 					}
 				}()
 				go func() {
 					for {
 						select {
-						case <-ctx.Done():
+						case <-sctx.Done():
 							return
 						case m := <-slackAlerts:
 							labels := map[string]string{}
@@ -116,7 +117,7 @@ The sandbox's APIs are served while the demo runs, so other tools can look too:
 							for k, v := range m.GroupLabels {
 								labels[k] = v
 							}
-							if _, err := a.NotifyAlert(ctx, labels, app.AlertLine(m)); err != nil {
+							if _, err := a.NotifyAlert(sctx, labels, app.AlertLine(m)); err != nil {
 								logger.Warn("post an alert to Slack", "err", err)
 							}
 						}

@@ -6,9 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
-	"slices"
 	"testing"
 	"time"
 
