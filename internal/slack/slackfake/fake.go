@@ -151,19 +151,19 @@ func New(opts Options) *Fake {
 	bind := func(c slacktest.Customize) {
 		for path, h := range map[string]http.HandlerFunc{
 			"/auth.test":                             f.authTest,
-			"/chat.postMessage":                      f.postMessage,
-			"/chat.update":                           f.update,
-			"/chat.delete":                           f.deleteMessage,
-			"/chat.postEphemeral":                    f.postEphemeral,
-			"/conversations.replies":                 f.replies,
-			"/reactions.add":                         f.reaction(true),
-			"/reactions.remove":                      f.reaction(false),
+			"/chat.postMessage":                      f.bot(f.postMessage),
+			"/chat.update":                           f.bot(f.update),
+			"/chat.delete":                           f.bot(f.deleteMessage),
+			"/chat.postEphemeral":                    f.bot(f.postEphemeral),
+			"/conversations.replies":                 f.bot(f.replies),
+			"/reactions.add":                         f.bot(f.reaction(true)),
+			"/reactions.remove":                      f.bot(f.reaction(false)),
 			"/files.getUploadURLExternal":            f.getUploadURL,
 			"/upload/":                               f.upload,
 			"/files.completeUploadExternal":          f.completeUpload,
-			"/views.open":                            f.viewsOpen,
-			"/assistant.threads.setStatus":           f.setStatus,
-			"/assistant.threads.setSuggestedPrompts": f.setPrompts,
+			"/views.open":                            f.bot(f.viewsOpen),
+			"/assistant.threads.setStatus":           f.bot(f.setStatus),
+			"/assistant.threads.setSuggestedPrompts": f.bot(f.setPrompts),
 			"/apps.connections.open":                 f.connectionsOpen,
 			"/socket":                                f.socket.serve,
 			"/response/":                             f.responseURL,
@@ -229,6 +229,21 @@ func (f *Fake) count(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		h(w, r)
+	}
+}
+
+// bot serves a Web API method that takes the bot token, holding the
+// fake's lock while it runs.
+func (f *Fake) bot(h func(w http.ResponseWriter, v url.Values)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		v, e := params(r, BotToken)
+		if e != "" {
+			writeErr(w, e)
+			return
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		h(w, v)
 	}
 }
 
@@ -351,14 +366,7 @@ func checkContent(v url.Values) string {
 // BlocksProblem explains why blocks would be refused, for test messages.
 func BlocksProblem(blocks string) string { return validateBlocks(blocks, MaxMessageBlocks) }
 
-func (f *Fake) postMessage(w http.ResponseWriter, r *http.Request) {
-	v, e := params(r, BotToken)
-	if e != "" {
-		writeErr(w, e)
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *Fake) postMessage(w http.ResponseWriter, v url.Values) {
 	c, e := f.canPost(v.Get("channel"))
 	if e != "" {
 		writeErr(w, e)
@@ -398,14 +406,7 @@ func (f *Fake) find(ch, ts string) *Message {
 	return nil
 }
 
-func (f *Fake) update(w http.ResponseWriter, r *http.Request) {
-	v, e := params(r, BotToken)
-	if e != "" {
-		writeErr(w, e)
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *Fake) update(w http.ResponseWriter, v url.Values) {
 	m := f.find(v.Get("channel"), v.Get("ts"))
 	switch {
 	case m == nil || m.Deleted:
@@ -424,14 +425,7 @@ func (f *Fake) update(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS, "text": m.Text})
 }
 
-func (f *Fake) deleteMessage(w http.ResponseWriter, r *http.Request) {
-	v, e := params(r, BotToken)
-	if e != "" {
-		writeErr(w, e)
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *Fake) deleteMessage(w http.ResponseWriter, v url.Values) {
 	m := f.find(v.Get("channel"), v.Get("ts"))
 	if m == nil || m.Deleted {
 		writeErr(w, "message_not_found")
@@ -441,14 +435,7 @@ func (f *Fake) deleteMessage(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS})
 }
 
-func (f *Fake) postEphemeral(w http.ResponseWriter, r *http.Request) {
-	v, e := params(r, BotToken)
-	if e != "" {
-		writeErr(w, e)
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *Fake) postEphemeral(w http.ResponseWriter, v url.Values) {
 	c, e := f.canPost(v.Get("channel"))
 	if e != "" {
 		writeErr(w, e)
@@ -467,14 +454,7 @@ func (f *Fake) postEphemeral(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"ok": true, "message_ts": f.nextTS()})
 }
 
-func (f *Fake) replies(w http.ResponseWriter, r *http.Request) {
-	v, e := params(r, BotToken)
-	if e != "" {
-		writeErr(w, e)
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *Fake) replies(w http.ResponseWriter, v url.Values) {
 	ch, ts := v.Get("channel"), v.Get("ts")
 	if f.find(ch, ts) == nil {
 		writeErr(w, "thread_not_found")
@@ -496,15 +476,8 @@ func (f *Fake) replies(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"ok": true, "messages": out, "has_more": false})
 }
 
-func (f *Fake) reaction(add bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		v, e := params(r, BotToken)
-		if e != "" {
-			writeErr(w, e)
-			return
-		}
-		f.mu.Lock()
-		defer f.mu.Unlock()
+func (f *Fake) reaction(add bool) func(w http.ResponseWriter, v url.Values) {
+	return func(w http.ResponseWriter, v url.Values) {
 		m := f.find(v.Get("channel"), v.Get("timestamp"))
 		if m == nil {
 			writeErr(w, "message_not_found")
@@ -622,14 +595,7 @@ func (f *Fake) completeUpload(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"ok": true, "files": out})
 }
 
-func (f *Fake) viewsOpen(w http.ResponseWriter, r *http.Request) {
-	v, e := params(r, BotToken)
-	if e != "" {
-		writeErr(w, e)
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *Fake) viewsOpen(w http.ResponseWriter, v url.Values) {
 	issued, ok := f.triggers[v.Get("trigger_id")]
 	switch {
 	case !ok:
@@ -661,26 +627,12 @@ func (f *Fake) viewsOpen(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"ok": true, "view": map[string]any{"id": fmt.Sprintf("V%d", len(f.views))}})
 }
 
-func (f *Fake) setStatus(w http.ResponseWriter, r *http.Request) {
-	v, e := params(r, BotToken)
-	if e != "" {
-		writeErr(w, e)
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *Fake) setStatus(w http.ResponseWriter, v url.Values) {
 	f.statuses = append(f.statuses, Status{Channel: v.Get("channel_id"), ThreadTS: v.Get("thread_ts"), Status: v.Get("status")})
 	writeJSON(w, map[string]any{"ok": true})
 }
 
-func (f *Fake) setPrompts(w http.ResponseWriter, r *http.Request) {
-	v, e := params(r, BotToken)
-	if e != "" {
-		writeErr(w, e)
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+func (f *Fake) setPrompts(w http.ResponseWriter, v url.Values) {
 	f.prompts = append(f.prompts, Status{Channel: v.Get("channel_id"), ThreadTS: v.Get("thread_ts"), Status: v.Get("prompts")})
 	writeJSON(w, map[string]any{"ok": true})
 }
