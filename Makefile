@@ -30,7 +30,8 @@ test: deps lint
 SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VLOGS := $(HOME)/.cache/watchkeeper/bin/victoria-logs
 VLOGS_VERSION := v1.52.1
-## deps: install the servers the tests use (Prometheus, promtool, VictoriaLogs)
+K8S_BIN := $(HOME)/.cache/watchkeeper/k8s/v1.37.2
+## deps: install the servers the tests use (Prometheus, promtool, VictoriaLogs, a Kubernetes control plane)
 deps:
 	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || { \
 		echo "installing Prometheus and promtool (Debian package prometheus)"; \
@@ -40,6 +41,9 @@ deps:
 		echo "building VictoriaLogs $(VLOGS_VERSION) for the tests"; \
 		GOBIN=$(dir $(VLOGS)) GOFLAGS=-buildvcs=false $(GO) install github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$(VLOGS_VERSION) && \
 		touch $(VLOGS).$(VLOGS_VERSION); }
+	@[ -f $(K8S_BIN)/.complete ] || { \
+		echo "building the Kubernetes control plane v1.37.2 for the tests (once; ~10 min cold)"; \
+		OUT=$(K8S_BIN) bash internal/testserver/build-k8s.sh; }
 
 ## test-short: every test, without the race detector (quicker while editing)
 test-short:

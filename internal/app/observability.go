@@ -14,6 +14,7 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/endpoint"
 	"github.com/watchkeeper/watchkeeper/tools"
 	"github.com/watchkeeper/watchkeeper/tools/anomaly"
+	kubetools "github.com/watchkeeper/watchkeeper/tools/kube"
 	"github.com/watchkeeper/watchkeeper/tools/logs"
 	"github.com/watchkeeper/watchkeeper/tools/logs/kubelogs"
 	"github.com/watchkeeper/watchkeeper/tools/logs/loki"
@@ -37,6 +38,20 @@ func httpClient(name string, h config.HTTPClient, logger *slog.Logger) (*http.Cl
 // configures; sections left empty give no tools.
 func observabilityTools(cfg config.Config, kube kubernetes.Interface, now func() time.Time, logger *slog.Logger) ([]tools.Tool, error) {
 	var out []tools.Tool
+	if kube == nil {
+		if k, err := kubeClient(cfg.Kubernetes); err == nil {
+			kube = k
+		} else {
+			logger.Debug("no Kubernetes client: no Kubernetes tools, and root-cause ranking will not see deploys", "err", err)
+		}
+	}
+	if kube != nil {
+		kc := kubetools.Config{Client: kube, Namespace: kubeNamespace(cfg.Kubernetes), Now: now}
+		out = append(out, kubetools.Tools(kc)...)
+		if cfg.Kubernetes.Actions {
+			out = append(out, kubetools.ActionTools(kubetools.ActionConfig{Config: kc, MaxReplicas: int32(cfg.Kubernetes.MaxReplicas)})...)
+		}
+	}
 	if p := cfg.Prometheus; p.URL != "" {
 		hc, err := httpClient("prometheus", p.HTTPClient, logger)
 		if err != nil {
@@ -59,13 +74,6 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, now func()
 		// Deploys for root-cause ranking come from Kubernetes when it is
 		// reachable; without it the ranking uses metrics alone.
 		rc := rca.ToolConfig{Prometheus: c}
-		if kube == nil {
-			if k, err := kubeClient(cfg.Kubernetes); err == nil {
-				kube = k
-			} else {
-				logger.Debug("no Kubernetes client: root-cause ranking will not see deploys", "err", err)
-			}
-		}
 		if kube != nil {
 			rc.Changes = rca.KubeChanges{Client: kube}
 		}

@@ -134,6 +134,11 @@ type Kubernetes struct {
 	// Namespace is used when a question names none (default: the
 	// kubeconfig context's namespace, else "default").
 	Namespace string `yaml:"namespace"`
+	// Actions offers the proposing tools (restart, scale, undo, delete
+	// pod, cordon, suspend); each proposal still needs an approval.
+	Actions bool `yaml:"actions"`
+	// MaxReplicas bounds scale proposals.
+	MaxReplicas int `yaml:"max_replicas"`
 }
 
 // Sandbox configures the embedded simulated shop used by `watchkeeper demo`
@@ -364,9 +369,10 @@ func Default() Config {
 		Prometheus: Prometheus{HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)}, Link: Link{Kind: "prometheus"}},
 		Logs: Logs{Backend: "none", HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)},
 			Labels: LogLabels{Service: "service", Namespace: "namespace", Pod: "pod"}, MaxLines: 100_000},
-		Telemetry: Telemetry{Tracing: Tracing{SampleRatio: 1, ServiceName: "watchkeeper"}},
-		Slack:     Slack{Mode: "socket", Workers: 8, Queue: 256, Connections: 2},
-		Approval:  Approval{Expiry: Duration(15 * time.Minute)},
+		Telemetry:  Telemetry{Tracing: Tracing{SampleRatio: 1, ServiceName: "watchkeeper"}},
+		Kubernetes: Kubernetes{Actions: true, MaxReplicas: 50},
+		Slack:      Slack{Mode: "socket", Workers: 8, Queue: 256, Connections: 2},
+		Approval:   Approval{Expiry: Duration(15 * time.Minute)},
 	}
 }
 

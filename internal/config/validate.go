@@ -36,6 +36,9 @@ func (c Config) Validate() error {
 	}
 
 	c.validateSlack(bad, oneOf)
+	if c.Kubernetes.MaxReplicas < 1 {
+		bad("kubernetes.max_replicas", "must be at least 1")
+	}
 
 	l := c.LLM
 	provider := l.Provider

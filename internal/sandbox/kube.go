@@ -98,7 +98,47 @@ func newKube(w *World, at time.Time) (*kube, error) {
 	k.cs.PrependReactor("patch", "deployments", k.onDeploymentWrite)
 	k.cs.PrependReactor("get", "deployments", k.onScaleGet)
 	k.cs.PrependReactor("delete", "pods", k.onPodDelete)
+	// Last prepended, first consulted: a dry run never reaches the world.
+	k.cs.PrependReactor("*", "*", k.onDryRun)
 	return k, nil
+}
+
+// onDryRun answers server-side dry runs as the API server does — the
+// object must exist; nothing is written — where the fake clientset would
+// otherwise apply them.
+func (k *kube) onDryRun(action k8stesting.Action) (bool, runtime.Object, error) {
+	var dry []string
+	switch a := action.(type) {
+	case k8stesting.PatchActionImpl:
+		dry = a.PatchOptions.DryRun
+	case k8stesting.UpdateActionImpl:
+		dry = a.UpdateOptions.DryRun
+		if len(dry) > 0 && action.GetSubresource() == "" {
+			return true, a.GetObject(), nil
+		}
+	case k8stesting.DeleteActionImpl:
+		dry = a.DeleteOptions.DryRun
+	case k8stesting.CreateActionImpl:
+		if len(a.CreateOptions.DryRun) > 0 {
+			return true, a.GetObject(), nil
+		}
+		return false, nil, nil
+	default:
+		return false, nil, nil
+	}
+	if len(dry) == 0 {
+		return false, nil, nil
+	}
+	obj, err := k.tracker.Get(action.GetResource(), action.GetNamespace(), actionName(action))
+	if err != nil {
+		return true, nil, err
+	}
+	if action.GetSubresource() == "scale" {
+		if d, ok := obj.(*appsv1.Deployment); ok {
+			return true, scaleOf(d), nil
+		}
+	}
+	return true, obj, nil
 }
 
 // Clientset returns the client the bot uses.

@@ -21,6 +21,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/watchkeeper/watchkeeper/internal/sandbox"
+	"github.com/watchkeeper/watchkeeper/tools"
+	"github.com/watchkeeper/watchkeeper/tools/kube"
 )
 
 // end is when every test sandbox's history ends: a Tuesday afternoon.
@@ -677,5 +679,54 @@ func TestLiveConcurrentUse(t *testing.T) {
 	}
 	if !sb.World().Now().After(startSim.Add(2 * sandbox.Step)) {
 		t.Errorf("live time did not advance while the clients ran: world at %s, started at %s", sb.World().Now(), startSim)
+	}
+}
+
+// The proposing tools' server-side dry runs reach the sandbox as dry runs:
+// proposing changes nothing; applying the approved proposal does.
+func TestDryRunsLeaveTheWorldAlone(t *testing.T) {
+	ctx := context.Background()
+	e := start(t, "bad-deploy")
+	kc := e.sb.Kubernetes()
+	tl := map[string]tools.Tool{}
+	for _, x := range kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: kc, Namespace: "shop"}, RolloutTimeout: 100 * time.Millisecond}) {
+		tl[x.Spec().Name] = x
+	}
+	image := func() string {
+		d, _ := kc.AppsV1().Deployments("shop").Get(ctx, "checkout", metav1.GetOptions{})
+		return d.Spec.Template.Spec.Containers[0].Image
+	}
+	bad := image()
+	for _, call := range []struct{ tool, args string }{
+		{"kube_rollout_undo", `{"name": "checkout", "reason": "bad deploy"}`},
+		{"kube_rollout_restart", `{"name": "checkout", "reason": "x"}`},
+		{"kube_scale", `{"name": "checkout", "replicas": 7, "reason": "x"}`},
+	} {
+		res, err := tl[call.tool].Run(ctx, json.RawMessage(call.args))
+		if err != nil || res.Proposal == nil {
+			t.Fatalf("%s: %+v, %v", call.tool, res, err)
+		}
+	}
+	pods, _ := kc.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{LabelSelector: "app=cart"})
+	if res, _ := tl["kube_delete_pod"].Run(ctx, json.RawMessage(`{"name": "`+pods.Items[0].Name+`", "reason": "x"}`)); res.Proposal == nil {
+		t.Fatalf("delete pod: %+v", res)
+	}
+	d, _ := kc.AppsV1().Deployments("shop").Get(ctx, "checkout", metav1.GetOptions{})
+	if image() != bad || *d.Spec.Replicas == 7 {
+		t.Fatalf("proposing changed the world: image %s, replicas %d", image(), *d.Spec.Replicas)
+	}
+	if after, _ := kc.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{LabelSelector: "app=cart"}); len(after.Items) != len(pods.Items) ||
+		after.Items[0].Name != pods.Items[0].Name {
+		t.Fatal("a dry-run delete removed a pod")
+	}
+	undo, _ := tl["kube_rollout_undo"].Run(ctx, json.RawMessage(`{"name": "checkout", "reason": "bad deploy"}`))
+	if _, err := tl["kube_rollout_undo"].(tools.Applier).Apply(ctx, *undo.Proposal); err != nil {
+		t.Fatal(err)
+	}
+	if image() == bad {
+		t.Error("the approved rollback did not change the image")
+	}
+	if f := e.sb.Faults()[0]; f.FixedAt.IsZero() {
+		t.Error("the rollback did not end the bad-deploy fault")
 	}
 }

@@ -1,0 +1,191 @@
+package testserver
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	_ "embed"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// KubernetesVersion is the control plane `make deps` builds.
+const KubernetesVersion = "v1.37.2"
+
+// KubernetesBinDir is where `make deps` puts kube-apiserver,
+// kube-controller-manager, kube-scheduler, etcd and kwok.
+func KubernetesBinDir() string {
+	if d := os.Getenv("WATCHKEEPER_K8S_BIN"); d != "" {
+		return d
+	}
+	home, _ := os.UserHomeDir()
+	return filepath.Join(home, ".cache", "watchkeeper", "k8s", KubernetesVersion)
+}
+
+// Kubernetes is a running control plane: etcd, kube-apiserver (token
+// auth, RBAC), controller-manager, scheduler, and kwok acting as the
+// kubelet of one fake node whose pods really go Running.
+type Kubernetes struct {
+	// Admin is a system:masters client configuration.
+	Admin *rest.Config
+	// Client is Admin's clientset.
+	Client kubernetes.Interface
+	// Node is the fake node's name.
+	Node string
+	host string
+	dir  string
+}
+
+// Token users the apiserver knows, besides admin: each is its own group
+// too, so RBAC can bind to either.
+var kubeUsers = []string{"viewer", "alice", "bob", "watchkeeper"}
+
+// StartKubernetes starts a control plane on 127.0.0.1 for the test.
+func StartKubernetes(t testing.TB) *Kubernetes {
+	t.Helper()
+	dir := KubernetesBinDir()
+	bins := map[string]string{}
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"} {
+		bins[b] = need(t, b, filepath.Join(dir, b))
+	}
+	w := t.TempDir()
+	// The service-account signing key.
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	writePEM(t, filepath.Join(w, "sa.key"), "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(key))
+	writePEM(t, filepath.Join(w, "sa.pub"), "PUBLIC KEY", pub)
+	tokens := "admin-token,admin,admin,system:masters\n"
+	for _, u := range kubeUsers {
+		tokens += fmt.Sprintf("%s-token,%s,%s,%s\n", u, u, u, u)
+	}
+	if err := os.WriteFile(filepath.Join(w, "tokens.csv"), []byte(tokens), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	etcdClient, etcdPeer := FreeAddr(t), FreeAddr(t)
+	api := FreeAddr(t)
+	_, apiPort, _ := net.SplitHostPort(api)
+	kubeconfig := filepath.Join(w, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: local, cluster: {server: "https://%s", insecure-skip-tls-verify: true}}]
+users: [{name: admin, user: {token: admin-token}}]
+contexts: [{name: local, context: {cluster: local, user: admin}}]
+current-context: local
+`, api)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start(t, bins["etcd"], "--data-dir", filepath.Join(w, "etcd"), "--listen-client-urls", "http://"+etcdClient,
+		"--advertise-client-urls", "http://"+etcdClient, "--listen-peer-urls", "http://"+etcdPeer,
+		"--initial-advertise-peer-urls", "http://"+etcdPeer, "--initial-cluster", "default=http://"+etcdPeer,
+		"--initial-cluster-state", "new", "--log-level", "error")
+	apiserver := start(t, bins["kube-apiserver"], "--etcd-servers=http://"+etcdClient, "--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1", "--secure-port="+apiPort, "--cert-dir="+filepath.Join(w, "certs"),
+		"--service-account-issuer=https://kubernetes.default.svc", "--service-account-key-file="+filepath.Join(w, "sa.pub"),
+		"--service-account-signing-key-file="+filepath.Join(w, "sa.key"), "--token-auth-file="+filepath.Join(w, "tokens.csv"),
+		"--authorization-mode=RBAC", "--service-cluster-ip-range=10.0.0.0/24", "--endpoint-reconciler-type=none",
+		"--disable-admission-plugins=ServiceAccount")
+	insecure := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	readyz, _ := http.NewRequest(http.MethodGet, "https://"+api+"/readyz", nil)
+	readyz.Header.Set("Authorization", "Bearer admin-token")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := insecure.Do(readyz)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) || apiserver.cmd.ProcessState != nil {
+			t.Fatalf("kube-apiserver did not become ready:\n%s", tail(apiserver.logs.String(), 4000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	start(t, bins["kube-controller-manager"], "--kubeconfig="+kubeconfig, "--authentication-kubeconfig="+kubeconfig,
+		"--authorization-kubeconfig="+kubeconfig, "--bind-address=127.0.0.1", "--secure-port=0",
+		"--service-account-private-key-file="+filepath.Join(w, "sa.key"), "--leader-elect=false",
+		"--controllers=*,-serviceaccount-token")
+	start(t, bins["kube-scheduler"], "--kubeconfig="+kubeconfig, "--authentication-kubeconfig="+kubeconfig,
+		"--authorization-kubeconfig="+kubeconfig, "--bind-address=127.0.0.1", "--secure-port=0", "--leader-elect=false")
+	kubelet := FreeAddr(t)
+	kh, kp, _ := net.SplitHostPort(kubelet)
+	certs := generateTLS(t, w)
+	stages := filepath.Join(w, "kwok-stages.yaml")
+	if err := os.WriteFile(stages, []byte(kwokStages), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	start(t, bins["kwok"], "--kubeconfig="+kubeconfig, "--config="+stages, "--manage-all-nodes=false",
+		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake", "--cidr=10.0.0.1/24", "--node-ip="+kh,
+		"--node-port="+kp, "--server-address="+kubelet, "--tls-cert-file="+certs.certFile, "--tls-private-key-file="+certs.keyFile)
+
+	admin := &rest.Config{Host: "https://" + api, BearerToken: "admin-token", TLSClientConfig: rest.TLSClientConfig{Insecure: true},
+		QPS: 100, Burst: 200}
+	cs, err := kubernetes.NewForConfig(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &Kubernetes{Admin: admin, Client: cs, Node: "kwok-node-0", host: api, dir: w}
+	ctx := context.Background()
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: k.Node,
+		Annotations: map[string]string{"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+		Labels:      map[string]string{"kubernetes.io/hostname": k.Node, "kubernetes.io/os": "linux", "type": "kwok"}},
+		Status: corev1.NodeStatus{
+			Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("32"), corev1.ResourceMemory: resource.MustParse("256Gi"), corev1.ResourcePods: resource.MustParse("110")},
+			Capacity:    corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("32"), corev1.ResourceMemory: resource.MustParse("256Gi"), corev1.ResourcePods: resource.MustParse("110")}}}
+	if _, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The default namespace's service account must exist before pods.
+	for time.Now().Before(deadline) {
+		if _, err := cs.CoreV1().Namespaces().Get(ctx, "default", metav1.GetOptions{}); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return k
+}
+
+// As returns a client configuration for one of the token users (viewer,
+// alice, bob, watchkeeper).
+func (k *Kubernetes) As(user string) *rest.Config {
+	c := rest.CopyConfig(k.Admin)
+	c.BearerToken = user + "-token"
+	return c
+}
+
+func writePEM(t testing.TB, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}
+
+// kwokStages move fake nodes to Ready and pods through Pending to
+// Running quickly (kwok's stage configuration).
+//
+//go:embed kwok-stages.yaml
+var kwokStages string

@@ -1,0 +1,172 @@
+package kube_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/watchkeeper/watchkeeper/internal/testserver"
+	"github.com/watchkeeper/watchkeeper/tools"
+	"github.com/watchkeeper/watchkeeper/tools/kube"
+)
+
+// propose runs an action tool and returns its proposal.
+func propose(t *testing.T, tl tools.Tool, args string) *tools.Proposal {
+	t.Helper()
+	res := run(t, tl, args)
+	if res.Proposal == nil {
+		t.Fatalf("%s %s: no proposal: %s %s", tl.Spec().Name, args, res.Error, res.Text)
+	}
+	return res.Proposal
+}
+
+func apply(t *testing.T, tl tools.Tool, p *tools.Proposal) (string, error) {
+	t.Helper()
+	res, err := tl.(tools.Applier).Apply(context.Background(), *p)
+	return res.Text, err
+}
+
+// Proposals are server-side dry runs with the exact change; nothing moves
+// until Apply, which refuses when the object changed meanwhile and waits
+// for the rollout it started.
+func TestActionsAgainstARealCluster(t *testing.T) {
+	k := testserver.StartKubernetes(t)
+	ctx := context.Background()
+	c := k.Client
+	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AppsV1().Deployments("shop").Create(ctx, deployment("cart", "shop/cart:v1", 2), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ready := func(n int32) func() bool {
+		return func() bool {
+			d, err := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+			return err == nil && d.Status.ReadyReplicas == n && d.Status.UpdatedReplicas == n && d.Status.Replicas == n
+		}
+	}
+	waitFor(t, "cart to run", ready(2))
+	d, _ := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+	d.Spec.Template.Spec.Containers[0].Image = "shop/cart:v2-bad"
+	if _, err := c.AppsV1().Deployments("shop").Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the bad deploy", func() bool {
+		d, _ := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+		return d.Annotations["deployment.kubernetes.io/revision"] == "2" && ready(2)()
+	})
+	tl := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: c, Namespace: "shop"}, MaxReplicas: 10,
+		RolloutTimeout: time.Minute}))
+	for _, tool := range tl {
+		if !tool.Spec().Mutating {
+			t.Errorf("%s is not declared mutating", tool.Spec().Name)
+		}
+	}
+
+	// Rollback: the proposal names the revision and the image change, and
+	// changes nothing.
+	undo := propose(t, tl["kube_rollout_undo"], `{"name": "cart", "reason": "errors since the v2-bad deploy"}`)
+	if !strings.Contains(undo.Summary, "from revision 2 to revision 1 (shop/cart:v1)") ||
+		!strings.Contains(undo.Details, "cart image shop/cart:v2-bad → shop/cart:v1") || !strings.Contains(undo.Details, "dry run: accepted") {
+		t.Errorf("undo proposal: %+v", undo)
+	}
+	if d, _ := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{}); d.Spec.Template.Spec.Containers[0].Image != "shop/cart:v2-bad" {
+		t.Fatal("proposing changed the deployment")
+	}
+	out, err := apply(t, tl["kube_rollout_undo"], undo)
+	if err != nil || !strings.Contains(out, "rolled back to revision 1; rollout complete: 2/2 available") {
+		t.Fatalf("undo: %q, %v", out, err)
+	}
+	if d, _ := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{}); d.Spec.Template.Spec.Containers[0].Image != "shop/cart:v1" {
+		t.Errorf("after undo the image is %s", d.Spec.Template.Spec.Containers[0].Image)
+	}
+
+	// Scale: bounds, dry run, and a stale proposal refused.
+	res := run(t, tl["kube_scale"], `{"name": "cart", "replicas": 40, "reason": "load"}`)
+	if !strings.Contains(res.Error, "outside the allowed range 0–10") {
+		t.Errorf("scale beyond bounds: %+v", res)
+	}
+	scale := propose(t, tl["kube_scale"], `{"name": "cart", "replicas": 3, "reason": "CPU saturation"}`)
+	if !strings.Contains(scale.Summary, "from 2 to 3 replicas") || !strings.Contains(scale.Details, "+ spec.replicas: 3") {
+		t.Errorf("scale proposal: %+v", scale)
+	}
+	restart := propose(t, tl["kube_rollout_restart"], `{"name": "cart", "reason": "leak"}`)
+	out, err = apply(t, tl["kube_scale"], scale)
+	if err != nil || !strings.Contains(out, "scaled to 3; rollout complete: 3/3") {
+		t.Fatalf("scale: %q, %v", out, err)
+	}
+	// The restart was proposed before the scale changed the spec: stale.
+	if _, err := apply(t, tl["kube_rollout_restart"], restart); err == nil || !strings.Contains(err.Error(), "changed since this was proposed") {
+		t.Errorf("stale restart: %v", err)
+	}
+	restart = propose(t, tl["kube_rollout_restart"], `{"name": "cart", "reason": "leak"}`)
+	if out, err := apply(t, tl["kube_rollout_restart"], restart); err != nil || !strings.Contains(out, "restart started; rollout complete: 3/3") {
+		t.Errorf("restart: %q, %v", out, err)
+	}
+
+	// Delete a pod: only the pod that was proposed.
+	pods, _ := c.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{LabelSelector: "app=cart"})
+	var victim string
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			victim = p.Name
+		}
+	}
+	del := propose(t, tl["kube_delete_pod"], `{"name": "`+victim+`", "reason": "stuck"}`)
+	if !strings.Contains(del.Summary, "owned by ReplicaSet/") {
+		t.Errorf("delete proposal: %+v", del)
+	}
+	if out, err := apply(t, tl["kube_delete_pod"], del); err != nil || out != "pod deleted" {
+		t.Errorf("delete: %q, %v", out, err)
+	}
+	if _, err := apply(t, tl["kube_delete_pod"], del); err == nil || !strings.Contains(err.Error(), "not the one proposed any more") {
+		t.Errorf("second delete: %v", err)
+	}
+
+	// Cordon and a CronJob.
+	cordon := propose(t, tl["kube_cordon"], `{"name": "`+k.Node+`", "reason": "disk pressure"}`)
+	if out, err := apply(t, tl["kube_cordon"], cordon); err != nil || !strings.Contains(out, "unschedulable=true") {
+		t.Errorf("cordon: %q, %v", out, err)
+	}
+	if n, _ := c.CoreV1().Nodes().Get(ctx, k.Node, metav1.GetOptions{}); !n.Spec.Unschedulable {
+		t.Error("node not cordoned")
+	}
+	if res := run(t, tl["kube_cordon"], `{"name": "`+k.Node+`", "reason": "again"}`); !strings.Contains(res.Error, "already cordoned") {
+		t.Errorf("cordon twice: %+v", res)
+	}
+	cj := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "report", Namespace: "shop"}, Spec: batchv1.CronJobSpec{Schedule: "*/5 * * * *",
+		JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
+			Containers: []corev1.Container{{Name: "r", Image: "report:v1"}}}}}}}}
+	if _, err := c.BatchV1().CronJobs("shop").Create(ctx, cj, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sus := propose(t, tl["kube_suspend_cronjob"], `{"name": "report", "reason": "it floods the DB"}`)
+	if out, err := apply(t, tl["kube_suspend_cronjob"], sus); err != nil || !strings.Contains(out, "suspend=true") {
+		t.Errorf("suspend: %q, %v", out, err)
+	}
+
+	// The API server's validation is part of the dry run: a proposal the
+	// server would reject is never offered.
+	res = run(t, tl["kube_rollout_restart"], `{"name": "ghost", "reason": "x"}`)
+	if !strings.Contains(res.Error, "not found") || res.Proposal != nil {
+		t.Errorf("restart of a missing deployment: %+v", res)
+	}
+
+	// Without write permission the cluster's RBAC is the last word.
+	viewer, _ := kubernetes.NewForConfig(k.As("viewer"))
+	vt := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: viewer, Namespace: "shop"}}))
+	raw, _ := json.Marshal(map[string]any{"name": "cart", "reason": "x"})
+	if res, _ := vt["kube_rollout_restart"].Run(ctx, raw); !strings.Contains(res.Error, "forbidden") {
+		t.Errorf("proposal without RBAC: %+v", res)
+	}
+	if _, err := apply(t, vt["kube_rollout_restart"], restart); err == nil || !strings.Contains(err.Error(), "RBAC refused") {
+		t.Errorf("apply without RBAC: %v", err)
+	}
+}

@@ -1,0 +1,177 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/watchkeeper/watchkeeper/tools"
+)
+
+type describeTool struct{ cfg Config }
+
+func (t describeTool) Spec() tools.Spec {
+	return tools.Spec{
+		Name: "kube_describe",
+		Description: "Describe one pod, deployment or node (like kubectl describe, in brief): state, containers with restarts and " +
+			"last termination (OOMKilled, exit codes), resources, conditions, and the object's recent events.",
+		Parameters: tools.Object(map[string]*tools.Schema{
+			"kind":      tools.Enum("kind", "pods", "deployments", "nodes"),
+			"name":      tools.String("object name"),
+			"namespace": tools.String("namespace (default: the configured one)"),
+		}, "kind", "name"),
+	}
+}
+
+func (t describeTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, error) {
+	var a getArgs
+	if err := tools.DecodeArgs(raw, &a); err != nil {
+		return tools.Errorf("%v", err), nil
+	}
+	kind, msg := resolveKind(a.Kind)
+	if msg != "" {
+		return tools.Errorf("%s", msg), nil
+	}
+	ns := a.Namespace
+	if ns == "" {
+		ns = t.cfg.Namespace
+	}
+	c, now := t.cfg.Client, t.cfg.now()
+	var b strings.Builder
+	var involved string
+	switch kind {
+	case "pods":
+		p, err := c.CoreV1().Pods(ns).Get(ctx, a.Name, metav1.GetOptions{})
+		if err != nil {
+			return apiError("pod "+ns+"/"+a.Name, err)
+		}
+		describePod(&b, *p, now)
+		involved = "Pod"
+	case "deployments":
+		d, err := c.AppsV1().Deployments(ns).Get(ctx, a.Name, metav1.GetOptions{})
+		if err != nil {
+			return apiError("deployment "+ns+"/"+a.Name, err)
+		}
+		describeDeployment(&b, *d, now)
+		involved = "Deployment"
+	case "nodes":
+		n, err := c.CoreV1().Nodes().Get(ctx, a.Name, metav1.GetOptions{})
+		if err != nil {
+			return apiError("node "+a.Name, err)
+		}
+		describeNode(&b, *n, now)
+		involved, ns = "Node", ""
+	default:
+		return tools.Errorf("kube_describe covers pods, deployments and nodes; use kube_get for %s", kind), nil
+	}
+	evs, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=" + involved + ",involvedObject.name=" + a.Name})
+	if err == nil && len(evs.Items) > 0 {
+		items := evs.Items
+		sortEvents(items)
+		b.WriteString("Events (warnings first):\n")
+		for i, e := range items {
+			if i == 15 {
+				fmt.Fprintf(&b, "  … %d more\n", len(items)-15)
+				break
+			}
+			fmt.Fprintf(&b, "  %s ago  %s  %s ×%d: %s\n", age(now, eventTime(e).Time), e.Type, e.Reason, max2(int(e.Count), 1), oneLine(e.Message, 200))
+		}
+	} else if err == nil {
+		b.WriteString("Events: none recorded.\n")
+	}
+	return tools.Text(untrusted("kubernetes", b.String())), nil
+}
+
+func describePod(b *strings.Builder, p corev1.Pod, now time.Time) {
+	fmt.Fprintf(b, "Pod %s/%s — %s on node %s, age %s\n", p.Namespace, p.Name, podStatus(p), orDash(p.Spec.NodeName), age(now, p.CreationTimestamp.Time))
+	if len(p.OwnerReferences) > 0 {
+		fmt.Fprintf(b, "Owned by %s/%s\n", p.OwnerReferences[0].Kind, p.OwnerReferences[0].Name)
+	}
+	statuses := map[string]corev1.ContainerStatus{}
+	for _, s := range p.Status.ContainerStatuses {
+		statuses[s.Name] = s
+	}
+	for _, c := range p.Spec.Containers {
+		s := statuses[c.Name]
+		fmt.Fprintf(b, "Container %s: image %s, ready %v, restarts %d, state %s\n", c.Name, c.Image, s.Ready, s.RestartCount, containerState(s.State, now))
+		if t := s.LastTerminationState.Terminated; t != nil {
+			fmt.Fprintf(b, "  last termination: %s, exit %d, %s ago\n", t.Reason, t.ExitCode, age(now, t.FinishedAt.Time))
+		}
+		if r := c.Resources; len(r.Requests) > 0 || len(r.Limits) > 0 {
+			fmt.Fprintf(b, "  requests %s; limits %s\n", resources(r.Requests), resources(r.Limits))
+		}
+	}
+	for _, cond := range p.Status.Conditions {
+		if cond.Status != corev1.ConditionTrue {
+			fmt.Fprintf(b, "Condition %s is %s: %s %s\n", cond.Type, cond.Status, cond.Reason, oneLine(cond.Message, 200))
+		}
+	}
+}
+
+func containerState(s corev1.ContainerState, now time.Time) string {
+	switch {
+	case s.Running != nil:
+		return "running since " + age(now, s.Running.StartedAt.Time) + " ago"
+	case s.Waiting != nil:
+		return "waiting (" + s.Waiting.Reason + ")"
+	case s.Terminated != nil:
+		return fmt.Sprintf("terminated (%s, exit %d)", s.Terminated.Reason, s.Terminated.ExitCode)
+	}
+	return "unknown"
+}
+
+func resources(l corev1.ResourceList) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	var out []string
+	for k, v := range l {
+		out = append(out, string(k)+"="+v.String())
+	}
+	sort.Strings(out)
+	return strings.Join(out, ",")
+}
+
+func describeDeployment(b *strings.Builder, d appsv1.Deployment, now time.Time) {
+	fmt.Fprintf(b, "Deployment %s/%s — %d/%d ready, %d up to date, %d available, generation %d (observed %d), age %s\n",
+		d.Namespace, d.Name, d.Status.ReadyReplicas, replicas(d.Spec.Replicas), d.Status.UpdatedReplicas, d.Status.AvailableReplicas,
+		d.Generation, d.Status.ObservedGeneration, age(now, d.CreationTimestamp.Time))
+	fmt.Fprintf(b, "Revision %s, strategy %s, selector %s\n", orDash(d.Annotations[revisionAnnotation]), d.Spec.Strategy.Type,
+		metav1.FormatLabelSelector(d.Spec.Selector))
+	if d.Spec.Paused {
+		b.WriteString("Rollout is PAUSED\n")
+	}
+	for _, c := range d.Spec.Template.Spec.Containers {
+		fmt.Fprintf(b, "Container %s: image %s; requests %s; limits %s\n", c.Name, c.Image, resources(c.Resources.Requests), resources(c.Resources.Limits))
+	}
+	for _, cond := range d.Status.Conditions {
+		fmt.Fprintf(b, "Condition %s=%s (%s): %s, %s ago\n", cond.Type, cond.Status, cond.Reason, oneLine(cond.Message, 200), age(now, cond.LastUpdateTime.Time))
+	}
+}
+
+func describeNode(b *strings.Builder, n corev1.Node, now time.Time) {
+	status, problems := nodeStatus(n)
+	fmt.Fprintf(b, "Node %s — %s, problems %s, age %s\n", n.Name, status, problems, age(now, n.CreationTimestamp.Time))
+	fmt.Fprintf(b, "Allocatable: cpu %s, memory %s, pods %s\n", n.Status.Allocatable.Cpu(), n.Status.Allocatable.Memory(), n.Status.Allocatable.Pods())
+	for _, t := range n.Spec.Taints {
+		fmt.Fprintf(b, "Taint %s=%s:%s\n", t.Key, t.Value, t.Effect)
+	}
+	for _, c := range n.Status.Conditions {
+		fmt.Fprintf(b, "Condition %s=%s (%s), since %s ago\n", c.Type, c.Status, c.Reason, age(now, c.LastTransitionTime.Time))
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
