@@ -375,8 +375,15 @@ var deletePodSpec = actionSpec{
 			fmt.Sprintf("- pod %s/%s (uid %s, %s, node %s)", a.Namespace, a.Name, p.UID, podStatus(*p), orDash(p.Spec.NodeName)), nil
 	},
 	apply: func(ctx context.Context, cfg ActionConfig, a actionArgs) (string, error) {
+		p, err := cfg.Client.CoreV1().Pods(a.Namespace).Get(ctx, a.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err), err == nil && (string(p.UID) != a.UID || p.DeletionTimestamp != nil):
+			return "", refuse("pod %s/%s is not the one proposed any more (it was replaced or is already being deleted); nothing was done", a.Namespace, a.Name)
+		case err != nil:
+			return "", err
+		}
 		uid := types.UID(a.UID)
-		err := cfg.Client.CoreV1().Pods(a.Namespace).Delete(ctx, a.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		err = cfg.Client.CoreV1().Pods(a.Namespace).Delete(ctx, a.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
 			return "", refuse("pod %s/%s is not the one proposed any more (it was replaced or deleted); nothing was done", a.Namespace, a.Name)
 		}

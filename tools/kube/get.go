@@ -23,7 +23,7 @@ func (t getTool) Spec() tools.Spec {
 			"last termination reason (OOMKilled), workloads with ready/desired replicas and images, nodes with conditions, events " +
 			"(warnings first), HPAs, PVCs, services. Secrets are never read.",
 		Parameters: tools.Object(map[string]*tools.Schema{
-			"kind":      tools.Enum("what to list", kindNames()...),
+			"kind":      tools.String("what to list: " + strings.Join(kindNames(), ", ") + " (kubectl's short names work too)"),
 			"namespace": tools.String(`namespace (default: the configured one); "all" for every namespace`),
 			"name":      tools.String("only this object (or, for events, objects whose name starts with it)"),
 			"selector":  tools.String("label selector, e.g. app=checkout,tier!=db"),
