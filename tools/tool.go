@@ -113,3 +113,17 @@ func JSON(v any) (Result, error) {
 	}
 	return Result{Text: string(b), Data: v}, nil
 }
+
+type approverKey struct{}
+
+// WithApprover records who approved the proposal being applied, so an
+// Applier can act as that person (Kubernetes impersonation).
+func WithApprover(ctx context.Context, user string) context.Context {
+	return context.WithValue(ctx, approverKey{}, user)
+}
+
+// Approver returns who approved the proposal being applied, or "".
+func Approver(ctx context.Context) string {
+	s, _ := ctx.Value(approverKey{}).(string)
+	return s
+}

@@ -49,7 +49,20 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, now func()
 		kc := kubetools.Config{Client: kube, Namespace: kubeNamespace(cfg.Kubernetes), Now: now}
 		out = append(out, kubetools.Tools(kc)...)
 		if cfg.Kubernetes.Actions {
-			out = append(out, kubetools.ActionTools(kubetools.ActionConfig{Config: kc, MaxReplicas: int32(cfg.Kubernetes.MaxReplicas)})...)
+			ac := kubetools.ActionConfig{Config: kc, MaxReplicas: int32(cfg.Kubernetes.MaxReplicas)}
+			if imp := cfg.Kubernetes.Impersonate; len(imp.Users) > 0 {
+				rc, err := kubeRules(cfg.Kubernetes).ClientConfig()
+				if err != nil {
+					if ic, icErr := rest.InClusterConfig(); icErr == nil {
+						rc, err = ic, nil
+					}
+				}
+				if err != nil {
+					return nil, fmt.Errorf("kubernetes.impersonate needs a client configuration: %w", err)
+				}
+				ac.Impersonate = kubetools.Impersonating(rc, imp.Users, imp.Groups)
+			}
+			out = append(out, kubetools.ActionTools(ac)...)
 		}
 	}
 	if p := cfg.Prometheus; p.URL != "" {

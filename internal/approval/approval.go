@@ -282,7 +282,7 @@ func (s *Service) apply(ctx context.Context, p store.Proposal) (res tools.Result
 			err = fmt.Errorf("tool %s panicked while applying: %v", p.Tool, r)
 		}
 	}()
-	return applier.Apply(ctx, tools.Proposal{ID: p.ID, Tool: p.Tool, Summary: p.Summary, Details: p.Details, Risk: p.Risk, Args: p.Args})
+	return applier.Apply(tools.WithApprover(ctx, p.DecidedBy), tools.Proposal{ID: p.ID, Tool: p.Tool, Summary: p.Summary, Details: p.Details, Risk: p.Risk, Args: p.Args})
 }
 
 // Get returns a stored proposal.

@@ -139,6 +139,18 @@ type Kubernetes struct {
 	Actions bool `yaml:"actions"`
 	// MaxReplicas bounds scale proposals.
 	MaxReplicas int `yaml:"max_replicas"`
+	// Impersonate, when users are listed, applies approved changes as the
+	// approving person's Kubernetes user, so the cluster's RBAC decides.
+	Impersonate Impersonate `yaml:"impersonate"`
+}
+
+// Impersonate maps approvers to Kubernetes identities.
+type Impersonate struct {
+	// Users maps an approver (Slack user ID, or "terminal:NAME") to a
+	// Kubernetes user name.
+	Users map[string]string `yaml:"users"`
+	// Groups are added to every impersonated request.
+	Groups []string `yaml:"groups"`
 }
 
 // Sandbox configures the embedded simulated shop used by `watchkeeper demo`

@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/watchkeeper/watchkeeper/tools"
 )
@@ -26,6 +27,11 @@ type ActionConfig struct {
 	// RolloutTimeout bounds how long an applied change is watched until
 	// its rollout completes (default 3m).
 	RolloutTimeout time.Duration
+	// Impersonate, when set, gives the client that applies an approved
+	// change as the person who approved it (tools.Approver), so that the
+	// cluster's own RBAC has the last word. It errs for a person without
+	// a Kubernetes identity.
+	Impersonate func(approver string) (kubernetes.Interface, error)
 }
 
 // ActionTools returns the tools that propose changes. Each validates its
@@ -119,14 +125,23 @@ func (t action) Apply(ctx context.Context, p tools.Proposal) (tools.Result, erro
 	if err := json.Unmarshal(p.Args, &a); err != nil {
 		return tools.Result{}, fmt.Errorf("proposal arguments: %w", err)
 	}
-	out, err := t.spec.apply(ctx, t.cfg, a)
+	cfg := t.cfg
+	if cfg.Impersonate != nil {
+		approver := tools.Approver(ctx)
+		c, err := cfg.Impersonate(approver)
+		if err != nil {
+			return tools.Result{}, fmt.Errorf("cannot act as the approver %q: %w", approver, err)
+		}
+		cfg.Client = c
+	}
+	out, err := t.spec.apply(ctx, cfg, a)
 	if err != nil {
 		var user userError
 		if errors.As(err, &user) {
 			return tools.Result{}, errors.New(user.msg)
 		}
 		if apierrors.IsForbidden(err) {
-			return tools.Result{}, fmt.Errorf("the cluster's RBAC refused it: %s", apierrors.ReasonForError(err))
+			return tools.Result{}, fmt.Errorf("the cluster's RBAC refused it (%v); nothing was changed", err)
 		}
 		return tools.Result{}, err
 	}

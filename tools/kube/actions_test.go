@@ -3,13 +3,16 @@ package kube_test
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/watchkeeper/watchkeeper/internal/testserver"
@@ -168,5 +171,75 @@ func TestActionsAgainstARealCluster(t *testing.T) {
 	}
 	if _, err := apply(t, vt["kube_rollout_restart"], restart); err == nil || !strings.Contains(err.Error(), "RBAC refused") {
 		t.Errorf("apply without RBAC: %v", err)
+	}
+}
+
+// With impersonation an approved change runs as the approver, and the
+// cluster's RBAC decides: alice has no write role, bob has the shipped one.
+func TestImpersonationLetsRBACDecide(t *testing.T) {
+	k := testserver.StartKubernetes(t)
+	ctx := context.Background()
+	c := k.Client
+	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AppsV1().Deployments("shop").Create(ctx, deployment("cart", "shop/cart:v1", 1), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "cart", func() bool {
+		d, err := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+		return err == nil && d.Status.ReadyReplicas == 1
+	})
+	bindActionsRole(t, c, "bob")
+	tl := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: c, Namespace: "shop"}, RolloutTimeout: 30 * time.Second,
+		Impersonate: kube.Impersonating(k.Admin, map[string]string{"UALICE": "alice", "UBOB": "bob"}, nil)}))
+	p := propose(t, tl["kube_rollout_restart"], `{"name": "cart", "reason": "leak"}`)
+	applyAs := func(approver string) (string, error) {
+		res, err := tl["kube_rollout_restart"].(tools.Applier).Apply(tools.WithApprover(ctx, approver), *p)
+		return res.Text, err
+	}
+	if _, err := applyAs("UALICE"); err == nil || !strings.Contains(err.Error(), "RBAC refused") || !strings.Contains(err.Error(), `"alice"`) {
+		t.Errorf("alice: %v", err)
+	}
+	if _, err := applyAs("UNOBODY"); err == nil || !strings.Contains(err.Error(), "no Kubernetes user is configured") {
+		t.Errorf("unmapped approver: %v", err)
+	}
+	if out, err := applyAs("UBOB"); err != nil || !strings.Contains(out, "restart started") {
+		t.Errorf("bob: %q, %v", out, err)
+	}
+}
+
+// bindActionsRole creates rbac-actions.yaml's Role in shop and binds it to user.
+func bindActionsRole(t *testing.T, c kubernetes.Interface, user string) {
+	t.Helper()
+	raw, err := os.ReadFile("../../deploy/kubernetes/rbac-actions.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := yaml.NewYAMLOrJSONDecoder(strings.NewReader(string(raw)), 4096)
+	ctx := context.Background()
+	for {
+		var obj map[string]any
+		if err := dec.Decode(&obj); err != nil {
+			t.Fatal("no Role in rbac-actions.yaml")
+		}
+		if obj["kind"] != "Role" {
+			continue
+		}
+		b, _ := json.Marshal(obj)
+		var role rbacv1.Role
+		if err := json.Unmarshal(b, &role); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.RbacV1().Roles("shop").Create(ctx, &role, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "actions-" + user, Namespace: "shop"},
+			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
+			Subjects: []rbacv1.Subject{{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: user}}}
+		if _, err := c.RbacV1().RoleBindings("shop").Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return
 	}
 }

@@ -103,7 +103,7 @@ func apiError(what string, err error) (tools.Result, error) {
 	case apierrors.IsNotFound(err):
 		return tools.Errorf("%s: not found. List the kind to see what exists.", what), nil
 	case apierrors.IsForbidden(err):
-		return tools.Errorf("%s: forbidden by the cluster's RBAC for Watchkeeper's service account (%v).", what, apierrors.ReasonForError(err)), nil
+		return tools.Errorf("%s: forbidden by the cluster's RBAC for Watchkeeper's identity (%v).", what, err), nil
 	case apierrors.IsUnauthorized(err):
 		return tools.Result{}, fmt.Errorf("%s: the cluster refused Watchkeeper's credentials; check kubernetes.kubeconfig or the service account token", what)
 	}
