@@ -250,17 +250,36 @@ func (a *App) Slack() (*slack.Bot, error) {
 	if a.agent != nil {
 		asker = a.Surface("Slack")
 	}
+	policy, rules := a.ApprovalPolicy()
 	bot, err := slack.New(slack.Options{
 		Config: a.cfg.Slack, Asker: asker, Tools: a.tools, Approvals: a.approvals,
-		Policy: approval.DefaultPolicy{Approvers: a.cfg.Approval.Approvers, SelfApproval: a.cfg.Approval.SelfApproval},
+		Policy: policy,
 		Expiry: a.cfg.Approval.Expiry.D(), Store: a.store, Redactor: a.redactor, Metrics: a.metrics,
 		Logger: a.logger.With("component", "slack"),
 	})
 	if err != nil {
 		return nil, err
 	}
+	if rules != nil {
+		rules.Groups = bot // approver groups are Slack user groups
+	}
 	a.slack = bot
 	return bot, nil
+}
+
+// ApprovalPolicy is the configured approval policy: rules when there are any, else
+// the approvers list.
+func (a *App) ApprovalPolicy() (approval.Policy, *approval.RulePolicy) {
+	ac := a.cfg.Approval
+	if len(ac.Rules) == 0 {
+		return approval.DefaultPolicy{Approvers: ac.Approvers, SelfApproval: ac.SelfApproval}, nil
+	}
+	rp := &approval.RulePolicy{}
+	for _, r := range ac.Rules {
+		rp.Rules = append(rp.Rules, approval.Rule{Actions: r.Actions, Namespaces: r.Namespaces, Clusters: r.Clusters,
+			Users: r.Users, Groups: r.Groups, TwoPerson: r.TwoPerson, SelfApproval: r.SelfApproval})
+	}
+	return rp, rp
 }
 
 // NotifyAlert posts an alert line to the channel its labels route to

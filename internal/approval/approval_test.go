@@ -207,3 +207,86 @@ func TestCheckRefusesStaleAndExpired(t *testing.T) {
 		t.Error("an expired proposal was approved")
 	}
 }
+
+type groups map[string][]string
+
+func (g groups) GroupMembers(_ context.Context, id string) ([]string, error) {
+	m, ok := g[id]
+	if !ok {
+		return nil, errors.New("no_such_subteam")
+	}
+	return m, nil
+}
+
+func TestRulePolicy(t *testing.T) {
+	rp := &approval.RulePolicy{Groups: groups{"SSRE": {"USRE1", "USRE2"}}, Rules: []approval.Rule{
+		{Actions: []string{"kube_scale", "kube_rollout_restart"}, Namespaces: []string{"prod"}, Groups: []string{"SSRE"}, TwoPerson: true},
+		{Namespaces: []string{"staging"}, Users: []string{"UDEV"}, SelfApproval: true},
+		{Actions: []string{"kube_cordon"}, Users: []string{"UOPS"}},
+	}}
+	prop := func(tool, ns, requester string, approvals ...string) store.Proposal {
+		args, _ := json.Marshal(map[string]string{"namespace": ns, "name": "x"})
+		return store.Proposal{ID: "p", Tool: tool, Args: args, RequestedBy: requester, Risk: "medium", Approvals: approvals}
+	}
+	for _, tt := range []struct {
+		name string
+		req  approval.Request
+		want string
+	}{
+		{"group member approves in prod", approval.Request{Actor: "USRE1", Approve: true, Proposal: prop("kube_scale", "prod", "UDEV")}, ""},
+		{"non-member refused in prod", approval.Request{Actor: "UDEV", Approve: true, Proposal: prop("kube_scale", "prod", "UX")}, "not an approver of kube_scale in namespace prod (approvers: SSRE)"},
+		{"the same person twice", approval.Request{Actor: "USRE1", Approve: true, Proposal: prop("kube_scale", "prod", "UDEV", "USRE1")}, "already approved"},
+		{"no rule covers undo in prod", approval.Request{Actor: "USRE1", Approve: true, Proposal: prop("kube_rollout_undo", "prod", "UDEV")}, "no approval rule covers kube_rollout_undo in namespace prod"},
+		{"self approval allowed in staging", approval.Request{Actor: "UDEV", Approve: true, Proposal: prop("kube_rollout_undo", "staging", "UDEV")}, ""},
+		{"cluster-scoped action", approval.Request{Actor: "UOPS", Approve: true, Proposal: prop("kube_cordon", "", "UX")}, ""},
+		{"requester may reject", approval.Request{Actor: "UDEV", Proposal: prop("kube_scale", "prod", "UDEV")}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := rp.Authorize(context.Background(), tt.req)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !errors.Is(err, approval.ErrNotAuthorized) || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+	if rp.Required(prop("kube_scale", "prod", "")) != 2 || rp.Required(prop("kube_scale", "staging", "")) != 1 {
+		t.Error("two-person rule not reported")
+	}
+}
+
+func TestTwoPersonApproval(t *testing.T) {
+	ctx := context.Background()
+	tool := &restartTool{}
+	svc, s := setup(t, tool)
+	rp := &approval.RulePolicy{Rules: []approval.Rule{{Users: []string{"UA", "UB"}, TwoPerson: true}}}
+	p, _ := svc.Propose(ctx, "c", tools.Proposal{Tool: "restart", Summary: "restart", Args: json.RawMessage(`{"namespace":"prod"}`)})
+	approve := func(actor string) (bool, error) {
+		cur, _ := s.GetProposal(ctx, p.ID)
+		req := approval.Request{Actor: actor, Approve: true, Proposal: cur}
+		if err := svc.Check(ctx, rp, req); err != nil {
+			return false, err
+		}
+		_, done, err := svc.Approve(ctx, rp, req)
+		return done, err
+	}
+	if done, err := approve("UA"); err != nil || done {
+		t.Fatalf("first approval: done=%v err=%v", done, err)
+	}
+	if cur, _ := s.GetProposal(ctx, p.ID); cur.Status != store.ProposalPending || len(cur.Approvals) != 1 {
+		t.Fatalf("after one approval: %+v", cur)
+	}
+	if _, err := approve("UA"); err == nil || !strings.Contains(err.Error(), "already approved") {
+		t.Errorf("same approver twice: %v", err)
+	}
+	if done, err := approve("UB"); err != nil || !done {
+		t.Fatalf("second approval: done=%v err=%v", done, err)
+	}
+	if _, err := svc.Execute(ctx, p.ID, "UB"); err != nil {
+		t.Fatal(err)
+	}
+	if tool.applied.Load() != 1 {
+		t.Errorf("applied %d times", tool.applied.Load())
+	}
+}

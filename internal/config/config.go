@@ -352,6 +352,23 @@ type Approval struct {
 	Expiry Duration `yaml:"expiry"`
 	// SelfApproval lets the person who asked approve their own proposal.
 	SelfApproval bool `yaml:"self_approval"`
+	// Rules, when set, replace Approvers: the first rule that covers a
+	// proposal's action and namespace says who may approve it.
+	Rules []ApprovalRule `yaml:"rules"`
+}
+
+// ApprovalRule says who may approve which actions where.
+type ApprovalRule struct {
+	// Actions are tool names (kube_scale, kube_rollout_undo, …); empty: all.
+	Actions    []string `yaml:"actions"`
+	Namespaces []string `yaml:"namespaces"`
+	Clusters   []string `yaml:"clusters"`
+	// Users are Slack user IDs; Groups Slack user group IDs (S0123…).
+	Users  []string `yaml:"users"`
+	Groups []string `yaml:"groups"`
+	// TwoPerson needs two different approvers (e.g. for prod).
+	TwoPerson    bool `yaml:"two_person"`
+	SelfApproval bool `yaml:"self_approval"`
 }
 
 // Default returns the built-in defaults: no model, the embedded SQLite

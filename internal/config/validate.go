@@ -241,6 +241,16 @@ func (c Config) validateSlack(bad func(field, format string, a ...any), oneOf fu
 			bad(fmt.Sprintf("approval.approvers[%d]", i), "%q is not a Slack user ID (U0123ABCD; find it under Profile → Copy member ID)", u)
 		}
 	}
+	for i, r := range c.Approval.Rules {
+		if len(r.Users) == 0 && len(r.Groups) == 0 {
+			bad(fmt.Sprintf("approval.rules[%d]", i), "names no users or groups, so nobody could approve what it covers")
+		}
+		for _, g := range r.Groups {
+			if !strings.HasPrefix(g, "S") {
+				bad(fmt.Sprintf("approval.rules[%d].groups", i), "%q is not a Slack user group ID (S0123ABCD)", g)
+			}
+		}
+	}
 	for i, r := range s.Alerts {
 		if r.Channel == "" {
 			bad(fmt.Sprintf("slack.alerts[%d].channel", i), "is empty; give a channel ID such as C0123ABCD")

@@ -71,7 +71,12 @@ func (b *Bot) decide(ctx context.Context, cb slackapi.InteractionCallback, id st
 		b.refreshProposal(ctx, cb, id)
 		return
 	}
-	_, err = b.opts.Approvals.Decide(ctx, id, cb.User.ID, approve)
+	complete := true
+	if approve {
+		_, complete, err = b.opts.Approvals.Approve(ctx, b.opts.Policy, req)
+	} else {
+		_, err = b.opts.Approvals.Decide(ctx, id, cb.User.ID, false)
+	}
 	if err != nil {
 		// Another click won the race: this one changes nothing.
 		b.refuse(ctx, cb, refusalText(err, approve))
@@ -79,6 +84,10 @@ func (b *Bot) decide(ctx context.Context, cb slackapi.InteractionCallback, id st
 		return
 	}
 	b.refreshProposal(ctx, cb, id)
+	if !complete {
+		b.respond(ctx, cb.ResponseURL, "ephemeral", "Your approval is recorded. This change needs a second approver before it runs.", nil)
+		return
+	}
 	verb := "rejected"
 	if approve {
 		verb = "approved"

@@ -170,3 +170,35 @@ func TestExpiredAndUnconfiguredApprovals(t *testing.T) {
 	ts2 := h2.fake.UserMessage(chOps, bob, "placeholder", "")
 	h2.response(h2.click(chOps, admin, ts2, "approve", p2.ID), "nobody may approve changes yet; an administrator must list approvers in approval.approvers")
 }
+
+// Approval rules from the configuration: a Slack user group approves, and
+// the two-person rule needs two of its members.
+func TestTwoPersonRuleWithAUserGroup(t *testing.T) {
+	h := newHarness(t, harnessOpts{noModel: true, tweak: func(c *config.Config) {
+		c.Approval.Rules = []config.ApprovalRule{{Groups: []string{"SSRE"}, TwoPerson: true}}
+	}})
+	h.fake.AddGroup("SSRE", admin, bob)
+	ctx := context.Background()
+	p, _ := h.app.Approvals().Propose(ctx, "c", tools.Proposal{Tool: "restart_deployment", Summary: "Restart cart",
+		Args: json.RawMessage(`{"name":"cart"}`)})
+	ts, err := h.bot.Notify(ctx, chOps, "(the proposal's message)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.response(h.click(chOps, alice, ts, "approve", p.ID), "you are not an approver of restart_deployment (approvers: SSRE)")
+	h.response(h.click(chOps, admin, ts, "approve", p.ID), "needs a second approver")
+	eventually(t, "the first approval on the message", func() bool {
+		m, _ := h.fake.Message(chOps, ts)
+		return strings.Contains(blocksText(m.Blocks), "Approved so far by <@UADMIN> — another approver is needed")
+	})
+	if h.restart.applied.Load() != 0 {
+		t.Fatal("applied after one approval")
+	}
+	h.response(h.click(chOps, admin, ts, "approve", p.ID), "you already approved")
+	h.click(chOps, bob, ts, "approve", p.ID)
+	eventually(t, "the execution", func() bool { return h.restart.applied.Load() == 1 })
+	eventually(t, "the executed message", func() bool {
+		m, _ := h.fake.Message(chOps, ts)
+		return strings.Contains(blocksText(m.Blocks), "✅ Approved by <@UBOB>")
+	})
+}

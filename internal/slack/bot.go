@@ -43,6 +43,7 @@ type Approvals interface {
 	Get(ctx context.Context, id string) (store.Proposal, error)
 	Check(ctx context.Context, policy approval.Policy, r approval.Request) error
 	Decide(ctx context.Context, id, actor string, approve bool) (store.Proposal, error)
+	Approve(ctx context.Context, policy approval.Policy, r approval.Request) (store.Proposal, bool, error)
 	Execute(ctx context.Context, id, actor string) (tools.Result, error)
 	Location(ctx context.Context, id, location string) error
 }
@@ -232,4 +233,10 @@ func (b *Bot) stripMention(text string) string {
 // conversationID is the memory key of a Slack thread.
 func conversationID(channel, threadTS string) string {
 	return "slack:" + channel + ":" + threadTS
+}
+
+// GroupMembers lists a Slack user group's members (usergroups.users.list),
+// for approval rules that name groups.
+func (b *Bot) GroupMembers(ctx context.Context, group string) ([]string, error) {
+	return b.api.GetUserGroupMembersContext(ctx, group)
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/watchkeeper/watchkeeper/agent"
 	"github.com/watchkeeper/watchkeeper/agent/llm/scripted"
 	"github.com/watchkeeper/watchkeeper/internal/app"
-	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/internal/config"
 	"github.com/watchkeeper/watchkeeper/internal/slack"
 	"github.com/watchkeeper/watchkeeper/internal/slack/slackfake"
@@ -149,12 +148,16 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.quiet {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	policy, rules := a.ApprovalPolicy()
 	bot, err := slack.New(slack.Options{Config: cfg.Slack, Asker: asker, Tools: a.Tools(), Approvals: a.Approvals(),
-		Policy: approval.DefaultPolicy{Approvers: cfg.Approval.Approvers}, Expiry: cfg.Approval.Expiry.D(),
+		Policy: policy, Expiry: cfg.Approval.Expiry.D(),
 		Store: a.Store(), Redactor: a.Redactor(), Metrics: a.Metrics(), PostInterval: 20 * time.Millisecond,
 		ProgressEvery: time.Millisecond, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if rules != nil {
+		rules.Groups = bot
 	}
 	h.bot, h.cancel, h.done = bot, cancel, make(chan error, 1)
 	go func() { h.done <- bot.Serve(ctx) }()

@@ -12,7 +12,7 @@ import (
 // what it handles — no more.
 func TestManifests(t *testing.T) {
 	wantScopes := []string{"app_mentions:read", "assistant:write", "channels:history", "chat:write", "commands",
-		"files:write", "groups:history", "im:history", "mpim:history", "reactions:write"}
+		"files:write", "groups:history", "im:history", "mpim:history", "reactions:write", "usergroups:read"}
 	wantEvents := []string{"app_mention", "assistant_thread_started", "message.channels", "message.groups", "message.im", "message.mpim"}
 	for _, tt := range []struct {
 		file   string

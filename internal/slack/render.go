@@ -288,6 +288,13 @@ func ProposalBlocks(p store.Proposal, expiry time.Duration) ([]slackapi.Block, s
 			meta = append(meta, "expires "+p.CreatedAt.Add(expiry).UTC().Format("15:04 UTC"))
 		}
 		blocks = append(blocks, contextBlock(strings.Join(meta, " · ")+" · nothing changes unless an authorised person approves"))
+		if len(p.Approvals) > 0 {
+			var who []string
+			for _, a := range p.Approvals {
+				who = append(who, "<@"+a+">")
+			}
+			blocks = append(blocks, section("👍 Approved so far by "+strings.Join(who, ", ")+" — another approver is needed"))
+		}
 		approve := slackapi.NewButtonBlockElement(ActionApprove, p.ID, plainText("Approve"))
 		approve.Style = slackapi.StylePrimary
 		reject := slackapi.NewButtonBlockElement(ActionReject, p.ID, plainText("Reject"))

@@ -161,7 +161,41 @@ func (s *SQLite) GetProposal(ctx context.Context, id string) (Proposal, error) {
 	if err != nil {
 		return Proposal{}, notFound(err, "proposal", id)
 	}
-	return p, nil
+	p.Approvals, err = s.approvals(ctx, id)
+	return p, err
+}
+
+func (s *SQLite) approvals(ctx context.Context, id string) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT actor FROM proposal_approvals WHERE proposal_id = ? ORDER BY at, actor`, id)
+	if err != nil {
+		return nil, fmt.Errorf("approvals of %s: %w", id, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var a string
+		if err := rows.Scan(&a); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// AddApproval implements Proposals.
+func (s *SQLite) AddApproval(ctx context.Context, id, actor string) ([]string, error) {
+	p, err := s.GetProposal(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if p.Status != ProposalPending {
+		return p.Approvals, fmt.Errorf("proposal %s is %s, not pending: %w", id, p.Status, ErrConflict)
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO proposal_approvals (proposal_id, actor, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+		id, actor, ms(s.now())); err != nil {
+		return nil, fmt.Errorf("record approval of %s: %w", id, err)
+	}
+	return s.approvals(ctx, id)
 }
 
 // TransitionProposal implements Proposals with a single conditional UPDATE,

@@ -95,6 +95,9 @@ type Proposal struct {
 	RequestedBy string
 	// Location is where a surface shows it ("slack:C123:1712.0001").
 	Location string
+	// Approvals are the people who approved it so far, in order (a
+	// two-person rule needs two before it is approved).
+	Approvals []string
 }
 
 // Proposals stores proposals and their decisions.
@@ -109,6 +112,9 @@ type Proposals interface {
 	ListProposals(ctx context.Context, status string, limit int) ([]Proposal, error)
 	// SetProposalLocation records where the proposal is shown.
 	SetProposalLocation(ctx context.Context, id, location string) error
+	// AddApproval records actor's approval of a pending proposal, once per
+	// person, and returns everyone who approved it so far.
+	AddApproval(ctx context.Context, id, actor string) ([]string, error)
 }
 
 // Outbox statuses.

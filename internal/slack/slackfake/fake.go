@@ -128,6 +128,7 @@ type Fake struct {
 	responses  map[string]int
 	posts      []ResponsePost
 	calls      map[string]int
+	groups     map[string][]string
 	failNext   map[string]string
 
 	socket *socketHub
@@ -165,6 +166,7 @@ func New(opts Options) *Fake {
 			"/assistant.threads.setStatus":           f.bot(f.setStatus),
 			"/assistant.threads.setSuggestedPrompts": f.bot(f.setPrompts),
 			"/apps.connections.open":                 f.connectionsOpen,
+			"/usergroups.users.list":                 f.bot(f.groupMembers),
 			"/socket":                                f.socket.serve,
 			"/response/":                             f.responseURL,
 		} {
@@ -771,4 +773,23 @@ func (f *Fake) ResponsePosts() []ResponsePost {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]ResponsePost(nil), f.posts...)
+}
+
+// AddGroup creates a user group (S…) with members.
+func (f *Fake) AddGroup(id string, members ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.groups == nil {
+		f.groups = map[string][]string{}
+	}
+	f.groups[id] = members
+}
+
+func (f *Fake) groupMembers(w http.ResponseWriter, v url.Values) {
+	m, ok := f.groups[v.Get("usergroup")]
+	if !ok {
+		writeErr(w, "no_such_subteam")
+		return
+	}
+	writeJSON(w, map[string]any{"ok": true, "users": m})
 }

@@ -28,3 +28,11 @@ CREATE TABLE claims (
     expires_at  INTEGER NOT NULL
 );
 CREATE INDEX claims_expiry ON claims (expires_at);
+
+-- Approvals given to a proposal (a two-person rule needs two distinct people).
+CREATE TABLE proposal_approvals (
+    proposal_id TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    at          INTEGER NOT NULL,
+    PRIMARY KEY (proposal_id, actor)
+);

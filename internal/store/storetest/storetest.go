@@ -96,6 +96,21 @@ func proposalLocation(t *testing.T, s store.Store) {
 	if err := s.SetProposalLocation(ctx, "nope", "x"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown proposal: %v", err)
 	}
+	// Approvals are counted once per person, in order.
+	for _, a := range []string{"UA", "UA", "UB"} {
+		if _, err := s.AddApproval(ctx, "p-loc", a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, _ := s.GetProposal(ctx, "p-loc"); len(p.Approvals) != 2 || p.Approvals[0] != "UA" || p.Approvals[1] != "UB" {
+		t.Errorf("approvals = %v", p.Approvals)
+	}
+	if _, err := s.TransitionProposal(ctx, "p-loc", []string{store.ProposalPending}, store.ProposalRejected, "UA", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddApproval(ctx, "p-loc", "UC"); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("approval of a decided proposal: %v", err)
+	}
 }
 
 func conversations(t *testing.T, s store.Store) {
