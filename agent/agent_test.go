@@ -423,7 +423,8 @@ func TestMutatingToolOnlyProposes(t *testing.T) {
 		t.Fatalf("proposer got %d proposals", len(prop.got))
 	}
 	ev := log.of(agent.EventProposal)
-	if len(ev) != 1 || ev[0].Proposal.Details != "kubectl rollout restart deployment/checkout -n shop" {
+	// Nothing was looked at before proposing: the proposal says so.
+	if len(ev) != 1 || ev[0].Proposal.Details != agent.UntrustedSupportWarning+"\nkubectl rollout restart deployment/checkout -n shop" {
 		t.Errorf("proposal events = %+v", ev)
 	}
 	if end := log.of(agent.EventToolEnd)[0]; end.Outcome != agent.OutcomeProposed {
@@ -622,4 +623,44 @@ type recordingModel struct {
 func (m recordingModel) Generate(ctx context.Context, req agent.Request) (agent.Response, error) {
 	*m.seen = append(*m.seen, req)
 	return m.Model.Generate(ctx, req)
+}
+
+// textTool stands for log search: its output is text the systems wrote.
+type textTool struct{ echoTool }
+
+func (t *textTool) Spec() tools.Spec {
+	s := t.echoTool.Spec()
+	s.Name, s.Evidence = "logs", tools.EvidenceText
+	return s
+}
+
+func TestProposalsSupportedOnlyByTextAreFlagged(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		first   string
+		flagged bool
+	}{
+		{"after metrics", "echo", false},
+		{"after log text only", "logs", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			restart := &funcTool{name: "restart", mutating: true, run: func(context.Context, json.RawMessage) (tools.Result, error) {
+				return tools.Result{Proposal: &tools.Proposal{Summary: "restart", Details: "d"}}, nil
+			}}
+			model := scripted.New(
+				scripted.Turn{ToolCalls: []scripted.Call{{Name: tt.first, Args: map[string]any{"text": "x"}}}},
+				scripted.Turn{ToolCalls: []scripted.Call{{Name: "restart"}}},
+				scripted.Turn{Text: "proposed"},
+			)
+			a := agent.New(model, registry(t, &echoTool{}, &textTool{}, restart), agent.Options{})
+			res, err := a.Run(context.Background(), agent.Task{Input: "q"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.HasPrefix(res.Proposals[0].Details, agent.UntrustedSupportWarning)
+			if got != tt.flagged {
+				t.Errorf("flagged = %v, want %v: %q", got, tt.flagged, res.Proposals[0].Details)
+			}
+		})
+	}
 }

@@ -185,6 +185,9 @@ func (r *run) propose(ctx context.Context, spec tools.Spec, res tools.Result) to
 	p.Tool = spec.Name
 	p.Summary = r.redact(p.Summary)
 	p.Details = r.redact(p.Details)
+	if !r.hasTrustedEvidence() {
+		p.Details = UntrustedSupportWarning + "\n" + p.Details
+	}
 	if r.a.opts.Proposer != nil {
 		stored, err := r.a.opts.Proposer.Propose(context.WithoutCancel(ctx), r.task.ConversationID, p)
 		if err != nil {
@@ -241,4 +244,24 @@ func listOrNone(names []string) string {
 		return "none"
 	}
 	return strings.Join(names, ", ")
+}
+
+// UntrustedSupportWarning heads a proposal whose only support in the run is
+// free text from the observed systems (or nothing at all).
+const UntrustedSupportWarning = "WARNING: only log or alert text (which anyone who can write a log line controls) supports this proposal; check the metrics before approving."
+
+// hasTrustedEvidence reports whether an earlier call in the run returned
+// data other than free text: metrics, computed analyses, object state.
+func (r *run) hasTrustedEvidence() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.events {
+		if e.Kind != EventToolEnd || e.Outcome != OutcomeOK {
+			continue
+		}
+		if t, ok := r.a.tools.Get(e.Tool); ok && t.Spec().Evidence == "" && !t.Spec().Mutating {
+			return true
+		}
+	}
+	return false
 }

@@ -49,7 +49,19 @@ type Spec struct {
 	// Mutating marks tools that change the world. They must return a
 	// Proposal and implement Applier.
 	Mutating bool `json:"mutating,omitempty"`
+	// Evidence says what the tool's output is worth as support for a
+	// proposed change: data (the default: metrics, analyses, object state),
+	// EvidenceText for text the observed systems wrote (log lines, alert
+	// annotations — anyone able to write a log line controls it), or
+	// EvidenceNone. A proposal supported only by text is flagged.
+	Evidence string `json:"evidence,omitempty"`
 }
+
+// Evidence kinds; the zero value is data.
+const (
+	EvidenceText = "text"
+	EvidenceNone = "none"
+)
 
 // Result is what a tool call produced.
 //

@@ -26,7 +26,7 @@ type Tool struct {
 // Spec describes the tool.
 func (Tool) Spec() tools.Spec {
 	return tools.Spec{
-		Name: "current_time",
+		Name: "current_time", Evidence: tools.EvidenceNone,
 		Description: "Returns the current time, and resolves time expressions into absolute timestamps (RFC 3339 and Unix seconds) for queries. " +
 			`Accepts "14:00" (the most recent 14:00), "14:00:30", "2h ago", "-90m", "now-1d", "today 09:30", "yesterday 23:00", ` +
 			`"2026-11-24 14:00", RFC 3339, and Unix seconds. Use it before building a query over a time range a person described.`,

@@ -191,6 +191,11 @@ func TestImpersonationLetsRBACDecide(t *testing.T) {
 		return err == nil && d.Status.ReadyReplicas == 1
 	})
 	bindActionsRole(t, c, "bob")
+	bob, _ := kubernetes.NewForConfig(k.As("bob"))
+	waitFor(t, "bob's role to take effect", func() bool {
+		_, err := bob.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+		return err == nil
+	})
 	tl := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: c, Namespace: "shop"}, RolloutTimeout: 30 * time.Second,
 		Impersonate: kube.Impersonating(k.Admin, map[string]string{"UALICE": "alice", "UBOB": "bob"}, nil)}))
 	p := propose(t, tl["kube_rollout_restart"], `{"name": "cart", "reason": "leak"}`)

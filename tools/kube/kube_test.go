@@ -182,6 +182,11 @@ func TestReadToolsAgainstARealCluster(t *testing.T) {
 	applyReadRole(t, c)
 	wk, _ := kubernetes.NewForConfig(k.As("watchkeeper"))
 	wt := byName(kube.Tools(kube.Config{Client: wk, Namespace: "shop"}))
+	// A new binding reaches the API server's authorizer within moments.
+	waitFor(t, "the read role to take effect", func() bool {
+		_, err := wk.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{})
+		return err == nil
+	})
 	for _, args := range []string{`{"kind": "pods"}`, `{"kind": "events"}`, `{"kind": "nodes"}`, `{"kind": "deployments", "namespace": "all"}`} {
 		if res := run(t, wt["kube_get"], args); res.Error != "" {
 			t.Errorf("with the read role, %s: %s", args, res.Error)

@@ -56,7 +56,7 @@ func NewSearch(cfg SearchConfig) (*Search, error) {
 func (s *Search) Spec() tools.Spec {
 	any := true
 	return tools.Spec{
-		Name: "logs_search",
+		Name: "logs_search", Evidence: tools.EvidenceText,
 		Description: "Search logs (" + s.cfg.Backend.Name() + ") and get them as patterns: each distinct message template with its count, " +
 			"level, first/last time and writers, plus — by default — what is new or surging compared with the window just before, " +
 			"and example lines of new and rare patterns. Use mode \"lines\" to read the newest raw lines of a narrow search.",

@@ -646,7 +646,7 @@ type alertsTool struct{ c *Client }
 
 func (alertsTool) Spec() tools.Spec {
 	return tools.Spec{
-		Name:        "prom_alerts",
+		Name: "prom_alerts", Evidence: tools.EvidenceText,
 		Description: "List the alerts that are firing or pending now, with labels, summary, value and since when.",
 		Parameters:  tools.Object(map[string]*tools.Schema{}),
 	}
