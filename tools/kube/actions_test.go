@@ -3,8 +3,12 @@ package kube_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +19,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/watchkeeper/watchkeeper/internal/approval"
+	"github.com/watchkeeper/watchkeeper/internal/store"
 	"github.com/watchkeeper/watchkeeper/internal/testserver"
 	"github.com/watchkeeper/watchkeeper/tools"
 	"github.com/watchkeeper/watchkeeper/tools/kube"
@@ -246,5 +252,75 @@ func bindActionsRole(t *testing.T, c kubernetes.Interface, user string) {
 			t.Fatal(err)
 		}
 		return
+	}
+}
+
+// Five simultaneous executions of one approved proposal against the real
+// cluster act once: the store's transition is the gate.
+func TestExactlyOnceAgainstARealCluster(t *testing.T) {
+	k := testserver.StartKubernetes(t)
+	ctx := context.Background()
+	c := k.Client
+	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AppsV1().Deployments("shop").Create(ctx, deployment("cart", "shop/cart:v1", 1), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "cart", func() bool {
+		d, err := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+		return err == nil && d.Status.ReadyReplicas == 1
+	})
+	reg, err := tools.NewRegistry(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: c, Namespace: "shop"}, RolloutTimeout: 30 * time.Second})...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "wk.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	svc := approval.New(s, reg, nil)
+	tl, _ := reg.Get("kube_rollout_restart")
+	res := run(t, tl, `{"name": "cart", "reason": "leak"}`)
+	p, err := svc.Propose(ctx, "c", *res.Proposal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Decide(ctx, p.ID, "UADMIN", true); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var ok, conflict atomic.Int32
+	for range 5 {
+		wg.Go(func() {
+			_, err := svc.Execute(ctx, p.ID, "UADMIN")
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, store.ErrConflict):
+				conflict.Add(1)
+			default:
+				t.Errorf("execute: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok.Load() != 1 || conflict.Load() != 4 {
+		t.Errorf("%d executions, %d refused", ok.Load(), conflict.Load())
+	}
+	rss, _ := c.AppsV1().ReplicaSets("shop").List(ctx, metav1.ListOptions{LabelSelector: "app=cart"})
+	if len(rss.Items) != 2 {
+		t.Errorf("%d ReplicaSets after one restart; want 2", len(rss.Items))
+	}
+	audit, _ := s.ListAudit(ctx, 50)
+	executed := 0
+	for _, e := range audit {
+		if e.Action == "execute" && e.Outcome == store.ProposalExecuted {
+			executed++
+		}
+	}
+	if executed != 1 {
+		t.Errorf("audit shows %d executions", executed)
 	}
 }
