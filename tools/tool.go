@@ -16,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // Tool is one capability offered to the model.
@@ -138,4 +139,24 @@ func WithApprover(ctx context.Context, user string) context.Context {
 func Approver(ctx context.Context) string {
 	s, _ := ctx.Value(approverKey{}).(string)
 	return s
+}
+
+// Verification is what checking an applied change found.
+type Verification struct {
+	// Text says what was compared and how it came out.
+	Text string
+	// Worse is true when the change made things worse.
+	Worse bool
+	// Rollback, when the change made things worse and it can be undone,
+	// is a proposal to undo it (it still needs its own approval).
+	Rollback *Proposal
+}
+
+// Verifier is implemented by Appliers whose effect can be checked some
+// time after applying (a key metric before and after).
+type Verifier interface {
+	// VerifyAfter is how long after applying p to check; 0 means p is not
+	// verified.
+	VerifyAfter(p Proposal) time.Duration
+	Verify(ctx context.Context, p Proposal, appliedAt time.Time) (Verification, error)
 }

@@ -110,6 +110,15 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	}
 	a.approvals = approval.New(a.store, a.tools, logger.With("component", "approval"))
 	a.approvals.Expiry = cfg.Approval.Expiry.D()
+	// Changes are checked after they are applied; surfaces (Slack) replace
+	// this with a report in the proposal's thread.
+	a.approvals.OnVerified = func(p store.Proposal, v tools.Verification, rollback *tools.Proposal, err error) {
+		if err != nil {
+			logger.Warn("verification of an applied change failed", "proposal", p.ID, "err", err)
+			return
+		}
+		logger.Info("verified an applied change", "proposal", p.ID, "worse", v.Worse, "result", v.Text)
+	}
 	a.memory = conversation.New(a.store, cfg.Memory.ContextTokens, a.model, logger.With("component", "memory"))
 	if a.model != nil {
 		a.agent = agent.New(a.model, a.tools, agent.Options{
@@ -263,6 +272,7 @@ func (a *App) Slack() (*slack.Bot, error) {
 	if rules != nil {
 		rules.Groups = bot // approver groups are Slack user groups
 	}
+	a.approvals.OnVerified = bot.Verified
 	a.slack = bot
 	return bot, nil
 }

@@ -1,8 +1,11 @@
 package app
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/http"
 	"time"
 
@@ -45,11 +48,25 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, now func()
 			logger.Debug("no Kubernetes client: no Kubernetes tools, and root-cause ranking will not see deploys", "err", err)
 		}
 	}
+	var promClient *prom.Client
+	if p := cfg.Prometheus; p.URL != "" {
+		hc, err := httpClient("prometheus", p.HTTPClient, logger)
+		if err != nil {
+			return nil, err
+		}
+		promClient, err = prom.New(prom.Config{URL: p.URL, HTTPClient: hc, LinkKind: p.Link.Kind, LinkURL: p.Link.URL, Datasource: p.Link.Datasource, Now: now})
+		if err != nil {
+			return nil, err
+		}
+	}
 	if kube != nil {
 		kc := kubetools.Config{Client: kube, Namespace: kubeNamespace(cfg.Kubernetes), Now: now}
 		out = append(out, kubetools.Tools(kc)...)
 		if cfg.Kubernetes.Actions {
 			ac := kubetools.ActionConfig{Config: kc, MaxReplicas: int32(cfg.Kubernetes.MaxReplicas)}
+			if v := cfg.Kubernetes.Verify; promClient != nil && v.Query != "" {
+				ac.Verify = &kubetools.Verification{Name: v.Name, Query: v.Query, Window: v.Window.D(), Mean: meanOf(promClient)}
+			}
 			if imp := cfg.Kubernetes.Impersonate; len(imp.Users) > 0 {
 				rc, err := kubeRules(cfg.Kubernetes).ClientConfig()
 				if err != nil {
@@ -65,15 +82,7 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, now func()
 			out = append(out, kubetools.ActionTools(ac)...)
 		}
 	}
-	if p := cfg.Prometheus; p.URL != "" {
-		hc, err := httpClient("prometheus", p.HTTPClient, logger)
-		if err != nil {
-			return nil, err
-		}
-		c, err := prom.New(prom.Config{URL: p.URL, HTTPClient: hc, LinkKind: p.Link.Kind, LinkURL: p.Link.URL, Datasource: p.Link.Datasource, Now: now})
-		if err != nil {
-			return nil, err
-		}
+	if c := promClient; c != nil {
 		out = append(out, c.Tools()...)
 		var signals []anomaly.Signal
 		for _, s := range cfg.Anomaly.Signals {
@@ -191,4 +200,31 @@ func kubeNamespace(k config.Kubernetes) string {
 		return ns
 	}
 	return "default"
+}
+
+// meanOf averages a query over a span, for verifying applied changes.
+func meanOf(c *prom.Client) func(ctx context.Context, query string, start, end time.Time) (float64, error) {
+	return func(ctx context.Context, query string, start, end time.Time) (float64, error) {
+		step := max(end.Sub(start)/60, 15*time.Second)
+		series, res, err := c.QueryRange(ctx, query, start, end, step)
+		if err != nil {
+			return 0, err
+		}
+		if res.Error != "" {
+			return 0, errors.New(res.Error)
+		}
+		sum, n := 0.0, 0
+		for _, s := range series {
+			for _, p := range s.Points {
+				if !math.IsNaN(p.V) && !math.IsInf(p.V, 0) {
+					sum += p.V
+					n++
+				}
+			}
+		}
+		if n == 0 {
+			return math.NaN(), nil
+		}
+		return sum / float64(n), nil
+	}
 }

@@ -46,6 +46,13 @@ type Service struct {
 	Expiry time.Duration
 	// Now is the clock for expiry (time.Now when nil).
 	Now func() time.Time
+	// OnVerified receives the result of checking an applied change some
+	// time later (tools.Verifier) with the stored rollback proposal, if
+	// the change made things worse. Nil: changes are not verified.
+	OnVerified func(p store.Proposal, v tools.Verification, rollback *tools.Proposal, err error)
+	// After waits before a verification (time.After when nil; tests
+	// shorten it).
+	After func(time.Duration) <-chan time.Time
 }
 
 // New returns a service.
@@ -265,7 +272,51 @@ func (s *Service) Execute(ctx context.Context, id, actor string) (tools.Result, 
 	if runErr != nil {
 		return res, fmt.Errorf("execute proposal %s: %w", id, runErr)
 	}
+	if status == store.ProposalExecuted {
+		s.scheduleVerify(rctx, p)
+	}
 	return res, nil
+}
+
+// scheduleVerify checks an applied change later, when its tool can.
+func (s *Service) scheduleVerify(ctx context.Context, p store.Proposal) {
+	t, ok := s.tools.Get(p.Tool)
+	v, isVerifier := t.(tools.Verifier)
+	if !ok || !isVerifier || s.OnVerified == nil {
+		return
+	}
+	tp := tools.Proposal{ID: p.ID, Tool: p.Tool, Summary: p.Summary, Details: p.Details, Risk: p.Risk, Args: p.Args}
+	wait := v.VerifyAfter(tp)
+	if wait <= 0 {
+		return
+	}
+	after := s.After
+	if after == nil {
+		after = time.After
+	}
+	applied := s.now()
+	go func() {
+		<-after(wait)
+		res, err := v.Verify(ctx, tp, applied)
+		outcome := "ok"
+		switch {
+		case err != nil:
+			outcome = "failed: " + err.Error()
+		case res.Worse:
+			outcome = "worse"
+		}
+		s.audit(ctx, "watchkeeper", "verify", p.ID, outcome, map[string]any{"result": truncate(res.Text, 2000)})
+		var rollback *tools.Proposal
+		if err == nil && res.Rollback != nil {
+			stored, perr := s.Propose(WithRequester(ctx, "watchkeeper"), p.ConversationID, *res.Rollback)
+			if perr != nil {
+				s.logger.Error("store the rollback proposal", "proposal", p.ID, "err", perr)
+			} else {
+				rollback = &stored
+			}
+		}
+		s.OnVerified(p, res, rollback, err)
+	}()
 }
 
 func (s *Service) apply(ctx context.Context, p store.Proposal) (res tools.Result, err error) {

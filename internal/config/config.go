@@ -142,6 +142,21 @@ type Kubernetes struct {
 	// Impersonate, when users are listed, applies approved changes as the
 	// approving person's Kubernetes user, so the cluster's RBAC decides.
 	Impersonate Impersonate `yaml:"impersonate"`
+	// Verify checks restarts, rollbacks and scaling a while after they
+	// were applied, comparing a key metric before and after (needs
+	// prometheus.url; empty query: off).
+	Verify Verify `yaml:"verify"`
+}
+
+// Verify configures the check after an applied change.
+type Verify struct {
+	// Name of the metric in reports ("error ratio").
+	Name string `yaml:"name"`
+	// Query is PromQL with $namespace and $name (the deployment); lower
+	// is better.
+	Query string `yaml:"query"`
+	// Window is how long to wait, and the span compared on each side.
+	Window Duration `yaml:"window"`
 }
 
 // Impersonate maps approvers to Kubernetes identities.
@@ -398,10 +413,11 @@ func Default() Config {
 		Prometheus: Prometheus{HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)}, Link: Link{Kind: "prometheus"}},
 		Logs: Logs{Backend: "none", HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)},
 			Labels: LogLabels{Service: "service", Namespace: "namespace", Pod: "pod"}, MaxLines: 100_000},
-		Telemetry:  Telemetry{Tracing: Tracing{SampleRatio: 1, ServiceName: "watchkeeper"}},
-		Kubernetes: Kubernetes{Actions: true, MaxReplicas: 50},
-		Slack:      Slack{Mode: "socket", Workers: 8, Queue: 256, Connections: 2},
-		Approval:   Approval{Expiry: Duration(15 * time.Minute)},
+		Telemetry: Telemetry{Tracing: Tracing{SampleRatio: 1, ServiceName: "watchkeeper"}},
+		Kubernetes: Kubernetes{Actions: true, MaxReplicas: 50, Verify: Verify{Name: "error ratio", Window: Duration(5 * time.Minute),
+			Query: `sum(rate(http_requests_total{namespace="$namespace", service="$name", code=~"5.."}[1m])) / sum(rate(http_requests_total{namespace="$namespace", service="$name"}[1m]))`}},
+		Slack:    Slack{Mode: "socket", Workers: 8, Queue: 256, Connections: 2},
+		Approval: Approval{Expiry: Duration(15 * time.Minute)},
 	}
 }
 

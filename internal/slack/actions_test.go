@@ -66,7 +66,7 @@ func TestApprovalButtons(t *testing.T) {
 	}
 	eventually(t, "the proposal's location", func() bool {
 		got, _ := h.app.Approvals().Get(context.Background(), id)
-		return got.Location == "slack:"+chOps+":"+msg.TS
+		return got.Location == "slack:"+chOps+":"+msg.TS+":"+ts
 	})
 
 	refusals := []struct {
@@ -266,5 +266,54 @@ func TestInjectionCorpusNeverExecutes(t *testing.T) {
 	}
 	if strings.Contains(last, "xoxb-123456789012") {
 		t.Error("a token in the logs reached the model unredacted")
+	}
+}
+
+// verifyingRestart is a restart whose effect is checked at once and found
+// worse, with a way back.
+type verifyingRestart struct{ *restartTool }
+
+func (verifyingRestart) VerifyAfter(tools.Proposal) time.Duration { return time.Millisecond }
+
+func (verifyingRestart) Verify(context.Context, tools.Proposal, time.Time) (tools.Verification, error) {
+	return tools.Verification{Text: "error ratio 0.01 before, 0.2 after: worse", Worse: true,
+		Rollback: &tools.Proposal{Tool: "restart_deployment", Summary: "Roll back cart", Args: json.RawMessage(`{"name":"cart"}`)}}, nil
+}
+
+// After an approved change ran, its check is reported in the thread, and a
+// way back is offered as a new proposal with its own buttons.
+func TestVerificationIsReportedInTheThread(t *testing.T) {
+	h := newHarness(t, harnessOpts{noModel: true, wrap: func(r *restartTool) tools.Tool { return verifyingRestart{r} }})
+	h.app.Approvals().OnVerified = h.bot.Verified
+	ctx := context.Background()
+	p, _ := h.app.Approvals().Propose(ctx, "c", tools.Proposal{Tool: "restart_deployment", Summary: "Restart cart", Args: json.RawMessage(`{"name":"cart"}`)})
+	thread := h.fake.UserMessage(chOps, alice, "restart cart please", "")
+	ts, err := h.bot.Notify(ctx, chOps, "(proposal)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.app.Approvals().Location(ctx, p.ID, "slack:"+chOps+":"+ts+":"+thread); err != nil {
+		t.Fatal(err)
+	}
+	h.click(chOps, admin, ts, "approve", p.ID)
+	report := h.answered(chOps, thread, "Checked `"+p.ID+"`")
+	if !strings.Contains(blocksText(report.Blocks), "⚠️") || !strings.Contains(blocksText(report.Blocks), "0.2 after: worse") {
+		t.Errorf("report: %s", blocksText(report.Blocks))
+	}
+	back := h.answered(chOps, thread, "Roll back cart")
+	if id := proposalID(t, back); id == p.ID {
+		t.Error("the rollback reuses the proposal's ID")
+	}
+	if h.restart.applied.Load() != 1 {
+		t.Errorf("applied %d times; the rollback must wait for its own approval", h.restart.applied.Load())
+	}
+	audit, _ := h.app.Store().ListAudit(ctx, 20)
+	var verified, proposedBack bool
+	for _, e := range audit {
+		verified = verified || (e.Action == "verify" && e.Target == p.ID && e.Outcome == "worse")
+		proposedBack = proposedBack || (e.Action == "propose" && e.Target != p.ID && strings.Contains(e.Details, "Roll back cart"))
+	}
+	if !verified || !proposedBack {
+		t.Errorf("audit lacks the verification (%v) or the rollback proposal (%v)", verified, proposedBack)
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/watchkeeper/watchkeeper/agent"
 	"github.com/watchkeeper/watchkeeper/internal/approval"
+	"github.com/watchkeeper/watchkeeper/internal/store"
 	"github.com/watchkeeper/watchkeeper/tools"
 )
 
@@ -275,7 +276,7 @@ func (b *Bot) postProposal(ctx context.Context, ch, thread, id string) {
 		b.logger.Error("post a proposal", "proposal", id, "err", err)
 		return
 	}
-	if err := b.opts.Approvals.Location(ctx, id, "slack:"+ch+":"+ts); err != nil {
+	if err := b.opts.Approvals.Location(ctx, id, "slack:"+ch+":"+ts+":"+thread); err != nil {
 		b.logger.Warn("record where a proposal is shown", "proposal", id, "err", err)
 	}
 }
@@ -448,3 +449,33 @@ func linkOf(data any) string {
 
 const noModelText = "No language model is configured, so I cannot answer questions yet. An administrator can add one " +
 	"(see `watchkeeper config check`). Meanwhile the slash commands work without one: `/watchkeeper help`."
+
+// Verified reports in a proposal's thread what checking the applied change
+// found, with a rollback proposal when it made things worse. It is the
+// approval service's OnVerified for proposals shown in Slack.
+func (b *Bot) Verified(p store.Proposal, v tools.Verification, rollback *tools.Proposal, err error) {
+	loc := strings.Split(p.Location, ":")
+	if len(loc) < 3 || loc[0] != "slack" {
+		return
+	}
+	ch, ts := loc[1], loc[2]
+	thread := ts
+	if len(loc) > 3 && loc[3] != "" {
+		thread = loc[3]
+	}
+	ctx := context.Background()
+	text := fmt.Sprintf("🔎 Checked `%s` (%s): %s", p.ID, Escape(p.Summary), Escape(v.Text))
+	switch {
+	case err != nil:
+		text = fmt.Sprintf("🔎 Could not check `%s` (%s): %s", p.ID, Escape(p.Summary), Escape(b.opts.Redactor.Redact(err.Error())))
+	case v.Worse:
+		text = "⚠️ " + text
+	}
+	b.post(ctx, ch, thread, text, nil)
+	if rollback != nil {
+		b.postProposal(ctx, ch, thread, rollback.ID)
+	}
+	if b.opts.Asker != nil && p.ConversationID != "" {
+		_ = b.opts.Asker.Remember(ctx, p.ConversationID, "[note] "+text)
+	}
+}

@@ -97,6 +97,8 @@ type harnessOpts struct {
 	tweak   func(*config.Config)
 	expiry  time.Duration
 	quiet   bool
+	// wrap replaces the restart tool (e.g. with one that verifies).
+	wrap func(*restartTool) tools.Tool
 }
 
 const signingSecret = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -129,7 +131,11 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		o.tweak(&cfg)
 	}
 	h := &harness{t: t, fake: fake, rng: &rangeTool{}, restart: &restartTool{}}
-	opts := app.Options{Tools: []tools.Tool{h.rng, h.restart}}
+	var restart tools.Tool = h.restart
+	if o.wrap != nil {
+		restart = o.wrap(h.restart)
+	}
+	opts := app.Options{Tools: []tools.Tool{h.rng, restart}}
 	if !o.noModel {
 		h.model = scripted.New(o.turns...)
 		opts.Model = h.model

@@ -27,6 +27,9 @@ type ActionConfig struct {
 	// RolloutTimeout bounds how long an applied change is watched until
 	// its rollout completes (default 3m).
 	RolloutTimeout time.Duration
+	// Verify, when set, checks restarts, rollbacks and scaling of
+	// deployments a while after they are applied.
+	Verify *Verification
 	// Impersonate, when set, gives the client that applies an approved
 	// change as the person who approved it (tools.Approver), so that the
 	// cluster's own RBAC has the last word. It errs for a person without
@@ -70,6 +73,9 @@ type actionArgs struct {
 	Generation int64  `json:"observed_generation,omitempty"`
 	UID        string `json:"observed_uid,omitempty"`
 	State      string `json:"observed_state,omitempty"`
+	// What a rollback would return to: the revision and replicas before.
+	FromRevision int    `json:"from_revision,omitempty"`
+	FromReplicas *int32 `json:"from_replicas,omitempty"`
 }
 
 type actionSpec struct {
@@ -234,6 +240,8 @@ var scaleSpec = actionSpec{
 			return "", "", refuse("%s %s/%s already has %d replicas; nothing to propose", a.Kind, a.Namespace, a.Name, cur.Spec.Replicas)
 		}
 		a.Generation = gen
+		from := cur.Spec.Replicas
+		a.FromReplicas = &from
 		want := cur.DeepCopy()
 		want.Spec.Replicas = *a.Replicas
 		if _, err := updateScale(ctx, cfg, *a, want, metav1.UpdateOptions{DryRun: dryRun}); err != nil {
@@ -302,6 +310,7 @@ var undoSpec = actionSpec{
 			return "", "", err
 		}
 		a.Generation, a.Revision = d.Generation, target.number
+		a.FromRevision, _ = strconv.Atoi(d.Annotations[revisionAnnotation])
 		if _, err := cfg.Client.AppsV1().Deployments(a.Namespace).Patch(ctx, a.Name, types.StrategicMergePatchType,
 			undoPatch(target.rs), metav1.PatchOptions{DryRun: dryRun}); err != nil {
 			return "", "", err

@@ -324,3 +324,67 @@ func TestExactlyOnceAgainstARealCluster(t *testing.T) {
 		t.Errorf("audit shows %d executions", executed)
 	}
 }
+
+// Verification compares the key metric before and after; when worse, it
+// proposes the way back (a scale back, a rollback) — never acts itself.
+func TestVerificationProposesTheWayBack(t *testing.T) {
+	k := testserver.StartKubernetes(t)
+	ctx := context.Background()
+	c := k.Client
+	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AppsV1().Deployments("shop").Create(ctx, deployment("cart", "shop/cart:v1", 2), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "cart", func() bool {
+		d, err := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+		return err == nil && d.Status.ReadyReplicas == 2
+	})
+	applied := time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)
+	var queries []string
+	before, after := 0.01, 0.2
+	mean := func(_ context.Context, q string, start, end time.Time) (float64, error) {
+		queries = append(queries, q)
+		if end.Equal(applied) {
+			return before, nil
+		}
+		return after, nil
+	}
+	tl := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: c, Namespace: "shop"}, RolloutTimeout: 30 * time.Second,
+		Verify: &kube.Verification{Name: "error ratio", Query: `errors{namespace="$namespace", service="$name"}`, Window: 5 * time.Minute, Mean: mean}}))
+	scale := propose(t, tl["kube_scale"], `{"name": "cart", "replicas": 3, "reason": "load"}`)
+	if _, err := apply(t, tl["kube_scale"], scale); err != nil {
+		t.Fatal(err)
+	}
+	v := tl["kube_scale"].(tools.Verifier)
+	if d := v.VerifyAfter(*scale); d != 5*time.Minute {
+		t.Errorf("verify after %s", d)
+	}
+	res, err := v.Verify(ctx, *scale, applied)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Worse || !strings.Contains(res.Text, "error ratio of shop/cart: 0.01 in the 5m0s before, 0.2 in the 5m0s after") ||
+		queries[0] != `errors{namespace="shop", service="cart"}` {
+		t.Errorf("verification: %+v (queries %v)", res, queries)
+	}
+	if res.Rollback == nil || res.Rollback.Tool != "kube_scale" || !strings.Contains(res.Rollback.Summary, "from 3 to 2 replicas") ||
+		!strings.Contains(res.Rollback.Details, "error ratio got worse") {
+		t.Fatalf("rollback: %+v", res.Rollback)
+	}
+	// The way back is only a proposal: nothing moved.
+	if d, _ := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{}); *d.Spec.Replicas != 3 {
+		t.Errorf("replicas %d after verifying", *d.Spec.Replicas)
+	}
+	// Better: no rollback offered.
+	before, after = 0.2, 0.01
+	res, _ = v.Verify(ctx, *scale, applied)
+	if res.Worse || res.Rollback != nil || !strings.HasSuffix(res.Text, ": better") {
+		t.Errorf("better: %+v", res)
+	}
+	// Cordon and pod deletion are not verified.
+	if d := tl["kube_cordon"].(tools.Verifier).VerifyAfter(tools.Proposal{}); d != 0 {
+		t.Errorf("cordon verified after %s", d)
+	}
+}
