@@ -150,6 +150,9 @@ type Verification struct {
 	// Rollback, when the change made things worse and it can be undone,
 	// is a proposal to undo it (it still needs its own approval).
 	Rollback *Proposal
+	// Next, when the change did not help and it was one step of a
+	// remediation plan, is the plan's next step (its own approval too).
+	Next *Proposal
 }
 
 // Verifier is implemented by Appliers whose effect can be checked some

@@ -49,7 +49,7 @@ type Service struct {
 	// OnVerified receives the result of checking an applied change some
 	// time later (tools.Verifier) with the stored rollback proposal, if
 	// the change made things worse. Nil: changes are not verified.
-	OnVerified func(p store.Proposal, v tools.Verification, rollback *tools.Proposal, err error)
+	OnVerified func(p store.Proposal, v tools.Verification, followUps []tools.Proposal, err error)
 	// After waits before a verification (time.After when nil; tests
 	// shorten it).
 	After func(time.Duration) <-chan time.Time
@@ -306,16 +306,20 @@ func (s *Service) scheduleVerify(ctx context.Context, p store.Proposal) {
 			outcome = "worse"
 		}
 		s.audit(ctx, "watchkeeper", "verify", p.ID, outcome, map[string]any{"result": truncate(res.Text, 2000)})
-		var rollback *tools.Proposal
-		if err == nil && res.Rollback != nil {
-			stored, perr := s.Propose(WithRequester(ctx, "watchkeeper"), p.ConversationID, *res.Rollback)
-			if perr != nil {
-				s.logger.Error("store the rollback proposal", "proposal", p.ID, "err", perr)
-			} else {
-				rollback = &stored
+		// The way back, or the plan's next step: proposals of their own.
+		var follow []tools.Proposal
+		for _, next := range []*tools.Proposal{res.Rollback, res.Next} {
+			if err != nil || next == nil {
+				continue
 			}
+			stored, perr := s.Propose(WithRequester(ctx, "watchkeeper"), p.ConversationID, *next)
+			if perr != nil {
+				s.logger.Error("store a follow-up proposal", "proposal", p.ID, "err", perr)
+				continue
+			}
+			follow = append(follow, stored)
 		}
-		s.OnVerified(p, res, rollback, err)
+		s.OnVerified(p, res, follow, err)
 	}()
 }
 

@@ -451,9 +451,10 @@ const noModelText = "No language model is configured, so I cannot answer questio
 	"(see `watchkeeper config check`). Meanwhile the slash commands work without one: `/watchkeeper help`."
 
 // Verified reports in a proposal's thread what checking the applied change
-// found, with a rollback proposal when it made things worse. It is the
+// found, with the follow-up proposals: the way back when it made things
+// worse, the plan's next step when it did not help. It is the
 // approval service's OnVerified for proposals shown in Slack.
-func (b *Bot) Verified(p store.Proposal, v tools.Verification, rollback *tools.Proposal, err error) {
+func (b *Bot) Verified(p store.Proposal, v tools.Verification, followUps []tools.Proposal, err error) {
 	loc := strings.Split(p.Location, ":")
 	if len(loc) < 3 || loc[0] != "slack" {
 		return
@@ -472,8 +473,8 @@ func (b *Bot) Verified(p store.Proposal, v tools.Verification, rollback *tools.P
 		text = "⚠️ " + text
 	}
 	b.post(ctx, ch, thread, text, nil)
-	if rollback != nil {
-		b.postProposal(ctx, ch, thread, rollback.ID)
+	for _, f := range followUps {
+		b.postProposal(ctx, ch, thread, f.ID)
 	}
 	if b.opts.Asker != nil && p.ConversationID != "" {
 		_ = b.opts.Asker.Remember(ctx, p.ConversationID, "[note] "+text)

@@ -56,6 +56,7 @@ func ActionTools(cfg ActionConfig) []tools.Tool {
 		action{cfg, deletePodSpec},
 		action{cfg, cordonSpec},
 		action{cfg, suspendSpec},
+		remediate{cfg},
 	}
 }
 

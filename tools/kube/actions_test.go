@@ -388,3 +388,55 @@ func TestVerificationProposesTheWayBack(t *testing.T) {
 		t.Errorf("cordon verified after %s", d)
 	}
 }
+
+// A remediation plan is proposed one step at a time: the first step now,
+// the next only after the applied step was checked and did not help.
+func TestRemediationPlanStepByStep(t *testing.T) {
+	k := testserver.StartKubernetes(t)
+	ctx := context.Background()
+	c := k.Client
+	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AppsV1().Deployments("shop").Create(ctx, deployment("cart", "shop/cart:v1", 2), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "cart", func() bool {
+		d, err := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+		return err == nil && d.Status.ReadyReplicas == 2
+	})
+	flat := func(context.Context, string, time.Time, time.Time) (float64, error) { return 0.3, nil }
+	tl := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: c, Namespace: "shop"}, MaxReplicas: 10, RolloutTimeout: 30 * time.Second,
+		Verify: &kube.Verification{Name: "CPU saturation", Query: "cpu", Window: time.Minute, Mean: flat}}))
+	plan := tl["kube_remediate"]
+
+	// A bad-change plan needs an earlier revision: there is none yet.
+	res := run(t, plan, `{"name": "cart", "signature": "change", "reason": "errors since the deploy"}`)
+	if !strings.Contains(res.Error, "no step of the change plan applies") || !strings.Contains(res.Error, "no earlier revision") {
+		t.Errorf("change plan without history: %+v", res)
+	}
+	first := propose(t, plan, `{"name": "cart", "signature": "cpu", "reason": "CPU saturated since 14:02"}`)
+	if !strings.HasPrefix(first.Summary, "Step 1 of the cpu plan: Scale deployment shop/cart from 2 to 3 replicas") ||
+		!strings.Contains(first.Details, "→ 1. scale out by half") || !strings.Contains(first.Details, "  2. restart the pods") {
+		t.Errorf("first step: %+v", first)
+	}
+	out, err := apply(t, plan, first)
+	if err != nil || !strings.Contains(out, "scaled to 3") {
+		t.Fatalf("apply step 1: %q, %v", out, err)
+	}
+	v := plan.(tools.Verifier)
+	got, err := v.Verify(ctx, *first, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Worse || got.Next == nil || !strings.HasPrefix(got.Next.Summary, "Step 2 of the cpu plan: Restart deployment shop/cart") {
+		t.Fatalf("after an unhelpful step: %+v", got)
+	}
+	if _, err := apply(t, plan, got.Next); err != nil {
+		t.Fatal(err)
+	}
+	last, _ := v.Verify(ctx, *got.Next, time.Now())
+	if last.Next != nil || !strings.Contains(last.Text, "the plan's last step") {
+		t.Errorf("after the last step: %+v", last)
+	}
+}
