@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,8 +55,18 @@ type Kubernetes struct {
 // too, so RBAC can bind to either.
 var kubeUsers = []string{"viewer", "alice", "bob", "watchkeeper"}
 
-// StartKubernetes starts a control plane on 127.0.0.1 for the test.
-func StartKubernetes(t testing.TB) *Kubernetes {
+// ContainerLogs are the lines kwok serves as one container's log in every
+// pod of a namespace (CRI format is written for them).
+type ContainerLogs struct {
+	Namespace, Container string
+	// Lines are log lines; each is stamped with Times[i] (or now).
+	Lines []string
+	Times []time.Time
+}
+
+// StartKubernetes starts a control plane on 127.0.0.1 for the test; logs
+// are what kwok serves through pods/log.
+func StartKubernetes(t testing.TB, logs ...ContainerLogs) *Kubernetes {
 	t.Helper()
 	dir := KubernetesBinDir()
 	bins := map[string]string{}
@@ -131,9 +142,13 @@ current-context: local
 	if err := os.WriteFile(stages, []byte(kwokStages), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	start(t, bins["kwok"], "--kubeconfig="+kubeconfig, "--config="+stages, "--manage-all-nodes=false",
+	kwokArgs := []string{"--kubeconfig=" + kubeconfig, "--config=" + stages}
+	if len(logs) > 0 {
+		kwokArgs = append(kwokArgs, "--config="+writeClusterLogs(t, w, logs))
+	}
+	start(t, bins["kwok"], append(kwokArgs, "--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake", "--cidr=10.0.0.1/24", "--node-ip="+kh,
-		"--node-port="+kp, "--server-address="+kubelet, "--tls-cert-file="+certs.certFile, "--tls-private-key-file="+certs.keyFile)
+		"--node-port="+kp, "--server-address="+kubelet, "--tls-cert-file="+certs.certFile, "--tls-private-key-file="+certs.keyFile)...)
 
 	admin := &rest.Config{Host: "https://" + api, BearerToken: "admin-token", TLSClientConfig: rest.TLSClientConfig{Insecure: true},
 		QPS: 100, Burst: 200}
@@ -160,6 +175,45 @@ current-context: local
 		time.Sleep(100 * time.Millisecond)
 	}
 	return k
+}
+
+// writeClusterLogs writes the log files and kwok's ClusterLogs for them.
+func writeClusterLogs(t testing.TB, dir string, logs []ContainerLogs) string {
+	t.Helper()
+	var cfg strings.Builder
+	for i, l := range logs {
+		var b strings.Builder
+		for j, line := range l.Lines {
+			at := time.Now().UTC()
+			if j < len(l.Times) {
+				at = l.Times[j].UTC()
+			}
+			// CRI log format: time, stream, tag (F: full line), text.
+			fmt.Fprintf(&b, "%s stdout F %s\n", at.Format(time.RFC3339Nano), line)
+		}
+		file := filepath.Join(dir, fmt.Sprintf("logs-%d.log", i))
+		if err := os.WriteFile(file, []byte(b.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&cfg, `---
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: ClusterLogs
+metadata:
+  name: logs-%d
+spec:
+  selector:
+    matchNamespaces: [%s]
+  logs:
+  - containers: [%s]
+    logsFile: %s
+    follow: false
+`, i, l.Namespace, l.Container, file)
+	}
+	path := filepath.Join(dir, "kwok-logs.yaml")
+	if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // As returns a client configuration for one of the token users (viewer,
