@@ -27,7 +27,7 @@ func TestAgainstARealControlPlane(t *testing.T) {
 		if i%10 == 9 {
 			level = "ERROR"
 		}
-		lines = append(lines, `{"level":"`+level+`","msg":"charge card","order":`+itoa(i)+`}`)
+		lines = append(lines, `{"level":"`+level+`","msg":"charge card","order":`+strconv.Itoa(i)+`}`)
 		times = append(times, now.Add(time.Duration(i-40)*time.Second))
 	}
 	k := testserver.StartKubernetes(t, testserver.ContainerLogs{Namespace: "shop", Container: "payments", Lines: lines, Times: times})
