@@ -661,6 +661,10 @@ func TestProposalsSupportedOnlyByTextAreFlagged(t *testing.T) {
 			if got != tt.flagged {
 				t.Errorf("flagged = %v, want %v: %q", got, tt.flagged, res.Proposals[0].Details)
 			}
+			// The approver sees what the proposal rests on.
+			if !strings.Contains(res.Proposals[0].Details, "Evidence (this run's tool calls before the proposal):\n- "+tt.first+` {"text":"x"} (run `+res.RunID) {
+				t.Errorf("no evidence in the proposal: %q", res.Proposals[0].Details)
+			}
 		})
 	}
 }

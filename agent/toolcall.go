@@ -185,6 +185,9 @@ func (r *run) propose(ctx context.Context, spec tools.Spec, res tools.Result) to
 	p.Tool = spec.Name
 	p.Summary = r.redact(p.Summary)
 	p.Details = r.redact(p.Details)
+	if ev := r.evidence(); ev != "" {
+		p.Details += "\nEvidence (this run's tool calls before the proposal):\n" + ev
+	}
 	if !r.hasTrustedEvidence() {
 		p.Details = UntrustedSupportWarning + "\n" + p.Details
 	}
@@ -264,4 +267,29 @@ func (r *run) hasTrustedEvidence() bool {
 		}
 	}
 	return false
+}
+
+// evidence lists the run's successful tool calls so far, each with its
+// arguments, so the approver sees what the proposal rests on.
+func (r *run) evidence() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	args := map[string]string{}
+	var lines []string
+	for _, e := range r.events {
+		switch {
+		case e.Kind == EventToolStart:
+			args[e.CallID] = string(e.Args)
+		case e.Kind == EventToolEnd && e.Outcome == OutcomeOK:
+			a := args[e.CallID]
+			if len(a) > 200 {
+				a = a[:200] + "…"
+			}
+			lines = append(lines, fmt.Sprintf("- %s %s (run %s, step %d)", e.Tool, a, r.res.RunID, e.Step))
+		}
+	}
+	if len(lines) > 10 {
+		lines = append(lines[:10], fmt.Sprintf("- … %d more", len(lines)-10))
+	}
+	return strings.Join(lines, "\n")
 }

@@ -51,7 +51,7 @@ func (c Config) withDefaults() Config {
 // Tools returns the read tools.
 func Tools(cfg Config) []tools.Tool {
 	cfg = cfg.withDefaults()
-	return []tools.Tool{getTool{cfg}, describeTool{cfg}, historyTool{cfg}, changesTool{cfg}}
+	return []tools.Tool{getTool{cfg}, describeTool{cfg}, historyTool{cfg}, changesTool{cfg}, logsTool{cfg}}
 }
 
 // kinds maps the names people use to a canonical kind.

@@ -146,6 +146,15 @@ func TestReadToolsAgainstARealCluster(t *testing.T) {
 	if !strings.Contains(res.Text, "Pod shop/"+pod+" — Running on node "+k.Node) || !strings.Contains(res.Text, "OOMKilling ×3") {
 		t.Errorf("describe pod:\n%s", res.Text)
 	}
+	// Other kinds: a service finds its pods, a cronjob its schedule.
+	if _, err := c.CoreV1().Services("shop").Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "checkout"},
+		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "checkout"}, Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res = run(t, tl["kube_describe"], `{"kind": "services", "name": "checkout"}`)
+	if !strings.Contains(res.Text, "Service shop/checkout — ClusterIP") || !strings.Contains(res.Text, "Backed by 2 pods, 2 fully ready") {
+		t.Errorf("describe service:\n%s", res.Text)
+	}
 	res = run(t, tl["kube_describe"], `{"kind": "pods", "name": "ghost"}`)
 	if !strings.Contains(res.Error, "pod shop/ghost: not found") {
 		t.Errorf("missing pod: %+v", res)

@@ -2,6 +2,7 @@ package kubelogs_test
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/watchkeeper/watchkeeper/internal/testserver"
+	"github.com/watchkeeper/watchkeeper/tools"
+	"github.com/watchkeeper/watchkeeper/tools/kube"
 	"github.com/watchkeeper/watchkeeper/tools/logs"
 	"github.com/watchkeeper/watchkeeper/tools/logs/kubelogs"
 )
@@ -80,6 +83,19 @@ func TestAgainstARealControlPlane(t *testing.T) {
 	}
 	if len(got) != 8 {
 		t.Errorf("%d error lines, want 8", len(got))
+	}
+	// The kube_pod_logs tool reads one pod's tail through the same API.
+	pods, _ := c.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{LabelSelector: "app=payments"})
+	var logsTool tools.Tool
+	for _, tl := range kube.Tools(kube.Config{Client: c, Namespace: "shop"}) {
+		if tl.Spec().Name == "kube_pod_logs" {
+			logsTool = tl
+		}
+	}
+	res, err := logsTool.Run(ctx, json.RawMessage(`{"pod": "`+pods.Items[0].Name+`", "tail": 5}`))
+	if err != nil || !strings.Contains(res.Text, "Last 5 lines of pod shop/"+pods.Items[0].Name) || !strings.Contains(res.Text, `"order":39`) ||
+		!strings.Contains(res.Text, "<untrusted-data source=\"pod logs\">") {
+		t.Errorf("kube_pod_logs: %+v, %v", res, err)
 	}
 	// A pod that does not exist: a clear error, as from the API server.
 	if _, err := b.Search(ctx, logs.Query{Pod: "ghost", Namespace: "shop", Start: now.Add(-time.Hour), End: now}, func(logs.Entry) error { return nil }); err == nil ||
