@@ -86,6 +86,8 @@ func DemoConfig(cfg config.Config, sb *SandboxServer) config.Config {
 	cfg.Prometheus = config.Prometheus{URL: sb.URL, Link: config.Link{Kind: "none"}}
 	cfg.Logs = config.Logs{Backend: "loki", URL: sb.URL, MaxLines: cfg.Logs.MaxLines,
 		Labels: config.LogLabels{Service: "service", Namespace: "namespace", Pod: "pod"}}
+	// The shop lives in its own namespace; questions that name none mean it.
+	cfg.Kubernetes.Namespace = sandbox.Namespace
 	return cfg
 }
 
