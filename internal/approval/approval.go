@@ -245,6 +245,37 @@ func (s *Service) Decide(ctx context.Context, id, actor string, approve bool) (s
 	return p, nil
 }
 
+// ExecuteChecked is Execute after re-checking the policy: the people who
+// approved must still be allowed to (rules or group membership may have
+// changed since the first of two approvals). A refusal fails the proposal
+// without acting.
+func (s *Service) ExecuteChecked(ctx context.Context, policy Policy, id, actor string) (tools.Result, error) {
+	if policy != nil {
+		p, err := s.store.GetProposal(ctx, id)
+		if err != nil {
+			return tools.Result{}, fmt.Errorf("execute proposal %s: %w", id, err)
+		}
+		approvers := append([]string(nil), p.Approvals...)
+		if p.DecidedBy != "" && !slices.Contains(approvers, p.DecidedBy) {
+			approvers = append(approvers, p.DecidedBy)
+		}
+		for _, a := range approvers {
+			q := p
+			q.Approvals = nil
+			q.Status = store.ProposalPending
+			if err := policy.Authorize(ctx, Request{Actor: a, ChannelMember: true, Approve: true, Proposal: q}); err != nil {
+				reason := "the policy no longer allows " + a + " to approve it: " + Reason(err)
+				if _, terr := s.store.TransitionProposal(context.WithoutCancel(ctx), id, []string{store.ProposalApproved}, store.ProposalFailed, p.DecidedBy, reason); terr != nil {
+					s.logger.Error("record a refused execution", "proposal", id, "err", terr)
+				}
+				s.audit(ctx, actor, "execute", id, "refused: "+reason, nil)
+				return tools.Result{}, fmt.Errorf("execute proposal %s: %s: %w", id, reason, ErrNotAuthorized)
+			}
+		}
+	}
+	return s.Execute(ctx, id, actor)
+}
+
 // Execute applies an approved proposal exactly once: the move from approved
 // to executing is atomic, so a second call (a double click, a retry after a
 // restart) fails with store.ErrConflict instead of acting twice. The

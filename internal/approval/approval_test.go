@@ -290,3 +290,39 @@ func TestTwoPersonApproval(t *testing.T) {
 		t.Errorf("applied %d times", tool.applied.Load())
 	}
 }
+
+// Between the first and the second of two approvals the first approver
+// left the approvers' group: the execution re-checks and refuses.
+func TestExecutionRechecksThePolicy(t *testing.T) {
+	ctx := context.Background()
+	tool := &restartTool{}
+	svc, s := setup(t, tool)
+	members := groups{"SSRE": {"UA", "UB"}}
+	rp := &approval.RulePolicy{Groups: members, Rules: []approval.Rule{{Groups: []string{"SSRE"}, TwoPerson: true}}}
+	p, _ := svc.Propose(ctx, "c", tools.Proposal{Tool: "restart", Summary: "restart"})
+	for _, who := range []string{"UA", "UB"} {
+		cur, _ := s.GetProposal(ctx, p.ID)
+		req := approval.Request{Actor: who, Approve: true, Proposal: cur}
+		if err := svc.Check(ctx, rp, req); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := svc.Approve(ctx, rp, req); err != nil {
+			t.Fatal(err)
+		}
+		if who == "UA" {
+			// UA leaves the group (a fresh policy: no cached membership).
+			members["SSRE"] = []string{"UB"}
+			rp = &approval.RulePolicy{Groups: members, Rules: rp.Rules}
+		}
+	}
+	_, err := svc.ExecuteChecked(ctx, rp, p.ID, "UB")
+	if !errors.Is(err, approval.ErrNotAuthorized) || !strings.Contains(err.Error(), "no longer allows UA") {
+		t.Fatalf("err = %v", err)
+	}
+	if tool.applied.Load() != 0 {
+		t.Error("applied despite the policy")
+	}
+	if got, _ := s.GetProposal(ctx, p.ID); got.Status != store.ProposalFailed {
+		t.Errorf("status %s", got.Status)
+	}
+}

@@ -94,7 +94,7 @@ func (b *Bot) decide(ctx context.Context, cb slackapi.InteractionCallback, id st
 	}
 	note := fmt.Sprintf("[note] <@%s> %s proposal %s (%s).", cb.User.ID, verb, id, p.Summary)
 	if approve {
-		res, err := b.opts.Approvals.Execute(ctx, id, cb.User.ID)
+		res, err := b.opts.Approvals.ExecuteChecked(ctx, b.opts.Policy, id, cb.User.ID)
 		switch {
 		case err != nil:
 			note = fmt.Sprintf("[note] <@%s> approved proposal %s (%s) but it failed: %v", cb.User.ID, id, p.Summary, err)

@@ -44,7 +44,7 @@ type Approvals interface {
 	Check(ctx context.Context, policy approval.Policy, r approval.Request) error
 	Decide(ctx context.Context, id, actor string, approve bool) (store.Proposal, error)
 	Approve(ctx context.Context, policy approval.Policy, r approval.Request) (store.Proposal, bool, error)
-	Execute(ctx context.Context, id, actor string) (tools.Result, error)
+	ExecuteChecked(ctx context.Context, policy approval.Policy, id, actor string) (tools.Result, error)
 	Location(ctx context.Context, id, location string) error
 }
 
