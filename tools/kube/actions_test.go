@@ -183,19 +183,8 @@ func TestActionsAgainstARealCluster(t *testing.T) {
 // With impersonation an approved change runs as the approver, and the
 // cluster's RBAC decides: alice has no write role, bob has the shipped one.
 func TestImpersonationLetsRBACDecide(t *testing.T) {
-	k := testserver.StartKubernetes(t)
+	k, c := startShop(t, 1)
 	ctx := context.Background()
-	c := k.Client
-	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.AppsV1().Deployments("shop").Create(ctx, deployment("cart", "shop/cart:v1", 1), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "cart", func() bool {
-		d, err := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
-		return err == nil && d.Status.ReadyReplicas == 1
-	})
 	bindActionsRole(t, c, "bob")
 	bob, _ := kubernetes.NewForConfig(k.As("bob"))
 	waitFor(t, "bob's role to take effect", func() bool {
@@ -258,19 +247,8 @@ func bindActionsRole(t *testing.T, c kubernetes.Interface, user string) {
 // Five simultaneous executions of one approved proposal against the real
 // cluster act once: the store's transition is the gate.
 func TestExactlyOnceAgainstARealCluster(t *testing.T) {
-	k := testserver.StartKubernetes(t)
+	_, c := startShop(t, 1)
 	ctx := context.Background()
-	c := k.Client
-	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.AppsV1().Deployments("shop").Create(ctx, deployment("cart", "shop/cart:v1", 1), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "cart", func() bool {
-		d, err := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
-		return err == nil && d.Status.ReadyReplicas == 1
-	})
 	reg, err := tools.NewRegistry(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: c, Namespace: "shop"}, RolloutTimeout: 30 * time.Second})...)
 	if err != nil {
 		t.Fatal(err)
@@ -328,19 +306,8 @@ func TestExactlyOnceAgainstARealCluster(t *testing.T) {
 // Verification compares the key metric before and after; when worse, it
 // proposes the way back (a scale back, a rollback) — never acts itself.
 func TestVerificationProposesTheWayBack(t *testing.T) {
-	k := testserver.StartKubernetes(t)
+	_, c := startShop(t, 2)
 	ctx := context.Background()
-	c := k.Client
-	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.AppsV1().Deployments("shop").Create(ctx, deployment("cart", "shop/cart:v1", 2), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "cart", func() bool {
-		d, err := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
-		return err == nil && d.Status.ReadyReplicas == 2
-	})
 	applied := time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)
 	var queries []string
 	before, after := 0.01, 0.2
@@ -392,19 +359,8 @@ func TestVerificationProposesTheWayBack(t *testing.T) {
 // A remediation plan is proposed one step at a time: the first step now,
 // the next only after the applied step was checked and did not help.
 func TestRemediationPlanStepByStep(t *testing.T) {
-	k := testserver.StartKubernetes(t)
+	_, c := startShop(t, 2)
 	ctx := context.Background()
-	c := k.Client
-	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.AppsV1().Deployments("shop").Create(ctx, deployment("cart", "shop/cart:v1", 2), metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "cart", func() bool {
-		d, err := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
-		return err == nil && d.Status.ReadyReplicas == 2
-	})
 	flat := func(context.Context, string, time.Time, time.Time) (float64, error) { return 0.3, nil }
 	tl := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: c, Namespace: "shop"}, MaxReplicas: 10, RolloutTimeout: 30 * time.Second,
 		Verify: &kube.Verification{Name: "CPU saturation", Query: "cpu", Window: time.Minute, Mean: flat}}))
@@ -439,4 +395,24 @@ func TestRemediationPlanStepByStep(t *testing.T) {
 	if last.Next != nil || !strings.Contains(last.Text, "the plan's last step") {
 		t.Errorf("after the last step: %+v", last)
 	}
+}
+
+// startShop starts a control plane with namespace shop and a running
+// deployment "cart" of n replicas.
+func startShop(t *testing.T, n int32) (*testserver.Kubernetes, kubernetes.Interface) {
+	t.Helper()
+	k := testserver.StartKubernetes(t)
+	ctx := context.Background()
+	c := k.Client
+	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AppsV1().Deployments("shop").Create(ctx, deployment("cart", "shop/cart:v1", n), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "cart to run", func() bool {
+		d, err := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+		return err == nil && d.Status.ReadyReplicas == n
+	})
+	return k, c
 }
