@@ -1,0 +1,539 @@
+// Package incident turns Alertmanager notifications into incidents: one
+// per alert group (and per storm of related groups), each with one parent
+// message in its channel that later notifications update instead of
+// posting anew, a timeline of everything that happened, and an automatic
+// investigation posted in its thread.
+package incident
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/watchkeeper/watchkeeper/internal/store"
+)
+
+// Message is an Alertmanager webhook notification, version 4.
+type Message struct {
+	Version           string            `json:"version"`
+	GroupKey          string            `json:"groupKey"`
+	TruncatedAlerts   int               `json:"truncatedAlerts"`
+	Status            string            `json:"status"`
+	Receiver          string            `json:"receiver"`
+	GroupLabels       map[string]string `json:"groupLabels"`
+	CommonLabels      map[string]string `json:"commonLabels"`
+	CommonAnnotations map[string]string `json:"commonAnnotations"`
+	ExternalURL       string            `json:"externalURL"`
+	Alerts            []Alert           `json:"alerts"`
+}
+
+// Alert is one alert of a notification.
+type Alert struct {
+	Status       string            `json:"status"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations"`
+	StartsAt     time.Time         `json:"startsAt"`
+	EndsAt       time.Time         `json:"endsAt"`
+	GeneratorURL string            `json:"generatorURL"`
+	Fingerprint  string            `json:"fingerprint"`
+}
+
+// Validate reports what is wrong with a notification, for a 4xx answer.
+func (m Message) Validate() error {
+	var errs []string
+	if m.Version != "4" {
+		errs = append(errs, fmt.Sprintf("version %q is not supported; Watchkeeper reads Alertmanager's webhook version 4", m.Version))
+	}
+	if m.Status != "firing" && m.Status != "resolved" {
+		errs = append(errs, fmt.Sprintf("status %q must be firing or resolved", m.Status))
+	}
+	if m.GroupKey == "" {
+		errs = append(errs, "groupKey is empty")
+	}
+	if len(m.Alerts) == 0 {
+		errs = append(errs, "there are no alerts")
+	}
+	for i, a := range m.Alerts {
+		switch {
+		case a.Labels["alertname"] == "":
+			errs = append(errs, fmt.Sprintf("alert %d has no alertname label", i))
+		case a.Status != "firing" && a.Status != "resolved":
+			errs = append(errs, fmt.Sprintf("alert %d has status %q", i, a.Status))
+		case a.Fingerprint == "":
+			errs = append(errs, fmt.Sprintf("alert %d has no fingerprint", i))
+		case a.StartsAt.IsZero():
+			errs = append(errs, fmt.Sprintf("alert %d has no startsAt", i))
+		}
+		if len(errs) > 10 {
+			break
+		}
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// key identifies a notification for idempotency: Alertmanager re-sends
+// the same group state.
+func (m Message) key() string {
+	parts := []string{m.GroupKey, m.Status}
+	for _, a := range m.Alerts {
+		parts = append(parts, a.Fingerprint+"/"+a.Status+"/"+a.StartsAt.UTC().Format(time.RFC3339Nano))
+	}
+	sort.Strings(parts[2:])
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\n")))
+	return "alertmanager:" + hex.EncodeToString(sum[:16])
+}
+
+// AlertState is an alert as the incident knows it.
+type AlertState struct {
+	Fingerprint  string            `json:"fingerprint"`
+	Status       string            `json:"status"`
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+	StartsAt     time.Time         `json:"startsAt"`
+	EndsAt       time.Time         `json:"endsAt,omitzero"`
+	GeneratorURL string            `json:"generatorURL,omitempty"`
+}
+
+// Event is one line of an incident's timeline.
+type Event struct {
+	At   time.Time `json:"at"`
+	Kind string    `json:"kind"`
+	Text string    `json:"text"`
+}
+
+// Data is what an incident records beyond the store's columns.
+type Data struct {
+	GroupKeys    []string               `json:"groupKeys"`
+	CommonLabels map[string]string      `json:"commonLabels,omitempty"`
+	Alerts       map[string]*AlertState `json:"alerts"`
+	Timeline     []Event                `json:"timeline"`
+	AckedBy      string                 `json:"ackedBy,omitempty"`
+	ExternalURL  string                 `json:"externalURL,omitempty"`
+	Notified     int                    `json:"notifications"`
+}
+
+// Incident is a stored incident with its data decoded.
+type Incident struct {
+	store.Incident
+	Data Data
+}
+
+// Firing counts the alerts still firing.
+func (in Incident) Firing() int {
+	n := 0
+	for _, a := range in.Data.Alerts {
+		if a.Status == "firing" {
+			n++
+		}
+	}
+	return n
+}
+
+// SortedAlerts returns the alerts, firing first, then by start.
+func (in Incident) SortedAlerts() []AlertState {
+	out := make([]AlertState, 0, len(in.Data.Alerts))
+	for _, a := range in.Data.Alerts {
+		out = append(out, *a)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if (out[i].Status == "firing") != (out[j].Status == "firing") {
+			return out[i].Status == "firing"
+		}
+		if !out[i].StartsAt.Equal(out[j].StartsAt) {
+			return out[i].StartsAt.Before(out[j].StartsAt)
+		}
+		return out[i].Fingerprint < out[j].Fingerprint
+	})
+	return out
+}
+
+// Store is the persistence incidents need.
+type Store interface {
+	PutIncident(ctx context.Context, inc store.Incident) error
+	GetIncident(ctx context.Context, id string) (store.Incident, error)
+	ListIncidents(ctx context.Context, status string, limit int) ([]store.Incident, error)
+	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
+}
+
+// Surface shows incidents to people (Slack).
+type Surface interface {
+	// PostIncident posts an incident's parent message and returns its ts.
+	PostIncident(ctx context.Context, channel string, in Incident) (string, error)
+	// UpdateIncident replaces the parent message with the incident's state.
+	UpdateIncident(ctx context.Context, in Incident) error
+}
+
+// Investigator looks into a new incident and reports in its thread.
+type Investigator interface {
+	Investigate(ctx context.Context, in Incident)
+}
+
+// Options configure the service.
+type Options struct {
+	Store   Store
+	Surface Surface
+	// Route picks the channel for an alert group's labels.
+	Route        func(labels map[string]string) (string, bool)
+	Investigator Investigator
+	// StormWindow merges a new group into an open incident of the same
+	// alert in the same channel opened this recently (default 10m).
+	StormWindow time.Duration
+	Now         func() time.Time
+	Logger      *slog.Logger
+}
+
+// Service manages incidents. It is safe for concurrent use.
+type Service struct {
+	opts Options
+	// mu serialises notifications: two for one group must not both open
+	// an incident.
+	mu sync.Mutex
+}
+
+// New returns a service.
+func New(o Options) *Service {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.StormWindow <= 0 {
+		o.StormWindow = 10 * time.Minute
+	}
+	return &Service{opts: o}
+}
+
+// Outcome says what a notification did.
+type Outcome struct {
+	Incident  string `json:"incident,omitempty"`
+	Opened    bool   `json:"opened,omitempty"`
+	Merged    bool   `json:"merged,omitempty"`
+	Resolved  bool   `json:"resolved,omitempty"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+	Ignored   string `json:"ignored,omitempty"`
+}
+
+// Handle applies a validated notification.
+func (s *Service) Handle(ctx context.Context, m Message) (Outcome, error) {
+	first, err := s.opts.Store.Claim(ctx, m.key(), 24*time.Hour)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("deduplicate the notification: %w", err)
+	}
+	if !first {
+		return Outcome{Duplicate: true}, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, found, err := s.find(ctx, m)
+	if err != nil {
+		return Outcome{}, err
+	}
+	now := s.opts.Now()
+	out := Outcome{}
+	if !found {
+		if m.Status == "resolved" {
+			// Resolved before we ever saw it firing (or long ago):
+			// nothing to open.
+			return Outcome{Ignored: "no open incident for this resolved group"}, nil
+		}
+		if in, found, err = s.stormTarget(ctx, m); err != nil {
+			return Outcome{}, err
+		}
+		if found {
+			in.Data.GroupKeys = append(in.Data.GroupKeys, m.GroupKey)
+			in.Data.Timeline = append(in.Data.Timeline, Event{now, "merged", "related alert group joined: " + groupLabel(m)})
+			out.Merged = true
+		} else {
+			in = s.newIncident(m, now)
+			out.Opened = true
+		}
+	}
+	changed := s.apply(&in, m, now)
+	in.Data.Notified++
+	if in.Status == store.IncidentOpen && in.Firing() == 0 {
+		in.Status, in.ResolvedAt = store.IncidentResolved, now
+		in.Data.Timeline = append(in.Data.Timeline, Event{now, "resolved", "all alerts resolved"})
+		out.Resolved = true
+	}
+	in.UpdatedAt = now
+	if err := s.save(ctx, in); err != nil {
+		return Outcome{}, err
+	}
+	out.Incident = in.ID
+	switch {
+	case out.Opened:
+		s.post(ctx, &in)
+	case changed || out.Merged || out.Resolved:
+		s.update(ctx, in)
+	}
+	if out.Opened && s.opts.Investigator != nil {
+		go s.opts.Investigator.Investigate(context.WithoutCancel(ctx), in)
+	}
+	return out, nil
+}
+
+// find returns the open incident that holds m's group.
+func (s *Service) find(ctx context.Context, m Message) (Incident, bool, error) {
+	open, err := s.opts.Store.ListIncidents(ctx, store.IncidentOpen, 1000)
+	if err != nil {
+		return Incident{}, false, fmt.Errorf("list open incidents: %w", err)
+	}
+	for _, raw := range open {
+		in, err := decode(raw)
+		if err != nil {
+			s.opts.Logger.Error("unreadable incident", "incident", raw.ID, "err", err)
+			continue
+		}
+		for _, k := range in.Data.GroupKeys {
+			if k == m.GroupKey {
+				return in, true, nil
+			}
+		}
+	}
+	return Incident{}, false, nil
+}
+
+// stormTarget finds an open incident a new group belongs to: the same
+// alert, routed to the same channel, opened within the storm window.
+func (s *Service) stormTarget(ctx context.Context, m Message) (Incident, bool, error) {
+	name := alertname(m)
+	channel, _ := s.route(m)
+	open, err := s.opts.Store.ListIncidents(ctx, store.IncidentOpen, 1000)
+	if err != nil {
+		return Incident{}, false, fmt.Errorf("list open incidents: %w", err)
+	}
+	for _, raw := range open {
+		in, err := decode(raw)
+		if err != nil {
+			continue
+		}
+		if in.Channel == channel && in.Data.CommonLabels["alertname"] == name && s.opts.Now().Sub(in.StartedAt) <= s.opts.StormWindow {
+			return in, true, nil
+		}
+	}
+	return Incident{}, false, nil
+}
+
+func (s *Service) route(m Message) (string, bool) {
+	if s.opts.Route == nil {
+		return "", false
+	}
+	labels := map[string]string{}
+	for k, v := range m.CommonLabels {
+		labels[k] = v
+	}
+	for k, v := range m.GroupLabels {
+		labels[k] = v
+	}
+	return s.opts.Route(labels)
+}
+
+func (s *Service) newIncident(m Message, now time.Time) Incident {
+	channel, _ := s.route(m)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	common := m.CommonLabels
+	if common == nil {
+		common = map[string]string{"alertname": alertname(m)}
+	}
+	in := Incident{Incident: store.Incident{ID: "inc_" + hex.EncodeToString(b[:]), GroupKey: m.GroupKey, Status: store.IncidentOpen,
+		Title: title(m), Severity: common["severity"], Channel: channel, StartedAt: earliest(m, now), UpdatedAt: now},
+		Data: Data{GroupKeys: []string{m.GroupKey}, CommonLabels: common, Alerts: map[string]*AlertState{}, ExternalURL: m.ExternalURL}}
+	if in.Severity == "" {
+		in.Severity = m.Alerts[0].Labels["severity"]
+	}
+	in.Data.Timeline = append(in.Data.Timeline, Event{now, "opened", fmt.Sprintf("incident opened: %s (%s)", in.Title, orNone(in.Severity))})
+	return in
+}
+
+// apply folds m's alerts into the incident; stale states (a firing
+// notification arriving after the same occurrence resolved) are ignored.
+func (s *Service) apply(in *Incident, m Message, now time.Time) bool {
+	changed := false
+	for _, a := range m.Alerts {
+		cur, ok := in.Data.Alerts[a.Fingerprint]
+		switch {
+		case !ok:
+			in.Data.Alerts[a.Fingerprint] = &AlertState{Fingerprint: a.Fingerprint, Status: a.Status, Labels: a.Labels,
+				Annotations: a.Annotations, StartsAt: a.StartsAt, EndsAt: resolvedEnd(a), GeneratorURL: a.GeneratorURL}
+			in.Data.Timeline = append(in.Data.Timeline, Event{now, a.Status, alertLabel(a) + " " + a.Status})
+			changed = true
+		case cur.Status == a.Status:
+			// Repeated state; keep the newest annotations.
+			cur.Annotations = a.Annotations
+		case a.Status == "firing" && cur.Status == "resolved" && !a.StartsAt.After(cur.StartsAt):
+			// Out of order: this occurrence already resolved.
+		default:
+			cur.Status, cur.StartsAt, cur.EndsAt = a.Status, a.StartsAt, resolvedEnd(a)
+			in.Data.Timeline = append(in.Data.Timeline, Event{now, a.Status, alertLabel(a) + " " + a.Status})
+			changed = true
+		}
+	}
+	return changed
+}
+
+func resolvedEnd(a Alert) time.Time {
+	if a.Status == "resolved" {
+		return a.EndsAt
+	}
+	return time.Time{}
+}
+
+func (s *Service) post(ctx context.Context, in *Incident) {
+	if s.opts.Surface == nil || in.Channel == "" {
+		return
+	}
+	ts, err := s.opts.Surface.PostIncident(ctx, in.Channel, *in)
+	if err != nil {
+		s.opts.Logger.Error("post the incident", "incident", in.ID, "channel", in.Channel, "err", err)
+		return
+	}
+	in.ThreadTS = ts
+	if err := s.save(context.WithoutCancel(ctx), *in); err != nil {
+		s.opts.Logger.Error("record the incident's thread", "incident", in.ID, "err", err)
+	}
+}
+
+func (s *Service) update(ctx context.Context, in Incident) {
+	if s.opts.Surface == nil || in.ThreadTS == "" {
+		return
+	}
+	if err := s.opts.Surface.UpdateIncident(ctx, in); err != nil {
+		s.opts.Logger.Error("update the incident's message", "incident", in.ID, "err", err)
+	}
+}
+
+func (s *Service) save(ctx context.Context, in Incident) error {
+	raw, err := json.Marshal(in.Data)
+	if err != nil {
+		return err
+	}
+	in.Incident.Data = raw
+	if err := s.opts.Store.PutIncident(ctx, in.Incident); err != nil {
+		return fmt.Errorf("store incident %s: %w", in.ID, err)
+	}
+	return nil
+}
+
+// Get returns an incident.
+func (s *Service) Get(ctx context.Context, id string) (Incident, error) {
+	raw, err := s.opts.Store.GetIncident(ctx, id)
+	if err != nil {
+		return Incident{}, err
+	}
+	return decode(raw)
+}
+
+// Record adds an event to an incident's timeline (messages, proposals,
+// actions, the investigation) and, for an acknowledgement, who acked.
+func (s *Service) Record(ctx context.Context, id, kind, text, actor string) (Incident, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, err := s.Get(ctx, id)
+	if err != nil {
+		return Incident{}, err
+	}
+	now := s.opts.Now()
+	in.Data.Timeline = append(in.Data.Timeline, Event{now, kind, text})
+	if kind == "acknowledged" {
+		in.Data.AckedBy = actor
+	}
+	in.UpdatedAt = now
+	if err := s.save(ctx, in); err != nil {
+		return Incident{}, err
+	}
+	if kind == "acknowledged" {
+		s.update(ctx, in)
+	}
+	return in, nil
+}
+
+func decode(raw store.Incident) (Incident, error) {
+	in := Incident{Incident: raw}
+	if len(raw.Data) > 0 {
+		if err := json.Unmarshal(raw.Data, &in.Data); err != nil {
+			return in, err
+		}
+	}
+	if in.Data.Alerts == nil {
+		in.Data.Alerts = map[string]*AlertState{}
+	}
+	return in, nil
+}
+
+func alertname(m Message) string {
+	if n := m.CommonLabels["alertname"]; n != "" {
+		return n
+	}
+	if n := m.GroupLabels["alertname"]; n != "" {
+		return n
+	}
+	return m.Alerts[0].Labels["alertname"]
+}
+
+// title is the alert name with the labels that say where.
+func title(m Message) string {
+	t := alertname(m)
+	var where []string
+	for _, k := range []string{"namespace", "service", "job", "deployment", "pod", "instance"} {
+		if v := m.CommonLabels[k]; v != "" {
+			where = append(where, v)
+			if len(where) == 2 {
+				break
+			}
+		}
+	}
+	if len(where) > 0 {
+		t += " — " + strings.Join(where, "/")
+	}
+	return t
+}
+
+func groupLabel(m Message) string {
+	var parts []string
+	for k, v := range m.GroupLabels {
+		parts = append(parts, k+"="+v)
+	}
+	sort.Strings(parts)
+	return "{" + strings.Join(parts, ", ") + "}"
+}
+
+func alertLabel(a Alert) string {
+	var parts []string
+	for _, k := range []string{"namespace", "service", "pod", "instance"} {
+		if v := a.Labels[k]; v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	return a.Labels["alertname"] + "{" + strings.Join(parts, ", ") + "}"
+}
+
+func earliest(m Message, now time.Time) time.Time {
+	t := now
+	for _, a := range m.Alerts {
+		if !a.StartsAt.IsZero() && a.StartsAt.Before(t) {
+			t = a.StartsAt
+		}
+	}
+	return t
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "no severity"
+	}
+	return s
+}
