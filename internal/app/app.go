@@ -16,6 +16,7 @@ import (
 	"github.com/watchkeeper/watchkeeper/agent"
 	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/internal/config"
+	"github.com/watchkeeper/watchkeeper/internal/incident"
 	"github.com/watchkeeper/watchkeeper/internal/conversation"
 	"github.com/watchkeeper/watchkeeper/internal/redact"
 	"github.com/watchkeeper/watchkeeper/internal/slack"
@@ -55,6 +56,8 @@ type App struct {
 	tracing   telemetry.Tracing
 	redactor  *redact.Redactor
 	slack     *slack.Bot
+	incidents *incident.Service
+	playbook  *incident.Playbook
 }
 
 // New builds every component from cfg. On error, whatever was opened is
@@ -119,6 +122,18 @@ func (a *App) build(ctx context.Context, opts Options) error {
 		}
 		logger.Info("verified an applied change", "proposal", p.ID, "worse", v.Worse, "result", v.Text)
 	}
+	a.playbook = &incident.Playbook{Tools: a.tools, Logger: logger.With("component", "investigation")}
+	inc := incident.Options{Store: a.store, StormWindow: cfg.Incidents.StormWindow.D(), Logger: logger.With("component", "incidents"),
+		Route: func(labels map[string]string) (string, bool) { return slack.AlertChannel(cfg.Slack.Alerts, labels) }}
+	if cfg.Incidents.Investigate {
+		inc.Investigator = a.playbook
+	}
+	a.incidents = incident.New(inc)
+	a.playbook.Record = func(ctx context.Context, id, kind, text string) {
+		if _, err := a.incidents.Record(ctx, id, kind, text, "watchkeeper"); err != nil {
+			logger.Warn("record on the incident timeline", "incident", id, "err", err)
+		}
+	}
 	a.memory = conversation.New(a.store, cfg.Memory.ContextTokens, a.model, logger.With("component", "memory"))
 	if a.model != nil {
 		a.agent = agent.New(a.model, a.tools, agent.Options{
@@ -155,6 +170,9 @@ func (a *App) HasModel() bool { return a.agent != nil }
 
 // Tools returns the tool registry.
 func (a *App) Tools() *tools.Registry { return a.tools }
+
+// Incidents returns the incident service.
+func (a *App) Incidents() *incident.Service { return a.incidents }
 
 // Approvals returns the approval service.
 func (a *App) Approvals() *approval.Service { return a.approvals }
@@ -209,6 +227,9 @@ func (a *App) Reset(ctx context.Context, conv string) error { return a.memory.Re
 func (a *App) Serve(ctx context.Context) error {
 	srv := telemetry.NewServer(a.metrics, a.logger.With("component", "http"))
 	srv.AddCheck("store", a.store.Ping)
+	ic := a.cfg.Incidents
+	srv.Mount("/webhooks/", a.incidents.Handler(incident.WebhookAuth{BearerToken: ic.BearerToken.Reveal(),
+		Username: ic.BasicAuth.Username, Password: ic.BasicAuth.Password.Reveal()}))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var bot *slack.Bot
@@ -262,7 +283,7 @@ func (a *App) Slack() (*slack.Bot, error) {
 	policy, rules := a.ApprovalPolicy()
 	bot, err := slack.New(slack.Options{
 		Config: a.cfg.Slack, Asker: asker, Tools: a.tools, Approvals: a.approvals,
-		Policy: policy,
+		Policy: policy, Incidents: a.incidents, Investigator: a.playbook,
 		Expiry: a.cfg.Approval.Expiry.D(), Store: a.store, Redactor: a.redactor, Metrics: a.metrics,
 		Logger: a.logger.With("component", "slack"),
 	})
@@ -273,6 +294,9 @@ func (a *App) Slack() (*slack.Bot, error) {
 		rules.Groups = bot // approver groups are Slack user groups
 	}
 	a.approvals.OnVerified = bot.Verified
+	// Incidents open threads in Slack; investigations report there.
+	a.incidents.SetSurface(bot)
+	a.playbook.Reporter = bot
 	a.slack = bot
 	return bot, nil
 }

@@ -28,6 +28,7 @@ type Config struct {
 	Anomaly    Anomaly    `yaml:"anomaly"`
 	Slack      Slack      `yaml:"slack"`
 	Approval   Approval   `yaml:"approval"`
+	Incidents  Incidents  `yaml:"incidents"`
 }
 
 // Anomaly tunes the anomaly tools.
@@ -355,6 +356,22 @@ type AlertRoute struct {
 	Channel string `yaml:"channel"`
 	// Match is label → value (exact) or "~regex".
 	Match map[string]string `yaml:"match"`
+}
+
+// Incidents configures the Alertmanager receiver (POST
+// /webhooks/alertmanager on server.listen) and incident handling.
+type Incidents struct {
+	// Webhook credentials Alertmanager's receiver http_config sends: a
+	// bearer token, or basic auth. Empty: no authentication (only on a
+	// trusted network).
+	BearerToken     Secret    `yaml:"bearer_token"`
+	BearerTokenFile string    `yaml:"bearer_token_file"`
+	BasicAuth       BasicAuth `yaml:"basic_auth"`
+	// StormWindow merges new groups of the same alert in the same channel
+	// into an incident opened this recently.
+	StormWindow Duration `yaml:"storm_window"`
+	// Investigate runs the automatic investigation when an incident opens.
+	Investigate bool `yaml:"investigate"`
 }
 
 // Approval is the approval policy. Until the full policy engine lands,

@@ -428,6 +428,14 @@ func (s *Service) save(ctx context.Context, in Incident) error {
 	return nil
 }
 
+// SetSurface sets where incidents are shown (a surface built after the
+// service, such as Slack).
+func (s *Service) SetSurface(sf Surface) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.Surface = sf
+}
+
 // Get returns an incident.
 func (s *Service) Get(ctx context.Context, id string) (Incident, error) {
 	raw, err := s.opts.Store.GetIncident(ctx, id)

@@ -23,6 +23,7 @@ import (
 	"github.com/watchkeeper/watchkeeper/agent"
 	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/internal/config"
+	"github.com/watchkeeper/watchkeeper/internal/incident"
 	"github.com/watchkeeper/watchkeeper/internal/store"
 	"github.com/watchkeeper/watchkeeper/tools"
 )
@@ -88,6 +89,11 @@ type Options struct {
 	PostInterval time.Duration
 	// ProgressEvery throttles progress updates (default 1s).
 	ProgressEvery time.Duration
+	// Incidents and Investigator back the incident buttons (optional).
+	Incidents    Incidents
+	Investigator interface {
+		Investigate(ctx context.Context, in incident.Incident)
+	}
 }
 
 // Bot is the Slack surface. Create it with New, then Run (Socket Mode) or

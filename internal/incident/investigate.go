@@ -1,0 +1,194 @@
+package incident
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/watchkeeper/watchkeeper/tools"
+)
+
+// Tools runs tools by name.
+type Tools interface {
+	Get(name string) (tools.Tool, bool)
+}
+
+// Finding is one step of an investigation.
+type Finding struct {
+	Title    string
+	Tool     string
+	Args     json.RawMessage
+	Text     string
+	Failed   bool
+	Duration time.Duration
+	Data     any
+}
+
+// Reporter posts what an investigation found in the incident's thread and,
+// with a language model, asks for an assessment.
+type Reporter interface {
+	ReportFindings(ctx context.Context, in Incident, findings []Finding) error
+	// Assess asks the model for ranked hypotheses from the findings; nil
+	// Reporter or no model: skipped.
+	Assess(ctx context.Context, in Incident, prompt string) error
+}
+
+// Playbook is the deterministic first look at a new incident: the alert's
+// own expression over the window, an anomaly scan of the namespace,
+// root-cause ranking from the onset, log templates new or surging, and
+// recent changes — whichever tools are configured.
+type Playbook struct {
+	Tools    Tools
+	Reporter Reporter
+	// Record adds the investigation to the timeline (optional).
+	Record func(ctx context.Context, id, kind, text string)
+	Now    func() time.Time
+	Logger *slog.Logger
+	// StepTimeout bounds each tool (default 60s).
+	StepTimeout time.Duration
+}
+
+// Investigate implements Investigator.
+func (p Playbook) Investigate(ctx context.Context, in Incident) {
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	if p.StepTimeout <= 0 {
+		p.StepTimeout = 60 * time.Second
+	}
+	findings := p.Run(ctx, in)
+	if p.Record != nil {
+		var names []string
+		for _, f := range findings {
+			names = append(names, f.Tool)
+		}
+		p.Record(ctx, in.ID, "investigation", "automatic investigation: "+strings.Join(names, ", "))
+	}
+	if p.Reporter == nil {
+		return
+	}
+	if err := p.Reporter.ReportFindings(ctx, in, findings); err != nil {
+		p.Logger.Error("post the investigation", "incident", in.ID, "err", err)
+	}
+	if err := p.Reporter.Assess(ctx, in, AssessmentPrompt(in, findings)); err != nil {
+		p.Logger.Warn("assessment", "incident", in.ID, "err", err)
+	}
+}
+
+// Run runs the playbook's steps and returns what each found.
+func (p Playbook) Run(ctx context.Context, in Incident) []Finding {
+	labels := in.Data.CommonLabels
+	ns, svc := labels["namespace"], firstOf(labels, "service", "app", "deployment", "job")
+	onset := in.StartedAt.UTC()
+	rfc := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+	type step struct {
+		title, tool string
+		args        map[string]any
+	}
+	var steps []step
+	if expr := alertExpr(in); expr != "" {
+		steps = append(steps, step{"The alert's expression around the onset", "prom_query_range",
+			map[string]any{"query": expr, "start": rfc(onset.Add(-30 * time.Minute)), "highlight_start": rfc(onset)}})
+	}
+	scan := map[string]any{"start": rfc(onset.Add(-15 * time.Minute))}
+	if ns != "" {
+		scan["namespace"] = ns
+	}
+	steps = append(steps, step{"What else is abnormal", "anomaly_scan", scan})
+	rca := map[string]any{"onset": rfc(onset)}
+	if ns != "" {
+		rca["namespace"] = ns
+	}
+	steps = append(steps, step{"Likely root causes", "rca_rank", rca})
+	if svc != "" {
+		logs := map[string]any{"service": svc, "start": rfc(onset.Add(-15 * time.Minute))}
+		if ns != "" {
+			logs["namespace"] = ns
+		}
+		steps = append(steps, step{"Log templates new or surging", "logs_search", logs})
+	}
+	changes := map[string]any{"since": rfc(onset.Add(-time.Hour))}
+	if ns != "" {
+		changes["namespace"] = ns
+	}
+	steps = append(steps, step{"Recent changes", "kube_changes", changes})
+	var out []Finding
+	for _, st := range steps {
+		t, ok := p.Tools.Get(st.tool)
+		if !ok {
+			continue
+		}
+		raw, _ := json.Marshal(st.args)
+		f := Finding{Title: st.title, Tool: st.tool, Args: raw}
+		sctx, cancel := context.WithTimeout(ctx, p.StepTimeout)
+		start := time.Now()
+		res, err := runSafely(sctx, t, raw)
+		cancel()
+		f.Duration = time.Since(start)
+		switch {
+		case err != nil:
+			f.Text, f.Failed = "failed: "+err.Error(), true
+		case res.Error != "":
+			f.Text, f.Failed = "failed: "+res.Error, true
+		default:
+			f.Text, f.Data = res.Text, res.Data
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+func runSafely(ctx context.Context, t tools.Tool, raw json.RawMessage) (res tools.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the tool crashed: %v", r)
+		}
+	}()
+	return t.Run(ctx, raw)
+}
+
+// alertExpr is the PromQL of the alert, from its generatorURL (g0.expr).
+func alertExpr(in Incident) string {
+	for _, a := range in.SortedAlerts() {
+		u, err := url.Parse(a.GeneratorURL)
+		if err != nil {
+			continue
+		}
+		if e := u.Query().Get("g0.expr"); e != "" {
+			return e
+		}
+	}
+	return ""
+}
+
+func firstOf(m map[string]string, keys ...string) string {
+	for _, k := range keys {
+		if v := m[k]; v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// AssessmentPrompt asks the model for ranked hypotheses tied to the
+// findings. The findings are data from the observed systems.
+func AssessmentPrompt(in Incident, findings []Finding) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "An alert opened incident %s: %s (severity %s), started %s. ", in.ID, in.Title, orNone(in.Severity),
+		in.StartedAt.UTC().Format("2006-01-02 15:04 UTC"))
+	b.WriteString("The automatic investigation found the following. Write a short assessment: the most likely causes, ranked, each ")
+	b.WriteString("tied to the evidence below (which step, which numbers), what to check next, and — only if the evidence supports it — ")
+	b.WriteString("propose a change with a tool (a person must approve it).\n\n")
+	for _, f := range findings {
+		text := f.Text
+		if len(text) > 3000 {
+			text = text[:3000] + "\n…(cut)"
+		}
+		fmt.Fprintf(&b, "## %s (%s %s)\n%s\n\n", f.Title, f.Tool, f.Args, text)
+	}
+	return b.String()
+}

@@ -1,0 +1,193 @@
+package slack
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	slackapi "github.com/slack-go/slack"
+
+	"github.com/watchkeeper/watchkeeper/internal/incident"
+	"github.com/watchkeeper/watchkeeper/internal/store"
+)
+
+// Incident button action IDs.
+const (
+	ActionAck         = "incident_ack"
+	ActionInvestigate = "incident_investigate"
+)
+
+// Incidents is what incident buttons need.
+type Incidents interface {
+	Get(ctx context.Context, id string) (incident.Incident, error)
+	Record(ctx context.Context, id, kind, text, actor string) (incident.Incident, error)
+}
+
+// maxIncidentAlerts are listed in the parent message; the rest counted.
+const maxIncidentAlerts = 10
+
+// IncidentBlocks renders an incident's parent message.
+func IncidentBlocks(in incident.Incident, now time.Time) ([]slackapi.Block, string) {
+	status, icon := "FIRING", "🔥"
+	if in.Status == store.IncidentResolved {
+		status, icon = "RESOLVED", "✅"
+	}
+	sev := in.Severity
+	if sev == "" {
+		sev = "no severity"
+	}
+	head := fmt.Sprintf("%s *%s* · %s · %s", icon, status, Escape(sev), Escape(in.Title))
+	blocks := []slackapi.Block{section(head)}
+	meta := []string{fmt.Sprintf("%d of %d alerts firing", in.Firing(), len(in.Data.Alerts)),
+		"started " + in.StartedAt.UTC().Format("15:04 UTC") + " (" + since(now, in.StartedAt) + " ago)"}
+	if in.Status == store.IncidentResolved {
+		meta = append(meta, "resolved "+in.ResolvedAt.UTC().Format("15:04 UTC"))
+	}
+	if in.Data.AckedBy != "" {
+		meta = append(meta, "acknowledged by <@"+in.Data.AckedBy+">")
+	}
+	meta = append(meta, "`"+in.ID+"`")
+	blocks = append(blocks, contextBlock(strings.Join(meta, " · ")))
+	var lines []string
+	alerts := in.SortedAlerts()
+	for i, a := range alerts {
+		if i == maxIncidentAlerts {
+			lines = append(lines, fmt.Sprintf("…and %d more", len(alerts)-i))
+			break
+		}
+		dot := "🔴"
+		if a.Status != "firing" {
+			dot = "🟢"
+		}
+		line := fmt.Sprintf("%s %s since %s", dot, Escape(alertName(a)), a.StartsAt.UTC().Format("15:04"))
+		if s := a.Annotations["summary"]; s != "" {
+			line += " — " + Escape(truncate(s, 200))
+		}
+		if a.GeneratorURL != "" && (strings.HasPrefix(a.GeneratorURL, "http://") || strings.HasPrefix(a.GeneratorURL, "https://")) {
+			line += " <" + Escape(a.GeneratorURL) + "|graph>"
+		}
+		lines = append(lines, line)
+	}
+	if len(lines) > 0 {
+		blocks = append(blocks, section(strings.Join(lines, "\n")))
+	}
+	if in.Status == store.IncidentOpen {
+		var btns []slackapi.BlockElement
+		if in.Data.AckedBy == "" {
+			ack := slackapi.NewButtonBlockElement(ActionAck, in.ID, plainText("Acknowledge"))
+			ack.Style = slackapi.StylePrimary
+			btns = append(btns, ack)
+		}
+		btns = append(btns, slackapi.NewButtonBlockElement(ActionInvestigate, in.ID, plainText("Investigate")))
+		blocks = append(blocks, slackapi.NewActionBlock("incident:"+in.ID, btns...))
+	}
+	return blocks, fmt.Sprintf("%s %s · %s · %s", icon, status, sev, truncate(in.Title, 200))
+}
+
+func alertName(a incident.AlertState) string {
+	var parts []string
+	for _, k := range []string{"namespace", "service", "pod", "instance"} {
+		if v := a.Labels[k]; v != "" {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	return a.Labels["alertname"] + "{" + strings.Join(parts, ", ") + "}"
+}
+
+func since(now, t time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return "<1m"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	}
+	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// PostIncident implements incident.Surface.
+func (b *Bot) PostIncident(ctx context.Context, ch string, in incident.Incident) (string, error) {
+	blocks, text := IncidentBlocks(in, time.Now())
+	return b.out.Post(ctx, newMsg(ch, "", text, blocks))
+}
+
+// UpdateIncident implements incident.Surface.
+func (b *Bot) UpdateIncident(ctx context.Context, in incident.Incident) error {
+	blocks, text := IncidentBlocks(in, time.Now())
+	m := newMsg(in.Channel, "", text, blocks)
+	m.TS = in.ThreadTS
+	return b.out.Update(ctx, m)
+}
+
+// ReportFindings implements incident.Reporter: the investigation as one
+// threaded message with each step's tool call as evidence.
+func (b *Bot) ReportFindings(ctx context.Context, in incident.Incident, findings []incident.Finding) error {
+	if in.ThreadTS == "" {
+		return nil
+	}
+	var md strings.Builder
+	fmt.Fprintf(&md, "**Automatic investigation** of %s\n\n", in.Title)
+	var ev []Evidence
+	for _, f := range findings {
+		fmt.Fprintf(&md, "**%s** (`%s`)\n```\n%s\n```\n", f.Title, f.Tool, strings.TrimSpace(truncate(b.opts.Redactor.Redact(f.Text), 1800)))
+		outcome := "ok"
+		if f.Failed {
+			outcome = "error"
+		}
+		ev = append(ev, Evidence{Tool: f.Tool, Query: mainArg(f.Args), Duration: f.Duration, Outcome: outcome, Link: linkOf(f.Data)})
+	}
+	if len(findings) == 0 {
+		md.WriteString("No investigation tools are configured (prometheus.url, logs.backend, kubernetes).")
+	}
+	blocks, fallback, overflow := AnswerBlocks(Answer{Text: md.String(), Evidence: ev})
+	if _, err := b.out.Post(ctx, newMsg(in.Channel, in.ThreadTS, fallback, blocks)); err != nil {
+		return err
+	}
+	if overflow {
+		b.upload(ctx, in.Channel, in.ThreadTS, "investigation.md", "Automatic investigation", []byte(md.String()))
+	}
+	return nil
+}
+
+// Assess implements incident.Reporter: with a model, the agent writes an
+// assessment in the thread (and the thread is its conversation).
+func (b *Bot) Assess(ctx context.Context, in incident.Incident, prompt string) error {
+	if b.opts.Asker == nil || in.ThreadTS == "" {
+		return nil
+	}
+	b.answer(ctx, request{channel: in.Channel, user: "watchkeeper", root: in.ThreadTS, thread: in.ThreadTS, text: prompt})
+	return nil
+}
+
+// incidentClick handles Acknowledge and Investigate.
+func (b *Bot) incidentClick(ctx context.Context, cb slackapi.InteractionCallback, action, id string) {
+	if b.opts.Incidents == nil {
+		b.refuse(ctx, cb, "Incidents are not handled by this Watchkeeper.")
+		return
+	}
+	in, err := b.opts.Incidents.Get(ctx, id)
+	if err != nil {
+		b.refuse(ctx, cb, fmt.Sprintf("Incident `%s` could not be found.", Escape(truncate(id, 100))))
+		return
+	}
+	switch action {
+	case ActionAck:
+		if in.Data.AckedBy != "" {
+			b.refuse(ctx, cb, "Already acknowledged by <@"+in.Data.AckedBy+">.")
+			return
+		}
+		if _, err := b.opts.Incidents.Record(ctx, id, "acknowledged", "acknowledged by "+cb.User.ID, cb.User.ID); err != nil {
+			b.refuse(ctx, cb, "Could not record the acknowledgement: "+Escape(err.Error()))
+			return
+		}
+		b.post(ctx, in.Channel, in.ThreadTS, "👋 <@"+cb.User.ID+"> acknowledged this incident.", []slackapi.Block{section("👋 <@" + cb.User.ID + "> acknowledged this incident.")})
+	case ActionInvestigate:
+		if b.opts.Investigator == nil {
+			b.refuse(ctx, cb, "No investigation is configured.")
+			return
+		}
+		_, _ = b.opts.Incidents.Record(ctx, id, "investigate", "investigation requested by "+cb.User.ID, cb.User.ID)
+		b.opts.Investigator.Investigate(ctx, in)
+	}
+}
