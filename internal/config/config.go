@@ -433,8 +433,9 @@ func Default() Config {
 		Telemetry: Telemetry{Tracing: Tracing{SampleRatio: 1, ServiceName: "watchkeeper"}},
 		Kubernetes: Kubernetes{Actions: true, MaxReplicas: 50, Verify: Verify{Name: "error ratio", Window: Duration(5 * time.Minute),
 			Query: `sum(rate(http_requests_total{namespace="$namespace", service="$name", code=~"5.."}[1m])) / sum(rate(http_requests_total{namespace="$namespace", service="$name"}[1m]))`}},
-		Slack:    Slack{Mode: "socket", Workers: 8, Queue: 256, Connections: 2},
-		Approval: Approval{Expiry: Duration(15 * time.Minute)},
+		Slack:     Slack{Mode: "socket", Workers: 8, Queue: 256, Connections: 2},
+		Approval:  Approval{Expiry: Duration(15 * time.Minute)},
+		Incidents: Incidents{StormWindow: Duration(10 * time.Minute), Investigate: true},
 	}
 }
 

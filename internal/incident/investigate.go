@@ -57,6 +57,7 @@ func (p Playbook) Investigate(ctx context.Context, in Incident) {
 	if p.Logger == nil {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
+	p.Logger.Debug("investigating", "incident", in.ID)
 	if p.StepTimeout <= 0 {
 		p.StepTimeout = 60 * time.Second
 	}
@@ -129,6 +130,7 @@ func (p Playbook) Run(ctx context.Context, in Incident) []Finding {
 		res, err := runSafely(sctx, t, raw)
 		cancel()
 		f.Duration = time.Since(start)
+		p.Logger.Debug("investigation step", "incident", in.ID, "tool", st.tool, "took", f.Duration, "err", err)
 		switch {
 		case err != nil:
 			f.Text, f.Failed = "failed: "+err.Error(), true

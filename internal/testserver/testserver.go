@@ -120,6 +120,11 @@ type PrometheusOptions struct {
 	// SelfScrape scrapes Prometheus's own /metrics (job "prometheus"), so
 	// metadata and live series exist.
 	SelfScrape bool
+	// Alertmanager is the base URL of an Alertmanager to send alerts to.
+	Alertmanager string
+	// DownAddr, with ScrapeDown, is the address of the down target (free
+	// when empty); a test can start listening there to bring it up.
+	DownAddr string
 }
 
 // StartPrometheus starts Prometheus on 127.0.0.1.
@@ -148,9 +153,16 @@ func StartPrometheus(t testing.TB, o PrometheusOptions) *Prometheus {
 		}
 		cfg.WriteString("rule_files: [rules.yml]\n")
 	}
+	if o.Alertmanager != "" {
+		fmt.Fprintf(&cfg, "alerting:\n  alertmanagers:\n    - static_configs: [{targets: [%q]}]\n", strings.TrimPrefix(o.Alertmanager, "http://"))
+	}
 	cfg.WriteString("scrape_configs:\n")
 	if o.ScrapeDown {
-		fmt.Fprintf(&cfg, "  - job_name: payments-exporter\n    static_configs: [{targets: [%q]}]\n", FreeAddr(t))
+		down := o.DownAddr
+		if down == "" {
+			down = FreeAddr(t)
+		}
+		fmt.Fprintf(&cfg, "  - job_name: payments-exporter\n    static_configs: [{targets: [%q], labels: {namespace: shop, service: payments}}]\n", down)
 	}
 	p := &Prometheus{URL: "http://" + addr, Client: &http.Client{Timeout: 5 * time.Second}}
 	var sec tlsFiles
@@ -231,4 +243,41 @@ func (v *VictoriaLogs) Ingest(t testing.TB, jsonLines string, streamFields ...st
 		t.Fatal(err)
 	}
 	resp.Body.Close()
+}
+
+// Alertmanager is a running Alertmanager.
+type Alertmanager struct {
+	URL string
+}
+
+// StartAlertmanager starts Alertmanager (the Debian package) on 127.0.0.1
+// with one webhook receiver at url, authenticated with bearer, grouping
+// by alertname and waiting one second so tests are quick.
+func StartAlertmanager(t testing.TB, url, bearer string) *Alertmanager {
+	t.Helper()
+	bin := need(t, "prometheus-alertmanager", "/usr/bin/prometheus-alertmanager", "/usr/bin/alertmanager")
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`route:
+  receiver: watchkeeper
+  group_by: [alertname, namespace]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 1h
+receivers:
+  - name: watchkeeper
+    webhook_configs:
+      - url: %q
+        send_resolved: true
+        http_config:
+          authorization: {type: Bearer, credentials: %q}
+`, url, bearer)
+	if err := os.WriteFile(filepath.Join(dir, "alertmanager.yml"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	addr := FreeAddr(t)
+	proc := start(t, bin, "--config.file="+filepath.Join(dir, "alertmanager.yml"), "--storage.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=warn")
+	am := &Alertmanager{URL: "http://" + addr}
+	proc.waitReady(t, http.DefaultClient, am.URL+"/-/ready", 30*time.Second)
+	return am
 }

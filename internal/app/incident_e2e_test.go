@@ -1,0 +1,155 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/watchkeeper/watchkeeper/internal/config"
+	"github.com/watchkeeper/watchkeeper/internal/slack/slackfake"
+	"github.com/watchkeeper/watchkeeper/internal/store"
+	"github.com/watchkeeper/watchkeeper/internal/testserver"
+)
+
+// Real parts end to end: a Prometheus rule fires on a target that is down
+// → Alertmanager → the bot's webhook → an incident thread in (fake) Slack
+// with the automatic investigation → the target comes up, the alert
+// resolves → the same message says RESOLVED.
+func TestAlertToIncidentThread(t *testing.T) {
+	fake := slackfake.New(slackfake.Options{PostBurst: 100})
+	defer fake.Close()
+	fake.AddChannel("CINC", "incidents", true, "UALICE")
+
+	listen := freeAddr(t)
+	const token = "am-webhook-token-1234"
+	am := testserver.StartAlertmanager(t, "http://"+listen+"/webhooks/alertmanager", token)
+	down := freeAddr(t)
+	prom := testserver.StartPrometheus(t, testserver.PrometheusOptions{ScrapeDown: true, DownAddr: down, Alertmanager: am.URL,
+		Rules: `groups:
+  - name: shop
+    interval: 1s
+    rules:
+      - alert: ExporterDown
+        expr: up{job="payments-exporter"} == 0
+        labels: {severity: critical}
+        annotations: {summary: "the payments exporter is down"}
+`})
+
+	cfg := config.Default()
+	cfg.Store.Path = filepath.Join(t.TempDir(), "wk.db")
+	cfg.Server.Listen = listen
+	cfg.Prometheus.URL = prom.URL
+	cfg.Slack.BotToken, cfg.Slack.AppToken, cfg.Slack.APIURL = slackfake.BotToken, slackfake.AppToken, fake.URL
+	cfg.Slack.Alerts = []config.AlertRoute{{Channel: "CINC", Match: map[string]string{"severity": "critical"}}}
+	cfg.Incidents.BearerToken = token
+	cfg.Incidents.StormWindow = config.Duration(10 * time.Minute)
+	a, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	waitUntil := func(what string, within time.Duration, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	var parent slackfake.Message
+	waitUntil("the incident's parent message", 60*time.Second, func() bool {
+		for _, m := range fake.BotMessages("CINC", "") {
+			if m.ThreadTS == "" && strings.Contains(string(m.Blocks), "FIRING") && strings.Contains(string(m.Blocks), "ExporterDown") {
+				parent = m
+				return true
+			}
+		}
+		return false
+	})
+	if !strings.Contains(string(parent.Blocks), "the payments exporter is down") || !strings.Contains(string(parent.Blocks), "Acknowledge") {
+		t.Errorf("parent message: %s", parent.Blocks)
+	}
+	defer func() {
+		if t.Failed() {
+			for _, m := range fake.Messages("CINC") {
+				t.Logf("MSG %s thread=%s %.600s", m.TS, m.ThreadTS, m.Blocks)
+			}
+			incs, _ := a.Store().ListIncidents(context.Background(), "", 10)
+			for _, raw := range incs {
+				in, _ := a.Incidents().Get(context.Background(), raw.ID)
+				t.Logf("INC %s %s thread=%s timeline=%+v", in.ID, in.Status, in.ThreadTS, in.Data.Timeline)
+			}
+		}
+	}()
+	waitUntil("the investigation in the thread", 60*time.Second, func() bool {
+		for _, m := range fake.BotMessages("CINC", parent.TS) {
+			if strings.Contains(string(m.Blocks), "Automatic investigation") && strings.Contains(string(m.Blocks), `up{job=\"payments-exporter\"} == 0`) {
+				return true
+			}
+		}
+		return false
+	})
+
+	// The target comes up: the alert resolves and the same message says so.
+	ln, err := net.Listen("tcp", down)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		_, _ = w.Write([]byte("# TYPE payments_up gauge\npayments_up 1\n"))
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	waitUntil("the resolved update", 90*time.Second, func() bool {
+		m, _ := fake.Message("CINC", parent.TS)
+		return strings.Contains(string(m.Blocks), "RESOLVED")
+	})
+	if n := len(fake.BotMessages("CINC", "")); n < 2 {
+		t.Errorf("%d bot messages", n)
+	}
+	// One parent message only: updates, not new posts.
+	parents := 0
+	for _, m := range fake.BotMessages("CINC", "") {
+		if m.ThreadTS == "" {
+			parents++
+		}
+	}
+	if parents != 1 {
+		t.Errorf("%d parent messages for one incident", parents)
+	}
+	incs, _ := a.Store().ListIncidents(context.Background(), store.IncidentResolved, 10)
+	if len(incs) != 1 {
+		t.Fatalf("%d resolved incidents", len(incs))
+	}
+	in, _ := a.Incidents().Get(context.Background(), incs[0].ID)
+	var kinds []string
+	for _, e := range in.Data.Timeline {
+		kinds = append(kinds, e.Kind)
+	}
+	if got := strings.Join(kinds, ","); !strings.HasPrefix(got, "opened,firing") || !strings.Contains(got, "investigation") || !strings.HasSuffix(got, "resolved,resolved") {
+		t.Errorf("timeline %s", got)
+	}
+}
+
+type testLog struct{ t *testing.T }
+
+func (l testLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
