@@ -137,12 +137,28 @@ func TestAlertToIncidentThread(t *testing.T) {
 	if len(incs) != 1 {
 		t.Fatalf("%d resolved incidents", len(incs))
 	}
+	// Resolved: "Draft postmortem" posts the draft from the record.
+	if !strings.Contains(string(func() []byte { m, _ := fake.Message("CINC", parent.TS); return m.Blocks }()), "Draft postmortem") {
+		t.Error("the resolved message offers no postmortem")
+	}
+	if _, err := fake.SendInteraction(fake.Click("CINC", "UALICE", parent.TS, "incident_postmortem", incs[0].ID)); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil("the postmortem file", 30*time.Second, func() bool {
+		for _, f := range fake.Files() {
+			if f.ThreadTS == parent.TS && strings.HasPrefix(string(f.Data), "# Postmortem: ExporterDown — shop/payments") &&
+				strings.Contains(string(f.Data), "## Root cause") {
+				return true
+			}
+		}
+		return false
+	})
 	in, _ := a.Incidents().Get(context.Background(), incs[0].ID)
 	var kinds []string
 	for _, e := range in.Data.Timeline {
 		kinds = append(kinds, e.Kind)
 	}
-	if got := strings.Join(kinds, ","); !strings.HasPrefix(got, "opened,firing") || !strings.Contains(got, "investigation") || !strings.HasSuffix(got, "resolved,resolved") {
+	if got := strings.Join(kinds, ","); !strings.HasPrefix(got, "opened,firing") || !strings.Contains(got, "investigation") || !strings.Contains(got, "resolved,resolved,postmortem") {
 		t.Errorf("timeline %s", got)
 	}
 }

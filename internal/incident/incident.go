@@ -436,6 +436,23 @@ func (s *Service) SetSurface(sf Surface) {
 	s.opts.Surface = sf
 }
 
+// ByThread returns the incident whose parent message is ts in channel.
+func (s *Service) ByThread(ctx context.Context, channel, ts string) (Incident, bool) {
+	for _, status := range []string{store.IncidentOpen, store.IncidentResolved} {
+		list, err := s.opts.Store.ListIncidents(ctx, status, 1000)
+		if err != nil {
+			return Incident{}, false
+		}
+		for _, raw := range list {
+			if raw.Channel == channel && raw.ThreadTS == ts {
+				in, err := decode(raw)
+				return in, err == nil
+			}
+		}
+	}
+	return Incident{}, false
+}
+
 // Get returns an incident.
 func (s *Service) Get(ctx context.Context, id string) (Incident, error) {
 	raw, err := s.opts.Store.GetIncident(ctx, id)

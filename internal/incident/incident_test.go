@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"os"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -230,5 +232,33 @@ func TestWebhookBadInput(t *testing.T) {
 				t.Errorf("= %d %q, want %d %q", code, body, tt.code, tt.want)
 			}
 		})
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func TestPostmortemGolden(t *testing.T) {
+	ctx := context.Background()
+	svc, _, _ := newService(t)
+	out, _ := svc.Handle(ctx, msg("g1", "firing", alert("HighErrorRate", "fp1", "firing", "namespace", "shop", "service", "checkout")))
+	svc.Record(ctx, out.Incident, "acknowledged", "acknowledged by UALICE", "UALICE")
+	svc.Record(ctx, out.Incident, "finding", "1. checkout (score 0.91): success rate 0.74 → 0.41 after 14:02; deploy 14:01", "watchkeeper")
+	svc.Record(ctx, out.Incident, "action", "UADMIN approved prop_1 (Roll back deployment shop/checkout to revision 3) and it was applied", "UADMIN")
+	svc.Handle(ctx, msg("g1", "resolved", alert("HighErrorRate", "fp1", "resolved", "namespace", "shop", "service", "checkout")))
+	in, _ := svc.Get(ctx, out.Incident)
+	got := strings.ReplaceAll(incident.Postmortem(in), in.ID, "inc_ID")
+	path := filepath.Join("testdata", "postmortem.golden.md")
+	if *update {
+		os.WriteFile(path, []byte(got), 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("postmortem differs from %s:\n%s", path, got)
+	}
+	if p := incident.PostmortemPrompt(in); !strings.Contains(p, "Use only the facts below") || !strings.Contains(p, "## Root cause") {
+		t.Errorf("prompt: %s", p)
 	}
 }

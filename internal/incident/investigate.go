@@ -68,6 +68,11 @@ func (p Playbook) Investigate(ctx context.Context, in Incident) {
 			names = append(names, f.Tool)
 		}
 		p.Record(ctx, in.ID, "investigation", "automatic investigation: "+strings.Join(names, ", "))
+		for _, f := range findings {
+			if f.Tool == "rca_rank" && !f.Failed {
+				p.Record(ctx, in.ID, "finding", firstLines(f.Text, 8))
+			}
+		}
 	}
 	if p.Reporter == nil {
 		return
@@ -193,4 +198,12 @@ func AssessmentPrompt(in Incident, findings []Finding) string {
 		fmt.Fprintf(&b, "## %s (%s %s)\n%s\n\n", f.Title, f.Tool, f.Args, text)
 	}
 	return b.String()
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.SplitN(s, "\n", n+1)
+	if len(lines) > n {
+		lines = lines[:n]
+	}
+	return strings.Join(lines, "\n")
 }

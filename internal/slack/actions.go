@@ -38,7 +38,7 @@ func (b *Bot) click(ctx context.Context, cb slackapi.InteractionCallback, a slac
 		b.details(ctx, cb, a.Value)
 	case ActionShowWork:
 		b.showWork(ctx, cb, a.Value)
-	case ActionAck, ActionInvestigate:
+	case ActionAck, ActionInvestigate, ActionPostmortem:
 		b.incidentClick(ctx, cb, a.ActionID, a.Value)
 	default:
 		b.respond(ctx, cb.ResponseURL, "ephemeral", "That button is not one Watchkeeper knows; the message may be from an older version.", nil)
@@ -111,6 +111,7 @@ func (b *Bot) decide(ctx context.Context, cb slackapi.InteractionCallback, id st
 			b.logger.Warn("record a decision in the conversation", "err", err)
 		}
 	}
+	b.recordOnIncident(ctx, p.ConversationID, "action", strings.TrimPrefix(note, "[note] "), cb.User.ID)
 }
 
 func refusalText(err error, approve bool) string {

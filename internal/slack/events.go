@@ -473,6 +473,7 @@ func (b *Bot) Verified(p store.Proposal, v tools.Verification, followUps []tools
 		text = "⚠️ " + text
 	}
 	b.post(ctx, ch, thread, text, nil)
+	b.recordOnIncident(ctx, p.ConversationID, "verification", v.Text, "watchkeeper")
 	for _, f := range followUps {
 		b.postProposal(ctx, ch, thread, f.ID)
 	}

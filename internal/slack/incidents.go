@@ -16,12 +16,14 @@ import (
 const (
 	ActionAck         = "incident_ack"
 	ActionInvestigate = "incident_investigate"
+	ActionPostmortem  = "incident_postmortem"
 )
 
 // Incidents is what incident buttons need.
 type Incidents interface {
 	Get(ctx context.Context, id string) (incident.Incident, error)
 	Record(ctx context.Context, id, kind, text, actor string) (incident.Incident, error)
+	ByThread(ctx context.Context, channel, ts string) (incident.Incident, bool)
 }
 
 // maxIncidentAlerts are listed in the parent message; the rest counted.
@@ -81,6 +83,9 @@ func IncidentBlocks(in incident.Incident, now time.Time) ([]slackapi.Block, stri
 		}
 		btns = append(btns, slackapi.NewButtonBlockElement(ActionInvestigate, in.ID, plainText("Investigate")))
 		blocks = append(blocks, slackapi.NewActionBlock("incident:"+in.ID, btns...))
+	} else {
+		pm := slackapi.NewButtonBlockElement(ActionPostmortem, in.ID, plainText("Draft postmortem"))
+		blocks = append(blocks, slackapi.NewActionBlock("incident:"+in.ID, pm))
 	}
 	return blocks, fmt.Sprintf("%s %s · %s · %s", icon, status, sev, truncate(in.Title, 200))
 }
@@ -182,6 +187,9 @@ func (b *Bot) incidentClick(ctx context.Context, cb slackapi.InteractionCallback
 			return
 		}
 		b.post(ctx, in.Channel, in.ThreadTS, "👋 <@"+cb.User.ID+"> acknowledged this incident.", []slackapi.Block{section("👋 <@" + cb.User.ID + "> acknowledged this incident.")})
+	case ActionPostmortem:
+		_, _ = b.opts.Incidents.Record(ctx, id, "postmortem", "postmortem drafted at the request of "+cb.User.ID, cb.User.ID)
+		b.DraftPostmortem(ctx, in)
 	case ActionInvestigate:
 		if b.opts.Investigator == nil {
 			b.refuse(ctx, cb, "No investigation is configured.")
@@ -189,5 +197,38 @@ func (b *Bot) incidentClick(ctx context.Context, cb slackapi.InteractionCallback
 		}
 		_, _ = b.opts.Incidents.Record(ctx, id, "investigate", "investigation requested by "+cb.User.ID, cb.User.ID)
 		b.opts.Investigator.Investigate(ctx, in)
+	}
+}
+
+// DraftPostmortem posts the incident's postmortem in its thread: written by
+// the model from the recorded facts when one is configured, else the
+// deterministic draft of the same facts, attached as a Markdown file.
+func (b *Bot) DraftPostmortem(ctx context.Context, in incident.Incident) {
+	if in.ThreadTS == "" {
+		return
+	}
+	if b.opts.Asker != nil {
+		b.answer(ctx, request{channel: in.Channel, user: "watchkeeper", root: in.ThreadTS, thread: in.ThreadTS, text: incident.PostmortemPrompt(in)})
+		return
+	}
+	draft := b.opts.Redactor.Redact(incident.Postmortem(in))
+	b.post(ctx, in.Channel, in.ThreadTS, "📝 Postmortem draft for "+in.Title+" (from the recorded facts; no language model is configured) — attached.", nil)
+	b.upload(ctx, in.Channel, in.ThreadTS, "postmortem-"+in.ID+".md", "Postmortem: "+in.Title, []byte(draft))
+}
+
+// recordOnIncident adds a note to the incident whose thread conversation
+// is conv ("slack:CHANNEL:THREAD"), if any.
+func (b *Bot) recordOnIncident(ctx context.Context, conv, kind, text, actor string) {
+	if b.opts.Incidents == nil {
+		return
+	}
+	parts := strings.Split(conv, ":")
+	if len(parts) != 3 || parts[0] != "slack" {
+		return
+	}
+	if in, ok := b.opts.Incidents.ByThread(ctx, parts[1], parts[2]); ok {
+		if _, err := b.opts.Incidents.Record(ctx, in.ID, kind, text, actor); err != nil {
+			b.logger.Warn("record on the incident timeline", "incident", in.ID, "err", err)
+		}
 	}
 }
