@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net"
 	"net/http"
@@ -48,6 +49,8 @@ func TestAlertToIncidentThread(t *testing.T) {
 	cfg.Slack.Alerts = []config.AlertRoute{{Channel: "CINC", Match: map[string]string{"severity": "critical"}}}
 	cfg.Incidents.BearerToken = token
 	cfg.Incidents.StormWindow = config.Duration(10 * time.Minute)
+	cfg.Alertmanager.URL = am.URL
+	cfg.Approval.Approvers = []string{"UADMIN"}
 	a, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	if err != nil {
 		t.Fatal(err)
@@ -153,12 +156,51 @@ func TestAlertToIncidentThread(t *testing.T) {
 		}
 		return false
 	})
+	// Silence: a proposal in the thread; an approver's click creates it in
+	// the real Alertmanager.
+	if _, err := fake.SendInteraction(fake.Click("CINC", "UALICE", parent.TS, "incident_silence", incs[0].ID)); err != nil {
+		t.Fatal(err)
+	}
+	var propMsg slackfake.Message
+	waitUntil("the silence proposal", 30*time.Second, func() bool {
+		for _, m := range fake.BotMessages("CINC", parent.TS) {
+			if strings.Contains(string(m.Blocks), "Silence {alertname") && strings.Contains(string(m.Blocks), `"action_id":"approve"`) {
+				propMsg = m
+				return true
+			}
+		}
+		return false
+	})
+	var blocks []map[string]any
+	_ = json.Unmarshal(propMsg.Blocks, &blocks)
+	var propID string
+	for _, b := range blocks {
+		if b["type"] == "actions" {
+			propID = b["elements"].([]any)[0].(map[string]any)["value"].(string)
+		}
+	}
+	if _, err := fake.SendInteraction(fake.Click("CINC", "UADMIN", propMsg.TS, "approve", propID)); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil("the silence in Alertmanager", 30*time.Second, func() bool {
+		r, err := http.Get(am.URL + "/api/v2/silences")
+		if err != nil {
+			return false
+		}
+		defer r.Body.Close()
+		var silences []struct {
+			CreatedBy string `json:"createdBy"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&silences)
+		return len(silences) == 1 && silences[0].CreatedBy == "UADMIN"
+	})
 	in, _ := a.Incidents().Get(context.Background(), incs[0].ID)
 	var kinds []string
 	for _, e := range in.Data.Timeline {
 		kinds = append(kinds, e.Kind)
 	}
-	if got := strings.Join(kinds, ","); !strings.HasPrefix(got, "opened,firing") || !strings.Contains(got, "investigation") || !strings.Contains(got, "resolved,resolved,postmortem") {
+	if got := strings.Join(kinds, ","); !strings.HasPrefix(got, "opened,firing") || !strings.Contains(got, "investigation") ||
+		!strings.Contains(got, "resolved,resolved,postmortem,proposal,action") {
 		t.Errorf("timeline %s", got)
 	}
 }

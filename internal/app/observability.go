@@ -16,6 +16,7 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/config"
 	"github.com/watchkeeper/watchkeeper/internal/endpoint"
 	"github.com/watchkeeper/watchkeeper/tools"
+	amtools "github.com/watchkeeper/watchkeeper/tools/alertmanager"
 	"github.com/watchkeeper/watchkeeper/tools/anomaly"
 	kubetools "github.com/watchkeeper/watchkeeper/tools/kube"
 	"github.com/watchkeeper/watchkeeper/tools/logs"
@@ -104,6 +105,13 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, now func()
 			return nil, err
 		}
 		out = append(out, rt)
+	}
+	if am := cfg.Alertmanager; am.URL != "" {
+		hc, err := httpClient("alertmanager", am.HTTPClient, logger)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, amtools.Silence{URL: am.URL, HTTP: hc, Now: now})
 	}
 	backend, err := logBackend(cfg, kube, logger)
 	if err != nil {

@@ -29,6 +29,8 @@ type Config struct {
 	Slack      Slack      `yaml:"slack"`
 	Approval   Approval   `yaml:"approval"`
 	Incidents  Incidents  `yaml:"incidents"`
+	// Alertmanager is where approved silences are created.
+	Alertmanager Alertmanager `yaml:"alertmanager"`
 }
 
 // Anomaly tunes the anomaly tools.
@@ -356,6 +358,13 @@ type AlertRoute struct {
 	Channel string `yaml:"channel"`
 	// Match is label → value (exact) or "~regex".
 	Match map[string]string `yaml:"match"`
+}
+
+// Alertmanager is the Alertmanager the Silence button proposes silences in.
+type Alertmanager struct {
+	// URL is its base URL, e.g. http://alertmanager:9093; empty: no silences.
+	URL        string `yaml:"url"`
+	HTTPClient `yaml:",inline"`
 }
 
 // Incidents configures the Alertmanager receiver (POST

@@ -38,7 +38,7 @@ func (b *Bot) click(ctx context.Context, cb slackapi.InteractionCallback, a slac
 		b.details(ctx, cb, a.Value)
 	case ActionShowWork:
 		b.showWork(ctx, cb, a.Value)
-	case ActionAck, ActionInvestigate, ActionPostmortem:
+	case ActionAck, ActionInvestigate, ActionPostmortem, ActionSilence:
 		b.incidentClick(ctx, cb, a.ActionID, a.Value)
 	default:
 		b.respond(ctx, cb.ResponseURL, "ephemeral", "That button is not one Watchkeeper knows; the message may be from an older version.", nil)

@@ -47,6 +47,7 @@ type Approvals interface {
 	Approve(ctx context.Context, policy approval.Policy, r approval.Request) (store.Proposal, bool, error)
 	ExecuteChecked(ctx context.Context, policy approval.Policy, id, actor string) (tools.Result, error)
 	Location(ctx context.Context, id, location string) error
+	Propose(ctx context.Context, conversationID string, p tools.Proposal) (tools.Proposal, error)
 }
 
 // Store is the persistence the surface needs.

@@ -2,12 +2,14 @@ package slack
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
 
 	slackapi "github.com/slack-go/slack"
 
+	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/internal/incident"
 	"github.com/watchkeeper/watchkeeper/internal/store"
 )
@@ -17,6 +19,7 @@ const (
 	ActionAck         = "incident_ack"
 	ActionInvestigate = "incident_investigate"
 	ActionPostmortem  = "incident_postmortem"
+	ActionSilence     = "incident_silence"
 )
 
 // Incidents is what incident buttons need.
@@ -81,7 +84,8 @@ func IncidentBlocks(in incident.Incident, now time.Time) ([]slackapi.Block, stri
 			ack.Style = slackapi.StylePrimary
 			btns = append(btns, ack)
 		}
-		btns = append(btns, slackapi.NewButtonBlockElement(ActionInvestigate, in.ID, plainText("Investigate")))
+		btns = append(btns, slackapi.NewButtonBlockElement(ActionInvestigate, in.ID, plainText("Investigate")),
+			slackapi.NewButtonBlockElement(ActionSilence, in.ID, plainText("Silence")))
 		blocks = append(blocks, slackapi.NewActionBlock("incident:"+in.ID, btns...))
 	} else {
 		pm := slackapi.NewButtonBlockElement(ActionPostmortem, in.ID, plainText("Draft postmortem"))
@@ -190,6 +194,8 @@ func (b *Bot) incidentClick(ctx context.Context, cb slackapi.InteractionCallback
 	case ActionPostmortem:
 		_, _ = b.opts.Incidents.Record(ctx, id, "postmortem", "postmortem drafted at the request of "+cb.User.ID, cb.User.ID)
 		b.DraftPostmortem(ctx, in)
+	case ActionSilence:
+		b.proposeSilence(ctx, cb, in)
 	case ActionInvestigate:
 		if b.opts.Investigator == nil {
 			b.refuse(ctx, cb, "No investigation is configured.")
@@ -231,4 +237,38 @@ func (b *Bot) recordOnIncident(ctx context.Context, conv, kind, text, actor stri
 			b.logger.Warn("record on the incident timeline", "incident", in.ID, "err", err)
 		}
 	}
+}
+
+// proposeSilence proposes a 2-hour silence of the incident's alert, in its
+// thread, for an approver to decide.
+func (b *Bot) proposeSilence(ctx context.Context, cb slackapi.InteractionCallback, in incident.Incident) {
+	t, ok := b.opts.Tools.Get("alertmanager_silence")
+	if !ok || b.opts.Approvals == nil {
+		b.refuse(ctx, cb, "Silences need alertmanager.url in the configuration.")
+		return
+	}
+	matchers := map[string]string{}
+	for _, k := range []string{"alertname", "namespace", "service", "job"} {
+		if v := in.Data.CommonLabels[k]; v != "" {
+			matchers[k] = v
+		}
+	}
+	raw, _ := json.Marshal(map[string]any{"matchers": matchers, "duration": "2h",
+		"comment": "silenced from incident " + in.ID + " by " + cb.User.ID, "reason": "requested from the incident's Silence button"})
+	res, err := safeRun(ctx, t, raw)
+	switch {
+	case err != nil:
+		b.refuse(ctx, cb, "Could not prepare the silence: "+Escape(err.Error()))
+		return
+	case res.Error != "" || res.Proposal == nil:
+		b.refuse(ctx, cb, "Could not prepare the silence: "+Escape(res.Error))
+		return
+	}
+	p, err := b.opts.Approvals.Propose(approval.WithRequester(ctx, cb.User.ID), conversationID(in.Channel, in.ThreadTS), *res.Proposal)
+	if err != nil {
+		b.refuse(ctx, cb, "Could not store the proposal: "+Escape(err.Error()))
+		return
+	}
+	_, _ = b.opts.Incidents.Record(ctx, in.ID, "proposal", "silence proposed by "+cb.User.ID+": "+p.Summary, cb.User.ID)
+	b.postProposal(ctx, in.Channel, in.ThreadTS, p.ID)
 }
