@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
 	"net/http"
+	"os"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/watchkeeper/watchkeeper/internal/config"
 	"github.com/watchkeeper/watchkeeper/internal/endpoint"
+	"github.com/watchkeeper/watchkeeper/runbooks"
 	"github.com/watchkeeper/watchkeeper/tools"
 	amtools "github.com/watchkeeper/watchkeeper/tools/alertmanager"
 	"github.com/watchkeeper/watchkeeper/tools/anomaly"
@@ -25,6 +28,7 @@ import (
 	"github.com/watchkeeper/watchkeeper/tools/logs/victorialogs"
 	"github.com/watchkeeper/watchkeeper/tools/prom"
 	"github.com/watchkeeper/watchkeeper/tools/rca"
+	"github.com/watchkeeper/watchkeeper/tools/runbook"
 )
 
 // httpClient builds the client for one backend section.
@@ -113,6 +117,18 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, now func()
 		}
 		out = append(out, amtools.Silence{URL: am.URL, HTTP: hc, Now: now})
 	}
+	var books fs.FS = runbooks.Examples
+	if cfg.Runbooks.Dir != "" {
+		if _, err := os.Stat(cfg.Runbooks.Dir); err != nil {
+			return nil, fmt.Errorf("runbooks.dir: %w", err)
+		}
+		books = os.DirFS(cfg.Runbooks.Dir)
+	}
+	lib, err := runbook.New(books)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, lib.Tools()...)
 	backend, err := logBackend(cfg, kube, logger)
 	if err != nil {
 		return nil, err

@@ -65,8 +65,10 @@ current-context: ctx
 			defer a.Close()
 			names := a.Tools().Names()
 			slices.Sort(names)
-			if !slices.Equal(names, tt.tools) {
-				t.Errorf("tools %v, want %v", names, tt.tools)
+			// The runbook tools are always there (the shipped examples by default).
+			want := append(append([]string(nil), tt.tools...), "runbook_find", "runbook_read")
+			if !slices.Equal(names, want) {
+				t.Errorf("tools %v, want %v", names, want)
 			}
 		})
 	}

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,5 +47,23 @@ func TestAuditPrintsAndExports(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil || first.Action != "propose" || first.Details["tool"] != "kube_rollout_undo" {
 		t.Errorf("first exported line (oldest first): %s, %v", lines[0], err)
+	}
+}
+
+func TestRunbooksLint(t *testing.T) {
+	home := isolate(t)
+	r := run(t, home, "", nil, "runbooks", "lint")
+	if r.code != 0 || !strings.Contains(r.out, "4 runbooks in the shipped examples: no problems") {
+		t.Errorf("shipped: %+v", r)
+	}
+	dir := filepath.Join(home, "books")
+	os.MkdirAll(dir, 0o755)
+	os.WriteFile(filepath.Join(dir, "a.md"), []byte("---\ntitle: A\nalerts: [HighErrorRate]\n---\nsee [b](b.md)\n"), 0o644)
+	rules := filepath.Join(home, "rules.yml")
+	os.WriteFile(rules, []byte("groups:\n  - name: x\n    rules:\n      - alert: HighErrorRate\n        expr: x\n      - alert: DiskFull\n        expr: y\n"), 0o644)
+	r = run(t, home, "", nil, "runbooks", "lint", "--dir", dir, "--rules", rules)
+	if r.code != 1 || !strings.Contains(r.out, "a.md: dead link to b.md") || !strings.Contains(r.out, "alert DiskFull has no runbook") ||
+		!strings.Contains(r.err, "2 problems in 1 runbooks") {
+		t.Errorf("broken: %+v", r)
 	}
 }

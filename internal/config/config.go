@@ -31,6 +31,7 @@ type Config struct {
 	Incidents  Incidents  `yaml:"incidents"`
 	// Alertmanager is where approved silences are created.
 	Alertmanager Alertmanager `yaml:"alertmanager"`
+	Runbooks     Runbooks     `yaml:"runbooks"`
 }
 
 // Anomaly tunes the anomaly tools.
@@ -358,6 +359,13 @@ type AlertRoute struct {
 	Channel string `yaml:"channel"`
 	// Match is label → value (exact) or "~regex".
 	Match map[string]string `yaml:"match"`
+}
+
+// Runbooks says where the team's Markdown runbooks are.
+type Runbooks struct {
+	// Dir is a directory of runbooks (a checkout of the runbooks
+	// repository); empty: the examples shipped with Watchkeeper.
+	Dir string `yaml:"dir"`
 }
 
 // Alertmanager is the Alertmanager the Silence button proposes silences in.

@@ -122,6 +122,11 @@ func (p Playbook) Run(ctx context.Context, in Incident) []Finding {
 		changes["namespace"] = ns
 	}
 	steps = append(steps, step{"Recent changes", "kube_changes", changes})
+	rb := map[string]any{"alert": labels["alertname"]}
+	if svc != "" {
+		rb["service"] = svc
+	}
+	steps = append(steps, step{"The runbook", "runbook_find", rb})
 	var out []Finding
 	for _, st := range steps {
 		t, ok := p.Tools.Get(st.tool)

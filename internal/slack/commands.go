@@ -20,6 +20,7 @@ const HelpText = "*Watchkeeper* — your on-call teammate. Mention me (`@watchke
 	"• `/watchkeeper logs [service=S] [namespace=N] [level=error] [WORDS…] [RANGE]` — log patterns, new and surging\n" +
 	"• `/watchkeeper anomalies [SERVICE|namespace=N]` — scan the golden signals for what is abnormal\n" +
 	"• `/watchkeeper rca SERVICE [ONSET]` — rank likely root causes of trouble seen at SERVICE (ONSET like `14:05` or `20m ago`)\n" +
+	"• `/watchkeeper runbook ALERT|WORDS` — find the team's runbook\n" +
 	"• `/watchkeeper status` — open incidents and pending approvals\n" +
 	"• `/watchkeeper help` — this list\n" +
 	"Only `ask` needs a language model. Changes are only ever proposed: an authorised person approves them with a button."
@@ -38,7 +39,7 @@ func ephemeral(text string) commandAck { return commandAck{ResponseType: "epheme
 func (b *Bot) HandleCommand(cmd slackapi.SlashCommand) commandAck {
 	sub, rest, _ := strings.Cut(strings.TrimSpace(cmd.Text), " ")
 	sub, rest = strings.ToLower(sub), strings.TrimSpace(rest)
-	if label := sub; contains([]string{"", "help", "ask", "metrics", "logs", "anomalies", "rca", "status"}, label) {
+	if label := sub; contains([]string{"", "help", "ask", "metrics", "logs", "anomalies", "rca", "status", "runbook"}, label) {
 		b.count("command", label)
 	} else {
 		b.count("command", "unknown")
@@ -58,6 +59,10 @@ func (b *Bot) HandleCommand(cmd slackapi.SlashCommand) commandAck {
 			return ephemeral("Usage: `/watchkeeper metrics PROMQL [RANGE]`, e.g. `/watchkeeper metrics sum by (service) (rate(http_requests_total[5m])) 2h`")
 		}
 	case "logs", "anomalies", "status":
+	case "runbook":
+		if rest == "" {
+			return ephemeral("Usage: `/watchkeeper runbook ALERT|WORDS`, e.g. `/watchkeeper runbook HighErrorRate`")
+		}
 	case "rca":
 		if rest == "" {
 			return ephemeral("Usage: `/watchkeeper rca SERVICE [ONSET]`, e.g. `/watchkeeper rca checkout 20m ago`")
@@ -158,6 +163,11 @@ func (b *Bot) commandCall(channel, sub, rest string) (string, map[string]any, st
 			}
 		}
 		title = "anomalies"
+	case "runbook":
+		tool = "runbook_find"
+		args["alert"] = words[0]
+		args["text"] = strings.Join(words, " ")
+		title = "runbooks"
 	case "rca":
 		tool = "rca_rank"
 		onset := "30m ago"

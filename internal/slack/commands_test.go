@@ -102,6 +102,10 @@ func TestSlashCommands(t *testing.T) {
 	_, url = h.command(chOps, alice, "logs service=checkout level=error timeout")
 	h.response(url, "needs the logs_search tool, which is not configured here (set prometheus.url and logs.backend")
 
+	// runbook finds the shipped runbooks without a model.
+	_, url = h.command(chOps, alice, "runbook HighErrorRate")
+	h.response(url, "high-error-rate.md — High error rate")
+
 	// status lists pending approvals.
 	prop, err := h.app.Approvals().Propose(context.Background(), "conv", tools.Proposal{Tool: "restart_deployment", Summary: "Restart deployment cart"})
 	if err != nil {
