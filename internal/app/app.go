@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -25,6 +27,7 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/version"
 	"github.com/watchkeeper/watchkeeper/tools"
 	"github.com/watchkeeper/watchkeeper/tools/clock"
+	"github.com/watchkeeper/watchkeeper/tools/runbook"
 )
 
 // Options are dependencies supplied by the caller rather than the config.
@@ -58,6 +61,7 @@ type App struct {
 	slack     *slack.Bot
 	incidents *incident.Service
 	playbook  *incident.Playbook
+	runbooks  *runbook.Repo
 }
 
 // New builds every component from cfg. On error, whatever was opened is
@@ -95,7 +99,11 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
-	obs, err := observabilityTools(cfg, opts.Kubernetes, opts.Clock, logger)
+	a.runbooks, err = runbookRepo(cfg)
+	if err != nil {
+		return err
+	}
+	obs, err := observabilityTools(cfg, opts.Kubernetes, a.runbooks, opts.Clock, logger)
 	if err != nil {
 		return err
 	}
@@ -283,7 +291,7 @@ func (a *App) Slack() (*slack.Bot, error) {
 	policy, rules := a.ApprovalPolicy()
 	bot, err := slack.New(slack.Options{
 		Config: a.cfg.Slack, Asker: asker, Tools: a.tools, Approvals: a.approvals,
-		Policy: policy, Incidents: a.incidents, Investigator: a.playbook,
+		Policy: policy, Incidents: a.incidents, Investigator: a.playbook, Postmortems: a.postmortems(),
 		Expiry: a.cfg.Approval.Expiry.D(), Store: a.store, Redactor: a.redactor, Metrics: a.metrics,
 		Logger: a.logger.With("component", "slack"),
 	})
@@ -411,3 +419,36 @@ Configure one in watchkeeper.yaml (commented example: deploy/examples/config.yam
   Azure:      WATCHKEEPER_LLM_PROVIDER=azure WATCHKEEPER_LLM_BASE_URL=https://NAME.openai.azure.com WATCHKEEPER_LLM_DEPLOYMENT=... AZURE_OPENAI_API_KEY=...
 Check it with: watchkeeper config check
 Meanwhile you can run tools yourself: /tools lists them, /run TOOL JSON runs one.`
+
+// postmortems commits postmortems to the runbooks repository, when there
+// is one.
+func (a *App) postmortems() slack.Postmortems {
+	if a.runbooks == nil {
+		return nil
+	}
+	return postmortemRepo{a.runbooks}
+}
+
+type postmortemRepo struct{ repo *runbook.Repo }
+
+var slugRE = regexp.MustCompile(`[^a-z0-9]+`)
+
+// CommitPostmortem writes postmortems/YYYY-MM-DD-<slug>.md on the
+// incident's branch and pushes it.
+func (p postmortemRepo) CommitPostmortem(ctx context.Context, in incident.Incident, text string) (string, error) {
+	slug := strings.Trim(slugRE.ReplaceAllString(strings.ToLower(in.Title), "-"), "-")
+	if len(slug) > 60 {
+		slug = slug[:60]
+	}
+	path := fmt.Sprintf("postmortems/%s-%s.md", in.StartedAt.UTC().Format("2006-01-02"), slug)
+	branch := "watchkeeper/" + in.ID
+	hash, err := p.repo.Commit(ctx, branch, map[string][]byte{path: []byte(text)}, "Postmortem of "+in.ID+": "+in.Title)
+	if err != nil {
+		return "", err
+	}
+	out := fmt.Sprintf("committed %s as %s on %s and pushed", hash[:8], path, branch)
+	if link := p.repo.Link(branch); link != "" {
+		out += "; review: " + link
+	}
+	return out, nil
+}

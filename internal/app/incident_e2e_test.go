@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -50,6 +52,9 @@ func TestAlertToIncidentThread(t *testing.T) {
 	cfg.Incidents.BearerToken = token
 	cfg.Incidents.StormWindow = config.Duration(10 * time.Minute)
 	cfg.Alertmanager.URL = am.URL
+	bare := gitRemote(t)
+	cfg.Runbooks.URL = bare
+	cfg.Runbooks.PRLink = "https://git.example/runbooks/compare/{branch}"
 	cfg.Approval.Approvers = []string{"UADMIN"}
 	a, err := New(context.Background(), cfg, Options{Logger: slog.New(slog.NewTextHandler(testLog{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	if err != nil {
@@ -156,6 +161,41 @@ func TestAlertToIncidentThread(t *testing.T) {
 		}
 		return false
 	})
+	// Committed and pushed to the runbooks repository, on the incident's branch.
+	branch := "watchkeeper/" + incs[0].ID
+	pm := gitOut(t, bare, "show", branch+":postmortems/"+incs[0].StartedAt.UTC().Format("2006-01-02")+"-exporterdown-shop-payments.md")
+	if !strings.HasPrefix(pm, "# Postmortem: ExporterDown — shop/payments") {
+		t.Errorf("pushed postmortem:\n%s", pm)
+	}
+	// The runbook lesson is proposed (no runbook covers the alert yet: a
+	// new one); approved, it is pushed to the same branch.
+	var rbMsg slackfake.Message
+	waitUntil("the runbook proposal", 30*time.Second, func() bool {
+		for _, m := range fake.BotMessages("CINC", parent.TS) {
+			if strings.Contains(string(m.Blocks), "Add runbook exporterdown.md") {
+				rbMsg = m
+				return true
+			}
+		}
+		return false
+	})
+	var rbBlocks []map[string]any
+	_ = json.Unmarshal(rbMsg.Blocks, &rbBlocks)
+	for _, b := range rbBlocks {
+		if b["type"] == "actions" {
+			id := b["elements"].([]any)[0].(map[string]any)["value"].(string)
+			if _, err := fake.SendInteraction(fake.Click("CINC", "UADMIN", rbMsg.TS, "approve", id)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitUntil("the runbook on the branch", 30*time.Second, func() bool {
+		out, err := exec.Command("git", "-C", bare, "show", branch+":exporterdown.md").CombinedOutput()
+		return err == nil && strings.Contains(string(out), "## Learned from "+incs[0].ID)
+	})
+	if main := gitOut(t, bare, "ls-tree", "--name-only", "main"); strings.Contains(main, "exporterdown.md") || strings.Contains(main, "postmortems") {
+		t.Errorf("main was changed: %s", main)
+	}
 	// Silence: a proposal in the thread; an approver's click creates it in
 	// the real Alertmanager.
 	if _, err := fake.SendInteraction(fake.Click("CINC", "UALICE", parent.TS, "incident_silence", incs[0].ID)); err != nil {
@@ -200,7 +240,7 @@ func TestAlertToIncidentThread(t *testing.T) {
 		kinds = append(kinds, e.Kind)
 	}
 	if got := strings.Join(kinds, ","); !strings.HasPrefix(got, "opened,firing") || !strings.Contains(got, "investigation") ||
-		!strings.Contains(got, "resolved,resolved,postmortem,proposal,action") {
+		!strings.Contains(got, "resolved,resolved,postmortem,postmortem,proposal,action,proposal,action") {
 		t.Errorf("timeline %s", got)
 	}
 }
@@ -210,4 +250,33 @@ type testLog struct{ t *testing.T }
 func (l testLog) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// gitRemote is a bare repository with a main branch, as a runbooks remote.
+func gitRemote(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	bare := filepath.Join(dir, "runbooks.git")
+	gitOut(t, dir, "init", "-q", "--bare", "-b", "main", bare)
+	seed := filepath.Join(dir, "seed")
+	gitOut(t, dir, "clone", "-q", bare, seed)
+	if err := os.WriteFile(filepath.Join(seed, "README.md"), []byte("# Runbooks\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gitOut(t, seed, "add", ".")
+	gitOut(t, seed, "commit", "-q", "-m", "start")
+	gitOut(t, seed, "push", "-q", "origin", "HEAD:main")
+	return bare
+}
+
+func gitOut(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
 }

@@ -2,8 +2,12 @@ package app
 
 import (
 	"context"
+	"path/filepath"
+
 	"errors"
 	"fmt"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"io/fs"
 	"log/slog"
 	"math"
@@ -44,7 +48,7 @@ func httpClient(name string, h config.HTTPClient, logger *slog.Logger) (*http.Cl
 
 // observabilityTools builds the Prometheus and log tools that cfg
 // configures; sections left empty give no tools.
-func observabilityTools(cfg config.Config, kube kubernetes.Interface, now func() time.Time, logger *slog.Logger) ([]tools.Tool, error) {
+func observabilityTools(cfg config.Config, kube kubernetes.Interface, repo *runbook.Repo, now func() time.Time, logger *slog.Logger) ([]tools.Tool, error) {
 	var out []tools.Tool
 	if kube == nil {
 		if k, err := kubeClient(cfg.Kubernetes); err == nil {
@@ -118,7 +122,18 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, now func()
 		out = append(out, amtools.Silence{URL: am.URL, HTTP: hc, Now: now})
 	}
 	var books fs.FS = runbooks.Examples
-	if cfg.Runbooks.Dir != "" {
+	switch {
+	case repo != nil:
+		dir, err := repo.Sync(context.Background())
+		if err != nil {
+			logger.Warn("the runbooks repository could not be read; using what the working copy has", "err", err)
+			dir = repo.Dir
+		}
+		if _, err := os.Stat(dir); err == nil {
+			books = os.DirFS(dir)
+		}
+		out = append(out, runbook.UpdateTool{Repo: repo})
+	case cfg.Runbooks.Dir != "":
 		if _, err := os.Stat(cfg.Runbooks.Dir); err != nil {
 			return nil, fmt.Errorf("runbooks.dir: %w", err)
 		}
@@ -251,4 +266,28 @@ func meanOf(c *prom.Client) func(ctx context.Context, query string, start, end t
 		}
 		return sum / float64(n), nil
 	}
+}
+
+// runbookRepo is the configured runbooks repository, or nil.
+func runbookRepo(cfg config.Config) (*runbook.Repo, error) {
+	rc := cfg.Runbooks
+	if rc.URL == "" {
+		return nil, nil
+	}
+	dir := rc.Dir
+	if dir == "" {
+		dir = filepath.Join(filepath.Dir(cfg.Store.Path), "runbooks")
+	}
+	repo := &runbook.Repo{URL: rc.URL, Dir: dir, Base: rc.Branch, PRLink: rc.PRLink}
+	switch {
+	case rc.Token != "":
+		repo.Auth = &githttp.BasicAuth{Username: "watchkeeper", Password: rc.Token.Reveal()}
+	case rc.SSHKeyFile != "":
+		auth, err := gitssh.NewPublicKeysFromFile("git", rc.SSHKeyFile, "")
+		if err != nil {
+			return nil, fmt.Errorf("runbooks.ssh_key_file: %w", err)
+		}
+		repo.Auth = auth
+	}
+	return repo, nil
 }

@@ -363,9 +363,22 @@ type AlertRoute struct {
 
 // Runbooks says where the team's Markdown runbooks are.
 type Runbooks struct {
-	// Dir is a directory of runbooks (a checkout of the runbooks
-	// repository); empty: the examples shipped with Watchkeeper.
+	// Dir is a directory of runbooks; with URL, where the repository's
+	// working copy is kept (default: beside the store). Empty and no URL:
+	// the examples shipped with Watchkeeper.
 	Dir string `yaml:"dir"`
+	// URL of the runbooks git repository (HTTPS or SSH); postmortems and
+	// approved runbook changes are committed there on branches and pushed.
+	URL string `yaml:"url"`
+	// Branch the repository's runbooks are read from (default main).
+	Branch string `yaml:"branch"`
+	// Token for HTTPS (sent as basic-auth password), or SSHKeyFile.
+	Token      Secret `yaml:"token"`
+	TokenFile  string `yaml:"token_file"`
+	SSHKeyFile string `yaml:"ssh_key_file"`
+	// PRLink is a pull-request link template with {branch}, e.g.
+	// https://github.com/acme/runbooks/compare/{branch}?expand=1
+	PRLink string `yaml:"pr_link"`
 }
 
 // Alertmanager is the Alertmanager the Silence button proposes silences in.

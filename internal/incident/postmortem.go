@@ -137,3 +137,28 @@ func PostmortemPrompt(in Incident) string {
 		"Mitigation, Prevention and Action items. Use only the facts below; where they do not say, write that it is to be " +
 		"determined instead of guessing. Keep the timeline's times.\n\n" + Postmortem(in)
 }
+
+// Learned is the runbook section an incident suggests: when it happened,
+// what the investigation pointed at and what was done.
+func Learned(in Incident) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Learned from %s (%s)\n", in.ID, in.StartedAt.UTC().Format("2006-01-02"))
+	fmt.Fprintf(&b, "- %s fired for %s.\n", in.Title, in.resolvedOrNow().Sub(in.StartedAt).Round(time.Minute))
+	if rc := lastOf(in, "finding"); rc != "" {
+		fmt.Fprintf(&b, "- Root-cause candidates: %s\n", oneLine(rc))
+	}
+	for _, e := range in.Data.Timeline {
+		if e.Kind == "action" {
+			fmt.Fprintf(&b, "- Mitigation: %s\n", oneLine(e.Text))
+		}
+	}
+	b.WriteString("- Detection and diagnosis steps to add: (to be reviewed by the team)\n")
+	return b.String()
+}
+
+func (in Incident) resolvedOrNow() time.Time {
+	if !in.ResolvedAt.IsZero() {
+		return in.ResolvedAt
+	}
+	return in.UpdatedAt
+}

@@ -90,6 +90,9 @@ type Options struct {
 	PostInterval time.Duration
 	// ProgressEvery throttles progress updates (default 1s).
 	ProgressEvery time.Duration
+	// Postmortems commits drafted postmortems (the runbooks repository);
+	// nil: they are only posted.
+	Postmortems Postmortems
 	// Incidents and Investigator back the incident buttons (optional).
 	Incidents    Incidents
 	Investigator interface {

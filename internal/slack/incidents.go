@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -206,21 +207,85 @@ func (b *Bot) incidentClick(ctx context.Context, cb slackapi.InteractionCallback
 	}
 }
 
-// DraftPostmortem posts the incident's postmortem in its thread: written by
-// the model from the recorded facts when one is configured, else the
-// deterministic draft of the same facts, attached as a Markdown file.
+// Postmortems commits a postmortem to the runbooks repository.
+type Postmortems interface {
+	CommitPostmortem(ctx context.Context, in incident.Incident, text string) (string, error)
+}
+
+// DraftPostmortem posts the incident's postmortem in its thread — written
+// by the model from the recorded facts when one is configured, else the
+// deterministic draft of the same facts — as a Markdown file, commits it
+// to the runbooks repository, and proposes what the runbook should learn.
 func (b *Bot) DraftPostmortem(ctx context.Context, in incident.Incident) {
 	if in.ThreadTS == "" {
 		return
 	}
+	draft, source := incident.Postmortem(in), "from the recorded facts; no language model is configured"
 	if b.opts.Asker != nil {
-		b.answer(ctx, request{channel: in.Channel, user: "watchkeeper", root: in.ThreadTS, thread: in.ThreadTS, text: incident.PostmortemPrompt(in)})
+		res, err := b.opts.Asker.AskScoped(ctx, conversationID(in.Channel, in.ThreadTS), incident.PostmortemPrompt(in), b.scopes.of(in.Channel), nil)
+		if err == nil && strings.TrimSpace(res.Answer) != "" {
+			draft, source = res.Answer, "written by "+res.Model+" from the recorded facts"
+		} else if err != nil {
+			source = "from the recorded facts; the model failed: " + err.Error()
+		}
+	}
+	draft = b.opts.Redactor.Redact(draft)
+	note := "📝 Postmortem draft for " + in.Title + " (" + source + ") — attached."
+	if b.opts.Postmortems != nil {
+		if out, err := b.opts.Postmortems.CommitPostmortem(ctx, in, draft); err != nil {
+			note += " It could not be committed: " + err.Error()
+		} else {
+			note += " In the runbooks repository: " + out + "."
+			_, _ = b.opts.Incidents.Record(ctx, in.ID, "postmortem", "postmortem "+out, "watchkeeper")
+		}
+	}
+	b.post(ctx, in.Channel, in.ThreadTS, note, nil)
+	b.upload(ctx, in.Channel, in.ThreadTS, "postmortem-"+in.ID+".md", "Postmortem: "+in.Title, []byte(draft))
+	b.proposeRunbookUpdate(ctx, in)
+}
+
+// proposeRunbookUpdate proposes adding what the incident taught to the
+// alert's runbook (or a new runbook for it), for an approver to commit.
+func (b *Bot) proposeRunbookUpdate(ctx context.Context, in incident.Incident) {
+	upd, ok := b.opts.Tools.Get("runbook_update")
+	if !ok || b.opts.Approvals == nil {
 		return
 	}
-	draft := b.opts.Redactor.Redact(incident.Postmortem(in))
-	b.post(ctx, in.Channel, in.ThreadTS, "📝 Postmortem draft for "+in.Title+" (from the recorded facts; no language model is configured) — attached.", nil)
-	b.upload(ctx, in.Channel, in.ThreadTS, "postmortem-"+in.ID+".md", "Postmortem: "+in.Title, []byte(draft))
+	alert := in.Data.CommonLabels["alertname"]
+	path := ""
+	if find, ok := b.opts.Tools.Get("runbook_find"); ok {
+		raw, _ := json.Marshal(map[string]string{"alert": alert})
+		if res, err := safeRun(ctx, find, raw); err == nil && res.Error == "" {
+			if p, ok := res.Data.(string); ok && strings.Contains(res.Text, "covers alert") {
+				path = p
+			}
+		}
+	}
+	learned := incident.Learned(in)
+	args := map[string]any{"branch": "watchkeeper/" + in.ID, "reason": "learned from incident " + in.ID}
+	if path != "" {
+		args["path"], args["append"] = path, learned
+	} else {
+		slug := strings.Trim(strings.ToLower(regexpNonAlnum.ReplaceAllString(alert, "-")), "-")
+		args["path"] = slug + ".md"
+		args["content"] = fmt.Sprintf("---\ntitle: %s\nalerts: [%s]\nservices: []\nowners: []\n---\n# %s\n\n%s\n", alert, alert, alert, learned)
+	}
+	raw, _ := json.Marshal(args)
+	res, err := safeRun(ctx, upd, raw)
+	if err != nil || res.Proposal == nil {
+		b.logger.Warn("propose a runbook update", "incident", in.ID, "err", err, "tool_error", res.Error)
+		return
+	}
+	p, err := b.opts.Approvals.Propose(approval.WithRequester(ctx, "watchkeeper"), conversationID(in.Channel, in.ThreadTS), *res.Proposal)
+	if err != nil {
+		b.logger.Error("store the runbook proposal", "err", err)
+		return
+	}
+	_, _ = b.opts.Incidents.Record(ctx, in.ID, "proposal", "runbook change proposed: "+p.Summary, "watchkeeper")
+	b.postProposal(ctx, in.Channel, in.ThreadTS, p.ID)
 }
+
+var regexpNonAlnum = regexp.MustCompile(`[^A-Za-z0-9]+`)
 
 // recordOnIncident adds a note to the incident whose thread conversation
 // is conv ("slack:CHANNEL:THREAD"), if any.

@@ -1,0 +1,159 @@
+package runbook_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/watchkeeper/watchkeeper/tools"
+	"github.com/watchkeeper/watchkeeper/tools/runbook"
+)
+
+func git(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// remote makes a bare repository with one runbook on main, served by the
+// real git (a bare path, as a team's remote would be).
+func remote(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	bare := filepath.Join(dir, "runbooks.git")
+	git(t, dir, "init", "-q", "--bare", "-b", "main", bare)
+	seed := filepath.Join(dir, "seed")
+	git(t, dir, "clone", "-q", bare, seed)
+	os.WriteFile(filepath.Join(seed, "high-error-rate.md"), []byte("---\ntitle: High error rate\nalerts: [HighErrorRate]\n---\nbody\n"), 0o644)
+	git(t, seed, "add", ".")
+	git(t, seed, "commit", "-q", "-m", "first runbook")
+	git(t, seed, "push", "-q", "origin", "HEAD:main")
+	return bare
+}
+
+func TestRepoCommitsOnABranchAndPushes(t *testing.T) {
+	bare := remote(t)
+	ctx := context.Background()
+	r := &runbook.Repo{URL: bare, Dir: filepath.Join(t.TempDir(), "wc"), PRLink: "https://git.example/runbooks/compare/{branch}"}
+	dir, err := r.Sync(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "high-error-rate.md")); err != nil {
+		t.Fatalf("sync: %v", err)
+	}
+	hash, err := r.Commit(ctx, "watchkeeper/inc_1", map[string][]byte{"postmortems/2026-11-24-high-error-rate.md": []byte("# Postmortem\n")}, "Postmortem of inc_1")
+	if err != nil || len(hash) != 40 {
+		t.Fatalf("commit: %q, %v", hash, err)
+	}
+	if got := git(t, bare, "rev-parse", "watchkeeper/inc_1"); got != hash {
+		t.Errorf("the remote branch is at %s, want %s", got, hash)
+	}
+	if got := git(t, bare, "show", "watchkeeper/inc_1:postmortems/2026-11-24-high-error-rate.md"); got != "# Postmortem" {
+		t.Errorf("pushed content %q", got)
+	}
+	if got := git(t, bare, "rev-parse", "main"); got == hash {
+		t.Error("the base branch was changed")
+	}
+	// Someone else pushes to the incident branch: the next commit goes on
+	// top of theirs, nothing is forced or lost.
+	other := filepath.Join(t.TempDir(), "other")
+	git(t, filepath.Dir(other), "clone", "-q", "-b", "watchkeeper/inc_1", bare, other)
+	os.WriteFile(filepath.Join(other, "notes.md"), []byte("theirs\n"), 0o644)
+	git(t, other, "add", ".")
+	git(t, other, "commit", "-q", "-m", "their change")
+	git(t, other, "push", "-q", "origin", "watchkeeper/inc_1")
+	if _, err := r.Commit(ctx, "watchkeeper/inc_1", map[string][]byte{"high-error-rate.md": []byte("---\ntitle: High error rate\nalerts: [HighErrorRate]\n---\nbody\n\n## Learned\nroll back first\n")}, "Runbook update from inc_1"); err != nil {
+		t.Fatal(err)
+	}
+	log := git(t, bare, "log", "--format=%s", "watchkeeper/inc_1")
+	if !strings.HasPrefix(log, "Runbook update from inc_1\ntheir change\nPostmortem of inc_1") {
+		t.Errorf("branch history:\n%s", log)
+	}
+	if r.Link("watchkeeper/inc_1") != "https://git.example/runbooks/compare/watchkeeper/inc_1" {
+		t.Error("PR link")
+	}
+	// A remote that is gone: a clear error and the commit kept locally.
+	r2 := &runbook.Repo{URL: filepath.Join(t.TempDir(), "missing.git"), Dir: filepath.Join(t.TempDir(), "wc2")}
+	if _, err := r2.Sync(ctx); err == nil || !strings.Contains(err.Error(), "clone the runbooks repository") {
+		t.Errorf("missing remote: %v", err)
+	}
+}
+
+// A remote that refuses the push: the error says so and where the commit
+// is kept; nothing is lost.
+func TestRepoPushRefused(t *testing.T) {
+	bare := remote(t)
+	ctx := context.Background()
+	r := &runbook.Repo{URL: bare, Dir: filepath.Join(t.TempDir(), "wc")}
+	if _, err := r.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The remote goes away after the clone: the push cannot succeed.
+	if err := os.Rename(bare, bare+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	hash, err := r.Commit(ctx, "watchkeeper/inc_2", map[string][]byte{"postmortems/x.md": []byte("x\n")}, "Postmortem of inc_2")
+	if err == nil || len(hash) != 40 || !strings.Contains(err.Error(), "stays in "+r.Dir) {
+		t.Fatalf("refused push: %q, %v", hash, err)
+	}
+	if got := git(t, r.Dir, "show", hash+":postmortems/x.md"); got != "x" {
+		t.Errorf("the commit was lost: %q", got)
+	}
+	// A path outside the repository is refused.
+	os.Rename(bare+".moved", bare)
+	if _, err := r.Commit(ctx, "watchkeeper/inc_3", map[string][]byte{"../escape.md": []byte("x")}, "m"); err == nil || !strings.Contains(err.Error(), "outside the repository") {
+		t.Errorf("escape: %v", err)
+	}
+}
+
+func TestRunbookUpdateProposalAndApply(t *testing.T) {
+	bare := remote(t)
+	ctx := context.Background()
+	r := &runbook.Repo{URL: bare, Dir: filepath.Join(t.TempDir(), "wc")}
+	up := runbook.UpdateTool{Repo: r}
+	res, err := up.Run(ctx, json.RawMessage(`{"path": "high-error-rate.md", "append": "## Learned from inc_1\n- roll back first", "branch": "watchkeeper/inc_1", "reason": "postmortem"}`))
+	if err != nil || res.Proposal == nil {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	p := res.Proposal
+	if p.Summary != "Update runbook high-error-rate.md" || !strings.Contains(p.Details, "+ ## Learned from inc_1") || !strings.Contains(p.Details, "never to main directly") {
+		t.Errorf("proposal: %+v", p)
+	}
+	// Nothing is pushed before approval.
+	if out := git(t, bare, "branch", "--list", "watchkeeper/inc_1"); out != "" {
+		t.Fatal("pushed before approval")
+	}
+	p.ID = "prop_x"
+	out, err := tools.Applier(up).Apply(tools.WithApprover(ctx, "UADMIN"), *p)
+	if err != nil || !strings.Contains(out.Text, "on watchkeeper/inc_1 and pushed") {
+		t.Fatalf("apply: %+v, %v", out, err)
+	}
+	if got := git(t, bare, "show", "watchkeeper/inc_1:high-error-rate.md"); !strings.HasSuffix(got, "## Learned from inc_1\n- roll back first") {
+		t.Errorf("pushed runbook:\n%s", got)
+	}
+	if msg := git(t, bare, "log", "-1", "--format=%s", "watchkeeper/inc_1"); !strings.Contains(msg, "approved by UADMIN") {
+		t.Errorf("commit message %q", msg)
+	}
+	for _, tt := range []struct{ args, want string }{
+		{`{"path": "../etc/passwd.md", "append": "x"}`, "relative .md path"},
+		{`{"path": "high-error-rate.md", "content": "x"}`, "exists; append"},
+		{`{"path": "new.md", "content": "no front matter"}`, "not valid: no front matter"},
+		{`{"path": "new.md"}`, "give append"},
+	} {
+		res, _ := up.Run(ctx, json.RawMessage(tt.args))
+		if !strings.Contains(res.Error, tt.want) {
+			t.Errorf("%s: %+v", tt.args, res)
+		}
+	}
+}
