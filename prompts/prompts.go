@@ -62,6 +62,17 @@ type SummaryData struct {
 // Summarize renders the prompt that compacts old conversation turns.
 func Summarize(d SummaryData) (string, error) { return render("summarize.tmpl", d) }
 
+// PostmortemData is what the postmortem prompt is rendered from.
+type PostmortemData struct {
+	ID string
+	// Facts are the incident's recorded facts (the deterministic draft).
+	Facts string
+}
+
+// Postmortem renders the prompt that asks a model to write a postmortem
+// from the recorded facts only.
+func Postmortem(d PostmortemData) (string, error) { return render("postmortem.tmpl", d) }
+
 // AnswerNow is appended to the last request of a run, when the tools have
 // been withdrawn.
 const AnswerNow = "You have no tool calls left in this run. Answer now from the evidence above, without calling tools, and say what you could not check."

@@ -65,3 +65,11 @@ func TestSummarizeGolden(t *testing.T) {
 	}
 	golden(t, "summarize", got)
 }
+
+func TestPostmortemGolden(t *testing.T) {
+	got, err := Postmortem(PostmortemData{ID: "inc_0123", Facts: "# Postmortem: HighErrorRate — shop/checkout\n\n## Timeline (UTC)\n- 14:02:00 opened: incident opened\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "postmortem", got)
+}

@@ -305,6 +305,12 @@ func (a *App) Slack() (*slack.Bot, error) {
 	// Incidents open threads in Slack; investigations report there.
 	a.incidents.SetSurface(bot)
 	a.playbook.Reporter = bot
+	if a.cfg.Incidents.PostmortemOnResolve {
+		a.incidents.SetOnResolved(func(ctx context.Context, in incident.Incident) {
+			_, _ = a.incidents.Record(ctx, in.ID, "postmortem", "postmortem drafted automatically on resolution", "watchkeeper")
+			bot.DraftPostmortem(ctx, in)
+		})
+	}
 	a.slack = bot
 	return bot, nil
 }

@@ -402,6 +402,9 @@ type Incidents struct {
 	StormWindow Duration `yaml:"storm_window"`
 	// Investigate runs the automatic investigation when an incident opens.
 	Investigate bool `yaml:"investigate"`
+	// PostmortemOnResolve drafts the postmortem as soon as an incident
+	// resolves, instead of waiting for the Draft postmortem button.
+	PostmortemOnResolve bool `yaml:"postmortem_on_resolve"`
 }
 
 // Approval is the approval policy. Until the full policy engine lands,

@@ -199,7 +199,8 @@ type Service struct {
 	opts Options
 	// mu serialises notifications: two for one group must not both open
 	// an incident.
-	mu sync.Mutex
+	mu         sync.Mutex
+	onResolved func(ctx context.Context, in Incident)
 }
 
 // New returns a service.
@@ -281,6 +282,9 @@ func (s *Service) Handle(ctx context.Context, m Message) (Outcome, error) {
 	}
 	if out.Opened && s.opts.Investigator != nil {
 		go s.opts.Investigator.Investigate(context.WithoutCancel(ctx), in)
+	}
+	if out.Resolved && s.onResolved != nil {
+		go s.onResolved(context.WithoutCancel(ctx), in)
 	}
 	return out, nil
 }
@@ -426,6 +430,14 @@ func (s *Service) save(ctx context.Context, in Incident) error {
 		return fmt.Errorf("store incident %s: %w", in.ID, err)
 	}
 	return nil
+}
+
+// SetOnResolved sets what happens when an incident resolves (drafting the
+// postmortem automatically, when configured).
+func (s *Service) SetOnResolved(f func(ctx context.Context, in Incident)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onResolved = f
 }
 
 // SetSurface sets where incidents are shown (a surface built after the

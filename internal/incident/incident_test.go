@@ -258,7 +258,24 @@ func TestPostmortemGolden(t *testing.T) {
 	if got != string(want) {
 		t.Errorf("postmortem differs from %s:\n%s", path, got)
 	}
-	if p := incident.PostmortemPrompt(in); !strings.Contains(p, "Use only the facts below") || !strings.Contains(p, "## Root cause") {
+	if p := incident.PostmortemPrompt(in); !strings.Contains(p, "Use only the recorded facts below") || !strings.Contains(p, "## Root cause") {
 		t.Errorf("prompt: %s", p)
+	}
+}
+
+func TestOnResolvedRuns(t *testing.T) {
+	ctx := context.Background()
+	svc, _, _ := newService(t)
+	got := make(chan string, 1)
+	svc.SetOnResolved(func(_ context.Context, in incident.Incident) { got <- in.Status })
+	svc.Handle(ctx, msg("g", "firing", alert("A", "fp1", "firing")))
+	svc.Handle(ctx, msg("g", "resolved", alert("A", "fp1", "resolved")))
+	select {
+	case s := <-got:
+		if s != store.IncidentResolved {
+			t.Errorf("status %s", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("OnResolved was not called")
 	}
 }

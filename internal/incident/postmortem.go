@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/watchkeeper/watchkeeper/prompts"
 )
 
 // Postmortem drafts a postmortem from what the incident recorded, without
@@ -131,11 +133,14 @@ func oneLine(s string) string {
 }
 
 // PostmortemPrompt asks a model to write the postmortem's prose from the
-// recorded facts only.
+// recorded facts only (prompts/templates/postmortem.tmpl).
 func PostmortemPrompt(in Incident) string {
-	return "Write the postmortem of this incident in Markdown with the sections Summary, Timeline, Root cause, Impact, " +
-		"Mitigation, Prevention and Action items. Use only the facts below; where they do not say, write that it is to be " +
-		"determined instead of guessing. Keep the timeline's times.\n\n" + Postmortem(in)
+	p, err := prompts.Postmortem(prompts.PostmortemData{ID: in.ID, Facts: Postmortem(in)})
+	if err != nil {
+		// The template is embedded and tested; fall back to the facts.
+		return "Write the postmortem from these recorded facts only:\n\n" + Postmortem(in)
+	}
+	return p
 }
 
 // Learned is the runbook section an incident suggests: when it happened,

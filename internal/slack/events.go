@@ -204,8 +204,19 @@ func (b *Bot) answer(ctx context.Context, r request) {
 	}
 	p.setStatus(ctx, "is thinking…")
 	runCtx := approval.WithRequester(ctx, r.user)
+	conv := conversationID(r.channel, r.root)
+	if r.user != "watchkeeper" {
+		b.recordOnIncident(ctx, conv, "message", r.user+": "+truncate(r.text, 300), r.user)
+	}
 	res, err := b.opts.Asker.AskScoped(runCtx, conversationID(r.channel, r.root), r.text, b.scopes.of(r.channel), p.observe)
 	p.setStatus(ctx, "")
+	if err == nil && res != nil {
+		var used []string
+		for _, e := range p.calls {
+			used = append(used, e.Tool)
+		}
+		b.recordOnIncident(ctx, conv, "answer", truncate(res.Answer, 300)+" (tools: "+strings.Join(used, ", ")+"; run "+res.RunID+")", "watchkeeper")
+	}
 	b.finish(ctx, r, p, res, err)
 }
 

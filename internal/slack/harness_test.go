@@ -156,7 +156,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	}
 	policy, rules := a.ApprovalPolicy()
 	bot, err := slack.New(slack.Options{Config: cfg.Slack, Asker: asker, Tools: a.Tools(), Approvals: a.Approvals(),
-		Policy: policy, Expiry: cfg.Approval.Expiry.D(),
+		Policy: policy, Expiry: cfg.Approval.Expiry.D(), Incidents: a.Incidents(),
 		Store: a.Store(), Redactor: a.Redactor(), Metrics: a.Metrics(), PostInterval: 20 * time.Millisecond,
 		ProgressEvery: time.Millisecond, Logger: logger})
 	if err != nil {
