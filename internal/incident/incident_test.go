@@ -279,3 +279,27 @@ func TestOnResolvedRuns(t *testing.T) {
 		t.Fatal("OnResolved was not called")
 	}
 }
+
+func TestWebhookBasicAuth(t *testing.T) {
+	svc, _, _ := newService(t)
+	srv := httptest.NewServer(svc.Handler(incident.WebhookAuth{Username: "alertmanager", Password: "pw-123"}))
+	defer srv.Close()
+	body, _ := json.Marshal(msg("g", "firing", alert("A", "fp1", "firing")))
+	for _, tt := range []struct {
+		user, pass string
+		code       int
+	}{{"alertmanager", "pw-123", 200}, {"alertmanager", "wrong", 401}, {"", "", 401}} {
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/webhooks/alertmanager", bytes.NewReader(body))
+		if tt.user != "" {
+			req.SetBasicAuth(tt.user, tt.pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.code {
+			t.Errorf("%s/%s: %d, want %d", tt.user, tt.pass, resp.StatusCode, tt.code)
+		}
+	}
+}
