@@ -89,45 +89,18 @@ func StartKubernetes(t testing.TB, logs ...ContainerLogs) *Kubernetes {
 	if err := os.WriteFile(filepath.Join(w, "tokens.csv"), []byte(tokens), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	etcdClient, etcdPeer := FreeAddr(t), FreeAddr(t)
-	api := FreeAddr(t)
-	_, apiPort, _ := net.SplitHostPort(api)
-	kubeconfig := filepath.Join(w, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: local, cluster: {server: "https://%s", insecure-skip-tls-verify: true}}]
-users: [{name: admin, user: {token: admin-token}}]
-contexts: [{name: local, context: {cluster: local, user: admin}}]
-current-context: local
-`, api)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	start(t, bins["etcd"], "--data-dir", filepath.Join(w, "etcd"), "--listen-client-urls", "http://"+etcdClient,
-		"--advertise-client-urls", "http://"+etcdClient, "--listen-peer-urls", "http://"+etcdPeer,
-		"--initial-advertise-peer-urls", "http://"+etcdPeer, "--initial-cluster", "default=http://"+etcdPeer,
-		"--initial-cluster-state", "new", "--log-level", "error")
-	apiserver := start(t, bins["kube-apiserver"], "--etcd-servers=http://"+etcdClient, "--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1", "--secure-port="+apiPort, "--cert-dir="+filepath.Join(w, "certs"),
-		"--service-account-issuer=https://kubernetes.default.svc", "--service-account-key-file="+filepath.Join(w, "sa.pub"),
-		"--service-account-signing-key-file="+filepath.Join(w, "sa.key"), "--token-auth-file="+filepath.Join(w, "tokens.csv"),
-		"--authorization-mode=RBAC", "--service-cluster-ip-range=10.0.0.0/24", "--endpoint-reconciler-type=none",
-		"--disable-admission-plugins=ServiceAccount")
-	insecure := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	readyz, _ := http.NewRequest(http.MethodGet, "https://"+api+"/readyz", nil)
-	readyz.Header.Set("Authorization", "Bearer admin-token")
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := insecure.Do(readyz)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
+	// Ports are chosen free but another process can take one before the
+	// server binds it (packages test in parallel): retry on a clash.
+	var api, kubeconfig string
+	for attempt := 1; ; attempt++ {
+		var ok bool
+		api, kubeconfig, ok = startAPIServer(t, bins, w)
+		if ok {
+			break
 		}
-		if time.Now().After(deadline) || apiserver.cmd.ProcessState != nil {
-			t.Fatalf("kube-apiserver did not become ready:\n%s", tail(apiserver.logs.String(), 4000))
+		if attempt == 3 {
+			t.Fatal("kube-apiserver could not bind a port three times")
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	start(t, bins["kube-controller-manager"], "--kubeconfig="+kubeconfig, "--authentication-kubeconfig="+kubeconfig,
 		"--authorization-kubeconfig="+kubeconfig, "--bind-address=127.0.0.1", "--secure-port=0",
@@ -135,8 +108,6 @@ current-context: local
 		"--controllers=*,-serviceaccount-token")
 	start(t, bins["kube-scheduler"], "--kubeconfig="+kubeconfig, "--authentication-kubeconfig="+kubeconfig,
 		"--authorization-kubeconfig="+kubeconfig, "--bind-address=127.0.0.1", "--secure-port=0", "--leader-elect=false")
-	kubelet := FreeAddr(t)
-	kh, kp, _ := net.SplitHostPort(kubelet)
 	certs := generateTLS(t, w)
 	stages := filepath.Join(w, "kwok-stages.yaml")
 	if err := os.WriteFile(stages, []byte(kwokStages), 0o600); err != nil {
@@ -146,9 +117,21 @@ current-context: local
 	if len(logs) > 0 {
 		kwokArgs = append(kwokArgs, "--config="+writeClusterLogs(t, w, logs))
 	}
-	start(t, bins["kwok"], append(kwokArgs, "--manage-all-nodes=false",
-		"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake", "--cidr=10.0.0.1/24", "--node-ip="+kh,
-		"--node-port="+kp, "--server-address="+kubelet, "--tls-cert-file="+certs.certFile, "--tls-private-key-file="+certs.keyFile)...)
+	// kwok serves the node's kubelet API; retry if its port was taken.
+	for attempt := 1; ; attempt++ {
+		kubelet := FreeAddr(t)
+		kh, kp, _ := net.SplitHostPort(kubelet)
+		kwok := start(t, bins["kwok"], append(kwokArgs, "--manage-all-nodes=false",
+			"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake", "--cidr=10.0.0.1/24", "--node-ip="+kh,
+			"--node-port="+kp, "--server-address="+kubelet, "--tls-cert-file="+certs.certFile, "--tls-private-key-file="+certs.keyFile)...)
+		time.Sleep(300 * time.Millisecond)
+		if !kwok.exited() {
+			break
+		}
+		if attempt == 3 || !strings.Contains(kwok.logs.String(), "address already in use") {
+			t.Fatalf("kwok stopped:\n%s", tail(kwok.logs.String(), 4000))
+		}
+	}
 
 	admin := &rest.Config{Host: "https://" + api, BearerToken: "admin-token", TLSClientConfig: rest.TLSClientConfig{Insecure: true},
 		QPS: 100, Burst: 200}
@@ -168,6 +151,7 @@ current-context: local
 		t.Fatal(err)
 	}
 	// The default namespace's service account must exist before pods.
+	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		if _, err := cs.CoreV1().Namespaces().Get(ctx, "default", metav1.GetOptions{}); err == nil {
 			break
@@ -175,6 +159,62 @@ current-context: local
 		time.Sleep(100 * time.Millisecond)
 	}
 	return k
+}
+
+// startAPIServer starts etcd and kube-apiserver on fresh ports and waits
+// until the API server is ready; false when a port was taken meanwhile.
+func startAPIServer(t testing.TB, bins map[string]string, w string) (api, kubeconfig string, ok bool) {
+	t.Helper()
+	etcdClient, etcdPeer := FreeAddr(t), FreeAddr(t)
+	api = FreeAddr(t)
+	_, apiPort, _ := net.SplitHostPort(api)
+	kubeconfig = filepath.Join(w, "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: local, cluster: {server: "https://%s", insecure-skip-tls-verify: true}}]
+users: [{name: admin, user: {token: admin-token}}]
+contexts: [{name: local, context: {cluster: local, user: admin}}]
+current-context: local
+`, api)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(w, "etcd-"+apiPort)
+	etcd := start(t, bins["etcd"], "--data-dir", data, "--listen-client-urls", "http://"+etcdClient,
+		"--advertise-client-urls", "http://"+etcdClient, "--listen-peer-urls", "http://"+etcdPeer,
+		"--initial-advertise-peer-urls", "http://"+etcdPeer, "--initial-cluster", "default=http://"+etcdPeer,
+		"--initial-cluster-state", "new", "--log-level", "error")
+	apiserver := start(t, bins["kube-apiserver"], "--etcd-servers=http://"+etcdClient, "--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1", "--secure-port="+apiPort, "--cert-dir="+filepath.Join(w, "certs"),
+		"--service-account-issuer=https://kubernetes.default.svc", "--service-account-key-file="+filepath.Join(w, "sa.pub"),
+		"--service-account-signing-key-file="+filepath.Join(w, "sa.key"), "--token-auth-file="+filepath.Join(w, "tokens.csv"),
+		"--authorization-mode=RBAC", "--service-cluster-ip-range=10.0.0.0/24", "--endpoint-reconciler-type=none",
+		"--disable-admission-plugins=ServiceAccount")
+	insecure := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	readyz, _ := http.NewRequest(http.MethodGet, "https://"+api+"/readyz", nil)
+	readyz.Header.Set("Authorization", "Bearer admin-token")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := insecure.Do(readyz)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return api, kubeconfig, true
+			}
+		}
+		clash := strings.Contains(apiserver.logs.String(), "address already in use") || etcd.exited()
+		if apiserver.exited() || clash {
+			if clash {
+				apiserver.stop()
+				etcd.stop()
+				return "", "", false
+			}
+			t.Fatalf("kube-apiserver stopped:\n%s", tail(apiserver.logs.String(), 4000))
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kube-apiserver did not become ready:\n%s", tail(apiserver.logs.String(), 4000))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // writeClusterLogs writes the log files and kwok's ClusterLogs for them.
