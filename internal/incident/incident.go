@@ -289,18 +289,31 @@ func (s *Service) Handle(ctx context.Context, m Message) (Outcome, error) {
 	return out, nil
 }
 
-// find returns the open incident that holds m's group.
-func (s *Service) find(ctx context.Context, m Message) (Incident, bool, error) {
-	open, err := s.opts.Store.ListIncidents(ctx, store.IncidentOpen, 1000)
+// open returns the open incidents, decoded.
+func (s *Service) open(ctx context.Context) ([]Incident, error) {
+	list, err := s.opts.Store.ListIncidents(ctx, store.IncidentOpen, 1000)
 	if err != nil {
-		return Incident{}, false, fmt.Errorf("list open incidents: %w", err)
+		return nil, fmt.Errorf("list open incidents: %w", err)
 	}
-	for _, raw := range open {
+	out := make([]Incident, 0, len(list))
+	for _, raw := range list {
 		in, err := decode(raw)
 		if err != nil {
 			s.opts.Logger.Error("unreadable incident", "incident", raw.ID, "err", err)
 			continue
 		}
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+// find returns the open incident that holds m's group.
+func (s *Service) find(ctx context.Context, m Message) (Incident, bool, error) {
+	open, err := s.open(ctx)
+	if err != nil {
+		return Incident{}, false, err
+	}
+	for _, in := range open {
 		for _, k := range in.Data.GroupKeys {
 			if k == m.GroupKey {
 				return in, true, nil
@@ -315,15 +328,11 @@ func (s *Service) find(ctx context.Context, m Message) (Incident, bool, error) {
 func (s *Service) stormTarget(ctx context.Context, m Message) (Incident, bool, error) {
 	name := alertname(m)
 	channel, _ := s.route(m)
-	open, err := s.opts.Store.ListIncidents(ctx, store.IncidentOpen, 1000)
+	open, err := s.open(ctx)
 	if err != nil {
-		return Incident{}, false, fmt.Errorf("list open incidents: %w", err)
+		return Incident{}, false, err
 	}
-	for _, raw := range open {
-		in, err := decode(raw)
-		if err != nil {
-			continue
-		}
+	for _, in := range open {
 		if in.Channel == channel && in.Data.CommonLabels["alertname"] == name && s.opts.Now().Sub(in.StartedAt) <= s.opts.StormWindow {
 			return in, true, nil
 		}

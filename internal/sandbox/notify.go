@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/watchkeeper/watchkeeper/internal/incident"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,29 +21,10 @@ import (
 
 // WebhookMessage is Alertmanager's webhook payload, version 4: what the
 // sandbox posts to the bot as Alertmanager would.
-type WebhookMessage struct {
-	Version           string            `json:"version"`
-	GroupKey          string            `json:"groupKey"`
-	TruncatedAlerts   int               `json:"truncatedAlerts"`
-	Status            string            `json:"status"`
-	Receiver          string            `json:"receiver"`
-	GroupLabels       map[string]string `json:"groupLabels"`
-	CommonLabels      map[string]string `json:"commonLabels"`
-	CommonAnnotations map[string]string `json:"commonAnnotations"`
-	ExternalURL       string            `json:"externalURL"`
-	Alerts            []WebhookAlert    `json:"alerts"`
-}
+type WebhookMessage = incident.Message
 
 // WebhookAlert is one alert of a WebhookMessage.
-type WebhookAlert struct {
-	Status       string            `json:"status"`
-	Labels       map[string]string `json:"labels"`
-	Annotations  map[string]string `json:"annotations"`
-	StartsAt     time.Time         `json:"startsAt"`
-	EndsAt       time.Time         `json:"endsAt"`
-	GeneratorURL string            `json:"generatorURL"`
-	Fingerprint  string            `json:"fingerprint"`
-}
+type WebhookAlert = incident.Alert
 
 // NotifyConfig routes alerts, as an Alertmanager route with one webhook
 // receiver does.
