@@ -234,14 +234,24 @@ func TestAlertToIncidentThread(t *testing.T) {
 		_ = json.NewDecoder(r.Body).Decode(&silences)
 		return len(silences) == 1 && silences[0].CreatedBy == "UADMIN"
 	})
-	in, _ := a.Incidents().Get(context.Background(), incs[0].ID)
-	var kinds []string
-	for _, e := range in.Data.Timeline {
-		kinds = append(kinds, e.Kind)
-	}
-	if got := strings.Join(kinds, ","); !strings.HasPrefix(got, "opened,firing") || !strings.Contains(got, "investigation") ||
-		!strings.Contains(got, "resolved,resolved,postmortem,postmortem,proposal,action,proposal,action") {
-		t.Errorf("timeline %s", got)
+	// The approval's record lands just after the silence exists.
+	var got string
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		in, _ := a.Incidents().Get(context.Background(), incs[0].ID)
+		var kinds []string
+		for _, e := range in.Data.Timeline {
+			kinds = append(kinds, e.Kind)
+		}
+		got = strings.Join(kinds, ",")
+		if strings.HasPrefix(got, "opened,firing") && strings.Contains(got, "investigation") &&
+			strings.Contains(got, "resolved,resolved,postmortem,postmortem,proposal,action,proposal,action") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timeline %s", got)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
