@@ -112,16 +112,16 @@ func (p *process) exited() bool {
 	}
 }
 
-// waitReady polls url until it answers 200, for at most within.
-func (p *process) waitReady(t testing.TB, client *http.Client, url string, within time.Duration) {
-	t.Helper()
+// ready polls url until it answers 200, for at most within, or the
+// process exits.
+func (p *process) ready(client *http.Client, url string, within time.Duration) error {
 	deadline := time.Now().Add(within)
 	for time.Now().Before(deadline) {
 		resp, err := client.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		if p.exited() {
@@ -129,7 +129,38 @@ func (p *process) waitReady(t testing.TB, client *http.Client, url string, withi
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s did not become ready at %s; its output:\n%s", filepath.Base(p.cmd.Path), url, p.logs.String())
+	return fmt.Errorf("%s did not become ready at %s; its output:\n%s", filepath.Base(p.cmd.Path), url, p.logs.String())
+}
+
+// waitReady is ready or the end of the test.
+func (p *process) waitReady(t testing.TB, client *http.Client, url string, within time.Duration) {
+	t.Helper()
+	if err := p.ready(client, url, within); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// portTaken reports whether the process died because its port was taken
+// between FreeAddr and its bind (packages test in parallel).
+func (p *process) portTaken() bool {
+	return p.exited() && strings.Contains(p.logs.String(), "address already in use")
+}
+
+// startRetrying runs launch on a fresh free address until the server is
+// ready, at most three times when its port was taken meanwhile.
+func startRetrying(t testing.TB, launch func(addr string) (proc *process, client *http.Client, readyURL string)) string {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		addr := FreeAddr(t)
+		proc, client, url := launch(addr)
+		err := proc.ready(client, url, 30*time.Second)
+		if err == nil {
+			return addr
+		}
+		if attempt == 3 || !proc.portTaken() {
+			t.Fatal(err)
+		}
+	}
 }
 
 // Prometheus is a running Prometheus.
@@ -181,54 +212,55 @@ func StartPrometheus(t testing.TB, o PrometheusOptions) *Prometheus {
 			t.Fatalf("promtool backfill: %v\n%s", err, out)
 		}
 	}
-	addr := FreeAddr(t)
-	var cfg strings.Builder
-	cfg.WriteString("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n")
-	if o.Rules != "" {
-		if err := os.WriteFile(filepath.Join(dir, "rules.yml"), []byte(o.Rules), 0o600); err != nil {
-			t.Fatal(err)
+	var p *Prometheus
+	startRetrying(t, func(addr string) (*process, *http.Client, string) {
+		var cfg strings.Builder
+		cfg.WriteString("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n")
+		if o.Rules != "" {
+			if err := os.WriteFile(filepath.Join(dir, "rules.yml"), []byte(o.Rules), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg.WriteString("rule_files: [rules.yml]\n")
 		}
-		cfg.WriteString("rule_files: [rules.yml]\n")
-	}
-	if o.Alertmanager != "" {
-		fmt.Fprintf(&cfg, "alerting:\n  alertmanagers:\n    - static_configs: [{targets: [%q]}]\n", strings.TrimPrefix(o.Alertmanager, "http://"))
-	}
-	cfg.WriteString("scrape_configs:\n")
-	if o.ScrapeDown {
-		down := o.DownAddr
-		if down == "" {
-			down = FreeAddr(t)
+		if o.Alertmanager != "" {
+			fmt.Fprintf(&cfg, "alerting:\n  alertmanagers:\n    - static_configs: [{targets: [%q]}]\n", strings.TrimPrefix(o.Alertmanager, "http://"))
 		}
-		fmt.Fprintf(&cfg, "  - job_name: payments-exporter\n    static_configs: [{targets: [%q], labels: {namespace: shop, service: payments}}]\n", down)
-	}
-	p := &Prometheus{URL: "http://" + addr, Client: &http.Client{Timeout: 5 * time.Second}}
-	var sec tlsFiles
-	if o.Secure {
-		sec = generateTLS(t, dir)
-		p.URL = "https://" + addr
-		p.Username, p.Password, p.CAFile = "watchkeeper", "correct-horse-battery", sec.caFile
-	}
-	if o.SelfScrape {
-		fmt.Fprintf(&cfg, "  - job_name: prometheus\n    static_configs: [{targets: [%q]}]\n", addr)
+		cfg.WriteString("scrape_configs:\n")
+		if o.ScrapeDown {
+			down := o.DownAddr
+			if down == "" {
+				down = FreeAddr(t)
+			}
+			fmt.Fprintf(&cfg, "  - job_name: payments-exporter\n    static_configs: [{targets: [%q], labels: {namespace: shop, service: payments}}]\n", down)
+		}
+		p = &Prometheus{URL: "http://" + addr, Client: &http.Client{Timeout: 5 * time.Second}}
+		var sec tlsFiles
 		if o.Secure {
-			fmt.Fprintf(&cfg, "    scheme: https\n    tls_config: {ca_file: %q}\n    basic_auth: {username: %q, password: %q}\n", sec.caFile, p.Username, p.Password)
+			sec = generateTLS(t, dir)
+			p.URL = "https://" + addr
+			p.Username, p.Password, p.CAFile = "watchkeeper", "correct-horse-battery", sec.caFile
 		}
-	}
-	args := []string{"--config.file=" + filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path=" + data,
-		"--web.listen-address=" + addr, "--storage.tsdb.retention.time=30d", "--log.level=warn"}
-	if o.Secure {
-		web := fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  %s: %s\n", sec.certFile, sec.keyFile, p.Username, bcryptHash(t, p.Password))
-		if err := os.WriteFile(filepath.Join(dir, "web.yml"), []byte(web), 0o600); err != nil {
+		if o.SelfScrape {
+			fmt.Fprintf(&cfg, "  - job_name: prometheus\n    static_configs: [{targets: [%q]}]\n", addr)
+			if o.Secure {
+				fmt.Fprintf(&cfg, "    scheme: https\n    tls_config: {ca_file: %q}\n    basic_auth: {username: %q, password: %q}\n", sec.caFile, p.Username, p.Password)
+			}
+		}
+		args := []string{"--config.file=" + filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path=" + data,
+			"--web.listen-address=" + addr, "--storage.tsdb.retention.time=30d", "--log.level=warn"}
+		if o.Secure {
+			web := fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  %s: %s\n", sec.certFile, sec.keyFile, p.Username, bcryptHash(t, p.Password))
+			if err := os.WriteFile(filepath.Join(dir, "web.yml"), []byte(web), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			args = append(args, "--web.config.file="+filepath.Join(dir, "web.yml"))
+			p.Client = sec.client(p.Username, p.Password)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg.String()), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		args = append(args, "--web.config.file="+filepath.Join(dir, "web.yml"))
-		p.Client = sec.client(p.Username, p.Password)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	proc := start(t, prom, args...)
-	proc.waitReady(t, p.Client, p.URL+"/-/ready", 30*time.Second)
+		return start(t, prom, args...), p.Client, p.URL + "/-/ready"
+	})
 	return p
 }
 
@@ -250,11 +282,11 @@ func VictoriaLogsBin() string {
 func StartVictoriaLogs(t testing.TB) *VictoriaLogs {
 	t.Helper()
 	bin := need(t, "victoria-logs", VictoriaLogsBin())
-	addr := FreeAddr(t)
-	proc := start(t, bin, "-httpListenAddr="+addr, "-storageDataPath="+t.TempDir(), "-retentionPeriod=100y", "-loggerLevel=ERROR")
-	v := &VictoriaLogs{URL: "http://" + addr}
-	proc.waitReady(t, http.DefaultClient, v.URL+"/health", 30*time.Second)
-	return v
+	addr := startRetrying(t, func(addr string) (*process, *http.Client, string) {
+		proc := start(t, bin, "-httpListenAddr="+addr, "-storageDataPath="+t.TempDir(), "-retentionPeriod=100y", "-loggerLevel=ERROR")
+		return proc, http.DefaultClient, "http://" + addr + "/health"
+	})
+	return &VictoriaLogs{URL: "http://" + addr}
 }
 
 // Ingest writes JSON lines (one object per line, with _time and _msg) and
@@ -311,10 +343,10 @@ receivers:
 	if err := os.WriteFile(filepath.Join(dir, "alertmanager.yml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addr := FreeAddr(t)
-	proc := start(t, bin, "--config.file="+filepath.Join(dir, "alertmanager.yml"), "--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=warn")
-	am := &Alertmanager{URL: "http://" + addr}
-	proc.waitReady(t, http.DefaultClient, am.URL+"/-/ready", 30*time.Second)
-	return am
+	addr := startRetrying(t, func(addr string) (*process, *http.Client, string) {
+		proc := start(t, bin, "--config.file="+filepath.Join(dir, "alertmanager.yml"), "--storage.path="+filepath.Join(dir, "data"),
+			"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=warn")
+		return proc, http.DefaultClient, "http://" + addr + "/-/ready"
+	})
+	return &Alertmanager{URL: "http://" + addr}
 }
