@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -52,7 +51,7 @@ func TestAlertToIncidentThread(t *testing.T) {
 	cfg.Incidents.BearerToken = token
 	cfg.Incidents.StormWindow = config.Duration(10 * time.Minute)
 	cfg.Alertmanager.URL = am.URL
-	bare := gitRemote(t)
+	bare := testserver.GitRemote(t, map[string]string{"README.md": "# Runbooks\n"})
 	cfg.Runbooks.URL = bare
 	cfg.Runbooks.PRLink = "https://git.example/runbooks/compare/{branch}"
 	cfg.Approval.Approvers = []string{"UADMIN"}
@@ -163,7 +162,7 @@ func TestAlertToIncidentThread(t *testing.T) {
 	})
 	// Committed and pushed to the runbooks repository, on the incident's branch.
 	branch := "watchkeeper/" + incs[0].ID
-	pm := gitOut(t, bare, "show", branch+":postmortems/"+incs[0].StartedAt.UTC().Format("2006-01-02")+"-exporterdown-shop-payments.md")
+	pm := testserver.Git(t, bare, "show", branch+":postmortems/"+incs[0].StartedAt.UTC().Format("2006-01-02")+"-exporterdown-shop-payments.md")
 	if !strings.HasPrefix(pm, "# Postmortem: ExporterDown — shop/payments") {
 		t.Errorf("pushed postmortem:\n%s", pm)
 	}
@@ -179,21 +178,14 @@ func TestAlertToIncidentThread(t *testing.T) {
 		}
 		return false
 	})
-	var rbBlocks []map[string]any
-	_ = json.Unmarshal(rbMsg.Blocks, &rbBlocks)
-	for _, b := range rbBlocks {
-		if b["type"] == "actions" {
-			id := b["elements"].([]any)[0].(map[string]any)["value"].(string)
-			if _, err := fake.SendInteraction(fake.Click("CINC", "UADMIN", rbMsg.TS, "approve", id)); err != nil {
-				t.Fatal(err)
-			}
-		}
+	if _, err := fake.SendInteraction(fake.Click("CINC", "UADMIN", rbMsg.TS, "approve", firstButtonValue(t, rbMsg))); err != nil {
+		t.Fatal(err)
 	}
 	waitUntil("the runbook on the branch", 30*time.Second, func() bool {
 		out, err := exec.Command("git", "-C", bare, "show", branch+":exporterdown.md").CombinedOutput()
 		return err == nil && strings.Contains(string(out), "## Learned from "+incs[0].ID)
 	})
-	if main := gitOut(t, bare, "ls-tree", "--name-only", "main"); strings.Contains(main, "exporterdown.md") || strings.Contains(main, "postmortems") {
+	if main := testserver.Git(t, bare, "ls-tree", "--name-only", "main"); strings.Contains(main, "exporterdown.md") || strings.Contains(main, "postmortems") {
 		t.Errorf("main was changed: %s", main)
 	}
 	// Silence: a proposal in the thread; an approver's click creates it in
@@ -211,15 +203,7 @@ func TestAlertToIncidentThread(t *testing.T) {
 		}
 		return false
 	})
-	var blocks []map[string]any
-	_ = json.Unmarshal(propMsg.Blocks, &blocks)
-	var propID string
-	for _, b := range blocks {
-		if b["type"] == "actions" {
-			propID = b["elements"].([]any)[0].(map[string]any)["value"].(string)
-		}
-	}
-	if _, err := fake.SendInteraction(fake.Click("CINC", "UADMIN", propMsg.TS, "approve", propID)); err != nil {
+	if _, err := fake.SendInteraction(fake.Click("CINC", "UADMIN", propMsg.TS, "approve", firstButtonValue(t, propMsg))); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil("the silence in Alertmanager", 30*time.Second, func() bool {
@@ -262,31 +246,17 @@ func (l testLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// gitRemote is a bare repository with a main branch, as a runbooks remote.
-func gitRemote(t *testing.T) string {
+// firstButtonValue is the value of the first button of a message's
+// actions block (a proposal's Approve carries its ID).
+func firstButtonValue(t *testing.T, m slackfake.Message) string {
 	t.Helper()
-	dir := t.TempDir()
-	bare := filepath.Join(dir, "runbooks.git")
-	gitOut(t, dir, "init", "-q", "--bare", "-b", "main", bare)
-	seed := filepath.Join(dir, "seed")
-	gitOut(t, dir, "clone", "-q", bare, seed)
-	if err := os.WriteFile(filepath.Join(seed, "README.md"), []byte("# Runbooks\n"), 0o644); err != nil {
-		t.Fatal(err)
+	var blocks []map[string]any
+	_ = json.Unmarshal(m.Blocks, &blocks)
+	for _, b := range blocks {
+		if b["type"] == "actions" {
+			return b["elements"].([]any)[0].(map[string]any)["value"].(string)
+		}
 	}
-	gitOut(t, seed, "add", ".")
-	gitOut(t, seed, "commit", "-q", "-m", "start")
-	gitOut(t, seed, "push", "-q", "origin", "HEAD:main")
-	return bare
-}
-
-func gitOut(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
+	t.Fatalf("no buttons in %s", m.Blocks)
+	return ""
 }

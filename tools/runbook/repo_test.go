@@ -4,41 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/watchkeeper/watchkeeper/internal/testserver"
 	"github.com/watchkeeper/watchkeeper/tools"
 	"github.com/watchkeeper/watchkeeper/tools/runbook"
 )
 
-func git(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@x", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@x")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
+var git = testserver.Git
 
-// remote makes a bare repository with one runbook on main, served by the
-// real git (a bare path, as a team's remote would be).
+// remote is a bare repository with one runbook on main.
 func remote(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	bare := filepath.Join(dir, "runbooks.git")
-	git(t, dir, "init", "-q", "--bare", "-b", "main", bare)
-	seed := filepath.Join(dir, "seed")
-	git(t, dir, "clone", "-q", bare, seed)
-	os.WriteFile(filepath.Join(seed, "high-error-rate.md"), []byte("---\ntitle: High error rate\nalerts: [HighErrorRate]\n---\nbody\n"), 0o644)
-	git(t, seed, "add", ".")
-	git(t, seed, "commit", "-q", "-m", "first runbook")
-	git(t, seed, "push", "-q", "origin", "HEAD:main")
-	return bare
+	return testserver.GitRemote(t, map[string]string{
+		"high-error-rate.md": "---\ntitle: High error rate\nalerts: [HighErrorRate]\n---\nbody\n"})
 }
 
 func TestRepoCommitsOnABranchAndPushes(t *testing.T) {
