@@ -114,7 +114,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	}
 	a.model = opts.Model
 	if a.model == nil {
-		a.model, err = buildModel(ctx, cfg.LLM, logger.With("component", "llm"))
+		a.model, err = BuildModel(ctx, cfg.LLM, logger.With("component", "llm"))
 		if err != nil {
 			return fmt.Errorf("llm: %w", err)
 		}
@@ -145,7 +145,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	a.memory = conversation.New(a.store, cfg.Memory.ContextTokens, a.model, logger.With("component", "memory"))
 	if a.model != nil {
 		a.agent = agent.New(a.model, a.tools, agent.Options{
-			Config:   agentConfig(cfg),
+			Config:   AgentConfig(cfg),
 			Redactor: a.redactor,
 			Recorder: runRecorder{a.store},
 			Proposer: a.approvals,
@@ -357,7 +357,8 @@ func (r runRecorder) RecordRun(ctx context.Context, rec agent.RunRecord) error {
 	})
 }
 
-func agentConfig(cfg config.Config) agent.Config {
+// AgentConfig is the agent's configuration from cfg.
+func AgentConfig(cfg config.Config) agent.Config {
 	prices := agent.Prices{}
 	for m, p := range cfg.LLM.Prices {
 		prices[m] = agent.Price{InputPerMTok: p.InputPerMTok, OutputPerMTok: p.OutputPerMTok}

@@ -30,7 +30,7 @@ func TestBuildModelPerProvider(t *testing.T) {
 		{config.LLM{Provider: "ollama", Model: "llama3", BaseURL: "http://127.0.0.1:11434"}, func(m any) bool { _, ok := m.(*langchain.Model); return ok }, false},
 	}
 	for _, tt := range tests {
-		m, err := buildModel(context.Background(), tt.llm, nil)
+		m, err := BuildModel(context.Background(), tt.llm, nil)
 		if err != nil {
 			t.Errorf("%s: %v", tt.llm.Provider, err)
 			continue

@@ -12,8 +12,9 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/config"
 )
 
-// buildModel returns the configured model, or nil when none is configured.
-func buildModel(ctx context.Context, l config.LLM, logger *slog.Logger) (agent.Model, error) {
+// BuildModel returns the model a section (llm, eval.judge) configures, or
+// nil when it configures none.
+func BuildModel(ctx context.Context, l config.LLM, logger *slog.Logger) (agent.Model, error) {
 	switch l.Provider {
 	case "", config.ProviderNone:
 		return nil, nil

@@ -32,6 +32,15 @@ type Config struct {
 	// Alertmanager is where approved silences are created.
 	Alertmanager Alertmanager `yaml:"alertmanager"`
 	Runbooks     Runbooks     `yaml:"runbooks"`
+	// Eval configures `watchkeeper eval`.
+	Eval Eval `yaml:"eval"`
+}
+
+// Eval configures the evaluation harness.
+type Eval struct {
+	// Judge is the model asked whether each expected fact is in an
+	// answer; none (the default) judges with the deterministic checks only.
+	Judge LLM `yaml:"judge"`
 }
 
 // Anomaly tunes the anomaly tools.
@@ -469,6 +478,7 @@ func Default() Config {
 		Slack:     Slack{Mode: "socket", Workers: 8, Queue: 256, Connections: 2},
 		Approval:  Approval{Expiry: Duration(15 * time.Minute)},
 		Incidents: Incidents{StormWindow: Duration(10 * time.Minute), Investigate: true},
+		Eval:      Eval{Judge: LLM{Provider: ProviderNone, Timeout: Duration(2 * time.Minute), MaxRetries: 3, ToolCalling: "auto"}},
 	}
 }
 

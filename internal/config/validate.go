@@ -40,85 +40,9 @@ func (c Config) Validate() error {
 		bad("kubernetes.max_replicas", "must be at least 1")
 	}
 
-	l := c.LLM
-	provider := l.Provider
-	if provider == "" {
-		provider = ProviderNone
-	}
-	oneOf("llm.provider", provider, Providers()...)
-	oneOf("llm.tool_calling", l.ToolCalling, "auto", "native", "react")
-	if l.BaseURL != "" {
-		if u, err := url.Parse(l.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			bad("llm.base_url", "%q is not an http(s) URL, e.g. http://localhost:11434/v1", l.BaseURL)
-		}
-	}
-	keyHint := "set WATCHKEEPER_LLM_API_KEY, llm.api_key_file or llm.api_key"
-	needKey := func(extra string) {
-		if l.APIKey == "" {
-			msg := "is required for provider " + provider + "; " + keyHint
-			if extra != "" {
-				msg += ", or " + extra
-			}
-			bad("llm.api_key", "%s", msg)
-		}
-	}
-	needModel := func(example string) {
-		if l.Model == "" {
-			bad("llm.model", "is required for provider %s, e.g. %s", provider, example)
-		}
-	}
-	switch provider {
-	case ProviderScripted:
-		if l.Script == "" {
-			bad("llm.script", "is required for provider scripted: the YAML file of turns to replay")
-		} else if _, err := os.Stat(l.Script); err != nil {
-			bad("llm.script", "%v", err)
-		}
-	case ProviderOpenAI:
-		needModel("gpt-4o-mini")
-		if l.BaseURL == "" {
-			needKey("OPENAI_API_KEY")
-		}
-	case ProviderAzure:
-		if l.BaseURL == "" {
-			bad("llm.base_url", "is required for provider azure: https://RESOURCE.openai.azure.com")
-		}
-		if l.Model == "" && l.Deployment == "" {
-			bad("llm.deployment", "is required for provider azure: the deployment name of your model")
-		}
-		needKey("AZURE_OPENAI_API_KEY")
-	case ProviderCompatible:
-		needModel("llama3.1:8b")
-		if l.BaseURL == "" {
-			bad("llm.base_url", "is required for provider openai-compatible, e.g. http://localhost:11434/v1 (Ollama), http://localhost:8000/v1 (vLLM)")
-		}
-	case ProviderAnthropic:
-		needModel("claude-sonnet-4-5")
-		needKey("ANTHROPIC_API_KEY")
-	case ProviderGemini:
-		needModel("gemini-2.5-flash")
-		needKey("GEMINI_API_KEY")
-	case ProviderBedrock:
-		needModel("anthropic.claude-3-5-sonnet-20240620-v1:0")
-		if l.Region == "" {
-			bad("llm.region", "is required for provider bedrock, e.g. us-east-1; credentials come from the AWS default chain")
-		}
-	case ProviderOllama:
-		needModel("llama3.1:8b")
-	}
-	if l.Timeout <= 0 {
-		bad("llm.timeout", "must be positive, e.g. 2m")
-	}
-	if l.MaxRetries < 0 || l.MaxRetries > 10 {
-		bad("llm.max_retries", "%d is outside 0..10", l.MaxRetries)
-	}
-	if l.Temperature != nil && (*l.Temperature < 0 || *l.Temperature > 2) {
-		bad("llm.temperature", "%v is outside 0..2", *l.Temperature)
-	}
-	for m, p := range l.Prices {
-		if p.InputPerMTok < 0 || p.OutputPerMTok < 0 {
-			bad("llm.prices."+m, "prices cannot be negative")
-		}
+	validateLLM("llm", c.LLM, bad, oneOf)
+	if j := c.Eval.Judge; j.Provider != "" && j.Provider != ProviderNone {
+		validateLLM("eval.judge", j, bad, oneOf)
 	}
 
 	a := c.Agent
@@ -297,6 +221,93 @@ func (c Config) validateSlack(bad func(field, format string, a ...any), oneOf fu
 	if s.APIURL != "" {
 		if u, err := url.Parse(s.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || !strings.HasSuffix(s.APIURL, "/") {
 			bad("slack.api_url", "%q is not an http(s) URL ending in /", s.APIURL)
+		}
+	}
+}
+
+// validateLLM checks a model section (llm, eval.judge); fields are named
+// under prefix.
+func validateLLM(prefix string, l LLM, bad func(field, format string, a ...any), oneOf func(field, v string, allowed ...string)) {
+	provider := l.Provider
+	if provider == "" {
+		provider = ProviderNone
+	}
+	oneOf(prefix+".provider", provider, Providers()...)
+	oneOf(prefix+".tool_calling", l.ToolCalling, "auto", "native", "react")
+	if l.BaseURL != "" {
+		if u, err := url.Parse(l.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(prefix+".base_url", "%q is not an http(s) URL, e.g. http://localhost:11434/v1", l.BaseURL)
+		}
+	}
+	keyHint := "set " + prefix + ".api_key_file or " + prefix + ".api_key"
+	if prefix == "llm" {
+		keyHint = "set WATCHKEEPER_LLM_API_KEY, llm.api_key_file or llm.api_key"
+	}
+	needKey := func(extra string) {
+		if l.APIKey == "" {
+			msg := "is required for provider " + provider + "; " + keyHint
+			if extra != "" {
+				msg += ", or " + extra
+			}
+			bad(prefix+".api_key", "%s", msg)
+		}
+	}
+	needModel := func(example string) {
+		if l.Model == "" {
+			bad(prefix+".model", "is required for provider %s, e.g. %s", provider, example)
+		}
+	}
+	switch provider {
+	case ProviderScripted:
+		if l.Script == "" {
+			bad(prefix+".script", "is required for provider scripted: the YAML file of turns to replay")
+		} else if _, err := os.Stat(l.Script); err != nil {
+			bad(prefix+".script", "%v", err)
+		}
+	case ProviderOpenAI:
+		needModel("gpt-4o-mini")
+		if l.BaseURL == "" {
+			needKey("OPENAI_API_KEY")
+		}
+	case ProviderAzure:
+		if l.BaseURL == "" {
+			bad(prefix+".base_url", "is required for provider azure: https://RESOURCE.openai.azure.com")
+		}
+		if l.Model == "" && l.Deployment == "" {
+			bad(prefix+".deployment", "is required for provider azure: the deployment name of your model")
+		}
+		needKey("AZURE_OPENAI_API_KEY")
+	case ProviderCompatible:
+		needModel("llama3.1:8b")
+		if l.BaseURL == "" {
+			bad(prefix+".base_url", "is required for provider openai-compatible, e.g. http://localhost:11434/v1 (Ollama), http://localhost:8000/v1 (vLLM)")
+		}
+	case ProviderAnthropic:
+		needModel("claude-sonnet-4-5")
+		needKey("ANTHROPIC_API_KEY")
+	case ProviderGemini:
+		needModel("gemini-2.5-flash")
+		needKey("GEMINI_API_KEY")
+	case ProviderBedrock:
+		needModel("anthropic.claude-3-5-sonnet-20240620-v1:0")
+		if l.Region == "" {
+			bad(prefix+".region", "is required for provider bedrock, e.g. us-east-1; credentials come from the AWS default chain")
+		}
+	case ProviderOllama:
+		needModel("llama3.1:8b")
+	}
+	if l.Timeout <= 0 {
+		bad(prefix+".timeout", "must be positive, e.g. 2m")
+	}
+	if l.MaxRetries < 0 || l.MaxRetries > 10 {
+		bad(prefix+".max_retries", "%d is outside 0..10", l.MaxRetries)
+	}
+	if l.Temperature != nil && (*l.Temperature < 0 || *l.Temperature > 2) {
+		bad(prefix+".temperature", "%v is outside 0..2", *l.Temperature)
+	}
+	for m, p := range l.Prices {
+		if p.InputPerMTok < 0 || p.OutputPerMTok < 0 {
+			bad(prefix+".prices."+m, "prices cannot be negative")
 		}
 	}
 }

@@ -54,13 +54,8 @@ type Playbook struct {
 
 // Investigate implements Investigator.
 func (p Playbook) Investigate(ctx context.Context, in Incident) {
-	if p.Logger == nil {
-		p.Logger = slog.New(slog.DiscardHandler)
-	}
+	p = p.withDefaults()
 	p.Logger.Debug("investigating", "incident", in.ID)
-	if p.StepTimeout <= 0 {
-		p.StepTimeout = 60 * time.Second
-	}
 	findings := p.Run(ctx, in)
 	if p.Record != nil {
 		var names []string
@@ -85,8 +80,19 @@ func (p Playbook) Investigate(ctx context.Context, in Incident) {
 	}
 }
 
+func (p Playbook) withDefaults() Playbook {
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	if p.StepTimeout <= 0 {
+		p.StepTimeout = 60 * time.Second
+	}
+	return p
+}
+
 // Run runs the playbook's steps and returns what each found.
 func (p Playbook) Run(ctx context.Context, in Incident) []Finding {
+	p = p.withDefaults()
 	labels := in.Data.CommonLabels
 	ns, svc := labels["namespace"], firstOf(labels, "service", "app", "deployment", "job")
 	onset := in.StartedAt.UTC()

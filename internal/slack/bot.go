@@ -240,8 +240,9 @@ func (b *Bot) stripMention(text string) string {
 	return strings.TrimSpace(text)
 }
 
-// conversationID is the memory key of a Slack thread.
-func conversationID(channel, threadTS string) string {
+// ConversationID is the memory key of a Slack thread (runs are stored
+// under it).
+func ConversationID(channel, threadTS string) string {
 	return "slack:" + channel + ":" + threadTS
 }
 

@@ -139,7 +139,7 @@ func (b *Bot) handleMessage(ctx context.Context, e *slackevents.MessageEvent) {
 		b.count(kind, "ignored")
 		return
 	}
-	conv := conversationID(e.Channel, e.ThreadTimeStamp)
+	conv := ConversationID(e.Channel, e.ThreadTimeStamp)
 	if hist, err := b.opts.Store.LoadConversation(ctx, conv); err != nil || hist == nil {
 		// Not a thread the bot is in: people talking among themselves.
 		b.count(kind, "ignored")
@@ -204,11 +204,11 @@ func (b *Bot) answer(ctx context.Context, r request) {
 	}
 	p.setStatus(ctx, "is thinking…")
 	runCtx := approval.WithRequester(ctx, r.user)
-	conv := conversationID(r.channel, r.root)
+	conv := ConversationID(r.channel, r.root)
 	if r.user != "watchkeeper" {
 		b.recordOnIncident(ctx, conv, "message", r.user+": "+truncate(r.text, 300), r.user)
 	}
-	res, err := b.opts.Asker.AskScoped(runCtx, conversationID(r.channel, r.root), r.text, b.scopes.of(r.channel), p.observe)
+	res, err := b.opts.Asker.AskScoped(runCtx, ConversationID(r.channel, r.root), r.text, b.scopes.of(r.channel), p.observe)
 	p.setStatus(ctx, "")
 	if err == nil && res != nil {
 		var used []string

@@ -222,7 +222,7 @@ func (b *Bot) DraftPostmortem(ctx context.Context, in incident.Incident) {
 	}
 	draft, source := incident.Postmortem(in), "from the recorded facts; no language model is configured"
 	if b.opts.Asker != nil {
-		res, err := b.opts.Asker.AskScoped(ctx, conversationID(in.Channel, in.ThreadTS), incident.PostmortemPrompt(in), b.scopes.of(in.Channel), nil)
+		res, err := b.opts.Asker.AskScoped(ctx, ConversationID(in.Channel, in.ThreadTS), incident.PostmortemPrompt(in), b.scopes.of(in.Channel), nil)
 		if err == nil && strings.TrimSpace(res.Answer) != "" {
 			draft, source = res.Answer, "written by "+res.Model+" from the recorded facts"
 		} else if err != nil {
@@ -276,7 +276,7 @@ func (b *Bot) proposeRunbookUpdate(ctx context.Context, in incident.Incident) {
 		b.logger.Warn("propose a runbook update", "incident", in.ID, "err", err, "tool_error", res.Error)
 		return
 	}
-	p, err := b.opts.Approvals.Propose(approval.WithRequester(ctx, "watchkeeper"), conversationID(in.Channel, in.ThreadTS), *res.Proposal)
+	p, err := b.opts.Approvals.Propose(approval.WithRequester(ctx, "watchkeeper"), ConversationID(in.Channel, in.ThreadTS), *res.Proposal)
 	if err != nil {
 		b.logger.Error("store the runbook proposal", "err", err)
 		return
@@ -329,7 +329,7 @@ func (b *Bot) proposeSilence(ctx context.Context, cb slackapi.InteractionCallbac
 		b.refuse(ctx, cb, "Could not prepare the silence: "+Escape(res.Error))
 		return
 	}
-	p, err := b.opts.Approvals.Propose(approval.WithRequester(ctx, cb.User.ID), conversationID(in.Channel, in.ThreadTS), *res.Proposal)
+	p, err := b.opts.Approvals.Propose(approval.WithRequester(ctx, cb.User.ID), ConversationID(in.Channel, in.ThreadTS), *res.Proposal)
 	if err != nil {
 		b.refuse(ctx, cb, "Could not store the proposal: "+Escape(err.Error()))
 		return
