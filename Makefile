@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X $(PKG)/internal/version.version=$(VERSION) -X $(PKG)/internal/version.revision=$(REVISION)
 
-.PHONY: compare-sklearn eval-nab all build run test test-short bench deps fmt lint tidy clean
+.PHONY: compare-sklearn eval eval-nab all build run test test-short bench deps fmt lint tidy clean
 
 all: build
 
@@ -52,6 +52,14 @@ test-short:
 ## bench: run the benchmarks (figures are recorded in docs/benchmarks.md)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## eval: the agent on the shipped scenarios with a real model — make eval MODEL=gpt-4o [RUNS=5] [JUDGE=gpt-4o-mini]
+# The provider, endpoint and key come from your configuration's llm section
+# (WATCHKEEPER_CONFIG or ./watchkeeper.yaml); see docs/eval.md.
+RUNS ?= 5
+eval: build
+	@[ -n "$(MODEL)" ] || { echo "usage: make eval MODEL=<model> [RUNS=5] [JUDGE=<model>]   (MODEL=scripted replays the scenarios' scripts)"; exit 2; }
+	./$(BIN) eval --suite eval/scenarios --model '$(MODEL)' --runs $(RUNS) $(if $(JUDGE),--judge '$(JUDGE)') --out 'eval-report/$(subst /,_,$(MODEL)).json'
 
 ## compare-sklearn: our isolation forest against scikit-learn's (installs python3-sklearn)
 compare-sklearn:

@@ -228,11 +228,18 @@ func (r CallRule) Matches(tool string, args json.RawMessage) bool {
 	}
 }
 
-// specificity orders matching recordings: exact before subset before
-// regex, and more constrained arguments first.
+// specificity orders matching recordings: exact rules first, then the
+// rules that constrain more arguments, subset before regex among equals,
+// and a rule without arguments (any call of the tool) last.
 func (r CallRule) specificity() int {
-	base := map[string]int{MatchExact: 3000, MatchSubset: 2000, MatchRegex: 1000}[r.matchKind()]
-	return base + len(r.Args)
+	switch r.matchKind() {
+	case MatchExact:
+		return 10_000 + len(r.Args)
+	case MatchSubset:
+		return 10*len(r.Args) + 2
+	default:
+		return 10*len(r.Args) + 1
+	}
 }
 
 // Recording is one recorded tool output.
@@ -317,6 +324,9 @@ func LoadScenario(dir string) (*Scenario, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return nil, yamlError(path, err)
+	}
+	if root.Kind == 0 {
+		return nil, fmt.Errorf("%s: the file is empty", path)
 	}
 	if root.Kind != yaml.DocumentNode || len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
 		return nil, fmt.Errorf("%s: must be a mapping of scenario fields (question, must_mention, ...)", path)
@@ -539,13 +549,15 @@ func normalize(v any) (any, error) {
 	return out, nil
 }
 
+// jsonEqual compares values by their JSON; a nil map equals an empty one
+// (no arguments).
 func jsonEqual(a, b any) bool {
 	ab, _ := json.Marshal(a)
 	bb, _ := json.Marshal(b)
-	if a == nil {
+	if string(ab) == "null" {
 		ab = []byte("{}")
 	}
-	if b == nil {
+	if string(bb) == "null" {
 		bb = []byte("{}")
 	}
 	return bytes.Equal(ab, bb)
