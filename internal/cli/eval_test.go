@@ -37,8 +37,8 @@ func TestEvalCommand(t *testing.T) {
 	home := isolate(t)
 	suite := filepath.Join(home, "suite")
 	writeFiles(t, suite, map[string]string{
-		"good/scenario.yaml": "now: 2026-11-20T14:30:00Z\ntags: [metrics]\nquestion: q\nmust_mention: [fine]\nscript: {turns: [{text: all fine}]}\n",
-		"wrong/scenario.yaml": "now: 2026-11-20T14:30:00Z\nquestion: q\nmust_mention: [postgres]\nscript: {turns: [{text: no idea}]}\n",
+		"good/scenario.yaml":   "now: 2026-11-20T14:30:00Z\ntags: [metrics]\nquestion: q\nmust_mention: [fine]\nscript: {turns: [{text: all fine}]}\n",
+		"wrong/scenario.yaml":  "now: 2026-11-20T14:30:00Z\nquestion: q\nmust_mention: [postgres]\nscript: {turns: [{text: no idea}]}\n",
 		"broken/scenario.yaml": "now: 2026-11-20T14:30:00Z\nquestion: q\nmust_mentoin: [x]\n",
 	})
 	out := filepath.Join(home, "reports", "report.json")
@@ -239,7 +239,7 @@ func TestEvalWithAModelOverTheWire(t *testing.T) {
 	}))
 	defer srv.Close()
 	writeFiles(t, home, map[string]string{
-		"watchkeeper.yaml": "llm:\n  provider: openai-compatible\n  base_url: " + srv.URL + "\n  model: base-model\n  stream: false\n",
+		"watchkeeper.yaml":       "llm:\n  provider: openai-compatible\n  base_url: " + srv.URL + "\n  model: base-model\n  stream: false\n",
 		"suite/ok/scenario.yaml": "now: 2026-11-20T14:30:00Z\nquestion: all good?\nmust_mention: [fine]\n",
 	})
 	r := run(t, home, "", []string{"WATCHKEEPER_LLM_API_KEY=sk-eval"}, "eval", "--suite", filepath.Join(home, "suite"), "--model", "model-under-test", "--judge", "judge-model")
