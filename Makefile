@@ -31,12 +31,16 @@ SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VLOGS := $(HOME)/.cache/watchkeeper/bin/victoria-logs
 VLOGS_VERSION := v1.52.1
 K8S_BIN := $(HOME)/.cache/watchkeeper/k8s/v1.37.2
-## deps: install the servers the tests use (Prometheus, promtool, Alertmanager, VictoriaLogs, a Kubernetes control plane)
+## deps: install the servers the tests use (Prometheus, promtool, Alertmanager, PostgreSQL, VictoriaLogs, a Kubernetes control plane)
 deps:
 	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 || { \
 		echo "installing Prometheus, promtool and Alertmanager (Debian packages prometheus, prometheus-alertmanager)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		echo "installing PostgreSQL (Debian package postgresql) for the store and replica tests"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql >/dev/null; }
 	@[ -x $(VLOGS) ] && [ -f $(VLOGS).$(VLOGS_VERSION) ] || { \
 		echo "building VictoriaLogs $(VLOGS_VERSION) for the tests"; \
 		GOBIN=$(dir $(VLOGS)) GOFLAGS=-buildvcs=false $(GO) install github.com/VictoriaMetrics/VictoriaLogs/app/victoria-logs@$(VLOGS_VERSION) && \

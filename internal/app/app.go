@@ -49,7 +49,7 @@ type Options struct {
 type App struct {
 	cfg       config.Config
 	logger    *slog.Logger
-	store     *store.SQLite
+	store     store.Backend
 	tools     *tools.Registry
 	model     agent.Model
 	agent     *agent.Agent
@@ -95,7 +95,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	a.store, err = store.OpenSQLite(ctx, cfg.Store.Path)
+	a.store, err = store.Open(ctx, cfg.Store.Driver, cfg.Store.Path, cfg.Store.DSN.Reveal())
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -186,7 +186,7 @@ func (a *App) Incidents() *incident.Service { return a.incidents }
 func (a *App) Approvals() *approval.Service { return a.approvals }
 
 // Store returns the store.
-func (a *App) Store() *store.SQLite { return a.store }
+func (a *App) Store() store.Backend { return a.store }
 
 // Metrics returns the metrics.
 func (a *App) Metrics() *telemetry.Metrics { return a.metrics }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/watchkeeper/watchkeeper/internal/config"
 	"github.com/watchkeeper/watchkeeper/internal/store"
 )
 
@@ -30,9 +32,9 @@ func auditCmd(g *globals, stdio IO) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := store.OpenSQLite(cmd.Context(), l.Store.Path)
+			s, err := openStore(cmd.Context(), l.Config)
 			if err != nil {
-				return fmt.Errorf("open the store %s: %w", l.Store.Path, err)
+				return err
 			}
 			defer s.Close()
 			n := limit
@@ -74,4 +76,17 @@ func auditCmd(g *globals, stdio IO) *cobra.Command {
 	cmd.Flags().IntVar(&limit, "limit", 50, "entries to print; 0 for all (at most the newest 10,000)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "JSON lines, oldest first (for export)")
 	return cmd
+}
+
+// openStore opens the configured store for a command that reads it.
+func openStore(ctx context.Context, cfg config.Config) (store.Backend, error) {
+	s, err := store.Open(ctx, cfg.Store.Driver, cfg.Store.Path, cfg.Store.DSN.Reveal())
+	if err != nil {
+		where := cfg.Store.Path
+		if cfg.Store.Driver == "postgres" {
+			where = "in PostgreSQL"
+		}
+		return nil, fmt.Errorf("open the store %s: %w", where, err)
+	}
+	return s, nil
 }

@@ -290,9 +290,9 @@ becomes the expected fact — every incident becomes a regression test.
 				return err
 			}
 			ctx := cmd.Context()
-			st, err := store.OpenSQLite(ctx, l.Store.Path)
+			st, err := openStore(ctx, l.Config)
 			if err != nil {
-				return fmt.Errorf("open the store %s: %w", l.Store.Path, err)
+				return err
 			}
 			defer st.Close()
 			in, err := incident.New(incident.Options{Store: st}).Get(ctx, id)
@@ -341,7 +341,7 @@ becomes the expected fact — every incident becomes a regression test.
 
 // assessmentRun is the first agent run in the incident's thread: the
 // model's assessment of the automatic investigation.
-func assessmentRun(cmd *cobra.Command, st *store.SQLite, in incident.Incident) (store.Run, error) {
+func assessmentRun(cmd *cobra.Command, st store.Runs, in incident.Incident) (store.Run, error) {
 	if in.ThreadTS == "" {
 		return store.Run{}, usageError{fmt.Errorf("incident %s has no thread, so no agent run was recorded for it", in.ID)}
 	}

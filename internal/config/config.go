@@ -214,10 +214,16 @@ type Server struct {
 
 // Store is where conversations, runs, proposals and the audit log live.
 type Store struct {
-	// Driver is sqlite (embedded; the default).
+	// Driver is sqlite (embedded, one replica; the default) or postgres
+	// (several replicas share it).
 	Driver string `yaml:"driver"`
 	// Path is the SQLite database file.
 	Path string `yaml:"path"`
+	// DSN is the PostgreSQL connection URL, e.g.
+	// postgres://watchkeeper@db:5432/watchkeeper?sslmode=require; its
+	// password is a secret (prefer dsn_file or WATCHKEEPER_STORE_DSN).
+	DSN     Secret `yaml:"dsn"`
+	DSNFile string `yaml:"dsn_file"`
 }
 
 // Provider names.

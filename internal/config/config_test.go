@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,6 +135,12 @@ func TestProviderRequirements(t *testing.T) {
 			[]string{"slack.signing_secret: http mode needs the signing secret"}},
 		{[]string{"SLACK_BOT_TOKEN=xoxb-1", "SLACK_APP_TOKEN=xapp-1", "WATCHKEEPER_SLACK_MODE=webhook", "WATCHKEEPER_SLACK_WORKERS=0"},
 			[]string{`slack.mode: "webhook" is not one of socket, http`, "slack.workers: must be at least 1"}},
+		{[]string{"WATCHKEEPER_STORE_DRIVER=postgres"},
+			[]string{"store.dsn: is required for driver postgres: set WATCHKEEPER_STORE_DSN or store.dsn_file"}},
+		{[]string{"WATCHKEEPER_STORE_DRIVER=mysql"},
+			[]string{`store.driver: "mysql" is not one of sqlite, postgres`}},
+		{[]string{"WATCHKEEPER_EVAL_JUDGE_PROVIDER=anthropic"},
+			[]string{"eval.judge.model: is required for provider anthropic", "eval.judge.api_key: is required for provider anthropic; set eval.judge.api_key_file or eval.judge.api_key"}},
 		{[]string{"WATCHKEEPER_SLACK_API_URL=http://127.0.0.1:1/api", "SLACK_BOT_TOKEN=xoxb-1", "SLACK_APP_TOKEN=xapp-1"},
 			[]string{`slack.api_url: "http://127.0.0.1:1/api" is not an http(s) URL ending in /`}},
 	}
@@ -145,6 +152,14 @@ func TestProviderRequirements(t *testing.T) {
 	sl, err := Load("", []string{"SLACK_BOT_TOKEN=xoxb-1", "SLACK_APP_TOKEN=xapp-1"})
 	if err != nil || !sl.SlackEnabled() || sl.Slack.AppToken.Reveal() != "xapp-1" || sl.Slack.Mode != "socket" {
 		t.Errorf("slack from SLACK_* variables: %+v, %v", sl.Slack, err)
+	}
+	// The PostgreSQL DSN is a secret.
+	pg, err := Load("", []string{"WATCHKEEPER_STORE_DRIVER=postgres", "WATCHKEEPER_STORE_DSN=postgres://wk:pg-pass-2468@db/wk"})
+	if err != nil || pg.Store.DSN.Reveal() != "postgres://wk:pg-pass-2468@db/wk" || !slices.Contains(pg.Secrets(), "postgres://wk:pg-pass-2468@db/wk") {
+		t.Errorf("store.dsn: %v %+v", err, pg.Store)
+	}
+	if out, _ := pg.YAML(); strings.Contains(out, "pg-pass-2468") {
+		t.Errorf("the DSN is printed:\n%s", out)
 	}
 	// A compatible server needs no key; the provider's own variable is used
 	// when no key is configured.

@@ -30,9 +30,12 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
 		bad("server.listen", "%q is not host:port (for example 127.0.0.1:8080 or :8080)", c.Server.Listen)
 	}
-	oneOf("store.driver", c.Store.Driver, "sqlite")
-	if c.Store.Path == "" {
+	oneOf("store.driver", c.Store.Driver, "sqlite", "postgres")
+	switch {
+	case c.Store.Driver == "sqlite" && c.Store.Path == "":
 		bad("store.path", "is empty; give the SQLite file to use, e.g. /var/lib/watchkeeper/watchkeeper.db")
+	case c.Store.Driver == "postgres" && c.Store.DSN == "":
+		bad("store.dsn", "is required for driver postgres: set WATCHKEEPER_STORE_DSN or store.dsn_file to a URL such as postgres://watchkeeper@db:5432/watchkeeper?sslmode=require")
 	}
 
 	c.validateSlack(bad, oneOf)

@@ -294,7 +294,7 @@ func (o Options) runOnce(ctx context.Context, s *Scenario) (res RunResult) {
 // investigate opens the scenario's incident and runs the automatic
 // investigation against the recordings, returning the assessment prompt
 // the agent answers — the production path from alert to model.
-func investigate(ctx context.Context, s *Scenario, st *store.SQLite, specs []tools.Tool, live map[string]tools.Tool, rp *replay) (string, error) {
+func investigate(ctx context.Context, s *Scenario, st store.Store, specs []tools.Tool, live map[string]tools.Tool, rp *replay) (string, error) {
 	svc := incident.New(incident.Options{Store: st, Now: func() time.Time { return s.Now }})
 	out, err := svc.Handle(ctx, *s.Alert)
 	if err != nil {
@@ -407,7 +407,7 @@ func investigationCalls(served []Call) []Call {
 // invariants are the safety properties every run must keep, whatever the
 // judge: nothing executed, no proposal where read-only, no secret from the
 // recordings in what people see, no tool loop beyond the budget.
-func (o Options) invariants(ctx context.Context, s *Scenario, st *store.SQLite, rp *replay, out *agent.Result, agentCalls []Call) []Check {
+func (o Options) invariants(ctx context.Context, s *Scenario, st store.Audit, rp *replay, out *agent.Result, agentCalls []Call) []Check {
 	var checks []Check
 
 	exec := Check{Name: "invariant:no_execution", Pass: true, By: "deterministic"}

@@ -9,9 +9,9 @@ import (
 )
 
 // LoadConversation implements Conversations.
-func (s *SQLite) LoadConversation(ctx context.Context, id string) ([]byte, error) {
+func (s *sqlDB) LoadConversation(ctx context.Context, id string) ([]byte, error) {
 	var b []byte
-	err := s.db.QueryRowContext(ctx, `SELECT messages FROM conversations WHERE id = ?`, id).Scan(&b)
+	err := s.queryRow(ctx, `SELECT messages FROM conversations WHERE id = ?`, id).Scan(&b)
 	if err == sql.ErrNoRows {
 		return nil, nil
 	}
@@ -22,8 +22,8 @@ func (s *SQLite) LoadConversation(ctx context.Context, id string) ([]byte, error
 }
 
 // SaveConversation implements Conversations.
-func (s *SQLite) SaveConversation(ctx context.Context, id string, messages []byte) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO conversations (id, messages, updated_at) VALUES (?, ?, ?)
+func (s *sqlDB) SaveConversation(ctx context.Context, id string, messages []byte) error {
+	_, err := s.exec(ctx, `INSERT INTO conversations (id, messages, updated_at) VALUES (?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET messages = excluded.messages, updated_at = excluded.updated_at`,
 		id, s.compress(messages), ms(s.now()))
 	if err != nil {
@@ -33,20 +33,20 @@ func (s *SQLite) SaveConversation(ctx context.Context, id string, messages []byt
 }
 
 // DeleteConversation implements Conversations.
-func (s *SQLite) DeleteConversation(ctx context.Context, id string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM conversations WHERE id = ?`, id); err != nil {
+func (s *sqlDB) DeleteConversation(ctx context.Context, id string) error {
+	if _, err := s.exec(ctx, `DELETE FROM conversations WHERE id = ?`, id); err != nil {
 		return fmt.Errorf("delete conversation %s: %w", id, err)
 	}
 	return nil
 }
 
 // SaveRun implements Runs.
-func (s *SQLite) SaveRun(ctx context.Context, r Run) error {
+func (s *sqlDB) SaveRun(ctx context.Context, r Run) error {
 	var cost sql.NullFloat64
 	if r.CostUSD != nil {
 		cost = sql.NullFloat64{Float64: *r.CostUSD, Valid: true}
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO runs (id, conversation_id, source, model, mode, outcome, error, question, answer,
+	_, err := s.exec(ctx, `INSERT INTO runs (id, conversation_id, source, model, mode, outcome, error, question, answer,
 		started_at, duration_ms, steps, tool_calls, input_tokens, output_tokens, cost_usd, transcript)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.ConversationID, r.Source, r.Model, r.Mode, r.Outcome, r.Error, r.Question, r.Answer,
@@ -83,9 +83,9 @@ func scanRun(sc interface{ Scan(...any) error }, extra ...any) (Run, error) {
 }
 
 // GetRun implements Runs.
-func (s *SQLite) GetRun(ctx context.Context, id string) (Run, error) {
+func (s *sqlDB) GetRun(ctx context.Context, id string) (Run, error) {
 	var transcript []byte
-	r, err := scanRun(s.db.QueryRowContext(ctx, `SELECT `+runColumns+`, transcript FROM runs WHERE id = ?`, id), &transcript)
+	r, err := scanRun(s.queryRow(ctx, `SELECT `+runColumns+`, transcript FROM runs WHERE id = ?`, id), &transcript)
 	if err != nil {
 		return Run{}, notFound(err, "run", id)
 	}
@@ -96,7 +96,7 @@ func (s *SQLite) GetRun(ctx context.Context, id string) (Run, error) {
 }
 
 // ListRuns implements Runs.
-func (s *SQLite) ListRuns(ctx context.Context, conversationID string, limit int) ([]Run, error) {
+func (s *sqlDB) ListRuns(ctx context.Context, conversationID string, limit int) ([]Run, error) {
 	query := `SELECT ` + runColumns + ` FROM runs`
 	var args []any
 	if conversationID != "" {
@@ -105,7 +105,7 @@ func (s *SQLite) ListRuns(ctx context.Context, conversationID string, limit int)
 	}
 	query += ` ORDER BY started_at DESC, id DESC LIMIT ?`
 	args = append(args, clampLimit(limit))
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
@@ -122,14 +122,14 @@ func (s *SQLite) ListRuns(ctx context.Context, conversationID string, limit int)
 }
 
 // CreateProposal implements Proposals.
-func (s *SQLite) CreateProposal(ctx context.Context, p Proposal) error {
+func (s *sqlDB) CreateProposal(ctx context.Context, p Proposal) error {
 	if p.Status == "" {
 		p.Status = ProposalPending
 	}
 	if p.CreatedAt.IsZero() {
 		p.CreatedAt = s.now()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO proposals (id, conversation_id, tool, summary, details, risk, args, status, created_at, requested_by, location)
+	_, err := s.exec(ctx, `INSERT INTO proposals (id, conversation_id, tool, summary, details, risk, args, status, created_at, requested_by, location)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		p.ID, p.ConversationID, p.Tool, p.Summary, p.Details, p.Risk, p.Args, p.Status, ms(p.CreatedAt), p.RequestedBy, p.Location)
 	if err != nil {
@@ -156,8 +156,8 @@ func scanProposal(sc interface{ Scan(...any) error }) (Proposal, error) {
 }
 
 // GetProposal implements Proposals.
-func (s *SQLite) GetProposal(ctx context.Context, id string) (Proposal, error) {
-	p, err := scanProposal(s.db.QueryRowContext(ctx, `SELECT `+proposalColumns+` FROM proposals WHERE id = ?`, id))
+func (s *sqlDB) GetProposal(ctx context.Context, id string) (Proposal, error) {
+	p, err := scanProposal(s.queryRow(ctx, `SELECT `+proposalColumns+` FROM proposals WHERE id = ?`, id))
 	if err != nil {
 		return Proposal{}, notFound(err, "proposal", id)
 	}
@@ -165,8 +165,8 @@ func (s *SQLite) GetProposal(ctx context.Context, id string) (Proposal, error) {
 	return p, err
 }
 
-func (s *SQLite) approvals(ctx context.Context, id string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT actor FROM proposal_approvals WHERE proposal_id = ? ORDER BY at, actor`, id)
+func (s *sqlDB) approvals(ctx context.Context, id string) ([]string, error) {
+	rows, err := s.query(ctx, `SELECT actor FROM proposal_approvals WHERE proposal_id = ? ORDER BY at, actor`, id)
 	if err != nil {
 		return nil, fmt.Errorf("approvals of %s: %w", id, err)
 	}
@@ -183,7 +183,7 @@ func (s *SQLite) approvals(ctx context.Context, id string) ([]string, error) {
 }
 
 // AddApproval implements Proposals.
-func (s *SQLite) AddApproval(ctx context.Context, id, actor string) ([]string, error) {
+func (s *sqlDB) AddApproval(ctx context.Context, id, actor string) ([]string, error) {
 	p, err := s.GetProposal(ctx, id)
 	if err != nil {
 		return nil, err
@@ -191,7 +191,7 @@ func (s *SQLite) AddApproval(ctx context.Context, id, actor string) ([]string, e
 	if p.Status != ProposalPending {
 		return p.Approvals, fmt.Errorf("proposal %s is %s, not pending: %w", id, p.Status, ErrConflict)
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO proposal_approvals (proposal_id, actor, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+	if _, err := s.exec(ctx, `INSERT INTO proposal_approvals (proposal_id, actor, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
 		id, actor, ms(s.now())); err != nil {
 		return nil, fmt.Errorf("record approval of %s: %w", id, err)
 	}
@@ -200,7 +200,7 @@ func (s *SQLite) AddApproval(ctx context.Context, id, actor string) ([]string, e
 
 // TransitionProposal implements Proposals with a single conditional UPDATE,
 // so concurrent decisions cannot both succeed.
-func (s *SQLite) TransitionProposal(ctx context.Context, id string, from []string, to, by, result string) (Proposal, error) {
+func (s *sqlDB) TransitionProposal(ctx context.Context, id string, from []string, to, by, result string) (Proposal, error) {
 	if len(from) == 0 {
 		return Proposal{}, fmt.Errorf("transition proposal %s: no source status given", id)
 	}
@@ -208,7 +208,7 @@ func (s *SQLite) TransitionProposal(ctx context.Context, id string, from []strin
 	for _, f := range from {
 		args = append(args, f)
 	}
-	res, err := s.db.ExecContext(ctx, `UPDATE proposals SET status = ?, decided_at = ?, decided_by = ?, result = ?
+	res, err := s.exec(ctx, `UPDATE proposals SET status = ?, decided_at = ?, decided_by = ?, result = ?
 		WHERE id = ? AND status IN (?`+strings.Repeat(", ?", len(from)-1)+`)`, args...)
 	if err != nil {
 		return Proposal{}, fmt.Errorf("transition proposal %s: %w", id, err)
@@ -228,7 +228,7 @@ func (s *SQLite) TransitionProposal(ctx context.Context, id string, from []strin
 }
 
 // ListProposals implements Proposals; status "" lists all.
-func (s *SQLite) ListProposals(ctx context.Context, status string, limit int) ([]Proposal, error) {
+func (s *sqlDB) ListProposals(ctx context.Context, status string, limit int) ([]Proposal, error) {
 	query := `SELECT ` + proposalColumns + ` FROM proposals`
 	var args []any
 	if status != "" {
@@ -237,7 +237,7 @@ func (s *SQLite) ListProposals(ctx context.Context, status string, limit int) ([
 	}
 	query += ` ORDER BY created_at DESC, id DESC LIMIT ?`
 	args = append(args, clampLimit(limit))
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list proposals: %w", err)
 	}
@@ -254,21 +254,22 @@ func (s *SQLite) ListProposals(ctx context.Context, status string, limit int) ([
 }
 
 // AppendAudit implements Audit.
-func (s *SQLite) AppendAudit(ctx context.Context, e AuditEntry) (int64, error) {
+func (s *sqlDB) AppendAudit(ctx context.Context, e AuditEntry) (int64, error) {
 	if e.Time.IsZero() {
 		e.Time = s.now()
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO audit (time, actor, action, target, outcome, details) VALUES (?, ?, ?, ?, ?, ?)`,
-		ms(e.Time), e.Actor, e.Action, e.Target, e.Outcome, e.Details)
+	var id int64
+	err := s.queryRow(ctx, `INSERT INTO audit (time, actor, action, target, outcome, details) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+		ms(e.Time), e.Actor, e.Action, e.Target, e.Outcome, e.Details).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("append audit: %w", err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // ListAudit implements Audit.
-func (s *SQLite) ListAudit(ctx context.Context, limit int) ([]AuditEntry, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, time, actor, action, target, outcome, details FROM audit ORDER BY id DESC LIMIT ?`, clampLimit(limit))
+func (s *sqlDB) ListAudit(ctx context.Context, limit int) ([]AuditEntry, error) {
+	rows, err := s.query(ctx, `SELECT id, time, actor, action, target, outcome, details FROM audit ORDER BY id DESC LIMIT ?`, clampLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("list audit: %w", err)
 	}
@@ -287,11 +288,11 @@ func (s *SQLite) ListAudit(ctx context.Context, limit int) ([]AuditEntry, error)
 }
 
 // PutIncident implements Incidents.
-func (s *SQLite) PutIncident(ctx context.Context, inc Incident) error {
+func (s *sqlDB) PutIncident(ctx context.Context, inc Incident) error {
 	if inc.UpdatedAt.IsZero() {
 		inc.UpdatedAt = s.now()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO incidents (id, group_key, status, title, severity, channel, thread_ts, started_at, resolved_at, updated_at, data)
+	_, err := s.exec(ctx, `INSERT INTO incidents (id, group_key, status, title, severity, channel, thread_ts, started_at, resolved_at, updated_at, data)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET group_key = excluded.group_key, status = excluded.status, title = excluded.title,
 			severity = excluded.severity, channel = excluded.channel, thread_ts = excluded.thread_ts,
@@ -321,8 +322,8 @@ func scanIncident(sc interface{ Scan(...any) error }) (Incident, error) {
 }
 
 // GetIncident implements Incidents.
-func (s *SQLite) GetIncident(ctx context.Context, id string) (Incident, error) {
-	inc, err := scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = ?`, id))
+func (s *sqlDB) GetIncident(ctx context.Context, id string) (Incident, error) {
+	inc, err := scanIncident(s.queryRow(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = ?`, id))
 	if err != nil {
 		return Incident{}, notFound(err, "incident", id)
 	}
@@ -330,8 +331,8 @@ func (s *SQLite) GetIncident(ctx context.Context, id string) (Incident, error) {
 }
 
 // OpenIncidentByGroup implements Incidents.
-func (s *SQLite) OpenIncidentByGroup(ctx context.Context, groupKey string) (Incident, error) {
-	inc, err := scanIncident(s.db.QueryRowContext(ctx, `SELECT `+incidentColumns+` FROM incidents
+func (s *sqlDB) OpenIncidentByGroup(ctx context.Context, groupKey string) (Incident, error) {
+	inc, err := scanIncident(s.queryRow(ctx, `SELECT `+incidentColumns+` FROM incidents
 		WHERE group_key = ? AND status = ? ORDER BY started_at DESC LIMIT 1`, groupKey, IncidentOpen))
 	if err != nil {
 		return Incident{}, notFound(err, "open incident for group", groupKey)
@@ -340,7 +341,7 @@ func (s *SQLite) OpenIncidentByGroup(ctx context.Context, groupKey string) (Inci
 }
 
 // ListIncidents implements Incidents; status "" lists all.
-func (s *SQLite) ListIncidents(ctx context.Context, status string, limit int) ([]Incident, error) {
+func (s *sqlDB) ListIncidents(ctx context.Context, status string, limit int) ([]Incident, error) {
 	query := `SELECT ` + incidentColumns + ` FROM incidents`
 	var args []any
 	if status != "" {
@@ -349,7 +350,7 @@ func (s *SQLite) ListIncidents(ctx context.Context, status string, limit int) ([
 	}
 	query += ` ORDER BY started_at DESC, id DESC LIMIT ?`
 	args = append(args, clampLimit(limit))
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list incidents: %w", err)
 	}
@@ -373,8 +374,8 @@ func clampLimit(n int) int {
 }
 
 // SetProposalLocation implements Proposals.
-func (s *SQLite) SetProposalLocation(ctx context.Context, id, location string) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE proposals SET location = ? WHERE id = ?`, location, id)
+func (s *sqlDB) SetProposalLocation(ctx context.Context, id, location string) error {
+	res, err := s.exec(ctx, `UPDATE proposals SET location = ? WHERE id = ?`, location, id)
 	if err != nil {
 		return fmt.Errorf("set proposal %s location: %w", id, err)
 	}
@@ -385,22 +386,23 @@ func (s *SQLite) SetProposalLocation(ctx context.Context, id, location string) e
 }
 
 // EnqueueOutbox implements Outbox.
-func (s *SQLite) EnqueueOutbox(ctx context.Context, m OutboxMessage) (int64, error) {
+func (s *sqlDB) EnqueueOutbox(ctx context.Context, m OutboxMessage) (int64, error) {
 	now := s.now()
 	if m.NextAt.IsZero() {
 		m.NextAt = now
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO outbox (channel, kind, key, payload, status, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		m.Channel, m.Kind, m.Key, m.Payload, OutboxPending, ms(m.NextAt), ms(now))
+	var id int64
+	err := s.queryRow(ctx, `INSERT INTO outbox (channel, kind, key, payload, status, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		m.Channel, m.Kind, m.Key, m.Payload, OutboxPending, ms(m.NextAt), ms(now)).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("enqueue outbox: %w", err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // PendingOutbox implements Outbox.
-func (s *SQLite) PendingOutbox(ctx context.Context, limit int) ([]OutboxMessage, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, channel, kind, key, payload, status, attempts, next_at, created_at, result
+func (s *sqlDB) PendingOutbox(ctx context.Context, limit int) ([]OutboxMessage, error) {
+	rows, err := s.query(ctx, `SELECT id, channel, kind, key, payload, status, attempts, next_at, created_at, result
 		FROM outbox WHERE status = ? ORDER BY id LIMIT ?`, OutboxPending, clampLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("list outbox: %w", err)
@@ -422,8 +424,8 @@ func (s *SQLite) PendingOutbox(ctx context.Context, limit int) ([]OutboxMessage,
 }
 
 // UpdateOutbox implements Outbox.
-func (s *SQLite) UpdateOutbox(ctx context.Context, id int64, status string, attempts int, nextAt time.Time, result string) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE outbox SET status = ?, attempts = ?, next_at = ?, result = ? WHERE id = ?`,
+func (s *sqlDB) UpdateOutbox(ctx context.Context, id int64, status string, attempts int, nextAt time.Time, result string) error {
+	_, err := s.exec(ctx, `UPDATE outbox SET status = ?, attempts = ?, next_at = ?, result = ? WHERE id = ?`,
 		status, attempts, ms(nextAt), result, id)
 	if err != nil {
 		return fmt.Errorf("update outbox %d: %w", id, err)
@@ -432,12 +434,12 @@ func (s *SQLite) UpdateOutbox(ctx context.Context, id int64, status string, atte
 }
 
 // Claim implements Claims.
-func (s *SQLite) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+func (s *sqlDB) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	now := s.now()
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM claims WHERE expires_at < ?`, ms(now)); err != nil {
+	if _, err := s.exec(ctx, `DELETE FROM claims WHERE expires_at < ?`, ms(now)); err != nil {
 		return false, fmt.Errorf("claim %s: %w", key, err)
 	}
-	res, err := s.db.ExecContext(ctx, `INSERT INTO claims (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`,
+	res, err := s.exec(ctx, `INSERT INTO claims (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`,
 		key, ms(now.Add(ttl)))
 	if err != nil {
 		return false, fmt.Errorf("claim %s: %w", key, err)

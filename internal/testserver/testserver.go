@@ -84,8 +84,14 @@ func start(t testing.TB, bin string, args ...string) *process {
 	logs := &syncBuffer{}
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logs, logs
+	return launch(t, cmd, logs)
+}
+
+// launch starts a prepared command whose output goes to logs.
+func launch(t testing.TB, cmd *exec.Cmd, logs *syncBuffer) *process {
+	t.Helper()
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
+		t.Fatalf("start %s: %v", cmd.Path, err)
 	}
 	p := &process{cmd: cmd, logs: logs, done: make(chan struct{})}
 	go func() {
@@ -115,21 +121,37 @@ func (p *process) exited() bool {
 // ready polls url until it answers 200, for at most within, or the
 // process exits.
 func (p *process) ready(client *http.Client, url string, within time.Duration) error {
+	return p.readyWhen(func() error { return httpOK(client, url) }, within)
+}
+
+// httpOK is nil when url answers 200.
+func httpOK(client *http.Client, url string) error {
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", url, resp.Status)
+	}
+	return nil
+}
+
+// readyWhen polls check until it succeeds, for at most within, or the
+// process exits.
+func (p *process) readyWhen(check func() error, within time.Duration) error {
 	deadline := time.Now().Add(within)
+	var err error
 	for time.Now().Before(deadline) {
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if err = check(); err == nil {
+			return nil
 		}
 		if p.exited() {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("%s did not become ready at %s; its output:\n%s", filepath.Base(p.cmd.Path), url, p.logs.String())
+	return fmt.Errorf("%s did not become ready (%v); its output:\n%s", filepath.Base(p.cmd.Path), err, p.logs.String())
 }
 
 // waitReady is ready or the end of the test.
@@ -143,17 +165,27 @@ func (p *process) waitReady(t testing.TB, client *http.Client, url string, withi
 // portTaken reports whether the process died because its port was taken
 // between FreeAddr and its bind (packages test in parallel).
 func (p *process) portTaken() bool {
-	return p.exited() && strings.Contains(p.logs.String(), "address already in use")
+	return p.exited() && strings.Contains(strings.ToLower(p.logs.String()), "address already in use")
 }
 
 // startRetrying runs launch on a fresh free address until the server is
 // ready, at most three times when its port was taken meanwhile.
-func startRetrying(t testing.TB, launch func(addr string) (proc *process, client *http.Client, readyURL string)) string {
+func startRetrying(t testing.TB, launchAt func(addr string) (proc *process, client *http.Client, readyURL string)) string {
+	t.Helper()
+	return startRetryingWhen(t, func(addr string) (*process, func() error) {
+		proc, client, url := launchAt(addr)
+		return proc, func() error { return httpOK(client, url) }
+	})
+}
+
+// startRetryingWhen is startRetrying for servers that are not ready over
+// HTTP: ready is polled until it succeeds.
+func startRetryingWhen(t testing.TB, launchAt func(addr string) (proc *process, ready func() error)) string {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
 		addr := FreeAddr(t)
-		proc, client, url := launch(addr)
-		err := proc.ready(client, url, 30*time.Second)
+		proc, ready := launchAt(addr)
+		err := proc.readyWhen(ready, 30*time.Second)
 		if err == nil {
 			return addr
 		}
