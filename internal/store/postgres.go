@@ -80,4 +80,3 @@ func Open(ctx context.Context, driver, path, dsn string) (Backend, error) {
 	}
 	return nil, fmt.Errorf("store.driver %q is not sqlite or postgres", driver)
 }
-
