@@ -20,6 +20,7 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/config"
 	"github.com/watchkeeper/watchkeeper/internal/conversation"
 	"github.com/watchkeeper/watchkeeper/internal/incident"
+	"github.com/watchkeeper/watchkeeper/internal/leader"
 	"github.com/watchkeeper/watchkeeper/internal/redact"
 	"github.com/watchkeeper/watchkeeper/internal/slack"
 	"github.com/watchkeeper/watchkeeper/internal/store"
@@ -62,6 +63,8 @@ type App struct {
 	incidents *incident.Service
 	playbook  *incident.Playbook
 	runbooks  *runbook.Repo
+	// elector is set when replicas elect a leader (leader_election).
+	elector *leader.Elector
 }
 
 // New builds every component from cfg. On error, whatever was opened is
@@ -117,6 +120,11 @@ func (a *App) build(ctx context.Context, opts Options) error {
 		a.model, err = BuildModel(ctx, cfg.LLM, logger.With("component", "llm"))
 		if err != nil {
 			return fmt.Errorf("llm: %w", err)
+		}
+	}
+	if le := cfg.LeaderElection; le.Enabled {
+		if a.elector, err = newElector(cfg, opts.Kubernetes, a.metrics, logger); err != nil {
+			return err
 		}
 	}
 	a.approvals = approval.New(a.store, a.tools, logger.With("component", "approval"))
@@ -257,6 +265,9 @@ func (a *App) Serve(ctx context.Context) error {
 	a.logger.Info("watchkeeper serving", "version", version.Version(), "listen", srv.Addr(),
 		"model", a.cfg.LLM.Provider+"/"+a.cfg.LLM.Model, "tools", a.tools.Names(), "store", a.cfg.Store.Path,
 		"slack", a.cfg.SlackEnabled())
+	if a.elector != nil {
+		go a.elector.Run(ctx)
+	}
 	errc := make(chan error, 1)
 	if bot != nil {
 		go func() {
@@ -292,7 +303,7 @@ func (a *App) Slack() (*slack.Bot, error) {
 	bot, err := slack.New(slack.Options{
 		Config: a.cfg.Slack, Asker: asker, Tools: a.tools, Approvals: a.approvals,
 		Policy: policy, Incidents: a.incidents, Investigator: a.playbook, Postmortems: a.postmortems(),
-		Expiry: a.cfg.Approval.Expiry.D(), Store: a.store, Redactor: a.redactor, Metrics: a.metrics,
+		Expiry: a.cfg.Approval.Expiry.D(), Store: a.store, Redactor: a.redactor, Metrics: a.metrics, Leadership: a.leadership(),
 		Logger: a.logger.With("component", "slack"),
 	})
 	if err != nil {
@@ -458,4 +469,33 @@ func (p postmortemRepo) CommitPostmortem(ctx context.Context, in incident.Incide
 		out += "; review: " + link
 	}
 	return out, nil
+}
+
+// leadership is the elector as the Slack surface sees it, nil (the only
+// replica) without leader election.
+func (a *App) leadership() slack.Leadership {
+	if a.elector == nil {
+		return nil
+	}
+	return a.elector
+}
+
+// newElector builds the leader election on the configured Lease.
+func newElector(cfg config.Config, kube kubernetes.Interface, m *telemetry.Metrics, logger *slog.Logger) (*leader.Elector, error) {
+	le := cfg.LeaderElection
+	if kube == nil {
+		k, err := kubeClient(cfg.Kubernetes)
+		if err != nil {
+			return nil, fmt.Errorf("leader_election needs the Kubernetes API (in-cluster, or kubernetes.kubeconfig): %w", err)
+		}
+		kube = k
+	}
+	ns := le.Namespace
+	if ns == "" {
+		ns = kubeNamespace(cfg.Kubernetes)
+	}
+	m.SetLeader(false) // until elected
+	return leader.New(leader.Config{Client: kube, Namespace: ns, Name: le.LeaseName, Identity: le.Identity,
+		LeaseDuration: le.LeaseDuration.D(), RenewDeadline: le.RenewDeadline.D(), RetryPeriod: le.RetryPeriod.D(),
+		Logger: logger.With("component", "leader"), OnChange: m.SetLeader})
 }

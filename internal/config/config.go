@@ -32,8 +32,31 @@ type Config struct {
 	// Alertmanager is where approved silences are created.
 	Alertmanager Alertmanager `yaml:"alertmanager"`
 	Runbooks     Runbooks     `yaml:"runbooks"`
+	// LeaderElection lets several replicas share one PostgreSQL store.
+	LeaderElection LeaderElection `yaml:"leader_election"`
 	// Eval configures `watchkeeper eval`.
 	Eval Eval `yaml:"eval"`
+}
+
+// LeaderElection elects one replica, with a Kubernetes Lease, for what one
+// replica does at a time (delivering Slack messages). Every replica serves
+// Slack and the webhooks; the shared store makes their work happen once.
+type LeaderElection struct {
+	// Enabled needs store.driver postgres and a Kubernetes API (in-cluster
+	// or kubernetes.kubeconfig).
+	Enabled bool `yaml:"enabled"`
+	// Namespace of the Lease; default kubernetes.namespace, else the pod's
+	// own namespace, else "default".
+	Namespace string `yaml:"namespace"`
+	// LeaseName is the Lease's name.
+	LeaseName string `yaml:"lease_name"`
+	// Identity names this replica; the hostname (the pod's name) by default.
+	Identity string `yaml:"identity"`
+	// LeaseDuration is how long a dead leader's duties can pause before a
+	// follower takes over.
+	LeaseDuration Duration `yaml:"lease_duration"`
+	RenewDeadline Duration `yaml:"renew_deadline"`
+	RetryPeriod   Duration `yaml:"retry_period"`
 }
 
 // Eval configures the evaluation harness.
@@ -484,7 +507,9 @@ func Default() Config {
 		Slack:     Slack{Mode: "socket", Workers: 8, Queue: 256, Connections: 2},
 		Approval:  Approval{Expiry: Duration(15 * time.Minute)},
 		Incidents: Incidents{StormWindow: Duration(10 * time.Minute), Investigate: true},
-		Eval:      Eval{Judge: LLM{Provider: ProviderNone, Timeout: Duration(2 * time.Minute), MaxRetries: 3, ToolCalling: "auto"}},
+		LeaderElection: LeaderElection{LeaseName: "watchkeeper", LeaseDuration: Duration(15 * time.Second),
+			RenewDeadline: Duration(10 * time.Second), RetryPeriod: Duration(2 * time.Second)},
+		Eval: Eval{Judge: LLM{Provider: ProviderNone, Timeout: Duration(2 * time.Minute), MaxRetries: 3, ToolCalling: "auto"}},
 	}
 }
 

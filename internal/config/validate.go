@@ -38,6 +38,18 @@ func (c Config) Validate() error {
 		bad("store.dsn", "is required for driver postgres: set WATCHKEEPER_STORE_DSN or store.dsn_file to a URL such as postgres://watchkeeper@db:5432/watchkeeper?sslmode=require")
 	}
 
+	if le := c.LeaderElection; le.Enabled {
+		if c.Store.Driver != "postgres" {
+			bad("leader_election.enabled", "needs store.driver postgres: replicas must share one store")
+		}
+		if le.LeaseName == "" {
+			bad("leader_election.lease_name", "is empty")
+		}
+		if !(le.LeaseDuration > le.RenewDeadline && le.RenewDeadline > le.RetryPeriod && le.RetryPeriod > 0) {
+			bad("leader_election", "lease_duration (%s) must exceed renew_deadline (%s), which must exceed retry_period (%s) > 0",
+				le.LeaseDuration, le.RenewDeadline, le.RetryPeriod)
+		}
+	}
 	c.validateSlack(bad, oneOf)
 	if c.Kubernetes.MaxReplicas < 1 {
 		bad("kubernetes.max_replicas", "must be at least 1")

@@ -86,6 +86,9 @@ type Options struct {
 	Logger   *slog.Logger
 	// HTTPClient is used for Slack's API and response URLs.
 	HTTPClient *http.Client
+	// Leadership, with several replicas, runs the outbox delivery on the
+	// leader only; nil means this is the only replica.
+	Leadership Leadership
 	// PostInterval is the per-channel posting interval (default 1s).
 	PostInterval time.Duration
 	// ProgressEvery throttles progress updates (default 1s).
@@ -181,10 +184,25 @@ func (b *Bot) Start(ctx context.Context) error {
 	}
 	b.botID = auth.UserID
 	b.wg.Add(1)
-	go func() {
-		defer b.wg.Done()
-		b.out.Run(ctx)
-	}()
+	if l := b.opts.Leadership; l != nil {
+		// Several replicas: the leader delivers; each watches for the
+		// outcome of what it queued.
+		b.out.shared = true
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.out.watch(ctx)
+		}()
+		go func() {
+			defer b.wg.Done()
+			l.While(ctx, b.out.Run)
+		}()
+	} else {
+		go func() {
+			defer b.wg.Done()
+			b.out.Run(ctx)
+		}()
+	}
 	for range b.opts.Config.Workers {
 		b.wg.Add(1)
 		go func() {

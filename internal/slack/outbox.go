@@ -52,6 +52,14 @@ type OutboxStore interface {
 	EnqueueOutbox(ctx context.Context, m store.OutboxMessage) (int64, error)
 	PendingOutbox(ctx context.Context, limit int) ([]store.OutboxMessage, error)
 	UpdateOutbox(ctx context.Context, id int64, status string, attempts int, nextAt time.Time, result string) error
+	GetOutbox(ctx context.Context, id int64) (store.OutboxMessage, error)
+}
+
+// Leadership runs duties one replica does at a time (internal/leader).
+type Leadership interface {
+	// While runs duty while this replica leads, cancelling its context
+	// when leadership is lost; it returns when ctx ends.
+	While(ctx context.Context, duty func(ctx context.Context))
 }
 
 // Outbox delivers messages to Slack in order per channel, at most one
@@ -69,6 +77,11 @@ type Outbox struct {
 	// not count).
 	maxAttempts int
 	onFailure   func(kind, reason string)
+
+	// shared is true when several replicas queue into one store and the
+	// leader delivers: the leader polls for messages others queued, and
+	// every replica polls the store for the outcome of its own.
+	shared bool
 
 	mu      sync.Mutex
 	waiters map[int64]chan delivery
@@ -244,7 +257,52 @@ func (o *Outbox) deliverDue(ctx context.Context) time.Duration {
 		}
 		o.mu.Unlock()
 	}
+	if o.shared {
+		// Other replicas queue without waking this one.
+		wait = min(wait, sharedPoll)
+	}
 	return max(wait, 5*time.Millisecond)
+}
+
+// sharedPoll is how often, with several replicas, the leader looks for
+// messages the others queued, and the others for the outcome of theirs.
+const sharedPoll = 200 * time.Millisecond
+
+// watch resolves this replica's waiters from the store, for messages the
+// leader — another replica, or this one — delivered. It runs on every
+// replica until ctx ends.
+func (o *Outbox) watch(ctx context.Context) {
+	t := time.NewTicker(sharedPoll / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		o.mu.Lock()
+		ids := make([]int64, 0, len(o.waiters))
+		for id := range o.waiters {
+			ids = append(ids, id)
+		}
+		o.mu.Unlock()
+		for _, id := range ids {
+			m, err := o.store.GetOutbox(ctx, id)
+			if err != nil || m.Status == store.OutboxPending {
+				continue
+			}
+			d := delivery{ts: m.Result}
+			if m.Status == store.OutboxFailed {
+				d = delivery{err: fmt.Errorf("slack: %s", m.Result)}
+			}
+			o.mu.Lock()
+			if ch, ok := o.waiters[id]; ok {
+				ch <- d
+				delete(o.waiters, id)
+			}
+			o.mu.Unlock()
+		}
+	}
 }
 
 // retry decides whether a failed delivery is tried again, and when.

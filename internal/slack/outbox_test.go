@@ -175,3 +175,35 @@ func TestReplayCache(t *testing.T) {
 		t.Errorf("%d entries; the cache is unbounded", len(c.seen))
 	}
 }
+
+// With several replicas only the leader delivers: a replica that is not
+// leading queues a post and gets its ts from the store once the leader
+// delivered it; a permanent refusal reaches it too.
+func TestOutboxSharedBetweenReplicas(t *testing.T) {
+	fake := slackfake.New(slackfake.Options{PostBurst: 10})
+	defer fake.Close()
+	fake.AddChannel("C1", "one", true)
+	path := filepath.Join(t.TempDir(), "o.db")
+	follower := NewOutbox(openStore(t, path), newAPI(fake.URL), nil, time.Millisecond, testLogger(t))
+	leader := NewOutbox(openStore(t, path), newAPI(fake.URL), nil, time.Millisecond, testLogger(t))
+	follower.shared, leader.shared = true, true
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go follower.watch(ctx) // the follower never delivers
+	go leader.Run(ctx)
+
+	pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer pcancel()
+	ts, err := follower.Post(pctx, newMsg("C1", "", "queued by the follower", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := fake.BotMessages("C1", "")
+	if len(msgs) != 1 || msgs[0].TS != ts || msgs[0].Text != "queued by the follower" {
+		t.Fatalf("delivered %+v, ts %q", msgs, ts)
+	}
+	_, err = follower.Post(pctx, newMsg("C404", "", "to a channel that does not exist", nil))
+	if err == nil || !strings.Contains(err.Error(), "channel_not_found") {
+		t.Errorf("a refusal delivered by the leader: err = %v", err)
+	}
+}

@@ -400,27 +400,45 @@ func (s *sqlDB) EnqueueOutbox(ctx context.Context, m OutboxMessage) (int64, erro
 	return id, nil
 }
 
+const outboxColumns = `id, channel, kind, key, payload, status, attempts, next_at, created_at, result`
+
+func scanOutbox(sc interface{ Scan(...any) error }) (OutboxMessage, error) {
+	var (
+		m             OutboxMessage
+		next, created int64
+	)
+	if err := sc.Scan(&m.ID, &m.Channel, &m.Kind, &m.Key, &m.Payload, &m.Status, &m.Attempts, &next, &created, &m.Result); err != nil {
+		return OutboxMessage{}, err
+	}
+	m.NextAt, m.CreatedAt = fromMS(next), fromMS(created)
+	return m, nil
+}
+
 // PendingOutbox implements Outbox.
 func (s *sqlDB) PendingOutbox(ctx context.Context, limit int) ([]OutboxMessage, error) {
-	rows, err := s.query(ctx, `SELECT id, channel, kind, key, payload, status, attempts, next_at, created_at, result
-		FROM outbox WHERE status = ? ORDER BY id LIMIT ?`, OutboxPending, clampLimit(limit))
+	rows, err := s.query(ctx, `SELECT `+outboxColumns+` FROM outbox WHERE status = ? ORDER BY id LIMIT ?`, OutboxPending, clampLimit(limit))
 	if err != nil {
 		return nil, fmt.Errorf("list outbox: %w", err)
 	}
 	defer rows.Close()
 	var out []OutboxMessage
 	for rows.Next() {
-		var (
-			m             OutboxMessage
-			next, created int64
-		)
-		if err := rows.Scan(&m.ID, &m.Channel, &m.Kind, &m.Key, &m.Payload, &m.Status, &m.Attempts, &next, &created, &m.Result); err != nil {
+		m, err := scanOutbox(rows)
+		if err != nil {
 			return nil, err
 		}
-		m.NextAt, m.CreatedAt = fromMS(next), fromMS(created)
 		out = append(out, m)
 	}
 	return out, rows.Err()
+}
+
+// GetOutbox implements Outbox.
+func (s *sqlDB) GetOutbox(ctx context.Context, id int64) (OutboxMessage, error) {
+	m, err := scanOutbox(s.queryRow(ctx, `SELECT `+outboxColumns+` FROM outbox WHERE id = ?`, id))
+	if err != nil {
+		return OutboxMessage{}, notFound(err, "outbox message", fmt.Sprint(id))
+	}
+	return m, nil
 }
 
 // UpdateOutbox implements Outbox.

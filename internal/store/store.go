@@ -148,6 +148,9 @@ type Outbox interface {
 	// PendingOutbox returns pending messages, oldest first.
 	PendingOutbox(ctx context.Context, limit int) ([]OutboxMessage, error)
 	UpdateOutbox(ctx context.Context, id int64, status string, attempts int, nextAt time.Time, result string) error
+	// GetOutbox returns one message: a replica that queued a message
+	// another replica delivers reads the outcome here.
+	GetOutbox(ctx context.Context, id int64) (OutboxMessage, error)
 }
 
 // Claims records keys of work taken, so that a redelivery is done once.

@@ -33,6 +33,7 @@ type Metrics struct {
 	truncatedRuns prometheus.Counter
 	slackEvents   *prometheus.CounterVec
 	slackFailures *prometheus.CounterVec
+	leader        prometheus.Gauge
 }
 
 // NewMetrics creates and registers the metrics, with Go runtime and process
@@ -86,13 +87,17 @@ func NewMetrics(version, revision string) *Metrics {
 		slackFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "watchkeeper_slack_delivery_failures_total", Help: "Slack messages or files that could not be delivered, by kind and Slack error.",
 		}, []string{"kind", "reason"}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "watchkeeper_leader", Help: "1 when this replica leads (delivers Slack messages), 0 when it follows; 1 without leader election.",
+		}),
 	}
+	m.leader.Set(1)
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "watchkeeper_build_info", Help: "Build information; always 1.",
 	}, []string{"version", "revision", "goversion"})
 	buildInfo.WithLabelValues(version, revision, runtime.Version()).Set(1)
 	r.MustRegister(m.runs, m.runDuration, m.steps, m.toolCalls, m.toolDuration, m.tokens, m.modelLatency,
-		m.modelErrors, m.costUSD, m.proposals, m.errors, m.truncatedRuns, m.slackEvents, m.slackFailures, buildInfo,
+		m.modelErrors, m.costUSD, m.proposals, m.errors, m.truncatedRuns, m.slackEvents, m.slackFailures, m.leader, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -133,6 +138,15 @@ func (m *Metrics) Observe(e agent.Event) {
 
 // Error counts an error in a component ("store", "slack", ...).
 func (m *Metrics) Error(component string) { m.errors.WithLabelValues(component).Inc() }
+
+// SetLeader records whether this replica leads (leader election).
+func (m *Metrics) SetLeader(leading bool) {
+	v := 0.0
+	if leading {
+		v = 1
+	}
+	m.leader.Set(v)
+}
 
 func label(s string) string {
 	if s == "" {

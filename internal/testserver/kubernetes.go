@@ -47,8 +47,10 @@ type Kubernetes struct {
 	Client kubernetes.Interface
 	// Node is the fake node's name.
 	Node string
-	host string
-	dir  string
+	// Kubeconfig is a kubeconfig file for the admin user, for processes.
+	Kubeconfig string
+	host       string
+	dir        string
 }
 
 // Token users the apiserver knows, besides admin: each is its own group
@@ -139,7 +141,7 @@ func StartKubernetes(t testing.TB, logs ...ContainerLogs) *Kubernetes {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &Kubernetes{Admin: admin, Client: cs, Node: "kwok-node-0", host: api, dir: w}
+	k := &Kubernetes{Admin: admin, Client: cs, Node: "kwok-node-0", Kubeconfig: kubeconfig, host: api, dir: w}
 	ctx := context.Background()
 	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: k.Node,
 		Annotations: map[string]string{"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},

@@ -56,7 +56,13 @@ func outbox(t *testing.T, s store.Store) {
 	if len(pending) != 1 || pending[0].Attempts != 1 || !pending[0].NextAt.Equal(next) || pending[0].Result != "ratelimited" {
 		t.Fatalf("after updates: %+v", pending)
 	}
-
+	got, err := s.GetOutbox(ctx, u2)
+	if err != nil || got.Status != store.OutboxSent || got.Result != "1.0" || got.Channel != "C1" || string(got.Payload) != `{"text":"v2"}` {
+		t.Errorf("GetOutbox = %+v, %v", got, err)
+	}
+	if _, err := s.GetOutbox(ctx, u2+100); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetOutbox of a missing id: %v", err)
+	}
 }
 
 func claims(t *testing.T, s store.Store) {
