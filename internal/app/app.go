@@ -129,6 +129,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	}
 	a.approvals = approval.New(a.store, a.tools, logger.With("component", "approval"))
 	a.approvals.Expiry = cfg.Approval.Expiry.D()
+	a.metrics.WatchApprovalQueue(approvalQueue(a.store, a.approvals.Expiry))
 	// Changes are checked after they are applied; surfaces (Slack) replace
 	// this with a report in the proposal's thread.
 	a.approvals.OnVerified = func(p store.Proposal, v tools.Verification, _ []tools.Proposal, err error) {
@@ -498,4 +499,30 @@ func newElector(cfg config.Config, kube kubernetes.Interface, m *telemetry.Metri
 	return leader.New(leader.Config{Client: kube, Namespace: ns, Name: le.LeaseName, Identity: le.Identity,
 		LeaseDuration: le.LeaseDuration.D(), RenewDeadline: le.RenewDeadline.D(), RetryPeriod: le.RetryPeriod.D(),
 		Logger: logger.With("component", "leader"), OnChange: m.SetLeader})
+}
+
+// approvalQueue measures the proposals waiting for a person. Expired ones
+// are marked so only when someone clicks, so they are left out by age.
+func approvalQueue(s store.Proposals, expiry time.Duration) telemetry.ApprovalQueue {
+	if expiry <= 0 {
+		expiry = 15 * time.Minute
+	}
+	return func() (int, time.Duration, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ps, err := s.ListProposals(ctx, store.ProposalPending, 1000)
+		if err != nil {
+			return 0, 0, err
+		}
+		n, oldest := 0, time.Duration(0)
+		for _, p := range ps {
+			age := time.Since(p.CreatedAt)
+			if age > expiry {
+				continue
+			}
+			n++
+			oldest = max(oldest, age)
+		}
+		return n, oldest, nil
+	}
 }

@@ -5,6 +5,7 @@ package telemetry
 
 import (
 	"runtime"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -163,4 +164,31 @@ func (m *Metrics) SlackEvent(kind, outcome string) {
 // SlackDeliveryFailed counts a message Slack did not accept.
 func (m *Metrics) SlackDeliveryFailed(kind, reason string) {
 	m.slackFailures.WithLabelValues(label(kind), label(reason)).Inc()
+}
+
+// ApprovalQueue reports the proposals waiting for a person: how many, and
+// how long the oldest has waited.
+type ApprovalQueue func() (pending int, oldest time.Duration, err error)
+
+// WatchApprovalQueue exports the queue at every scrape, as
+// watchkeeper_approvals_pending and
+// watchkeeper_approval_oldest_pending_seconds. Every replica reads the
+// shared store, so rules should take max() across replicas.
+func (m *Metrics) WatchApprovalQueue(q ApprovalQueue) {
+	read := func() (int, time.Duration) {
+		n, age, err := q()
+		if err != nil {
+			m.Error("approval_queue")
+			return 0, 0
+		}
+		return n, age
+	}
+	m.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "watchkeeper_approvals_pending", Help: "Proposals waiting for a decision (not yet expired).",
+		}, func() float64 { n, _ := read(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "watchkeeper_approval_oldest_pending_seconds", Help: "How long the oldest proposal still waiting for a decision has waited; 0 when none waits.",
+		}, func() float64 { _, age := read(); return age.Seconds() }),
+	)
 }
