@@ -1,0 +1,465 @@
+// Package deploy_test checks what ships in deploy/: the Helm chart renders,
+// lints and applies (server-side dry run) against a real API server, the
+// raw manifests are the chart's, the monitoring rules pass promtool, the
+// dashboard queries metrics Watchkeeper exports, and the Dockerfile builds
+// a static, non-root image.
+package deploy_test
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/promql/parser"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
+
+	"github.com/watchkeeper/watchkeeper/internal/config"
+	"github.com/watchkeeper/watchkeeper/internal/telemetry"
+	"github.com/watchkeeper/watchkeeper/internal/testserver"
+)
+
+const chart = "helm/watchkeeper"
+
+// helm finds the helm binary `make deps` builds.
+func helm(t *testing.T) string {
+	t.Helper()
+	home, _ := os.UserHomeDir()
+	for _, c := range []string{filepath.Join(home, ".cache", "watchkeeper", "bin", "helm")} {
+		if _, err := os.Stat(c); err == nil {
+			return c
+		}
+	}
+	if p, err := exec.LookPath("helm"); err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("helm is not installed; `make deps` builds it")
+	}
+	t.Skip("helm not installed; run `make deps`")
+	return ""
+}
+
+func render(t *testing.T, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(helm(t), append([]string{"template", "watchkeeper", chart, "--namespace", "watchkeeper"}, args...)...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("helm template %v: %v\n%s", args, err, errb.String())
+	}
+	return out.String()
+}
+
+func objects(t *testing.T, manifests string) []unstructured.Unstructured {
+	t.Helper()
+	var out []unstructured.Unstructured
+	dec := yaml.NewYAMLOrJSONDecoder(strings.NewReader(manifests), 4096)
+	for {
+		var obj unstructured.Unstructured
+		if err := dec.Decode(&obj.Object); err != nil {
+			if !errors.Is(err, errEOF) && err.Error() != "EOF" {
+				t.Fatal(err)
+			}
+			break
+		}
+		if len(obj.Object) > 0 {
+			out = append(out, obj)
+		}
+	}
+	return out
+}
+
+var errEOF = errors.New("EOF")
+
+func TestChartLints(t *testing.T) {
+	for _, values := range [][]string{nil, {"-f", chart + "/ci/ha-values.yaml"}} {
+		cmd := exec.Command(helm(t), append([]string{"lint", "--strict", chart}, values...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("helm lint %v: %v\n%s", values, err, out)
+		}
+	}
+}
+
+func TestChartRefusesWhatCannotWork(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--set", "replicaCount=2"}, "replicaCount > 1 needs config.store.driver: postgres"},
+		{[]string{"--set", "config.store.driver=postgres"}, "needs secrets.store.existingSecret"},
+	} {
+		cmd := exec.Command(helm(t), append([]string{"template", "watchkeeper", chart}, tt.args...)...)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tt.want) {
+			t.Errorf("%v: %v\n%s", tt.args, err, out)
+		}
+	}
+}
+
+// TestChartAppliesServerSide renders the chart with its default values and
+// with the HA values, checks the configuration it writes loads in
+// Watchkeeper, and applies every object with a server-side dry run
+// against the real API server, the Prometheus Operator's CRDs installed.
+func TestChartAppliesServerSide(t *testing.T) {
+	helm(t) // skip before starting a control plane when helm is missing
+	k := testserver.StartKubernetes(t)
+	ctx := context.Background()
+	for _, ns := range []string{"watchkeeper", "shop", "payments"} {
+		if _, err := k.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dyn, err := dynamic.NewForConfig(k.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	installOperatorCRDs(t, dyn)
+	dc, err := discovery.NewDiscoveryClientForConfig(k.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+
+	for _, tt := range []struct {
+		name  string
+		args  []string
+		env   []string
+		kinds []string
+	}{
+		{"default values", nil, nil,
+			[]string{"ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "PersistentVolumeClaim", "Service", "ServiceAccount"}},
+		{"two replicas on PostgreSQL", []string{"-f", chart + "/ci/ha-values.yaml"},
+			[]string{"WATCHKEEPER_STORE_DSN=postgres://wk:pw@db:5432/wk", "WATCHKEEPER_LLM_API_KEY=sk-test", "SLACK_BOT_TOKEN=xoxb-1", "SLACK_SIGNING_SECRET=s"},
+			[]string{"ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "PodDisruptionBudget", "PrometheusRule", "Role", "RoleBinding", "Service", "ServiceAccount", "ServiceMonitor"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			objs := objects(t, render(t, tt.args...))
+			var kinds []string
+			for _, obj := range objs {
+				if !slices.Contains(kinds, obj.GetKind()) {
+					kinds = append(kinds, obj.GetKind())
+				}
+				if obj.GetKind() == "ConfigMap" {
+					checkConfig(t, obj, tt.env)
+				}
+				if obj.GetKind() == "Deployment" {
+					checkPod(t, obj)
+				}
+				gvk := obj.GroupVersionKind()
+				m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+				if err != nil {
+					mapper.Reset()
+					if m, err = mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+						t.Fatalf("%s: %v", gvk, err)
+					}
+				}
+				body, _ := obj.MarshalJSON()
+				var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
+				if ns := obj.GetNamespace(); ns != "" {
+					ri = dyn.Resource(m.Resource).Namespace(ns)
+				}
+				if _, err := ri.Patch(ctx, obj.GetName(), types.ApplyPatchType, body,
+					metav1.PatchOptions{FieldManager: "watchkeeper-chart-test", DryRun: []string{metav1.DryRunAll}}); err != nil {
+					t.Errorf("%s %s/%s: %v", gvk.Kind, obj.GetNamespace(), obj.GetName(), err)
+				}
+			}
+			slices.Sort(kinds)
+			if !slices.Equal(kinds, tt.kinds) {
+				t.Errorf("kinds = %v, want %v", kinds, tt.kinds)
+			}
+		})
+	}
+}
+
+// checkConfig loads the ConfigMap's config.yaml as Watchkeeper does.
+func checkConfig(t *testing.T, cm unstructured.Unstructured, env []string) {
+	t.Helper()
+	data, _, _ := unstructured.NestedString(cm.Object, "data", "config.yaml")
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := config.Load(path, env)
+	if err == nil {
+		err = l.Validate()
+	}
+	if err != nil {
+		t.Fatalf("the chart's configuration does not load: %v\n%s", err, data)
+	}
+	if l.Server.Listen != "0.0.0.0:8080" {
+		t.Errorf("server.listen = %q", l.Server.Listen)
+	}
+	if l.Store.Driver == "postgres" && (!l.LeaderElection.Enabled || l.LeaderElection.Namespace != "watchkeeper") {
+		t.Errorf("several replicas without leader election: %+v", l.LeaderElection)
+	}
+}
+
+// checkPod holds the pod to what a cluster with the restricted Pod
+// Security Standard admits.
+func checkPod(t *testing.T, d unstructured.Unstructured) {
+	t.Helper()
+	b, _ := json.Marshal(d.Object)
+	for _, want := range []string{`"runAsNonRoot":true`, `"readOnlyRootFilesystem":true`, `"allowPrivilegeEscalation":false`,
+		`"drop":["ALL"]`, `"seccompProfile":{"type":"RuntimeDefault"}`, `"path":"/healthz"`, `"path":"/readyz"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the Deployment lacks %s", want)
+		}
+	}
+}
+
+// installOperatorCRDs installs the Prometheus Operator's ServiceMonitor and
+// PrometheusRule CRDs, from its Go module, and waits until they serve.
+func installOperatorCRDs(t *testing.T, dyn dynamic.Interface) {
+	t.Helper()
+	out, err := exec.Command("go", "mod", "download", "-json", "github.com/prometheus-operator/prometheus-operator@v0.80.1").Output()
+	if err != nil {
+		t.Fatalf("download the Prometheus Operator module for its CRDs: %v", err)
+	}
+	var mod struct{ Dir string }
+	if err := json.Unmarshal(out, &mod); err != nil || mod.Dir == "" {
+		t.Fatalf("go mod download: %v %s", err, out)
+	}
+	crds := dyn.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"})
+	for _, name := range []string{"servicemonitors", "prometheusrules"} {
+		raw, err := os.ReadFile(filepath.Join(mod.Dir, "example", "prometheus-operator-crd", "monitoring.coreos.com_"+name+".yaml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj := objects(t, string(raw))[0]
+		body, _ := obj.MarshalJSON()
+		if _, err := crds.Patch(context.Background(), obj.GetName(), types.ApplyPatchType, body,
+			metav1.PatchOptions{FieldManager: "watchkeeper-chart-test"}); err != nil {
+			t.Fatalf("install %s: %v", obj.GetName(), err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, name := range []string{"servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com"} {
+		for {
+			u, err := crds.Get(context.Background(), name, metav1.GetOptions{})
+			established := false
+			if err == nil {
+				conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+				for _, c := range conds {
+					m := c.(map[string]any)
+					if m["type"] == "Established" && m["status"] == "True" {
+						established = true
+					}
+				}
+			}
+			if established {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("CRD %s not established", name)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// TestRawManifestsAreTheChart: deploy/kubernetes/watchkeeper.yaml is what
+// `make manifests` renders, so it cannot drift from the chart.
+func TestRawManifestsAreTheChart(t *testing.T) {
+	committed, err := os.ReadFile("kubernetes/watchkeeper.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := string(committed)
+	if i := strings.Index(body, "---"); i > 0 {
+		body = body[i:]
+	}
+	if fresh := render(t); body != fresh {
+		t.Error("deploy/kubernetes/watchkeeper.yaml differs from the chart's rendering; run `make manifests`")
+	}
+}
+
+func TestMonitoringRules(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("promtool is not installed; `make deps` installs it")
+		}
+		t.Skip("promtool not installed")
+	}
+	for _, args := range [][]string{{"check", "rules", "watchkeeper-rules.yaml"}, {"test", "rules", "watchkeeper-rules.test.yaml"}} {
+		cmd := exec.Command(promtool, args...)
+		cmd.Dir = "monitoring"
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool %v: %v\n%s", args, err, out)
+		}
+	}
+	a, _ := os.ReadFile("monitoring/watchkeeper-rules.yaml")
+	b, _ := os.ReadFile(chart + "/files/watchkeeper-rules.yaml")
+	if !bytes.Equal(a, b) {
+		t.Error("the chart's copy of the rules differs from deploy/monitoring/watchkeeper-rules.yaml; copy it")
+	}
+	var rules struct {
+		Groups []struct {
+			Rules []struct {
+				Alert, Expr string
+			}
+		}
+	}
+	if err := yaml.NewYAMLOrJSONDecoder(bytes.NewReader(a), 4096).Decode(&rules); err != nil {
+		t.Fatal(err)
+	}
+	exported := exportedMetrics(t)
+	var alerts []string
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			alerts = append(alerts, r.Alert)
+			checkExpr(t, "rule "+r.Alert, r.Expr, exported)
+		}
+	}
+	// The issue's four subjects, plus leadership.
+	for _, want := range []string{"WatchkeeperModelErrors", "WatchkeeperToolErrors", "WatchkeeperApprovalWaiting", "WatchkeeperSlackDeliveryFailures", "WatchkeeperNoLeader"} {
+		if !slices.Contains(alerts, want) {
+			t.Errorf("no alert %s", want)
+		}
+	}
+}
+
+func TestDashboard(t *testing.T) {
+	raw, err := os.ReadFile("monitoring/watchkeeper-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Title  string
+		UID    string
+		Panels []struct {
+			ID      int
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("the dashboard is not JSON: %v", err)
+	}
+	if dash.UID == "" || len(dash.Panels) < 10 {
+		t.Fatalf("dashboard %q with %d panels", dash.UID, len(dash.Panels))
+	}
+	exported := exportedMetrics(t)
+	ids := map[int]bool{}
+	for _, p := range dash.Panels {
+		if ids[p.ID] {
+			t.Errorf("panel id %d twice", p.ID)
+		}
+		ids[p.ID] = true
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q queries nothing", p.Title)
+		}
+		for _, tg := range p.Targets {
+			// Grafana's variables, as Grafana would substitute them.
+			expr := strings.NewReplacer("$__rate_interval", "5m", "$namespace", ".*").Replace(tg.Expr)
+			checkExpr(t, "panel "+p.Title, expr, exported)
+		}
+	}
+}
+
+// exportedMetrics are the series names Watchkeeper's /metrics can have.
+func exportedMetrics(t *testing.T) map[string]bool {
+	t.Helper()
+	m := telemetry.NewMetrics("test", "test")
+	m.WatchApprovalQueue(func() (int, time.Duration, error) { return 0, 0, nil })
+	m.SlackDeliveryFailed("post", "x")
+	families, err := m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, f := range families {
+		out[f.GetName()] = true
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			out[f.GetName()+suffix] = true
+		}
+	}
+	// Counter and histogram vectors without observations are not
+	// gathered; read their names from the source of truth instead.
+	src, err := os.ReadFile("../internal/telemetry/metrics.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range regexp.MustCompile(`Name: "(watchkeeper_[a-z_]+)"`).FindAllStringSubmatch(string(src), -1) {
+		for _, suffix := range []string{"", "_bucket", "_sum", "_count"} {
+			out[n[1]+suffix] = true
+		}
+	}
+	return out
+}
+
+func checkExpr(t *testing.T, where, expr string, exported map[string]bool) {
+	t.Helper()
+	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
+	if err != nil {
+		t.Errorf("%s: %v\n%s", where, err, expr)
+		return
+	}
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok && !exported[vs.Name] {
+			t.Errorf("%s: %s is not a metric Watchkeeper exports", where, vs.Name)
+		}
+		return nil
+	})
+}
+
+// TestDockerfile builds the binary as the Dockerfile does and checks it is
+// static, and that the image runs as non-root without a HEALTHCHECK.
+func TestDockerfile(t *testing.T) {
+	raw, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	df := string(raw)
+	if n := len(regexp.MustCompile(`(?m)^FROM `).FindAllString(df, -1)); n < 2 {
+		t.Errorf("%d stages; want a build stage and a runtime stage", n)
+	}
+	for _, want := range []string{"CGO_ENABLED=0", "FROM gcr.io/distroless/static-debian12:nonroot", "USER 65532:65532", "./cmd/bot"} {
+		if !strings.Contains(df, want) {
+			t.Errorf("the Dockerfile lacks %q", want)
+		}
+	}
+	if regexp.MustCompile(`(?m)^HEALTHCHECK`).MatchString(df) {
+		t.Error("the Dockerfile has a HEALTHCHECK; Kubernetes probes /healthz and /readyz")
+	}
+	bin := filepath.Join(t.TempDir(), "watchkeeper")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/bot")
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	f, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+			t.Fatal("the binary is dynamically linked")
+		}
+	}
+	out, err := exec.Command(bin, "version").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "watchkeeper") {
+		t.Errorf("the static binary does not run: %v %s", err, out)
+	}
+}
