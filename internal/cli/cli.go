@@ -303,6 +303,38 @@ func configCmd(g *globals, stdio IO) *cobra.Command {
 			return nil
 		},
 	})
+	var update string
+	ref := &cobra.Command{
+		Use:   "reference",
+		Short: "Print the configuration reference (Markdown), generated from the configuration's types",
+		Long: `Prints every setting with its type, default, environment variable and description.
+--update FILE replaces the text between <!-- config-reference:begin --> and
+<!-- config-reference:end --> in FILE (docs/deploy.md).`,
+		Args: cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			md, err := config.ReferenceMarkdown()
+			if err != nil {
+				return err
+			}
+			if update == "" {
+				fmt.Fprint(stdio.Out, md)
+				return nil
+			}
+			b, err := os.ReadFile(update)
+			if err != nil {
+				return usageError{err}
+			}
+			const begin, end = "<!-- config-reference:begin -->\n", "<!-- config-reference:end -->"
+			s := string(b)
+			i, j := strings.Index(s, begin), strings.Index(s, end)
+			if i < 0 || j < i {
+				return usageError{fmt.Errorf("%s has no %q … %q markers", update, strings.TrimSpace(begin), end)}
+			}
+			return os.WriteFile(update, []byte(s[:i+len(begin)]+md+s[j:]), 0o644)
+		},
+	}
+	ref.Flags().StringVar(&update, "update", "", "rewrite the reference inside this Markdown file")
+	cmd.AddCommand(ref)
 	return cmd
 }
 

@@ -221,3 +221,24 @@ func TestServe(t *testing.T) {
 		t.Error("still serving after shutdown")
 	}
 }
+
+func TestConfigReference(t *testing.T) {
+	home := isolate(t)
+	r := run(t, home, "", nil, "config", "reference")
+	if r.code != 0 || !strings.Contains(r.out, "### `leader_election`") || !strings.Contains(r.out, "| `store.dsn` | secret |") {
+		t.Fatalf("%+v", r)
+	}
+	doc := filepath.Join(home, "doc.md")
+	os.WriteFile(doc, []byte("# Doc\n<!-- config-reference:begin -->\nold\n<!-- config-reference:end -->\ntail\n"), 0o644)
+	if r := run(t, home, "", nil, "config", "reference", "--update", doc); r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	b, _ := os.ReadFile(doc)
+	if s := string(b); strings.Contains(s, "old\n") || !strings.Contains(s, "### `llm`") || !strings.HasSuffix(s, "<!-- config-reference:end -->\ntail\n") {
+		t.Errorf("updated:\n%s", s)
+	}
+	os.WriteFile(doc, []byte("no markers"), 0o644)
+	if r := run(t, home, "", nil, "config", "reference", "--update", doc); r.code != 2 || !strings.Contains(r.err, "markers") {
+		t.Errorf("no markers: %+v", r)
+	}
+}

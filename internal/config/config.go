@@ -55,8 +55,11 @@ type LeaderElection struct {
 	// LeaseDuration is how long a dead leader's duties can pause before a
 	// follower takes over.
 	LeaseDuration Duration `yaml:"lease_duration"`
+	// RenewDeadline is how long the leader tries to renew before it stops
+	// leading.
 	RenewDeadline Duration `yaml:"renew_deadline"`
-	RetryPeriod   Duration `yaml:"retry_period"`
+	// RetryPeriod is how often replicas try to take or renew the Lease.
+	RetryPeriod Duration `yaml:"retry_period"`
 }
 
 // Eval configures the evaluation harness.
@@ -78,7 +81,10 @@ type Anomaly struct {
 
 // AnomalySignal is one golden-signal query.
 type AnomalySignal struct {
-	Name  string `yaml:"name"`
+	// Name labels the signal in results (errors, latency_p99).
+	Name string `yaml:"name"`
+	// Query is PromQL returning one series per service; $namespace and
+	// $service are replaced by regular expressions.
 	Query string `yaml:"query"`
 	// Up: only rises matter (errors, latency, saturation).
 	Up bool `yaml:"up"`
@@ -88,28 +94,40 @@ type AnomalySignal struct {
 // headers and a timeout. It is inlined in each backend's section, as
 // Prometheus's own configuration does.
 type HTTPClient struct {
-	BearerToken     Secret            `yaml:"bearer_token"`
-	BearerTokenFile string            `yaml:"bearer_token_file"`
-	BasicAuth       BasicAuth         `yaml:"basic_auth"`
-	TLS             TLS               `yaml:"tls"`
-	Headers         map[string]string `yaml:"headers"`
-	Timeout         Duration          `yaml:"timeout"`
+	// BearerToken is sent as Authorization: Bearer.
+	BearerToken     Secret `yaml:"bearer_token"`
+	BearerTokenFile string `yaml:"bearer_token_file"`
+	// BasicAuth is HTTP basic authentication (instead of a bearer token).
+	BasicAuth BasicAuth `yaml:"basic_auth"`
+	// TLS verifies the server and presents a client certificate.
+	TLS TLS `yaml:"tls"`
+	// Headers are added to every request (a tenant header, an API key);
+	// their values are treated as secrets.
+	Headers map[string]string `yaml:"headers"`
+	// Timeout bounds one request.
+	Timeout Duration `yaml:"timeout"`
 }
 
 // BasicAuth is HTTP basic authentication.
 type BasicAuth struct {
-	Username     string `yaml:"username"`
+	// Username for basic authentication.
+	Username string `yaml:"username"`
+	// Password for basic authentication.
 	Password     Secret `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
 }
 
 // TLS configures server verification and client certificates.
 type TLS struct {
-	CAFile             string `yaml:"ca_file"`
-	CertFile           string `yaml:"cert_file"`
-	KeyFile            string `yaml:"key_file"`
-	ServerName         string `yaml:"server_name"`
-	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+	// CAFile is a PEM bundle of the CAs that sign the server's certificate.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are a client certificate and its key (mutual TLS).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name checked in the server's certificate.
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify disables certificate verification (tests only).
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
 // Prometheus is the metrics backend: Prometheus, Thanos, Mimir or
@@ -136,7 +154,9 @@ type Link struct {
 // Logs is the log backend.
 type Logs struct {
 	// Backend is none, loki, victorialogs or kubernetes.
-	Backend    string `yaml:"backend"`
+	Backend string `yaml:"backend"`
+	// URL is the log store's base URL (http://loki:3100,
+	// http://victorialogs:9428); unused by the kubernetes backend.
 	URL        string `yaml:"url"`
 	HTTPClient `yaml:",inline"`
 	// Tenant is sent as X-Scope-OrgID (Loki) or AccountID (VictoriaLogs).
@@ -155,9 +175,12 @@ type Logs struct {
 
 // LogLabels are label names in the log backend.
 type LogLabels struct {
-	Service   string `yaml:"service"`
+	// Service is the label holding the service's name.
+	Service string `yaml:"service"`
+	// Namespace is the label holding the Kubernetes namespace.
 	Namespace string `yaml:"namespace"`
-	Pod       string `yaml:"pod"`
+	// Pod is the label holding the pod's name.
+	Pod string `yaml:"pod"`
 }
 
 // Kubernetes says how to reach the cluster.
@@ -232,6 +255,8 @@ type Log struct {
 
 // Server is the HTTP listener for /metrics, /healthz and /readyz.
 type Server struct {
+	// Listen is host:port for /metrics, /healthz, /readyz, the
+	// Alertmanager webhook and Slack's HTTP mode.
 	Listen string `yaml:"listen"`
 }
 
@@ -272,10 +297,14 @@ func Providers() []string {
 type LLM struct {
 	// Provider is one of Providers; none (or empty) runs without a model.
 	Provider string `yaml:"provider"`
-	Model    string `yaml:"model"`
+	// Model is the provider's model name (gpt-4o-mini, claude-sonnet-4-5,
+	// llama3.1:8b).
+	Model string `yaml:"model"`
 	// BaseURL is the API endpoint: required for azure and
 	// openai-compatible, optional elsewhere.
-	BaseURL    string `yaml:"base_url"`
+	BaseURL string `yaml:"base_url"`
+	// APIKey is the provider's key; for llm also WATCHKEEPER_LLM_API_KEY
+	// or the provider's own variable (OPENAI_API_KEY, ANTHROPIC_API_KEY…).
 	APIKey     Secret `yaml:"api_key"`
 	APIKeyFile string `yaml:"api_key_file"`
 	// Organization is OpenAI's organization header.
@@ -313,12 +342,20 @@ type Price struct {
 
 // Agent bounds every run.
 type Agent struct {
-	MaxSteps         int      `yaml:"max_steps"`
-	MaxParallelTools int      `yaml:"max_parallel_tools"`
-	ToolOutputTokens int      `yaml:"tool_output_tokens"`
-	MaxRunTokens     int      `yaml:"max_run_tokens"`
-	RunTimeout       Duration `yaml:"run_timeout"`
-	ToolTimeout      Duration `yaml:"tool_timeout"`
+	// MaxSteps is the number of model calls in one run; on the last the
+	// tools are withdrawn so the model must answer.
+	MaxSteps int `yaml:"max_steps"`
+	// MaxParallelTools bounds the tool calls of one step run at once.
+	MaxParallelTools int `yaml:"max_parallel_tools"`
+	// ToolOutputTokens is the most one tool result may put before the
+	// model; longer output is cut with a note to narrow the query.
+	ToolOutputTokens int `yaml:"tool_output_tokens"`
+	// MaxRunTokens bounds input plus output tokens over a run.
+	MaxRunTokens int `yaml:"max_run_tokens"`
+	// RunTimeout bounds the wall-clock time of a run.
+	RunTimeout Duration `yaml:"run_timeout"`
+	// ToolTimeout bounds one tool call.
+	ToolTimeout Duration `yaml:"tool_timeout"`
 }
 
 // Memory bounds conversation history.
@@ -339,9 +376,11 @@ type Tracing struct {
 	// Empty disables tracing.
 	Endpoint string `yaml:"endpoint"`
 	// Headers are sent with every export (e.g. an API key).
-	Headers     map[string]string `yaml:"headers"`
-	SampleRatio float64           `yaml:"sample_ratio"`
-	ServiceName string            `yaml:"service_name"`
+	Headers map[string]string `yaml:"headers"`
+	// SampleRatio is the share of runs traced (0..1).
+	SampleRatio float64 `yaml:"sample_ratio"`
+	// ServiceName is the service.name resource attribute.
+	ServiceName string `yaml:"service_name"`
 }
 
 // Slack connects Watchkeeper to a Slack workspace. It is off until a bot
@@ -351,11 +390,16 @@ type Slack struct {
 	// Mode is socket (default; needs an app-level token, no public URL)
 	// or http (the Events API at /slack/events, /slack/commands and
 	// /slack/interactions on server.listen; needs the signing secret).
-	Mode              string `yaml:"mode"`
-	BotToken          Secret `yaml:"bot_token"`
-	BotTokenFile      string `yaml:"bot_token_file"`
-	AppToken          Secret `yaml:"app_token"`
-	AppTokenFile      string `yaml:"app_token_file"`
+	Mode string `yaml:"mode"`
+	// BotToken is the bot's OAuth token (xoxb-…); also SLACK_BOT_TOKEN.
+	BotToken     Secret `yaml:"bot_token"`
+	BotTokenFile string `yaml:"bot_token_file"`
+	// AppToken is the app-level token for Socket Mode (xapp-…); also
+	// SLACK_APP_TOKEN.
+	AppToken     Secret `yaml:"app_token"`
+	AppTokenFile string `yaml:"app_token_file"`
+	// SigningSecret checks the signatures of HTTP-mode requests; also
+	// SLACK_SIGNING_SECRET.
 	SigningSecret     Secret `yaml:"signing_secret"`
 	SigningSecretFile string `yaml:"signing_secret_file"`
 	// APIURL overrides https://slack.com/api/ (a proxy, or tests).
@@ -381,19 +425,24 @@ type Slack struct {
 
 // SlackScope is what a channel may look at. Empty lists allow everything.
 type SlackScope struct {
+	// Namespaces the channel may look at and change.
 	Namespaces []string `yaml:"namespaces"`
-	Clusters   []string `yaml:"clusters"`
-	Tools      []string `yaml:"tools"`
+	// Clusters the channel may look at and change.
+	Clusters []string `yaml:"clusters"`
+	// Tools the channel may use, by name (prom_query, kube_get…).
+	Tools []string `yaml:"tools"`
 }
 
 // SlackChannel scopes one channel by ID (C0123…).
 type SlackChannel struct {
+	// ID is the channel's ID (C0123…), not its name.
 	ID         string `yaml:"id"`
 	SlackScope `yaml:",inline"`
 }
 
 // AlertRoute sends alerts whose labels match every matcher to Channel.
 type AlertRoute struct {
+	// Channel is the channel's ID (C0123…) incidents are posted in.
 	Channel string `yaml:"channel"`
 	// Match is label → value (exact) or "~regex".
 	Match map[string]string `yaml:"match"`
@@ -463,14 +512,17 @@ type Approval struct {
 // ApprovalRule says who may approve which actions where.
 type ApprovalRule struct {
 	// Actions are tool names (kube_scale, kube_rollout_undo, …); empty: all.
-	Actions    []string `yaml:"actions"`
+	Actions []string `yaml:"actions"`
+	// Namespaces the rule covers; empty: all.
 	Namespaces []string `yaml:"namespaces"`
-	Clusters   []string `yaml:"clusters"`
+	// Clusters the rule covers; empty: all.
+	Clusters []string `yaml:"clusters"`
 	// Users are Slack user IDs; Groups Slack user group IDs (S0123…).
 	Users  []string `yaml:"users"`
 	Groups []string `yaml:"groups"`
 	// TwoPerson needs two different approvers (e.g. for prod).
-	TwoPerson    bool `yaml:"two_person"`
+	TwoPerson bool `yaml:"two_person"`
+	// SelfApproval lets the person who asked approve their own proposal.
 	SelfApproval bool `yaml:"self_approval"`
 }
 
