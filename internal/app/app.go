@@ -266,8 +266,13 @@ func (a *App) Serve(ctx context.Context) error {
 	a.logger.Info("watchkeeper serving", "version", version.Version(), "listen", srv.Addr(),
 		"model", a.cfg.LLM.Provider+"/"+a.cfg.LLM.Model, "tools", a.tools.Names(), "store", a.cfg.Store.Path,
 		"slack", a.cfg.SlackEnabled())
+	// Scheduled work (overdue checks of applied changes, expiring
+	// proposals) is the leader's with several replicas.
 	if a.elector != nil {
 		go a.elector.Run(ctx)
+		go a.elector.While(ctx, a.approvals.RunScheduled)
+	} else {
+		go a.approvals.RunScheduled(ctx)
 	}
 	errc := make(chan error, 1)
 	if bot != nil {
@@ -314,6 +319,7 @@ func (a *App) Slack() (*slack.Bot, error) {
 		rules.Groups = bot // approver groups are Slack user groups
 	}
 	a.approvals.OnVerified = bot.Verified
+	a.approvals.OnExpired = bot.Expired
 	// Incidents open threads in Slack; investigations report there.
 	a.incidents.SetSurface(bot)
 	a.playbook.Reporter = bot

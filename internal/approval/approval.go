@@ -29,7 +29,11 @@ type Store interface {
 	CreateProposal(ctx context.Context, p store.Proposal) error
 	GetProposal(ctx context.Context, id string) (store.Proposal, error)
 	TransitionProposal(ctx context.Context, id string, from []string, to, by, result string) (store.Proposal, error)
+	ListProposals(ctx context.Context, status string, limit int) ([]store.Proposal, error)
 	AppendAudit(ctx context.Context, e store.AuditEntry) (int64, error)
+	ScheduleVerification(ctx context.Context, id string, at time.Time) error
+	DueVerifications(ctx context.Context, before time.Time, limit int) ([]store.Proposal, error)
+	TakeVerification(ctx context.Context, id string) (bool, error)
 }
 
 // Tools finds the tool that applies a proposal.
@@ -53,7 +57,17 @@ type Service struct {
 	// After waits before a verification (time.After when nil; tests
 	// shorten it).
 	After func(time.Duration) <-chan time.Time
+	// OnExpired is told about proposals RunScheduled marked expired, so a
+	// surface can take their buttons away.
+	OnExpired func(p store.Proposal)
+	// SweepEvery is how often RunScheduled looks for overdue checks and
+	// expired proposals (default 15s).
+	SweepEvery time.Duration
 }
+
+// overdue is how late a scheduled check must be before RunScheduled takes
+// it: until then the process that applied the change checks it itself.
+const overdue = 30 * time.Second
 
 // New returns a service.
 func New(s Store, t Tools, logger *slog.Logger) *Service {
@@ -326,32 +340,118 @@ func (s *Service) scheduleVerify(ctx context.Context, p store.Proposal) {
 		after = time.After
 	}
 	applied := s.now()
+	// The schedule is stored first: if this process is gone when the check
+	// is due, RunScheduled (on the leader) checks it instead.
+	if err := s.store.ScheduleVerification(ctx, p.ID, applied.Add(wait)); err != nil {
+		s.logger.Error("store the check of an applied change; it is checked only if this process lives", "proposal", p.ID, "err", err)
+	}
 	go func() {
 		<-after(wait)
-		res, err := v.Verify(ctx, tp, applied)
-		outcome := "ok"
-		switch {
-		case err != nil:
-			outcome = "failed: " + err.Error()
-		case res.Worse:
-			outcome = "worse"
-		}
-		s.audit(ctx, "watchkeeper", "verify", p.ID, outcome, map[string]any{"result": truncate(res.Text, 2000)})
-		// The way back, or the plan's next step: proposals of their own.
-		var follow []tools.Proposal
-		for _, next := range []*tools.Proposal{res.Rollback, res.Next} {
-			if err != nil || next == nil {
-				continue
-			}
-			stored, perr := s.Propose(WithRequester(ctx, "watchkeeper"), p.ConversationID, *next)
-			if perr != nil {
-				s.logger.Error("store a follow-up proposal", "proposal", p.ID, "err", perr)
-				continue
-			}
-			follow = append(follow, stored)
-		}
-		s.OnVerified(p, res, follow, err)
+		s.verify(ctx, v, p, applied)
 	}()
+}
+
+// verify checks an applied change once: the check is taken in the store
+// first, so the process that applied it and a leader sweeping overdue
+// checks cannot both run it.
+func (s *Service) verify(ctx context.Context, v tools.Verifier, p store.Proposal, applied time.Time) {
+	if ok, err := s.store.TakeVerification(ctx, p.ID); err != nil || !ok {
+		if err != nil {
+			s.logger.Error("take the check of an applied change", "proposal", p.ID, "err", err)
+		}
+		return
+	}
+	tp := tools.Proposal{ID: p.ID, Tool: p.Tool, Summary: p.Summary, Details: p.Details, Risk: p.Risk, Args: p.Args}
+	res, err := v.Verify(ctx, tp, applied)
+	outcome := "ok"
+	switch {
+	case err != nil:
+		outcome = "failed: " + err.Error()
+	case res.Worse:
+		outcome = "worse"
+	}
+	s.audit(ctx, "watchkeeper", "verify", p.ID, outcome, map[string]any{"result": truncate(res.Text, 2000)})
+	// The way back, or the plan's next step: proposals of their own.
+	var follow []tools.Proposal
+	for _, next := range []*tools.Proposal{res.Rollback, res.Next} {
+		if err != nil || next == nil {
+			continue
+		}
+		stored, perr := s.Propose(WithRequester(ctx, "watchkeeper"), p.ConversationID, *next)
+		if perr != nil {
+			s.logger.Error("store a follow-up proposal", "proposal", p.ID, "err", perr)
+			continue
+		}
+		follow = append(follow, stored)
+	}
+	s.OnVerified(p, res, follow, err)
+}
+
+// RunScheduled does the scheduled work that outlives a click until ctx
+// ends: checks of applied changes whose process is gone (overdue in the
+// store), and marking proposals expired when nobody decided them in time.
+// With several replicas only the leader runs it.
+func (s *Service) RunScheduled(ctx context.Context) {
+	every := s.SweepEvery
+	if every <= 0 {
+		every = 15 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		s.sweep(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) sweep(ctx context.Context) {
+	now := s.now()
+	if s.OnVerified != nil {
+		due, err := s.store.DueVerifications(ctx, now.Add(-overdue), 100)
+		if err != nil && ctx.Err() == nil {
+			s.logger.Error("read overdue checks", "err", err)
+		}
+		for _, p := range due {
+			t, ok := s.tools.Get(p.Tool)
+			v, isVerifier := t.(tools.Verifier)
+			if !ok || !isVerifier {
+				continue
+			}
+			applied := p.DecidedAt
+			if applied.IsZero() {
+				applied = p.VerifyAt
+			}
+			s.logger.Info("checking an applied change whose process is gone", "proposal", p.ID, "due", p.VerifyAt)
+			go s.verify(context.WithoutCancel(ctx), v, p, applied)
+		}
+	}
+	if s.Expiry <= 0 {
+		return
+	}
+	pending, err := s.store.ListProposals(ctx, store.ProposalPending, 1000)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.logger.Error("read pending proposals", "err", err)
+		}
+		return
+	}
+	for _, p := range pending {
+		if !now.After(p.CreatedAt.Add(s.Expiry)) {
+			continue
+		}
+		ep, err := s.store.TransitionProposal(ctx, p.ID, []string{store.ProposalPending}, store.ProposalExpired, "watchkeeper", "expired")
+		if err != nil {
+			continue // decided meanwhile
+		}
+		s.audit(ctx, "watchkeeper", "expire", p.ID, store.ProposalExpired, nil)
+		if s.OnExpired != nil {
+			s.OnExpired(ep)
+		}
+	}
 }
 
 func (s *Service) apply(ctx context.Context, p store.Proposal) (res tools.Result, err error) {

@@ -317,3 +317,33 @@ func TestVerificationIsReportedInTheThread(t *testing.T) {
 		t.Errorf("audit lacks the verification (%v) or the rollback proposal (%v)", verified, proposedBack)
 	}
 }
+
+// A proposal nobody decided in time loses its buttons when the scheduled
+// sweep marks it expired.
+func TestExpiredProposalLosesItsButtons(t *testing.T) {
+	h := newHarness(t, harnessOpts{turns: []scripted.Turn{
+		{ExpectInput: "restart checkout", ToolCalls: []scripted.Call{{Name: "restart_deployment", Args: map[string]any{"name": "checkout"}}}},
+		{ExpectToolResult: "awaits approval by a person", Text: "I propose restarting checkout."},
+	}})
+	ts := h.fake.UserMessage(chOps, alice, "restart checkout", "")
+	h.send(slackfake.Mention(chOps, alice, ts, "", "restart checkout"))
+	msg := h.answered(chOps, ts, "Proposed change")
+	id := proposalID(t, msg)
+	eventually(t, "the proposal's location", func() bool {
+		got, _ := h.app.Approvals().Get(context.Background(), id)
+		return got.Location != ""
+	})
+	svc := h.app.Approvals()
+	svc.OnExpired = h.bot.Expired // as app.Slack wires it
+	svc.Now = func() time.Time { return time.Now().Add(time.Hour) }
+	ctx, cancel := context.WithCancel(context.Background())
+	go svc.RunScheduled(ctx)
+	defer cancel()
+	eventually(t, "the expired proposal message", func() bool {
+		m, _ := h.fake.Message(chOps, msg.TS)
+		return strings.Contains(blocksText(m.Blocks), "Expired") && !strings.Contains(string(m.Blocks), `"action_id":"approve"`)
+	})
+	if p, _ := svc.Get(context.Background(), id); p.Status != "expired" {
+		t.Errorf("status = %s", p.Status)
+	}
+}

@@ -461,6 +461,21 @@ func linkOf(data any) string {
 const noModelText = "No language model is configured, so I cannot answer questions yet. An administrator can add one " +
 	"(see `watchkeeper config check`). Meanwhile the slash commands work without one: `/watchkeeper help`."
 
+// Expired takes the buttons off a proposal nobody decided in time (the
+// approval service's OnExpired): its message says it expired.
+func (b *Bot) Expired(p store.Proposal) {
+	loc := strings.Split(p.Location, ":")
+	if len(loc) < 3 || loc[0] != "slack" {
+		return
+	}
+	blocks, text := ProposalBlocks(p, b.opts.Expiry)
+	m := newMsg(loc[1], "", text, blocks)
+	m.TS = loc[2]
+	if err := b.out.Update(context.Background(), m); err != nil {
+		b.logger.Error("queue the update of an expired proposal", "proposal", p.ID, "err", err)
+	}
+}
+
 // Verified reports in a proposal's thread what checking the applied change
 // found, with the follow-up proposals: the way back when it made things
 // worse, the plan's next step when it did not help. It is the

@@ -53,8 +53,8 @@ func TestPostgresMigrations(t *testing.T) {
 	}
 	defer s.Close()
 	v, err := s.SchemaVersion(ctx)
-	if err != nil || v != 2 {
-		t.Errorf("schema version = %d, %v; want 2", v, err)
+	if err != nil || v != 3 {
+		t.Errorf("schema version = %d, %v; want 3", v, err)
 	}
 	if err := s.Ping(ctx); err != nil {
 		t.Error(err)

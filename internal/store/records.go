@@ -138,20 +138,22 @@ func (s *sqlDB) CreateProposal(ctx context.Context, p Proposal) error {
 	return nil
 }
 
-const proposalColumns = `id, conversation_id, tool, summary, details, risk, args, status, created_at, decided_at, decided_by, result, requested_by, location`
+const proposalColumns = `id, conversation_id, tool, summary, details, risk, args, status, created_at, decided_at, decided_by, result, requested_by, location, verify_at`
 
 func scanProposal(sc interface{ Scan(...any) error }) (Proposal, error) {
 	var (
 		p       Proposal
 		created int64
 		decided sql.NullInt64
+		verify  sql.NullInt64
 	)
 	if err := sc.Scan(&p.ID, &p.ConversationID, &p.Tool, &p.Summary, &p.Details, &p.Risk, &p.Args, &p.Status,
-		&created, &decided, &p.DecidedBy, &p.Result, &p.RequestedBy, &p.Location); err != nil {
+		&created, &decided, &p.DecidedBy, &p.Result, &p.RequestedBy, &p.Location, &verify); err != nil {
 		return Proposal{}, err
 	}
 	p.CreatedAt = fromMS(created)
 	p.DecidedAt = fromNullMS(decided)
+	p.VerifyAt = fromNullMS(verify)
 	return p, nil
 }
 
@@ -461,6 +463,48 @@ func (s *sqlDB) Claim(ctx context.Context, key string, ttl time.Duration) (bool,
 		key, ms(now.Add(ttl)))
 	if err != nil {
 		return false, fmt.Errorf("claim %s: %w", key, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// ScheduleVerification implements Proposals.
+func (s *sqlDB) ScheduleVerification(ctx context.Context, id string, at time.Time) error {
+	res, err := s.exec(ctx, `UPDATE proposals SET verify_at = ? WHERE id = ?`, ms(at), id)
+	if err != nil {
+		return fmt.Errorf("schedule the check of %s: %w", id, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("proposal %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// DueVerifications implements Proposals.
+func (s *sqlDB) DueVerifications(ctx context.Context, before time.Time, limit int) ([]Proposal, error) {
+	rows, err := s.query(ctx, `SELECT `+proposalColumns+` FROM proposals WHERE verify_at IS NOT NULL AND verify_at <= ?
+		ORDER BY verify_at, id LIMIT ?`, ms(before), clampLimit(limit))
+	if err != nil {
+		return nil, fmt.Errorf("due checks: %w", err)
+	}
+	defer rows.Close()
+	var out []Proposal
+	for rows.Next() {
+		p, err := scanProposal(rows)
+		if err != nil {
+			return nil, fmt.Errorf("due checks: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// TakeVerification implements Proposals with a conditional UPDATE, so
+// exactly one caller takes a check.
+func (s *sqlDB) TakeVerification(ctx context.Context, id string) (bool, error) {
+	res, err := s.exec(ctx, `UPDATE proposals SET verify_at = NULL WHERE id = ? AND verify_at IS NOT NULL`, id)
+	if err != nil {
+		return false, fmt.Errorf("take the check of %s: %w", id, err)
 	}
 	n, err := res.RowsAffected()
 	return n == 1, err

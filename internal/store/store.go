@@ -98,6 +98,9 @@ type Proposal struct {
 	// Approvals are the people who approved it so far, in order (a
 	// two-person rule needs two before it is approved).
 	Approvals []string
+	// VerifyAt is when the applied change is due to be checked; zero when
+	// it is not (or no longer) scheduled.
+	VerifyAt time.Time
 }
 
 // Proposals stores proposals and their decisions.
@@ -115,6 +118,14 @@ type Proposals interface {
 	// AddApproval records actor's approval of a pending proposal, once per
 	// person, and returns everyone who approved it so far.
 	AddApproval(ctx context.Context, id, actor string) ([]string, error)
+	// ScheduleVerification records when an applied change is to be checked.
+	ScheduleVerification(ctx context.Context, id string, at time.Time) error
+	// DueVerifications returns proposals whose check was due at or before
+	// before, oldest first.
+	DueVerifications(ctx context.Context, before time.Time, limit int) ([]Proposal, error)
+	// TakeVerification claims a scheduled check: true for exactly one
+	// caller, so a change is checked once across replicas.
+	TakeVerification(ctx context.Context, id string) (bool, error)
 }
 
 // Outbox statuses.

@@ -26,6 +26,60 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("outbox", func(t *testing.T) { outbox(t, open(t)) })
 	t.Run("claims", func(t *testing.T) { claims(t, open(t)) })
 	t.Run("proposal requester and location", func(t *testing.T) { proposalLocation(t, open(t)) })
+	t.Run("scheduled verifications", func(t *testing.T) { verifications(t, open(t)) })
+}
+
+func verifications(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	now := time.Now().Truncate(time.Millisecond)
+	for _, id := range []string{"p_soon", "p_later", "p_never"} {
+		if err := s.CreateProposal(ctx, store.Proposal{ID: id, Tool: "kube_scale", Summary: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.ScheduleVerification(ctx, "p_soon", now.Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ScheduleVerification(ctx, "p_later", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ScheduleVerification(ctx, "p_missing", now); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("scheduling a missing proposal: %v", err)
+	}
+	due, err := s.DueVerifications(ctx, now, 10)
+	if err != nil || len(due) != 1 || due[0].ID != "p_soon" || !due[0].VerifyAt.Equal(now.Add(-time.Second)) {
+		t.Fatalf("due = %+v, %v", due, err)
+	}
+	if p, _ := s.GetProposal(ctx, "p_later"); !p.VerifyAt.Equal(now.Add(time.Hour)) {
+		t.Errorf("verify_at = %v", p.VerifyAt)
+	}
+	// Five replicas reach for the same check: one takes it.
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	taken := 0
+	for range 5 {
+		wg.Go(func() {
+			ok, err := s.TakeVerification(ctx, "p_soon")
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				mu.Lock()
+				taken++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if taken != 1 {
+		t.Errorf("the check was taken %d times", taken)
+	}
+	if due, _ := s.DueVerifications(ctx, now.Add(2*time.Hour), 10); len(due) != 1 || due[0].ID != "p_later" {
+		t.Errorf("after taking: %+v", due)
+	}
+	if ok, _ := s.TakeVerification(ctx, "p_never"); ok {
+		t.Error("took a check that was never scheduled")
+	}
 }
 
 func outbox(t *testing.T, s store.Store) {
