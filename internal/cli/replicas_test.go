@@ -93,8 +93,11 @@ func TestTwoReplicas(t *testing.T) {
 	fake.AddChannel(chIncidents, "incidents", true, admin)
 
 	bin := filepath.Join(t.TempDir(), "watchkeeper")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/bot")
+	// Built as the Dockerfile builds it (static), which also lets the
+	// deploy package's test reuse the compiled packages.
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/bot")
 	build.Dir = "../.."
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
