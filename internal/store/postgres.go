@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
-	"github.com/klauspost/compress/zstd"
 )
 
 // Postgres is the store for several replicas: every replica opens the same
@@ -34,22 +33,11 @@ func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to PostgreSQL at %s:%d (database %q, user %q): %w", cfg.Host, cfg.Port, cfg.Database, cfg.User, err)
 	}
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault))
+	base, err := open(ctx, db, dialectPostgres)
 	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	dec, err := zstd.NewReader(nil)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	s := &Postgres{sqlDB{db: db, dialect: dialectPostgres, enc: enc, dec: dec, now: time.Now}}
-	if err := s.migrate(ctx); err != nil {
-		s.Close()
 		return nil, fmt.Errorf("PostgreSQL: %w", err)
 	}
-	return s, nil
+	return &Postgres{base}, nil
 }
 
 // Backend is a store with its lifecycle: what the program opens from its

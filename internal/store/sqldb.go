@@ -38,6 +38,27 @@ type sqlDB struct {
 	now     func() time.Time
 }
 
+// open wraps db with the compression codecs and brings its schema up to
+// date; on failure db is closed.
+func open(ctx context.Context, db *sql.DB, d dialect) (sqlDB, error) {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault))
+	if err != nil {
+		db.Close()
+		return sqlDB{}, err
+	}
+	dec, err := zstd.NewReader(nil)
+	if err != nil {
+		db.Close()
+		return sqlDB{}, err
+	}
+	s := sqlDB{db: db, dialect: d, enc: enc, dec: dec, now: time.Now}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return sqlDB{}, err
+	}
+	return s, nil
+}
+
 // rebind turns ? placeholders into $1, $2... for PostgreSQL. The queries
 // hold no ? inside string literals.
 func (s *sqlDB) rebind(q string) string {

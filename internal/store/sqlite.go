@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
@@ -50,20 +49,9 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	// readers proceed alongside it under WAL.
 	db.SetMaxOpenConns(4)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedDefault))
+	base, err := open(ctx, db, dialectSQLite)
 	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	dec, err := zstd.NewReader(nil)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	s := &SQLite{sqlDB{db: db, dialect: dialectSQLite, enc: enc, dec: dec, now: time.Now}}
-	if err := s.migrate(ctx); err != nil {
-		s.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	return s, nil
+	return &SQLite{base}, nil
 }
