@@ -164,6 +164,7 @@ type Store interface {
 	PutIncident(ctx context.Context, inc store.Incident) error
 	GetIncident(ctx context.Context, id string) (store.Incident, error)
 	ListIncidents(ctx context.Context, status string, limit int) ([]store.Incident, error)
+	SetIncidentThread(ctx context.Context, id, threadTS string) (bool, error)
 	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
@@ -481,6 +482,15 @@ func (s *Service) Get(ctx context.Context, id string) (Incident, error) {
 		return Incident{}, err
 	}
 	return decode(raw)
+}
+
+// LinkThread records the thread of an incident's parent message when the
+// replica that posted it could not (it stopped before the message was
+// delivered). It takes no lock: it only fills an empty column, so it is
+// safe while a notification is being handled.
+func (s *Service) LinkThread(ctx context.Context, id, threadTS string) error {
+	_, err := s.opts.Store.SetIncidentThread(ctx, id, threadTS)
+	return err
 }
 
 // Record adds an event to an incident's timeline (messages, proposals,

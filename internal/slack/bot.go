@@ -163,6 +163,15 @@ func New(opts Options) (*Bot, error) {
 	b := &Bot{opts: opts, api: api, logger: opts.Logger, jobs: make(chan job, max(cfg.Queue, 0)),
 		scopes: newScopes(cfg), assistants: map[string]bool{}}
 	b.out = NewOutbox(opts.Store, api, opts.HTTPClient, opts.PostInterval, opts.Logger.With("component", "slack-outbox"))
+	b.out.onPosted = func(key, ts string) {
+		id, ok := strings.CutPrefix(key, incidentKey)
+		if !ok || b.opts.Incidents == nil {
+			return
+		}
+		if err := b.opts.Incidents.LinkThread(context.Background(), id, ts); err != nil {
+			b.logger.Error("link an incident to its thread", "incident", id, "err", err)
+		}
+	}
 	b.out.onFailure = func(kind, reason string) {
 		if opts.Metrics != nil {
 			opts.Metrics.SlackDeliveryFailed(kind, reason)

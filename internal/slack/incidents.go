@@ -28,6 +28,7 @@ type Incidents interface {
 	Get(ctx context.Context, id string) (incident.Incident, error)
 	Record(ctx context.Context, id, kind, text, actor string) (incident.Incident, error)
 	ByThread(ctx context.Context, channel, ts string) (incident.Incident, bool)
+	LinkThread(ctx context.Context, id, threadTS string) error
 }
 
 // maxIncidentAlerts are listed in the parent message; the rest counted.
@@ -119,8 +120,13 @@ func since(now, t time.Time) string {
 // PostIncident implements incident.Surface.
 func (b *Bot) PostIncident(ctx context.Context, ch string, in incident.Incident) (string, error) {
 	blocks, text := IncidentBlocks(in, time.Now())
-	return b.out.Post(ctx, newMsg(ch, "", text, blocks))
+	// Keyed: if this replica stops before the message is delivered, the
+	// one that delivers it links the thread to the incident.
+	return b.out.PostKeyed(ctx, incidentKey+in.ID, newMsg(ch, "", text, blocks))
 }
+
+// incidentKey prefixes the outbox key of an incident's parent message.
+const incidentKey = "incident:"
 
 // UpdateIncident implements incident.Surface.
 func (b *Bot) UpdateIncident(ctx context.Context, in incident.Incident) error {

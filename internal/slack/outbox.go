@@ -77,6 +77,8 @@ type Outbox struct {
 	// not count).
 	maxAttempts int
 	onFailure   func(kind, reason string)
+	// onPosted is told the key and ts of every keyed post delivered.
+	onPosted func(key, ts string)
 
 	// shared is true when several replicas queue into one store and the
 	// leader delivers: the leader polls for messages others queued, and
@@ -133,7 +135,14 @@ func (o *Outbox) enqueue(ctx context.Context, kind, key string, m outMsg, wait b
 
 // Post queues a message and waits until it is delivered, returning its ts.
 func (o *Outbox) Post(ctx context.Context, m outMsg) (string, error) {
-	id, ch, err := o.enqueue(ctx, kindPost, "", m, true)
+	return o.PostKeyed(ctx, "", m)
+}
+
+// PostKeyed is Post for a message whose delivery matters beyond the
+// caller: whichever replica delivers it tells onPosted the key and ts,
+// even if the caller is gone by then. The key must be unique.
+func (o *Outbox) PostKeyed(ctx context.Context, key string, m outMsg) (string, error) {
+	id, ch, err := o.enqueue(ctx, kindPost, key, m, true)
 	if err != nil {
 		return "", err
 	}
@@ -249,6 +258,9 @@ func (o *Outbox) deliverDue(ctx context.Context) time.Duration {
 		}
 		if err := o.store.UpdateOutbox(context.WithoutCancel(ctx), m.ID, status, m.Attempts+1, time.Now(), result); err != nil {
 			o.logger.Error("record a Slack delivery", "id", m.ID, "err", err)
+		}
+		if err == nil && m.Kind == kindPost && m.Key != "" && o.onPosted != nil {
+			o.onPosted(m.Key, ts)
 		}
 		o.mu.Lock()
 		if ch, ok := o.waiters[m.ID]; ok {

@@ -509,3 +509,13 @@ func (s *sqlDB) TakeVerification(ctx context.Context, id string) (bool, error) {
 	n, err := res.RowsAffected()
 	return n == 1, err
 }
+
+// SetIncidentThread implements Incidents.
+func (s *sqlDB) SetIncidentThread(ctx context.Context, id, threadTS string) (bool, error) {
+	res, err := s.exec(ctx, `UPDATE incidents SET thread_ts = ? WHERE id = ? AND thread_ts = ''`, threadTS, id)
+	if err != nil {
+		return false, fmt.Errorf("record the thread of incident %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}

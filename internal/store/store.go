@@ -217,6 +217,9 @@ type Incidents interface {
 	// OpenIncidentByGroup returns the open incident for an alert group key.
 	OpenIncidentByGroup(ctx context.Context, groupKey string) (Incident, error)
 	ListIncidents(ctx context.Context, status string, limit int) ([]Incident, error)
+	// SetIncidentThread records the thread of an incident's parent message
+	// unless one is recorded already; true when it set it.
+	SetIncidentThread(ctx context.Context, id, threadTS string) (bool, error)
 }
 
 // Store is every concern together, as one backend provides them.

@@ -27,6 +27,27 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("claims", func(t *testing.T) { claims(t, open(t)) })
 	t.Run("proposal requester and location", func(t *testing.T) { proposalLocation(t, open(t)) })
 	t.Run("scheduled verifications", func(t *testing.T) { verifications(t, open(t)) })
+	t.Run("incident thread", func(t *testing.T) { incidentThread(t, open(t)) })
+}
+
+func incidentThread(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	now := time.Now()
+	if err := s.PutIncident(ctx, store.Incident{ID: "inc_t", GroupKey: "g", Status: store.IncidentOpen, Channel: "C1", StartedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.SetIncidentThread(ctx, "inc_t", "1.0001"); err != nil || !ok {
+		t.Fatalf("first = %v, %v", ok, err)
+	}
+	if ok, _ := s.SetIncidentThread(ctx, "inc_t", "2.0002"); ok {
+		t.Error("a recorded thread was replaced")
+	}
+	if in, _ := s.GetIncident(ctx, "inc_t"); in.ThreadTS != "1.0001" {
+		t.Errorf("thread = %q", in.ThreadTS)
+	}
+	if ok, _ := s.SetIncidentThread(ctx, "inc_missing", "1.0"); ok {
+		t.Error("set the thread of a missing incident")
+	}
 }
 
 func verifications(t *testing.T, s store.Store) {
