@@ -49,7 +49,10 @@ func proposalID(t *testing.T, m slackfake.Message) string {
 	return ""
 }
 
-func TestApprovalButtons(t *testing.T) {
+// proposeRestart has alice ask for a restart of checkout and returns the
+// harness, her message's ts, the proposal message and the proposal's ID.
+func proposeRestart(t *testing.T) (*harness, string, slackfake.Message, string) {
+	t.Helper()
 	h := newHarness(t, harnessOpts{turns: []scripted.Turn{
 		{ExpectInput: "restart checkout", ToolCalls: []scripted.Call{{Name: "restart_deployment", Args: map[string]any{"name": "checkout"}}}},
 		{ExpectToolResult: "awaits approval by a person", Text: "I propose restarting checkout."},
@@ -58,6 +61,11 @@ func TestApprovalButtons(t *testing.T) {
 	h.send(slackfake.Mention(chOps, alice, ts, "", "restart checkout"))
 	msg := h.answered(chOps, ts, "Proposed change")
 	id := proposalID(t, msg)
+	return h, ts, msg, id
+}
+
+func TestApprovalButtons(t *testing.T) {
+	h, ts, msg, id := proposeRestart(t)
 	text := blocksText(msg.Blocks)
 	for _, want := range []string{"Restart deployment checkout", "requested by <@UALICE>", "risk: medium", "expires", "Approve", "Reject", "Details"} {
 		if !strings.Contains(text, want) {
@@ -321,14 +329,7 @@ func TestVerificationIsReportedInTheThread(t *testing.T) {
 // A proposal nobody decided in time loses its buttons when the scheduled
 // sweep marks it expired.
 func TestExpiredProposalLosesItsButtons(t *testing.T) {
-	h := newHarness(t, harnessOpts{turns: []scripted.Turn{
-		{ExpectInput: "restart checkout", ToolCalls: []scripted.Call{{Name: "restart_deployment", Args: map[string]any{"name": "checkout"}}}},
-		{ExpectToolResult: "awaits approval by a person", Text: "I propose restarting checkout."},
-	}})
-	ts := h.fake.UserMessage(chOps, alice, "restart checkout", "")
-	h.send(slackfake.Mention(chOps, alice, ts, "", "restart checkout"))
-	msg := h.answered(chOps, ts, "Proposed change")
-	id := proposalID(t, msg)
+	h, _, msg, id := proposeRestart(t)
 	eventually(t, "the proposal's location", func() bool {
 		got, _ := h.app.Approvals().Get(context.Background(), id)
 		return got.Location != ""
