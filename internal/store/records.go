@@ -297,7 +297,8 @@ func (s *sqlDB) PutIncident(ctx context.Context, inc Incident) error {
 	_, err := s.exec(ctx, `INSERT INTO incidents (id, group_key, status, title, severity, channel, thread_ts, started_at, resolved_at, updated_at, data)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET group_key = excluded.group_key, status = excluded.status, title = excluded.title,
-			severity = excluded.severity, channel = excluded.channel, thread_ts = excluded.thread_ts,
+			severity = excluded.severity, channel = excluded.channel,
+			thread_ts = CASE WHEN excluded.thread_ts = '' THEN incidents.thread_ts ELSE excluded.thread_ts END,
 			started_at = excluded.started_at, resolved_at = excluded.resolved_at, updated_at = excluded.updated_at, data = excluded.data`,
 		inc.ID, inc.GroupKey, inc.Status, inc.Title, inc.Severity, inc.Channel, inc.ThreadTS,
 		ms(inc.StartedAt), nullMS(inc.ResolvedAt), ms(inc.UpdatedAt), inc.Data)

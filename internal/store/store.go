@@ -211,7 +211,9 @@ type Incident struct {
 
 // Incidents stores incidents.
 type Incidents interface {
-	// PutIncident inserts or replaces an incident by ID.
+	// PutIncident inserts or replaces an incident by ID. A recorded thread
+	// is never cleared: a writer holding an older copy (read before another
+	// replica linked the thread) must not unlink it.
 	PutIncident(ctx context.Context, inc Incident) error
 	GetIncident(ctx context.Context, id string) (Incident, error)
 	// OpenIncidentByGroup returns the open incident for an alert group key.

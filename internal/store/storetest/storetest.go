@@ -45,6 +45,13 @@ func incidentThread(t *testing.T, s store.Store) {
 	if in, _ := s.GetIncident(ctx, "inc_t"); in.ThreadTS != "1.0001" {
 		t.Errorf("thread = %q", in.ThreadTS)
 	}
+	// A writer with a copy read before the thread was linked keeps it.
+	if err := s.PutIncident(ctx, store.Incident{ID: "inc_t", GroupKey: "g", Status: store.IncidentResolved, Channel: "C1", StartedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if in, _ := s.GetIncident(ctx, "inc_t"); in.ThreadTS != "1.0001" || in.Status != store.IncidentResolved {
+		t.Errorf("after a stale write: thread %q, status %s", in.ThreadTS, in.Status)
+	}
 	if ok, _ := s.SetIncidentThread(ctx, "inc_missing", "1.0"); ok {
 		t.Error("set the thread of a missing incident")
 	}
