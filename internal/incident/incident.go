@@ -170,7 +170,9 @@ type Store interface {
 
 // Surface shows incidents to people (Slack).
 type Surface interface {
-	// PostIncident posts an incident's parent message and returns its ts.
+	// PostIncident posts an incident's parent message and returns its ts,
+	// or "" when the message is queued and the surface links it to the
+	// incident (LinkThread) once delivered.
 	PostIncident(ctx context.Context, channel string, in Incident) (string, error)
 	// UpdateIncident replaces the parent message with the incident's state.
 	UpdateIncident(ctx context.Context, in Incident) error
@@ -415,6 +417,9 @@ func (s *Service) post(ctx context.Context, in *Incident) {
 		s.opts.Logger.Error("post the incident", "incident", in.ID, "channel", in.Channel, "err", err)
 		return
 	}
+	if ts == "" {
+		return // queued; the surface links it when delivered
+	}
 	in.ThreadTS = ts
 	if err := s.save(context.WithoutCancel(ctx), *in); err != nil {
 		s.opts.Logger.Error("record the incident's thread", "incident", in.ID, "err", err)
@@ -488,9 +493,8 @@ func (s *Service) Get(ctx context.Context, id string) (Incident, error) {
 // replica that posted it could not (it stopped before the message was
 // delivered). It takes no lock: it only fills an empty column, so it is
 // safe while a notification is being handled.
-func (s *Service) LinkThread(ctx context.Context, id, threadTS string) error {
-	_, err := s.opts.Store.SetIncidentThread(ctx, id, threadTS)
-	return err
+func (s *Service) LinkThread(ctx context.Context, id, threadTS string) (bool, error) {
+	return s.opts.Store.SetIncidentThread(ctx, id, threadTS)
 }
 
 // Record adds an event to an incident's timeline (messages, proposals,

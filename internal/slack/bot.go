@@ -91,6 +91,11 @@ type Options struct {
 	Leadership Leadership
 	// PostInterval is the per-channel posting interval (default 1s).
 	PostInterval time.Duration
+	// IncidentPostWait bounds how long an Alertmanager notification waits
+	// for its incident's parent message to reach Slack (default 2s); past
+	// it the message stays queued and is linked to the incident on
+	// delivery, so Alertmanager gets its answer in time.
+	IncidentPostWait time.Duration
 	// ProgressEvery throttles progress updates (default 1s).
 	ProgressEvery time.Duration
 	// Postmortems commits drafted postmortems (the runbooks repository);
@@ -163,13 +168,23 @@ func New(opts Options) (*Bot, error) {
 	b := &Bot{opts: opts, api: api, logger: opts.Logger, jobs: make(chan job, max(cfg.Queue, 0)),
 		scopes: newScopes(cfg), assistants: map[string]bool{}}
 	b.out = NewOutbox(opts.Store, api, opts.HTTPClient, opts.PostInterval, opts.Logger.With("component", "slack-outbox"))
-	b.out.onPosted = func(key, ts string) {
+	b.out.onPosted = func(key, ts string, queued time.Time) {
 		id, ok := strings.CutPrefix(key, incidentKey)
 		if !ok || b.opts.Incidents == nil {
 			return
 		}
-		if err := b.opts.Incidents.LinkThread(context.Background(), id, ts); err != nil {
+		ctx := context.Background()
+		linked, err := b.opts.Incidents.LinkThread(ctx, id, ts)
+		if err != nil {
 			b.logger.Error("link an incident to its thread", "incident", id, "err", err)
+			return
+		}
+		// Nobody had linked it: the incident may have changed while its
+		// message waited, and those updates had no message to update.
+		if in, err := b.opts.Incidents.Get(ctx, id); err == nil && linked && in.UpdatedAt.After(queued) {
+			if err := b.UpdateIncident(ctx, in); err != nil {
+				b.logger.Error("update a late incident message", "incident", id, "err", err)
+			}
 		}
 	}
 	b.out.onFailure = func(kind, reason string) {

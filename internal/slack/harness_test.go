@@ -99,6 +99,8 @@ type harnessOpts struct {
 	quiet   bool
 	// wrap replaces the restart tool (e.g. with one that verifies).
 	wrap func(*restartTool) tools.Tool
+	// incidentPostWait is slack.Options.IncidentPostWait.
+	incidentPostWait time.Duration
 }
 
 const signingSecret = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -157,7 +159,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	policy, rules := a.ApprovalPolicy()
 	bot, err := slack.New(slack.Options{Config: cfg.Slack, Asker: asker, Tools: a.Tools(), Approvals: a.Approvals(),
 		Policy: policy, Expiry: cfg.Approval.Expiry.D(), Incidents: a.Incidents(),
-		Store: a.Store(), Redactor: a.Redactor(), Metrics: a.Metrics(), PostInterval: 20 * time.Millisecond,
+		Store: a.Store(), Redactor: a.Redactor(), Metrics: a.Metrics(), PostInterval: 20 * time.Millisecond, IncidentPostWait: o.incidentPostWait,
 		ProgressEvery: time.Millisecond, Logger: logger})
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -28,7 +29,7 @@ type Incidents interface {
 	Get(ctx context.Context, id string) (incident.Incident, error)
 	Record(ctx context.Context, id, kind, text, actor string) (incident.Incident, error)
 	ByThread(ctx context.Context, channel, ts string) (incident.Incident, bool)
-	LinkThread(ctx context.Context, id, threadTS string) error
+	LinkThread(ctx context.Context, id, threadTS string) (bool, error)
 }
 
 // maxIncidentAlerts are listed in the parent message; the rest counted.
@@ -120,9 +121,43 @@ func since(now, t time.Time) string {
 // PostIncident implements incident.Surface.
 func (b *Bot) PostIncident(ctx context.Context, ch string, in incident.Incident) (string, error) {
 	blocks, text := IncidentBlocks(in, time.Now())
-	// Keyed: if this replica stops before the message is delivered, the
-	// one that delivers it links the thread to the incident.
-	return b.out.PostKeyed(ctx, incidentKey+in.ID, newMsg(ch, "", text, blocks))
+	wait := b.opts.IncidentPostWait
+	if wait <= 0 {
+		wait = 2 * time.Second
+	}
+	pctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	// Keyed: whichever replica delivers it links the thread to the
+	// incident, even after this call stopped waiting or this replica
+	// stopped altogether.
+	ts, err := b.out.PostKeyed(pctx, incidentKey+in.ID, newMsg(ch, "", text, blocks))
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		b.logger.Info("the incident's message is queued; it is linked when delivered", "incident", in.ID, "channel", ch)
+		return "", nil
+	}
+	return ts, err
+}
+
+// thread returns the incident with its thread, waiting for the parent
+// message to be delivered and linked if it is not yet (a slow Slack, or a
+// replica taking over delivery); false when it is not linked within
+// the wait.
+func (b *Bot) thread(ctx context.Context, in incident.Incident) (incident.Incident, bool) {
+	if in.ThreadTS != "" || b.opts.Incidents == nil {
+		return in, in.ThreadTS != ""
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return in, false
+		case <-time.After(250 * time.Millisecond):
+		}
+		if cur, err := b.opts.Incidents.Get(ctx, in.ID); err == nil && cur.ThreadTS != "" {
+			return cur, true
+		}
+	}
+	return in, false
 }
 
 // incidentKey prefixes the outbox key of an incident's parent message.
@@ -139,8 +174,9 @@ func (b *Bot) UpdateIncident(ctx context.Context, in incident.Incident) error {
 // ReportFindings implements incident.Reporter: the investigation as one
 // threaded message with each step's tool call as evidence.
 func (b *Bot) ReportFindings(ctx context.Context, in incident.Incident, findings []incident.Finding) error {
-	if in.ThreadTS == "" {
-		return nil
+	in, ok := b.thread(ctx, in)
+	if !ok {
+		return fmt.Errorf("incident %s has no Slack thread to report in (its message was not delivered)", in.ID)
 	}
 	var md strings.Builder
 	fmt.Fprintf(&md, "**Automatic investigation** of %s\n\n", in.Title)
@@ -169,8 +205,12 @@ func (b *Bot) ReportFindings(ctx context.Context, in incident.Incident, findings
 // Assess implements incident.Reporter: with a model, the agent writes an
 // assessment in the thread (and the thread is its conversation).
 func (b *Bot) Assess(ctx context.Context, in incident.Incident, prompt string) error {
-	if b.opts.Asker == nil || in.ThreadTS == "" {
+	if b.opts.Asker == nil {
 		return nil
+	}
+	in, ok := b.thread(ctx, in)
+	if !ok {
+		return fmt.Errorf("incident %s has no Slack thread to assess in", in.ID)
 	}
 	b.answer(ctx, request{channel: in.Channel, user: "watchkeeper", root: in.ThreadTS, thread: in.ThreadTS, text: prompt})
 	return nil

@@ -100,3 +100,70 @@ func TestThreadWorkIsOnTheIncidentTimeline(t *testing.T) {
 		return true
 	})
 }
+
+// When Slack is slow, an alert notification does not wait for its parent
+// message: the message stays queued, is linked to the incident when it is
+// delivered, shows what changed meanwhile, and the investigation waits for
+// the thread to report in it.
+func TestSlowSlackDoesNotHoldAlertmanager(t *testing.T) {
+	h := newHarness(t, harnessOpts{noModel: true, incidentPostWait: 200 * time.Millisecond, tweak: func(c *config.Config) {
+		c.Slack.Alerts = []config.AlertRoute{{Channel: chOps}}
+		c.Incidents.Investigate = false
+	}})
+	svc := h.app.Incidents()
+	svc.SetSurface(h.bot)
+	ctx := context.Background()
+	alert := func(fp string) incident.Alert {
+		return incident.Alert{Status: "firing", Labels: map[string]string{"alertname": "HighErrorRate", "pod": fp},
+			StartsAt: time.Now().Add(-time.Minute), Fingerprint: fp}
+	}
+	msg := func(alerts ...incident.Alert) incident.Message {
+		return incident.Message{Version: "4", GroupKey: "{}:{alertname=\"HighErrorRate\"}", Status: "firing",
+			GroupLabels: map[string]string{"alertname": "HighErrorRate"}, CommonLabels: map[string]string{"alertname": "HighErrorRate", "severity": "critical"},
+			Alerts: alerts}
+	}
+	// Slack fails the first attempt; the outbox retries a second later.
+	h.fake.FailNext("chat.postMessage", "service_unavailable")
+	start := time.Now()
+	out, err := svc.Handle(ctx, msg(alert("a")))
+	if err != nil || !out.Opened {
+		t.Fatalf("%+v %v", out, err)
+	}
+	if took := time.Since(start); took > 900*time.Millisecond {
+		t.Errorf("the notification waited %s for Slack", took)
+	}
+	in, _ := svc.Get(ctx, out.Incident)
+	if in.ThreadTS != "" {
+		t.Fatal("linked before delivery")
+	}
+	// A second alert joins while the message is still queued.
+	if _, err := svc.Handle(ctx, msg(alert("a"), alert("b"))); err != nil {
+		t.Fatal(err)
+	}
+	reported := make(chan error, 1)
+	go func() { reported <- h.bot.ReportFindings(ctx, in, nil) }() // holds the stale copy, as the playbook does
+	eventually(t, "the incident linked to its delivered message", func() bool {
+		cur, _ := svc.Get(ctx, out.Incident)
+		return cur.ThreadTS != ""
+	})
+	cur, _ := svc.Get(ctx, out.Incident)
+	eventually(t, "the parent message shows both alerts", func() bool {
+		m, ok := h.fake.Message(chOps, cur.ThreadTS)
+		return ok && strings.Contains(blocksText(m.Blocks), "2 of 2 alerts firing")
+	})
+	if err := <-reported; err != nil {
+		t.Fatal(err)
+	}
+	if replies := h.fake.BotMessages(chOps, cur.ThreadTS); len(replies) != 1 || !strings.Contains(blocksText(replies[0].Blocks), "Automatic investigation") {
+		t.Errorf("thread replies: %+v", replies)
+	}
+	parents := 0
+	for _, m := range h.fake.BotMessages(chOps, "") {
+		if m.ThreadTS == "" {
+			parents++
+		}
+	}
+	if parents != 1 {
+		t.Errorf("%d parent messages", parents)
+	}
+}
