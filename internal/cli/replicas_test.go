@@ -39,26 +39,8 @@ type replica struct {
 	name string
 	url  string
 	cmd  *exec.Cmd
-	logs *bytes.Buffer
-	mu   *sync.Mutex
+	logs *syncBuffer
 	done chan struct{}
-}
-
-type lockedBuffer struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (l lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (r *replica) output() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.logs.String()
 }
 
 // TestTwoReplicas runs two bot processes on one PostgreSQL store and one
@@ -120,11 +102,11 @@ leader_election: {enabled: true, namespace: default, identity: %s, lease_duratio
 		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		r := &replica{name: name, url: "http://" + listen, logs: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan struct{})}
+		r := &replica{name: name, url: "http://" + listen, logs: &syncBuffer{}, done: make(chan struct{})}
 		r.cmd = exec.Command(bin, "serve", "--config", path)
 		r.cmd.Env = append(os.Environ(), "WATCHKEEPER_STORE_DSN="+dsn, "SLACK_BOT_TOKEN="+slackfake.BotToken,
 			"SLACK_SIGNING_SECRET="+replicaSecret, "HOME="+dir)
-		r.cmd.Stdout, r.cmd.Stderr = lockedBuffer{r.mu, r.logs}, lockedBuffer{r.mu, r.logs}
+		r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
 		if err := r.cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +115,7 @@ leader_election: {enabled: true, namespace: default, identity: %s, lease_duratio
 			_ = r.cmd.Process.Kill()
 			<-r.done
 			if t.Failed() {
-				t.Logf("--- %s output:\n%s", r.name, tail(r.output(), 6000))
+				t.Logf("--- %s output:\n%s", r.name, tail(r.logs.String(), 6000))
 			}
 		})
 		waitUntil(t, 30*time.Second, name+" ready", func() bool {
