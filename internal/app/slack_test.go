@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -108,5 +109,52 @@ func TestServeStartsSlack(t *testing.T) {
 	err = a.Serve(ctx)
 	if err == nil || !strings.Contains(err.Error(), "the bot token was refused") || !strings.Contains(err.Error(), "invalid_auth") {
 		t.Errorf("Serve with a bad token = %v", err)
+	}
+}
+
+// A stop that arrives while the bot token is still being checked is a
+// clean stop, not a refused token (CI once saw the slow auth.test lose
+// this race).
+func TestServeStoppedDuringTokenCheck(t *testing.T) {
+	checking, stop := make(chan struct{}, 1), make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case checking <- struct{}{}:
+		default:
+		}
+		select { // Slack never answers before the stop
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	defer slow.Close()
+	defer close(stop)
+	cfg := config.Default()
+	cfg.Store.Path = filepath.Join(t.TempDir(), "wk.db")
+	cfg.Server.Listen = freeAddr(t)
+	cfg.Slack.Mode = "http"
+	cfg.Slack.BotToken, cfg.Slack.AppToken, cfg.Slack.SigningSecret = slackfake.BotToken, slackfake.AppToken, "secret"
+	cfg.Slack.APIURL = slow.URL + "/"
+	a, err := New(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx) }()
+	select {
+	case <-checking:
+	case <-time.After(10 * time.Second):
+		t.Fatal("auth.test was never called")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve stopped during the token check = %v, want a clean stop", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Serve did not stop")
 	}
 }

@@ -140,6 +140,11 @@ func (b *Bot) serveInteraction(w http.ResponseWriter, r *http.Request, body []by
 // Handler on the server.
 func (b *Bot) Serve(ctx context.Context) error {
 	if err := b.Start(ctx); err != nil {
+		if ctx.Err() != nil {
+			// Shut down while still checking the token: a stop, not a
+			// refusal.
+			return nil
+		}
 		return err
 	}
 	defer b.Wait()
