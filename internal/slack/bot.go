@@ -118,6 +118,10 @@ type Bot struct {
 	jobs   chan job
 	botID  string // the bot's user ID, learned from auth.test
 	scopes scopes
+	// started is closed when Start has learned botID: HTTP requests that
+	// arrive before wait for it (they are served beside /healthz as soon
+	// as the server listens).
+	started chan struct{}
 
 	mu         sync.Mutex
 	assistants map[string]bool // assistant threads: channel:thread_ts
@@ -166,7 +170,7 @@ func New(opts Options) (*Bot, error) {
 	}
 	api := slackapi.New(cfg.BotToken.Reveal(), apiOpts...)
 	b := &Bot{opts: opts, api: api, logger: opts.Logger, jobs: make(chan job, max(cfg.Queue, 0)),
-		scopes: newScopes(cfg), assistants: map[string]bool{}}
+		scopes: newScopes(cfg), assistants: map[string]bool{}, started: make(chan struct{})}
 	b.out = NewOutbox(opts.Store, api, opts.HTTPClient, opts.PostInterval, opts.Logger.With("component", "slack-outbox"))
 	b.out.onPosted = func(key, ts string, queued time.Time) {
 		id, ok := strings.CutPrefix(key, incidentKey)
@@ -207,6 +211,7 @@ func (b *Bot) Start(ctx context.Context) error {
 		return fmt.Errorf("slack: the bot token was refused (%w); check slack.bot_token and that the app is installed in the workspace", err)
 	}
 	b.botID = auth.UserID
+	close(b.started)
 	b.wg.Add(1)
 	if l := b.opts.Leadership; l != nil {
 		// Several replicas: the leader delivers; each watches for the

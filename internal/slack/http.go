@@ -18,6 +18,9 @@ import (
 // maxBody bounds a Slack request; real ones are a few kilobytes.
 const maxBody = 1 << 20
 
+// startWait bounds how long an HTTP request waits for Start.
+const startWait = 2 * time.Second
+
 // replayWindow is how old a signed request may be (Slack's advice).
 const replayWindow = 5 * time.Minute
 
@@ -76,6 +79,17 @@ func (b *Bot) verified(next func(w http.ResponseWriter, r *http.Request, body []
 		if !b.replays.first(r.Header.Get("X-Slack-Signature"), time.Now()) {
 			b.count("http", "replayed")
 			httpError(w, http.StatusUnauthorized, "replayed request refused")
+			return
+		}
+		// Until Start knows who the bot is, its own messages cannot be
+		// told apart; Slack allows 3 s for an answer, so wait a little of it.
+		select {
+		case <-b.started:
+		case <-r.Context().Done():
+			return
+		case <-time.After(startWait):
+			w.Header().Set("Retry-After", "1")
+			httpError(w, http.StatusServiceUnavailable, "watchkeeper is still starting (checking the Slack bot token); Slack retries events")
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
