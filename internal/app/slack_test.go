@@ -16,6 +16,80 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/slack/slackfake"
 )
 
+// slackApp builds an App serving Slack in mode against the Slack API at
+// apiURL, with signing secret "secret".
+func slackApp(t *testing.T, mode, apiURL string) (*App, config.Config) {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Store.Path = filepath.Join(t.TempDir(), "wk.db")
+	cfg.Server.Listen = freeAddr(t)
+	cfg.Slack.Mode = mode
+	cfg.Slack.BotToken, cfg.Slack.AppToken, cfg.Slack.SigningSecret = slackfake.BotToken, slackfake.AppToken, "secret"
+	cfg.Slack.APIURL = apiURL
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a, cfg
+}
+
+// postChallenge sends a signed url_verification to the app at base.
+func postChallenge(t *testing.T, base, challenge string) (int, string, http.Header) {
+	t.Helper()
+	body := []byte(`{"type":"url_verification","challenge":"` + challenge + `"}`)
+	req, _ := http.NewRequest(http.MethodPost, base+"/slack/events", strings.NewReader(string(body)))
+	now := time.Now().Unix()
+	req.Header.Set("X-Slack-Request-Timestamp", strconv.FormatInt(now, 10))
+	req.Header.Set("X-Slack-Signature", slackfake.Sign("secret", now, body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Error(err)
+		return 0, "", nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, strings.TrimSpace(string(b)), resp.Header
+}
+
+// slowAuth is a Slack API whose auth.test answers only when release is
+// closed (or the caller gives up); checking receives once it is asked.
+func slowAuth(t *testing.T) (srv *httptest.Server, checking <-chan struct{}, release chan struct{}) {
+	t.Helper()
+	asked, release := make(chan struct{}, 1), make(chan struct{})
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/auth.test" {
+			http.Error(w, "unexpected "+r.URL.Path, http.StatusNotFound)
+			return
+		}
+		select {
+		case asked <- struct{}{}:
+		default:
+		}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"ok":true,"user_id":"UBOT","bot_id":"BBOT","team_id":"T1"}`))
+	}))
+	// The server does not notice a client that gave up while the body is
+	// unread, so release it before closing.
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	return srv, asked, release
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -34,20 +108,7 @@ func TestServeStartsSlack(t *testing.T) {
 	fake.AddChannel("C1", "ops", true, "U1")
 	for _, mode := range []string{"socket", "http"} {
 		t.Run(mode, func(t *testing.T) {
-			cfg := config.Default()
-			cfg.Store.Path = filepath.Join(t.TempDir(), "wk.db")
-			cfg.Server.Listen = freeAddr(t)
-			cfg.Slack.Mode = mode
-			cfg.Slack.BotToken, cfg.Slack.AppToken, cfg.Slack.SigningSecret = slackfake.BotToken, slackfake.AppToken, "secret"
-			cfg.Slack.APIURL = fake.URL
-			if err := cfg.Validate(); err != nil {
-				t.Fatal(err)
-			}
-			a, err := New(context.Background(), cfg, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer a.Close()
+			a, cfg := slackApp(t, mode, fake.URL)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			before := fake.Connections()
@@ -73,20 +134,8 @@ func TestServeStartsSlack(t *testing.T) {
 					t.Error("socket mode did not connect")
 				}
 			} else {
-				body := []byte(`{"type":"url_verification","challenge":"abc"}`)
-				req, _ := http.NewRequest(http.MethodPost, base+"/slack/events", strings.NewReader(string(body)))
-				now := time.Now().Unix()
-				req.Header.Set("X-Slack-Request-Timestamp", strconv.FormatInt(now, 10))
-				req.Header.Set("X-Slack-Signature", slackfake.Sign("secret", now, body))
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var b [16]byte
-				n, _ := resp.Body.Read(b[:])
-				resp.Body.Close()
-				if resp.StatusCode != 200 || string(b[:n]) != "abc" {
-					t.Errorf("challenge = %d %q", resp.StatusCode, b[:n])
+				if code, body, _ := postChallenge(t, base, "abc"); code != 200 || body != "abc" {
+					t.Errorf("challenge = %d %q", code, body)
 				}
 			}
 			cancel()
@@ -117,30 +166,8 @@ func TestServeStartsSlack(t *testing.T) {
 // clean stop, not a refused token (CI once saw the slow auth.test lose
 // this race).
 func TestServeStoppedDuringTokenCheck(t *testing.T) {
-	checking, stop := make(chan struct{}, 1), make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case checking <- struct{}{}:
-		default:
-		}
-		select { // Slack never answers before the stop
-		case <-r.Context().Done():
-		case <-stop:
-		}
-	}))
-	defer slow.Close()
-	defer close(stop)
-	cfg := config.Default()
-	cfg.Store.Path = filepath.Join(t.TempDir(), "wk.db")
-	cfg.Server.Listen = freeAddr(t)
-	cfg.Slack.Mode = "http"
-	cfg.Slack.BotToken, cfg.Slack.AppToken, cfg.Slack.SigningSecret = slackfake.BotToken, slackfake.AppToken, "secret"
-	cfg.Slack.APIURL = slow.URL + "/"
-	a, err := New(context.Background(), cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	slow, checking, _ := slowAuth(t)
+	a, _ := slackApp(t, "http", slow.URL+"/")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(ctx) }()
@@ -164,37 +191,8 @@ func TestServeStoppedDuringTokenCheck(t *testing.T) {
 // for it (the bot's own messages cannot be told apart before), and are
 // told to retry if it takes longer than a Slack ack can wait.
 func TestSlackRequestsWaitForTheTokenCheck(t *testing.T) {
-	release := make(chan struct{})
-	checking := make(chan struct{}, 1)
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/auth.test" {
-			http.Error(w, "unexpected "+r.URL.Path, http.StatusNotFound)
-			return
-		}
-		select {
-		case checking <- struct{}{}:
-		default:
-		}
-		select {
-		case <-release:
-		case <-r.Context().Done():
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"ok":true,"user_id":"UBOT","bot_id":"BBOT","team_id":"T1"}`))
-	}))
-	defer slow.Close()
-	cfg := config.Default()
-	cfg.Store.Path = filepath.Join(t.TempDir(), "wk.db")
-	cfg.Server.Listen = freeAddr(t)
-	cfg.Slack.Mode = "http"
-	cfg.Slack.BotToken, cfg.Slack.AppToken, cfg.Slack.SigningSecret = slackfake.BotToken, slackfake.AppToken, "secret"
-	cfg.Slack.APIURL = slow.URL + "/"
-	a, err := New(context.Background(), cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	slow, checking, release := slowAuth(t)
+	a, cfg := slackApp(t, "http", slow.URL+"/")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(ctx) }()
@@ -210,23 +208,9 @@ func TestSlackRequestsWaitForTheTokenCheck(t *testing.T) {
 		t.Fatal("auth.test was never called")
 	}
 	base := "http://" + cfg.Server.Listen
-	challenge := func(nonce string) (int, string, http.Header) {
-		body := []byte(`{"type":"url_verification","challenge":"` + nonce + `"}`)
-		req, _ := http.NewRequest(http.MethodPost, base+"/slack/events", strings.NewReader(string(body)))
-		now := time.Now().Unix()
-		req.Header.Set("X-Slack-Request-Timestamp", strconv.FormatInt(now, 10))
-		req.Header.Set("X-Slack-Signature", slackfake.Sign("secret", now, body))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, strings.TrimSpace(string(b)), resp.Header
-	}
 	// Still checking after the wait: 503 with Retry-After, a reason, and
 	// the health check unaffected.
-	code, body, hdr := challenge("first")
+	code, body, hdr := postChallenge(t, base, "first")
 	if code != http.StatusServiceUnavailable || hdr.Get("Retry-After") == "" || !strings.Contains(body, "still starting") {
 		t.Errorf("during the token check = %d %q Retry-After=%q, want 503 with Retry-After", code, body, hdr.Get("Retry-After"))
 	}
@@ -242,7 +226,7 @@ func TestSlackRequestsWaitForTheTokenCheck(t *testing.T) {
 	}
 	got := make(chan answer, 1)
 	go func() {
-		c, b, _ := challenge("second")
+		c, b, _ := postChallenge(t, base, "second")
 		got <- answer{c, b}
 	}()
 	time.Sleep(200 * time.Millisecond)
