@@ -3,12 +3,14 @@ package slack
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,7 +39,20 @@ type outMsg struct {
 	ResponseURL     string `json:"response_url,omitempty"`
 	ResponseType    string `json:"response_type,omitempty"`
 	ReplaceOriginal bool   `json:"replace_original,omitempty"`
+	// Nonce marks a post in Slack (message metadata), so that a post
+	// whose outcome is unknown can be found instead of sent twice.
+	Nonce string `json:"nonce,omitempty"`
 }
+
+// Posting a message whose previous attempt may have reached Slack first
+// looks for it: the metadata event type and the results that mean so.
+const (
+	metaEventType = "watchkeeper_outbox"
+	inFlight      = "in flight"
+	unknownPrefix = "outcome unknown: "
+	// findPages bounds the history read when looking for such a post.
+	findPages = 5
+)
 
 func newMsg(channel, threadTS, text string, blocks []slackapi.Block) outMsg {
 	m := outMsg{Channel: channel, ThreadTS: threadTS, Text: text}
@@ -110,6 +125,9 @@ func NewOutbox(s OutboxStore, api *slackapi.Client, hc *http.Client, interval ti
 }
 
 func (o *Outbox) enqueue(ctx context.Context, kind, key string, m outMsg, wait bool) (int64, chan delivery, error) {
+	if kind == kindPost {
+		m.Nonce = rand.Text()
+	}
 	payload, err := json.Marshal(m)
 	if err != nil {
 		return 0, nil, err
@@ -237,14 +255,18 @@ func (o *Outbox) deliverDue(ctx context.Context) time.Duration {
 			wait = min(wait, due.Sub(now))
 			continue
 		}
-		ts, err := o.send(ctx, m)
+		ts, err := o.deliver(ctx, m)
 		if limited {
 			o.nextOK[m.Channel] = time.Now().Add(o.interval)
 		}
 		if retryIn, retry := o.retry(m, err); retry {
 			blocked[m.Channel] = true
 			wait = min(wait, retryIn)
-			if err := o.store.UpdateOutbox(ctx, m.ID, store.OutboxPending, m.Attempts+1, time.Now().Add(retryIn), err.Error()); err != nil {
+			result := err.Error()
+			if m.Kind == kindPost && outcomeUnknown(err) {
+				result = unknownPrefix + result
+			}
+			if err := o.store.UpdateOutbox(ctx, m.ID, store.OutboxPending, m.Attempts+1, time.Now().Add(retryIn), result); err != nil {
 				o.logger.Error("record a Slack delivery retry", "id", m.ID, "err", err)
 			}
 			continue
@@ -367,6 +389,89 @@ func slackError(err error) string {
 	return "transport"
 }
 
+// deliver sends m. A post that may already be in Slack — its previous
+// attempt's answer was lost, or the process sending it died — is looked
+// for first, by its nonce, and not posted again if found.
+func (o *Outbox) deliver(ctx context.Context, m store.OutboxMessage) (string, error) {
+	if m.Kind != kindPost {
+		return o.send(ctx, m)
+	}
+	var msg outMsg
+	if err := json.Unmarshal(m.Payload, &msg); err != nil {
+		return "", fmt.Errorf("corrupt outbox payload: %w", err)
+	}
+	if msg.Nonce != "" && (m.Result == inFlight || strings.HasPrefix(m.Result, unknownPrefix)) {
+		ts, err := o.findPosted(ctx, m, msg)
+		switch {
+		case ts != "":
+			o.logger.Info("Slack message was already posted; not posting it again", "id", m.ID, "channel", m.Channel, "ts", ts)
+			return ts, nil
+		case err != nil && transient(err):
+			return "", fmt.Errorf("look for a message that may have been posted: %w", err)
+		case err != nil:
+			// Without history access (a missing scope, a DM opened by user
+			// ID) duplicates are possible, losses are not: post.
+			o.logger.Warn("cannot check whether a Slack message was already posted; posting it", "id", m.ID, "channel", m.Channel, "err", err)
+		}
+	}
+	// Marked before sending: if this process dies before recording the
+	// outcome, whoever delivers next looks for the message first.
+	if err := o.store.UpdateOutbox(context.WithoutCancel(ctx), m.ID, store.OutboxPending, m.Attempts, m.NextAt, inFlight); err != nil {
+		return "", fmt.Errorf("mark a Slack message in flight: %w", err)
+	}
+	return o.send(ctx, m)
+}
+
+// findPosted looks in the channel (or the thread) for the post carrying
+// msg's nonce, from a little before it was queued; "" if it is not there.
+func (o *Outbox) findPosted(ctx context.Context, m store.OutboxMessage, msg outMsg) (string, error) {
+	// Slack's clock and ours may differ; a minute's margin is cheap.
+	since := m.CreatedAt.Add(-time.Minute)
+	oldest := fmt.Sprintf("%d.%06d", since.Unix(), since.Nanosecond()/1000)
+	cursor := ""
+	for range findPages {
+		var msgs []slackapi.Message
+		var more bool
+		var err error
+		if msg.ThreadTS != "" {
+			msgs, more, cursor, err = o.api.GetConversationRepliesContext(ctx, &slackapi.GetConversationRepliesParameters{
+				ChannelID: msg.Channel, Timestamp: msg.ThreadTS, Oldest: oldest, Cursor: cursor, Limit: 200, IncludeAllMetadata: true})
+		} else {
+			var h *slackapi.GetConversationHistoryResponse
+			h, err = o.api.GetConversationHistoryContext(ctx, &slackapi.GetConversationHistoryParameters{
+				ChannelID: msg.Channel, Oldest: oldest, Cursor: cursor, Limit: 200, IncludeAllMetadata: true})
+			if h != nil {
+				msgs, more, cursor = h.Messages, h.HasMore, h.ResponseMetaData.NextCursor
+			}
+		}
+		if err != nil {
+			return "", err
+		}
+		for _, sm := range msgs {
+			if sm.Metadata.EventType == metaEventType && sm.Metadata.EventPayload["nonce"] == msg.Nonce {
+				return sm.Timestamp, nil
+			}
+		}
+		if !more || cursor == "" {
+			return "", nil
+		}
+	}
+	return "", nil
+}
+
+// outcomeUnknown reports whether a failed post may have reached Slack
+// anyway: the request went out but no answer came back.
+func outcomeUnknown(err error) bool {
+	var se slackapi.SlackErrorResponse
+	var sc slackapi.StatusCodeError
+	var rl *slackapi.RateLimitedError
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return false // never connected
+	}
+	return !errors.As(err, &se) && !errors.As(err, &sc) && !errors.As(err, &rl)
+}
+
 func (o *Outbox) send(ctx context.Context, m store.OutboxMessage) (string, error) {
 	var msg outMsg
 	if err := json.Unmarshal(m.Payload, &msg); err != nil {
@@ -382,6 +487,10 @@ func (o *Outbox) send(ctx context.Context, m store.OutboxMessage) (string, error
 	}
 	if msg.ThreadTS != "" {
 		opts = append(opts, slackapi.MsgOptionTS(msg.ThreadTS))
+	}
+	if m.Kind == kindPost && msg.Nonce != "" {
+		opts = append(opts, slackapi.MsgOptionMetadata(slackapi.SlackMetadata{
+			EventType: metaEventType, EventPayload: map[string]any{"nonce": msg.Nonce}}))
 	}
 	switch m.Kind {
 	case kindPost:

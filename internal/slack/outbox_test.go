@@ -2,6 +2,7 @@ package slack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -206,4 +207,117 @@ func TestOutboxSharedBetweenReplicas(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "channel_not_found") {
 		t.Errorf("a refusal delivered by the leader: err = %v", err)
 	}
+}
+
+// A post whose answer was lost after Slack accepted it is not posted again:
+// the retry finds it by its metadata, in a channel and in a thread.
+func TestOutboxLostAnswerIsNotPostedTwice(t *testing.T) {
+	fake := slackfake.New(slackfake.Options{PostBurst: 10})
+	defer fake.Close()
+	fake.AddChannel("C1", "one", true)
+	s := openStore(t, filepath.Join(t.TempDir(), "o.db"))
+	o := NewOutbox(s, newAPI(fake.URL), nil, time.Millisecond, testLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go o.Run(ctx)
+	parent, err := o.Post(ctx, newMsg("C1", "", "parent", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, thread := range []string{"", parent} {
+		fake.LoseNextAnswer("chat.postMessage")
+		text := "once in " + map[bool]string{true: "the channel", false: "a thread"}[thread == ""]
+		ts, err := o.Post(ctx, newMsg("C1", thread, text, nil))
+		if err != nil {
+			t.Fatalf("%s: %v", text, err)
+		}
+		var same []string
+		for _, m := range fake.BotMessages("C1", thread) {
+			if m.Text == text {
+				same = append(same, m.TS)
+			}
+		}
+		if len(same) != 1 || same[0] != ts {
+			t.Errorf("%s: posted as %v, Post returned %s; want once", text, same, ts)
+		}
+	}
+	if n := fake.Calls("chat.postMessage"); n != 3 {
+		t.Errorf("chat.postMessage called %d times, want 3 (no second post of a lost answer)", n)
+	}
+}
+
+// A post another process was sending when it died is looked for before it
+// is sent: found, it is recorded with Slack's ts; not found, it is posted;
+// when the history cannot be read, it is posted rather than lost.
+func TestOutboxTakesOverInFlightPosts(t *testing.T) {
+	fake := slackfake.New(slackfake.Options{PostBurst: 10})
+	defer fake.Close()
+	fake.AddChannel("C1", "one", true)
+	s := openStore(t, filepath.Join(t.TempDir(), "o.db"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dead := NewOutbox(s, newAPI(fake.URL), nil, time.Millisecond, testLogger(t))
+	queue := func(text string) (int64, outMsg) {
+		id, _, err := dead.enqueue(ctx, kindPost, "", newMsg("C1", "", text, nil), false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		row, err := s.GetOutbox(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var msg outMsg
+		if err := json.Unmarshal(row.Payload, &msg); err != nil || msg.Nonce == "" {
+			t.Fatalf("queued post has no nonce: %s %v", row.Payload, err)
+		}
+		if err := s.UpdateOutbox(ctx, id, store.OutboxPending, 0, time.Now(), inFlight); err != nil {
+			t.Fatal(err)
+		}
+		return id, msg
+	}
+	// The first is checked without the scope to read history (delivery
+	// goes in queue order).
+	blindID, _ := queue("checked without history")
+	fake.FailNext("conversations.history", "missing_scope")
+	// The dead process had sent this one; Slack has it.
+	sentID, sent := queue("sent before the crash")
+	if _, err := dead.send(ctx, store.OutboxMessage{ID: sentID, Kind: kindPost, Payload: mustJSON(t, sent)}); err != nil {
+		t.Fatal(err)
+	}
+	// It died before this one left.
+	unsentID, _ := queue("not sent before the crash")
+
+	up := NewOutbox(s, newAPI(fake.URL), nil, time.Millisecond, testLogger(t))
+	go up.Run(ctx)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if p, _ := s.PendingOutbox(ctx, 10); len(p) == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	count := map[string]int{}
+	tsOf := map[string]string{}
+	for _, m := range fake.BotMessages("C1", "") {
+		count[m.Text]++
+		tsOf[m.Text] = m.TS
+	}
+	for id, text := range map[int64]string{sentID: "sent before the crash", unsentID: "not sent before the crash", blindID: "checked without history"} {
+		row, err := s.GetOutbox(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if count[text] != 1 || row.Status != store.OutboxSent || row.Result != tsOf[text] {
+			t.Errorf("%q: in Slack %d times, row %s %q (Slack ts %s)", text, count[text], row.Status, row.Result, tsOf[text])
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -18,6 +18,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -59,6 +60,9 @@ type Message struct {
 	BotID    string
 	Text     string
 	Blocks   json.RawMessage
+	// Metadata is the message's metadata as posted (event_type and
+	// event_payload), or nil.
+	Metadata json.RawMessage
 	// Updates counts chat.update calls on the message.
 	Updates   int
 	Reactions []string
@@ -130,6 +134,10 @@ type Fake struct {
 	calls      map[string]int
 	groups     map[string][]string
 	failNext   map[string]string
+	// loseNext: the next call of these methods is carried out, but its
+	// answer is lost (the connection drops), as when a network or a
+	// process fails after Slack accepted a message.
+	loseNext map[string]bool
 
 	socket *socketHub
 }
@@ -147,7 +155,8 @@ func New(opts Options) *Fake {
 	}
 	f := &Fake{opts: opts, clock: time.Now().Unix() * 1_000_000,
 		channels: map[string]*channel{}, messages: map[string][]*Message{}, uploads: map[string]*upload{},
-		triggers: map[string]time.Time{}, responses: map[string]int{}, calls: map[string]int{}, failNext: map[string]string{}}
+		triggers: map[string]time.Time{}, responses: map[string]int{}, calls: map[string]int{}, failNext: map[string]string{},
+		loseNext: map[string]bool{}}
 	f.socket = newSocketHub(opts.PingInterval)
 	bind := func(c slacktest.Customize) {
 		for path, h := range map[string]http.HandlerFunc{
@@ -157,6 +166,7 @@ func New(opts Options) *Fake {
 			"/chat.delete":                           f.bot(f.deleteMessage),
 			"/chat.postEphemeral":                    f.bot(f.postEphemeral),
 			"/conversations.replies":                 f.bot(f.replies),
+			"/conversations.history":                 f.bot(f.history),
 			"/reactions.add":                         f.bot(f.reaction(true)),
 			"/reactions.remove":                      f.bot(f.reaction(false)),
 			"/files.getUploadURLExternal":            f.getUploadURL,
@@ -211,6 +221,14 @@ func (f *Fake) FailNext(method, code string) {
 	f.failNext[method] = code
 }
 
+// LoseNextAnswer makes the next call of method take effect in the fake
+// while its caller gets no answer: the connection is closed instead.
+func (f *Fake) LoseNextAnswer(method string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.loseNext[method] = true
+}
+
 // Calls returns how many times method was called.
 func (f *Fake) Calls(method string) int {
 	f.mu.Lock()
@@ -225,10 +243,22 @@ func (f *Fake) count(h http.HandlerFunc) http.HandlerFunc {
 		f.calls[method]++
 		code, fail := f.failNext[method]
 		delete(f.failNext, method)
+		lose := f.loseNext[method]
+		delete(f.loseNext, method)
 		f.mu.Unlock()
 		if fail {
 			writeErr(w, code)
 			return
+		}
+		if lose {
+			h(httptest.NewRecorder(), r) // done, answer discarded
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					conn.Close()
+					return
+				}
+			}
+			panic(http.ErrAbortHandler) // closes the connection too
 		}
 		h(w, r)
 	}
@@ -385,11 +415,33 @@ func (f *Fake) postMessage(w http.ResponseWriter, v url.Values) {
 		writeErr(w, e)
 		return
 	}
+	meta, e := checkMetadata(v.Get("metadata"))
+	if e != "" {
+		writeErr(w, e)
+		return
+	}
 	m := &Message{Channel: c.id, TS: f.nextTS(), ThreadTS: v.Get("thread_ts"), BotID: BotID, User: BotUserID,
-		Text: v.Get("text"), Blocks: json.RawMessage(orNull(v.Get("blocks")))}
+		Text: v.Get("text"), Blocks: json.RawMessage(orNull(v.Get("blocks"))), Metadata: meta}
 	f.messages[c.id] = append(f.messages[c.id], m)
 	writeJSON(w, map[string]any{"ok": true, "channel": c.id, "ts": m.TS,
 		"message": map[string]any{"text": m.Text, "ts": m.TS, "bot_id": BotID, "thread_ts": m.ThreadTS}})
+}
+
+// checkMetadata validates chat.postMessage's metadata argument: a JSON
+// object with a string event_type and an object event_payload.
+func checkMetadata(raw string) (json.RawMessage, string) {
+	if raw == "" {
+		return nil, ""
+	}
+	var m struct {
+		EventType    *string         `json:"event_type"`
+		EventPayload json.RawMessage `json:"event_payload"`
+	}
+	if err := json.Unmarshal([]byte(raw), &m); err != nil || m.EventType == nil || *m.EventType == "" ||
+		len(m.EventPayload) == 0 || m.EventPayload[0] != '{' {
+		return nil, "invalid_metadata_format"
+	}
+	return json.RawMessage(raw), ""
 }
 
 func orNull(s string) string {
@@ -462,20 +514,118 @@ func (f *Fake) replies(w http.ResponseWriter, v url.Values) {
 		writeErr(w, "thread_not_found")
 		return
 	}
-	var out []map[string]any
+	// Oldest first, the parent included.
+	var thread []*Message
 	for _, m := range f.messages[ch] {
-		if (m.TS == ts || m.ThreadTS == ts) && !m.Deleted {
-			msg := map[string]any{"type": "message", "ts": m.TS, "text": m.Text, "user": m.User}
-			if m.ThreadTS != "" {
-				msg["thread_ts"] = m.ThreadTS
-			}
-			if m.BotID != "" {
-				msg["bot_id"] = m.BotID
-			}
-			out = append(out, msg)
+		if m.TS == ts || m.ThreadTS == ts {
+			thread = append(thread, m)
 		}
 	}
-	writeJSON(w, map[string]any{"ok": true, "messages": out, "has_more": false})
+	f.page(w, v, thread, 1000, 1000)
+}
+
+// history serves conversations.history: the channel's top-level messages,
+// newest first.
+func (f *Fake) history(w http.ResponseWriter, v url.Values) {
+	c := f.channels[v.Get("channel")]
+	switch {
+	case c == nil:
+		writeErr(w, "channel_not_found")
+		return
+	case !c.botMember:
+		writeErr(w, "not_in_channel")
+		return
+	}
+	var top []*Message
+	all := f.messages[c.id]
+	for i := len(all) - 1; i >= 0; i-- {
+		if m := all[i]; m.ThreadTS == "" || m.ThreadTS == m.TS {
+			top = append(top, m)
+		}
+	}
+	f.page(w, v, top, 100, 999)
+}
+
+// page answers a conversations.* read: messages within oldest/latest
+// (exclusive unless inclusive), limit per page,
+// cursor paging, and metadata only when include_all_metadata is set.
+func (f *Fake) page(w http.ResponseWriter, v url.Values, msgs []*Message, defLimit, maxLimit int) {
+	oldest, ok1 := tsMicros(v.Get("oldest"), 0)
+	latest, ok2 := tsMicros(v.Get("latest"), 1<<62)
+	if !ok1 || !ok2 {
+		writeErr(w, "invalid_ts_oldest")
+		return
+	}
+	inclusive := v.Get("inclusive") == "1" || v.Get("inclusive") == "true"
+	limit := defLimit
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			writeErr(w, "invalid_limit")
+			return
+		}
+		if n > 0 {
+			limit = min(n, maxLimit)
+		}
+	}
+	offset := 0
+	if c := v.Get("cursor"); c != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(c, "off:"))
+		if err != nil || !strings.HasPrefix(c, "off:") || n < 0 {
+			writeErr(w, "invalid_cursor")
+			return
+		}
+		offset = n
+	}
+	withMeta := v.Get("include_all_metadata") == "1" || v.Get("include_all_metadata") == "true"
+	var in []*Message
+	for _, m := range msgs {
+		t, _ := tsMicros(m.TS, 0)
+		if m.Deleted || t < oldest || t > latest || !inclusive && (t == oldest || t == latest) {
+			continue
+		}
+		in = append(in, m)
+	}
+	out := []map[string]any{}
+	for i := offset; i < len(in) && len(out) < limit; i++ {
+		m := in[i]
+		msg := map[string]any{"type": "message", "ts": m.TS, "text": m.Text, "user": m.User}
+		if m.ThreadTS != "" {
+			msg["thread_ts"] = m.ThreadTS
+		}
+		if m.BotID != "" {
+			msg["bot_id"] = m.BotID
+		}
+		if withMeta && m.Metadata != nil {
+			msg["metadata"] = m.Metadata
+		}
+		out = append(out, msg)
+	}
+	resp := map[string]any{"ok": true, "messages": out, "has_more": offset+len(out) < len(in)}
+	if offset+len(out) < len(in) {
+		resp["response_metadata"] = map[string]any{"next_cursor": "off:" + strconv.Itoa(offset+len(out))}
+	}
+	writeJSON(w, resp)
+}
+
+// tsMicros parses a Slack timestamp ("1732500000.000100", or whole
+// seconds) into microseconds; empty gives def.
+func tsMicros(ts string, def int64) (int64, bool) {
+	if ts == "" {
+		return def, true
+	}
+	sec, frac, _ := strings.Cut(ts, ".")
+	s, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil || len(frac) > 6 {
+		return 0, false
+	}
+	var us int64
+	if frac != "" {
+		if us, err = strconv.ParseInt(frac+strings.Repeat("0", 6-len(frac)), 10, 64); err != nil {
+			return 0, false
+		}
+	}
+	return s*1_000_000 + us, true
 }
 
 func (f *Fake) reaction(add bool) func(w http.ResponseWriter, v url.Values) {

@@ -38,6 +38,8 @@ func TestFakeEnforcesSlackRules(t *testing.T) {
 		{"text over 40000", api, "C1", []slackapi.MsgOption{slackapi.MsgOptionText(strings.Repeat("y", 40001), false)}, "msg_too_long"},
 		{"empty", api, "C1", nil, "no_text"},
 		{"not a member", api, "C2", []slackapi.MsgOption{slackapi.MsgOptionText("hi", false)}, "not_in_channel"},
+		{"metadata without an event type", api, "C1", []slackapi.MsgOption{slackapi.MsgOptionText("hi", false),
+			slackapi.MsgOptionMetadata(slackapi.SlackMetadata{EventPayload: map[string]any{"a": 1}})}, "invalid_metadata_format"},
 		{"unknown channel", api, "C9", []slackapi.MsgOption{slackapi.MsgOptionText("hi", false)}, "channel_not_found"},
 		{"app token on a bot method", slackapi.New(slackfake.AppToken, slackapi.OptionAPIURL(f.URL)), "C1",
 			[]slackapi.MsgOption{slackapi.MsgOptionText("hi", false)}, "not_allowed_token_type"},
@@ -100,5 +102,81 @@ func TestFakeEnforcesSlackRules(t *testing.T) {
 	if _, err := api.UploadFileContext(ctx, slackapi.UploadFileParameters{Channel: "C1", Filename: "b.png", FileSize: 10,
 		Reader: strings.NewReader("short")}); err == nil {
 		t.Error("an upload shorter than its declared length was accepted")
+	}
+}
+
+// conversations.history and .replies page as Slack does, return metadata
+// only when asked, and a lost answer still leaves the message posted.
+func TestFakeHistoryMetadataAndLostAnswers(t *testing.T) {
+	f := slackfake.New(slackfake.Options{PostBurst: 100})
+	defer f.Close()
+	f.AddChannel("C1", "one", true)
+	f.AddChannel("C2", "two", false)
+	api := slackapi.New(slackfake.BotToken, slackapi.OptionAPIURL(f.URL))
+	ctx := context.Background()
+	meta := func(n string) slackapi.MsgOption {
+		return slackapi.MsgOptionMetadata(slackapi.SlackMetadata{EventType: "test_event", EventPayload: map[string]any{"n": n}})
+	}
+	var tss []string
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		_, ts, err := api.PostMessageContext(ctx, "C1", slackapi.MsgOptionText(n, false), meta(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tss = append(tss, ts)
+	}
+	if _, _, err := api.PostMessageContext(ctx, "C1", slackapi.MsgOptionText("reply", false), slackapi.MsgOptionTS(tss[0]), meta("r")); err != nil {
+		t.Fatal(err)
+	}
+	// Newest first, replies left out, two per page.
+	var got []string
+	cursor := ""
+	for page := 0; ; page++ {
+		h, err := api.GetConversationHistoryContext(ctx, &slackapi.GetConversationHistoryParameters{
+			ChannelID: "C1", Limit: 2, Cursor: cursor, IncludeAllMetadata: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range h.Messages {
+			got = append(got, m.Text+"="+m.Metadata.EventType+":"+m.Metadata.EventPayload["n"].(string))
+		}
+		if !h.HasMore {
+			break
+		}
+		if page > 5 {
+			t.Fatal("history never ends")
+		}
+		cursor = h.ResponseMetaData.NextCursor
+	}
+	if strings.Join(got, " ") != "e=test_event:e d=test_event:d c=test_event:c b=test_event:b a=test_event:a" {
+		t.Errorf("history = %v", got)
+	}
+	// oldest is exclusive; no metadata unless asked.
+	h, err := api.GetConversationHistoryContext(ctx, &slackapi.GetConversationHistoryParameters{ChannelID: "C1", Oldest: tss[2]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Messages) != 2 || h.Messages[0].Text != "e" || h.Messages[1].Text != "d" || h.Messages[0].Metadata.EventType != "" {
+		t.Errorf("history after c without metadata = %+v", h.Messages)
+	}
+	msgs, _, _, err := api.GetConversationRepliesContext(ctx, &slackapi.GetConversationRepliesParameters{
+		ChannelID: "C1", Timestamp: tss[0], IncludeAllMetadata: true})
+	if err != nil || len(msgs) != 2 || msgs[1].Text != "reply" || msgs[1].Metadata.EventPayload["n"] != "r" {
+		t.Errorf("replies = %+v, %v", msgs, err)
+	}
+	for _, tt := range []struct{ ch, cursor, want string }{
+		{"C9", "", "channel_not_found"}, {"C2", "", "not_in_channel"}, {"C1", "garbage", "invalid_cursor"}} {
+		_, err := api.GetConversationHistoryContext(ctx, &slackapi.GetConversationHistoryParameters{ChannelID: tt.ch, Cursor: tt.cursor})
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("history %s %q: %v, want %s", tt.ch, tt.cursor, err, tt.want)
+		}
+	}
+	// A lost answer: the caller sees a transport error, Slack has the message.
+	f.LoseNextAnswer("chat.postMessage")
+	if _, _, err := api.PostMessageContext(ctx, "C1", slackapi.MsgOptionText("lost", false)); err == nil {
+		t.Error("a lost answer reached the caller")
+	}
+	if m := f.BotMessages("C1", ""); m[len(m)-1].Text != "lost" {
+		t.Errorf("the message whose answer was lost was not posted: last is %q", m[len(m)-1].Text)
 	}
 }
