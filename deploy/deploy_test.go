@@ -188,6 +188,30 @@ func TestChartAppliesServerSide(t *testing.T) {
 			}
 		})
 	}
+
+	// The install notes warn about settings that leave a part not working.
+	t.Run("notes", func(t *testing.T) {
+		for _, tt := range []struct {
+			args []string
+			warn bool
+		}{
+			{nil, true},
+			{[]string{"--set", "rbac.actionNamespaces={shop}"}, false},
+			{[]string{"--set", "rbac.impersonate=true"}, false},
+			{[]string{"--set", "config.kubernetes.actions=false"}, false},
+		} {
+			cmd := exec.Command(helm(t), append([]string{"install", "watchkeeper", chart, "--namespace", "watchkeeper",
+				"--dry-run=client", "--kubeconfig", k.Kubeconfig}, tt.args...)...)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("helm install --dry-run %v: %v\n%s", tt.args, err, out)
+			}
+			notes := string(out[max(0, strings.LastIndex(string(out), "NOTES:")):])
+			if got := strings.Contains(notes, "rbac.actionNamespaces is empty"); got != tt.warn {
+				t.Errorf("%v: RBAC warning shown = %v, want %v\n%s", tt.args, got, tt.warn, notes)
+			}
+		}
+	})
 }
 
 // checkConfig loads the ConfigMap's config.yaml as Watchkeeper does.

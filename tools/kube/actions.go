@@ -77,6 +77,22 @@ type actionArgs struct {
 	// What a rollback would return to: the revision and replicas before.
 	FromRevision int    `json:"from_revision,omitempty"`
 	FromReplicas *int32 `json:"from_replicas,omitempty"`
+
+	// dryRunSkipped: Watchkeeper's own identity may not make the change
+	// (impersonation: the approver's RBAC decides), so no dry run.
+	dryRunSkipped bool
+}
+
+// dryRunFailed reports whether a proposal's server-side dry run refused
+// the change. With impersonation Watchkeeper's own identity usually has
+// only read rights: an RBAC refusal then says nothing about the approver,
+// so the proposal goes ahead without the dry run (and says so).
+func dryRunFailed(cfg ActionConfig, a *actionArgs, err error) bool {
+	if err != nil && cfg.Impersonate != nil && apierrors.IsForbidden(err) {
+		a.dryRunSkipped = true
+		return false
+	}
+	return err != nil
 }
 
 type actionSpec struct {
@@ -120,6 +136,9 @@ func (t action) Run(ctx context.Context, raw json.RawMessage) (tools.Result, err
 	}
 	args, _ := json.Marshal(a)
 	details := diff + "\nServer-side dry run: accepted by the API server."
+	if a.dryRunSkipped {
+		details = diff + "\nServer-side dry run: not possible with Watchkeeper's own identity; the change is made as the approver, whose RBAC decides."
+	}
 	if a.Reason != "" {
 		details = "Reason: " + a.Reason + "\n" + details
 	}
@@ -187,7 +206,7 @@ var restartSpec = actionSpec{
 		}
 		a.Generation = d.Generation
 		if _, err := cfg.Client.AppsV1().Deployments(a.Namespace).Patch(ctx, a.Name, types.StrategicMergePatchType,
-			restartPatch(cfg.now()), metav1.PatchOptions{DryRun: dryRun}); err != nil {
+			restartPatch(cfg.now()), metav1.PatchOptions{DryRun: dryRun}); dryRunFailed(cfg, a, err) {
 			return "", "", err
 		}
 		return fmt.Sprintf("Restart deployment %s/%s (%d pods replaced one by one)", a.Namespace, a.Name, replicas(d.Spec.Replicas)),
@@ -245,7 +264,7 @@ var scaleSpec = actionSpec{
 		a.FromReplicas = &from
 		want := cur.DeepCopy()
 		want.Spec.Replicas = *a.Replicas
-		if _, err := updateScale(ctx, cfg, *a, want, metav1.UpdateOptions{DryRun: dryRun}); err != nil {
+		if _, err := updateScale(ctx, cfg, *a, want, metav1.UpdateOptions{DryRun: dryRun}); dryRunFailed(cfg, a, err) {
 			return "", "", err
 		}
 		return fmt.Sprintf("Scale %s %s/%s from %d to %d replicas", a.Kind, a.Namespace, a.Name, cur.Spec.Replicas, *a.Replicas),
@@ -313,7 +332,7 @@ var undoSpec = actionSpec{
 		a.Generation, a.Revision = d.Generation, target.number
 		a.FromRevision, _ = strconv.Atoi(d.Annotations[revisionAnnotation])
 		if _, err := cfg.Client.AppsV1().Deployments(a.Namespace).Patch(ctx, a.Name, types.StrategicMergePatchType,
-			undoPatch(target.rs), metav1.PatchOptions{DryRun: dryRun}); err != nil {
+			undoPatch(target.rs), metav1.PatchOptions{DryRun: dryRun}); dryRunFailed(cfg, a, err) {
 			return "", "", err
 		}
 		diff := templateDiff(d.Spec.Template.Spec, target.rs.Spec.Template.Spec)
@@ -393,7 +412,7 @@ var deletePodSpec = actionSpec{
 		if o := metav1.GetControllerOf(p); o != nil {
 			owner = "owned by " + o.Kind + "/" + o.Name + ", which replaces it"
 		}
-		if err := cfg.Client.CoreV1().Pods(a.Namespace).Delete(ctx, a.Name, metav1.DeleteOptions{DryRun: dryRun}); err != nil {
+		if err := cfg.Client.CoreV1().Pods(a.Namespace).Delete(ctx, a.Name, metav1.DeleteOptions{DryRun: dryRun}); dryRunFailed(cfg, a, err) {
 			return "", "", err
 		}
 		return fmt.Sprintf("Delete pod %s/%s (%s)", a.Namespace, a.Name, owner),
@@ -437,7 +456,7 @@ var cordonSpec = actionSpec{
 		}
 		a.State = strconv.FormatBool(n.Spec.Unschedulable)
 		if _, err := cfg.Client.CoreV1().Nodes().Patch(ctx, a.Name, types.StrategicMergePatchType, cordonPatch(want),
-			metav1.PatchOptions{DryRun: dryRun}); err != nil {
+			metav1.PatchOptions{DryRun: dryRun}); dryRunFailed(cfg, a, err) {
 			return "", "", err
 		}
 		verb := map[bool]string{true: "Cordon", false: "Uncordon"}[want]
@@ -482,7 +501,7 @@ var suspendSpec = actionSpec{
 		}
 		a.Generation = j.Generation
 		if _, err := cfg.Client.BatchV1().CronJobs(a.Namespace).Patch(ctx, a.Name, types.MergePatchType, suspendPatch(want),
-			metav1.PatchOptions{DryRun: dryRun}); err != nil {
+			metav1.PatchOptions{DryRun: dryRun}); dryRunFailed(cfg, a, err) {
 			return "", "", err
 		}
 		verb := map[bool]string{true: "Suspend", false: "Resume"}[want]

@@ -191,9 +191,27 @@ func TestImpersonationLetsRBACDecide(t *testing.T) {
 		_, err := bob.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
 		return err == nil
 	})
-	tl := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: c, Namespace: "shop"}, RolloutTimeout: 30 * time.Second,
+	// Watchkeeper's own identity only reads (the chart's impersonation
+	// setup): proposals cannot be dry-run with it and go ahead, saying so.
+	applyReadRole(t, c)
+	self, _ := kubernetes.NewForConfig(k.As("watchkeeper"))
+	waitFor(t, "the read role to take effect", func() bool {
+		_, err := self.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+		return err == nil
+	})
+	tl := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: self, Namespace: "shop"}, RolloutTimeout: 30 * time.Second,
 		Impersonate: kube.Impersonating(k.Admin, map[string]string{"UALICE": "alice", "UBOB": "bob"}, nil)}))
 	p := propose(t, tl["kube_rollout_restart"], `{"name": "cart", "reason": "leak"}`)
+	if !strings.Contains(p.Details, "made as the approver, whose RBAC decides") {
+		t.Errorf("proposal details do not say the dry run was skipped: %q", p.Details)
+	}
+	if sc := propose(t, tl["kube_scale"], `{"name": "cart", "replicas": 2, "reason": "load"}`); !strings.Contains(sc.Details, "whose RBAC decides") {
+		t.Errorf("scale proposal details: %q", sc.Details)
+	}
+	// Other API errors still stop a proposal.
+	if res := run(t, tl["kube_rollout_restart"], `{"name": "ghost", "reason": "x"}`); res.Proposal != nil || !strings.Contains(res.Error, "not found") {
+		t.Errorf("restart of a missing deployment with impersonation: %+v", res)
+	}
 	applyAs := func(approver string) (string, error) {
 		res, err := tl["kube_rollout_restart"].(tools.Applier).Apply(tools.WithApprover(ctx, approver), *p)
 		return res.Text, err
