@@ -83,11 +83,7 @@ func (b *Bot) verified(next func(w http.ResponseWriter, r *http.Request, body []
 		}
 		// Until Start knows who the bot is, its own messages cannot be
 		// told apart; Slack allows 3 s for an answer, so wait a little of it.
-		select {
-		case <-b.started:
-		case <-r.Context().Done():
-			return
-		case <-time.After(startWait):
+		if !b.waitStarted(r.Context()) {
 			w.Header().Set("Retry-After", "1")
 			httpError(w, http.StatusServiceUnavailable, "watchkeeper is still starting (checking the Slack bot token); Slack retries events")
 			return
@@ -167,6 +163,26 @@ func (b *Bot) Serve(ctx context.Context) error {
 		return nil
 	}
 	return b.RunSocket(ctx)
+}
+
+// waitStarted waits up to startWait for Start; false if it has not
+// finished by then or ctx ended.
+func (b *Bot) waitStarted(ctx context.Context) bool {
+	select {
+	case <-b.started:
+		return true // the usual case, without a timer
+	default:
+	}
+	t := time.NewTimer(startWait)
+	defer t.Stop()
+	select {
+	case <-b.started:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return false
+	}
 }
 
 // replayCache remembers request signatures for the replay window.
