@@ -17,8 +17,8 @@ import (
 )
 
 // slackApp builds an App serving Slack in mode against the Slack API at
-// apiURL, with signing secret "secret".
-func slackApp(t *testing.T, mode, apiURL string) (*App, config.Config) {
+// apiURL, with signing secret "secret", after adjust changed the config.
+func slackApp(t *testing.T, mode, apiURL string, adjust ...func(*config.Config)) (*App, config.Config) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Store.Path = filepath.Join(t.TempDir(), "wk.db")
@@ -26,6 +26,9 @@ func slackApp(t *testing.T, mode, apiURL string) (*App, config.Config) {
 	cfg.Slack.Mode = mode
 	cfg.Slack.BotToken, cfg.Slack.AppToken, cfg.Slack.SigningSecret = slackfake.BotToken, slackfake.AppToken, "secret"
 	cfg.Slack.APIURL = apiURL
+	for _, f := range adjust {
+		f(&cfg)
+	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -160,6 +163,20 @@ func TestServeStartsSlack(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "the bot token was refused") || !strings.Contains(err.Error(), "invalid_auth") {
 		t.Errorf("Serve with a bad token = %v", err)
 	}
+	// So does a refused app token in socket mode, instead of reconnecting
+	// for ever.
+	t.Run("refused app token", func(t *testing.T) {
+		a, _ := slackApp(t, "socket", fake.URL, func(c *config.Config) { c.Slack.AppToken = "xapp-revoked" })
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		err := a.Serve(ctx)
+		if err == nil || !strings.Contains(err.Error(), "check slack.app_token") || !strings.Contains(err.Error(), "invalid_auth") {
+			t.Errorf("Serve with a refused app token = %v", err)
+		}
+		if ctx.Err() != nil {
+			t.Error("Serve returned only when the test gave up, not when Slack refused the app token")
+		}
+	})
 }
 
 // A stop that arrives while the bot token is still being checked is a

@@ -94,18 +94,41 @@ func (b *Bot) handleEvent(ctx context.Context, ev slackevents.EventsAPIEvent) {
 	}
 }
 
+// eventFacts are the few fields of an event that decide whether the bot
+// may need it; decoding only these is much cheaper than the whole event.
+type eventFacts struct {
+	Type        string `json:"type"`
+	SubType     string `json:"subtype"`
+	User        string `json:"user"`
+	BotID       string `json:"bot_id"`
+	ChannelType string `json:"channel_type"`
+	ThreadTS    string `json:"thread_ts"`
+	Text        string `json:"text"`
+}
+
 // relevant is a cheap first look: could this event need the bot?
 func (b *Bot) relevant(ev slackevents.EventsAPIEvent) bool {
+	f := eventFacts{Type: ev.InnerEvent.Type}
 	switch e := ev.InnerEvent.Data.(type) {
 	case *slackevents.AppMentionEvent:
-		return e.User != b.botID && (e.BotID == "" || b.opts.Config.AllowBots)
+		f.User, f.BotID = e.User, e.BotID
 	case *slackevents.MessageEvent:
-		if e.User == b.botID || ((e.BotID != "" || e.SubType == "bot_message") && !b.opts.Config.AllowBots) {
+		f.SubType, f.User, f.BotID, f.ChannelType, f.ThreadTS, f.Text = e.SubType, e.User, e.BotID, e.ChannelType, e.ThreadTimeStamp, e.Text
+	}
+	return b.relevantFacts(f)
+}
+
+func (b *Bot) relevantFacts(f eventFacts) bool {
+	switch f.Type {
+	case "app_mention":
+		return f.User != b.botID && (f.BotID == "" || b.opts.Config.AllowBots)
+	case "message":
+		if f.User == b.botID || ((f.BotID != "" || f.SubType == "bot_message") && !b.opts.Config.AllowBots) {
 			return false
 		}
 		// Mentions are answered as app_mention.
-		return e.ChannelType == "im" || (e.ThreadTimeStamp != "" && !strings.Contains(e.Text, "<@"+b.botID+">"))
-	case *slackevents.AssistantThreadStartedEvent:
+		return f.ChannelType == "im" || (f.ThreadTS != "" && !strings.Contains(f.Text, "<@"+b.botID+">"))
+	case "assistant_thread_started":
 		return true
 	}
 	return false

@@ -149,6 +149,10 @@ func (b *Bot) serveInteraction(w http.ResponseWriter, r *http.Request, body []by
 // mode, the Socket Mode connection, until ctx ends. In http mode mount
 // Handler on the server.
 func (b *Bot) Serve(ctx context.Context) error {
+	// Socket Mode can end on its own (a refused app token): the workers
+	// Start runs stop with it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if err := b.Start(ctx); err != nil {
 		if ctx.Err() != nil {
 			// Shut down while still checking the token: a stop, not a
@@ -158,6 +162,7 @@ func (b *Bot) Serve(ctx context.Context) error {
 		return err
 	}
 	defer b.Wait()
+	defer cancel() // before Wait
 	if b.opts.Config.Mode == "http" {
 		<-ctx.Done()
 		return nil

@@ -140,6 +140,47 @@ func TestReconnectsAfterDisconnect(t *testing.T) {
 	h.answered(chOps, ts, "Back.")
 }
 
+// Broken and unknown envelopes are acknowledged when they carry an ID (so
+// Slack does not retry them), logged, and change nothing; the connection
+// stays up and the next question is answered.
+func TestHostileEnvelopesAreAcknowledgedAndIgnored(t *testing.T) {
+	h := newHarness(t, harnessOpts{turns: []scripted.Turn{{Text: "Still here."}}})
+	before := h.fake.Connections()
+	for _, raw := range []struct{ id, data string }{
+		{"", `not json at all`},
+		{"", `{"type":"events_api","envelope_id":"cut`},
+		{"bad-payload", `{"type":"events_api","envelope_id":"bad-payload","payload":"a string, not an event"}`},
+		{"bad-event", `{"type":"events_api","envelope_id":"bad-event","payload":{"type":"event_callback","event":[1,2]}}`},
+		{"bad-click", `{"type":"interactive","envelope_id":"bad-click","payload":{"type":7}}`},
+		{"bad-command", `{"type":"slash_commands","envelope_id":"bad-command","payload":["x"]}`},
+	} {
+		if err := h.fake.SendRaw(raw.id, []byte(raw.data)); err != nil {
+			t.Fatal(err)
+		}
+		if raw.id != "" {
+			if _, err := h.fake.WaitAck(raw.id, 3*time.Second); err != nil {
+				t.Errorf("%s: %v", raw.id, err)
+			}
+		}
+	}
+	id, err := h.fake.SendEnvelope("a_type_from_the_future", map[string]any{"x": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.fake.WaitAck(id, 3*time.Second); err != nil {
+		t.Errorf("unknown envelope type: %v", err)
+	}
+	ts := h.fake.UserMessage(chOps, alice, "still there?", "")
+	h.send(slackfake.Mention(chOps, alice, ts, "", "still there?"))
+	h.answered(chOps, ts, "Still here.")
+	if n := h.fake.Connections(); n != before {
+		t.Errorf("hostile envelopes cost a reconnect: %d connections opened, %d before", n, before)
+	}
+	if n := len(h.model.Requests()); n != 1 {
+		t.Errorf("the model was asked %d times, want once (for the real question)", n)
+	}
+}
+
 func TestScopedChannelRefusesOtherNamespaces(t *testing.T) {
 	h := newHarness(t, harnessOpts{turns: []scripted.Turn{
 		{ToolCalls: []scripted.Call{{Name: "restart_deployment", Args: map[string]any{"name": "x"}}}},

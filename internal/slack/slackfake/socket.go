@@ -284,6 +284,29 @@ func (f *Fake) SendCommand(cmd map[string]string) (string, error) {
 	return f.send("slash_commands", cmd)
 }
 
+// SendRaw writes data as one message on an open connection, as hostile or
+// broken input; id, when not empty, is the envelope ID whose
+// acknowledgement WaitAck can wait for.
+func (f *Fake) SendRaw(id string, data []byte) error {
+	if err := f.WaitConnected(5 * time.Second); err != nil {
+		return err
+	}
+	h := f.socket
+	h.mu.Lock()
+	c := h.conns[h.next%len(h.conns)]
+	h.next++
+	if id != "" {
+		h.sent[id] = time.Now()
+	}
+	h.mu.Unlock()
+	c.wm.Lock()
+	defer c.wm.Unlock()
+	return c.ws.WriteMessage(websocket.TextMessage, data)
+}
+
+// SendEnvelope delivers an envelope of any type, known to Slack or not.
+func (f *Fake) SendEnvelope(typ string, payload any) (string, error) { return f.send(typ, payload) }
+
 // SendInteraction delivers an interaction payload (a button click).
 func (f *Fake) SendInteraction(p map[string]any) (string, error) { return f.send("interactive", p) }
 
