@@ -93,6 +93,22 @@ func slowAuth(t *testing.T) (srv *httptest.Server, checking <-chan struct{}, rel
 	return srv, asked, release
 }
 
+// serveWhileChecking starts a.Serve and returns once its bot token check
+// has reached Slack; done receives Serve's result.
+func serveWhileChecking(t *testing.T, a *App, checking <-chan struct{}) (cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	result := make(chan error, 1)
+	go func() { result <- a.Serve(ctx) }()
+	select {
+	case <-checking:
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("auth.test was never called")
+	}
+	return cancel, result
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -185,14 +201,7 @@ func TestServeStartsSlack(t *testing.T) {
 func TestServeStoppedDuringTokenCheck(t *testing.T) {
 	slow, checking, _ := slowAuth(t)
 	a, _ := slackApp(t, "http", slow.URL+"/")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx) }()
-	select {
-	case <-checking:
-	case <-time.After(10 * time.Second):
-		t.Fatal("auth.test was never called")
-	}
+	cancel, done := serveWhileChecking(t, a, checking)
 	cancel()
 	select {
 	case err := <-done:
@@ -210,20 +219,13 @@ func TestServeStoppedDuringTokenCheck(t *testing.T) {
 func TestSlackRequestsWaitForTheTokenCheck(t *testing.T) {
 	slow, checking, release := slowAuth(t)
 	a, cfg := slackApp(t, "http", slow.URL+"/")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Serve(ctx) }()
+	cancel, done := serveWhileChecking(t, a, checking)
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("Serve: %v", err)
 		}
 	}()
-	select {
-	case <-checking:
-	case <-time.After(10 * time.Second):
-		t.Fatal("auth.test was never called")
-	}
 	base := "http://" + cfg.Server.Listen
 	// Still checking after the wait: 503 with Retry-After, a reason, and
 	// the health check unaffected.

@@ -27,6 +27,16 @@ func openStore(t *testing.T, path string) *store.SQLite {
 	return s
 }
 
+// fakeSlack is a fake Slack with channel C1, the bot a member, taking ten
+// posts at once.
+func fakeSlack(t *testing.T) *slackfake.Fake {
+	t.Helper()
+	fake := slackfake.New(slackfake.Options{PostBurst: 10})
+	t.Cleanup(fake.Close)
+	fake.AddChannel("C1", "one", true)
+	return fake
+}
+
 func newAPI(url string) *slackapi.Client {
 	return slackapi.New(slackfake.BotToken, slackapi.OptionAPIURL(url))
 }
@@ -88,9 +98,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	cancel()
 	s.Close()
 
-	fake := slackfake.New(slackfake.Options{PostBurst: 10})
-	defer fake.Close()
-	fake.AddChannel("C1", "one", true)
+	fake := fakeSlack(t)
 	s2 := openStore(t, path)
 	up := NewOutbox(s2, newAPI(fake.URL), nil, time.Millisecond, testLogger(t))
 	// The transport failures above scheduled retries with backoff; the
@@ -181,9 +189,7 @@ func TestReplayCache(t *testing.T) {
 // leading queues a post and gets its ts from the store once the leader
 // delivered it; a permanent refusal reaches it too.
 func TestOutboxSharedBetweenReplicas(t *testing.T) {
-	fake := slackfake.New(slackfake.Options{PostBurst: 10})
-	defer fake.Close()
-	fake.AddChannel("C1", "one", true)
+	fake := fakeSlack(t)
 	path := filepath.Join(t.TempDir(), "o.db")
 	follower := NewOutbox(openStore(t, path), newAPI(fake.URL), nil, time.Millisecond, testLogger(t))
 	leader := NewOutbox(openStore(t, path), newAPI(fake.URL), nil, time.Millisecond, testLogger(t))
@@ -212,9 +218,7 @@ func TestOutboxSharedBetweenReplicas(t *testing.T) {
 // A post whose answer was lost after Slack accepted it is not posted again:
 // the retry finds it by its metadata, in a channel and in a thread.
 func TestOutboxLostAnswerIsNotPostedTwice(t *testing.T) {
-	fake := slackfake.New(slackfake.Options{PostBurst: 10})
-	defer fake.Close()
-	fake.AddChannel("C1", "one", true)
+	fake := fakeSlack(t)
 	s := openStore(t, filepath.Join(t.TempDir(), "o.db"))
 	o := NewOutbox(s, newAPI(fake.URL), nil, time.Millisecond, testLogger(t))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -250,9 +254,7 @@ func TestOutboxLostAnswerIsNotPostedTwice(t *testing.T) {
 // is sent: found, it is recorded with Slack's ts; not found, it is posted;
 // when the history cannot be read, it is posted rather than lost.
 func TestOutboxTakesOverInFlightPosts(t *testing.T) {
-	fake := slackfake.New(slackfake.Options{PostBurst: 10})
-	defer fake.Close()
-	fake.AddChannel("C1", "one", true)
+	fake := fakeSlack(t)
 	s := openStore(t, filepath.Join(t.TempDir(), "o.db"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
