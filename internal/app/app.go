@@ -267,12 +267,15 @@ func (a *App) Serve(ctx context.Context) error {
 		"model", a.cfg.LLM.Provider+"/"+a.cfg.LLM.Model, "tools", a.tools.Names(), "store", a.cfg.Store.Path,
 		"slack", a.cfg.SlackEnabled())
 	// Scheduled work (overdue checks of applied changes, expiring
-	// proposals) is the leader's with several replicas.
+	// proposals, incident follow-ups whose process died) is the leader's
+	// with several replicas.
 	if a.elector != nil {
 		go a.elector.Run(ctx)
 		go a.elector.While(ctx, a.approvals.RunScheduled)
+		go a.elector.While(ctx, a.incidents.RunFollowUps)
 	} else {
 		go a.approvals.RunScheduled(ctx)
+		go a.incidents.RunFollowUps(ctx)
 	}
 	errc := make(chan error, 1)
 	if bot != nil {
@@ -325,8 +328,10 @@ func (a *App) Slack() (*slack.Bot, error) {
 	a.playbook.Reporter = bot
 	if a.cfg.Incidents.PostmortemOnResolve {
 		a.incidents.SetOnResolved(func(ctx context.Context, in incident.Incident) {
-			_, _ = a.incidents.Record(ctx, in.ID, "postmortem", "postmortem drafted automatically on resolution", "watchkeeper")
 			bot.DraftPostmortem(ctx, in)
+			// Recorded after drafting: the record is what tells a restarted
+			// leader the postmortem was done (incident follow-ups).
+			_, _ = a.incidents.Record(ctx, in.ID, "postmortem", "postmortem drafted automatically on resolution", "watchkeeper")
 		})
 	}
 	a.slack = bot

@@ -193,8 +193,14 @@ type Options struct {
 	// StormWindow merges a new group into an open incident of the same
 	// alert in the same channel opened this recently (default 10m).
 	StormWindow time.Duration
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// FollowUpLease is how long the investigation or postmortem a process
+	// started is left to it before another takes it up (default 15m).
+	FollowUpLease time.Duration
+	// FollowUpEvery is how often RunFollowUps looks for follow-ups whose
+	// process died (default 1m).
+	FollowUpEvery time.Duration
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 // Service manages incidents. It is safe for concurrent use.
@@ -216,6 +222,12 @@ func New(o Options) *Service {
 	}
 	if o.StormWindow <= 0 {
 		o.StormWindow = 10 * time.Minute
+	}
+	if o.FollowUpLease <= 0 {
+		o.FollowUpLease = defaultFollowUpLease
+	}
+	if o.FollowUpEvery <= 0 {
+		o.FollowUpEvery = defaultFollowUpEvery
 	}
 	return &Service{opts: o}
 }
@@ -284,10 +296,10 @@ func (s *Service) Handle(ctx context.Context, m Message) (Outcome, error) {
 		s.update(ctx, in)
 	}
 	if out.Opened && s.opts.Investigator != nil {
-		go s.opts.Investigator.Investigate(context.WithoutCancel(ctx), in)
+		s.startFollowUp(ctx, followInvestigation, in, s.opts.Investigator.Investigate)
 	}
 	if out.Resolved && s.onResolved != nil {
-		go s.onResolved(context.WithoutCancel(ctx), in)
+		s.startFollowUp(ctx, followPostmortem, in, s.onResolved)
 	}
 	return out, nil
 }

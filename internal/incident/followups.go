@@ -1,0 +1,126 @@
+package incident
+
+import (
+	"context"
+	"time"
+
+	"github.com/watchkeeper/watchkeeper/internal/store"
+)
+
+// Follow-ups are the work an incident is owed after a change: the
+// automatic investigation when it opens, the postmortem when it resolves.
+// Whoever makes the change starts the follow-up at once, under a lease (a
+// store claim); the follow-up is done when the timeline has its event. If
+// the process doing one dies, the lease runs out and RunFollowUps — the
+// leader's, with several replicas — takes it up again, so a restart loses
+// neither.
+const (
+	followInvestigation = "investigation"
+	followPostmortem    = "postmortem"
+)
+
+// Follow-up timings (Options override them).
+const (
+	defaultFollowUpLease = 15 * time.Minute
+	defaultFollowUpEvery = time.Minute
+	// followUpHorizon: an investigation is only worth starting late for a
+	// recent incident; a postmortem for one resolved within a day.
+	investigationHorizon = time.Hour
+	postmortemHorizon    = 24 * time.Hour
+)
+
+// startFollowUp runs kind's follow-up for in unless another process holds
+// its lease, and records it done on the timeline if run did not.
+func (s *Service) startFollowUp(ctx context.Context, kind string, in Incident, run func(ctx context.Context, in Incident)) {
+	ok, err := s.opts.Store.Claim(ctx, "followup:"+kind+":"+in.ID, s.opts.FollowUpLease)
+	if err != nil {
+		s.opts.Logger.Error("lease an incident follow-up; it will be retried", "incident", in.ID, "followup", kind, "err", err)
+		return
+	}
+	if !ok {
+		return // under way elsewhere, or just finished
+	}
+	go func() {
+		ctx := context.WithoutCancel(ctx)
+		run(ctx, in)
+		now, err := s.Get(ctx, in.ID)
+		if err != nil {
+			s.opts.Logger.Error("read an incident after its follow-up", "incident", in.ID, "followup", kind, "err", err)
+			return
+		}
+		if !followUpDone(now, kind) {
+			if _, err := s.Record(ctx, in.ID, kind, kind+" done automatically", "watchkeeper"); err != nil {
+				s.opts.Logger.Error("record an incident follow-up", "incident", in.ID, "followup", kind, "err", err)
+			}
+		}
+	}()
+}
+
+// followUpDone reports whether the timeline shows kind's follow-up: an
+// investigation at any time, a postmortem since the incident resolved.
+func followUpDone(in Incident, kind string) bool {
+	for _, e := range in.Data.Timeline {
+		if e.Kind == kind && (kind != followPostmortem || !e.At.Before(in.ResolvedAt)) {
+			return true
+		}
+	}
+	return false
+}
+
+// RunFollowUps takes up, every FollowUpEvery until ctx ends, follow-ups
+// whose process died: recent open incidents never investigated, recently
+// resolved ones without a postmortem.
+func (s *Service) RunFollowUps(ctx context.Context) {
+	t := time.NewTicker(s.opts.FollowUpEvery)
+	defer t.Stop()
+	for {
+		s.resumeFollowUps(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Service) resumeFollowUps(ctx context.Context) {
+	now := s.opts.Now()
+	var investigate func(ctx context.Context, in Incident)
+	if s.opts.Investigator != nil {
+		investigate = s.opts.Investigator.Investigate
+	}
+	for _, f := range []struct {
+		kind, status string
+		horizon      time.Duration
+		run          func(ctx context.Context, in Incident)
+		since        func(in Incident) time.Time
+	}{
+		{followInvestigation, store.IncidentOpen, investigationHorizon, investigate, func(in Incident) time.Time { return in.StartedAt }},
+		{followPostmortem, store.IncidentResolved, postmortemHorizon, s.resolved(), func(in Incident) time.Time { return in.ResolvedAt }},
+	} {
+		if f.run == nil {
+			continue
+		}
+		list, err := s.opts.Store.ListIncidents(ctx, f.status, 200)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.opts.Logger.Error("list incidents for their follow-ups", "status", f.status, "err", err)
+			}
+			continue
+		}
+		for _, raw := range list {
+			in, err := decode(raw)
+			if err != nil || now.Sub(f.since(in)) > f.horizon || followUpDone(in, f.kind) {
+				continue
+			}
+			s.startFollowUp(ctx, f.kind, in, f.run)
+		}
+	}
+}
+
+// resolved returns the postmortem follow-up, nil when none is set.
+func (s *Service) resolved() func(ctx context.Context, in Incident) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.onResolved
+}

@@ -1,0 +1,154 @@
+package incident_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/watchkeeper/watchkeeper/internal/incident"
+	"github.com/watchkeeper/watchkeeper/internal/store"
+)
+
+// investigator counts investigations; hang makes it never finish, as in a
+// process that died during one.
+type investigator struct {
+	calls atomic.Int32
+	hang  chan struct{}
+}
+
+func (i *investigator) Investigate(context.Context, incident.Incident) {
+	i.calls.Add(1)
+	if i.hang != nil {
+		<-i.hang
+	}
+}
+
+// The investigation and the postmortem an incident is owed are taken up
+// by another process when the one doing them dies, once, after its lease;
+// and never repeated once done.
+func TestFollowUpsSurviveADeadProcess(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "wk.db")
+	open := func() *store.SQLite {
+		s, err := store.OpenSQLite(ctx, path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	const lease = 2 * time.Second
+	now := func() time.Time { return t0.Add(time.Minute) }
+	route := func(map[string]string) (string, bool) { return "CPAGE", true }
+	hang := make(chan struct{})
+	defer close(hang)
+
+	deadInv := &investigator{hang: hang}
+	dead := incident.New(incident.Options{Store: open(), Surface: &surface{}, Route: route, Now: now,
+		Investigator: deadInv, FollowUpLease: lease})
+	var deadPostmortems atomic.Int32
+	dead.SetOnResolved(func(context.Context, incident.Incident) { deadPostmortems.Add(1); <-hang })
+
+	liveInv := &investigator{}
+	live := incident.New(incident.Options{Store: open(), Surface: &surface{}, Route: route, Now: now,
+		Investigator: liveInv, FollowUpLease: lease, FollowUpEvery: 50 * time.Millisecond})
+	var livePostmortems atomic.Int32
+	live.SetOnResolved(func(context.Context, incident.Incident) { livePostmortems.Add(1) })
+	sweep, stop := context.WithCancel(ctx)
+	defer stop()
+	go live.RunFollowUps(sweep)
+
+	out, err := dead.Handle(ctx, msg("g", "firing", alert("A", "fp1", "firing")))
+	if err != nil || !out.Opened {
+		t.Fatalf("open: %+v %v", out, err)
+	}
+	waitUntil(t, "the first process to start investigating", func() bool { return deadInv.calls.Load() == 1 })
+	time.Sleep(lease / 10)
+	if n := liveInv.calls.Load(); n != 0 {
+		t.Fatalf("another process investigated during the first one's lease (%d)", n)
+	}
+	waitUntil(t, "the other process to take the investigation up", func() bool { return liveInv.calls.Load() == 1 })
+	waitUntil(t, "the investigation to be recorded", func() bool {
+		in, err := live.Get(ctx, out.Incident)
+		return err == nil && hasEvent(in, "investigation")
+	})
+
+	if _, err := dead.Handle(ctx, msg("g", "resolved", alert("A", "fp1", "resolved"))); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the first process to start the postmortem", func() bool { return deadPostmortems.Load() == 1 })
+	waitUntil(t, "the other process to take the postmortem up", func() bool { return livePostmortems.Load() == 1 })
+	waitUntil(t, "the postmortem to be recorded", func() bool {
+		in, err := live.Get(ctx, out.Incident)
+		return err == nil && hasEvent(in, "postmortem")
+	})
+
+	// Done is done: later sweeps, past another lease, repeat nothing.
+	time.Sleep(lease + 300*time.Millisecond)
+	if i, p := liveInv.calls.Load(), livePostmortems.Load(); i != 1 || p != 1 {
+		t.Errorf("after completion: %d investigations, %d postmortems; want 1 each", i, p)
+	}
+}
+
+// A follow-up that finishes is not taken up again, and one for an
+// incident past its horizon is not started late.
+func TestFollowUpsAreNotRepeatedOrLate(t *testing.T) {
+	ctx := context.Background()
+	_, _, s := newService(t)
+	inv := &investigator{}
+	clock := t0.Add(time.Minute)
+	now := func() time.Time { return clock }
+	live := incident.New(incident.Options{Store: s, Surface: &surface{}, Route: func(map[string]string) (string, bool) { return "CPAGE", true },
+		Now: now, Investigator: inv, FollowUpEvery: 20 * time.Millisecond})
+	if _, err := live.Handle(ctx, msg("g", "firing", alert("A", "fp1", "firing"))); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the investigation", func() bool { return inv.calls.Load() == 1 })
+	sweep, stop := context.WithCancel(ctx)
+	go live.RunFollowUps(sweep)
+	time.Sleep(200 * time.Millisecond)
+	stop()
+	if n := inv.calls.Load(); n != 1 {
+		t.Errorf("a finished investigation ran %d times", n)
+	}
+
+	// An incident opened two hours ago whose investigation never ran
+	// (written as an older version would have left it) is not investigated
+	// now: the findings would be stale.
+	late := &investigator{}
+	old := incident.New(incident.Options{Store: s, Surface: &surface{}, Route: func(map[string]string) (string, bool) { return "CPAGE", true },
+		Now: func() time.Time { return t0.Add(2 * time.Hour) }, Investigator: late, FollowUpEvery: 20 * time.Millisecond})
+	noInv := incident.New(incident.Options{Store: s, Surface: &surface{}, Route: func(map[string]string) (string, bool) { return "CPAGE", true }, Now: now})
+	if _, err := noInv.Handle(ctx, msg("g2", "firing", alert("B", "fp2", "firing"))); err != nil {
+		t.Fatal(err)
+	}
+	sweep2, stop2 := context.WithCancel(ctx)
+	go old.RunFollowUps(sweep2)
+	time.Sleep(200 * time.Millisecond)
+	stop2()
+	if n := late.calls.Load(); n != 0 {
+		t.Errorf("a two-hour-old incident was investigated late (%d)", n)
+	}
+}
+
+func hasEvent(in incident.Incident, kind string) bool {
+	for _, e := range in.Data.Timeline {
+		if e.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
