@@ -97,19 +97,17 @@ func TestFollowUpsSurviveADeadProcess(t *testing.T) {
 func TestFollowUpsAreNotRepeatedOrLate(t *testing.T) {
 	ctx := context.Background()
 	_, _, s := newService(t)
+	service := func(at time.Time, inv incident.Investigator) *incident.Service {
+		return incident.New(incident.Options{Store: s, Surface: &surface{}, Route: func(map[string]string) (string, bool) { return "CPAGE", true },
+			Now: func() time.Time { return at }, Investigator: inv, FollowUpEvery: 20 * time.Millisecond})
+	}
 	inv := &investigator{}
-	clock := t0.Add(time.Minute)
-	now := func() time.Time { return clock }
-	live := incident.New(incident.Options{Store: s, Surface: &surface{}, Route: func(map[string]string) (string, bool) { return "CPAGE", true },
-		Now: now, Investigator: inv, FollowUpEvery: 20 * time.Millisecond})
+	live := service(t0.Add(time.Minute), inv)
 	if _, err := live.Handle(ctx, msg("g", "firing", alert("A", "fp1", "firing"))); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "the investigation", func() bool { return inv.calls.Load() == 1 })
-	sweep, stop := context.WithCancel(ctx)
-	go live.RunFollowUps(sweep)
-	time.Sleep(200 * time.Millisecond)
-	stop()
+	sweepFor(ctx, live, 200*time.Millisecond)
 	if n := inv.calls.Load(); n != 1 {
 		t.Errorf("a finished investigation ran %d times", n)
 	}
@@ -117,20 +115,21 @@ func TestFollowUpsAreNotRepeatedOrLate(t *testing.T) {
 	// An incident opened two hours ago whose investigation never ran
 	// (written as an older version would have left it) is not investigated
 	// now: the findings would be stale.
-	late := &investigator{}
-	old := incident.New(incident.Options{Store: s, Surface: &surface{}, Route: func(map[string]string) (string, bool) { return "CPAGE", true },
-		Now: func() time.Time { return t0.Add(2 * time.Hour) }, Investigator: late, FollowUpEvery: 20 * time.Millisecond})
-	noInv := incident.New(incident.Options{Store: s, Surface: &surface{}, Route: func(map[string]string) (string, bool) { return "CPAGE", true }, Now: now})
-	if _, err := noInv.Handle(ctx, msg("g2", "firing", alert("B", "fp2", "firing"))); err != nil {
+	if _, err := service(t0.Add(time.Minute), nil).Handle(ctx, msg("g2", "firing", alert("B", "fp2", "firing"))); err != nil {
 		t.Fatal(err)
 	}
-	sweep2, stop2 := context.WithCancel(ctx)
-	go old.RunFollowUps(sweep2)
-	time.Sleep(200 * time.Millisecond)
-	stop2()
+	late := &investigator{}
+	sweepFor(ctx, service(t0.Add(2*time.Hour), late), 200*time.Millisecond)
 	if n := late.calls.Load(); n != 0 {
 		t.Errorf("a two-hour-old incident was investigated late (%d)", n)
 	}
+}
+
+// sweepFor runs svc's follow-up sweeps for d.
+func sweepFor(ctx context.Context, svc *incident.Service, d time.Duration) {
+	ctx, stop := context.WithTimeout(ctx, d)
+	defer stop()
+	svc.RunFollowUps(ctx)
 }
 
 func hasEvent(in incident.Incident, kind string) bool {
