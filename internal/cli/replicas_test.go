@@ -325,14 +325,7 @@ func post(t *testing.T, u, contentType string, body []byte, h http.Header) int {
 
 func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %s", what, within)
+	testserver.Eventually(t, within, what, cond)
 }
 
 func tail(s string, n int) string {

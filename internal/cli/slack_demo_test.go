@@ -11,6 +11,8 @@ import (
 
 	"github.com/watchkeeper/watchkeeper/internal/cli"
 	"github.com/watchkeeper/watchkeeper/internal/slack/slackfake"
+
+	"github.com/watchkeeper/watchkeeper/internal/testserver"
 )
 
 // With Slack tokens configured, the demo runs in Slack too: slash commands
@@ -100,13 +102,7 @@ func TestDemoInSlack(t *testing.T) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testserver.Eventually(t, 60*time.Second, what, cond)
 }
 
 func blocksOf(body map[string]any) string {

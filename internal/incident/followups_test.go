@@ -9,6 +9,8 @@ import (
 
 	"github.com/watchkeeper/watchkeeper/internal/incident"
 	"github.com/watchkeeper/watchkeeper/internal/store"
+
+	"github.com/watchkeeper/watchkeeper/internal/testserver"
 )
 
 // investigator counts investigations; hang makes it never finish, as in a
@@ -143,11 +145,5 @@ func hasEvent(in incident.Incident, kind string) bool {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testserver.Eventually(t, 15*time.Second, what, cond)
 }

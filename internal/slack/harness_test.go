@@ -17,6 +17,8 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/slack"
 	"github.com/watchkeeper/watchkeeper/internal/slack/slackfake"
 	"github.com/watchkeeper/watchkeeper/tools"
+
+	"github.com/watchkeeper/watchkeeper/internal/testserver"
 )
 
 // Channel and people of the fake workspace.
@@ -196,13 +198,7 @@ func (h *harness) stop() {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(slowCap)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testserver.Eventually(t, slowCap, what, cond)
 }
 
 // send delivers an event over Socket Mode and checks it was acknowledged

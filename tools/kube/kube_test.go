@@ -81,8 +81,14 @@ func TestReadToolsAgainstARealCluster(t *testing.T) {
 	}
 	waitFor(t, "the rollout to v2", func() bool {
 		d, err := c.AppsV1().Deployments("shop").Get(ctx, "checkout", metav1.GetOptions{})
-		return err == nil && d.Status.UpdatedReplicas == 2 && d.Status.ReadyReplicas == 2 && d.Status.Replicas == 2 &&
-			d.Annotations["deployment.kubernetes.io/revision"] == "2"
+		if err != nil || d.Status.UpdatedReplicas != 2 || d.Status.ReadyReplicas != 2 || d.Status.Replicas != 2 ||
+			d.Annotations["deployment.kubernetes.io/revision"] != "2" {
+			return false
+		}
+		// The deployment counts the new pods ready before the old ones
+		// are gone from the API.
+		pods, err := c.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{LabelSelector: "app=checkout"})
+		return err == nil && len(pods.Items) == 2
 	})
 	if _, err := c.CoreV1().ConfigMaps("shop").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "checkout-flags"},
 		Data: map[string]string{"new_cart": "true"}}, metav1.CreateOptions{}); err != nil {
@@ -257,11 +263,5 @@ func applyReadRole(t *testing.T, c kubernetes.Interface) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testserver.Eventually(t, 60*time.Second, what, cond)
 }
