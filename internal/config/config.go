@@ -196,6 +196,10 @@ type Kubernetes struct {
 	// Actions offers the proposing tools (restart, scale, undo, delete
 	// pod, cordon, suspend); each proposal still needs an approval.
 	Actions bool `yaml:"actions"`
+	// MinReplicas is the fewest replicas a scale proposal may ask for
+	// (default 1: scaling to zero is an outage, so it must be allowed
+	// explicitly with 0).
+	MinReplicas int `yaml:"min_replicas"`
 	// MaxReplicas bounds scale proposals.
 	MaxReplicas int `yaml:"max_replicas"`
 	// Impersonate, when users are listed, applies approved changes as the
@@ -258,6 +262,19 @@ type Server struct {
 	// Listen is host:port for /metrics, /healthz, /readyz, the
 	// Alertmanager webhook and Slack's HTTP mode.
 	Listen string `yaml:"listen"`
+	// Metrics, when credentials are set, requires them on /metrics (a
+	// bearer token or basic auth, as Prometheus's scrape_config sends).
+	// /healthz and /readyz stay open for the kubelet's probes.
+	Metrics MetricsAuth `yaml:"metrics"`
+}
+
+// MetricsAuth is what a scrape of /metrics must carry.
+type MetricsAuth struct {
+	// BearerToken is the Authorization: Bearer a scrape must send.
+	BearerToken     Secret `yaml:"bearer_token"`
+	BearerTokenFile string `yaml:"bearer_token_file"`
+	// BasicAuth is the user and password a scrape must send instead.
+	BasicAuth BasicAuth `yaml:"basic_auth"`
 }
 
 // Store is where conversations, runs, proposals and the audit log live.
@@ -484,6 +501,23 @@ type Incidents struct {
 	BearerToken     Secret    `yaml:"bearer_token"`
 	BearerTokenFile string    `yaml:"bearer_token_file"`
 	BasicAuth       BasicAuth `yaml:"basic_auth"`
+	// AllowUnauthenticated lets serve expose the webhook without
+	// credentials on an address other than loopback. Without credentials
+	// anyone who reaches the port can open, resolve and merge incidents
+	// and post what they like in your channels; only set it on a network
+	// where every sender is trusted.
+	AllowUnauthenticated bool `yaml:"allow_unauthenticated"`
+	// TrustedGeneratorURLs are URL prefixes of the Prometheus servers whose
+	// alert expressions (generatorURL's g0.expr) the investigation may run;
+	// an alert from anywhere else has its expression ignored. Default:
+	// prometheus.url and prometheus.link.url.
+	TrustedGeneratorURLs []string `yaml:"trusted_generator_urls"`
+	// RateLimit bounds notifications per sender (client address); more
+	// are answered 429 with Retry-After, and Alertmanager retries.
+	RateLimit RateLimit `yaml:"rate_limit"`
+	// MaxInvestigations is how many automatic investigations run at once;
+	// the rest are taken up as slots free (nothing is dropped).
+	MaxInvestigations int `yaml:"max_investigations"`
 	// StormWindow merges new groups of the same alert in the same channel
 	// into an incident opened this recently.
 	StormWindow Duration `yaml:"storm_window"`
@@ -492,6 +526,14 @@ type Incidents struct {
 	// PostmortemOnResolve drafts the postmortem as soon as an incident
 	// resolves, instead of waiting for the Draft postmortem button.
 	PostmortemOnResolve bool `yaml:"postmortem_on_resolve"`
+}
+
+// RateLimit is a token bucket per sender.
+type RateLimit struct {
+	// PerSecond is the sustained rate of notifications a sender may send.
+	PerSecond float64 `yaml:"per_second"`
+	// Burst is how many it may send at once.
+	Burst int `yaml:"burst"`
 }
 
 // Approval is the approval policy. Until the full policy engine lands,
@@ -554,11 +596,12 @@ func Default() Config {
 		Logs: Logs{Backend: "none", HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)},
 			Labels: LogLabels{Service: "service", Namespace: "namespace", Pod: "pod"}, MaxLines: 100_000},
 		Telemetry: Telemetry{Tracing: Tracing{SampleRatio: 1, ServiceName: "watchkeeper"}},
-		Kubernetes: Kubernetes{Actions: true, MaxReplicas: 50, Verify: Verify{Name: "error ratio", Window: Duration(5 * time.Minute),
+		Kubernetes: Kubernetes{Actions: true, MinReplicas: 1, MaxReplicas: 50, Verify: Verify{Name: "error ratio", Window: Duration(5 * time.Minute),
 			Query: `sum(rate(http_requests_total{namespace="$namespace", service="$name", code=~"5.."}[1m])) / sum(rate(http_requests_total{namespace="$namespace", service="$name"}[1m]))`}},
 		Slack:     Slack{Mode: "socket", Workers: 8, Queue: 256, Connections: 2},
 		Approval:  Approval{Expiry: Duration(15 * time.Minute)},
-		Incidents: Incidents{StormWindow: Duration(10 * time.Minute), Investigate: true},
+		Incidents: Incidents{StormWindow: Duration(10 * time.Minute), Investigate: true,
+			RateLimit: RateLimit{PerSecond: 20, Burst: 200}, MaxInvestigations: 4},
 		LeaderElection: LeaderElection{LeaseName: "watchkeeper", LeaseDuration: Duration(15 * time.Second),
 			RenewDeadline: Duration(10 * time.Second), RetryPeriod: Duration(2 * time.Second)},
 		Eval: Eval{Judge: LLM{Provider: ProviderNone, Timeout: Duration(2 * time.Minute), MaxRetries: 3, ToolCalling: "auto"}},

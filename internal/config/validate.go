@@ -54,6 +54,23 @@ func (c Config) Validate() error {
 	if c.Kubernetes.MaxReplicas < 1 {
 		bad("kubernetes.max_replicas", "must be at least 1")
 	}
+	if c.Kubernetes.MinReplicas < 0 || c.Kubernetes.MinReplicas > c.Kubernetes.MaxReplicas {
+		bad("kubernetes.min_replicas", "%d must be between 0 and kubernetes.max_replicas (%d)", c.Kubernetes.MinReplicas, c.Kubernetes.MaxReplicas)
+	}
+	if rl := c.Incidents.RateLimit; rl.PerSecond <= 0 || rl.Burst < 1 {
+		bad("incidents.rate_limit", "per_second (%g) must be positive and burst (%d) at least 1", rl.PerSecond, rl.Burst)
+	}
+	if n := c.Incidents.MaxInvestigations; n < 1 || n > 64 {
+		bad("incidents.max_investigations", "%d is outside 1..64", n)
+	}
+	for i, u := range c.Incidents.TrustedGeneratorURLs {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+			bad(fmt.Sprintf("incidents.trusted_generator_urls[%d]", i), "%q is not an http(s) URL such as https://prometheus.example.com", u)
+		}
+	}
+	if m := c.Server.Metrics; m.BearerToken != "" && m.BasicAuth.Username != "" {
+		bad("server.metrics", "set bearer_token or basic_auth, not both")
+	}
 
 	validateLLM("llm", c.LLM, bad, oneOf)
 	if j := c.Eval.Judge; j.Provider != "" && j.Provider != ProviderNone {
