@@ -99,9 +99,14 @@ type Proposal struct {
 	Tool string `json:"tool"`
 	// Summary is one line: "Restart deployment shop/checkout".
 	Summary string `json:"summary"`
-	// Details is the full preview shown before approval: the exact command,
-	// a diff, a dry-run result.
+	// Details is the full preview shown before approval, written by the
+	// tool from what it checked: the exact command, a diff, a dry-run
+	// result. Surfaces show it first.
 	Details string `json:"details,omitempty"`
+	// Reason is why, in the words of whoever asked (usually the model's
+	// "reason" argument). It is not checked by anything, so surfaces show
+	// it after the details, capped and labelled as such.
+	Reason string `json:"reason,omitempty"`
 	// Risk is "low", "medium" or "high".
 	Risk string `json:"risk,omitempty"`
 	// Args are the arguments Apply needs, in the tool's own format.

@@ -225,7 +225,7 @@ func (s *Service) Propose(ctx context.Context, conversationID string, p tools.Pr
 	requester, _ := ctx.Value(requesterKey{}).(string)
 	err := s.store.CreateProposal(ctx, store.Proposal{
 		ID: p.ID, ConversationID: conversationID, Tool: p.Tool, Summary: p.Summary,
-		Details: p.Details, Risk: p.Risk, Args: p.Args, Status: store.ProposalPending, RequestedBy: requester,
+		Details: p.Details, Reason: p.Reason, Risk: p.Risk, Args: p.Args, Status: store.ProposalPending, RequestedBy: requester,
 	})
 	if err != nil {
 		return tools.Proposal{}, fmt.Errorf("store proposal: %w", err)

@@ -343,3 +343,41 @@ func validateLLM(prefix string, l LLM, bad func(field, format string, a ...any),
 		}
 	}
 }
+
+// ErrUnauthenticatedWebhook is returned by CheckWebhookExposure when the
+// webhook would take notifications from anyone.
+var ErrUnauthenticatedWebhook = errors.New("the Alertmanager webhook has no credentials")
+
+// CheckWebhookExposure refuses to expose /webhooks/alertmanager without
+// credentials on an address other than loopback: anyone reaching it could
+// open, merge and resolve incidents, post in the routed channels and start
+// investigations. incidents.allow_unauthenticated accepts that risk
+// (warn is then true, for a logged warning).
+func (c Config) CheckWebhookExposure() (warn bool, err error) {
+	ic := c.Incidents
+	if ic.BearerToken != "" || ic.BasicAuth.Username != "" || Loopback(c.Server.Listen) {
+		return false, nil
+	}
+	if ic.AllowUnauthenticated {
+		return true, nil
+	}
+	return false, fmt.Errorf("%w, yet server.listen %q is reachable from other machines: set incidents.bearer_token "+
+		"(or bearer_token_file, or basic_auth) and the same credentials in the Alertmanager receiver's http_config, "+
+		"listen on 127.0.0.1, or — only on a network where every sender is trusted — set incidents.allow_unauthenticated: true",
+		ErrUnauthenticatedWebhook, c.Server.Listen)
+}
+
+// Loopback reports whether a host:port listens on a loopback address only
+// ("localhost", 127.0.0.0/8, ::1). An empty host, 0.0.0.0 and [::] are
+// every interface.
+func Loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -32,15 +32,32 @@ const (
 // startFollowUp runs kind's follow-up for in unless another process holds
 // its lease, and records it done on the timeline if run did not.
 func (s *Service) startFollowUp(ctx context.Context, kind string, in Incident, run func(ctx context.Context, in Incident)) {
-	ok, err := s.opts.Store.Claim(ctx, "followup:"+kind+":"+in.ID, s.opts.FollowUpLease)
-	if err != nil {
-		s.opts.Logger.Error("lease an incident follow-up; it will be retried", "incident", in.ID, "followup", kind, "err", err)
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		// Every slot is busy (a storm): the lease is not taken, so
+		// RunFollowUps takes this one up when a slot frees.
+		s.opts.Logger.Info("incident follow-up deferred: all slots busy; it is taken up when one frees",
+			"incident", in.ID, "followup", kind, "slots", cap(s.slots))
 		return
 	}
-	if !ok {
+	ok, err := s.opts.Store.Claim(ctx, "followup:"+kind+":"+in.ID, s.opts.FollowUpLease)
+	if err != nil || !ok {
+		<-s.slots
+		if err != nil {
+			s.opts.Logger.Error("lease an incident follow-up; it will be retried", "incident", in.ID, "followup", kind, "err", err)
+		}
 		return // under way elsewhere, or just finished
 	}
 	go func() {
+		defer func() {
+			<-s.slots
+			// A freed slot may be what a deferred follow-up waits for.
+			select {
+			case s.kick <- struct{}{}:
+			default:
+			}
+		}()
 		ctx := context.WithoutCancel(ctx)
 		run(ctx, in)
 		now, err := s.Get(ctx, in.ID)
@@ -79,6 +96,7 @@ func (s *Service) RunFollowUps(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-s.kick:
 		}
 	}
 }

@@ -120,6 +120,10 @@ type Data struct {
 	Alerts       map[string]*AlertState `json:"alerts"`
 	Timeline     []Event                `json:"timeline"`
 	AckedBy      string                 `json:"ackedBy,omitempty"`
+	// OpenedBy is who sent the notification that opened the incident
+	// ("alertmanager" and the sender's credentials or address). It stands
+	// as the requester of what the automatic investigation proposes.
+	OpenedBy string `json:"openedBy,omitempty"`
 	ExternalURL  string                 `json:"externalURL,omitempty"`
 	Notified     int                    `json:"notifications"`
 }
@@ -164,6 +168,9 @@ type Store interface {
 	PutIncident(ctx context.Context, inc store.Incident) error
 	GetIncident(ctx context.Context, id string) (store.Incident, error)
 	ListIncidents(ctx context.Context, status string, limit int) ([]store.Incident, error)
+	OpenIncidentByGroup(ctx context.Context, groupKey string) (store.Incident, error)
+	OpenIncidentsInChannel(ctx context.Context, channel string, since time.Time, limit int) ([]store.Incident, error)
+	IncidentByThread(ctx context.Context, channel, ts string) (store.Incident, error)
 	SetIncidentThread(ctx context.Context, id, threadTS string) (bool, error)
 	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
@@ -199,6 +206,11 @@ type Options struct {
 	// FollowUpEvery is how often RunFollowUps looks for follow-ups whose
 	// process died (default 1m).
 	FollowUpEvery time.Duration
+	// MaxFollowUps bounds the investigations and postmortems that run at
+	// once (default 4): a storm must not start one model run per
+	// incident. A follow-up that finds no free slot is left to
+	// RunFollowUps, which takes it up when one frees; none is dropped.
+	MaxFollowUps int
 	Now           func() time.Time
 	Logger        *slog.Logger
 }
@@ -210,6 +222,10 @@ type Service struct {
 	// an incident.
 	mu         sync.Mutex
 	onResolved func(ctx context.Context, in Incident)
+	// slots holds a token per follow-up running (MaxFollowUps); kick
+	// wakes RunFollowUps when one frees.
+	slots chan struct{}
+	kick  chan struct{}
 }
 
 // New returns a service.
@@ -229,7 +245,10 @@ func New(o Options) *Service {
 	if o.FollowUpEvery <= 0 {
 		o.FollowUpEvery = defaultFollowUpEvery
 	}
-	return &Service{opts: o}
+	if o.MaxFollowUps <= 0 {
+		o.MaxFollowUps = 4
+	}
+	return &Service{opts: o, slots: make(chan struct{}, o.MaxFollowUps), kick: make(chan struct{}, 1)}
 }
 
 // Outcome says what a notification did.
@@ -240,6 +259,23 @@ type Outcome struct {
 	Resolved  bool   `json:"resolved,omitempty"`
 	Duplicate bool   `json:"duplicate,omitempty"`
 	Ignored   string `json:"ignored,omitempty"`
+}
+
+type senderKey struct{}
+
+// WithSender tells Handle who sent a notification (the webhook's
+// credentials or address), recorded as the incident's OpenedBy.
+func WithSender(ctx context.Context, sender string) context.Context {
+	return context.WithValue(ctx, senderKey{}, sender)
+}
+
+// Sender is who sent the notification being handled: "alertmanager",
+// with the sender's identity when the request carried one.
+func Sender(ctx context.Context) string {
+	if s, _ := ctx.Value(senderKey{}).(string); s != "" {
+		return s
+	}
+	return "alertmanager"
 }
 
 // Handle applies a validated notification.
@@ -274,6 +310,7 @@ func (s *Service) Handle(ctx context.Context, m Message) (Outcome, error) {
 			out.Merged = true
 		} else {
 			in = s.newIncident(m, now)
+			in.Data.OpenedBy = Sender(ctx)
 			out.Opened = true
 		}
 	}
@@ -304,38 +341,21 @@ func (s *Service) Handle(ctx context.Context, m Message) (Outcome, error) {
 	return out, nil
 }
 
-// open returns the open incidents, decoded.
-func (s *Service) open(ctx context.Context) ([]Incident, error) {
-	list, err := s.opts.Store.ListIncidents(ctx, store.IncidentOpen, 1000)
-	if err != nil {
-		return nil, fmt.Errorf("list open incidents: %w", err)
-	}
-	out := make([]Incident, 0, len(list))
-	for _, raw := range list {
-		in, err := decode(raw)
-		if err != nil {
-			s.opts.Logger.Error("unreadable incident", "incident", raw.ID, "err", err)
-			continue
-		}
-		out = append(out, in)
-	}
-	return out, nil
-}
-
-// find returns the open incident that holds m's group.
+// find returns the open incident that holds m's group, by the store's
+// index of groups: the cost does not grow with the open incidents.
 func (s *Service) find(ctx context.Context, m Message) (Incident, bool, error) {
-	open, err := s.open(ctx)
+	raw, err := s.opts.Store.OpenIncidentByGroup(ctx, m.GroupKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return Incident{}, false, nil
+	}
 	if err != nil {
-		return Incident{}, false, err
+		return Incident{}, false, fmt.Errorf("find the incident of group %s: %w", m.GroupKey, err)
 	}
-	for _, in := range open {
-		for _, k := range in.Data.GroupKeys {
-			if k == m.GroupKey {
-				return in, true, nil
-			}
-		}
+	in, err := decode(raw)
+	if err != nil {
+		return Incident{}, false, fmt.Errorf("incident %s is unreadable: %w", raw.ID, err)
 	}
-	return Incident{}, false, nil
+	return in, true, nil
 }
 
 // stormTarget finds an open incident a new group belongs to: the same
@@ -343,12 +363,17 @@ func (s *Service) find(ctx context.Context, m Message) (Incident, bool, error) {
 func (s *Service) stormTarget(ctx context.Context, m Message) (Incident, bool, error) {
 	name := alertname(m)
 	channel, _ := s.route(m)
-	open, err := s.open(ctx)
+	list, err := s.opts.Store.OpenIncidentsInChannel(ctx, channel, s.opts.Now().Add(-s.opts.StormWindow), 100)
 	if err != nil {
-		return Incident{}, false, err
+		return Incident{}, false, fmt.Errorf("list the channel's recent incidents: %w", err)
 	}
-	for _, in := range open {
-		if in.Channel == channel && in.Data.CommonLabels["alertname"] == name && s.opts.Now().Sub(in.StartedAt) <= s.opts.StormWindow {
+	for _, raw := range list {
+		in, err := decode(raw)
+		if err != nil {
+			s.opts.Logger.Error("unreadable incident", "incident", raw.ID, "err", err)
+			continue
+		}
+		if in.Data.CommonLabels["alertname"] == name {
 			return in, true, nil
 		}
 	}
@@ -453,6 +478,7 @@ func (s *Service) save(ctx context.Context, in Incident) error {
 		return err
 	}
 	in.Incident.Data = raw
+	in.Incident.GroupKeys = in.Data.GroupKeys
 	if err := s.opts.Store.PutIncident(ctx, in.Incident); err != nil {
 		return fmt.Errorf("store incident %s: %w", in.ID, err)
 	}
@@ -477,19 +503,12 @@ func (s *Service) SetSurface(sf Surface) {
 
 // ByThread returns the incident whose parent message is ts in channel.
 func (s *Service) ByThread(ctx context.Context, channel, ts string) (Incident, bool) {
-	for _, status := range []string{store.IncidentOpen, store.IncidentResolved} {
-		list, err := s.opts.Store.ListIncidents(ctx, status, 1000)
-		if err != nil {
-			return Incident{}, false
-		}
-		for _, raw := range list {
-			if raw.Channel == channel && raw.ThreadTS == ts {
-				in, err := decode(raw)
-				return in, err == nil
-			}
-		}
+	raw, err := s.opts.Store.IncidentByThread(ctx, channel, ts)
+	if err != nil {
+		return Incident{}, false
 	}
-	return Incident{}, false
+	in, err := decode(raw)
+	return in, err == nil
 }
 
 // Get returns an incident.

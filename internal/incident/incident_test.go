@@ -182,7 +182,7 @@ func TestStormBecomesFewIncidents(t *testing.T) {
 
 func TestWebhookBadInput(t *testing.T) {
 	svc, _, _ := newService(t)
-	srv := httptest.NewServer(svc.Handler(incident.WebhookAuth{BearerToken: "s3cret"}))
+	srv := httptest.NewServer(svc.Handler(incident.Webhook{Auth: incident.WebhookAuth{BearerToken: "s3cret"}}))
 	defer srv.Close()
 	good, _ := json.Marshal(msg("g", "firing", alert("A", "fp1", "firing")))
 	post := func(body []byte, token string) (int, string) {
@@ -282,7 +282,7 @@ func TestOnResolvedRuns(t *testing.T) {
 
 func TestWebhookBasicAuth(t *testing.T) {
 	svc, _, _ := newService(t)
-	srv := httptest.NewServer(svc.Handler(incident.WebhookAuth{Username: "alertmanager", Password: "pw-123"}))
+	srv := httptest.NewServer(svc.Handler(incident.Webhook{Auth: incident.WebhookAuth{Username: "alertmanager", Password: "pw-123"}}))
 	defer srv.Close()
 	body, _ := json.Marshal(msg("g", "firing", alert("A", "fp1", "firing")))
 	for _, tt := range []struct {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/watchkeeper/watchkeeper/prompts"
+	"github.com/watchkeeper/watchkeeper/tools"
 )
 
 // Postmortem drafts a postmortem from what the incident recorded, without
@@ -135,10 +136,13 @@ func oneLine(s string) string {
 // PostmortemPrompt asks a model to write the postmortem's prose from the
 // recorded facts only (prompts/templates/postmortem.tmpl).
 func PostmortemPrompt(in Incident) string {
-	p, err := prompts.Postmortem(prompts.PostmortemData{ID: in.ID, Facts: Postmortem(in)})
+	// The record quotes the alerts' own words (titles, annotations): data
+	// from whoever sent them, marked so.
+	facts := tools.Untrusted("incident record", Postmortem(in))
+	p, err := prompts.Postmortem(prompts.PostmortemData{ID: in.ID, Facts: facts})
 	if err != nil {
 		// The template is embedded and tested; fall back to the facts.
-		return "Write the postmortem from these recorded facts only:\n\n" + Postmortem(in)
+		return "Write the postmortem from these recorded facts only:\n\n" + facts
 	}
 	return p
 }

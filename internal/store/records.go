@@ -129,16 +129,16 @@ func (s *sqlDB) CreateProposal(ctx context.Context, p Proposal) error {
 	if p.CreatedAt.IsZero() {
 		p.CreatedAt = s.now()
 	}
-	_, err := s.exec(ctx, `INSERT INTO proposals (id, conversation_id, tool, summary, details, risk, args, status, created_at, requested_by, location)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		p.ID, p.ConversationID, p.Tool, p.Summary, p.Details, p.Risk, p.Args, p.Status, ms(p.CreatedAt), p.RequestedBy, p.Location)
+	_, err := s.exec(ctx, `INSERT INTO proposals (id, conversation_id, tool, summary, details, reason, risk, args, status, created_at, requested_by, location)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.ID, p.ConversationID, p.Tool, p.Summary, p.Details, p.Reason, p.Risk, p.Args, p.Status, ms(p.CreatedAt), p.RequestedBy, p.Location)
 	if err != nil {
 		return fmt.Errorf("create proposal %s: %w", p.ID, err)
 	}
 	return nil
 }
 
-const proposalColumns = `id, conversation_id, tool, summary, details, risk, args, status, created_at, decided_at, decided_by, result, requested_by, location, verify_at`
+const proposalColumns = `id, conversation_id, tool, summary, details, reason, risk, args, status, created_at, decided_at, decided_by, result, requested_by, location, verify_at`
 
 func scanProposal(sc interface{ Scan(...any) error }) (Proposal, error) {
 	var (
@@ -147,7 +147,7 @@ func scanProposal(sc interface{ Scan(...any) error }) (Proposal, error) {
 		decided sql.NullInt64
 		verify  sql.NullInt64
 	)
-	if err := sc.Scan(&p.ID, &p.ConversationID, &p.Tool, &p.Summary, &p.Details, &p.Risk, &p.Args, &p.Status,
+	if err := sc.Scan(&p.ID, &p.ConversationID, &p.Tool, &p.Summary, &p.Details, &p.Reason, &p.Risk, &p.Args, &p.Status,
 		&created, &decided, &p.DecidedBy, &p.Result, &p.RequestedBy, &p.Location, &verify); err != nil {
 		return Proposal{}, err
 	}
@@ -289,20 +289,37 @@ func (s *sqlDB) ListAudit(ctx context.Context, limit int) ([]AuditEntry, error) 
 	return out, rows.Err()
 }
 
-// PutIncident implements Incidents.
+// PutIncident implements Incidents: the incident and the index of its
+// groups change together, in one transaction.
 func (s *sqlDB) PutIncident(ctx context.Context, inc Incident) error {
 	if inc.UpdatedAt.IsZero() {
 		inc.UpdatedAt = s.now()
 	}
-	_, err := s.exec(ctx, `INSERT INTO incidents (id, group_key, status, title, severity, channel, thread_ts, started_at, resolved_at, updated_at, data)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("put incident %s: %w", inc.ID, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO incidents (id, group_key, status, title, severity, channel, thread_ts, started_at, resolved_at, updated_at, data)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET group_key = excluded.group_key, status = excluded.status, title = excluded.title,
 			severity = excluded.severity, channel = excluded.channel,
 			thread_ts = CASE WHEN excluded.thread_ts = '' THEN incidents.thread_ts ELSE excluded.thread_ts END,
-			started_at = excluded.started_at, resolved_at = excluded.resolved_at, updated_at = excluded.updated_at, data = excluded.data`,
+			started_at = excluded.started_at, resolved_at = excluded.resolved_at, updated_at = excluded.updated_at, data = excluded.data`),
 		inc.ID, inc.GroupKey, inc.Status, inc.Title, inc.Severity, inc.Channel, inc.ThreadTS,
-		ms(inc.StartedAt), nullMS(inc.ResolvedAt), ms(inc.UpdatedAt), inc.Data)
-	if err != nil {
+		ms(inc.StartedAt), nullMS(inc.ResolvedAt), ms(inc.UpdatedAt), inc.Data); err != nil {
+		return fmt.Errorf("put incident %s: %w", inc.ID, err)
+	}
+	for _, k := range append([]string{inc.GroupKey}, inc.GroupKeys...) {
+		if k == "" {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO incident_groups (group_key, incident_id) VALUES (?, ?) ON CONFLICT DO NOTHING`),
+			k, inc.ID); err != nil {
+			return fmt.Errorf("index the groups of incident %s: %w", inc.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("put incident %s: %w", inc.ID, err)
 	}
 	return nil
@@ -335,12 +352,41 @@ func (s *sqlDB) GetIncident(ctx context.Context, id string) (Incident, error) {
 
 // OpenIncidentByGroup implements Incidents.
 func (s *sqlDB) OpenIncidentByGroup(ctx context.Context, groupKey string) (Incident, error) {
-	inc, err := scanIncident(s.queryRow(ctx, `SELECT `+incidentColumns+` FROM incidents
-		WHERE group_key = ? AND status = ? ORDER BY started_at DESC LIMIT 1`, groupKey, IncidentOpen))
+	inc, err := scanIncident(s.queryRow(ctx, `SELECT `+prefixed("i.", incidentColumns)+` FROM incident_groups g
+		JOIN incidents i ON i.id = g.incident_id
+		WHERE g.group_key = ? AND i.status = ? ORDER BY i.started_at DESC, i.id DESC LIMIT 1`, groupKey, IncidentOpen))
 	if err != nil {
 		return Incident{}, notFound(err, "open incident for group", groupKey)
 	}
 	return inc, nil
+}
+
+// OpenIncidentsInChannel implements Incidents.
+func (s *sqlDB) OpenIncidentsInChannel(ctx context.Context, channel string, since time.Time, limit int) ([]Incident, error) {
+	return s.incidents(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE status = ? AND channel = ? AND started_at >= ?
+		ORDER BY started_at DESC, id DESC LIMIT ?`, IncidentOpen, channel, ms(since), clampLimit(limit))
+}
+
+// IncidentByThread implements Incidents.
+func (s *sqlDB) IncidentByThread(ctx context.Context, channel, ts string) (Incident, error) {
+	if ts == "" {
+		return Incident{}, fmt.Errorf("incident for an empty thread: %w", ErrNotFound)
+	}
+	inc, err := scanIncident(s.queryRow(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE channel = ? AND thread_ts = ?
+		ORDER BY started_at DESC LIMIT 1`, channel, ts))
+	if err != nil {
+		return Incident{}, notFound(err, "incident of thread", channel+"/"+ts)
+	}
+	return inc, nil
+}
+
+// prefixed qualifies each of a comma-separated column list.
+func prefixed(p, columns string) string {
+	parts := strings.Split(columns, ", ")
+	for i := range parts {
+		parts[i] = p + parts[i]
+	}
+	return strings.Join(parts, ", ")
 }
 
 // ListIncidents implements Incidents; status "" lists all.
@@ -353,6 +399,10 @@ func (s *sqlDB) ListIncidents(ctx context.Context, status string, limit int) ([]
 	}
 	query += ` ORDER BY started_at DESC, id DESC LIMIT ?`
 	args = append(args, clampLimit(limit))
+	return s.incidents(ctx, query, args...)
+}
+
+func (s *sqlDB) incidents(ctx context.Context, query string, args ...any) ([]Incident, error) {
 	rows, err := s.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list incidents: %w", err)

@@ -39,7 +39,7 @@ func TestMigrationsAreIdempotentAndVersioned(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v, err := s.SchemaVersion(ctx); err != nil || v != 3 {
+		if v, err := s.SchemaVersion(ctx); err != nil || v != latestMigration(t) {
 			t.Errorf("schema version = %d, %v", v, err)
 		}
 		s.Close()
@@ -54,7 +54,7 @@ func TestMigrationsAreIdempotentAndVersioned(t *testing.T) {
 	}
 	db.Close()
 	_, err = store.OpenSQLite(ctx, path)
-	if err == nil || !strings.Contains(err.Error(), "schema is at version 99 but this binary knows only up to 3") {
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema is at version 99 but this binary knows only up to %d", latestMigration(t))) {
 		t.Fatalf("err = %v", err)
 	}
 }

@@ -84,9 +84,11 @@ type Proposal struct {
 	Tool           string
 	Summary        string
 	Details        string
-	Risk           string
-	Args           []byte
-	Status         string
+	// Reason is why, in the requester's words (not checked by anything).
+	Reason string
+	Risk   string
+	Args   []byte
+	Status string
 	CreatedAt      time.Time
 	DecidedAt      time.Time
 	DecidedBy      string
@@ -196,8 +198,13 @@ const (
 
 // Incident is an alert group and its thread.
 type Incident struct {
-	ID         string
+	ID string
+	// GroupKey is the alert group that opened the incident; GroupKeys are
+	// every group it holds (storms merge several), indexed by PutIncident
+	// so that a notification finds its incident without reading the
+	// others. Reads leave GroupKeys empty: the incident's data has them.
 	GroupKey   string
+	GroupKeys  []string
 	Status     string
 	Title      string
 	Severity   string
@@ -216,8 +223,15 @@ type Incidents interface {
 	// replica linked the thread) must not unlink it.
 	PutIncident(ctx context.Context, inc Incident) error
 	GetIncident(ctx context.Context, id string) (Incident, error)
-	// OpenIncidentByGroup returns the open incident for an alert group key.
+	// OpenIncidentByGroup returns the open incident holding an alert group
+	// key (ErrNotFound when none does).
 	OpenIncidentByGroup(ctx context.Context, groupKey string) (Incident, error)
+	// OpenIncidentsInChannel returns the open incidents of a channel that
+	// started at or after since, newest first (storm merging).
+	OpenIncidentsInChannel(ctx context.Context, channel string, since time.Time, limit int) ([]Incident, error)
+	// IncidentByThread returns the incident whose parent message is ts in
+	// channel (ErrNotFound when none is).
+	IncidentByThread(ctx context.Context, channel, ts string) (Incident, error)
 	ListIncidents(ctx context.Context, status string, limit int) ([]Incident, error)
 	// SetIncidentThread records the thread of an incident's parent message
 	// unless one is recorded already; true when it set it.

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +45,86 @@ func (r *Repo) base() string {
 		return "main"
 	}
 	return r.Base
+}
+
+// BranchPrefix is where every branch Watchkeeper pushes lives: reviewers
+// (and branch protection rules) can tell its work apart, and it can never
+// name the base branch or another team's branch.
+const BranchPrefix = "watchkeeper/"
+
+// CheckBranch refuses a branch Watchkeeper must not push to: anything
+// outside BranchPrefix, the base branch, and names git would reject or
+// read as something else (.., @{, a leading dash, .lock).
+func (r *Repo) CheckBranch(branch string) error {
+	rest, ok := strings.CutPrefix(branch, BranchPrefix)
+	if !ok || rest == "" {
+		return fmt.Errorf("branch %q is not under %s: Watchkeeper only pushes to branches of its own, for review (e.g. %sincident-fix)", branch, BranchPrefix, BranchPrefix)
+	}
+	if branch == r.base() {
+		return fmt.Errorf("branch %q is the base branch; Watchkeeper never pushes to it", branch)
+	}
+	for _, seg := range strings.Split(rest, "/") {
+		switch {
+		case seg == "", seg == ".", seg == "..", strings.HasPrefix(seg, "."), strings.HasPrefix(seg, "-"),
+			strings.HasSuffix(seg, ".lock"), strings.Contains(seg, ".."), strings.Contains(seg, "@{"), !branchSegment.MatchString(seg):
+			return fmt.Errorf("branch %q is not a plain branch name: use letters, digits, '.', '_', '-' and '/' (e.g. %sincident-fix)", branch, BranchPrefix)
+		}
+	}
+	return nil
+}
+
+var branchSegment = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+
+// Start says where a commit on branch would start: the remote branch when
+// it exists, else the base branch (a new branch), with the commit hash.
+// It fetches first, so the answer is the remote's current state.
+func (r *Repo) Start(ctx context.Context, branch string) (from, hash string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	repo, err := r.open(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	for _, b := range []string{branch, r.base()} {
+		ref, err := repo.Reference(plumbing.NewRemoteReferenceName("origin", b), true)
+		if err == nil {
+			return b, ref.Hash().String(), nil
+		}
+	}
+	return "", "", fmt.Errorf("the runbooks repository has neither %s nor its base branch %s", branch, r.base())
+}
+
+// Describe is the exact git work Commit does for branch, in words for
+// the approver: where it starts, what is pushed, and that nothing is
+// forced and the base branch is not touched.
+func (r *Repo) Describe(ctx context.Context, branch string) (string, error) {
+	from, hash, err := r.Start(ctx, branch)
+	if err != nil {
+		return "", err
+	}
+	start := fmt.Sprintf("on the existing branch %s (now at %s)", branch, short(hash))
+	if from != branch {
+		start = fmt.Sprintf("on a new branch %s from %s (at %s)", branch, from, short(hash))
+	}
+	return fmt.Sprintf("Git: one commit %s, then `git push %s refs/heads/%s:refs/heads/%s` (never forced). The base branch %s is not changed.",
+		start, redactURL(r.URL), branch, branch, r.base()), nil
+}
+
+func short(hash string) string {
+	if len(hash) > 8 {
+		return hash[:8]
+	}
+	return hash
+}
+
+// redactURL drops credentials from a remote's URL before it is shown.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = nil
+	return u.String()
 }
 
 // open clones on first use, then fetches. A failed fetch of an existing
@@ -104,8 +186,11 @@ func (r *Repo) checkout(repo *git.Repository, branch string, from plumbing.Refer
 // kept) or from the base, commits and pushes. A push refused because the
 // remote branch moved is retried once on top of it; what cannot be pushed
 // is reported, and the commit stays in the working copy — never lost, never
-// forced.
+// forced. A branch CheckBranch refuses is refused before anything is done.
 func (r *Repo) Commit(ctx context.Context, branch string, files map[string][]byte, message string) (string, error) {
+	if err := r.CheckBranch(branch); err != nil {
+		return "", err
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	repo, err := r.open(ctx)

@@ -107,7 +107,8 @@ func TestRunbookUpdateProposalAndApply(t *testing.T) {
 		t.Fatalf("%+v, %v", res, err)
 	}
 	p := res.Proposal
-	if p.Summary != "Update runbook high-error-rate.md" || !strings.Contains(p.Details, "+ ## Learned from inc_1") || !strings.Contains(p.Details, "never to main directly") {
+	if p.Summary != "Update runbook high-error-rate.md on branch watchkeeper/inc_1" || !strings.Contains(p.Details, "+ ## Learned from inc_1") ||
+		!strings.Contains(p.Details, "The base branch main is not changed") || p.Reason != "postmortem" {
 		t.Errorf("proposal: %+v", p)
 	}
 	// Nothing is pushed before approval.
@@ -135,5 +136,49 @@ func TestRunbookUpdateProposalAndApply(t *testing.T) {
 		if !strings.Contains(res.Error, tt.want) {
 			t.Errorf("%s: %+v", tt.args, res)
 		}
+	}
+}
+
+// runbook_update never pushes to the base branch or outside watchkeeper/,
+// whatever the model asks for or the stored proposal says, and its
+// proposal describes exactly the commit and push that approval makes.
+func TestSecurityRunbookUpdateNeverPushesToBase(t *testing.T) {
+	bare := remote(t)
+	ctx := context.Background()
+	r := &runbook.Repo{URL: bare, Dir: filepath.Join(t.TempDir(), "wc")}
+	up := runbook.UpdateTool{Repo: r}
+	mainBefore := git(t, bare, "rev-parse", "main")
+	for _, branch := range []string{"main", "refs/heads/main", "release", "watchkeeper/", "watchkeeper/../main",
+		"watchkeeper/x..y", "watchkeeper/-x", "watchkeeper/a.lock", "watchkeeper/a@{1}", "watchkeeper/a b"} {
+		res, err := up.Run(ctx, json.RawMessage(`{"path": "high-error-rate.md", "append": "x", "branch": "`+branch+`"}`))
+		if err != nil || res.Proposal != nil || res.Error == "" {
+			t.Errorf("branch %q: proposal %+v, error %q, %v; want a refusal", branch, res.Proposal, res.Error, err)
+		}
+		if _, err := r.Commit(ctx, branch, map[string][]byte{"x.md": []byte("x")}, "m"); err == nil {
+			t.Errorf("Commit to %q succeeded", branch)
+		}
+	}
+	// A stored proposal whose arguments were changed after it was checked
+	// (or written by an older version) is refused when applied.
+	res, err := up.Run(ctx, json.RawMessage(`{"path": "high-error-rate.md", "append": "## Learned", "branch": "watchkeeper/inc_9"}`))
+	if err != nil || res.Proposal == nil {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	p := *res.Proposal
+	for _, want := range []string{"new branch watchkeeper/inc_9 from main (at " + mainBefore[:8] + ")",
+		"git push " + bare + " refs/heads/watchkeeper/inc_9:refs/heads/watchkeeper/inc_9", "never forced", "The base branch main is not changed"} {
+		if !strings.Contains(p.Details, want) {
+			t.Errorf("the proposal does not say %q:\n%s", want, p.Details)
+		}
+	}
+	var args map[string]any
+	_ = json.Unmarshal(p.Args, &args)
+	args["branch"] = "main"
+	p.Args, _ = json.Marshal(args)
+	if _, err := tools.Applier(up).Apply(ctx, p); err == nil || !strings.Contains(err.Error(), "nothing was committed") {
+		t.Errorf("apply with the branch changed to main: %v", err)
+	}
+	if got := git(t, bare, "rev-parse", "main"); got != mainBefore {
+		t.Fatalf("main moved from %s to %s", mainBefore, got)
 	}
 }

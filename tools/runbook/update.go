@@ -38,7 +38,7 @@ func (UpdateTool) Spec() tools.Spec {
 			"path":    tools.String("runbook path, e.g. high-error-rate.md (a new file for a new runbook)"),
 			"append":  tools.String("Markdown to add at the end"),
 			"content": tools.String("full content of a new runbook, with front matter"),
-			"branch":  tools.String("branch to commit on (default watchkeeper/runbooks)"),
+			"branch":  tools.String("branch to commit on, under watchkeeper/ (default watchkeeper/runbooks); never the base branch"),
 			"reason":  tools.String("why, for the reviewer"),
 		}, "path")}
 }
@@ -87,7 +87,10 @@ func (t UpdateTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result,
 		return tools.Errorf("path %q must be a relative .md path inside the repository", a.Path), nil
 	}
 	if a.Branch == "" {
-		a.Branch = "watchkeeper/runbooks"
+		a.Branch = BranchPrefix + "runbooks"
+	}
+	if err := t.Repo.CheckBranch(a.Branch); err != nil {
+		return tools.Errorf("%v", err), nil
 	}
 	cur, err := t.current(ctx, a.Path)
 	if err != nil {
@@ -108,12 +111,13 @@ func (t UpdateTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result,
 	if cur == "" {
 		verb = "Add"
 	}
-	details := fmt.Sprintf("%s runbook %s on branch %s (pushed for review, never to %s directly):\n%s", verb, a.Path, a.Branch, t.Repo.base(), diff(cur, next))
-	if a.Reason != "" {
-		details = "Reason: " + a.Reason + "\n" + details
+	git, err := t.Repo.Describe(ctx, a.Branch)
+	if err != nil {
+		return tools.Result{}, err
 	}
-	return tools.Result{Proposal: &tools.Proposal{Tool: "runbook_update", Summary: fmt.Sprintf("%s runbook %s", verb, a.Path),
-		Details: details, Risk: "low: a branch for review; the runbooks' main branch is not changed", Args: args}}, nil
+	details := fmt.Sprintf("%s runbook %s:\n%s\n%s", verb, a.Path, diff(cur, next), git)
+	return tools.Result{Proposal: &tools.Proposal{Tool: "runbook_update", Summary: fmt.Sprintf("%s runbook %s on branch %s", verb, a.Path, a.Branch),
+		Details: details, Reason: a.Reason, Risk: fmt.Sprintf("low: a commit on %s for review; %s is not changed", a.Branch, t.Repo.base()), Args: args}}, nil
 }
 
 // Apply implements tools.Applier.
@@ -121,6 +125,10 @@ func (t UpdateTool) Apply(ctx context.Context, p tools.Proposal) (tools.Result, 
 	var a updateArgs
 	if err := json.Unmarshal(p.Args, &a); err != nil {
 		return tools.Result{}, err
+	}
+	// Checked again: stored arguments outlive the code that checked them.
+	if err := t.Repo.CheckBranch(a.Branch); err != nil {
+		return tools.Result{}, fmt.Errorf("%w; nothing was committed", err)
 	}
 	cur, err := t.current(ctx, a.Path)
 	if err != nil {

@@ -368,4 +368,38 @@ func incidents(t *testing.T, s store.Store) {
 	if list, _ := s.ListIncidents(ctx, store.IncidentResolved, 10); len(list) != 1 {
 		t.Errorf("ListIncidents = %+v", list)
 	}
+	if got, err := s.IncidentByThread(ctx, "", "1732456800.000100"); err != nil || got.ID != "inc_1" {
+		t.Errorf("IncidentByThread = %+v, %v", got, err)
+	}
+	if _, err := s.IncidentByThread(ctx, "", "9.9"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("IncidentByThread of an unknown thread: %v", err)
+	}
+
+	// A storm merged a second group into an open incident: both groups find
+	// it, and a newer incident of the same group (after it resolved) wins.
+	storm := store.Incident{ID: "inc_2", GroupKey: "g1", GroupKeys: []string{"g1", "g2"}, Status: store.IncidentOpen,
+		Channel: "C1", StartedAt: start.Add(2 * time.Hour), Data: []byte(`{}`)}
+	if err := s.PutIncident(ctx, storm); err != nil {
+		t.Fatal(err)
+	}
+	storm.GroupKeys = append(storm.GroupKeys, "g3")
+	if err := s.PutIncident(ctx, storm); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"g1", "g2", "g3"} {
+		if got, err := s.OpenIncidentByGroup(ctx, k); err != nil || got.ID != "inc_2" {
+			t.Errorf("OpenIncidentByGroup(%s) = %+v, %v", k, got, err)
+		}
+	}
+	other := store.Incident{ID: "inc_3", GroupKey: "g9", Status: store.IncidentOpen, Channel: "C2", StartedAt: start.Add(3 * time.Hour)}
+	if err := s.PutIncident(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.OpenIncidentsInChannel(ctx, "C1", start.Add(90*time.Minute), 10)
+	if err != nil || len(list) != 1 || list[0].ID != "inc_2" {
+		t.Errorf("OpenIncidentsInChannel(C1) = %+v, %v", list, err)
+	}
+	if list, _ := s.OpenIncidentsInChannel(ctx, "C1", start.Add(3*time.Hour), 10); len(list) != 0 {
+		t.Errorf("OpenIncidentsInChannel since after the start = %+v", list)
+	}
 }
