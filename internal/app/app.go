@@ -139,8 +139,10 @@ func (a *App) build(ctx context.Context, opts Options) error {
 		}
 		logger.Info("verified an applied change", "proposal", p.ID, "worse", v.Worse, "result", v.Text)
 	}
-	a.playbook = &incident.Playbook{Tools: a.tools, Logger: logger.With("component", "investigation")}
+	a.playbook = &incident.Playbook{Tools: a.tools, Logger: logger.With("component", "investigation"),
+		TrustExpr: incident.TrustedURLs(trustedGenerators(cfg)...)}
 	inc := incident.Options{Store: a.store, StormWindow: cfg.Incidents.StormWindow.D(), Logger: logger.With("component", "incidents"),
+		MaxFollowUps: cfg.Incidents.MaxInvestigations,
 		Route: func(labels map[string]string) (string, bool) { return slack.AlertChannel(cfg.Slack.Alerts, labels) }}
 	if cfg.Incidents.Investigate {
 		inc.Investigator = a.playbook
@@ -242,11 +244,21 @@ func (a *App) Reset(ctx context.Context, conv string) error { return a.memory.Re
 // /readyz, and the Slack surface when a bot token is configured (Socket
 // Mode, or /slack/* on the same listener in http mode).
 func (a *App) Serve(ctx context.Context) error {
+	warn, err := a.cfg.CheckWebhookExposure()
+	if err != nil {
+		return err
+	}
+	if warn {
+		a.logger.Warn("the Alertmanager webhook accepts notifications from anyone who can reach it (incidents.allow_unauthenticated); "+
+			"set incidents.bearer_token unless every sender on this network is trusted", "listen", a.cfg.Server.Listen)
+	}
 	srv := telemetry.NewServer(a.metrics, a.logger.With("component", "http"))
 	srv.AddCheck("store", a.store.Ping)
 	ic := a.cfg.Incidents
-	srv.Mount("/webhooks/", a.incidents.Handler(incident.WebhookAuth{BearerToken: ic.BearerToken.Reveal(),
-		Username: ic.BasicAuth.Username, Password: ic.BasicAuth.Password.Reveal()}))
+	srv.Mount("/webhooks/", a.incidents.Handler(incident.Webhook{
+		Auth:      incident.WebhookAuth{BearerToken: ic.BearerToken.Reveal(), Username: ic.BasicAuth.Username, Password: ic.BasicAuth.Password.Reveal()},
+		PerSecond: ic.RateLimit.PerSecond, Burst: ic.RateLimit.Burst,
+	}))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var bot *slack.Bot
@@ -288,7 +300,7 @@ func (a *App) Serve(ctx context.Context) error {
 			errc <- err
 		}()
 	}
-	err := srv.Serve(ctx, 10*time.Second)
+	err = srv.Serve(ctx, 10*time.Second)
 	if bot != nil {
 		if serr := <-errc; serr != nil && err == nil {
 			err = serr
@@ -365,6 +377,22 @@ func (a *App) NotifyAlert(ctx context.Context, labels map[string]string, line st
 	}
 	_, err := a.slack.Notify(ctx, ch, line)
 	return err == nil, err
+}
+
+// trustedGenerators are the Prometheus servers whose alert expressions
+// (generatorURL's g0.expr) the investigation may run: the configured ones
+// unless incidents.trusted_generator_urls lists others.
+func trustedGenerators(cfg config.Config) []string {
+	if len(cfg.Incidents.TrustedGeneratorURLs) > 0 {
+		return cfg.Incidents.TrustedGeneratorURLs
+	}
+	var out []string
+	for _, u := range []string{cfg.Prometheus.URL, cfg.Prometheus.Link.URL} {
+		if u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // runRecorder stores agent runs.
