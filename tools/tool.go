@@ -39,6 +39,16 @@ type Applier interface {
 	Apply(ctx context.Context, p Proposal) (Result, error)
 }
 
+// Delegator is implemented by mutating tools whose proposals carry out
+// another tool's action (one step of a remediation plan). Approval rules
+// and the number of approvers are decided on the action that will really
+// run, so a change cannot need fewer approvers through a wrapper.
+type Delegator interface {
+	// Effective returns the action p will carry out: the tool that does
+	// it and that tool's arguments (namespace included).
+	Effective(p Proposal) (Proposal, error)
+}
+
 // Spec is what the model sees of a tool.
 type Spec struct {
 	// Name is unique in a Registry: lower case letters, digits and '_'.

@@ -185,6 +185,11 @@ func (s *Service) Check(ctx context.Context, policy Policy, r Request) error {
 	if policy == nil {
 		return fmt.Errorf("%w: no approval policy is configured", ErrNotAuthorized)
 	}
+	eff, err := s.Effective(p)
+	if err != nil {
+		return err
+	}
+	r.Proposal = eff
 	if err := policy.Authorize(ctx, r); err != nil {
 		action := "reject"
 		if r.Approve {
@@ -194,6 +199,33 @@ func (s *Service) Check(ctx context.Context, policy Policy, r Request) error {
 		return err
 	}
 	return nil
+}
+
+// Effective returns p as approval policy judges it: the action that will
+// really run when p's tool delegates to another (a remediation plan's
+// step is judged as the rollback or restart it carries out). Everything
+// else — ID, requester, approvals — is p's own. A delegating proposal
+// whose action cannot be told is refused (ErrNotAuthorized): a rule
+// cannot be applied to what nobody can name.
+func (s *Service) Effective(p store.Proposal) (store.Proposal, error) {
+	t, ok := s.tools.Get(p.Tool)
+	if !ok {
+		return p, nil
+	}
+	d, ok := t.(tools.Delegator)
+	if !ok {
+		return p, nil
+	}
+	eff, err := d.Effective(tools.Proposal{ID: p.ID, Tool: p.Tool, Summary: p.Summary, Details: p.Details, Reason: p.Reason, Risk: p.Risk, Args: p.Args})
+	if err != nil {
+		return p, fmt.Errorf("%w: what proposal %s would do cannot be told (%v), so no rule can approve it", ErrNotAuthorized, p.ID, err)
+	}
+	q := p
+	q.Tool, q.Args = eff.Tool, eff.Args
+	if eff.Risk != "" {
+		q.Risk = eff.Risk
+	}
+	return q, nil
 }
 
 // Location records where a surface shows a proposal.
@@ -273,8 +305,12 @@ func (s *Service) ExecuteChecked(ctx context.Context, policy Policy, id, actor s
 		if p.DecidedBy != "" && !slices.Contains(approvers, p.DecidedBy) {
 			approvers = append(approvers, p.DecidedBy)
 		}
+		eff, err := s.Effective(p)
+		if err != nil {
+			return tools.Result{}, fmt.Errorf("execute proposal %s: %w", id, err)
+		}
 		for _, a := range approvers {
-			q := p
+			q := eff
 			q.Approvals = nil
 			q.Status = store.ProposalPending
 			if err := policy.Authorize(ctx, Request{Actor: a, ChannelMember: true, Approve: true, Proposal: q}); err != nil {

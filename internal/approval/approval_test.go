@@ -326,3 +326,74 @@ func TestExecutionRechecksThePolicy(t *testing.T) {
 		t.Errorf("status %s", got.Status)
 	}
 }
+
+// planTool proposes one step of a plan whose action is another tool's,
+// as kube_remediate does.
+type planTool struct{ applied atomic.Int32 }
+
+func (*planTool) Spec() tools.Spec {
+	return tools.Spec{Name: "plan", Description: "A plan's step.", Mutating: true, Parameters: tools.Object(nil)}
+}
+
+func (*planTool) Run(context.Context, json.RawMessage) (tools.Result, error) { return tools.Result{}, nil }
+
+func (p *planTool) Apply(context.Context, tools.Proposal) (tools.Result, error) {
+	p.applied.Add(1)
+	return tools.Text("done"), nil
+}
+
+func (*planTool) Effective(p tools.Proposal) (tools.Proposal, error) {
+	var a struct {
+		Action struct {
+			Tool      string `json:"tool"`
+			Namespace string `json:"namespace"`
+		} `json:"action"`
+	}
+	if err := json.Unmarshal(p.Args, &a); err != nil || a.Action.Tool == "" {
+		return tools.Proposal{}, errors.New("no action")
+	}
+	inner, _ := json.Marshal(map[string]string{"namespace": a.Action.Namespace})
+	return tools.Proposal{Tool: a.Action.Tool, Args: inner}, nil
+}
+
+// Approval rules and the number of approvers are decided on the action a
+// proposal will really carry out: a production rollback that needs two
+// approvers needs two when a remediation plan proposes it too.
+func TestSecurityRulesJudgeTheEffectiveAction(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "wk.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	plan := &planTool{}
+	reg, _ := tools.NewRegistry(plan)
+	svc := approval.New(st, reg, nil)
+	rp := &approval.RulePolicy{Rules: []approval.Rule{
+		{Actions: []string{"kube_rollout_undo"}, Namespaces: []string{"prod"}, Users: []string{"UA", "UB"}, TwoPerson: true},
+		{Actions: []string{"*"}, Users: []string{"UA", "UB", "UC"}},
+	}}
+	p, _ := svc.Propose(ctx, "c", tools.Proposal{Tool: "plan", Summary: "Step 1: roll back prod/checkout",
+		Args: json.RawMessage(`{"namespace":"prod","action":{"tool":"kube_rollout_undo","namespace":"prod"}}`)})
+	cur, _ := st.GetProposal(ctx, p.ID)
+	// UC may approve anything but a production rollback.
+	if err := svc.Check(ctx, rp, approval.Request{Actor: "UC", Approve: true, Proposal: cur}); !errors.Is(err, approval.ErrNotAuthorized) {
+		t.Errorf("UC approving a production rollback through the plan: %v", err)
+	}
+	req := approval.Request{Actor: "UA", Approve: true, Proposal: cur}
+	if err := svc.Check(ctx, rp, req); err != nil {
+		t.Fatal(err)
+	}
+	if _, done, err := svc.Approve(ctx, rp, req); err != nil || done {
+		t.Fatalf("one approval of a two-person action: done=%v err=%v", done, err)
+	}
+	if _, err := svc.ExecuteChecked(ctx, rp, p.ID, "UA"); err == nil || plan.applied.Load() != 0 {
+		t.Fatalf("executed after one approval: %v, applied %d", err, plan.applied.Load())
+	}
+	// A plan whose action cannot be told is not approvable at all.
+	q, _ := svc.Propose(ctx, "c", tools.Proposal{Tool: "plan", Summary: "?", Args: json.RawMessage(`{"namespace":"dev"}`)})
+	cur, _ = st.GetProposal(ctx, q.ID)
+	if err := svc.Check(ctx, rp, approval.Request{Actor: "UA", Approve: true, Proposal: cur}); !errors.Is(err, approval.ErrNotAuthorized) {
+		t.Errorf("a plan without an action: %v", err)
+	}
+}

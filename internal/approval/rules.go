@@ -172,7 +172,11 @@ type MultiApprover interface {
 func (s *Service) Approve(ctx context.Context, policy Policy, r Request) (store.Proposal, bool, error) {
 	need := 1
 	if m, ok := policy.(MultiApprover); ok {
-		need = m.Required(r.Proposal)
+		eff, err := s.Effective(r.Proposal)
+		if err != nil {
+			return r.Proposal, false, err
+		}
+		need = m.Required(eff)
 	}
 	if need > 1 {
 		adder, ok := s.store.(interface {
