@@ -122,6 +122,14 @@ func (r *run) execute(ctx context.Context, c ToolCall, repeatOf int) (o toolOutc
 				"Use that result, call it with different arguments, or give your answer.", c.Name, repeatOf)}
 	}
 	spec := tool.Spec()
+	if spec.Mutating && !isObject(strings.TrimSpace(c.Arguments)) {
+		// A repaired argument is a guess ({"namespace":"prod cut short is
+		// not evidence the model meant prod); a change is never proposed
+		// on a guess.
+		return toolOutcome{outcome: OutcomeToolError, text: fmt.Sprintf(
+			"Error: your arguments for %s are not one complete JSON object (cut off, or with text around it). %s proposes a change, "+
+				"so its arguments are never repaired: send the whole JSON object again.", c.Name, c.Name)}
+	}
 	args, err := repairJSON(c.Arguments)
 	if err != nil {
 		return toolOutcome{outcome: OutcomeToolError, text: fmt.Sprintf(
