@@ -89,7 +89,6 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	cfg, logger := a.cfg, a.logger
 	var err error
 	a.redactor = redact.New(cfg.Secrets()...)
-	a.metrics = telemetry.NewMetrics(version.Version(), version.Revision())
 	a.tracing, err = telemetry.NewTracing(ctx, telemetry.TracingConfig{
 		Endpoint: cfg.Telemetry.Tracing.Endpoint, Headers: cfg.Telemetry.Tracing.Headers,
 		SampleRatio: cfg.Telemetry.Tracing.SampleRatio, ServiceName: cfg.Telemetry.Tracing.ServiceName,
@@ -115,6 +114,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("tools: %w", err)
 	}
+	a.metrics = telemetry.NewMetrics(version.Version(), version.Revision(), a.tools.Names()...)
 	a.model = opts.Model
 	if a.model == nil {
 		a.model, err = BuildModel(ctx, cfg.LLM, logger.With("component", "llm"))
@@ -252,7 +252,9 @@ func (a *App) Serve(ctx context.Context) error {
 		a.logger.Warn("the Alertmanager webhook accepts notifications from anyone who can reach it (incidents.allow_unauthenticated); "+
 			"set incidents.bearer_token unless every sender on this network is trusted", "listen", a.cfg.Server.Listen)
 	}
-	srv := telemetry.NewServer(a.metrics, a.logger.With("component", "http"))
+	mc := a.cfg.Server.Metrics
+	srv := telemetry.NewServer(a.metrics, a.logger.With("component", "http"), telemetry.ServerOptions{
+		MetricsAuth: telemetry.Credentials{BearerToken: mc.BearerToken.Reveal(), Username: mc.BasicAuth.Username, Password: mc.BasicAuth.Password.Reveal()}})
 	srv.AddCheck("store", a.store.Ping)
 	ic := a.cfg.Incidents
 	srv.Mount("/webhooks/", a.incidents.Handler(incident.Webhook{

@@ -35,14 +35,25 @@ type Metrics struct {
 	slackEvents   *prometheus.CounterVec
 	slackFailures *prometheus.CounterVec
 	leader        prometheus.Gauge
+	// tools are the registered tool names: the only values the tool
+	// label takes (see toolLabel).
+	tools map[string]bool
 }
 
 // NewMetrics creates and registers the metrics, with Go runtime and process
-// collectors and a build_info gauge.
-func NewMetrics(version, revision string) *Metrics {
+// collectors and a build_info gauge. tools are the registered tool names;
+// a call of any other name (a model can write anything there) is counted
+// under tool="unknown", so the label's values stay few and say nothing a
+// model chose.
+func NewMetrics(version, revision string, tools ...string) *Metrics {
 	r := prometheus.NewRegistry()
+	known := make(map[string]bool, len(tools))
+	for _, t := range tools {
+		known[t] = true
+	}
 	m := &Metrics{
 		Registry: r,
+		tools:    known,
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "watchkeeper_agent_runs_total", Help: "Agent runs by source and outcome.",
 		}, []string{"source", "outcome"}),
@@ -118,8 +129,9 @@ func (m *Metrics) Observe(e agent.Event) {
 		m.tokens.WithLabelValues(model, "input").Add(float64(e.Usage.InputTokens))
 		m.tokens.WithLabelValues(model, "output").Add(float64(e.Usage.OutputTokens))
 	case agent.EventToolEnd:
-		m.toolCalls.WithLabelValues(e.Tool, e.Outcome).Inc()
-		m.toolDuration.WithLabelValues(e.Tool).Observe(e.Duration.Seconds())
+		tool := m.toolLabel(e.Tool)
+		m.toolCalls.WithLabelValues(tool, e.Outcome).Inc()
+		m.toolDuration.WithLabelValues(tool).Observe(e.Duration.Seconds())
 		if e.Truncated {
 			m.truncatedRuns.Inc()
 		}
@@ -135,6 +147,14 @@ func (m *Metrics) Observe(e agent.Event) {
 			m.costUSD.WithLabelValues(label(e.Run.Model)).Add(*e.Run.CostUSD)
 		}
 	}
+}
+
+// toolLabel is name when it is a registered tool, else "unknown".
+func (m *Metrics) toolLabel(name string) string {
+	if m.tools[name] {
+		return name
+	}
+	return "unknown"
 }
 
 // Error counts an error in a component ("store", "slack", ...).

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +29,7 @@ type Check func(ctx context.Context) error
 type Server struct {
 	metrics *Metrics
 	logger  *slog.Logger
+	opts    ServerOptions
 
 	mu       sync.Mutex
 	checks   map[string]Check
@@ -37,9 +39,56 @@ type Server struct {
 	extra    map[string]http.Handler
 }
 
+// ServerOptions harden the listener. The zero value requires no
+// credentials on /metrics and uses the default timeouts.
+type ServerOptions struct {
+	// MetricsAuth, when it has credentials, is required on /metrics.
+	// /healthz and /readyz stay open: the kubelet probes them.
+	MetricsAuth Credentials
+	// ReadTimeout bounds reading a whole request, body included (default
+	// 30s): a sender trickling a body cannot hold a connection (and the
+	// memory reserved for it) for long. IdleTimeout bounds a kept-alive
+	// connection between requests (default 2m); WriteTimeout bounds
+	// writing the answer (default 1m).
+	ReadTimeout, IdleTimeout, WriteTimeout time.Duration
+}
+
+// Credentials are a bearer token or basic-auth user and password.
+type Credentials struct {
+	BearerToken        string
+	Username, Password string
+}
+
+func (c Credentials) enabled() bool { return c.BearerToken != "" || c.Username != "" }
+
+// ok reports whether r carries the credentials, compared in constant time.
+func (c Credentials) ok(r *http.Request) bool {
+	switch {
+	case c.BearerToken != "":
+		return subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+c.BearerToken)) == 1
+	case c.Username != "":
+		u, p, ok := r.BasicAuth()
+		return ok && subtle.ConstantTimeCompare([]byte(u), []byte(c.Username)) == 1 && subtle.ConstantTimeCompare([]byte(p), []byte(c.Password)) == 1
+	}
+	return true
+}
+
 // NewServer returns a server for metrics; add checks with AddCheck.
-func NewServer(m *Metrics, logger *slog.Logger) *Server {
-	return &Server{metrics: m, logger: logger, checks: map[string]Check{}}
+func NewServer(m *Metrics, logger *slog.Logger, opts ...ServerOptions) *Server {
+	s := &Server{metrics: m, logger: logger, checks: map[string]Check{}}
+	if len(opts) > 0 {
+		s.opts = opts[0]
+	}
+	if s.opts.ReadTimeout <= 0 {
+		s.opts.ReadTimeout = 30 * time.Second
+	}
+	if s.opts.IdleTimeout <= 0 {
+		s.opts.IdleTimeout = 2 * time.Minute
+	}
+	if s.opts.WriteTimeout <= 0 {
+		s.opts.WriteTimeout = time.Minute
+	}
+	return s
 }
 
 // Mount serves h under pattern (e.g. "/slack/") beside the metrics.
@@ -62,10 +111,22 @@ func (s *Server) AddCheck(name string, c Check) {
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{
+	var metrics http.Handler = promhttp.HandlerFor(s.metrics.Registry, promhttp.HandlerOpts{
 		EnableOpenMetrics: true,
 		ErrorLog:          slog.NewLogLogger(s.logger.Handler(), slog.LevelError),
-	}))
+	})
+	if auth := s.opts.MetricsAuth; auth.enabled() {
+		inner := metrics
+		metrics = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !auth.ok(r) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="watchkeeper metrics"`)
+				http.Error(w, "missing or wrong credentials: set the scrape's authorization as server.metrics says", http.StatusUnauthorized)
+				return
+			}
+			inner.ServeHTTP(w, r)
+		})
+	}
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
@@ -140,7 +201,8 @@ func (s *Server) Listen(addr string) error {
 	h := s.Handler()
 	s.mu.Lock()
 	s.ln = ln
-	s.srv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	s.srv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: s.opts.ReadTimeout,
+		WriteTimeout: s.opts.WriteTimeout, IdleTimeout: s.opts.IdleTimeout, MaxHeaderBytes: 64 << 10}
 	s.mu.Unlock()
 	return nil
 }

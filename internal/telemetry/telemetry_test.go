@@ -49,7 +49,7 @@ func runOnce(t *testing.T, opts agent.Options, obs agent.Observer) {
 }
 
 func TestMetricsFromEvents(t *testing.T) {
-	m := telemetry.NewMetrics("v1.2.3", "abc")
+	m := telemetry.NewMetrics("v1.2.3", "abc", "probe")
 	runOnce(t, agent.Options{}, m.Observe)
 	m.Error("store")
 
@@ -57,7 +57,7 @@ func TestMetricsFromEvents(t *testing.T) {
 		`watchkeeper_agent_runs_total{outcome="answered",source="chat"}`:                              1,
 		`watchkeeper_agent_steps_total`:                                                               2,
 		`watchkeeper_tool_calls_total{outcome="ok",tool="probe"}`:                                     1,
-		`watchkeeper_tool_calls_total{outcome="refused",tool="missing"}`:                              1,
+		`watchkeeper_tool_calls_total{outcome="refused",tool="unknown"}`:                              1,
 		`watchkeeper_llm_tokens_total{direction="input",model="m1"}`:                                  250,
 		`watchkeeper_llm_tokens_total{direction="output",model="m1"}`:                                 15,
 		`watchkeeper_llm_cost_usd_total{model="m1"}`:                                                  0.265,
