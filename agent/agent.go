@@ -18,6 +18,7 @@ import (
 
 	"github.com/watchkeeper/watchkeeper/prompts"
 	"github.com/watchkeeper/watchkeeper/tools"
+	"github.com/watchkeeper/watchkeeper/tools/scope"
 )
 
 // Errors a run can end with. Callers branch on them with errors.Is.
@@ -75,9 +76,9 @@ type Task struct {
 }
 
 // Scope limits a task to some tools and namespaces. The agent offers only
-// the allowed tools and refuses calls whose "namespace" argument is
-// outside Namespaces; the prompt states the scope so the model keeps to
-// it where arguments cannot be checked (a PromQL expression).
+// the allowed tools and limits every call's arguments to Namespaces and
+// Clusters (Limit); the prompt states the scope too, so the model keeps to
+// it rather than learning it from refusals.
 type Scope struct {
 	// Tools are the tool names allowed; nil allows all.
 	Tools []string `json:"tools,omitempty"`
@@ -92,23 +93,11 @@ func (s Scope) AllowsTool(name string) bool {
 	return s.Tools == nil || slices.Contains(s.Tools, name)
 }
 
-// CheckArgs refuses a namespace or cluster argument outside the scope.
-func (s Scope) CheckArgs(args json.RawMessage) error {
-	if s.Namespaces == nil && s.Clusters == nil {
-		return nil
-	}
-	var a struct {
-		Namespace string `json:"namespace"`
-		Cluster   string `json:"cluster"`
-	}
-	_ = json.Unmarshal(args, &a)
-	if a.Namespace != "" && s.Namespaces != nil && !slices.Contains(s.Namespaces, a.Namespace) {
-		return fmt.Errorf("namespace %q is outside this conversation's scope (allowed: %s)", a.Namespace, strings.Join(s.Namespaces, ", "))
-	}
-	if a.Cluster != "" && s.Clusters != nil && !slices.Contains(s.Clusters, a.Cluster) {
-		return fmt.Errorf("cluster %q is outside this conversation's scope (allowed: %s)", a.Cluster, strings.Join(s.Clusters, ", "))
-	}
-	return nil
+// Limit returns args limited to the scope for a call of the tool spec
+// describes (tools/scope): an omitted namespace is filled in or refused,
+// one outside the scope refused, PromQL limited to the scope's namespaces.
+func (s Scope) Limit(spec tools.Spec, args json.RawMessage) (json.RawMessage, error) {
+	return scope.Limits{Namespaces: s.Namespaces, Clusters: s.Clusters}.Args(spec, args)
 }
 
 // Summary is the accounting of a run.

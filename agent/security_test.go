@@ -48,3 +48,36 @@ func TestSecurityTruncatedArgumentsNotRepairedForChanges(t *testing.T) {
 		}
 	}
 }
+
+// nsTool records the arguments it ran with; its namespace is optional
+// (like kube_changes, where none means every namespace).
+type nsTool struct{ got []string }
+
+func (*nsTool) Spec() tools.Spec {
+	return tools.Spec{Name: "changes", Description: "What changed.", Parameters: tools.Object(map[string]*tools.Schema{
+		"namespace": tools.String("namespace (default: all)")})}
+}
+
+func (n *nsTool) Run(_ context.Context, args json.RawMessage) (tools.Result, error) {
+	n.got = append(n.got, string(args))
+	return tools.Text("changes listed"), nil
+}
+
+// In a conversation limited to a namespace, a call that leaves the
+// namespace out runs in that namespace — not in the tool's default, nor
+// in every namespace.
+func TestSecurityScopeFillsAnOmittedNamespace(t *testing.T) {
+	tool := &nsTool{}
+	model := scripted.New(
+		scripted.Turn{ToolCalls: []scripted.Call{{Name: "changes", RawArgs: `{}`}}},
+		scripted.Turn{ExpectToolResult: "changes listed", ToolCalls: []scripted.Call{{Name: "changes", RawArgs: `{"namespace":"all"}`}}},
+		scripted.Turn{ExpectToolResult: "outside this conversation's scope", Text: "done"},
+	)
+	a := agent.New(model, registry(t, tool), agent.Options{})
+	if _, err := a.Run(context.Background(), agent.Task{Input: "what changed?", Scope: agent.Scope{Namespaces: []string{"shop"}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(tool.got) != 1 || tool.got[0] != `{"namespace":"shop"}` {
+		t.Errorf("the tool ran with %q; want once, in shop", tool.got)
+	}
+}

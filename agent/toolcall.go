@@ -139,7 +139,8 @@ func (r *run) execute(ctx context.Context, c ToolCall, repeatOf int) (o toolOutc
 		return toolOutcome{outcome: OutcomeToolError, text: fmt.Sprintf(
 			"Error: invalid arguments for %s:\n%v\nCorrect the call and try again.", c.Name, err)}
 	}
-	if err := r.task.Scope.CheckArgs(args); err != nil {
+	args, err = r.task.Scope.Limit(spec, args)
+	if err != nil {
 		return toolOutcome{outcome: OutcomeRefused, text: "Refused: " + err.Error() + "."}
 	}
 

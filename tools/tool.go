@@ -66,6 +66,14 @@ type Spec struct {
 	// annotations — anyone able to write a log line controls it), or
 	// EvidenceNone. A proposal supported only by text is flagged.
 	Evidence string `json:"evidence,omitempty"`
+	// PromQL names the arguments that hold PromQL (a string or a list of
+	// strings): a conversation limited to some namespaces gets them
+	// enforced on every selector (tools/scope). A "namespace" argument
+	// needs no declaration: scope finds it in Parameters.
+	PromQL []string `json:"-"`
+	// ClusterScoped marks tools that act on the whole cluster (nodes),
+	// which a conversation limited to namespaces may not use.
+	ClusterScoped bool `json:"-"`
 }
 
 // Evidence kinds; the zero value is data.

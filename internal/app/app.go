@@ -9,8 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
-	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
@@ -110,6 +108,9 @@ func (a *App) build(ctx context.Context, opts Options) error {
 		return err
 	}
 	all := append([]tools.Tool{clock.Tool{Now: opts.Clock}}, obs...)
+	if a.runbooks != nil {
+		all = append(all, runbook.PostmortemTool{Repo: a.runbooks})
+	}
 	a.tools, err = tools.NewRegistry(append(all, opts.Tools...)...)
 	if err != nil {
 		return fmt.Errorf("tools: %w", err)
@@ -129,6 +130,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	}
 	a.approvals = approval.New(a.store, a.tools, logger.With("component", "approval"))
 	a.approvals.Expiry = cfg.Approval.Expiry.D()
+	a.approvals.Redactor = a.redactor
 	a.metrics.WatchApprovalQueue(approvalQueue(a.store, a.approvals.Expiry))
 	// Changes are checked after they are applied; surfaces (Slack) replace
 	// this with a report in the proposal's thread.
@@ -288,6 +290,8 @@ func (a *App) Serve(ctx context.Context) error {
 		go a.elector.While(ctx, a.approvals.RunScheduled)
 		go a.elector.While(ctx, a.incidents.RunFollowUps)
 	} else {
+		// The only process: whatever a crash left half-way is settled now.
+		a.approvals.Reconcile(ctx, 0)
 		go a.approvals.RunScheduled(ctx)
 		go a.incidents.RunFollowUps(ctx)
 	}
@@ -325,8 +329,9 @@ func (a *App) Slack() (*slack.Bot, error) {
 	policy, rules := a.ApprovalPolicy()
 	bot, err := slack.New(slack.Options{
 		Config: a.cfg.Slack, Asker: asker, Tools: a.tools, Approvals: a.approvals,
-		Policy: policy, Incidents: a.incidents, Investigator: a.playbook, Postmortems: a.postmortems(),
+		Policy: policy, Incidents: a.incidents, Investigator: a.playbook,
 		Expiry: a.cfg.Approval.Expiry.D(), Store: a.store, Redactor: a.redactor, Metrics: a.metrics, Leadership: a.leadership(),
+		TrustedLinks: incident.TrustedURLs(trustedGenerators(a.cfg)...),
 		Logger: a.logger.With("component", "slack"),
 	})
 	if err != nil {
@@ -342,7 +347,9 @@ func (a *App) Slack() (*slack.Bot, error) {
 	a.playbook.Reporter = bot
 	if a.cfg.Incidents.PostmortemOnResolve {
 		a.incidents.SetOnResolved(func(ctx context.Context, in incident.Incident) {
-			bot.DraftPostmortem(ctx, in)
+			// The resolve's sender asked for it: the commit it proposes
+			// needs an approver, so a forged resolve pushes nothing.
+			bot.DraftPostmortem(approval.WithRequester(ctx, incident.Sender(ctx)), in)
 			// Recorded after drafting: the record is what tells a restarted
 			// leader the postmortem was done (incident follow-ups).
 			_, _ = a.incidents.Record(ctx, in.ID, "postmortem", "postmortem drafted automatically on resolution", "watchkeeper")
@@ -479,39 +486,6 @@ Configure one in watchkeeper.yaml (commented example: deploy/examples/config.yam
   Azure:      WATCHKEEPER_LLM_PROVIDER=azure WATCHKEEPER_LLM_BASE_URL=https://NAME.openai.azure.com WATCHKEEPER_LLM_DEPLOYMENT=... AZURE_OPENAI_API_KEY=...
 Check it with: watchkeeper config check
 Meanwhile you can run tools yourself: /tools lists them, /run TOOL JSON runs one.`
-
-// postmortems commits postmortems to the runbooks repository, when there
-// is one.
-func (a *App) postmortems() slack.Postmortems {
-	if a.runbooks == nil {
-		return nil
-	}
-	return postmortemRepo{a.runbooks}
-}
-
-type postmortemRepo struct{ repo *runbook.Repo }
-
-var slugRE = regexp.MustCompile(`[^a-z0-9]+`)
-
-// CommitPostmortem writes postmortems/YYYY-MM-DD-<slug>.md on the
-// incident's branch and pushes it.
-func (p postmortemRepo) CommitPostmortem(ctx context.Context, in incident.Incident, text string) (string, error) {
-	slug := strings.Trim(slugRE.ReplaceAllString(strings.ToLower(in.Title), "-"), "-")
-	if len(slug) > 60 {
-		slug = slug[:60]
-	}
-	path := fmt.Sprintf("postmortems/%s-%s.md", in.StartedAt.UTC().Format("2006-01-02"), slug)
-	branch := "watchkeeper/" + in.ID
-	hash, err := p.repo.Commit(ctx, branch, map[string][]byte{path: []byte(text)}, "Postmortem of "+in.ID+": "+in.Title)
-	if err != nil {
-		return "", err
-	}
-	out := fmt.Sprintf("committed %s as %s on %s and pushed", hash[:8], path, branch)
-	if link := p.repo.Link(branch); link != "" {
-		out += "; review: " + link
-	}
-	return out, nil
-}
 
 // leadership is the elector as the Slack surface sees it, nil (the only
 // replica) without leader election.

@@ -57,12 +57,24 @@ type Service struct {
 	// After waits before a verification (time.After when nil; tests
 	// shorten it).
 	After func(time.Duration) <-chan time.Time
-	// OnExpired is told about proposals RunScheduled marked expired, so a
-	// surface can take their buttons away.
+	// OnExpired is told about proposals RunScheduled settled without a
+	// person — expired, or failed by Reconcile after a crash — so a
+	// surface can take their buttons away and show what happened.
 	OnExpired func(p store.Proposal)
 	// SweepEvery is how often RunScheduled looks for overdue checks and
 	// expired proposals (default 15s).
 	SweepEvery time.Duration
+	// Redactor hides secrets in what is stored and shown: a proposal's
+	// summary, details and reason, and the result of applying it. Nil:
+	// nothing is hidden (tests).
+	Redactor interface{ Redact(string) string }
+}
+
+func (s *Service) redact(text string) string {
+	if s.Redactor == nil {
+		return text
+	}
+	return s.Redactor.Redact(text)
 }
 
 // overdue is how late a scheduled check must be before RunScheduled takes
@@ -149,6 +161,12 @@ type requesterKey struct{}
 // WithRequester tells Propose who asked for the work that led to it.
 func WithRequester(ctx context.Context, user string) context.Context {
 	return context.WithValue(ctx, requesterKey{}, user)
+}
+
+// Requester is who WithRequester recorded, or "".
+func Requester(ctx context.Context) string {
+	r, _ := ctx.Value(requesterKey{}).(string)
+	return r
 }
 
 func (s *Service) now() time.Time {
@@ -254,7 +272,10 @@ func Reason(err error) string {
 // agent.Proposer.
 func (s *Service) Propose(ctx context.Context, conversationID string, p tools.Proposal) (tools.Proposal, error) {
 	p.ID = newID()
-	requester, _ := ctx.Value(requesterKey{}).(string)
+	// Whoever built it — the model, the bot's own buttons, a tool quoting
+	// a log line — the proposal is stored and shown redacted.
+	p.Summary, p.Details, p.Reason = s.redact(p.Summary), s.redact(p.Details), s.redact(p.Reason)
+	requester := Requester(ctx)
 	err := s.store.CreateProposal(ctx, store.Proposal{
 		ID: p.ID, ConversationID: conversationID, Tool: p.Tool, Summary: p.Summary,
 		Details: p.Details, Reason: p.Reason, Risk: p.Risk, Args: p.Args, Status: store.ProposalPending, RequestedBy: requester,
@@ -337,10 +358,11 @@ func (s *Service) Execute(ctx context.Context, id, actor string) (tools.Result, 
 		return tools.Result{}, fmt.Errorf("execute proposal %s: %w", id, err)
 	}
 	res, runErr := s.apply(ctx, p)
+	res.Text, res.Error = s.redact(res.Text), s.redact(res.Error)
 	status, result := store.ProposalExecuted, res.Text
 	switch {
 	case runErr != nil:
-		status, result = store.ProposalFailed, runErr.Error()
+		status, result = store.ProposalFailed, s.redact(runErr.Error())
 	case res.Error != "":
 		status, result = store.ProposalFailed, res.Error
 	}
@@ -425,8 +447,9 @@ func (s *Service) verify(ctx context.Context, v tools.Verifier, p store.Proposal
 
 // RunScheduled does the scheduled work that outlives a click until ctx
 // ends: checks of applied changes whose process is gone (overdue in the
-// store), and marking proposals expired when nobody decided them in time.
-// With several replicas only the leader runs it.
+// store), marking proposals expired when nobody decided them in time, and
+// settling proposals a crash left half-way (Reconcile). With several
+// replicas only the leader runs it.
 func (s *Service) RunScheduled(ctx context.Context) {
 	every := s.SweepEvery
 	if every <= 0 {
@@ -444,7 +467,54 @@ func (s *Service) RunScheduled(ctx context.Context) {
 	}
 }
 
+// Reconcile settles proposals a crash left half-way: approved but never
+// started, or started and never finished. Neither is retried — the world
+// may have moved on, and an approval is for a change now, not whenever a
+// process comes back — each is marked failed with what is known about it,
+// audited, and shown (OnExpired). Only proposals stuck for longer than
+// olderThan are touched, so that another replica's change in progress is
+// left alone; with a single process 0 settles every one at start.
+func (s *Service) Reconcile(ctx context.Context, olderThan time.Duration) {
+	now := s.now()
+	for _, st := range []struct{ status, result string }{
+		{store.ProposalApproved, "approved, but the process that was to apply it stopped before it started; nothing was changed. Ask for a fresh proposal if it is still needed"},
+		{store.ProposalExecuting, "interrupted while being applied (the process stopped); whether the change was made is unknown. Check the object's state (kube_describe, kube_rollout_history) before asking again"},
+	} {
+		list, err := s.store.ListProposals(ctx, st.status, 1000)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.logger.Error("read proposals to reconcile", "status", st.status, "err", err)
+			}
+			continue
+		}
+		for _, p := range list {
+			since := p.DecidedAt
+			if since.IsZero() {
+				since = p.CreatedAt
+			}
+			if now.Sub(since) < olderThan {
+				continue
+			}
+			rp, err := s.store.TransitionProposal(ctx, p.ID, []string{st.status}, store.ProposalFailed, p.DecidedBy, st.result)
+			if err != nil {
+				continue // finished meanwhile
+			}
+			s.logger.Warn("a proposal was left half-way by a stopped process", "proposal", p.ID, "was", st.status)
+			s.audit(ctx, "watchkeeper", "reconcile", p.ID, store.ProposalFailed, map[string]any{"was": st.status, "result": st.result})
+			if s.OnExpired != nil {
+				s.OnExpired(rp)
+			}
+		}
+	}
+}
+
+// stuckAfter is how long a proposal may be approved-not-started or
+// executing before the leader's sweep takes its process for dead: longer
+// than any apply (a rollout is watched for minutes).
+const stuckAfter = 30 * time.Minute
+
 func (s *Service) sweep(ctx context.Context) {
+	s.Reconcile(ctx, stuckAfter)
 	now := s.now()
 	if s.OnVerified != nil {
 		due, err := s.store.DueVerifications(ctx, now.Add(-overdue), 100)

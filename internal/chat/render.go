@@ -78,6 +78,10 @@ func (r *renderer) proposal(p tools.Proposal) {
 			fmt.Fprintln(r.out, "  "+l)
 		}
 	}
+	if p.Reason != "" {
+		// After the tool's own findings, and marked: nothing checked it.
+		fmt.Fprintln(r.out, "  Reason given by the requester (not checked by Watchkeeper): "+strings.Join(strings.Fields(p.Reason), " "))
+	}
 	fmt.Fprintln(r.out, "Nothing changes unless you approve.")
 }
 

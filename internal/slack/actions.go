@@ -174,9 +174,13 @@ func (b *Bot) details(ctx context.Context, cb slackapi.InteractionCallback, id s
 	var args any
 	_ = json.Unmarshal(p.Args, &args)
 	pretty, _ := json.MarshalIndent(args, "", "  ")
-	text := fmt.Sprintf("*%s* — %s\nStatus: %s · tool `%s` · risk %s\n%s\nArguments:\n```%s```", p.ID, Escape(p.Summary), p.Status, p.Tool,
-		Escape(p.Risk), "```"+Escape(truncate(p.Details, 1500))+"```", Escape(truncate(string(pretty), 1200)))
-	b.respond(ctx, cb.ResponseURL, "ephemeral", "Proposal "+p.ID, []slackapi.Block{section(text)})
+	text := fmt.Sprintf("*%s* — %s\nStatus: %s · tool `%s` · risk %s", p.ID, Escape(p.Summary), Escape(p.Status), Escape(p.Tool), Escape(p.Risk))
+	blocks := []slackapi.Block{section(text), section(CodeBlock(truncate(p.Details, 2800)))}
+	if p.Reason != "" {
+		blocks = append(blocks, section("*Reason given by the requester (not checked by Watchkeeper):*\n"+CodeBlock(truncate(p.Reason, 2700))))
+	}
+	blocks = append(blocks, section("*Arguments:*\n"+CodeBlock(truncate(string(pretty), 2700))))
+	b.respond(ctx, cb.ResponseURL, "ephemeral", "Proposal "+p.ID, blocks)
 }
 
 // showWork opens a modal with every tool call and result of a run.

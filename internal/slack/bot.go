@@ -82,8 +82,12 @@ type Options struct {
 	Expiry   time.Duration
 	Store    Store
 	Redactor Redactor
-	Metrics  Metrics
-	Logger   *slog.Logger
+	// TrustedLinks reports whether a URL from a notification (an alert's
+	// generatorURL) points at one of our own systems and may be shown as
+	// a link; nil: none is.
+	TrustedLinks func(url string) bool
+	Metrics      Metrics
+	Logger       *slog.Logger
 	// HTTPClient is used for Slack's API and response URLs.
 	HTTPClient *http.Client
 	// Leadership, with several replicas, runs the outbox delivery on the
@@ -98,9 +102,6 @@ type Options struct {
 	IncidentPostWait time.Duration
 	// ProgressEvery throttles progress updates (default 1s).
 	ProgressEvery time.Duration
-	// Postmortems commits drafted postmortems (the runbooks repository);
-	// nil: they are only posted.
-	Postmortems Postmortems
 	// Incidents and Investigator back the incident buttons (optional).
 	Incidents    Incidents
 	Investigator interface {
@@ -171,7 +172,7 @@ func New(opts Options) (*Bot, error) {
 	api := slackapi.New(cfg.BotToken.Reveal(), apiOpts...)
 	b := &Bot{opts: opts, api: api, logger: opts.Logger, jobs: make(chan job, max(cfg.Queue, 0)),
 		scopes: newScopes(cfg), assistants: map[string]bool{}, started: make(chan struct{})}
-	b.out = NewOutbox(opts.Store, api, opts.HTTPClient, opts.PostInterval, opts.Logger.With("component", "slack-outbox"))
+	b.out = NewOutbox(opts.Store, api, opts.HTTPClient, opts.Redactor, opts.PostInterval, opts.Logger.With("component", "slack-outbox"))
 	b.out.onPosted = func(key, ts string, queued time.Time) {
 		id, ok := strings.CutPrefix(key, incidentKey)
 		if !ok || b.opts.Incidents == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -90,7 +91,7 @@ func (b *Bot) runCommand(ctx context.Context, cmd slackapi.SlashCommand, sub, re
 		}
 		b.answer(ctx, request{channel: cmd.ChannelID, user: cmd.UserID, ts: ts, root: ts, thread: ts, text: rest})
 	case "status":
-		b.respond(ctx, cmd.ResponseURL, "ephemeral", "", b.statusBlocks(ctx))
+		b.respond(ctx, cmd.ResponseURL, "ephemeral", "", b.statusBlocks(ctx, cmd.ChannelID))
 	default:
 		tool, args, title, err := b.commandCall(cmd.ChannelID, sub, rest)
 		if err != nil {
@@ -175,28 +176,26 @@ func (b *Bot) commandCall(channel, sub, rest string) (string, map[string]any, st
 			onset = strings.Join(words[1:], " ")
 		}
 		args["onset"] = onset
-		if len(scope.Namespaces) == 1 {
-			args["namespace"] = scope.Namespaces[0]
-		}
 		title = "root causes of trouble at " + words[0]
 	}
-	if _, ok := b.opts.Tools.Get(tool); !ok {
+	t, ok := b.opts.Tools.Get(tool)
+	if !ok {
 		return "", nil, "", fmt.Errorf("`%s` needs the %s tool, which is not configured here (set prometheus.url%s in the configuration)",
 			sub, tool, map[bool]string{true: " and logs.backend", false: ""}[tool == "logs_search"])
 	}
 	if !scope.AllowsTool(tool) {
 		return "", nil, "", fmt.Errorf("`%s` is not allowed in this channel (its tools are limited by slack.channels)", sub)
 	}
+	// The channel's namespaces hold whatever the command left out: an
+	// omitted namespace is filled in or asked for, PromQL is limited.
 	raw, _ := json.Marshal(args)
-	if err := scope.CheckArgs(raw); err != nil {
-		return "", nil, "", fmt.Errorf("%v", err)
+	limited, err := scope.Limit(t.Spec(), raw)
+	if err != nil {
+		return "", nil, "", err
 	}
-	if len(scope.Namespaces) > 0 && args["namespace"] == nil && (tool == "anomaly_scan" || tool == "logs_search") {
-		if len(scope.Namespaces) == 1 {
-			args["namespace"] = scope.Namespaces[0]
-		} else {
-			return "", nil, "", fmt.Errorf("this channel may look at namespaces %s; name one with namespace=…", strings.Join(scope.Namespaces, ", "))
-		}
+	args = map[string]any{}
+	if err := json.Unmarshal(limited, &args); err != nil {
+		return "", nil, "", err
 	}
 	return tool, args, title, nil
 }
@@ -234,7 +233,7 @@ func (b *Bot) runToolCommand(ctx context.Context, cmd slackapi.SlashCommand, nam
 	text := b.opts.Redactor.Redact(res.Text)
 	head := fmt.Sprintf("<@%s> ran `/watchkeeper %s` — %s", cmd.UserID, Escape(truncate(cmd.Text, 300)), title)
 	blocks := []slackapi.Block{section(head)}
-	pieces := split("```"+Escape(text)+"```", maxSectionText)
+	pieces := split(CodeBlock(text), maxSectionText)
 	overflow := len(pieces) > 10
 	if overflow {
 		pieces = pieces[:10]
@@ -284,39 +283,96 @@ func (b *Bot) respond(ctx context.Context, url, typ, text string, blocks []slack
 	}
 }
 
-// statusBlocks lists open incidents and pending approvals.
-func (b *Bot) statusBlocks(ctx context.Context) []slackapi.Block {
+// statusBlocks lists open incidents and pending approvals — in a channel
+// limited to some namespaces, only those of its namespaces or its own.
+func (b *Bot) statusBlocks(ctx context.Context, channel string) []slackapi.Block {
+	sc := b.scopes.of(channel)
+	const show = 10
 	var blocks []slackapi.Block
-	incs, err := b.opts.Store.ListIncidents(ctx, store.IncidentOpen, 10)
+	incs, err := b.opts.Store.ListIncidents(ctx, store.IncidentOpen, 500)
+	var inScope []store.Incident
+	for _, in := range incs {
+		if sc.Namespaces == nil || in.Channel == channel || contains(sc.Namespaces, incidentNamespace(in)) {
+			inScope = append(inScope, in)
+		}
+	}
 	switch {
 	case err != nil:
 		blocks = append(blocks, section("Open incidents: could not be read ("+Escape(err.Error())+")."))
-	case len(incs) == 0:
+	case len(inScope) == 0:
 		blocks = append(blocks, section("*Open incidents:* none."))
 	default:
 		var lines []string
-		for _, in := range incs {
+		for i, in := range inScope {
+			if i == show {
+				lines = append(lines, fmt.Sprintf("…and %d more", len(inScope)-show))
+				break
+			}
 			lines = append(lines, fmt.Sprintf("• `%s` %s — %s since %s", in.ID, Escape(in.Title), Escape(in.Severity),
 				in.StartedAt.UTC().Format("Jan 2 15:04 UTC")))
 		}
 		blocks = append(blocks, section("*Open incidents:*\n"+strings.Join(lines, "\n")))
 	}
-	props, err := b.opts.Store.ListProposals(ctx, store.ProposalPending, 10)
+	props, err := b.opts.Store.ListProposals(ctx, store.ProposalPending, 500)
+	var pending []store.Proposal
+	for _, p := range props {
+		if sc.Namespaces == nil || strings.HasPrefix(p.Location, "slack:"+channel+":") || contains(sc.Namespaces, proposalNamespace(p)) {
+			pending = append(pending, p)
+		}
+	}
 	switch {
 	case err != nil:
 		blocks = append(blocks, section("Pending approvals: could not be read ("+Escape(err.Error())+")."))
-	case len(props) == 0:
+	case len(pending) == 0:
 		blocks = append(blocks, section("*Pending approvals:* none."))
 	default:
 		var lines []string
-		for _, p := range props {
+		for i, p := range pending {
+			if i == show {
+				lines = append(lines, fmt.Sprintf("…and %d more", len(pending)-show))
+				break
+			}
 			line := fmt.Sprintf("• `%s` %s (asked %s)", p.ID, Escape(p.Summary), p.CreatedAt.UTC().Format("15:04 UTC"))
 			if p.RequestedBy != "" {
-				line += " by <@" + p.RequestedBy + ">"
+				line += " by " + person(p.RequestedBy)
 			}
 			lines = append(lines, line)
 		}
 		blocks = append(blocks, section("*Pending approvals:*\n"+strings.Join(lines, "\n")))
 	}
+	if sc.Namespaces != nil {
+		blocks = append(blocks, contextBlock("This channel sees namespaces "+Escape(strings.Join(sc.Namespaces, ", "))+" (slack.channels)."))
+	}
 	return blocks
+}
+
+// incidentNamespace is the namespace label common to an incident's alerts.
+func incidentNamespace(in store.Incident) string {
+	var d struct {
+		CommonLabels map[string]string `json:"commonLabels"`
+	}
+	_ = json.Unmarshal(in.Data, &d)
+	return d.CommonLabels["namespace"]
+}
+
+// proposalNamespace is the namespace a proposal acts in, from its
+// arguments.
+func proposalNamespace(p store.Proposal) string {
+	var a struct {
+		Namespace string `json:"namespace"`
+	}
+	_ = json.Unmarshal(p.Args, &a)
+	return a.Namespace
+}
+
+// slackUserID matches Slack user IDs, which mention as <@U123>.
+var slackUserID = regexp.MustCompile(`^[UW][A-Z0-9]{2,}$`)
+
+// person renders who asked or decided: a Slack user as a mention, anyone
+// else (the webhook's sender, a terminal user) as escaped text.
+func person(who string) string {
+	if slackUserID.MatchString(who) {
+		return "<@" + who + ">"
+	}
+	return Escape(who)
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	slackapi "github.com/slack-go/slack"
 	"github.com/slack-go/slack/slackevents"
@@ -204,6 +205,10 @@ type request struct {
 	root          string // the conversation's key within the channel
 	thread        string // where replies go ("" = top level)
 	text          string
+	// auto marks work Watchkeeper started itself (an incident's
+	// assessment): user is then who it is done for, and the prompt is not
+	// recorded as their message.
+	auto bool
 }
 
 // answer runs the agent on a question with live progress and posts the
@@ -228,7 +233,7 @@ func (b *Bot) answer(ctx context.Context, r request) {
 	p.setStatus(ctx, "is thinking…")
 	runCtx := approval.WithRequester(ctx, r.user)
 	conv := ConversationID(r.channel, r.root)
-	if r.user != "watchkeeper" {
+	if !r.auto {
 		b.recordOnIncident(ctx, conv, "message", r.user+": "+truncate(r.text, 300), r.user)
 	}
 	res, err := b.opts.Asker.AskScoped(runCtx, ConversationID(r.channel, r.root), r.text, b.scopes.of(r.channel), p.observe)
@@ -313,6 +318,14 @@ func (b *Bot) postProposal(ctx context.Context, ch, thread, id string) {
 	if err := b.opts.Approvals.Location(ctx, id, "slack:"+ch+":"+ts+":"+thread); err != nil {
 		b.logger.Warn("record where a proposal is shown", "proposal", id, "err", err)
 	}
+	if utf8.RuneCountInString(sp.Reason) > MaxReason {
+		// The message shows the reason's beginning; the whole of it is here.
+		where := thread
+		if where == "" {
+			where = ts
+		}
+		b.upload(ctx, ch, where, "reason-"+id+".txt", "Full reason given for "+id+" (not checked by Watchkeeper)", []byte(sp.Reason))
+	}
 }
 
 // post sends a message through the outbox and waits for it.
@@ -354,6 +367,10 @@ func (b *Bot) unreact(ctx context.Context, ch, ts, name string) {
 func (b *Bot) upload(ctx context.Context, ch, thread, name, title string, data []byte) {
 	if len(data) == 0 {
 		return
+	}
+	if utf8.Valid(data) && !strings.HasSuffix(name, ".png") {
+		// Text files pass the same redactor as messages; charts are images.
+		data = []byte(b.opts.Redactor.Redact(string(data)))
 	}
 	_, err := b.api.UploadFileContext(ctx, slackapi.UploadFileParameters{Channel: ch, ThreadTimestamp: thread,
 		Filename: name, Title: truncate(title, 200), FileSize: len(data), Reader: bytes.NewReader(data)})

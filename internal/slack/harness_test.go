@@ -37,11 +37,12 @@ const (
 type rangeTool struct {
 	calls     atomic.Int32
 	lastStart atomic.Value
+	lastQuery atomic.Value
 }
 
 func (*rangeTool) Spec() tools.Spec {
-	return tools.Spec{Name: "prom_query_range", Description: "Range query.", Parameters: tools.Object(map[string]*tools.Schema{
-		"query": tools.String("PromQL"), "start": tools.String("start"), "namespace": tools.String("ns")}, "query")}
+	return tools.Spec{Name: "prom_query_range", Description: "Range query.", PromQL: []string{"query"}, Parameters: tools.Object(map[string]*tools.Schema{
+		"query": tools.String("PromQL"), "start": tools.String("start")}, "query")}
 }
 
 func (r *rangeTool) Run(_ context.Context, raw json.RawMessage) (tools.Result, error) {
@@ -51,6 +52,7 @@ func (r *rangeTool) Run(_ context.Context, raw json.RawMessage) (tools.Result, e
 	var a struct{ Query, Start string }
 	_ = json.Unmarshal(raw, &a)
 	r.lastStart.Store(a.Start)
+	r.lastQuery.Store(a.Query)
 	if strings.Contains(a.Query, "((") {
 		return tools.Errorf("parse error: unexpected ( in %s", a.Query), nil
 	}

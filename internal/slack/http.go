@@ -40,14 +40,10 @@ func httpError(w http.ResponseWriter, code int, msg string) {
 }
 
 // verified checks the signature, the timestamp and replays before next
-// sees the body.
+// sees the body. The headers are checked before the body is read: an
+// unsigned or stale request costs no more than its headers.
 func (b *Bot) verified(next func(w http.ResponseWriter, r *http.Request, body []byte)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-		if err != nil {
-			httpError(w, http.StatusRequestEntityTooLarge, "request body too large or unreadable")
-			return
-		}
 		sv, err := slackapi.NewSecretsVerifier(r.Header, b.opts.Config.SigningSecret.Reveal())
 		switch {
 		case errors.Is(err, slackapi.ErrExpiredTimestamp):
@@ -63,6 +59,15 @@ func (b *Bot) verified(next func(w http.ResponseWriter, r *http.Request, body []
 			httpError(w, http.StatusUnauthorized, "invalid Slack signature; check slack.signing_secret")
 			return
 		}
+		if r.ContentLength > maxBody {
+			httpError(w, http.StatusRequestEntityTooLarge, "request body too large")
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+		if err != nil {
+			httpError(w, http.StatusRequestEntityTooLarge, "request body too large or unreadable")
+			return
+		}
 		if _, err := sv.Write(body); err != nil {
 			httpError(w, http.StatusInternalServerError, err.Error())
 			return
@@ -73,10 +78,21 @@ func (b *Bot) verified(next func(w http.ResponseWriter, r *http.Request, body []
 			return
 		}
 		// A retry from Slack is signed anew; the very same signature
-		// again is a replay. Remembered in memory, off the disk, so the
-		// ack stays fast: a signature is only good for the window anyway,
-		// and events are deduplicated by ID in the store across replicas.
-		if !b.replays.first(r.Header.Get("X-Slack-Signature"), time.Now()) {
+		// again is a replay. The memory of this process answers most
+		// replays at once; the store's claim answers the rest, so a
+		// signature used on one replica is refused by every other one too.
+		sig := r.Header.Get("X-Slack-Signature")
+		if !b.replays.first(sig, time.Now()) {
+			b.count("http", "replayed")
+			httpError(w, http.StatusUnauthorized, "replayed request refused")
+			return
+		}
+		if first, err := b.opts.Store.Claim(r.Context(), "slack-signature:"+sig, replayWindow+time.Minute); err != nil {
+			b.logger.Error("record a Slack request's signature", "err", err)
+			w.Header().Set("Retry-After", "1")
+			httpError(w, http.StatusServiceUnavailable, "the store is unavailable; Slack retries")
+			return
+		} else if !first {
 			b.count("http", "replayed")
 			httpError(w, http.StatusUnauthorized, "replayed request refused")
 			return

@@ -35,8 +35,12 @@ type Incidents interface {
 // maxIncidentAlerts are listed in the parent message; the rest counted.
 const maxIncidentAlerts = 10
 
-// IncidentBlocks renders an incident's parent message.
-func IncidentBlocks(in incident.Incident, now time.Time) ([]slackapi.Block, string) {
+// IncidentBlocks renders an incident's parent message. Everything in it
+// but the status comes from the notification, so it is escaped, and an
+// alert's generatorURL becomes a "graph" link only when trusted says it
+// points at a Prometheus of ours (nil: never) — a label cannot hide where
+// someone else's link goes.
+func IncidentBlocks(in incident.Incident, now time.Time, trusted func(string) bool) ([]slackapi.Block, string) {
 	status, icon := "FIRING", "🔥"
 	if in.Status == store.IncidentResolved {
 		status, icon = "RESOLVED", "✅"
@@ -68,11 +72,11 @@ func IncidentBlocks(in incident.Incident, now time.Time) ([]slackapi.Block, stri
 		if a.Status != "firing" {
 			dot = "🟢"
 		}
-		line := fmt.Sprintf("%s %s since %s", dot, Escape(alertName(a)), a.StartsAt.UTC().Format("15:04"))
+		line := fmt.Sprintf("%s %s since %s", dot, Escape(oneLine(alertName(a))), a.StartsAt.UTC().Format("15:04"))
 		if s := a.Annotations["summary"]; s != "" {
 			line += " — " + Escape(truncate(s, 200))
 		}
-		if a.GeneratorURL != "" && (strings.HasPrefix(a.GeneratorURL, "http://") || strings.HasPrefix(a.GeneratorURL, "https://")) {
+		if a.GeneratorURL != "" && trusted != nil && trusted(a.GeneratorURL) {
 			line += " <" + Escape(a.GeneratorURL) + "|graph>"
 		}
 		lines = append(lines, line)
@@ -120,7 +124,7 @@ func since(now, t time.Time) string {
 
 // PostIncident implements incident.Surface.
 func (b *Bot) PostIncident(ctx context.Context, ch string, in incident.Incident) (string, error) {
-	blocks, text := IncidentBlocks(in, time.Now())
+	blocks, text := IncidentBlocks(in, time.Now(), b.opts.TrustedLinks)
 	wait := b.opts.IncidentPostWait
 	if wait <= 0 {
 		wait = 2 * time.Second
@@ -165,7 +169,7 @@ const incidentKey = "incident:"
 
 // UpdateIncident implements incident.Surface.
 func (b *Bot) UpdateIncident(ctx context.Context, in incident.Incident) error {
-	blocks, text := IncidentBlocks(in, time.Now())
+	blocks, text := IncidentBlocks(in, time.Now(), b.opts.TrustedLinks)
 	m := newMsg(in.Channel, "", text, blocks)
 	m.TS = in.ThreadTS
 	return b.out.Update(ctx, m)
@@ -179,10 +183,12 @@ func (b *Bot) ReportFindings(ctx context.Context, in incident.Incident, findings
 		return fmt.Errorf("incident %s has no Slack thread to report in (its message was not delivered)", in.ID)
 	}
 	var md strings.Builder
-	fmt.Fprintf(&md, "**Automatic investigation** of %s\n\n", in.Title)
+	// The title is the alert's (whoever sent it): in code, where it can
+	// form neither a link nor formatting.
+	fmt.Fprintf(&md, "**Automatic investigation** of `%s`\n\n", strings.ReplaceAll(oneLine(in.Title), "`", "'"))
 	var ev []Evidence
 	for _, f := range findings {
-		fmt.Fprintf(&md, "**%s** (`%s`)\n```\n%s\n```\n", f.Title, f.Tool, strings.TrimSpace(truncate(b.opts.Redactor.Redact(f.Text), 1800)))
+		fmt.Fprintf(&md, "**%s** (`%s`)\n```\n%s\n```\n", f.Title, f.Tool, defuseFences(strings.TrimSpace(truncate(f.Text, 1800))))
 		outcome := "ok"
 		if f.Failed {
 			outcome = "error"
@@ -212,7 +218,17 @@ func (b *Bot) Assess(ctx context.Context, in incident.Incident, prompt string) e
 	if !ok {
 		return fmt.Errorf("incident %s has no Slack thread to assess in", in.ID)
 	}
-	b.answer(ctx, request{channel: in.Channel, user: "watchkeeper", root: in.ThreadTS, thread: in.ThreadTS, text: prompt})
+	// What the assessment proposes is requested by whoever started it —
+	// the person who clicked Investigate, else the notification's sender —
+	// never by Watchkeeper itself: that person may not approve it alone.
+	requester := approval.Requester(ctx)
+	if requester == "" {
+		requester = in.Data.OpenedBy
+	}
+	if requester == "" {
+		requester = "alertmanager"
+	}
+	b.answer(ctx, request{channel: in.Channel, user: requester, root: in.ThreadTS, thread: in.ThreadTS, text: prompt, auto: true})
 	return nil
 }
 
@@ -240,7 +256,7 @@ func (b *Bot) incidentClick(ctx context.Context, cb slackapi.InteractionCallback
 		b.post(ctx, in.Channel, in.ThreadTS, "👋 <@"+cb.User.ID+"> acknowledged this incident.", []slackapi.Block{section("👋 <@" + cb.User.ID + "> acknowledged this incident.")})
 	case ActionPostmortem:
 		_, _ = b.opts.Incidents.Record(ctx, id, "postmortem", "postmortem drafted at the request of "+cb.User.ID, cb.User.ID)
-		b.DraftPostmortem(ctx, in)
+		b.DraftPostmortem(approval.WithRequester(ctx, cb.User.ID), in)
 	case ActionSilence:
 		b.proposeSilence(ctx, cb, in)
 	case ActionInvestigate:
@@ -249,19 +265,18 @@ func (b *Bot) incidentClick(ctx context.Context, cb slackapi.InteractionCallback
 			return
 		}
 		_, _ = b.opts.Incidents.Record(ctx, id, "investigate", "investigation requested by "+cb.User.ID, cb.User.ID)
-		b.opts.Investigator.Investigate(ctx, in)
+		b.opts.Investigator.Investigate(approval.WithRequester(ctx, cb.User.ID), in)
 	}
-}
-
-// Postmortems commits a postmortem to the runbooks repository.
-type Postmortems interface {
-	CommitPostmortem(ctx context.Context, in incident.Incident, text string) (string, error)
 }
 
 // DraftPostmortem posts the incident's postmortem in its thread — written
 // by the model from the recorded facts when one is configured, else the
-// deterministic draft of the same facts — as a Markdown file, commits it
-// to the runbooks repository, and proposes what the runbook should learn.
+// deterministic draft of the same facts — as a Markdown file, and
+// proposes committing it to the runbooks repository and what the
+// runbook should learn. Drafting writes nothing anywhere: the commits are
+// proposals, requested by whoever asked for the draft (approval's
+// requester in ctx: the clicker, or the notification's sender), for an
+// approver to decide.
 func (b *Bot) DraftPostmortem(ctx context.Context, in incident.Incident) {
 	if in.ThreadTS == "" {
 		return
@@ -276,27 +291,56 @@ func (b *Bot) DraftPostmortem(ctx context.Context, in incident.Incident) {
 		}
 	}
 	draft = b.opts.Redactor.Redact(draft)
-	note := "📝 Postmortem draft for " + in.Title + " (" + source + ") — attached."
-	if b.opts.Postmortems != nil {
-		if out, err := b.opts.Postmortems.CommitPostmortem(ctx, in, draft); err != nil {
-			note += " It could not be committed: " + err.Error()
-		} else {
-			note += " In the runbooks repository: " + out + "."
-			_, _ = b.opts.Incidents.Record(ctx, in.ID, "postmortem", "postmortem "+out, "watchkeeper")
+	b.post(ctx, in.Channel, in.ThreadTS, "📝 Postmortem draft for "+in.Title+" ("+source+") — attached.", nil)
+	b.upload(ctx, in.Channel, in.ThreadTS, "postmortem-"+in.ID+".md", "Postmortem: "+in.Title, []byte(draft))
+	requester := approval.Requester(ctx)
+	if requester == "" {
+		requester = "alertmanager"
+	}
+	ctx = approval.WithRequester(ctx, requester)
+	b.proposeTool(ctx, in, "postmortem_commit", map[string]any{"incident": in.ID, "title": in.Title,
+		"date": in.StartedAt.UTC().Format("2006-01-02"), "content": draft})
+	b.proposeRunbookUpdate(ctx, in)
+}
+
+// proposeTool runs a proposing tool for an incident and shows its
+// proposal in the thread, requested by approval's requester in ctx. A
+// tool that is not configured is skipped.
+func (b *Bot) proposeTool(ctx context.Context, in incident.Incident, name string, args map[string]any) {
+	t, ok := b.opts.Tools.Get(name)
+	if !ok || b.opts.Approvals == nil {
+		return
+	}
+	raw, _ := json.Marshal(args)
+	res, err := safeRun(ctx, t, raw)
+	if err != nil || res.Proposal == nil {
+		b.logger.Warn("prepare a proposal for an incident", "incident", in.ID, "tool", name, "err", err, "tool_error", res.Error)
+		if err != nil || res.Error != "" {
+			b.post(ctx, in.Channel, in.ThreadTS, fmt.Sprintf("Could not prepare %s: %s", name, firstNonEmpty(res.Error, fmt.Sprint(err))), nil)
+		}
+		return
+	}
+	p, err := b.opts.Approvals.Propose(ctx, ConversationID(in.Channel, in.ThreadTS), *res.Proposal)
+	if err != nil {
+		b.logger.Error("store a proposal", "incident", in.ID, "tool", name, "err", err)
+		return
+	}
+	_, _ = b.opts.Incidents.Record(ctx, in.ID, "proposal", name+" proposed: "+p.Summary, approval.Requester(ctx))
+	b.postProposal(ctx, in.Channel, in.ThreadTS, p.ID)
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
 		}
 	}
-	b.post(ctx, in.Channel, in.ThreadTS, note, nil)
-	b.upload(ctx, in.Channel, in.ThreadTS, "postmortem-"+in.ID+".md", "Postmortem: "+in.Title, []byte(draft))
-	b.proposeRunbookUpdate(ctx, in)
+	return ""
 }
 
 // proposeRunbookUpdate proposes adding what the incident taught to the
 // alert's runbook (or a new runbook for it), for an approver to commit.
 func (b *Bot) proposeRunbookUpdate(ctx context.Context, in incident.Incident) {
-	upd, ok := b.opts.Tools.Get("runbook_update")
-	if !ok || b.opts.Approvals == nil {
-		return
-	}
 	alert := in.Data.CommonLabels["alertname"]
 	path := ""
 	if find, ok := b.opts.Tools.Get("runbook_find"); ok {
@@ -316,19 +360,7 @@ func (b *Bot) proposeRunbookUpdate(ctx context.Context, in incident.Incident) {
 		args["path"] = slug + ".md"
 		args["content"] = fmt.Sprintf("---\ntitle: %s\nalerts: [%s]\nservices: []\nowners: []\n---\n# %s\n\n%s\n", alert, alert, alert, learned)
 	}
-	raw, _ := json.Marshal(args)
-	res, err := safeRun(ctx, upd, raw)
-	if err != nil || res.Proposal == nil {
-		b.logger.Warn("propose a runbook update", "incident", in.ID, "err", err, "tool_error", res.Error)
-		return
-	}
-	p, err := b.opts.Approvals.Propose(approval.WithRequester(ctx, "watchkeeper"), ConversationID(in.Channel, in.ThreadTS), *res.Proposal)
-	if err != nil {
-		b.logger.Error("store the runbook proposal", "err", err)
-		return
-	}
-	_, _ = b.opts.Incidents.Record(ctx, in.ID, "proposal", "runbook change proposed: "+p.Summary, "watchkeeper")
-	b.postProposal(ctx, in.Channel, in.ThreadTS, p.ID)
+	b.proposeTool(ctx, in, "runbook_update", args)
 }
 
 var regexpNonAlnum = regexp.MustCompile(`[^A-Za-z0-9]+`)

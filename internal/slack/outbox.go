@@ -84,6 +84,7 @@ type Leadership interface {
 // loses nothing.
 type Outbox struct {
 	store    OutboxStore
+	redactor Redactor
 	api      *slackapi.Client
 	http     *http.Client
 	logger   *slog.Logger
@@ -112,19 +113,32 @@ type delivery struct {
 	err error
 }
 
-// NewOutbox returns an outbox; call Run to deliver.
-func NewOutbox(s OutboxStore, api *slackapi.Client, hc *http.Client, interval time.Duration, logger *slog.Logger) *Outbox {
+// NewOutbox returns an outbox; call Run to deliver. Every message it
+// accepts passes through r first (nil: none): whatever a surface built,
+// from whatever text, nothing reaches Slack unredacted.
+func NewOutbox(s OutboxStore, api *slackapi.Client, hc *http.Client, r Redactor, interval time.Duration, logger *slog.Logger) *Outbox {
+	if r == nil {
+		r = identity{}
+	}
 	if interval <= 0 {
 		interval = time.Second
 	}
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
-	return &Outbox{store: s, api: api, http: hc, logger: logger, interval: interval, maxAttempts: 8,
+	return &Outbox{store: s, redactor: r, api: api, http: hc, logger: logger, interval: interval, maxAttempts: 8,
 		waiters: map[int64]chan delivery{}, wake: make(chan struct{}, 1), nextOK: map[string]time.Time{}}
 }
 
 func (o *Outbox) enqueue(ctx context.Context, kind, key string, m outMsg, wait bool) (int64, chan delivery, error) {
+	m.Text = o.redactor.Redact(m.Text)
+	if len(m.Blocks) > 0 {
+		blocks, err := redactJSON(m.Blocks, o.redactor)
+		if err != nil {
+			return 0, nil, fmt.Errorf("redact a Slack message: %w", err)
+		}
+		m.Blocks = blocks
+	}
 	if kind == kindPost {
 		m.Nonce = rand.Text()
 	}
@@ -150,6 +164,39 @@ func (o *Outbox) enqueue(ctx context.Context, kind, key string, m outMsg, wait b
 	default:
 	}
 	return id, ch, nil
+}
+
+// structural are the Block Kit keys whose values are identifiers, not
+// text: redacting them could only break the message.
+var structural = map[string]bool{"type": true, "action_id": true, "block_id": true, "value": true, "style": true, "emoji": true}
+
+// redactJSON redacts every string of a Block Kit payload but identifiers.
+func redactJSON(raw json.RawMessage, r Redactor) (json.RawMessage, error) {
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				if s, ok := e.(string); ok && structural[k] {
+					v[k] = s
+					continue
+				}
+				v[k] = walk(e)
+			}
+		case []any:
+			for i, e := range v {
+				v[i] = walk(e)
+			}
+		case string:
+			return r.Redact(v)
+		}
+		return v
+	}
+	return json.Marshal(walk(v))
 }
 
 // Post queues a message and waits until it is delivered, returning its ts.

@@ -50,7 +50,7 @@ func TestOutboxHonoursRateLimits(t *testing.T) {
 	fake.AddChannel("C1", "one", true)
 	s := openStore(t, filepath.Join(t.TempDir(), "o.db"))
 	// An interval shorter than Slack's rate, so Slack has to say 429.
-	o := NewOutbox(s, newAPI(fake.URL), nil, 10*time.Millisecond, testLogger(t))
+	o := NewOutbox(s, newAPI(fake.URL), nil, nil, 10*time.Millisecond, testLogger(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go o.Run(ctx)
@@ -86,7 +86,7 @@ func TestOutboxHonoursRateLimits(t *testing.T) {
 func TestOutboxSurvivesRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "o.db")
 	s := openStore(t, path)
-	down := NewOutbox(s, newAPI("http://127.0.0.1:1/"), nil, time.Millisecond, testLogger(t))
+	down := NewOutbox(s, newAPI("http://127.0.0.1:1/"), nil, nil, time.Millisecond, testLogger(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	go down.Run(ctx)
 	for i := range 3 {
@@ -100,7 +100,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 
 	fake := fakeSlack(t)
 	s2 := openStore(t, path)
-	up := NewOutbox(s2, newAPI(fake.URL), nil, time.Millisecond, testLogger(t))
+	up := NewOutbox(s2, newAPI(fake.URL), nil, nil, time.Millisecond, testLogger(t))
 	// The transport failures above scheduled retries with backoff; the
 	// new process delivers them when they are due.
 	ctx2, cancel2 := context.WithCancel(context.Background())
@@ -123,7 +123,7 @@ func TestOutboxPermanentErrors(t *testing.T) {
 	defer fake.Close()
 	fake.AddChannel("COUT", "out", false)
 	s := openStore(t, filepath.Join(t.TempDir(), "o.db"))
-	o := NewOutbox(s, newAPI(fake.URL), nil, time.Millisecond, testLogger(t))
+	o := NewOutbox(s, newAPI(fake.URL), nil, nil, time.Millisecond, testLogger(t))
 	var failed []string
 	o.onFailure = func(kind, reason string) { failed = append(failed, kind+":"+reason) }
 	ctx, cancel := context.WithCancel(context.Background())
@@ -191,8 +191,8 @@ func TestReplayCache(t *testing.T) {
 func TestOutboxSharedBetweenReplicas(t *testing.T) {
 	fake := fakeSlack(t)
 	path := filepath.Join(t.TempDir(), "o.db")
-	follower := NewOutbox(openStore(t, path), newAPI(fake.URL), nil, time.Millisecond, testLogger(t))
-	leader := NewOutbox(openStore(t, path), newAPI(fake.URL), nil, time.Millisecond, testLogger(t))
+	follower := NewOutbox(openStore(t, path), newAPI(fake.URL), nil, nil, time.Millisecond, testLogger(t))
+	leader := NewOutbox(openStore(t, path), newAPI(fake.URL), nil, nil, time.Millisecond, testLogger(t))
 	follower.shared, leader.shared = true, true
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -220,7 +220,7 @@ func TestOutboxSharedBetweenReplicas(t *testing.T) {
 func TestOutboxLostAnswerIsNotPostedTwice(t *testing.T) {
 	fake := fakeSlack(t)
 	s := openStore(t, filepath.Join(t.TempDir(), "o.db"))
-	o := NewOutbox(s, newAPI(fake.URL), nil, time.Millisecond, testLogger(t))
+	o := NewOutbox(s, newAPI(fake.URL), nil, nil, time.Millisecond, testLogger(t))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go o.Run(ctx)
@@ -258,7 +258,7 @@ func TestOutboxTakesOverInFlightPosts(t *testing.T) {
 	s := openStore(t, filepath.Join(t.TempDir(), "o.db"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	dead := NewOutbox(s, newAPI(fake.URL), nil, time.Millisecond, testLogger(t))
+	dead := NewOutbox(s, newAPI(fake.URL), nil, nil, time.Millisecond, testLogger(t))
 	queue := func(text string) (int64, outMsg) {
 		id, _, err := dead.enqueue(ctx, kindPost, "", newMsg("C1", "", text, nil), false)
 		if err != nil {
@@ -289,7 +289,7 @@ func TestOutboxTakesOverInFlightPosts(t *testing.T) {
 	// It died before this one left.
 	unsentID, _ := queue("not sent before the crash")
 
-	up := NewOutbox(s, newAPI(fake.URL), nil, time.Millisecond, testLogger(t))
+	up := NewOutbox(s, newAPI(fake.URL), nil, nil, time.Millisecond, testLogger(t))
 	go up.Run(ctx)
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {

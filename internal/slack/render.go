@@ -47,7 +47,8 @@ var (
 
 // Mrkdwn turns the model's Markdown into Slack mrkdwn, escaping
 // everything so that text from tools or the model cannot form mentions
-// (<!channel>) or links of its own. Code is escaped but otherwise kept.
+// (<!channel>) or links whose label hides their destination. Code is
+// escaped but otherwise kept.
 func Mrkdwn(md string) string {
 	// Protect code first: nothing inside it is rewritten.
 	var codes []string
@@ -70,9 +71,17 @@ func Mrkdwn(md string) string {
 	})
 	md = mdBullet.ReplaceAllString(md, "$1• ")
 	for i, l := range links {
-		// In a link, | and > end the URL or label; escape them.
-		u := strings.NewReplacer("|", "%7C", ">", "%3E", "<", "%3C").Replace(l.url)
-		md = strings.Replace(md, fmt.Sprintf("\x01%d\x01", i), "<"+Escape(u)+"|"+strings.ReplaceAll(Escape(l.text), "|", "¦")+">", 1)
+		// In a link, | and > end the URL or label; escape them. The label
+		// never hides where a link goes: the text the model wrote may come
+		// from a log line ("[Runbook: approve the fix](https://evil…)"),
+		// so the destination is shown beside it.
+		u := "<" + Escape(strings.NewReplacer("|", "%7C", ">", "%3E", "<", "%3C").Replace(l.url)) + ">"
+		label := Escape(l.text)
+		repl := label + " (" + u + ")"
+		if l.text == l.url {
+			repl = u
+		}
+		md = strings.Replace(md, fmt.Sprintf("\x01%d\x01", i), repl, 1)
 	}
 	for i, c := range codes {
 		md = strings.Replace(md, fmt.Sprintf("\x00%d\x00", i), c, 1)
@@ -266,22 +275,44 @@ const (
 	ActionShowWork = "show_work"
 )
 
-// ProposalBlocks renders a stored proposal: pending with Approve, Reject
-// and Details buttons, or decided with who decided, when and the outcome.
+// MaxReason is how much of a proposal's reason its message shows: the
+// reason is the requester's (usually the model's) words, which nothing
+// checked, so it comes after what the tool itself found and cannot push
+// that out of the message.
+const MaxReason = 300
+
+// ProposalBlocks renders a stored proposal: first what the tool checked
+// (its summary, then the diff and dry-run result in blocks of their own),
+// then the reason, capped and labelled as unverified, then pending with
+// Approve, Reject and Details buttons or decided with who decided, when
+// and the outcome.
 func ProposalBlocks(p store.Proposal, expiry time.Duration) ([]slackapi.Block, string) {
 	head := fmt.Sprintf("*Proposed change* `%s`: %s", p.ID, Escape(p.Summary))
 	blocks := []slackapi.Block{section(head)}
 	if p.Details != "" {
-		blocks = append(blocks, section("```"+Escape(truncate(p.Details, maxSectionText-10))+"```"))
+		pieces := split(CodeBlock(p.Details), maxSectionText)
+		if len(pieces) > maxDetailSections {
+			pieces = append(pieces[:maxDetailSections], "_…the rest of the details is behind the Details button._")
+		}
+		for _, piece := range pieces {
+			blocks = append(blocks, section(piece))
+		}
+	}
+	if reason := strings.TrimSpace(p.Reason); reason != "" {
+		text := "*Reason given by the requester (not checked by Watchkeeper):* " + Escape(truncate(oneLine(reason), MaxReason))
+		if utf8.RuneCountInString(reason) > MaxReason {
+			text += " _(cut; the full text is attached)_"
+		}
+		blocks = append(blocks, contextBlock(text))
 	}
 	var meta []string
 	if p.Risk != "" {
 		meta = append(meta, "risk: "+Escape(p.Risk))
 	}
 	if p.RequestedBy != "" {
-		meta = append(meta, "requested by <@"+p.RequestedBy+">")
+		meta = append(meta, "requested by "+person(p.RequestedBy))
 	}
-	meta = append(meta, "tool `"+p.Tool+"`")
+	meta = append(meta, "tool `"+Escape(p.Tool)+"`")
 	switch p.Status {
 	case store.ProposalPending:
 		if expiry > 0 && !p.CreatedAt.IsZero() {
@@ -291,7 +322,7 @@ func ProposalBlocks(p store.Proposal, expiry time.Duration) ([]slackapi.Block, s
 		if len(p.Approvals) > 0 {
 			var who []string
 			for _, a := range p.Approvals {
-				who = append(who, "<@"+a+">")
+				who = append(who, person(a))
 			}
 			blocks = append(blocks, section("👍 Approved so far by "+strings.Join(who, ", ")+" — another approver is needed"))
 		}
@@ -308,6 +339,23 @@ func ProposalBlocks(p store.Proposal, expiry time.Duration) ([]slackapi.Block, s
 	return blocks, "Proposed change " + p.ID + ": " + truncate(p.Summary, 200)
 }
 
+// maxDetailSections bounds the sections a proposal's details take.
+const maxDetailSections = 4
+
+// CodeBlock puts untrusted text in a code block it cannot leave: Slack
+// markup is escaped, and a ``` inside the text (a log line, a model's
+// quote) is broken with zero-width spaces so it cannot close the fence
+// and have what follows read as the bot's own formatting.
+func CodeBlock(text string) string {
+	return "```" + Escape(defuseFences(text)) + "```"
+}
+
+func defuseFences(s string) string {
+	return strings.ReplaceAll(s, "```", "`\u200b`\u200b`")
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
 func outcomeLine(p store.Proposal) string {
 	when := ""
 	if !p.DecidedAt.IsZero() {
@@ -315,7 +363,7 @@ func outcomeLine(p store.Proposal) string {
 	}
 	by := ""
 	if p.DecidedBy != "" && p.DecidedBy != "watchkeeper" {
-		by = " by <@" + p.DecidedBy + ">"
+		by = " by " + person(p.DecidedBy)
 	}
 	result := ""
 	if p.Result != "" {
@@ -355,7 +403,7 @@ func workBlocks(t transcript) []slackapi.Block {
 		case "tool_start":
 			blocks = append(blocks, section(fmt.Sprintf("*%s* `%s`", Escape(e.Tool), Escape(truncate(string(e.Args), 1000)))))
 		case "tool_end":
-			blocks = append(blocks, section("```"+Escape(truncate(e.Text, 2800))+"```"))
+			blocks = append(blocks, section(CodeBlock(truncate(e.Text, 2800))))
 		}
 	}
 	return blocks

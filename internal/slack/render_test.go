@@ -93,8 +93,10 @@ func TestMrkdwnEscapesHostileText(t *testing.T) {
 		{"**bold** and __also__", "*bold* and *also*"},
 		{"# Title", "*Title*"},
 		{"- one\n* two", "• one\n• two"},
-		{"[site](https://x.example/a?b=1&c=2)", "<https://x.example/a?b=1&amp;c=2|site>"},
-		{"[a|b](https://x.example/p|q>r)", "<https://x.example/p%7Cq%3Er|a¦b>"},
+		// A link's label never hides its destination (finding 10).
+		{"[site](https://x.example/a?b=1&c=2)", "site (<https://x.example/a?b=1&amp;c=2>)"},
+		{"[a|b](https://x.example/p|q>r)", "a|b (<https://x.example/p%7Cq%3Er>)"},
+		{"[https://x.example/a](https://x.example/a)", "<https://x.example/a>"},
 		{"[js](javascript:alert(1))", "[js](javascript:alert(1))"},
 		{"`<b>` and ```\n<!here> **no**\n```", "`&lt;b&gt;` and ```\n&lt;!here&gt; **no**\n```"},
 	} {

@@ -25,7 +25,7 @@ func TestMentionBecomesThreadedAnswerWithProgress(t *testing.T) {
 	for _, want := range []string{
 		"*2.31s*",          // Markdown bold became mrkdwn
 		"&lt;!channel&gt;", // model text cannot ping the channel
-		"<http://prom.example/g?a=1&amp;b=2|the graph>",                    // links survive, escaped
+		"the graph (<http://prom.example/g?a=1&amp;b=2>)",                  // links survive, escaped, destination shown
 		"`prom_query_range` `histogram_quantile(0.99, checkout)`",          // evidence: the exact query
 		"<http://prometheus.example/graph?g0.expr=x&amp;g0.range=1h|open>", // with its link
 		"Show my work",
@@ -185,7 +185,7 @@ func TestScopedChannelRefusesOtherNamespaces(t *testing.T) {
 	h := newHarness(t, harnessOpts{turns: []scripted.Turn{
 		{ToolCalls: []scripted.Call{{Name: "restart_deployment", Args: map[string]any{"name": "x"}}}},
 		{ExpectToolResult: "not allowed in this conversation",
-			ToolCalls: []scripted.Call{{Name: "prom_query_range", Args: map[string]any{"query": "up", "namespace": "kube-system"}}}},
+			ToolCalls: []scripted.Call{{Name: "prom_query_range", Args: map[string]any{"query": `up{namespace="kube-system"}`}}}},
 		{ExpectToolResult: `namespace "kube-system" is outside this conversation's scope`, Text: "I may only look at shop."},
 	}})
 	ts := h.fake.UserMessage(chShop, alice, "restart x", "")

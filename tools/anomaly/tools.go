@@ -196,6 +196,7 @@ func (detectTool) Spec() tools.Spec {
 			"detector": tools.Enum("detector (default ensemble, the best)", Kinds...),
 			"top":      tools.Integer("how many anomalous series to describe (default 5)", 1, 30),
 		}, "query"),
+		PromQL: []string{"query"},
 	}
 }
 
@@ -440,6 +441,7 @@ func (forecastTool) Spec() tools.Spec {
 			"history":   tools.String(`how much history to fit, e.g. "7d" as "168h" (default 72h)`),
 			"horizon":   tools.String(`how far ahead to look (default 720h, 30 days)`),
 		}, "query", "threshold"),
+		PromQL: []string{"query"},
 	}
 }
 

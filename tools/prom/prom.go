@@ -186,6 +186,7 @@ func (queryTool) Spec() tools.Spec {
 			"query": tools.String("PromQL expression"),
 			"time":  tools.String(`evaluation time: RFC 3339, Unix seconds or e.g. "10m ago"; default now`),
 		}, "query"),
+		PromQL: []string{"query"},
 	}
 }
 
@@ -280,6 +281,7 @@ func (rangeTool) Spec() tools.Spec {
 			"highlight_start": tools.String("start of a window to shade on the chart (e.g. an incident)"),
 			"highlight_end":   tools.String("end of the shaded window"),
 		}, "query"),
+		PromQL: []string{"query"},
 	}
 }
 
@@ -528,6 +530,7 @@ func (labelsTool) Spec() tools.Spec {
 			"label": tools.String("a label whose values to list; empty lists label names"),
 			"since": tools.String(`only series present since this time (default "1h ago")`),
 		}),
+		PromQL: []string{"match"},
 	}
 }
 
@@ -595,6 +598,7 @@ func (seriesTool) Spec() tools.Spec {
 			"match": tools.String(`series selector, e.g. up{service="redis"}`),
 			"limit": tools.Integer("most series to list (default 20)", 1, 200),
 		}, "match"),
+		PromQL: []string{"match"},
 	}
 }
 
