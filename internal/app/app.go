@@ -145,7 +145,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 		TrustExpr: incident.TrustedURLs(trustedGenerators(cfg)...)}
 	inc := incident.Options{Store: a.store, StormWindow: cfg.Incidents.StormWindow.D(), Logger: logger.With("component", "incidents"),
 		MaxFollowUps: cfg.Incidents.MaxInvestigations,
-		Route: func(labels map[string]string) (string, bool) { return slack.AlertChannel(cfg.Slack.Alerts, labels) }}
+		Route:        func(labels map[string]string) (string, bool) { return slack.AlertChannel(cfg.Slack.Alerts, labels) }}
 	if cfg.Incidents.Investigate {
 		inc.Investigator = a.playbook
 	}
@@ -332,7 +332,7 @@ func (a *App) Slack() (*slack.Bot, error) {
 		Policy: policy, Incidents: a.incidents, Investigator: a.playbook,
 		Expiry: a.cfg.Approval.Expiry.D(), Store: a.store, Redactor: a.redactor, Metrics: a.metrics, Leadership: a.leadership(),
 		TrustedLinks: incident.TrustedURLs(trustedGenerators(a.cfg)...),
-		Logger: a.logger.With("component", "slack"),
+		Logger:       a.logger.With("component", "slack"),
 	})
 	if err != nil {
 		return nil, err

@@ -335,7 +335,9 @@ func (*planTool) Spec() tools.Spec {
 	return tools.Spec{Name: "plan", Description: "A plan's step.", Mutating: true, Parameters: tools.Object(nil)}
 }
 
-func (*planTool) Run(context.Context, json.RawMessage) (tools.Result, error) { return tools.Result{}, nil }
+func (*planTool) Run(context.Context, json.RawMessage) (tools.Result, error) {
+	return tools.Result{}, nil
+}
 
 func (p *planTool) Apply(context.Context, tools.Proposal) (tools.Result, error) {
 	p.applied.Add(1)

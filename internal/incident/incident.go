@@ -123,9 +123,9 @@ type Data struct {
 	// OpenedBy is who sent the notification that opened the incident
 	// ("alertmanager" and the sender's credentials or address). It stands
 	// as the requester of what the automatic investigation proposes.
-	OpenedBy string `json:"openedBy,omitempty"`
-	ExternalURL  string                 `json:"externalURL,omitempty"`
-	Notified     int                    `json:"notifications"`
+	OpenedBy    string `json:"openedBy,omitempty"`
+	ExternalURL string `json:"externalURL,omitempty"`
+	Notified    int    `json:"notifications"`
 }
 
 // Incident is a stored incident with its data decoded.
@@ -211,8 +211,8 @@ type Options struct {
 	// incident. A follow-up that finds no free slot is left to
 	// RunFollowUps, which takes it up when one frees; none is dropped.
 	MaxFollowUps int
-	Now           func() time.Time
-	Logger        *slog.Logger
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 // Service manages incidents. It is safe for concurrent use.

@@ -214,8 +214,8 @@ func TestSecurityInvestigationsAreBounded(t *testing.T) {
 	inv := &blockingInvestigator{release: make(chan struct{}), investigatedIDs: map[string]bool{}}
 	svc := incident.New(incident.Options{Store: s, Surface: &surface{}, Investigator: inv, MaxFollowUps: 2,
 		FollowUpEvery: time.Hour, // only a freed slot wakes the sweep
-		Now:   func() time.Time { return t0.Add(time.Minute) },
-		Route: func(map[string]string) (string, bool) { return "CPAGE", true }})
+		Now:           func() time.Time { return t0.Add(time.Minute) },
+		Route:         func(map[string]string) (string, bool) { return "CPAGE", true }})
 	sweep, stop := context.WithCancel(ctx)
 	defer stop()
 	go svc.RunFollowUps(sweep)

@@ -189,7 +189,9 @@ func TestSecuritySlackReplaysAndUnsignedBodies(t *testing.T) {
 			r.Header.Del("X-Slack-Signature")
 			return r
 		}},
-		{"stale", func() *http.Request { return signed(t, srvA, "/slack/commands", body, time.Now().Add(-10*time.Minute), form) }},
+		{"stale", func() *http.Request {
+			return signed(t, srvA, "/slack/commands", body, time.Now().Add(-10*time.Minute), form)
+		}},
 	} {
 		var read atomic.Bool
 		r := tt.req()

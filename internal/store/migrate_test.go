@@ -58,7 +58,7 @@ func migrateTo(t *testing.T, db *sql.DB, dialect string, version int) {
 		if _, err := db.Exec(string(b)); err != nil {
 			t.Fatalf("%s: %v", e.Name(), err)
 		}
-		if _, err := db.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (`+n+`, '`+e.Name()+`', 0)`); err != nil {
+		if _, err := db.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (` + n + `, '` + e.Name() + `', 0)`); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -85,14 +85,14 @@ type Proposal struct {
 	Summary        string
 	Details        string
 	// Reason is why, in the requester's words (not checked by anything).
-	Reason string
-	Risk   string
-	Args   []byte
-	Status string
-	CreatedAt      time.Time
-	DecidedAt      time.Time
-	DecidedBy      string
-	Result         string
+	Reason    string
+	Risk      string
+	Args      []byte
+	Status    string
+	CreatedAt time.Time
+	DecidedAt time.Time
+	DecidedBy string
+	Result    string
 	// RequestedBy is who asked the question that led to the proposal.
 	RequestedBy string
 	// Location is where a surface shows it ("slack:C123:1712.0001").
