@@ -492,7 +492,7 @@ func (s *Service) Reconcile(ctx context.Context, olderThan time.Duration) {
 			if since.IsZero() {
 				since = p.CreatedAt
 			}
-			if now.Sub(since) < olderThan {
+			if olderThan > 0 && now.Sub(since) < olderThan {
 				continue
 			}
 			rp, err := s.store.TransitionProposal(ctx, p.ID, []string{st.status}, store.ProposalFailed, p.DecidedBy, st.result)

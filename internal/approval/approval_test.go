@@ -399,3 +399,64 @@ func TestSecurityRulesJudgeTheEffectiveAction(t *testing.T) {
 		t.Errorf("a plan without an action: %v", err)
 	}
 }
+
+// A crash leaves proposals approved-but-not-started or executing. On
+// start (and on the leader's sweep, for processes long gone) they are
+// settled: failed, saying what is known, audited, shown — and never
+// applied late.
+func TestSecurityStuckProposalsAreReconciled(t *testing.T) {
+	ctx := context.Background()
+	tool := &restartTool{}
+	svc, s := setup(t, tool)
+	now := time.Now()
+	svc.Now = func() time.Time { return now }
+	var shown []string
+	svc.OnExpired = func(p store.Proposal) { shown = append(shown, p.ID+"="+p.Status) }
+	mk := func(to ...string) string {
+		p, err := svc.Propose(ctx, "c", tools.Proposal{Tool: "restart", Summary: "restart"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		from := store.ProposalPending
+		for _, st := range to {
+			if _, err := s.TransitionProposal(ctx, p.ID, []string{from}, st, "UADMIN", ""); err != nil {
+				t.Fatal(err)
+			}
+			from = st
+		}
+		return p.ID
+	}
+	approved, executing, pending := mk(store.ProposalApproved), mk(store.ProposalApproved, store.ProposalExecuting), mk()
+
+	// Another replica may be applying them right now: recent ones stay.
+	svc.Reconcile(ctx, time.Hour)
+	if len(shown) != 0 {
+		t.Fatalf("recent proposals were settled: %v", shown)
+	}
+	svc.Reconcile(ctx, 0)
+	for id, want := range map[string]string{approved: "nothing was changed", executing: "whether the change was made is unknown"} {
+		p, _ := s.GetProposal(ctx, id)
+		if p.Status != store.ProposalFailed || !strings.Contains(p.Result, want) {
+			t.Errorf("%s: %s %q; want failed saying %q", id, p.Status, p.Result, want)
+		}
+	}
+	if p, _ := s.GetProposal(ctx, pending); p.Status != store.ProposalPending {
+		t.Errorf("a pending proposal was touched: %s", p.Status)
+	}
+	if len(shown) != 2 {
+		t.Errorf("shown: %v; want both settled proposals", shown)
+	}
+	if _, err := svc.Execute(ctx, approved, "UADMIN"); err == nil || tool.applied.Load() != 0 {
+		t.Errorf("a reconciled proposal was applied: %v", err)
+	}
+	audit, _ := s.ListAudit(ctx, 20)
+	n := 0
+	for _, e := range audit {
+		if e.Action == "reconcile" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d reconcile audit entries; want 2", n)
+	}
+}
