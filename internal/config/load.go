@@ -441,39 +441,56 @@ func resolveSecrets(cfg *Config, env map[string]string) error {
 	return errors.Join(errs...)
 }
 
-// Secrets returns every secret value set, so a redactor can hide them
+// Secrets returns every secret value set — each Secret and each header
+// value, wherever it is in the configuration — so a redactor can hide them
 // wherever they appear.
 func (c Config) Secrets() []string {
 	var out []string
 	var walk func(v reflect.Value)
 	walk = func(v reflect.Value) {
-		for i := range v.NumField() {
-			fv := v.Field(i)
-			switch {
-			case fv.Type() == reflect.TypeOf(Secret("")):
-				if s := fv.String(); s != "" {
-					out = append(out, s)
+		switch v.Kind() {
+		case reflect.Struct:
+			if v.Type() == reflect.TypeOf(Duration(0)) {
+				return
+			}
+			for i := range v.NumField() {
+				fv := v.Field(i)
+				switch f := v.Type().Field(i); {
+				case !f.IsExported():
+				case fv.Type() == reflect.TypeOf(Secret("")):
+					if s := fv.String(); s != "" {
+						out = append(out, s)
+					}
+				case isHeaders(f):
+					for _, h := range fv.Interface().(map[string]string) {
+						out = append(out, h)
+					}
+				default:
+					walk(fv)
 				}
-			case fv.Kind() == reflect.Struct && fv.Type() != reflect.TypeOf(Duration(0)):
-				walk(fv)
+			}
+		case reflect.Slice, reflect.Array:
+			for i := range v.Len() {
+				walk(v.Index(i))
+			}
+		case reflect.Map:
+			for it := v.MapRange(); it.Next(); {
+				walk(it.Value())
+			}
+		case reflect.Pointer:
+			if !v.IsNil() {
+				walk(v.Elem())
 			}
 		}
 	}
 	walk(reflect.ValueOf(c))
-	for _, h := range []map[string]string{c.Telemetry.Tracing.Headers, c.Prometheus.Headers, c.Logs.Headers} {
-		for _, v := range h {
-			out = append(out, v)
-		}
-	}
 	return out
 }
 
-// YAML renders the effective configuration with secrets hidden.
+// YAML renders the effective configuration with secrets hidden: Secret
+// values, and the values of every headers map.
 func (c Config) YAML() (string, error) {
-	c.Telemetry.Tracing.Headers = hideValues(c.Telemetry.Tracing.Headers)
-	c.LLM.Headers = hideValues(c.LLM.Headers)
-	c.Prometheus.Headers = hideValues(c.Prometheus.Headers)
-	c.Logs.Headers = hideValues(c.Logs.Headers)
+	c = hideHeaders(reflect.ValueOf(c)).Interface().(Config)
 	var b bytes.Buffer
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
@@ -481,6 +498,72 @@ func (c Config) YAML() (string, error) {
 		return "", fmt.Errorf("render config: %w", err)
 	}
 	return b.String(), nil
+}
+
+// isHeaders reports whether a field is a map of HTTP headers (yaml
+// "headers"), whose values carry API keys as often as not. Finding them by
+// walking the configuration, rather than listing them, covers a section
+// that gains headers later without anyone remembering to add it here.
+func isHeaders(f reflect.StructField) bool {
+	name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+	return name == "headers" && f.Type == reflect.TypeOf(map[string]string(nil))
+}
+
+// hideHeaders returns a copy of v with the values of every headers map
+// hidden. Maps and slices are copied on the way down, not edited, as the
+// caller's configuration shares them.
+func hideHeaders(v reflect.Value) reflect.Value {
+	switch v.Kind() {
+	case reflect.Struct:
+		out := reflect.New(v.Type()).Elem()
+		out.Set(v)
+		for i := range v.NumField() {
+			switch f := v.Type().Field(i); {
+			case !f.IsExported():
+			case isHeaders(f):
+				out.Field(i).Set(reflect.ValueOf(hideValues(v.Field(i).Interface().(map[string]string))))
+			default:
+				out.Field(i).Set(hideHeaders(v.Field(i)))
+			}
+		}
+		return out
+	case reflect.Slice:
+		if v.IsNil() || !mayHoldHeaders(v.Type().Elem()) {
+			return v
+		}
+		out := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		for i := range v.Len() {
+			out.Index(i).Set(hideHeaders(v.Index(i)))
+		}
+		return out
+	case reflect.Map:
+		if v.IsNil() || !mayHoldHeaders(v.Type().Elem()) {
+			return v
+		}
+		out := reflect.MakeMapWithSize(v.Type(), v.Len())
+		for it := v.MapRange(); it.Next(); {
+			out.SetMapIndex(it.Key(), hideHeaders(it.Value()))
+		}
+		return out
+	case reflect.Pointer:
+		if v.IsNil() || !mayHoldHeaders(v.Type().Elem()) {
+			return v
+		}
+		out := reflect.New(v.Type().Elem())
+		out.Elem().Set(hideHeaders(v.Elem()))
+		return out
+	}
+	return v
+}
+
+// mayHoldHeaders reports whether a value of type t can contain a struct,
+// and so a headers map; scalars, strings and their slices cannot.
+func mayHoldHeaders(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Struct, reflect.Slice, reflect.Array, reflect.Map, reflect.Pointer, reflect.Interface:
+		return true
+	}
+	return false
 }
 
 // hideValues hides header values, which carry API keys as often as not.

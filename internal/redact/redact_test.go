@@ -25,16 +25,30 @@ func readCorpus(t *testing.T, name string) []string {
 	return lines
 }
 
-func TestLeaksAreRedacted(t *testing.T) {
-	r := New()
+// leak is one line of testdata/leaks.txt.
+type leak struct{ secret, text string }
+
+// readLeaks reads testdata/leaks.txt: the secret, a tab, and a text holding
+// it in which \n stands for a line break.
+func readLeaks(t *testing.T) []leak {
+	t.Helper()
+	var out []leak
 	for _, line := range readCorpus(t, "leaks.txt") {
 		secret, text, ok := strings.Cut(line, "\t")
 		if !ok {
 			t.Fatalf("bad corpus line %q", line)
 		}
-		got := r.Redact(text)
-		if strings.Contains(got, secret) || !strings.Contains(got, Mask) {
-			t.Errorf("Redact(%q) = %q: secret %q survived", text, got, secret)
+		out = append(out, leak{secret, strings.ReplaceAll(text, `\n`, "\n")})
+	}
+	return out
+}
+
+func TestLeaksAreRedacted(t *testing.T) {
+	r := New()
+	for _, l := range readLeaks(t) {
+		got := r.Redact(l.text)
+		if strings.Contains(got, l.secret) || !strings.Contains(got, Mask) {
+			t.Errorf("Redact(%q) = %q: secret %q survived", l.text, got, l.secret)
 		}
 	}
 }
@@ -60,6 +74,133 @@ func TestExactRedactions(t *testing.T) {
 		if got := r.Redact(tt.in); got != tt.want {
 			t.Errorf("Redact(%q)\n got %q\nwant %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+// TestSecurityRedactionGaps covers the kinds of secret that once got
+// through: each row's secrets must be gone, and what tells a reader what
+// was there (the key, the host) must stay.
+func TestSecurityRedactionGaps(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		in      string
+		secrets []string
+		keep    []string
+		want    string // the exact output, when it matters
+	}{
+		{name: "PGPASSWORD", in: "PGPASSWORD=s3cr3tPg psql -h db",
+			want: "PGPASSWORD=[REDACTED] psql -h db"},
+		{name: "SECRET_KEY_BASE", in: "export SECRET_KEY_BASE=abcdef0123456789abcdef0123456789",
+			want: "export SECRET_KEY_BASE=[REDACTED]"},
+		{name: "bare key=", in: "GET /v1/status?key=AbC123xyz789QwErTy&format=json",
+			want: "GET /v1/status?key=[REDACTED]&format=json"},
+		{name: "api_key YAML", in: "api_key: Zx9-Qw8-Er7-Ty6", want: "api_key: [REDACTED]"},
+		{name: "client_secret JSON", in: `{"client_secret": "cs-Ab12Cd34Ef56"}`, want: `{"client_secret": "[REDACTED]"}`},
+		{name: "kubeconfig client-key-data", in: "    client-key-data: LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQo=",
+			want: "    client-key-data: [REDACTED]"},
+		{name: "kubeconfig user token", in: "  user:\n    token: kube-sa-Tok3n-abcdef0123",
+			want: "  user:\n    token: [REDACTED]"},
+		{name: "letter-only bearer", in: "Authorization: Bearer abcdefghijklmnopqrstuvwxyz",
+			want: "Authorization: Bearer [REDACTED]"},
+		{name: "letter-only bearer in a JSON header", in: `{"Authorization": "Bearer QwErTyUiOpAsDfGh"}`,
+			want: `{"Authorization": "Bearer [REDACTED]"}`},
+		{name: "letter-only bearer in a printed http.Header", in: `map[Authorization:[Bearer AbCdEfGhIjKl] Cookie:[sid=9f8e7d6c5b4a]]`,
+			want: `map[Authorization:[Bearer [REDACTED]] Cookie:[sid=[REDACTED]]]`},
+		{name: "token-only userinfo (GitHub)", in: "https://ghp_16C7e42F292c6912E7710c838347Ae178B4a@github.com/org/repo.git",
+			secrets: []string{"ghp_16C7e42F"}, keep: []string{"https://", "@github.com/org/repo.git"}},
+		{name: "token-only userinfo", in: "git clone https://AbCdEf123456@git.example.com/org/repo.git",
+			want: "git clone https://[REDACTED]@git.example.com/org/repo.git"},
+		{name: "slash in a URL password", in: "postgres://user:pa/ss@db:5432/x",
+			want: "postgres://user:[REDACTED]@db:5432/x"},
+		{name: "slash in an assignment", in: "password=ab/cd+ef user=app", want: "password=[REDACTED] user=app"},
+		{name: "Cookie", in: "Cookie: session=9f8e7d6c5b4a3f2e; csrftoken=Qw3rTy8uIoPa",
+			want: "Cookie: session=[REDACTED]; csrftoken=[REDACTED]"},
+		{name: "Set-Cookie", in: "Set-Cookie: sid=31d4d96e407aad42; Path=/; Secure; HttpOnly",
+			want: "Set-Cookie: sid=[REDACTED]; Path=/; Secure; HttpOnly"},
+		{name: "npm token", in: "published with npm_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789 from CI",
+			want: "published with [REDACTED] from CI"},
+		{name: "Grafana service account token", in: "sa glsa_AbCdEfGhIjKlMnOpQrStUvWxYz012345_0a1b2c3d ok",
+			want: "sa [REDACTED] ok"},
+		{name: "Grafana Cloud token", in: "policy glc_eyJvIjoiMTIzNDU2IiwibiI6InN0YWNrLTEyMzQ1NiJ9 ok",
+			want: "policy [REDACTED] ok"},
+		{name: "Slack refresh token", in: "refresh xoxe.xoxp-1-Mi0yLTEyMzQ1Njc4OTAtMTIz ok",
+			want: "refresh [REDACTED] ok"},
+		{name: "JSON value on the next line", in: "{\n  \"password\":\n    \"hunter2-long\",\n  \"user\": \"app\"\n}",
+			want: "{\n  \"password\":\n    \"[REDACTED]\",\n  \"user\": \"app\"\n}"},
+		{name: "YAML folded block", in: "db:\n  password: >-\n    hunter2-folded\n    more-of-it\n  user: app\n",
+			want: "db:\n  password: >-\n    [REDACTED]\n    [REDACTED]\n  user: app\n"},
+		{name: "YAML literal block", in: "password: |\n  hunter2-literal\n\n  line-two\nuser: app",
+			want: "password: |\n  [REDACTED]\n\n  [REDACTED]\nuser: app"},
+		{name: "YAML plain value on the next line", in: "password:\n  hunter2-plain\nuser: app",
+			want: "password:\n  [REDACTED]\nuser: app"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got := New().Redact(tt.in)
+			if tt.want != "" && got != tt.want {
+				t.Errorf("Redact(%q)\n got %q\nwant %q", tt.in, got, tt.want)
+			}
+			for _, s := range tt.secrets {
+				if strings.Contains(got, s) {
+					t.Errorf("Redact(%q) = %q: %q survived", tt.in, got, s)
+				}
+			}
+			for _, k := range tt.keep {
+				if !strings.Contains(got, k) {
+					t.Errorf("Redact(%q) = %q: lost %q", tt.in, got, k)
+				}
+			}
+		})
+	}
+}
+
+// TestSecurityRedactionKeepsBenignText: the clean corpus read as one text
+// (so that a line is also seen after the line before it, as a key on one
+// line can make the next a value) comes through byte for byte, and so does
+// every line of it on its own.
+func TestSecurityRedactionKeepsBenignText(t *testing.T) {
+	b, err := os.ReadFile("testdata/clean.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New()
+	if got := r.Redact(string(b)); got != string(b) {
+		gl, wl := strings.Split(got, "\n"), strings.Split(string(b), "\n")
+		for i := range min(len(gl), len(wl)) {
+			if gl[i] != wl[i] {
+				t.Errorf("line %d changed:\n got %q\nwant %q", i+1, gl[i], wl[i])
+			}
+		}
+		if len(gl) != len(wl) {
+			t.Errorf("got %d lines, want %d", len(gl), len(wl))
+		}
+	}
+}
+
+// TestCopyStreamsLikeRedact: Copy, which reads a line at a time, writes
+// what Redact makes of the whole text, including the secrets that span
+// lines, and counts the masks it wrote.
+func TestCopyStreamsLikeRedact(t *testing.T) {
+	var texts []string
+	for _, l := range readLeaks(t) {
+		texts = append(texts, l.text)
+	}
+	for name, in := range map[string]string{
+		"leaks":       strings.Join(texts, "\n") + "\n",
+		"private key": "key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7bq9\nabcdEFGH\n-----END RSA PRIVATE KEY-----\nafter",
+		"no newline":  "password: |\n  hunter2-literal",
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := New("configured-literal")
+			var out strings.Builder
+			n, err := r.Copy(&out, strings.NewReader(in+" configured-literal"))
+			want := r.Redact(in + " configured-literal")
+			if err != nil || out.String() != want {
+				t.Fatalf("Copy = %q, %v\nwant %q", out.String(), err, want)
+			}
+			if n != strings.Count(want, Mask) {
+				t.Errorf("Copy counted %d masks, wrote %d", n, strings.Count(want, Mask))
+			}
+		})
 	}
 }
 
@@ -96,7 +237,10 @@ func TestLiterals(t *testing.T) {
 }
 
 func FuzzRedactNeverGrowsSecrets(f *testing.F) {
-	for _, l := range []string{"password=x", "postgres://a:b@c", "Bearer abcdefgh1", "-----BEGIN PRIVATE KEY-----"} {
+	for _, l := range []string{"password=x", "postgres://a:b@c", "Bearer abcdefgh1", "-----BEGIN PRIVATE KEY-----",
+		"postgres://u:p/w@h/x", "https://AbCdEf123456@h/p", "Cookie: a=b; c=d", "Set-Cookie: s=1; Path=/; HttpOnly",
+		"password: |\n  x\n  y\nz: 1", "\"password\":\n \"x\"", "password:\n  x", "key=AbC123xyz789QwErTy",
+		"-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\nafter", "a{secret=\"b\"}", "PWD=/x"} {
 		f.Add(l)
 	}
 	r := New()
