@@ -161,9 +161,27 @@ func TestAlertToIncidentThread(t *testing.T) {
 		}
 		return false
 	})
-	// Committed and pushed to the runbooks repository, on the incident's branch.
+	// Its commit is a proposal (anyone may draft; only an approver writes):
+	// approved, it is committed and pushed on the incident's branch.
 	branch := "watchkeeper/" + incs[0].ID
-	pm := testserver.Git(t, bare, "show", branch+":postmortems/"+incs[0].StartedAt.UTC().Format("2006-01-02")+"-exporterdown-shop-payments.md")
+	var pmMsg slackfake.Message
+	waitUntil("the postmortem proposal", 30*time.Second, func() bool {
+		for _, m := range fake.BotMessages("CINC", parent.TS) {
+			if strings.Contains(string(m.Blocks), "Commit the postmortem of "+incs[0].ID) && strings.Contains(string(m.Blocks), `"action_id":"approve"`) {
+				pmMsg = m
+				return true
+			}
+		}
+		return false
+	})
+	if _, err := fake.SendInteraction(fake.Click("CINC", "UADMIN", pmMsg.TS, "approve", firstButtonValue(t, pmMsg))); err != nil {
+		t.Fatal(err)
+	}
+	pmPath := branch + ":postmortems/" + incs[0].StartedAt.UTC().Format("2006-01-02") + "-exporterdown-shop-payments.md"
+	waitUntil("the postmortem on the branch", 30*time.Second, func() bool {
+		return exec.Command("git", "-C", bare, "show", pmPath).Run() == nil
+	})
+	pm := testserver.Git(t, bare, "show", pmPath)
 	if !strings.HasPrefix(pm, "# Postmortem: ExporterDown — shop/payments") {
 		t.Errorf("pushed postmortem:\n%s", pm)
 	}
@@ -229,14 +247,15 @@ func TestAlertToIncidentThread(t *testing.T) {
 			kinds = append(kinds, e.Kind)
 		}
 		got = strings.Join(kinds, ",")
-		// The runbook approval's record and the silence proposal's may
-		// land in either order (the record follows the push the test waits
-		// for): two proposals and two actions, a proposal first.
-		_, rest, ok := strings.Cut(got, "resolved,resolved,postmortem,postmortem,")
+		// An approval's record and the next proposal's may land in either
+		// order (the record follows the push the test waits for): three
+		// proposals (postmortem, runbook, silence) and three approved
+		// actions, a proposal first.
+		_, rest, ok := strings.Cut(got, "resolved,resolved,postmortem,")
 		tail := strings.Split(rest, ",")
 		slices.Sort(tail)
 		if ok && strings.HasPrefix(got, "opened,firing") && strings.Contains(got, "investigation") &&
-			strings.HasPrefix(rest, "proposal,") && strings.Join(tail, ",") == "action,action,proposal,proposal" {
+			strings.HasPrefix(rest, "proposal,") && strings.Join(tail, ",") == "action,action,action,proposal,proposal,proposal" {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -72,7 +72,7 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, repo *runb
 		kc := kubetools.Config{Client: kube, Namespace: kubeNamespace(cfg.Kubernetes), Now: now}
 		out = append(out, kubetools.Tools(kc)...)
 		if cfg.Kubernetes.Actions {
-			ac := kubetools.ActionConfig{Config: kc, MaxReplicas: int32(cfg.Kubernetes.MaxReplicas)}
+			ac := kubetools.ActionConfig{Config: kc, MinReplicas: new(int32(cfg.Kubernetes.MinReplicas)), MaxReplicas: int32(cfg.Kubernetes.MaxReplicas)}
 			if v := cfg.Kubernetes.Verify; promClient != nil && v.Query != "" {
 				ac.Verify = &kubetools.Verification{Name: v.Name, Query: v.Query, Window: v.Window.D(), Mean: meanOf(promClient)}
 			}

@@ -311,7 +311,10 @@ func investigate(ctx context.Context, s *Scenario, st store.Store, specs []tools
 	if err != nil {
 		return "", err
 	}
-	findings := incident.Playbook{Tools: reg, Now: func() time.Time { return s.Now }}.Run(ctx, in)
+	// A scenario's alert is written by whoever wrote the scenario, and its
+	// Prometheus is the recordings: every generator URL is ours here.
+	trustAll := func(string) bool { return true }
+	findings := incident.Playbook{Tools: reg, Now: func() time.Time { return s.Now }, TrustExpr: trustAll}.Run(ctx, in)
 	return incident.AssessmentPrompt(in, findings), nil
 }
 

@@ -279,7 +279,10 @@ func StartPrometheus(t testing.TB, o PrometheusOptions) *Prometheus {
 			}
 		}
 		args := []string{"--config.file=" + filepath.Join(dir, "prometheus.yml"), "--storage.tsdb.path=" + data,
-			"--web.listen-address=" + addr, "--storage.tsdb.retention.time=30d", "--log.level=warn"}
+			"--web.listen-address=" + addr, "--storage.tsdb.retention.time=30d", "--log.level=warn",
+			// Alerts' generatorURL points here, as a deployed Prometheus's
+			// points at its external URL (the default is the hostname).
+			"--web.external-url=" + p.URL}
 		if o.Secure {
 			web := fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  %s: %s\n", sec.certFile, sec.keyFile, p.Username, bcryptHash(t, p.Password))
 			if err := os.WriteFile(filepath.Join(dir, "web.yml"), []byte(web), 0o600); err != nil {

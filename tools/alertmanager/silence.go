@@ -124,13 +124,14 @@ func (s Silence) Run(ctx context.Context, raw json.RawMessage) (tools.Result, er
 		}
 		names = append(names, matcherText(al.Labels))
 	}
-	details := fmt.Sprintf("silence %s for %s (until %s)\ncomment: %s\nwould silence %d alert(s) firing now:\n  %s", matcherText(a.Matchers), d,
-		s.now().Add(d).UTC().Format("2006-01-02 15:04 UTC"), a.Comment, len(alerts), strings.Join(names, "\n  "))
-	if a.Reason != "" {
-		details = "Reason: " + a.Reason + "\n" + details
+	firing := "none"
+	if len(names) > 0 {
+		firing = "\n  " + strings.Join(names, "\n  ")
 	}
+	details := fmt.Sprintf("silence %s for %s (until %s)\ncomment: %s\nwould silence %d alert(s) firing now: %s", matcherText(a.Matchers), d,
+		s.now().Add(d).UTC().Format("2006-01-02 15:04 UTC"), a.Comment, len(alerts), firing)
 	return tools.Result{Proposal: &tools.Proposal{Tool: "alertmanager_silence", Summary: fmt.Sprintf("Silence %s for %s", matcherText(a.Matchers), d),
-		Details: details, Risk: "medium: matching alerts stop notifying anyone until it expires", Args: raw}}, nil
+		Details: details, Reason: a.Reason, Risk: "medium: matching alerts stop notifying anyone until it expires", Args: raw}}, nil
 }
 
 // Apply implements tools.Applier: the silence is created by the approver.
