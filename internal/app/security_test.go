@@ -226,7 +226,9 @@ func TestSecurityWritesNeedAnAuthorisedPerson(t *testing.T) {
 		t.Errorf("the postmortem on resolve is requested by %q; want the notification's sender", p.RequestedBy)
 	}
 	branch := "watchkeeper/" + id
-	pushed := func() bool { return exec.Command("git", "-C", bare, "rev-parse", "--verify", "-q", branch).Run() == nil }
+	pushed := func() bool {
+		return exec.Command("git", "-C", bare, "rev-parse", "--verify", "-q", branch).Run() == nil
+	}
 	if pushed() {
 		t.Fatal("a resolve notification pushed to the runbooks repository")
 	}
