@@ -299,6 +299,12 @@ func configCmd(g *globals, stdio IO) *cobra.Command {
 			if !l.HasModel() {
 				fmt.Fprintln(stdio.Out, "# note: no language model configured (llm.provider: none); chat runs tools only")
 			}
+			switch warn, err := l.CheckWebhookExposure(); {
+			case err != nil:
+				fmt.Fprintf(stdio.Out, "# error: serve will refuse to start: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
+			case warn:
+				fmt.Fprintln(stdio.Out, "# warning: the Alertmanager webhook accepts notifications from anyone who can reach server.listen (incidents.allow_unauthenticated)")
+			}
 			fmt.Fprint(stdio.Out, out)
 			return nil
 		},

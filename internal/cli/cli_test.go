@@ -173,6 +173,12 @@ func TestConfigCheck(t *testing.T) {
 	if strings.Contains(r.out, "sk-should-not-print") {
 		t.Error("secret printed")
 	}
+	// A webhook open to the network is called out before serve refuses it.
+	open := filepath.Join(home, "open.yaml")
+	_ = os.WriteFile(open, []byte("server:\n  listen: 0.0.0.0:8080\n"), 0o600)
+	if r := run(t, home, "", nil, "config", "check", "--config", open); r.code != 0 || !strings.Contains(r.out, "# error: serve will refuse to start") {
+		t.Errorf("open webhook: %+v", r)
+	}
 	bad := filepath.Join(home, "bad.yaml")
 	_ = os.WriteFile(bad, []byte("agent:\n  max_stepz: 9\n"), 0o600)
 	r = run(t, home, "", nil, "config", "check", "--config", bad)
