@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"debug/elf"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"os"
@@ -21,7 +22,9 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/promql/parser"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -30,6 +33,8 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
 	"github.com/watchkeeper/watchkeeper/internal/config"
@@ -91,7 +96,7 @@ func objects(t *testing.T, manifests string) []unstructured.Unstructured {
 var errEOF = errors.New("EOF")
 
 func TestChartLints(t *testing.T) {
-	for _, values := range [][]string{nil, {"-f", chart + "/ci/ha-values.yaml"}} {
+	for _, values := range [][]string{nil, {"-f", chart + "/ci/ha-values.yaml"}, {"-f", chart + "/ci/impersonate-values.yaml"}} {
 		cmd := exec.Command(helm(t), append([]string{"lint", "--strict", chart}, values...)...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("helm lint %v: %v\n%s", values, err, out)
@@ -146,10 +151,12 @@ func TestChartAppliesServerSide(t *testing.T) {
 		kinds []string
 	}{
 		{"default values", nil, nil,
-			[]string{"ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "PersistentVolumeClaim", "Service", "ServiceAccount"}},
+			[]string{"ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "PersistentVolumeClaim", "Secret", "Service", "ServiceAccount"}},
 		{"two replicas on PostgreSQL", []string{"-f", chart + "/ci/ha-values.yaml"},
 			[]string{"WATCHKEEPER_STORE_DSN=postgres://wk:pw@db:5432/wk", "WATCHKEEPER_LLM_API_KEY=sk-test", "SLACK_BOT_TOKEN=xoxb-1", "SLACK_SIGNING_SECRET=s"},
 			[]string{"ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "PodDisruptionBudget", "PrometheusRule", "Role", "RoleBinding", "Service", "ServiceAccount", "ServiceMonitor"}},
+		{"impersonation and an AlertmanagerConfig", []string{"-f", chart + "/ci/impersonate-values.yaml"}, nil,
+			[]string{"AlertmanagerConfig", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Deployment", "PersistentVolumeClaim", "Secret", "Service", "ServiceAccount"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			objs := objects(t, render(t, tt.args...))
@@ -197,7 +204,7 @@ func TestChartAppliesServerSide(t *testing.T) {
 		}{
 			{nil, true},
 			{[]string{"--set", "rbac.actionNamespaces={shop}"}, false},
-			{[]string{"--set", "rbac.impersonate=true"}, false},
+			{[]string{"--set", "rbac.impersonate=true", "--set", "config.kubernetes.impersonate.users.U0ALICE=alice"}, false},
 			{[]string{"--set", "config.kubernetes.actions=false"}, false},
 		} {
 			cmd := exec.Command(helm(t), append([]string{"install", "watchkeeper", chart, "--namespace", "watchkeeper",
@@ -209,6 +216,14 @@ func TestChartAppliesServerSide(t *testing.T) {
 			notes := string(out[max(0, strings.LastIndex(string(out), "NOTES:")):])
 			if got := strings.Contains(notes, "rbac.actionNamespaces is empty"); got != tt.warn {
 				t.Errorf("%v: RBAC warning shown = %v, want %v\n%s", tt.args, got, tt.warn, notes)
+			}
+			// The receiver to paste, authenticated with the generated token.
+			for _, want := range []string{"url: http://watchkeeper.watchkeeper.svc:8080/webhooks/alertmanager", "send_resolved: true",
+				"credentials_file: /etc/alertmanager/secrets/watchkeeper-webhook/webhook-token",
+				"kubectl -n watchkeeper get secret watchkeeper-webhook -o jsonpath='{.data.webhook-token}' | base64 -d"} {
+				if !strings.Contains(notes, want) {
+					t.Errorf("%v: the notes lack %q\n%s", tt.args, want, notes)
+				}
 			}
 		}
 	})
@@ -250,8 +265,9 @@ func checkPod(t *testing.T, d unstructured.Unstructured) {
 	}
 }
 
-// installOperatorCRDs installs the Prometheus Operator's ServiceMonitor and
-// PrometheusRule CRDs, from its Go module, and waits until they serve.
+// installOperatorCRDs installs the Prometheus Operator's ServiceMonitor,
+// PrometheusRule and AlertmanagerConfig CRDs, from its Go module, and waits
+// until they serve.
 func installOperatorCRDs(t *testing.T, dyn dynamic.Interface) {
 	t.Helper()
 	out, err := exec.Command("go", "mod", "download", "-json", "github.com/prometheus-operator/prometheus-operator@v0.80.1").Output()
@@ -263,7 +279,7 @@ func installOperatorCRDs(t *testing.T, dyn dynamic.Interface) {
 		t.Fatalf("go mod download: %v %s", err, out)
 	}
 	crds := dyn.Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"})
-	for _, name := range []string{"servicemonitors", "prometheusrules"} {
+	for _, name := range []string{"servicemonitors", "prometheusrules", "alertmanagerconfigs"} {
 		raw, err := os.ReadFile(filepath.Join(mod.Dir, "example", "prometheus-operator-crd", "monitoring.coreos.com_"+name+".yaml"))
 		if err != nil {
 			t.Fatal(err)
@@ -276,7 +292,7 @@ func installOperatorCRDs(t *testing.T, dyn dynamic.Interface) {
 		}
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for _, name := range []string{"servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com"} {
+	for _, name := range []string{"servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com", "alertmanagerconfigs.monitoring.coreos.com"} {
 		for {
 			u, err := crds.Get(context.Background(), name, metav1.GetOptions{})
 			established := false
@@ -300,6 +316,12 @@ func installOperatorCRDs(t *testing.T, dyn dynamic.Interface) {
 	}
 }
 
+// rawManifestArgs are the values `make manifests` renders
+// deploy/kubernetes/watchkeeper.yaml with: the chart's defaults, but the
+// webhook token from a Secret the user creates — a token the chart
+// generated would be committed with the file, the same for everyone.
+var rawManifestArgs = []string{"--set", "secrets.alertmanager.existingSecret=watchkeeper-webhook"}
+
 // TestRawManifestsAreTheChart: deploy/kubernetes/watchkeeper.yaml is what
 // `make manifests` renders, so it cannot drift from the chart.
 func TestRawManifestsAreTheChart(t *testing.T) {
@@ -311,7 +333,7 @@ func TestRawManifestsAreTheChart(t *testing.T) {
 	if i := strings.Index(body, "---"); i > 0 {
 		body = body[i:]
 	}
-	if fresh := render(t); body != fresh {
+	if fresh := render(t, rawManifestArgs...); body != fresh {
 		t.Error("deploy/kubernetes/watchkeeper.yaml differs from the chart's rendering; run `make manifests`")
 	}
 }
@@ -487,3 +509,179 @@ func TestDockerfile(t *testing.T) {
 		t.Errorf("the static binary does not run: %v %s", err, out)
 	}
 }
+
+// The Alertmanager webhook is authenticated out of the box: without an
+// existing Secret the chart generates a random token, the pod reads it,
+// and the optional AlertmanagerConfig sends it; with one, that Secret is
+// used and none is generated.
+func TestSecurityChartWebhookTokenByDefault(t *testing.T) {
+	tokens := map[string]bool{}
+	for _, tt := range []struct {
+		name string
+		args []string
+		// secret is the Secret the token comes from; generated: by the chart.
+		secret    string
+		generated bool
+	}{
+		{"default values", nil, "watchkeeper-webhook", true},
+		{"default values again", nil, "watchkeeper-webhook", true},
+		{"an existing Secret", []string{"--set", "secrets.alertmanager.existingSecret=am-webhook"}, "am-webhook", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			objs := objects(t, render(t, append([]string{"--set", "alertmanagerConfig.enabled=true"}, tt.args...)...))
+			var secrets []string
+			for _, o := range byKind(objs, "Secret") {
+				secrets = append(secrets, o.GetName())
+				token, _, _ := unstructured.NestedString(o.Object, "data", "webhook-token")
+				plain, err := base64.StdEncoding.DecodeString(token)
+				if err != nil || len(plain) < 32 {
+					t.Errorf("Secret %s: webhook-token %q is not a long random token (%v)", o.GetName(), token, err)
+				}
+				if tokens[token] {
+					t.Errorf("two renderings generated the same token")
+				}
+				tokens[token] = true
+			}
+			if want := map[bool][]string{true: {tt.secret}, false: nil}[tt.generated]; !slices.Equal(secrets, want) {
+				t.Errorf("Secrets rendered: %v, want %v", secrets, want)
+			}
+			deploy := byKind(objs, "Deployment")[0]
+			containers, _, _ := unstructured.NestedSlice(deploy.Object, "spec", "template", "spec", "containers")
+			env, _, _ := unstructured.NestedSlice(containers[0].(map[string]any), "env")
+			var ref map[string]any
+			for _, e := range env {
+				if e := e.(map[string]any); e["name"] == "WATCHKEEPER_INCIDENTS_BEARER_TOKEN" {
+					ref, _, _ = unstructured.NestedMap(e, "valueFrom", "secretKeyRef")
+				}
+			}
+			if ref["name"] != tt.secret || ref["key"] != "webhook-token" || ref["optional"] == true {
+				t.Errorf("the pod reads the webhook token from %v; want Secret %s, key webhook-token, required", ref, tt.secret)
+			}
+			amc := byKind(objs, "AlertmanagerConfig")
+			if len(amc) != 1 {
+				t.Fatalf("%d AlertmanagerConfigs", len(amc))
+			}
+			route, _, _ := unstructured.NestedString(amc[0].Object, "spec", "route", "receiver")
+			receivers, _, _ := unstructured.NestedSlice(amc[0].Object, "spec", "receivers")
+			hook, _, _ := unstructured.NestedSlice(receivers[0].(map[string]any), "webhookConfigs")
+			h := hook[0].(map[string]any)
+			cred, _, _ := unstructured.NestedStringMap(h, "httpConfig", "authorization", "credentials")
+			if receivers[0].(map[string]any)["name"] != route || h["url"] != "http://watchkeeper.watchkeeper.svc:8080/webhooks/alertmanager" ||
+				h["sendResolved"] != true || cred["name"] != tt.secret || cred["key"] != "webhook-token" {
+				t.Errorf("AlertmanagerConfig: route to %q, receivers %v", route, receivers)
+			}
+		})
+	}
+}
+
+func byKind(objs []unstructured.Unstructured, kind string) []unstructured.Unstructured {
+	var out []unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() == kind {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// The service account may impersonate exactly the Kubernetes users and
+// groups the configuration maps approvers to: rendering refuses no users
+// and system: groups, and the real API server lets it act as a mapped
+// user, never as anyone else or as system:masters.
+func TestSecurityImpersonationIsLimited(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--set", "rbac.impersonate=true"}, "rbac.impersonate needs config.kubernetes.impersonate.users"},
+		{[]string{"--set", "rbac.impersonate=true", "--set", "config.kubernetes.impersonate.users.U0ALICE=alice",
+			"--set", "config.kubernetes.impersonate.groups={sre,system:masters}"}, `"system:masters"`},
+		{[]string{"--set", "rbac.impersonate=true", "--set", "config.kubernetes.impersonate.users.U0ROOT=system:admin"}, `"system:admin"`},
+	} {
+		cmd := exec.Command(helm(t), append([]string{"template", "watchkeeper", chart}, tt.args...)...)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tt.want) {
+			t.Errorf("%v: rendered without refusing %s (%v)\n%.300s", tt.args, tt.want, err, out)
+		}
+	}
+
+	k := testserver.StartKubernetes(t)
+	ctx := context.Background()
+	if _, err := k.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "watchkeeper"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	dyn, err := dynamic.NewForConfig(k.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rendered := objects(t, render(t, "--set", "rbac.impersonate=true", "--set", "rbac.read=false",
+		"--set", "config.kubernetes.impersonate.users.U0ALICE=alice", "--set", "config.kubernetes.impersonate.users.U0BOB=bob",
+		"--set", "config.kubernetes.impersonate.groups={sre}"))
+	resources := map[string]schema.GroupVersionResource{
+		"ServiceAccount":     {Version: "v1", Resource: "serviceaccounts"},
+		"ClusterRole":        {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterroles"},
+		"ClusterRoleBinding": {Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "clusterrolebindings"},
+	}
+	for _, obj := range rendered {
+		gvr, ok := resources[obj.GetKind()]
+		if !ok {
+			continue
+		}
+		var ri dynamic.ResourceInterface = dyn.Resource(gvr)
+		if ns := obj.GetNamespace(); ns != "" {
+			ri = dyn.Resource(gvr).Namespace(ns)
+		}
+		body, _ := obj.MarshalJSON()
+		if _, err := ri.Patch(ctx, obj.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: "watchkeeper-chart-test"}); err != nil {
+			t.Fatalf("apply %s %s: %v", obj.GetKind(), obj.GetName(), err)
+		}
+	}
+	tok, err := k.Client.CoreV1().ServiceAccounts("watchkeeper").CreateToken(ctx, "watchkeeper",
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(3600))}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// whoAmI asks the API server, as the service account impersonating
+	// user and groups, who it is.
+	whoAmI := func(user string, groups ...string) (string, error) {
+		rc := rest.AnonymousClientConfig(k.Admin)
+		rc.BearerToken = tok.Status.Token
+		rc.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups}
+		cs, err := kubernetes.NewForConfig(rc)
+		if err != nil {
+			return "", err
+		}
+		r, err := cs.AuthenticationV1().SelfSubjectReviews().Create(ctx, &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+		if err != nil {
+			return "", err
+		}
+		return r.Status.UserInfo.Username, nil
+	}
+	testserver.Eventually(t, 30*time.Second, "the impersonation role to take effect", func() bool {
+		who, err := whoAmI("alice")
+		return err == nil && who == "alice"
+	})
+	for _, tt := range []struct {
+		user   string
+		groups []string
+		ok     bool
+	}{
+		{"alice", nil, true},
+		{"bob", []string{"sre"}, true},
+		{"mallory", nil, false},
+		{"admin", nil, false},
+		{"system:admin", nil, false},
+		{"alice", []string{"system:masters"}, false},
+		{"alice", []string{"sre", "cluster-admins"}, false},
+	} {
+		who, err := whoAmI(tt.user, tt.groups...)
+		switch {
+		case tt.ok && (err != nil || who != tt.user):
+			t.Errorf("impersonating %s %v: %q, %v; want allowed", tt.user, tt.groups, who, err)
+		case !tt.ok && !apierrors.IsForbidden(err):
+			t.Errorf("impersonating %s %v: %q, %v; want forbidden", tt.user, tt.groups, who, err)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

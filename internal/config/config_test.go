@@ -343,3 +343,37 @@ logs:
 	_, err = Load("", []string{"WATCHKEEPER_LOGS_BACKEND=loki"})
 	wantErrs(t, err, "logs.url: is required for backend loki")
 }
+
+// The settings the security review added refuse what would make them
+// unsafe or meaningless.
+func TestSecuritySettingsAreValidated(t *testing.T) {
+	isolate(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.yaml")
+	if err := os.WriteFile(path, []byte(`kubernetes:
+  min_replicas: 60
+  impersonate:
+    users: {U1: "system:admin"}
+    groups: [sre, "system:masters"]
+incidents:
+  rate_limit: {per_second: 0, burst: 0}
+  max_investigations: 0
+  trusted_generator_urls: ["prometheus:9090"]
+server:
+  metrics:
+    bearer_token: t
+    basic_auth: {username: u, password: p}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path, nil)
+	wantErrs(t, err,
+		`kubernetes.min_replicas: 60 must be between 0 and kubernetes.max_replicas (50)`,
+		`kubernetes.impersonate.users: U1 maps to "system:admin"`,
+		`kubernetes.impersonate.groups: "system:masters" is a system: group`,
+		`incidents.rate_limit: per_second (0) must be positive and burst (0) at least 1`,
+		`incidents.max_investigations: 0 is outside 1..64`,
+		`incidents.trusted_generator_urls[0]: "prometheus:9090" is not an http(s) URL`,
+		`server.metrics: set bearer_token or basic_auth, not both`,
+	)
+}

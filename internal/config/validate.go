@@ -54,6 +54,18 @@ func (c Config) Validate() error {
 	if c.Kubernetes.MaxReplicas < 1 {
 		bad("kubernetes.max_replicas", "must be at least 1")
 	}
+	// system: identities are the cluster's own (system:masters bypasses
+	// RBAC altogether): acting as one would make an approval unlimited.
+	for approver, user := range c.Kubernetes.Impersonate.Users {
+		if strings.HasPrefix(user, "system:") {
+			bad("kubernetes.impersonate.users", "%s maps to %q: Watchkeeper never acts as a system: identity; map them to a person's user", approver, user)
+		}
+	}
+	for _, g := range c.Kubernetes.Impersonate.Groups {
+		if strings.HasPrefix(g, "system:") {
+			bad("kubernetes.impersonate.groups", "%q is a system: group (system:masters bypasses RBAC); list ordinary groups only", g)
+		}
+	}
 	if c.Kubernetes.MinReplicas < 0 || c.Kubernetes.MinReplicas > c.Kubernetes.MaxReplicas {
 		bad("kubernetes.min_replicas", "%d must be between 0 and kubernetes.max_replicas (%d)", c.Kubernetes.MinReplicas, c.Kubernetes.MaxReplicas)
 	}

@@ -2,6 +2,8 @@ package kube
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,8 +24,13 @@ import (
 // ActionConfig configures the proposing tools.
 type ActionConfig struct {
 	Config
-	// MinReplicas and MaxReplicas bound scale proposals (default 0 and 50).
-	MinReplicas, MaxReplicas int32
+	// MinReplicas is the fewest replicas a scale proposal may ask for
+	// (kubernetes.min_replicas); nil means 1. It is a pointer because 0 is
+	// a deliberate choice — scaling to zero stops the service — that the
+	// zero value of ActionConfig must not make by accident.
+	MinReplicas *int32
+	// MaxReplicas is the most (kubernetes.max_replicas; default 50).
+	MaxReplicas int32
 	// RolloutTimeout bounds how long an applied change is watched until
 	// its rollout completes (default 3m).
 	RolloutTimeout time.Duration
@@ -35,6 +42,27 @@ type ActionConfig struct {
 	// cluster's own RBAC has the last word. It errs for a person without
 	// a Kubernetes identity.
 	Impersonate func(approver string) (kubernetes.Interface, error)
+}
+
+func (c ActionConfig) minReplicas() int32 {
+	if c.MinReplicas == nil {
+		return 1
+	}
+	return *c.MinReplicas
+}
+
+// inBounds refuses a replica count outside kubernetes.min_replicas and
+// kubernetes.max_replicas, naming the setting that allows it.
+func (c ActionConfig) inBounds(n int32) error {
+	switch low := c.minReplicas(); {
+	case n < low && n == 0:
+		return refuse("0 replicas is below kubernetes.min_replicas (%d): scaling to zero stops the service; set kubernetes.min_replicas: 0 to allow it", low)
+	case n < low:
+		return refuse("%d replicas is below kubernetes.min_replicas (%d); lower kubernetes.min_replicas to allow it", n, low)
+	case n > c.MaxReplicas:
+		return refuse("%d replicas is above kubernetes.max_replicas (%d); raise kubernetes.max_replicas to allow it", n, c.MaxReplicas)
+	}
+	return nil
 }
 
 // ActionTools returns the tools that propose changes. Each validates its
@@ -77,19 +105,52 @@ type actionArgs struct {
 	// What a rollback would return to: the revision and replicas before.
 	FromRevision int    `json:"from_revision,omitempty"`
 	FromReplicas *int32 `json:"from_replicas,omitempty"`
+	// What a rollback restores, as the approver saw it: the ReplicaSet of
+	// the target revision (UID, pod-template-hash) and a digest of the
+	// template it puts back. A revision number alone can come to mean
+	// another template (the ReplicaSet deleted and another numbered the
+	// same, or its template edited).
+	TargetUID    string `json:"target_uid,omitempty"`
+	TargetHash   string `json:"target_template_hash,omitempty"`
+	TargetDigest string `json:"target_template_digest,omitempty"`
 
+	// dryRun is what became of the proposal's server-side dry run.
+	dryRun dryRunOutcome
+}
+
+type dryRunOutcome int
+
+const (
+	dryRunNone dryRunOutcome = iota
+	dryRunAccepted
 	// dryRunSkipped: Watchkeeper's own identity may not make the change
 	// (impersonation: the approver's RBAC decides), so no dry run.
-	dryRunSkipped bool
+	dryRunSkipped
+)
+
+// dryRunNotes are what a proposal tells the approver about its dry run:
+// only what happened, never more.
+var dryRunNotes = map[dryRunOutcome]string{
+	dryRunNone:     "Server-side dry run: none was made.",
+	dryRunAccepted: "Server-side dry run: accepted by the API server.",
+	dryRunSkipped: "Server-side dry run: not possible with Watchkeeper's own identity (its RBAC refused it); " +
+		"the change is made as the approver, whose RBAC decides.",
 }
+
+// dryRunNote is the one sentence every proposal path (a tool, a plan's
+// step, a verification's way back) uses about a's dry run.
+func dryRunNote(a actionArgs) string { return dryRunNotes[a.dryRun] }
 
 // dryRunFailed reports whether a proposal's server-side dry run refused
 // the change. With impersonation Watchkeeper's own identity usually has
 // only read rights: an RBAC refusal then says nothing about the approver,
 // so the proposal goes ahead without the dry run (and says so).
 func dryRunFailed(cfg ActionConfig, a *actionArgs, err error) bool {
-	if err != nil && cfg.Impersonate != nil && apierrors.IsForbidden(err) {
-		a.dryRunSkipped = true
+	switch {
+	case err == nil:
+		a.dryRun = dryRunAccepted
+	case cfg.Impersonate != nil && apierrors.IsForbidden(err):
+		a.dryRun = dryRunSkipped
 		return false
 	}
 	return err != nil
@@ -100,8 +161,11 @@ type actionSpec struct {
 	params     map[string]*tools.Schema
 	required   []string
 	risk       string
-	propose    func(ctx context.Context, cfg ActionConfig, a *actionArgs) (summary, diff string, err error)
-	apply      func(ctx context.Context, cfg ActionConfig, a actionArgs) (string, error)
+	// clusterScoped: the action affects every namespace (a node), so a
+	// conversation limited to namespaces may not propose it.
+	clusterScoped bool
+	propose       func(ctx context.Context, cfg ActionConfig, a *actionArgs) (summary, diff string, err error)
+	apply         func(ctx context.Context, cfg ActionConfig, a actionArgs) (string, error)
 }
 
 type action struct {
@@ -115,7 +179,7 @@ func (t action) Spec() tools.Spec {
 		params[k] = v
 	}
 	return tools.Spec{Name: t.spec.name, Description: t.spec.desc + " Only proposes: a person must approve before anything changes.",
-		Mutating: true, Parameters: tools.Object(params, append([]string{"reason"}, t.spec.required...)...)}
+		Mutating: true, ClusterScoped: t.spec.clusterScoped, Parameters: tools.Object(params, append([]string{"reason"}, t.spec.required...)...)}
 }
 
 func (t action) Run(ctx context.Context, raw json.RawMessage) (tools.Result, error) {
@@ -135,14 +199,10 @@ func (t action) Run(ctx context.Context, raw json.RawMessage) (tools.Result, err
 		return apiError(t.spec.name+" "+a.Namespace+"/"+a.Name, err)
 	}
 	args, _ := json.Marshal(a)
-	details := diff + "\nServer-side dry run: accepted by the API server."
-	if a.dryRunSkipped {
-		details = diff + "\nServer-side dry run: not possible with Watchkeeper's own identity; the change is made as the approver, whose RBAC decides."
-	}
-	if a.Reason != "" {
-		details = "Reason: " + a.Reason + "\n" + details
-	}
-	return tools.Result{Proposal: &tools.Proposal{Tool: t.spec.name, Summary: summary, Details: details, Risk: t.spec.risk, Args: args}}, nil
+	// The reason is the model's words: a field of its own, shown after
+	// what the tool checked (the diff, the dry run) and capped.
+	return tools.Result{Proposal: &tools.Proposal{Tool: t.spec.name, Summary: summary, Details: diff + "\n" + dryRunNote(a),
+		Reason: a.Reason, Risk: t.spec.risk, Args: args}}, nil
 }
 
 // Apply implements tools.Applier.
@@ -246,8 +306,8 @@ var scaleSpec = actionSpec{
 		if a.Replicas == nil {
 			return "", "", refuse("replicas is required")
 		}
-		if *a.Replicas < cfg.MinReplicas || *a.Replicas > cfg.MaxReplicas {
-			return "", "", refuse("%d replicas is outside the allowed range %d–%d (kubernetes.scale bounds)", *a.Replicas, cfg.MinReplicas, cfg.MaxReplicas)
+		if err := cfg.inBounds(*a.Replicas); err != nil {
+			return "", "", err
 		}
 		if a.Kind == "" {
 			a.Kind = "deployment"
@@ -271,6 +331,13 @@ var scaleSpec = actionSpec{
 			fmt.Sprintf("%s %s/%s\n- spec.replicas: %d\n+ spec.replicas: %d", a.Kind, a.Namespace, a.Name, cur.Spec.Replicas, *a.Replicas), nil
 	},
 	apply: func(ctx context.Context, cfg ActionConfig, a actionArgs) (string, error) {
+		if a.Replicas == nil {
+			return "", refuse("the proposal names no replicas; nothing was done")
+		}
+		// The bounds may have been narrowed since the proposal.
+		if err := cfg.inBounds(*a.Replicas); err != nil {
+			return "", err
+		}
 		cur, gen, err := getScale(ctx, cfg, a)
 		if err != nil {
 			return "", err
@@ -331,6 +398,7 @@ var undoSpec = actionSpec{
 		}
 		a.Generation, a.Revision = d.Generation, target.number
 		a.FromRevision, _ = strconv.Atoi(d.Annotations[revisionAnnotation])
+		a.TargetUID, a.TargetHash, a.TargetDigest = string(target.rs.UID), target.rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey], templateDigest(target.rs)
 		if _, err := cfg.Client.AppsV1().Deployments(a.Namespace).Patch(ctx, a.Name, types.StrategicMergePatchType,
 			undoPatch(target.rs), metav1.PatchOptions{DryRun: dryRun}); dryRunFailed(cfg, a, err) {
 			return "", "", err
@@ -341,15 +409,21 @@ var undoSpec = actionSpec{
 		}
 		return fmt.Sprintf("Roll back deployment %s/%s from revision %s to revision %d (%s)", a.Namespace, a.Name,
 				d.Annotations[revisionAnnotation], target.number, images(target.rs.Spec.Template.Spec)),
-			fmt.Sprintf("deployment %s/%s, revision %s → %d\n  %s", a.Namespace, a.Name, d.Annotations[revisionAnnotation], target.number,
-				strings.Join(diff, "\n  ")), nil
+			fmt.Sprintf("deployment %s/%s, revision %s → %d (ReplicaSet %s, pod-template-hash %s)\n  %s", a.Namespace, a.Name,
+				d.Annotations[revisionAnnotation], target.number, target.rs.Name, orDash(a.TargetHash), strings.Join(diff, "\n  ")), nil
 	},
 	apply: func(ctx context.Context, cfg ActionConfig, a actionArgs) (string, error) {
 		d, target, err := undoTarget(ctx, cfg, &a)
+		if u := (userError{}); errors.As(err, &u) {
+			return "", refuse("%s; nothing was done — ask for a fresh proposal", u.msg)
+		}
 		if err != nil {
 			return "", err
 		}
 		if err := changed("deployment", d.Generation, a.Generation); err != nil {
+			return "", err
+		}
+		if err := sameTarget(a, target); err != nil {
 			return "", err
 		}
 		if _, err := cfg.Client.AppsV1().Deployments(a.Namespace).Patch(ctx, a.Name, types.StrategicMergePatchType,
@@ -384,6 +458,32 @@ func undoTarget(ctx context.Context, cfg ActionConfig, a *actionArgs) (*appsv1.D
 		return nil, revision{}, refuse("deployment %s/%s has no revision %d (kube_rollout_history lists them)", a.Namespace, a.Name, a.Revision)
 	}
 	return nil, revision{}, refuse("deployment %s/%s has no earlier revision to roll back to", a.Namespace, a.Name)
+}
+
+// sameTarget refuses to apply a rollback when the ReplicaSet that now
+// carries the proposed revision is not the one proposed, or its template
+// is not the one the approver saw.
+func sameTarget(a actionArgs, target revision) error {
+	hash := target.rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey]
+	switch {
+	case a.TargetDigest == "":
+		return refuse("this rollback was proposed without a record of what revision %d restores; nothing was done — ask for a fresh proposal", a.Revision)
+	case string(target.rs.UID) != a.TargetUID || hash != a.TargetHash:
+		return refuse("revision %d of deployment %s/%s is another ReplicaSet than proposed (%s, pod-template-hash %s; proposed uid %s, pod-template-hash %s); nothing was done — ask for a fresh proposal",
+			a.Revision, a.Namespace, a.Name, target.rs.Name, orDash(hash), a.TargetUID, orDash(a.TargetHash))
+	case templateDigest(target.rs) != a.TargetDigest:
+		return refuse("the template of revision %d of deployment %s/%s (ReplicaSet %s) was edited since this was proposed; nothing was done — ask for a fresh proposal",
+			a.Revision, a.Namespace, a.Name, target.rs.Name)
+	}
+	return nil
+}
+
+// templateDigest identifies the template a rollback to rs puts back: the
+// pod-template-hash label is set once at creation, so an edited template
+// keeps it; the digest changes.
+func templateDigest(rs appsv1.ReplicaSet) string {
+	sum := sha256.Sum256(undoPatch(rs))
+	return hex.EncodeToString(sum[:12])
 }
 
 // undoPatch puts a ReplicaSet's pod template back, without the hash label
@@ -439,8 +539,9 @@ var deletePodSpec = actionSpec{
 }
 
 var cordonSpec = actionSpec{
-	name: "kube_cordon",
-	desc: "Propose cordoning a node (no new pods scheduled on it) or, with uncordon, allowing scheduling again.",
+	name:          "kube_cordon",
+	clusterScoped: true,
+	desc:          "Propose cordoning a node (no new pods scheduled on it) or, with uncordon, allowing scheduling again.",
 	params: map[string]*tools.Schema{
 		"name": tools.String("node"), "undo": tools.Boolean("uncordon instead of cordon")},
 	required: []string{"name"},

@@ -99,7 +99,7 @@ func TestActionsAgainstARealCluster(t *testing.T) {
 
 	// Scale: bounds, dry run, and a stale proposal refused.
 	res := run(t, tl["kube_scale"], `{"name": "cart", "replicas": 40, "reason": "load"}`)
-	if !strings.Contains(res.Error, "outside the allowed range 0–10") {
+	if !strings.Contains(res.Error, "40 replicas is above kubernetes.max_replicas (10)") {
 		t.Errorf("scale beyond bounds: %+v", res)
 	}
 	scale := propose(t, tl["kube_scale"], `{"name": "cart", "replicas": 3, "reason": "CPU saturation"}`)

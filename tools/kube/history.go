@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,7 +23,8 @@ func (t historyTool) Spec() tools.Spec {
 	return tools.Spec{
 		Name: "kube_rollout_history",
 		Description: "A deployment's rollout history (like kubectl rollout history): each revision with when it was created, its " +
-			"images, and what changed from the revision before (images, environment, resources, args). Use it to find the " +
+			"images, and what changed from the revision before (images, environment, resources, args, volumes, service account, " +
+			"security context, init containers, probes). Use it to find the " +
 			"revision to roll back to.",
 		Parameters: tools.Object(map[string]*tools.Schema{
 			"name":      tools.String("deployment name"),
@@ -105,82 +105,6 @@ func (t historyTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result
 	}
 	return tools.Text(untrusted("kubernetes", b.String())), nil
 }
-
-// templateDiff lists what differs between two pod templates, per
-// container: image, env, resources, args and command.
-func templateDiff(old, cur corev1.PodSpec) []string {
-	var out []string
-	olds := map[string]corev1.Container{}
-	for _, c := range old.Containers {
-		olds[c.Name] = c
-	}
-	for _, c := range cur.Containers {
-		o, ok := olds[c.Name]
-		if !ok {
-			out = append(out, fmt.Sprintf("container %s added (image %s)", c.Name, c.Image))
-			continue
-		}
-		delete(olds, c.Name)
-		if o.Image != c.Image {
-			out = append(out, fmt.Sprintf("%s image %s → %s", c.Name, o.Image, c.Image))
-		}
-		out = append(out, envDiff(c.Name, o.Env, c.Env)...)
-		if a, b := resources(o.Resources.Requests), resources(c.Resources.Requests); a != b {
-			out = append(out, fmt.Sprintf("%s requests %s → %s", c.Name, a, b))
-		}
-		if a, b := resources(o.Resources.Limits), resources(c.Resources.Limits); a != b {
-			out = append(out, fmt.Sprintf("%s limits %s → %s", c.Name, a, b))
-		}
-		if a, b := strings.Join(o.Args, " "), strings.Join(c.Args, " "); a != b {
-			out = append(out, fmt.Sprintf("%s args %q → %q", c.Name, a, b))
-		}
-		if a, b := strings.Join(o.Command, " "), strings.Join(c.Command, " "); a != b {
-			out = append(out, fmt.Sprintf("%s command %q → %q", c.Name, a, b))
-		}
-	}
-	for name := range olds {
-		out = append(out, "container "+name+" removed")
-	}
-	sort.Strings(out)
-	return out
-}
-
-// envDiff compares literal env values; values from secrets are named,
-// never shown.
-func envDiff(container string, old, cur []corev1.EnvVar) []string {
-	show := func(e corev1.EnvVar) string {
-		switch {
-		case e.ValueFrom != nil:
-			return "(from a reference)"
-		case sensitiveName.MatchString(e.Name):
-			// A literal credential in a template is still a credential.
-			return fmt.Sprintf("(value hidden, %d characters)", len(e.Value))
-		}
-		return strconv.Quote(oneLine(e.Value, 80))
-	}
-	olds := map[string]corev1.EnvVar{}
-	for _, e := range old {
-		olds[e.Name] = e
-	}
-	var out []string
-	for _, e := range cur {
-		o, ok := olds[e.Name]
-		delete(olds, e.Name)
-		switch {
-		case !ok:
-			out = append(out, fmt.Sprintf("%s env %s added = %s", container, e.Name, show(e)))
-		case show(o) != show(e):
-			out = append(out, fmt.Sprintf("%s env %s %s → %s", container, e.Name, show(o), show(e)))
-		}
-	}
-	for name := range olds {
-		out = append(out, fmt.Sprintf("%s env %s removed", container, name))
-	}
-	return out
-}
-
-// sensitiveName matches environment variables that hold credentials.
-var sensitiveName = regexp.MustCompile(`(?i)pass|secret|token|key|credential|auth`)
 
 type changesTool struct{ cfg Config }
 

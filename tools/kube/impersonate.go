@@ -11,8 +11,10 @@ import (
 // Impersonating returns an ActionConfig.Impersonate that acts as the
 // Kubernetes user mapped to each approver (a Slack user ID, or the
 // terminal's user), with groups added to every request. The base config's
-// identity needs the impersonate verb (deploy/kubernetes/rbac-actions.yaml,
-// watchkeeper-impersonate).
+// identity needs the impersonate verb on exactly those users and groups
+// (resourceNames: deploy/kubernetes/rbac-actions.yaml's
+// watchkeeper-impersonate, or the chart's rbac.impersonate), never on
+// everyone.
 func Impersonating(base *rest.Config, users map[string]string, groups []string) func(string) (kubernetes.Interface, error) {
 	var mu sync.Mutex
 	clients := map[string]kubernetes.Interface{}

@@ -42,7 +42,11 @@ func scaleOutStep() step {
 			return actionArgs{}, err
 		}
 		cur := replicas(d.Spec.Replicas)
-		want := min(cur+max(cur/2, 1), cfg.MaxReplicas)
+		want := min(max(cur+max(cur/2, 1), cfg.minReplicas()), cfg.MaxReplicas)
+		if want <= cur {
+			// Never a scale-in under the name of scaling out.
+			return actionArgs{}, refuse("deployment %s/%s has %d replicas, at or above kubernetes.max_replicas (%d)", a.Namespace, a.Name, cur, cfg.MaxReplicas)
+		}
 		return actionArgs{Namespace: a.Namespace, Name: a.Name, Kind: "deployment", Replicas: &want}, nil
 	}}
 }
@@ -126,12 +130,7 @@ func (t remediate) proposeStep(ctx context.Context, a planArgs, from int) (*tool
 	var skipped []string
 	for i := from; i < len(ladder); i++ {
 		st := ladder[i]
-		args, err := st.args(ctx, t.cfg, actionArgs{Namespace: a.Namespace, Name: a.Name})
-		if err != nil {
-			return nil, "", err
-		}
-		args.Reason = a.Reason
-		summary, diff, err := st.spec.propose(ctx, t.cfg, &args)
+		args, summary, diff, err := t.proposeWith(ctx, st, a)
 		if err != nil {
 			if u := (userError{}); errors.As(err, &u) {
 				skipped = append(skipped, st.label+": "+u.msg)
@@ -149,19 +148,28 @@ func (t remediate) proposeStep(ctx context.Context, a planArgs, from int) (*tool
 			}
 			plan = append(plan, fmt.Sprintf("%s%d. %s", mark, j+1, s.label))
 		}
-		details := fmt.Sprintf("Plan for %s (%s), step %d of %d:\n%s\n%s\nServer-side dry run: accepted by the API server.",
-			a.Signature, a.Name, i+1, len(ladder), strings.Join(plan, "\n"), diff)
-		if a.Reason != "" {
-			details = "Reason: " + a.Reason + "\n" + details
-		}
+		details := fmt.Sprintf("Plan for %s (%s), step %d of %d:\n%s\n%s\n%s",
+			a.Signature, a.Name, i+1, len(ladder), strings.Join(plan, "\n"), diff, dryRunNote(args))
 		if len(skipped) > 0 {
 			details += "\nSkipped: " + strings.Join(skipped, "; ")
 		}
 		return &tools.Proposal{Tool: "kube_remediate", Summary: fmt.Sprintf("Step %d of the %s plan: %s", i+1, a.Signature, summary),
-			Details: details, Risk: st.spec.risk, Args: raw}, "", nil
+			Details: details, Reason: a.Reason, Risk: st.spec.risk, Args: raw}, "", nil
 	}
 	return nil, fmt.Sprintf("no step of the %s plan applies to %s/%s (%s); a person must take it from here",
 		a.Signature, a.Namespace, a.Name, strings.Join(skipped, "; ")), nil
+}
+
+// proposeWith fills a step's arguments from the deployment and proposes
+// it; a userError from either says why the step does not apply.
+func (t remediate) proposeWith(ctx context.Context, st step, a planArgs) (args actionArgs, summary, diff string, err error) {
+	args, err = st.args(ctx, t.cfg, actionArgs{Namespace: a.Namespace, Name: a.Name})
+	if err != nil {
+		return args, "", "", err
+	}
+	args.Reason = a.Reason
+	summary, diff, err = st.spec.propose(ctx, t.cfg, &args)
+	return args, summary, diff, err
 }
 
 func (t remediate) step(p tools.Proposal) (planArgs, step, error) {

@@ -109,7 +109,7 @@ func (t action) Verify(ctx context.Context, p tools.Proposal, applied time.Time)
 	}
 	args, _ := json.Marshal(back)
 	res.Rollback = &tools.Proposal{Tool: spec.name, Summary: summary, Risk: spec.risk, Args: args,
-		Details: "Reason: " + back.Reason + "\n" + diff + "\nServer-side dry run: accepted by the API server."}
+		Details: "Reason: " + back.Reason + "\n" + diff + "\n" + dryRunNote(back)}
 	return res, nil
 }
 

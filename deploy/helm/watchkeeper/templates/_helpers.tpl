@@ -50,6 +50,47 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 {{- end -}}
 
+{{/* The Secret holding the Alertmanager webhook's bearer token (key
+webhook-token): the one named, or the one the chart generates. */}}
+{{- define "watchkeeper.webhookSecret" -}}
+{{- .Values.secrets.alertmanager.existingSecret | default (printf "%s-webhook" (include "watchkeeper.fullname" .)) -}}
+{{- end -}}
+
+{{/* The Kubernetes users approvers are mapped to (the values of
+config.kubernetes.impersonate.users), sorted, as JSON: exactly who the
+service account may impersonate. */}}
+{{- define "watchkeeper.impersonateUsers" -}}
+{{- $users := list -}}
+{{- range $approver, $user := dig "kubernetes" "impersonate" "users" dict .Values.config -}}
+{{- $users = append $users (toString $user) -}}
+{{- end -}}
+{{- $users | uniq | sortAlpha | toJson -}}
+{{- end -}}
+
+{{- define "watchkeeper.impersonateGroups" -}}
+{{- dig "kubernetes" "impersonate" "groups" list .Values.config | uniq | sortAlpha | toJson -}}
+{{- end -}}
+
+{{/* Impersonation is limited to the mapped identities, and never to the
+cluster's own (system:) users and groups: system:masters bypasses RBAC. */}}
+{{- define "watchkeeper.validateImpersonation" -}}
+{{- if .Values.rbac.impersonate -}}
+{{- if not (include "watchkeeper.impersonateUsers" . | fromJsonArray) -}}
+{{- fail "rbac.impersonate needs config.kubernetes.impersonate.users (approver → Kubernetes user): the service account may impersonate exactly those users, so list them (or set rbac.impersonate: false)" -}}
+{{- end -}}
+{{- range include "watchkeeper.impersonateUsers" . | fromJsonArray -}}
+{{- if hasPrefix "system:" . -}}
+{{- fail (printf "config.kubernetes.impersonate.users maps an approver to %q: system: users are the cluster's own identities, not people; map approvers to their own Kubernetes users" .) -}}
+{{- end -}}
+{{- end -}}
+{{- range include "watchkeeper.impersonateGroups" . | fromJsonArray -}}
+{{- if hasPrefix "system:" . -}}
+{{- fail (printf "config.kubernetes.impersonate.groups lists %q: system: groups (system:masters bypasses RBAC) must not be impersonated; list the groups that carry the approvers' roles" .) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* The configuration file: the values' config, with what the chart decides. */}}
 {{- define "watchkeeper.config" -}}
 {{- $cfg := deepCopy .Values.config -}}
