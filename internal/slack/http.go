@@ -29,9 +29,13 @@ const replayWindow = 5 * time.Minute
 // signing secret and must be fresh; a request seen before is refused.
 func (b *Bot) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /slack/events", b.verified(b.serveEvents))
-	mux.HandleFunc("POST /slack/commands", b.verified(b.serveCommand))
-	mux.HandleFunc("POST /slack/interactions", b.verified(b.serveInteraction))
+	// Events are deduplicated by event ID in the store after the ack, so
+	// their replay memory can stay in this process (and off the disk);
+	// commands and clicks carry no ID, so their signatures are claimed in
+	// the store before they are answered.
+	mux.HandleFunc("POST /slack/events", b.verified(b.serveEvents, false))
+	mux.HandleFunc("POST /slack/commands", b.verified(b.serveCommand, true))
+	mux.HandleFunc("POST /slack/interactions", b.verified(b.serveInteraction, true))
 	return mux
 }
 
@@ -42,7 +46,10 @@ func httpError(w http.ResponseWriter, code int, msg string) {
 // verified checks the signature, the timestamp and replays before next
 // sees the body. The headers are checked before the body is read: an
 // unsigned or stale request costs no more than its headers.
-func (b *Bot) verified(next func(w http.ResponseWriter, r *http.Request, body []byte)) http.HandlerFunc {
+//
+// shared says whether a replay must be refused by every replica (the
+// signature is claimed in the store) or only by this process.
+func (b *Bot) verified(next func(w http.ResponseWriter, r *http.Request, body []byte), shared bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		sv, err := slackapi.NewSecretsVerifier(r.Header, b.opts.Config.SigningSecret.Reveal())
 		switch {
@@ -79,23 +86,28 @@ func (b *Bot) verified(next func(w http.ResponseWriter, r *http.Request, body []
 		}
 		// A retry from Slack is signed anew; the very same signature
 		// again is a replay. The memory of this process answers most
-		// replays at once; the store's claim answers the rest, so a
-		// signature used on one replica is refused by every other one too.
+		// replays at once; for commands and clicks the store's claim
+		// answers the rest, so a signature used on one replica is refused
+		// by every other one too.
 		sig := r.Header.Get("X-Slack-Signature")
 		if !b.replays.first(sig, time.Now()) {
 			b.count("http", "replayed")
 			httpError(w, http.StatusUnauthorized, "replayed request refused")
 			return
 		}
-		if first, err := b.opts.Store.Claim(r.Context(), "slack-signature:"+sig, replayWindow+time.Minute); err != nil {
-			b.logger.Error("record a Slack request's signature", "err", err)
-			w.Header().Set("Retry-After", "1")
-			httpError(w, http.StatusServiceUnavailable, "the store is unavailable; Slack retries")
-			return
-		} else if !first {
-			b.count("http", "replayed")
-			httpError(w, http.StatusUnauthorized, "replayed request refused")
-			return
+		if shared {
+			first, err := b.opts.Store.Claim(r.Context(), "slack-signature:"+sig, replayWindow+time.Minute)
+			if err != nil {
+				b.logger.Error("record a Slack request's signature", "err", err)
+				w.Header().Set("Retry-After", "1")
+				httpError(w, http.StatusServiceUnavailable, "the store is unavailable; Slack retries")
+				return
+			}
+			if !first {
+				b.count("http", "replayed")
+				httpError(w, http.StatusUnauthorized, "replayed request refused")
+				return
+			}
 		}
 		// Until Start knows who the bot is, its own messages cannot be
 		// told apart; Slack allows 3 s for an answer, so wait a little of it.
