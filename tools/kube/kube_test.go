@@ -86,9 +86,28 @@ func TestReadToolsAgainstARealCluster(t *testing.T) {
 			return false
 		}
 		// The deployment counts the new pods ready before the old ones
-		// are gone from the API.
+		// are gone from the API, and its status can lag the pods: wait
+		// until exactly two pods exist, both of revision 2, none leaving.
+		rss, err := c.AppsV1().ReplicaSets("shop").List(ctx, metav1.ListOptions{LabelSelector: "app=checkout"})
+		if err != nil {
+			return false
+		}
+		hash := ""
+		for _, rs := range rss.Items {
+			if rs.Annotations["deployment.kubernetes.io/revision"] == "2" {
+				hash = rs.Labels["pod-template-hash"]
+			}
+		}
 		pods, err := c.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{LabelSelector: "app=checkout"})
-		return err == nil && len(pods.Items) == 2
+		if err != nil || hash == "" || len(pods.Items) != 2 {
+			return false
+		}
+		for _, p := range pods.Items {
+			if p.Labels["pod-template-hash"] != hash || p.DeletionTimestamp != nil || p.Status.Phase != corev1.PodRunning {
+				return false
+			}
+		}
+		return true
 	})
 	if _, err := c.CoreV1().ConfigMaps("shop").Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "checkout-flags"},
 		Data: map[string]string{"new_cart": "true"}}, metav1.CreateOptions{}); err != nil {
