@@ -71,6 +71,10 @@ type Spec struct {
 	// enforced on every selector (tools/scope). A "namespace" argument
 	// needs no declaration: scope finds it in Parameters.
 	PromQL []string `json:"-"`
+	// LabelMatchers names arguments that are label → value matchers (a
+	// silence's): in a conversation limited to namespaces they must match
+	// a namespace of the scope.
+	LabelMatchers []string `json:"-"`
 	// ClusterScoped marks tools that act on the whole cluster (nodes),
 	// which a conversation limited to namespaces may not use.
 	ClusterScoped bool `json:"-"`

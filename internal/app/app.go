@@ -290,8 +290,10 @@ func (a *App) Serve(ctx context.Context) error {
 		go a.elector.While(ctx, a.approvals.RunScheduled)
 		go a.elector.While(ctx, a.incidents.RunFollowUps)
 	} else {
-		// The only process: whatever a crash left half-way is settled now.
-		a.approvals.Reconcile(ctx, 0)
+		// Whatever a crash left half-way is settled now (once it is old
+		// enough that no other process can still be applying it: the old
+		// pod of a rolling update may be).
+		a.approvals.Reconcile(ctx, approval.StuckAfter)
 		go a.approvals.RunScheduled(ctx)
 		go a.incidents.RunFollowUps(ctx)
 	}
@@ -341,7 +343,7 @@ func (a *App) Slack() (*slack.Bot, error) {
 		rules.Groups = bot // approver groups are Slack user groups
 	}
 	a.approvals.OnVerified = bot.Verified
-	a.approvals.OnExpired = bot.Expired
+	a.approvals.OnSettled = bot.Expired
 	// Incidents open threads in Slack; investigations report there.
 	a.incidents.SetSurface(bot)
 	a.playbook.Reporter = bot

@@ -57,10 +57,10 @@ type Service struct {
 	// After waits before a verification (time.After when nil; tests
 	// shorten it).
 	After func(time.Duration) <-chan time.Time
-	// OnExpired is told about proposals RunScheduled settled without a
+	// OnSettled is told about proposals RunScheduled settled without a
 	// person — expired, or failed by Reconcile after a crash — so a
 	// surface can take their buttons away and show what happened.
-	OnExpired func(p store.Proposal)
+	OnSettled func(p store.Proposal)
 	// SweepEvery is how often RunScheduled looks for overdue checks and
 	// expired proposals (default 15s).
 	SweepEvery time.Duration
@@ -203,11 +203,14 @@ func (s *Service) Check(ctx context.Context, policy Policy, r Request) error {
 	if policy == nil {
 		return fmt.Errorf("%w: no approval policy is configured", ErrNotAuthorized)
 	}
-	eff, err := s.Effective(p)
-	if err != nil {
+	// Judged as the action it carries out. A proposal whose action cannot
+	// be told can still be rejected (by whoever the policy lets reject
+	// it as proposed), never approved.
+	if eff, err := s.Effective(p); err == nil {
+		r.Proposal = eff
+	} else if r.Approve {
 		return err
 	}
-	r.Proposal = eff
 	if err := policy.Authorize(ctx, r); err != nil {
 		action := "reject"
 		if r.Approve {
@@ -366,9 +369,12 @@ func (s *Service) Execute(ctx context.Context, id, actor string) (tools.Result, 
 	case res.Error != "":
 		status, result = store.ProposalFailed, res.Error
 	}
-	// Record the outcome even if the caller's context was cancelled.
+	// Record the outcome even if the caller's context was cancelled. Only
+	// this call can be applying the proposal (executing is taken once), so
+	// a "failed" it finds was Reconcile taking it for dead: the real
+	// outcome replaces that guess.
 	rctx := context.WithoutCancel(ctx)
-	if _, err := s.store.TransitionProposal(rctx, id, []string{store.ProposalExecuting}, status, p.DecidedBy, result); err != nil {
+	if _, err := s.store.TransitionProposal(rctx, id, []string{store.ProposalExecuting, store.ProposalFailed}, status, p.DecidedBy, result); err != nil {
 		s.logger.Error("record proposal outcome", "proposal", id, "err", err)
 	}
 	s.audit(rctx, actor, "execute", id, status, map[string]any{"tool": p.Tool, "result": truncate(result, 2000)})
@@ -435,7 +441,9 @@ func (s *Service) verify(ctx context.Context, v tools.Verifier, p store.Proposal
 		if err != nil || next == nil {
 			continue
 		}
-		stored, perr := s.Propose(WithRequester(ctx, "watchkeeper"), p.ConversationID, *next)
+		// Requested by whoever requested the change it follows: they may
+		// not approve the next step (or the way back) alone either.
+		stored, perr := s.Propose(WithRequester(ctx, p.RequestedBy), p.ConversationID, *next)
 		if perr != nil {
 			s.logger.Error("store a follow-up proposal", "proposal", p.ID, "err", perr)
 			continue
@@ -471,9 +479,11 @@ func (s *Service) RunScheduled(ctx context.Context) {
 // started, or started and never finished. Neither is retried — the world
 // may have moved on, and an approval is for a change now, not whenever a
 // process comes back — each is marked failed with what is known about it,
-// audited, and shown (OnExpired). Only proposals stuck for longer than
-// olderThan are touched, so that another replica's change in progress is
-// left alone; with a single process 0 settles every one at start.
+// audited, and shown (OnSettled). Only proposals stuck for longer than
+// olderThan are touched, so that a change another process is applying
+// right now (a replica, the old pod of a rolling update, a terminal chat
+// on the same store) is left alone. If that process was only slow, its
+// outcome still replaces the settlement (Execute).
 func (s *Service) Reconcile(ctx context.Context, olderThan time.Duration) {
 	now := s.now()
 	for _, st := range []struct{ status, result string }{
@@ -495,26 +505,26 @@ func (s *Service) Reconcile(ctx context.Context, olderThan time.Duration) {
 			if olderThan > 0 && now.Sub(since) < olderThan {
 				continue
 			}
-			rp, err := s.store.TransitionProposal(ctx, p.ID, []string{st.status}, store.ProposalFailed, p.DecidedBy, st.result)
+			rp, err := s.store.TransitionProposal(ctx, p.ID, []string{st.status}, store.ProposalFailed, "watchkeeper", st.result)
 			if err != nil {
 				continue // finished meanwhile
 			}
 			s.logger.Warn("a proposal was left half-way by a stopped process", "proposal", p.ID, "was", st.status)
 			s.audit(ctx, "watchkeeper", "reconcile", p.ID, store.ProposalFailed, map[string]any{"was": st.status, "result": st.result})
-			if s.OnExpired != nil {
-				s.OnExpired(rp)
+			if s.OnSettled != nil {
+				s.OnSettled(rp)
 			}
 		}
 	}
 }
 
-// stuckAfter is how long a proposal may be approved-not-started or
-// executing before the leader's sweep takes its process for dead: longer
-// than any apply (a rollout is watched for minutes).
-const stuckAfter = 30 * time.Minute
+// StuckAfter is how long a proposal may be approved-not-started or
+// executing before its process is taken for dead: longer than any apply
+// (a rollout is watched for minutes).
+const StuckAfter = 15 * time.Minute
 
 func (s *Service) sweep(ctx context.Context) {
-	s.Reconcile(ctx, stuckAfter)
+	s.Reconcile(ctx, StuckAfter)
 	now := s.now()
 	if s.OnVerified != nil {
 		due, err := s.store.DueVerifications(ctx, now.Add(-overdue), 100)
@@ -554,8 +564,8 @@ func (s *Service) sweep(ctx context.Context) {
 			continue // decided meanwhile
 		}
 		s.audit(ctx, "watchkeeper", "expire", p.ID, store.ProposalExpired, nil)
-		if s.OnExpired != nil {
-			s.OnExpired(ep)
+		if s.OnSettled != nil {
+			s.OnSettled(ep)
 		}
 	}
 }

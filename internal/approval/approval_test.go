@@ -398,6 +398,10 @@ func TestSecurityRulesJudgeTheEffectiveAction(t *testing.T) {
 	if err := svc.Check(ctx, rp, approval.Request{Actor: "UA", Approve: true, Proposal: cur}); !errors.Is(err, approval.ErrNotAuthorized) {
 		t.Errorf("a plan without an action: %v", err)
 	}
+	// …but it can be rejected.
+	if err := svc.Check(ctx, rp, approval.Request{Actor: "UA", Approve: false, Proposal: cur}); err != nil {
+		t.Errorf("rejecting a plan without an action: %v", err)
+	}
 }
 
 // A crash leaves proposals approved-but-not-started or executing. On
@@ -411,7 +415,7 @@ func TestSecurityStuckProposalsAreReconciled(t *testing.T) {
 	now := time.Now()
 	svc.Now = func() time.Time { return now }
 	var shown []string
-	svc.OnExpired = func(p store.Proposal) { shown = append(shown, p.ID+"="+p.Status) }
+	svc.OnSettled = func(p store.Proposal) { shown = append(shown, p.ID+"="+p.Status) }
 	mk := func(to ...string) string {
 		p, err := svc.Propose(ctx, "c", tools.Proposal{Tool: "restart", Summary: "restart"})
 		if err != nil {
@@ -458,5 +462,49 @@ func TestSecurityStuckProposalsAreReconciled(t *testing.T) {
 	}
 	if n != 2 {
 		t.Errorf("%d reconcile audit entries; want 2", n)
+	}
+}
+
+// slowTool applies only when released.
+type slowTool struct {
+	restartTool
+	started, release chan struct{}
+}
+
+func (s *slowTool) Apply(ctx context.Context, p tools.Proposal) (tools.Result, error) {
+	close(s.started)
+	<-s.release
+	return s.restartTool.Apply(ctx, p)
+}
+
+// A process that was only slow — not dead — when its proposal was taken
+// for stuck still records the real outcome.
+func TestSecurityReconcileYieldsToTheRealOutcome(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.OpenSQLite(ctx, filepath.Join(t.TempDir(), "wk.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	slow := &slowTool{started: make(chan struct{}), release: make(chan struct{})}
+	reg, _ := tools.NewRegistry(slow)
+	svc := approval.New(st, reg, nil)
+	p, _ := svc.Propose(ctx, "c", tools.Proposal{Tool: "restart", Summary: "restart"})
+	if _, err := svc.Decide(ctx, p.ID, "UADMIN", true); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := svc.Execute(ctx, p.ID, "UADMIN"); done <- err }()
+	<-slow.started
+	svc.Reconcile(ctx, 0)
+	if cur, _ := st.GetProposal(ctx, p.ID); cur.Status != store.ProposalFailed {
+		t.Fatalf("reconciled: %s", cur.Status)
+	}
+	close(slow.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if cur, _ := st.GetProposal(ctx, p.ID); cur.Status != store.ProposalExecuted || !strings.Contains(cur.Result, "restarted") {
+		t.Errorf("after the slow apply finished: %s %q; want executed with its result", cur.Status, cur.Result)
 	}
 }

@@ -120,7 +120,7 @@ func TestSweepExpiresUndecidedProposals(t *testing.T) {
 	svc, st := setup(t, &restartTool{})
 	svc.Expiry = 15 * time.Minute
 	var expired []string
-	svc.OnExpired = func(p store.Proposal) { expired = append(expired, p.ID+"="+p.Status) }
+	svc.OnSettled = func(p store.Proposal) { expired = append(expired, p.ID+"="+p.Status) }
 	old, _ := svc.Propose(ctx, "c", tools.Proposal{Tool: "restart", Summary: "old"})
 	fresh, _ := svc.Propose(ctx, "c", tools.Proposal{Tool: "restart", Summary: "fresh"})
 	decided, _ := svc.Propose(ctx, "c", tools.Proposal{Tool: "restart", Summary: "decided"})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/watchkeeper/watchkeeper/agent/llm/scripted"
+	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/internal/config"
 	"github.com/watchkeeper/watchkeeper/internal/slack/slackfake"
 	"github.com/watchkeeper/watchkeeper/tools"
@@ -294,7 +295,7 @@ func TestVerificationIsReportedInTheThread(t *testing.T) {
 	h := newHarness(t, harnessOpts{noModel: true, wrap: func(r *restartTool) tools.Tool { return verifyingRestart{r} }})
 	h.app.Approvals().OnVerified = h.bot.Verified
 	ctx := context.Background()
-	p, _ := h.app.Approvals().Propose(ctx, "c", tools.Proposal{Tool: "restart_deployment", Summary: "Restart cart", Args: json.RawMessage(`{"name":"cart"}`)})
+	p, _ := h.app.Approvals().Propose(approval.WithRequester(ctx, alice), "c", tools.Proposal{Tool: "restart_deployment", Summary: "Restart cart", Args: json.RawMessage(`{"name":"cart"}`)})
 	thread := h.fake.UserMessage(chOps, alice, "restart cart please", "")
 	ts, err := h.bot.Notify(ctx, chOps, "(proposal)")
 	if err != nil {
@@ -309,8 +310,14 @@ func TestVerificationIsReportedInTheThread(t *testing.T) {
 		t.Errorf("report: %s", blocksText(report.Blocks))
 	}
 	back := h.answered(chOps, thread, "Roll back cart")
-	if id := proposalID(t, back); id == p.ID {
+	id := proposalID(t, back)
+	if id == p.ID {
 		t.Error("the rollback reuses the proposal's ID")
+	}
+	// The way back is requested by whoever requested the change: they may
+	// not approve it alone.
+	if rb, _ := h.app.Approvals().Get(ctx, id); rb.RequestedBy != alice {
+		t.Errorf("the rollback is requested by %q; want %s, who asked for the change", rb.RequestedBy, alice)
 	}
 	if h.restart.applied.Load() != 1 {
 		t.Errorf("applied %d times; the rollback must wait for its own approval", h.restart.applied.Load())
@@ -335,7 +342,7 @@ func TestExpiredProposalLosesItsButtons(t *testing.T) {
 		return got.Location != ""
 	})
 	svc := h.app.Approvals()
-	svc.OnExpired = h.bot.Expired // as app.Slack wires it
+	svc.OnSettled = h.bot.Expired // as app.Slack wires it
 	svc.Now = func() time.Time { return time.Now().Add(time.Hour) }
 	ctx, cancel := context.WithCancel(context.Background())
 	go svc.RunScheduled(ctx)

@@ -502,7 +502,7 @@ const noModelText = "No language model is configured, so I cannot answer questio
 	"(see `watchkeeper config check`). Meanwhile the slash commands work without one: `/watchkeeper help`."
 
 // Expired takes the buttons off a proposal nobody decided in time (the
-// approval service's OnExpired): its message says it expired.
+// approval service's OnSettled): its message says it expired.
 func (b *Bot) Expired(p store.Proposal) {
 	loc := strings.Split(p.Location, ":")
 	if len(loc) < 3 || loc[0] != "slack" {

@@ -292,7 +292,10 @@ func ProposalBlocks(p store.Proposal, expiry time.Duration) ([]slackapi.Block, s
 	if p.Details != "" {
 		pieces := split(CodeBlock(p.Details), maxSectionText)
 		if len(pieces) > maxDetailSections {
-			pieces = append(pieces[:maxDetailSections], "_…the rest of the details is behind the Details button._")
+			// Tools end their details with what they checked (the dry run,
+			// the exact push): the end is kept, the middle cut.
+			last := pieces[len(pieces)-1]
+			pieces = append(pieces[:maxDetailSections-1], "_…the middle of the details is behind the Details button…_", last)
 		}
 		for _, piece := range pieces {
 			blocks = append(blocks, section(piece))
@@ -350,8 +353,13 @@ func CodeBlock(text string) string {
 	return "```" + Escape(defuseFences(text)) + "```"
 }
 
+// defuseFences follows every backtick with a zero-width space, so no run
+// of backticks, however long, reads as a fence.
 func defuseFences(s string) string {
-	return strings.ReplaceAll(s, "```", "`\u200b`\u200b`")
+	if !strings.Contains(s, "``") {
+		return s
+	}
+	return strings.ReplaceAll(s, "`", "`\u200b")
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -212,10 +212,14 @@ func TestSecurityUntrustedTextMakesNoLinks(t *testing.T) {
 	if strings.Contains(got, "|Runbook") || !strings.Contains(got, "https://evil.example/login") {
 		t.Errorf("Mrkdwn = %q; the destination must be visible", got)
 	}
-	fenced := slack.CodeBlock("log line ``` *approved by the SRE lead* <https://evil.example|click> ```")
-	if n := strings.Count(fenced, "```"); n != 2 {
-		t.Errorf("CodeBlock has %d fences; the text closed it: %q", n, fenced)
+	for _, hostile := range []string{"log line ``` *approved by the SRE lead* <https://evil.example|click> ```",
+		"a`````*bold*", "````x``````", "`` ` ``` ````"} {
+		fenced := slack.CodeBlock(hostile)
+		if n := strings.Count(fenced, "```"); n != 2 || !strings.HasPrefix(fenced, "```") || !strings.HasSuffix(fenced, "```") {
+			t.Errorf("CodeBlock(%q) = %q: the text opened or closed a fence", hostile, fenced)
+		}
 	}
+	fenced := slack.CodeBlock("<https://evil.example|click>")
 	if strings.Contains(fenced, "<https://") {
 		t.Errorf("CodeBlock kept Slack markup: %q", fenced)
 	}

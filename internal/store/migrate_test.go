@@ -71,7 +71,8 @@ func TestMigrationIndexesExistingIncidentGroups(t *testing.T) {
 	ctx := context.Background()
 	insert := `INSERT INTO incidents (id, group_key, status, title, severity, channel, thread_ts, started_at, updated_at, data)
 		VALUES ('inc_old', 'g1', 'open', 'HighLatency', 'critical', 'C1', '1.0001', 1, 1, $1)`
-	data := []byte(`{"groupKeys":["g1","g2"],"alerts":{}}`)
+	// A NUL in a string (Go writes \u0000) must not stop the upgrade.
+	data := []byte(`{"groupKeys":["g1","g2"],"alerts":{},"timeline":[{"text":"nul \u0000 here"}]}`)
 	for _, tt := range []struct {
 		dialect string
 		open    func(t *testing.T) (*sql.DB, func() (store.Store, error))

@@ -50,6 +50,7 @@ func (s Silence) Spec() tools.Spec {
 			"comment":  tools.String("why, shown in Alertmanager"),
 			"reason":   tools.String("why, for the approver"),
 		}, "matchers", "duration", "comment"),
+		LabelMatchers: []string{"matchers"},
 	}
 }
 
@@ -128,8 +129,15 @@ func (s Silence) Run(ctx context.Context, raw json.RawMessage) (tools.Result, er
 	if len(names) > 0 {
 		firing = "\n  " + strings.Join(names, "\n  ")
 	}
-	details := fmt.Sprintf("silence %s for %s (until %s)\ncomment: %s\nwould silence %d alert(s) firing now: %s", matcherText(a.Matchers), d,
-		s.now().Add(d).UTC().Format("2006-01-02 15:04 UTC"), a.Comment, len(alerts), firing)
+	// What the silence does first; the comment (the requester's words,
+	// stored in Alertmanager as written) last and shortened here, so it
+	// cannot push the list of silenced alerts out of sight.
+	comment := strings.Join(strings.Fields(a.Comment), " ")
+	if r := []rune(comment); len(r) > 200 {
+		comment = string(r[:200]) + fmt.Sprintf("… (%d characters in all)", len(r))
+	}
+	details := fmt.Sprintf("silence %s for %s (until %s)\nwould silence %d alert(s) firing now: %s\ncomment: %s", matcherText(a.Matchers), d,
+		s.now().Add(d).UTC().Format("2006-01-02 15:04 UTC"), len(alerts), firing, comment)
 	return tools.Result{Proposal: &tools.Proposal{Tool: "alertmanager_silence", Summary: fmt.Sprintf("Silence %s for %s", matcherText(a.Matchers), d),
 		Details: details, Reason: a.Reason, Risk: "medium: matching alerts stop notifying anyone until it expires", Args: raw}}, nil
 }

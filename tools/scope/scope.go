@@ -37,8 +37,9 @@ type Limits struct {
 // spec's schema has "namespace") outside the scope is refused; omitted, it
 // becomes the scope's only namespace, and with several the call must name
 // one. Arguments the spec marks as PromQL get the scope's namespaces
-// enforced on every selector. A cluster argument outside Clusters is
-// refused.
+// enforced on every selector, and label matchers (a silence's) a
+// namespace matcher within the scope. A cluster argument outside Clusters
+// is refused.
 func (l Limits) Args(spec tools.Spec, args json.RawMessage) (json.RawMessage, error) {
 	if l.Namespaces == nil && l.Clusters == nil {
 		return args, nil
@@ -70,15 +71,34 @@ func (l Limits) Args(spec tools.Spec, args json.RawMessage) (json.RawMessage, er
 				spec.Name, strings.Join(l.Namespaces, ", "))
 		}
 		for _, name := range spec.PromQL {
+			// Left out, a selector argument means every series: limited
+			// like an empty one.
 			v, ok := a[name]
 			if !ok {
-				continue
+				v = ""
 			}
 			limited, err := l.promQLValue(v)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", name, err)
 			}
 			a[name], changed = limited, true
+		}
+		for _, name := range spec.LabelMatchers {
+			m, _ := a[name].(map[string]any)
+			if m == nil {
+				m = map[string]any{}
+			}
+			ns, _ := m[NamespaceLabel].(string)
+			switch {
+			case ns == "" && len(l.Namespaces) == 1:
+				m[NamespaceLabel] = l.Namespaces[0]
+			case ns == "":
+				return nil, fmt.Errorf("%s needs a %s matcher here: this conversation may look at %s, so name one of them",
+					name, NamespaceLabel, strings.Join(l.Namespaces, ", "))
+			case !slices.Contains(l.Namespaces, ns):
+				return nil, fmt.Errorf("namespace %q is outside this conversation's scope (allowed: %s)", ns, strings.Join(l.Namespaces, ", "))
+			}
+			a[name], changed = m, true
 		}
 	}
 	if !changed {

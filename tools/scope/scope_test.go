@@ -18,7 +18,9 @@ var (
 		"match": tools.String("selector")})}
 	cordon = tools.Spec{Name: "kube_cordon", ClusterScoped: true, Parameters: tools.Object(map[string]*tools.Schema{
 		"name": tools.String("node")}, "name")}
-	plain = tools.Spec{Name: "current_time", Parameters: tools.Object(nil)}
+	plain   = tools.Spec{Name: "current_time", Parameters: tools.Object(nil)}
+	silence = tools.Spec{Name: "alertmanager_silence", LabelMatchers: []string{"matchers"}, Parameters: tools.Object(map[string]*tools.Schema{
+		"matchers": {Type: "object"}, "duration": tools.String("d")})}
 )
 
 // A channel limited to namespaces cannot be escaped by leaving the
@@ -56,6 +58,11 @@ func TestSecurityScopeCannotBeBypassed(t *testing.T) {
 			`{"query":"rate(a{namespace=~\"shop\"}[5m]) / on () group_left () max_over_time(b{namespace=~\"shop\"}[1h:1m])"}`},
 		{"unparsable promql is refused", one, promQuery, `{"query":"sum(("}`, "error: cannot be parsed"},
 		{"an empty selector would be every series", one, series, `{"match":""}`, `{"match":"{namespace=~\"shop\"}"}`},
+		{"an omitted selector would be every series too", one, series, `{}`, `{"match":"{namespace=~\"shop\"}"}`},
+		{"a silence without a namespace matcher gets one", one, silence, `{"matchers":{"alertname":"X"}}`,
+			`{"matchers":{"alertname":"X","namespace":"shop"}}`},
+		{"a silence of another namespace", one, silence, `{"matchers":{"alertname":"X","namespace":"kube-system"}}`, `error: namespace "kube-system" is outside`},
+		{"a silence without a namespace, several allowed", two, silence, `{"matchers":{"alertname":"X"}}`, "error: needs a namespace matcher"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := tt.limits.Args(tt.spec, json.RawMessage(tt.args))

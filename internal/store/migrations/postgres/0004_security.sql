@@ -13,11 +13,14 @@ CREATE TABLE incident_groups (
 );
 CREATE INDEX incident_groups_incident ON incident_groups (incident_id);
 INSERT INTO incident_groups (group_key, incident_id) SELECT group_key, id FROM incidents ON CONFLICT DO NOTHING;
+-- PostgreSQL's JSON functions refuse \u0000, which Go writes for a NUL in
+-- any string (an annotation, a note): it is dropped from the text read here
+-- (only the group keys are used), so such a row cannot stop the upgrade.
 INSERT INTO incident_groups (group_key, incident_id)
-    SELECT k, i.id FROM incidents i,
-        jsonb_array_elements_text(CASE WHEN jsonb_typeof(convert_from(i.data, 'UTF8')::jsonb -> 'groupKeys') = 'array'
-            THEN convert_from(i.data, 'UTF8')::jsonb -> 'groupKeys' ELSE '[]'::jsonb END) AS k
-    WHERE i.data IS NOT NULL AND length(i.data) > 0
+    SELECT k, d.id FROM
+        (SELECT id, replace(convert_from(data, 'UTF8'), '\u0000', '')::json AS doc FROM incidents
+            WHERE data IS NOT NULL AND length(data) > 0) d,
+        json_array_elements_text(CASE WHEN json_typeof(d.doc -> 'groupKeys') = 'array' THEN d.doc -> 'groupKeys' ELSE '[]'::json END) AS k
     ON CONFLICT DO NOTHING;
 -- Storm merging looks for open incidents of one channel by start time; a
 -- click in a thread looks for the incident by its thread.
