@@ -251,18 +251,21 @@ func (a *App) Serve(ctx context.Context) error {
 		return err
 	}
 	if warn {
-		a.logger.Warn("the Alertmanager webhook accepts notifications from anyone who can reach it (incidents.allow_unauthenticated); "+
-			"set incidents.bearer_token unless every sender on this network is trusted", "listen", a.cfg.Server.Listen)
+		a.logger.Warn("the Alertmanager webhook accepts notifications from anyone who can reach it (no incidents.bearer_token: "+
+			"allowed by incidents.allow_unauthenticated, or served through what forwards Slack's HTTP mode); "+
+			"set incidents.bearer_token, or incidents.webhook: false if Alertmanager is not used", "listen", a.cfg.Server.Listen)
 	}
 	mc := a.cfg.Server.Metrics
 	srv := telemetry.NewServer(a.metrics, a.logger.With("component", "http"), telemetry.ServerOptions{
 		MetricsAuth: telemetry.Credentials{BearerToken: mc.BearerToken.Reveal(), Username: mc.BasicAuth.Username, Password: mc.BasicAuth.Password.Reveal()}})
 	srv.AddCheck("store", a.store.Ping)
 	ic := a.cfg.Incidents
-	srv.Mount("/webhooks/", a.incidents.Handler(incident.Webhook{
-		Auth:      incident.WebhookAuth{BearerToken: ic.BearerToken.Reveal(), Username: ic.BasicAuth.Username, Password: ic.BasicAuth.Password.Reveal()},
-		PerSecond: ic.RateLimit.PerSecond, Burst: ic.RateLimit.Burst,
-	}))
+	if ic.Webhook {
+		srv.Mount("/webhooks/", a.incidents.Handler(incident.Webhook{
+			Auth:      incident.WebhookAuth{BearerToken: ic.BearerToken.Reveal(), Username: ic.BasicAuth.Username, Password: ic.BasicAuth.Password.Reveal()},
+			PerSecond: ic.RateLimit.PerSecond, Burst: ic.RateLimit.Burst,
+		}))
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var bot *slack.Bot
@@ -351,7 +354,11 @@ func (a *App) Slack() (*slack.Bot, error) {
 		a.incidents.SetOnResolved(func(ctx context.Context, in incident.Incident) {
 			// The resolve's sender asked for it: the commit it proposes
 			// needs an approver, so a forged resolve pushes nothing.
-			bot.DraftPostmortem(approval.WithRequester(ctx, incident.Sender(ctx)), in)
+			requester := in.Data.ResolvedBy
+			if requester == "" {
+				requester = "alertmanager"
+			}
+			bot.DraftPostmortem(approval.WithRequester(ctx, requester), in)
 			// Recorded after drafting: the record is what tells a restarted
 			// leader the postmortem was done (incident follow-ups).
 			_, _ = a.incidents.Record(ctx, in.ID, "postmortem", "postmortem drafted automatically on resolution", "watchkeeper")

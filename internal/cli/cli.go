@@ -303,7 +303,7 @@ func configCmd(g *globals, stdio IO) *cobra.Command {
 			case err != nil:
 				fmt.Fprintf(stdio.Out, "# error: serve will refuse to start: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
 			case warn:
-				fmt.Fprintln(stdio.Out, "# warning: the Alertmanager webhook accepts notifications from anyone who can reach server.listen (incidents.allow_unauthenticated)")
+				fmt.Fprintln(stdio.Out, "# warning: the Alertmanager webhook accepts notifications from anyone who can reach it; set incidents.bearer_token (or incidents.webhook: false)")
 			}
 			fmt.Fprint(stdio.Out, out)
 			return nil

@@ -170,7 +170,7 @@ func TestEvalRecordTurnsAnIncidentIntoAPassingScenario(t *testing.T) {
 		scripted.Turn{ExpectToolResult: "0.2544", Text: "The checkout 1.5.0 deploy broke a quarter of requests; roll it back."},
 	)
 	ag := agent.New(model, reg, agent.Options{Recorder: runStore{st}, Now: func() time.Time { return start.Add(time.Minute) }})
-	if _, err := ag.Run(ctx, agent.Task{Input: "An alert notification opened incident " + in.ID + ": HighErrorRate ...",
+	if _, err := ag.Run(ctx, agent.Task{Input: "An alert opened incident " + in.ID + ": HighErrorRate ...",
 		ConversationID: slack.ConversationID(in.Channel, in.ThreadTS), Source: "slack"}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func TestEvalRecordTurnsAnIncidentIntoAPassingScenario(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(s.Recordings) != 1 || s.Recordings[0].Tool != "prom_query" || s.Recordings[0].Match != eval.MatchExact ||
-		!strings.Contains(s.Recordings[0].Output, "0.2544") || !strings.HasPrefix(s.Question, "An alert notification opened incident") {
+		!strings.Contains(s.Recordings[0].Output, "0.2544") || !strings.HasPrefix(s.Question, "An alert opened incident") {
 		t.Errorf("scenario = %+v, recordings %+v", s, s.Recordings)
 	}
 	rep := eval.Evaluate(ctx, []*eval.Scenario{s}, nil, eval.Options{Tools: ref})

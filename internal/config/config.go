@@ -495,6 +495,9 @@ type Alertmanager struct {
 // Incidents configures the Alertmanager receiver (POST
 // /webhooks/alertmanager on server.listen) and incident handling.
 type Incidents struct {
+	// Webhook serves /webhooks/alertmanager on server.listen; false
+	// serves no webhook (Slack without Alertmanager).
+	Webhook bool `yaml:"webhook"`
 	// Webhook credentials Alertmanager's receiver http_config sends: a
 	// bearer token, or basic auth. Empty: no authentication (only on a
 	// trusted network).
@@ -600,7 +603,7 @@ func Default() Config {
 			Query: `sum(rate(http_requests_total{namespace="$namespace", service="$name", code=~"5.."}[1m])) / sum(rate(http_requests_total{namespace="$namespace", service="$name"}[1m]))`}},
 		Slack:    Slack{Mode: "socket", Workers: 8, Queue: 256, Connections: 2},
 		Approval: Approval{Expiry: Duration(15 * time.Minute)},
-		Incidents: Incidents{StormWindow: Duration(10 * time.Minute), Investigate: true,
+		Incidents: Incidents{Webhook: true, StormWindow: Duration(10 * time.Minute), Investigate: true,
 			RateLimit: RateLimit{PerSecond: 20, Burst: 200}, MaxInvestigations: 4},
 		LeaderElection: LeaderElection{LeaseName: "watchkeeper", LeaseDuration: Duration(15 * time.Second),
 			RenewDeadline: Duration(10 * time.Second), RetryPeriod: Duration(2 * time.Second)},

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -376,4 +377,30 @@ server:
 		`incidents.trusted_generator_urls[0]: "prometheus:9090" is not an http(s) URL`,
 		`server.metrics: set bearer_token or basic_auth, not both`,
 	)
+}
+
+func TestCheckWebhookExposure(t *testing.T) {
+	for _, tt := range []struct {
+		name       string
+		adjust     func(*Config)
+		warn, fail bool
+	}{
+		{"loopback", func(c *Config) {}, false, false},
+		{"all interfaces", func(c *Config) { c.Server.Listen = "0.0.0.0:8080" }, false, true},
+		{"ipv6 any", func(c *Config) { c.Server.Listen = "[::]:8080" }, false, true},
+		{"ipv6 loopback", func(c *Config) { c.Server.Listen = "[::1]:8080" }, false, false},
+		{"a token", func(c *Config) { c.Server.Listen, c.Incidents.BearerToken = ":8080", "t0k3n-123" }, false, false},
+		{"allowed", func(c *Config) { c.Server.Listen, c.Incidents.AllowUnauthenticated = ":8080", true }, true, false},
+		{"no webhook", func(c *Config) { c.Server.Listen, c.Incidents.Webhook = ":8080", false }, false, false},
+		{"loopback behind Slack's HTTP mode", func(c *Config) {
+			c.Slack.Mode, c.Slack.BotToken, c.Slack.SigningSecret = "http", "xoxb-1", "s"
+		}, true, false},
+	} {
+		c := Default()
+		tt.adjust(&c)
+		warn, err := c.CheckWebhookExposure()
+		if warn != tt.warn || (err != nil) != tt.fail || (err != nil && !errors.Is(err, ErrUnauthenticatedWebhook)) {
+			t.Errorf("%s: warn %v, err %v; want warn %v, fail %v", tt.name, warn, err, tt.warn, tt.fail)
+		}
+	}
 }

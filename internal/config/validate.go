@@ -364,11 +364,19 @@ var ErrUnauthenticatedWebhook = errors.New("the Alertmanager webhook has no cred
 // credentials on an address other than loopback: anyone reaching it could
 // open, merge and resolve incidents, post in the routed channels and start
 // investigations. incidents.allow_unauthenticated accepts that risk
-// (warn is then true, for a logged warning).
+// (warn is then true, for a logged warning); warn is true too when the
+// listener is loopback but Slack's HTTP mode says something forwards to
+// it. incidents.webhook: false serves no webhook at all.
 func (c Config) CheckWebhookExposure() (warn bool, err error) {
 	ic := c.Incidents
-	if ic.BearerToken != "" || ic.BasicAuth.Username != "" || Loopback(c.Server.Listen) {
+	if !ic.Webhook || ic.BearerToken != "" || ic.BasicAuth.Username != "" {
 		return false, nil
+	}
+	if Loopback(c.Server.Listen) {
+		// Loopback, but Slack's HTTP mode means something forwards the
+		// internet to this listener (a proxy, an ingress): the webhook
+		// is reachable through it too.
+		return c.SlackEnabled() && c.Slack.Mode == "http", nil
 	}
 	if ic.AllowUnauthenticated {
 		return true, nil

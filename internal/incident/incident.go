@@ -123,7 +123,10 @@ type Data struct {
 	// OpenedBy is who sent the notification that opened the incident
 	// ("alertmanager" and the sender's credentials or address). It stands
 	// as the requester of what the automatic investigation proposes.
-	OpenedBy    string `json:"openedBy,omitempty"`
+	OpenedBy string `json:"openedBy,omitempty"`
+	// ResolvedBy is who sent the notification that resolved it: the
+	// requester of the postmortem drafted on resolution.
+	ResolvedBy  string `json:"resolvedBy,omitempty"`
 	ExternalURL string `json:"externalURL,omitempty"`
 	Notified    int    `json:"notifications"`
 }
@@ -261,25 +264,18 @@ type Outcome struct {
 	Ignored   string `json:"ignored,omitempty"`
 }
 
-type senderKey struct{}
-
-// WithSender tells Handle who sent a notification (the webhook's
-// credentials or address), recorded as the incident's OpenedBy.
-func WithSender(ctx context.Context, sender string) context.Context {
-	return context.WithValue(ctx, senderKey{}, sender)
-}
-
-// Sender is who sent the notification being handled: "alertmanager",
-// with the sender's identity when the request carried one.
-func Sender(ctx context.Context) string {
-	if s, _ := ctx.Value(senderKey{}).(string); s != "" {
-		return s
-	}
-	return "alertmanager"
-}
-
-// Handle applies a validated notification.
+// Handle applies a validated notification from Alertmanager, sender
+// unknown.
 func (s *Service) Handle(ctx context.Context, m Message) (Outcome, error) {
+	return s.HandleFrom(ctx, "alertmanager", m)
+}
+
+// HandleFrom applies a validated notification that sender sent (the
+// webhook's credentials and address). The sender of the notification that
+// opens or resolves an incident is recorded (OpenedBy, ResolvedBy): it is
+// the requester of what the automatic investigation and the postmortem
+// propose, so nobody approves those alone.
+func (s *Service) HandleFrom(ctx context.Context, sender string, m Message) (Outcome, error) {
 	first, err := s.opts.Store.Claim(ctx, m.key(), 24*time.Hour)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("deduplicate the notification: %w", err)
@@ -310,14 +306,14 @@ func (s *Service) Handle(ctx context.Context, m Message) (Outcome, error) {
 			out.Merged = true
 		} else {
 			in = s.newIncident(m, now)
-			in.Data.OpenedBy = Sender(ctx)
+			in.Data.OpenedBy = sender
 			out.Opened = true
 		}
 	}
 	changed := s.apply(&in, m, now)
 	in.Data.Notified++
 	if in.Status == store.IncidentOpen && in.Firing() == 0 {
-		in.Status, in.ResolvedAt = store.IncidentResolved, now
+		in.Status, in.ResolvedAt, in.Data.ResolvedBy = store.IncidentResolved, now, sender
 		in.Data.Timeline = append(in.Data.Timeline, Event{now, "resolved", "all alerts resolved"})
 		out.Resolved = true
 	}

@@ -52,12 +52,11 @@ type Webhook struct {
 	Auth WebhookAuth
 	// PerSecond and Burst bound notifications per sender (client
 	// address): a token bucket; defaults 20/s and 200. Beyond it the
-	// answer is 429 with Retry-After, which Alertmanager honours by
-	// retrying later.
+	// answer is 503 with Retry-After, which Alertmanager retries.
 	PerSecond float64
 	Burst     int
-	// InFlightBytes bounds the notification bodies being read and
-	// decoded at once (default 16 MiB), so that a flood of large junk
+	// InFlightBytes bounds the notification bodies being read, decoded
+	// and handled at once (default 8 MiB), so that a flood of large junk
 	// cannot exhaust memory. Small notifications (up to SmallBytes, 64
 	// KiB — an ordinary alert group) have a budget of their own of the
 	// same size, so large ones cannot starve them.
@@ -78,7 +77,7 @@ func (w Webhook) withDefaults() Webhook {
 		w.Burst = 200
 	}
 	if w.InFlightBytes <= 0 {
-		w.InFlightBytes = 16 << 20
+		w.InFlightBytes = 8 << 20
 	}
 	if w.Wait <= 0 {
 		w.Wait = 2 * time.Second
@@ -105,8 +104,10 @@ func (s *Service) Handler(o Webhook) http.Handler {
 		}
 		addr := clientAddr(r)
 		if wait, ok := limits.allow(addr, time.Now()); !ok {
+			// 503, not 429: Alertmanager's webhook notifier retries 5xx
+			// answers and drops 4xx ones.
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			http.Error(w, fmt.Sprintf("too many notifications from %s (incidents.rate_limit: %g/s, burst %d); Alertmanager retries later", addr, o.PerSecond, o.Burst), http.StatusTooManyRequests)
+			http.Error(w, fmt.Sprintf("too many notifications from %s (incidents.rate_limit: %g/s, burst %d); Alertmanager retries later", addr, o.PerSecond, o.Burst), http.StatusServiceUnavailable)
 			return
 		}
 		if r.ContentLength > MaxWebhookBytes {
@@ -130,8 +131,10 @@ func (s *Service) Handler(o Webhook) http.Handler {
 			http.Error(w, "too many notifications are being read at once; Alertmanager retries later", http.StatusServiceUnavailable)
 			return
 		}
+		// The budget is held until the notification is handled: the
+		// decoded message (several times the body) lives until then.
+		defer budget.release(need)
 		m, status, err := decodeMessage(w, r)
-		budget.release(need)
 		if err != nil {
 			http.Error(w, err.Error(), status)
 			return
@@ -140,7 +143,7 @@ func (s *Service) Handler(o Webhook) http.Handler {
 		if who != "" {
 			sender = "alertmanager (" + who + ") at " + addr
 		}
-		out, err := s.Handle(WithSender(r.Context(), sender), m)
+		out, err := s.HandleFrom(r.Context(), sender, m)
 		if err != nil {
 			s.opts.Logger.Error("handle an Alertmanager notification", "group", m.GroupKey, "err", err)
 			http.Error(w, "could not record the notification; Alertmanager will retry: "+err.Error(), http.StatusInternalServerError)

@@ -195,8 +195,25 @@ func (b *Bot) showWork(ctx context.Context, cb slackapi.InteractionCallback, run
 		b.refuse(ctx, cb, "That run's record is unreadable: "+Escape(err.Error()))
 		return
 	}
+	// A view is not a message: it does not pass the outbox, so it is
+	// redacted here, the same way.
+	blocks := workBlocks(t)
+	raw, err := json.Marshal(blocks)
+	if err == nil {
+		raw, err = redactJSON(raw, b.opts.Redactor)
+	}
+	if err == nil {
+		var redacted slackapi.Blocks
+		if err = json.Unmarshal(raw, &redacted); err == nil {
+			blocks = redacted.BlockSet
+		}
+	}
+	if err != nil {
+		b.refuse(ctx, cb, "That run's record could not be shown: "+Escape(err.Error()))
+		return
+	}
 	view := slackapi.ModalViewRequest{Type: slackapi.VTModal, Title: plainText("Watchkeeper's work"),
-		Close: plainText("Close"), Blocks: slackapi.Blocks{BlockSet: workBlocks(t)}}
+		Close: plainText("Close"), Blocks: slackapi.Blocks{BlockSet: blocks}}
 	if _, err := b.api.OpenViewContext(ctx, cb.TriggerID, view); err != nil {
 		if strings.Contains(err.Error(), "trigger") {
 			b.refuse(ctx, cb, "Slack allows three seconds to open a view and that passed; click *Show my work* again.")

@@ -368,10 +368,12 @@ func (b *Bot) upload(ctx context.Context, ch, thread, name, title string, data [
 	if len(data) == 0 {
 		return
 	}
-	if utf8.Valid(data) && !strings.HasSuffix(name, ".png") {
-		// Text files pass the same redactor as messages; charts are images.
-		data = []byte(b.opts.Redactor.Redact(string(data)))
+	// Every file but an image (a chart) is text a person reads: it passes
+	// the same redactor as messages, as do titles.
+	if !isImage(name) {
+		data = []byte(b.opts.Redactor.Redact(strings.ToValidUTF8(string(data), "\uFFFD")))
 	}
+	title = b.opts.Redactor.Redact(title)
 	_, err := b.api.UploadFileContext(ctx, slackapi.UploadFileParameters{Channel: ch, ThreadTimestamp: thread,
 		Filename: name, Title: truncate(title, 200), FileSize: len(data), Reader: bytes.NewReader(data)})
 	if err != nil {
@@ -380,6 +382,15 @@ func (b *Bot) upload(ctx context.Context, ch, thread, name, title string, data [
 			b.opts.Metrics.SlackDeliveryFailed("file", slackError(err))
 		}
 	}
+}
+
+func isImage(name string) bool {
+	for _, ext := range []string{".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"} {
+		if strings.HasSuffix(strings.ToLower(name), ext) {
+			return true
+		}
+	}
+	return false
 }
 
 // progress turns a run's events into updates of its progress message and,

@@ -73,12 +73,10 @@ func (c Credentials) ok(r *http.Request) bool {
 	return true
 }
 
-// NewServer returns a server for metrics; add checks with AddCheck.
-func NewServer(m *Metrics, logger *slog.Logger, opts ...ServerOptions) *Server {
-	s := &Server{metrics: m, logger: logger, checks: map[string]Check{}}
-	if len(opts) > 0 {
-		s.opts = opts[0]
-	}
+// NewServer returns a server for metrics; add checks with AddCheck. The
+// zero ServerOptions are the defaults.
+func NewServer(m *Metrics, logger *slog.Logger, opts ServerOptions) *Server {
+	s := &Server{metrics: m, logger: logger, checks: map[string]Check{}, opts: opts}
 	if s.opts.ReadTimeout <= 0 {
 		s.opts.ReadTimeout = 30 * time.Second
 	}

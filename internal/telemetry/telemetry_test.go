@@ -120,7 +120,7 @@ func goVersion(t *testing.T, m *telemetry.Metrics) string {
 
 func TestHealthAndReadiness(t *testing.T) {
 	m := telemetry.NewMetrics("dev", "")
-	s := telemetry.NewServer(m, slog.New(slog.DiscardHandler))
+	s := telemetry.NewServer(m, slog.New(slog.DiscardHandler), telemetry.ServerOptions{})
 	var storeErr error
 	var mu sync.Mutex
 	s.AddCheck("store", func(context.Context) error {
@@ -170,11 +170,11 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 func TestListenConflict(t *testing.T) {
-	s1 := telemetry.NewServer(telemetry.NewMetrics("dev", ""), slog.New(slog.DiscardHandler))
+	s1 := telemetry.NewServer(telemetry.NewMetrics("dev", ""), slog.New(slog.DiscardHandler), telemetry.ServerOptions{})
 	if err := s1.Listen("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
-	s2 := telemetry.NewServer(telemetry.NewMetrics("dev", ""), slog.New(slog.DiscardHandler))
+	s2 := telemetry.NewServer(telemetry.NewMetrics("dev", ""), slog.New(slog.DiscardHandler), telemetry.ServerOptions{})
 	err := s2.Listen(s1.Addr())
 	if err == nil || !strings.Contains(err.Error(), "change server.listen") {
 		t.Fatalf("err = %v", err)

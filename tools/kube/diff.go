@@ -31,7 +31,86 @@ func templateDiff(old, cur corev1.PodSpec) []string {
 	out = append(out, containersDiff("init container ", "init container ", old.InitContainers, cur.InitContainers)...)
 	out = append(out, volumesDiff(old.Volumes, cur.Volumes)...)
 	sort.Strings(out)
+	// Whatever else differs is named, so no change is invisible: lifecycle
+	// hooks, mounts, envFrom, ports, scheduling, pull secrets, …
+	if other := otherChanges(old, cur); len(other) > 0 {
+		out = append(out, "other changes (see kube_describe): "+strings.Join(other, ", "))
+	}
 	return out
+}
+
+// shownPodFields and shownContainerFields are the fields templateDiff
+// (and the diffs it calls) describe; otherChanges names the rest.
+var (
+	shownPodFields = map[string]bool{"containers": true, "initContainers": true, "volumes": true, "serviceAccountName": true,
+		"serviceAccount": true, "automountServiceAccountToken": true, "hostNetwork": true, "hostPID": true, "hostIPC": true, "securityContext": true}
+	shownContainerFields = map[string]bool{"name": true, "image": true, "env": true, "resources": true, "args": true, "command": true,
+		"securityContext": true, "livenessProbe": true, "readinessProbe": true, "startupProbe": true}
+)
+
+// otherChanges lists the fields, pod-level and per container, that differ
+// between two pod specs and that the diff does not describe.
+func otherChanges(old, cur corev1.PodSpec) []string {
+	var out []string
+	for _, f := range changedFields(old, cur) {
+		if !shownPodFields[f] {
+			out = append(out, f)
+		}
+	}
+	olds := map[string]corev1.Container{}
+	for _, c := range append(append([]corev1.Container(nil), old.InitContainers...), old.Containers...) {
+		olds[c.Name] = c
+	}
+	for _, c := range append(append([]corev1.Container(nil), cur.InitContainers...), cur.Containers...) {
+		o, ok := olds[c.Name]
+		if !ok {
+			continue // an added container is described whole
+		}
+		for _, f := range changedFields(o, c) {
+			if !shownContainerFields[f] {
+				out = append(out, c.Name+"."+f)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// changedFields compares two values field by field through their JSON
+// form (the names people see in manifests).
+func changedFields(a, b any) []string {
+	var ma, mb map[string]json.RawMessage
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	_ = json.Unmarshal(ja, &ma)
+	_ = json.Unmarshal(jb, &mb)
+	var out []string
+	for k, v := range ma {
+		if w, ok := mb[k]; !ok || string(v) != string(w) {
+			out = append(out, k)
+		}
+	}
+	for k := range mb {
+		if _, ok := ma[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// envSource names where an environment value comes from, never the value.
+func envSource(s corev1.EnvVarSource) string {
+	switch {
+	case s.SecretKeyRef != nil:
+		return fmt.Sprintf("(from secret %s key %s)", s.SecretKeyRef.Name, s.SecretKeyRef.Key)
+	case s.ConfigMapKeyRef != nil:
+		return fmt.Sprintf("(from configmap %s key %s)", s.ConfigMapKeyRef.Name, s.ConfigMapKeyRef.Key)
+	case s.FieldRef != nil:
+		return "(from field " + s.FieldRef.FieldPath + ")"
+	case s.ResourceFieldRef != nil:
+		return "(from resource " + s.ResourceFieldRef.Resource + ")"
+	}
+	return "(from a reference)"
 }
 
 // podFields are the pod-level settings a diff shows, rendered for people.
@@ -267,7 +346,7 @@ func envDiff(container string, old, cur []corev1.EnvVar) []string {
 	show := func(e corev1.EnvVar) string {
 		switch {
 		case e.ValueFrom != nil:
-			return "(from a reference)"
+			return envSource(*e.ValueFrom)
 		case sensitiveName.MatchString(e.Name):
 			// A literal credential in a template is still a credential.
 			return fmt.Sprintf("(value hidden, %d characters)", len(e.Value))

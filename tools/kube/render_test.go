@@ -35,7 +35,8 @@ func TestRenderingOfTroubledObjects(t *testing.T) {
 			OwnerReferences:   []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "cart", UID: "dep-uid", Controller: ptr(true)}}},
 			Spec: appsv1.ReplicaSetSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "cart", Image: image, Env: env}}}}}}
 	}
-	secretEnv := corev1.EnvVar{Name: "DB_PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{Key: "password"}}}
+	secretEnv := corev1.EnvVar{Name: "DB_PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+		LocalObjectReference: corev1.LocalObjectReference{Name: "cart-db"}, Key: "password"}}}
 	c := fake.NewClientset(pod, dep,
 		rs("1", "shop/cart:v2", []corev1.EnvVar{{Name: "DB_PASSWORD", Value: "plain-old-password"}}, now.Add(-48*time.Hour)),
 		rs("2", "shop/cart:v3", []corev1.EnvVar{secretEnv}, now.Add(-20*time.Minute)))
@@ -50,7 +51,7 @@ func TestRenderingOfTroubledObjects(t *testing.T) {
 		t.Errorf("describe:\n%s", res.Text)
 	}
 	res = run(t, tl["kube_rollout_history"], `{"name": "cart"}`)
-	if !strings.Contains(res.Text, `cart env DB_PASSWORD (value hidden, 18 characters) → (from a reference)`) || strings.Contains(res.Text, "plain-old-password") ||
+	if !strings.Contains(res.Text, `cart env DB_PASSWORD (value hidden, 18 characters) → (from secret cart-db key password)`) || strings.Contains(res.Text, "plain-old-password") ||
 		!strings.Contains(res.Text, "cart image shop/cart:v2 → shop/cart:v3") {
 		t.Errorf("history:\n%s", res.Text)
 	}

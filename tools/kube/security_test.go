@@ -177,6 +177,15 @@ func TestSecurityRollbackDiffShowsEverything(t *testing.T) {
 			cart(s).LivenessProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(8080)}}}
 			cart(s).StartupProbe = &corev1.Probe{ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"cat", "/tmp/ready"}}}}
 		}, []string{"cart livenessProbe added (tcpSocket port 8080)", `cart startupProbe added (exec "cat /tmp/ready")`}},
+		{"env from another secret", func(s *corev1.PodSpec) {
+			cart(s).Env = []corev1.EnvVar{{Name: "DB_URL", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+				LocalObjectReference: corev1.LocalObjectReference{Name: "admin-creds"}, Key: "url"}}}}
+		}, []string{"cart env DB_URL added = (from secret admin-creds key url)"}},
+		{"fields the diff does not describe are named", func(s *corev1.PodSpec) {
+			cart(s).Lifecycle = &corev1.Lifecycle{PostStart: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"sh", "-c", "curl evil"}}}}
+			cart(s).VolumeMounts = []corev1.VolumeMount{{Name: "config", MountPath: "/etc/cart"}}
+			s.NodeSelector = map[string]string{"pool": "gpu"}
+		}, []string{"other changes (see kube_describe): cart.lifecycle, cart.volumeMounts, nodeSelector"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cur := base()
