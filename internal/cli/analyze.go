@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -139,12 +138,15 @@ func analyzeLogsCmd(stdio IO) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs --input FILE --format FORMAT [--mask REGEX]...",
 		Short: "Group log lines into templates; CSV LineId,EventId,EventTemplate on stdout",
-		Long: `Mines the templates of a log file. --format is the Loghub log_format notation: <Field>
-names a field, <Content> is the message to mine, and the text between fields is a
-regular-expression fragment in which spaces match \s+. A line that does not match the
-format is mined whole. --mask regular expressions (repeatable) mark known variables.
+		Long: `Mines the templates of a log file. --format is a logparser (Loghub) log_format: a
+regular expression in which <Field> names a field and <Content> is the message to mine;
+the text between fields is regular expression (\[ for a bracket, (…)? for an optional
+part, a|b for either) in which spaces match \s+. A line that does not match the format is
+mined whole. JSON and logfmt lines are mined by their message field. --mask regular
+expressions (repeatable) mark known variables.
 
   watchkeeper analyze logs --input HDFS_2k.log --format '<Date> <Time> <Pid> <Level> <Component>: <Content>'
+  watchkeeper analyze logs --input syslog --format '<Month> <Day> <Time> <Host> <Service>(\[<Pid>\])?: <Content>'
   kubectl logs deploy/checkout | watchkeeper analyze logs --input - --format '<Content>'`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
@@ -153,13 +155,19 @@ format is mined whole. --mask regular expressions (repeatable) mark known variab
 			}
 			f, err := logs.ParseFormat(format)
 			if err != nil {
-				return usageError{err}
+				return usageError{fmt.Errorf("--format: %w", err)}
 			}
 			var cfg logs.MinerConfig
 			for _, m := range masks {
-				re, err := regexp.Compile(m)
+				re, err := logs.CompileMask(m)
+				if errors.Is(err, logs.ErrUnsupportedMask) {
+					// Valid Python that RE2 lacks: masks are hints, so the
+					// file is mined without this one rather than not at all.
+					fmt.Fprintf(stdio.Err, "warning: --%v; it is ignored\n", err)
+					continue
+				}
 				if err != nil {
-					return usageError{fmt.Errorf("--mask %q: %w", m, err)}
+					return usageError{fmt.Errorf("--%w", err)}
 				}
 				cfg.Masks = append(cfg.Masks, re)
 			}
@@ -168,9 +176,9 @@ format is mined whole. --mask regular expressions (repeatable) mark known variab
 				return err
 			}
 			defer done()
-			res, err := logs.ParseLines(r, f, logs.NewMiner(cfg))
+			res, err := logs.ParseLines(r, f, cfg)
 			if err != nil {
-				return err
+				return fmt.Errorf("%s: %w", inputName(input), err)
 			}
 			w := bufio.NewWriterSize(stdio.Out, 1<<16)
 			if err := res.WriteCSV(w); err != nil {
@@ -180,7 +188,7 @@ format is mined whole. --mask regular expressions (repeatable) mark known variab
 		},
 	}
 	cmd.Flags().StringVar(&input, "input", "", "log file, or - for standard input")
-	cmd.Flags().StringVar(&format, "format", "", "Loghub log format of each line")
+	cmd.Flags().StringVar(&format, "format", "", "logparser log format of each line (a regular expression with <Field>s)")
 	cmd.Flags().StringArrayVar(&masks, "mask", nil, "regular expression whose matches are variables (repeatable)")
 	return cmd
 }

@@ -2,7 +2,10 @@ package logs
 
 import (
 	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/watchkeeper/watchkeeper/tools/logs/loggen"
 )
 
 // serviceLines are typical service logs: logfmt and JSON request lines,
@@ -28,7 +31,8 @@ func serviceLines(n int) []string {
 	return out
 }
 
-// BenchmarkMine measures pattern mining on one core: ns per line, and
+// BenchmarkMine measures pattern mining on one core: finding the message
+// of a structured (JSON, logfmt) line and mining it, ns per line, and
 // lines per second as a metric.
 func BenchmarkMine(b *testing.B) {
 	lines := serviceLines(100_000)
@@ -36,9 +40,43 @@ func BenchmarkMine(b *testing.B) {
 	m := NewMiner(MinerConfig{})
 	i := 0
 	for b.Loop() {
-		m.Add(lines[i%len(lines)])
+		msg, _ := StructuredMessage(lines[i%len(lines)])
+		m.Add(msg)
 		i++
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lines/s")
 	b.ReportMetric(float64(len(m.Templates())), "templates")
+}
+
+// BenchmarkParseLines measures what `analyze logs` does with a file: read,
+// take the content by the format, mine, and refine with the whole file in
+// view. The input is generated systems of the suite, 2,000 lines each
+// (syslog with an optional group in its format, JSON, a Java layout),
+// and one of 100,000 lines.
+func BenchmarkParseLines(b *testing.B) {
+	for _, n := range []int{0, 12, 2} {
+		s := loggen.Generate(1, n)
+		b.Run(fmt.Sprintf("%s-%dlines", s.Name, len(s.Lines)), func(b *testing.B) { benchParse(b, s.Format, s.Lines) })
+	}
+	s := loggen.Generate(1, 11)
+	var big []string
+	for len(big) < 100_000 {
+		big = append(big, s.Lines...)
+	}
+	b.Run(fmt.Sprintf("%s-%dlines", s.Name, len(big)), func(b *testing.B) { benchParse(b, s.Format, big) })
+}
+
+func benchParse(b *testing.B, format string, lines []string) {
+	f, err := ParseFormat(format)
+	if err != nil {
+		b.Fatal(err)
+	}
+	text := strings.Join(lines, "\n")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseLines(strings.NewReader(text), f, MinerConfig{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(lines))/b.Elapsed().Seconds(), "lines/s")
 }

@@ -3,7 +3,6 @@ package logs
 import (
 	"regexp"
 	"strings"
-	"unicode/utf8"
 )
 
 // Wildcard marks a variable part of a template.
@@ -24,6 +23,12 @@ type MinerConfig struct {
 	// Masks are regular expressions whose matches are variables, applied
 	// before tokenizing (domain knowledge such as block IDs).
 	Masks []*regexp.Regexp
+
+	// keepRuns keeps runs of variables as they are (ParseLines collapses
+	// them after refinement instead).
+	keepRuns bool
+	// ablate turns parts of the method off, to measure them.
+	ablate ablation
 }
 
 // Miner groups log messages into templates, Drain-style: messages are
@@ -31,9 +36,11 @@ type MinerConfig struct {
 // a fixed-depth tree, and joined to the most similar template in the leaf
 // when similar enough; where they differ the template gets a wildcard.
 //
-// Tokens that look variable — numbers, hex, IP addresses, anything with a
-// digit — are masked before routing and comparison, which is what keeps
-// the tree small and the templates stable.
+// Tokens that are values — anything with a digit, paths, URLs, host
+// names, booleans, units after numbers, dates (tokens.go) — are masked
+// before routing and comparison, which is what keeps the tree small and
+// the templates stable. The miner sees one line at a time; ParseLines,
+// which has the whole file, refines its templates (refine.go).
 //
 // A Miner is not safe for concurrent use.
 type Miner struct {
@@ -41,6 +48,8 @@ type Miner struct {
 	root     map[int]*node
 	clusters []*Template
 	buf      []string
+	raw      []string
+	digits   []bool
 	keys     map[string]string
 }
 
@@ -78,12 +87,7 @@ func (m *Miner) Templates() []*Template { return m.clusters }
 
 // Add mines one message and returns its template.
 func (m *Miner) Add(msg string) *Template {
-	for _, re := range m.cfg.Masks {
-		if re.MatchString(msg) {
-			msg = re.ReplaceAllLiteralString(msg, Wildcard)
-		}
-	}
-	tokens := m.tokenize(msg)
+	tokens := m.tokenize(m.applyMasks(msg))
 	leaf := m.route(tokens)
 	best, bestSim, bestWild := (*Template)(nil), -1.0, -1
 	for _, t := range leaf.leaves {
@@ -108,6 +112,16 @@ func (m *Miner) Add(msg string) *Template {
 	m.clusters = append(m.clusters, t)
 	leaf.leaves = append(leaf.leaves, t)
 	return t
+}
+
+// applyMasks replaces the matches of the configured masks with Wildcard.
+func (m *Miner) applyMasks(msg string) string {
+	for _, re := range m.cfg.Masks {
+		if re.MatchString(msg) {
+			msg = re.ReplaceAllLiteralString(msg, Wildcard)
+		}
+	}
+	return msg
 }
 
 // route walks the tree to the leaf for tokens, creating nodes as needed.
@@ -162,13 +176,13 @@ func similarity(tpl, tokens []string) (float64, int) {
 // tokenize splits msg on whitespace and masks variable tokens. The returned
 // slice is reused by the next call.
 func (m *Miner) tokenize(msg string) []string {
-	toks := m.buf[:0]
+	raw := m.raw[:0]
 	start := -1
 	for i := 0; i < len(msg); i++ {
 		c := msg[i]
-		if c == ' ' || c == '\t' || c == '\n' || c == '\r' {
+		if c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' {
 			if start >= 0 {
-				toks = append(toks, m.mask(msg[start:i]))
+				raw = append(raw, msg[start:i])
 				start = -1
 			}
 			continue
@@ -178,7 +192,31 @@ func (m *Miner) tokenize(msg string) []string {
 		}
 	}
 	if start >= 0 {
-		toks = append(toks, m.mask(msg[start:]))
+		raw = append(raw, msg[start:])
+	}
+	m.raw = raw
+	digits := m.digits[:0]
+	for _, t := range raw {
+		digits = append(digits, hasDigit(t))
+	}
+	m.digits = digits
+	toks := m.buf[:0]
+	for i, t := range raw {
+		masked := m.mask(t)
+		if masked == t && !digits[i] && !m.cfg.ablate.noClasses {
+			near := func(d int) bool { return i+d >= 0 && i+d < len(raw) && digits[i+d] }
+			switch {
+			case i > 0 && digits[i-1] && isUnit(t) && isNumeric(raw[i-1]):
+				masked = Wildcard // 1.2 MB, <1 sec
+			case (near(-2) || near(-1) || near(1) || near(2)) && isDateWord(t):
+				masked = Wildcard // Sun Jul 17 14:03:05 2005
+			}
+		}
+		toks = append(toks, masked)
+	}
+	if m.cfg.keepRuns {
+		m.buf = toks
+		return toks
 	}
 	// A run of variables is one variable: lists of IDs of any length
 	// ("delete blk_1 blk_2 blk_3") belong to one template.
@@ -193,24 +231,31 @@ func (m *Miner) tokenize(msg string) []string {
 	return out
 }
 
-// mask is maskToken, except that a key=value token whose value varies
-// keeps its key: "status=500" becomes "status=<*>", so templates of
-// structured (logfmt) lines still say what their fields are. The masked
-// forms are interned, so mining allocates nothing per line.
+// mask returns Wildcard for a token that is a value (isVariable), except
+// that a key=value token whose value is one keeps its key: "status=500"
+// becomes "status=<*>", so templates of structured (logfmt) lines still
+// say what their fields are. The masked forms are interned, so mining
+// allocates nothing per line.
 func (m *Miner) mask(tok string) string {
-	t := maskToken(tok)
-	if t != Wildcard {
-		return t
+	variable := isVariable
+	if m.cfg.ablate.noClasses {
+		variable = digitOrHost
 	}
 	k := fieldKey(tok)
 	if k == 0 {
-		return t
+		if variable(tok) {
+			return Wildcard
+		}
+		return tok
+	}
+	if !variable(tok[k:]) {
+		return tok
 	}
 	if v, ok := m.keys[tok[:k]]; ok {
 		return v
 	}
 	if len(m.keys) >= maxInternedKeys {
-		return t
+		return Wildcard
 	}
 	if m.keys == nil {
 		m.keys = map[string]string{}
@@ -241,51 +286,4 @@ func fieldKey(tok string) int {
 		}
 	}
 	return 0
-}
-
-// maskToken returns Wildcard for tokens that carry values: any token with
-// a digit (numbers, IDs, IPs, times, hex), and the wildcard itself. Tokens
-// of letters and punctuation are kept: they are the message's words.
-func maskToken(tok string) string {
-	for i := 0; i < len(tok); i++ {
-		c := tok[i]
-		if c >= '0' && c <= '9' {
-			return Wildcard
-		}
-		if c >= utf8.RuneSelf {
-			break
-		}
-	}
-	if strings.Contains(tok, Wildcard) || isHostName(tok) {
-		return Wildcard
-	}
-	return tok
-}
-
-// isHostName reports whether tok is a domain name such as mail.example.com:
-// three or more dot-separated labels of letters, digits and hyphens, the
-// last a short alphabetic top-level domain. Java class names
-// (org.apache.Foo) end in a long identifier and are kept.
-func isHostName(tok string) bool {
-	tok = strings.TrimRight(tok, ".,;:")
-	dots := strings.Count(tok, ".")
-	if dots < 2 {
-		return false
-	}
-	last := tok[strings.LastIndexByte(tok, '.')+1:]
-	if len(last) < 2 || len(last) > 6 {
-		return false
-	}
-	for i := 0; i < len(last); i++ {
-		if c := last[i]; c < 'a' || c > 'z' {
-			return false
-		}
-	}
-	for i := 0; i < len(tok); i++ {
-		c := tok[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
 }

@@ -1,7 +1,6 @@
 package logs
 
 import (
-	"encoding/json"
 	"sort"
 	"strconv"
 	"strings"
@@ -190,59 +189,23 @@ func cut(s string, n int) string {
 
 // MineText is the part of a line that is mined. Plain and logfmt lines are
 // mined whole (their timestamps and numbers are masked as variables). A
-// JSON object is flattened to its message first and then key=value pairs
-// in key order, without timestamps, so that field order and nesting do not
-// split a template and the template reads like a message.
+// JSON object is flattened to its message (found as StructuredMessage
+// finds it) and then its other fields as key=value in key order, without
+// timestamps, so that field order and nesting do not split a template and
+// the template reads like a message.
 func MineText(line string) string {
 	t := strings.TrimSpace(line)
 	if len(t) < 2 || t[0] != '{' || t[len(t)-1] != '}' {
 		return line
 	}
-	var m map[string]any
-	if err := json.Unmarshal([]byte(t), &m); err != nil {
+	msg, key, ok := findMessage(t)
+	if !ok {
 		return line
 	}
-	var b strings.Builder
-	for _, k := range []string{"msg", "message", "MESSAGE", "event", "error", "err"} {
-		if v, ok := m[k].(string); ok {
-			b.WriteString(v)
-			b.WriteByte(' ')
-			delete(m, k)
-			break
-		}
+	if key == "" {
+		return fieldsText(t, "")
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		switch strings.ToLower(k) {
-		case "time", "ts", "timestamp", "@timestamp", "t", "date", "datetime", "eventtime", "caller", "source_location":
-			continue
-		}
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		b.WriteString(k)
-		b.WriteByte('=')
-		switch v := m[k].(type) {
-		case string:
-			if strings.ContainsAny(v, " \t") {
-				b.WriteString(strconv.Quote(v))
-			} else {
-				b.WriteString(v)
-			}
-		case float64:
-			b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
-		case nil:
-			b.WriteString("null")
-		case bool:
-			b.WriteString(strconv.FormatBool(v))
-		default:
-			raw, _ := json.Marshal(v)
-			b.Write(raw)
-		}
-		b.WriteByte(' ')
-	}
-	return strings.TrimSpace(b.String())
+	return strings.TrimSpace(msg + " " + fieldsText(t, key))
 }
 
 // fmtCount writes n with thousands separators.
