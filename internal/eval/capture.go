@@ -61,7 +61,7 @@ func Capture(ctx context.Context, s *Scenario, ts []tools.Tool, from string) ([]
 		f := recordingFile{Tool: rec.Tool, Match: rec.matchKind(), Args: rec.Args, Output: res.Text, Error: res.Error}
 		if p := res.Proposal; p != nil {
 			f.Output = ""
-			f.Proposal = &RecordedProposal{Summary: p.Summary, Details: p.Details, Risk: p.Risk}
+			f.Proposal = &RecordedProposal{Summary: p.Summary, Reason: p.Reason, Details: p.Details, Risk: p.Risk}
 		}
 		b, err := yaml.Marshal(f)
 		if err != nil {

@@ -83,7 +83,7 @@ func RecordIncident(in incident.Incident, run store.Run, facts []string) (Record
 			if p == nil {
 				continue
 			}
-			rec.Proposal = &RecordedProposal{Summary: p.Summary, Details: p.Details, Risk: p.Risk}
+			rec.Proposal = &RecordedProposal{Summary: p.Summary, Reason: p.Reason, Details: p.Details, Risk: p.Risk}
 		default:
 			// Refusals and infrastructure failures are the agent's own
 			// doing, not a tool output to replay.

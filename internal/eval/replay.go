@@ -122,7 +122,7 @@ func (t replayTool) Run(_ context.Context, args json.RawMessage) (tools.Result, 
 	if t.spec.Mutating {
 		p := tools.Proposal{Tool: t.spec.Name, Summary: "Proposed " + t.spec.Name, Details: rec.Output, Args: compact(args)}
 		if rec.Proposal != nil {
-			p.Summary, p.Risk = rec.Proposal.Summary, rec.Proposal.Risk
+			p.Summary, p.Reason, p.Risk = rec.Proposal.Summary, rec.Proposal.Reason, rec.Proposal.Risk
 			if rec.Proposal.Details != "" {
 				p.Details = rec.Proposal.Details
 			}

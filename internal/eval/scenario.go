@@ -264,6 +264,9 @@ type Recording struct {
 // RecordedProposal is what a mutating tool's dry run showed.
 type RecordedProposal struct {
 	Summary string `yaml:"summary"`
+	// Reason is why the change was asked for, shown apart from the
+	// details so it can never pass for the tool's own description.
+	Reason  string `yaml:"reason,omitempty"`
 	Details string `yaml:"details,omitempty"`
 	Risk    string `yaml:"risk,omitempty"`
 }
