@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -347,6 +348,7 @@ func sandboxExportCmd(stdio IO) *cobra.Command {
 		service string
 		target  string
 		params  []string
+		gen     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "export --scenario NAME --seed N --out DIR",
@@ -355,11 +357,37 @@ func sandboxExportCmd(stdio IO) *cobra.Command {
 30 minutes before the fault to 15 after, one sample a minute. --fault and --service
 replace the scenario's own fault, so seeds × faults make a synthetic benchmark:
 
-  for s in 1 2 3; do watchkeeper sandbox export --scenario healthy --fault slow_db --service postgres --seed $s --out cases/slow-db-$s; done`,
+  for s in 1 2 3; do watchkeeper sandbox export --scenario healthy --fault slow_db --service postgres --seed $s --out cases/slow-db-$s; done
+
+--generate writes a case of the generalisation suite instead (docs/benchmarks.md): a
+random system of 5–60 services, the fault on a service it applies to, and a random
+shape — sampling every 15 s, 1 min or 5 min, 2–120 samples before the fault, Prometheus,
+OpenTelemetry or CloudWatch metric names, gaps, missing and zero series, with or
+without baseline.csv, events.csv and topology.csv:
+
+  watchkeeper sandbox export --generate --fault memory_leak --seed 7 --out cases/leak-7`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if o.Out == "" {
 				return usageError{errors.New("--out DIR is required")}
+			}
+			if gen {
+				if fault == "" || service != "" || target != "" || len(params) > 0 {
+					return usageError{errors.New("--generate takes --fault KIND and --seed N; it picks the service, the system and the shape itself")}
+				}
+				g, err := sandbox.GenerateCase(sandbox.FaultKind(fault), o.Seed, o.Out)
+				if err != nil {
+					return usageError{err}
+				}
+				c, err := sandbox.ExportCase(g.Options)
+				if err != nil {
+					return usageError{err}
+				}
+				sh := g.Options.Shape
+				fmt.Fprintf(stdio.Out, "%s: root cause %s (%s) at %s, %d services, %s names, a sample every %v, %d before the fault → %s\n",
+					c.ID, c.RootCause.Service, c.RootCause.FaultDetail, time.Unix(c.FaultTime, 0).UTC().Format(time.RFC3339),
+					g.Services, cmp.Or(sh.Vocabulary, "common"), sh.Interval, sh.Lead, o.Out)
+				return nil
 			}
 			if fault != "" || service != "" {
 				if fault == "" || service == "" {
@@ -388,6 +416,7 @@ replace the scenario's own fault, so seeds × faults make a synthetic benchmark:
 	cmd.Flags().StringVar(&service, "service", "", "the service --fault is injected into")
 	cmd.Flags().StringVar(&target, "target", "", "the callee, for network_latency")
 	cmd.Flags().StringArrayVar(&params, "param", nil, "fault parameter NAME=NUMBER (repeatable)")
+	cmd.Flags().BoolVar(&gen, "generate", false, "write a generated case: a random system and shape with --fault on a service it picks")
 	return cmd
 }
 

@@ -35,6 +35,30 @@ func TestSandboxList(t *testing.T) {
 	}
 }
 
+// TestSandboxExportGenerated: a case of the generalisation suite from
+// the command line, which analyze rca reads.
+func TestSandboxExportGenerated(t *testing.T) {
+	home := isolate(t)
+	out := filepath.Join(home, "case")
+	r := run(t, home, "", nil, "sandbox", "export", "--generate", "--fault", "memory_leak", "--seed", "4", "--out", out)
+	if r.code != 0 || !strings.Contains(r.out, "(memory_leak)") || !strings.Contains(r.out, "services") {
+		t.Fatalf("%+v", r)
+	}
+	again := filepath.Join(home, "again")
+	if r2 := run(t, home, "", nil, "sandbox", "export", "--generate", "--fault", "memory_leak", "--seed", "4", "--out", again); r2.code != 0 ||
+		strings.ReplaceAll(r2.out, again, out) != r.out {
+		t.Errorf("the same seed should make the same case:\n%s\n%s", r.out, r2.out)
+	}
+	a, _ := os.ReadFile(filepath.Join(out, "metrics.csv"))
+	b, _ := os.ReadFile(filepath.Join(again, "metrics.csv"))
+	if len(a) == 0 || string(a) != string(b) {
+		t.Errorf("metrics.csv differs between two runs of one seed (%d, %d bytes)", len(a), len(b))
+	}
+	if r := run(t, home, "", nil, "analyze", "rca", "--case", out); r.code != 0 || !strings.Contains(r.out, `"ranking"`) {
+		t.Errorf("analyze rca: %+v", r)
+	}
+}
+
 func TestSandboxExport(t *testing.T) {
 	home := isolate(t)
 	out := filepath.Join(home, "case")
@@ -59,6 +83,9 @@ func TestSandboxExport(t *testing.T) {
 		{[]string{"sandbox", "export", "--fault", "slow_db", "--out", out}, "--fault and --service go together"},
 		{[]string{"sandbox", "export", "--fault", "slow_db", "--service", "cart", "--out", out}, "slow_db applies to a database"},
 		{[]string{"sandbox", "export"}, "--out DIR is required"},
+		{[]string{"sandbox", "export", "--generate", "--out", out}, "--generate takes --fault KIND and --seed N"},
+		{[]string{"sandbox", "export", "--generate", "--fault", "slow_db", "--service", "cart", "--out", out}, "--generate takes --fault KIND"},
+		{[]string{"sandbox", "export", "--generate", "--fault", "meteor", "--out", out}, "meteor"},
 	} {
 		if r := run(t, home, "", nil, tt.args...); r.code != 2 || !strings.Contains(r.err, tt.want) {
 			t.Errorf("%v: exit %d, %s; want %q", tt.args, r.code, r.err, tt.want)

@@ -34,6 +34,19 @@ const (
 	// FaultConfigChange rolls out a new ConfigMap revision that breaks a
 	// share of requests. A rollback of the Deployment ends it.
 	FaultConfigChange FaultKind = "config_change"
+	// FaultException makes a share of a service's requests throw: a code
+	// fault that shows only weakly, in its error rate.
+	FaultException FaultKind = "exception"
+	// FaultNetworkDelay delays every packet to and from a service's pods
+	// (a netem delay on the pod): its callers' client latency rises, its
+	// own server latency does not.
+	FaultNetworkDelay FaultKind = "network_delay"
+	// FaultPacketLoss drops a share of the packets to a service's pods:
+	// its callers retry (latency) and some calls fail.
+	FaultPacketLoss FaultKind = "packet_loss"
+	// FaultTrafficSurge multiplies the requests a service receives (a
+	// batch job, a retry storm of one client): the service saturates.
+	FaultTrafficSurge FaultKind = "traffic_surge"
 )
 
 // FaultInfo describes a catalogue entry.
@@ -69,6 +82,14 @@ func Catalogue() []FaultInfo {
 			map[string]float64{"delay_ms": 400}, true, "none in the cluster: the network path must be fixed"},
 		{FaultConfigChange, "a ConfigMap change rolled out with the deployment breaks a share of requests", "error",
 			map[string]float64{"error_rate": 0.15}, false, "roll back the deployment"},
+		{FaultException, "a share of requests throw an exception in the service's code", "exception",
+			map[string]float64{"error_rate": 0.05}, false, "roll back or fix the code"},
+		{FaultNetworkDelay, "every packet to and from the service's pods is delayed", "delay",
+			map[string]float64{"delay_ms": 200}, false, "none in the cluster: the pod's network must be fixed"},
+		{FaultPacketLoss, "a share of the packets to the service's pods is lost; callers retry and fail", "loss",
+			map[string]float64{"loss_rate": 0.2}, false, "none in the cluster: the pod's network must be fixed"},
+		{FaultTrafficSurge, "the service receives several times its usual requests", "overload",
+			map[string]float64{"factor": 4}, false, "throttle the client, or scale the deployment out"},
 	}
 	sort.Slice(c, func(i, j int) bool { return c[i].Kind < c[j].Kind })
 	return c
@@ -167,7 +188,7 @@ func validateFault(s FaultSpec, t Topology) error {
 	if s.Kind == FaultSlowDB && svc.Kind != KindPostgres {
 		return fmt.Errorf("slow_db applies to a database; %s is not one (try postgres)", s.Service)
 	}
-	if (s.Kind == FaultBadDeploy || s.Kind == FaultConfigChange) && svc.Kind != KindHTTP {
+	if (s.Kind == FaultBadDeploy || s.Kind == FaultConfigChange || s.Kind == FaultException) && svc.Kind != KindHTTP {
 		return fmt.Errorf("%s applies to an application service, not %s", s.Kind, s.Service)
 	}
 	for k, v := range s.Params {

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -208,7 +209,9 @@ func (g *lineGen) line(ts time.Time, level, msg string, kv ...string) {
 		var b strings.Builder
 		fmt.Fprintf(&b, `{"time":%q,"level":%q,"service":%q,"msg":%q`, ts.UTC().Format(time.RFC3339Nano), level, g.st.Name, msg)
 		for i := 0; i+1 < len(kv); i += 2 {
-			if isNumber(kv[i+1]) {
+			// Identifiers stay strings even when they are all digits, as
+			// real services write them.
+			if isNumber(kv[i+1]) && !strings.HasSuffix(kv[i], "_id") {
 				fmt.Fprintf(&b, `,%q:%s`, kv[i], kv[i+1])
 			} else {
 				fmt.Fprintf(&b, `,%q:%q`, kv[i], kv[i+1])
@@ -374,14 +377,12 @@ func logfmtValue(s string) string {
 	return s
 }
 
+// isNumber reports whether s is written as a JSON number: digits only is
+// not enough, since "000123" (an ID with leading zeros) is not one and
+// would make the line invalid JSON.
 func isNumber(s string) bool {
-	if s == "" {
+	if s == "" || (s[0] != '-' && (s[0] < '0' || s[0] > '9')) {
 		return false
 	}
-	for i, c := range s {
-		if (c < '0' || c > '9') && c != '.' && !(c == '-' && i == 0) {
-			return false
-		}
-	}
-	return true
+	return json.Valid([]byte(s))
 }

@@ -487,6 +487,31 @@ func TestLokiAPI(t *testing.T) {
 	if code != 200 {
 		t.Errorf("json + numeric filter: %d %s", code, body)
 	}
+	// Every line of a JSON-logging service is valid JSON (an all-digit
+	// trace ID with leading zeros once made it not), IDs are strings.
+	code, body = q(`{service="frontend"}`, "&limit=5000")
+	resp.Data.Result = nil
+	if err := json.Unmarshal([]byte(body), &resp); code != 200 || err != nil {
+		t.Fatalf("frontend lines: %d %v", code, err)
+	}
+	lines := 0
+	for _, s := range resp.Data.Result {
+		for _, v := range s.Values {
+			lines++
+			var line map[string]any
+			if err := json.Unmarshal([]byte(v[1]), &line); err != nil {
+				t.Fatalf("not JSON (%v): %s", err, v[1])
+			}
+			if id, ok := line["trace_id"]; ok {
+				if _, isString := id.(string); !isString {
+					t.Errorf("trace_id %v is not a string: %s", id, v[1])
+				}
+			}
+		}
+	}
+	if lines < 100 {
+		t.Errorf("only %d frontend lines", lines)
+	}
 	for _, tt := range []struct{ query, want string }{
 		{`{service="checkout"`, "parse error"},
 		{`service="checkout"`, "parse error at line 1, col 1"},

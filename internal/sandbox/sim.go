@@ -82,6 +82,8 @@ type effects struct {
 	errorAdd      float64
 	cpuFactor     float64
 	leakPerSec    float64
+	// trafficFactor multiplies the requests the service receives.
+	trafficFactor float64
 	down          bool
 	kinds         []FaultKind
 }
@@ -100,9 +102,11 @@ func (w *World) computeStep() *Snapshot {
 	}
 	eff := make([]effects, n)
 	for i := range eff {
-		eff[i] = effects{latencyFactor: 1, cpuFactor: 1}
+		eff[i] = effects{latencyFactor: 1, cpuFactor: 1, trafficFactor: 1}
 	}
 	edgeDelay := map[[2]int]float64{}
+	// edgeLoss is the share of calls on an edge that fail after retries.
+	edgeLoss := map[[2]int]float64{}
 	var active []Fault
 	for _, f := range w.faults {
 		if !f.Active(t) {
@@ -128,6 +132,41 @@ func (w *World) computeStep() *Snapshot {
 			e.down = true
 		case FaultNetworkLatency:
 			edgeDelay[[2]int{i, w.index[f.Target]}] += f.param("delay_ms") / 1000
+		case FaultException:
+			e.errorAdd += f.param("error_rate")
+		case FaultTrafficSurge:
+			e.trafficFactor *= f.param("factor")
+		case FaultNetworkDelay:
+			// Both ways: the pod's answers and its own calls are late.
+			d := f.param("delay_ms") / 1000
+			for _, ed := range w.topo.Edges {
+				if ed.To == f.Service {
+					edgeDelay[[2]int{w.index[ed.From], i}] += d
+				}
+				if ed.From == f.Service {
+					edgeDelay[[2]int{i, w.index[ed.To]}] += d
+				}
+			}
+		case FaultPacketLoss:
+			// Both ways, like the delay: a lost packet costs a
+			// retransmission timeout (about 200 ms) and sometimes the whole
+			// call; most calls survive the retry. Requests lost for good
+			// never reach the service.
+			p := math.Min(f.param("loss_rate"), 1)
+			for _, ed := range w.topo.Edges {
+				var k [2]int
+				switch {
+				case ed.To == f.Service:
+					k = [2]int{w.index[ed.From], i}
+				case ed.From == f.Service:
+					k = [2]int{i, w.index[ed.To]}
+				default:
+					continue
+				}
+				edgeDelay[k] += 0.2 * p * 3
+				edgeLoss[k] = 1 - (1-edgeLoss[k])*(1-p*p)
+			}
+			e.trafficFactor *= 1 - p*p
 		}
 	}
 
@@ -139,6 +178,7 @@ func (w *World) computeStep() *Snapshot {
 	entry *= 1 + 0.04*w.gauss(hash64(0, "traffic"), step)
 	rps[w.index[w.topo.Entry]] = math.Max(entry, 0)
 	for _, i := range w.order {
+		rps[i] *= eff[i].trafficFactor
 		for _, e := range w.topo.Edges {
 			if e.From == w.topo.Services[i].Name {
 				rps[w.index[e.To]] += rps[i] * e.Ratio
@@ -177,7 +217,8 @@ func (w *World) computeStep() *Snapshot {
 			j := w.index[e.To]
 			weight := math.Min(e.Ratio, 1)
 			client += weight * (lat[j] + edgeDelay[[2]int{i, j}])
-			errIn += weight * errs[j]
+			loss := edgeLoss[[2]int{i, j}]
+			errIn += weight * (errs[j] + (1-errs[j])*loss)
 		}
 		if st.Down || st.Ready == 0 {
 			// Nothing answers: callers get connection refused at once.

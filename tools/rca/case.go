@@ -1,13 +1,15 @@
 // Package rca ranks the services that most likely caused an incident, from
 // their metrics around the incident, the service call graph and recent
-// changes. The method is measured on public root-cause benchmarks and on
-// cases exported from the sandbox (docs/benchmarks.md): each service's
-// metrics are scored by how far they moved after the onset against their
-// own robust spread before it (as BARO does), the scores are propagated
-// over the call graph by a random walk from callers to anomalous callees
-// (as MicroRCA does) so that a caller suffering from a callee's fault does
-// not outrank the callee, and services with a change just before the
-// onset are boosted.
+// changes. The method is measured on public root-cause benchmarks and on a
+// suite of cases generated from the sandbox's random systems
+// (docs/benchmarks.md). In short: each metric's kind is read from its
+// name (which way is bad, on which scale); its move after the onset is
+// measured against its own robust spread before it and against a noise
+// floor that fits its kind (as BARO does, made safe for flat and zero
+// series), and turned into a bounded score; the call graph is then used
+// both ways — a caller whose anomaly a callee explains ranks below it, and
+// callers' slow calls point at the callee they share — and a change close
+// to the onset adds to a service's score.
 package rca
 
 import (
@@ -46,8 +48,14 @@ type Case struct {
 	// Onset is when the incident began (a fault injection, the first
 	// alert); zero means it is found from the metrics.
 	Onset time.Time
-	// Metrics per service, per metric name, in time order.
+	// Metrics per service, per metric name, in time order, one sample per
+	// timestamp.
 	Metrics map[string]map[string][]Sample
+	// Baseline is normal data of the same system from another period
+	// (baseline.csv), in the same form; nil when the case has none.
+	Baseline map[string]map[string][]Sample
+	// Alert is the symptom that fired, when the case names one.
+	Alert *Alert
 	// Edges are caller → callee calls.
 	Edges [][2]string
 	// Events are changes, such as deploys, with their times.
@@ -55,6 +63,12 @@ type Case struct {
 	// Warnings say what was odd in the input (unknown services in the
 	// topology, skipped rows).
 	Warnings []string
+}
+
+// Alert is the service and metric of the alert that opened an incident.
+type Alert struct {
+	Service string `json:"service"`
+	Metric  string `json:"metric"`
 }
 
 // Services returns the services with metrics, sorted.
@@ -68,8 +82,10 @@ func (c *Case) Services() []string {
 }
 
 // LoadCase reads a case folder in the common format: case.json,
-// metrics.csv, and optionally topology.csv, baseline.csv (ignored: the
-// lead-in is the baseline) and events.csv (timestamp,service,kind,detail).
+// metrics.csv, and optionally topology.csv, baseline.csv and events.csv
+// (timestamp,service,kind,detail). Rows without a finite value are
+// skipped, samples are put in time order and duplicate timestamps
+// averaged, with a warning for each.
 func LoadCase(dir string) (*Case, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, "case.json"))
 	if err != nil {
@@ -78,14 +94,12 @@ func LoadCase(dir string) (*Case, error) {
 	var meta struct {
 		ID        string `json:"id"`
 		FaultTime *int64 `json:"fault_time"`
-		Alert     *struct {
-			Service string `json:"service"`
-		} `json:"alert"`
+		Alert     *Alert `json:"alert"`
 	}
 	if err := json.Unmarshal(raw, &meta); err != nil {
-		return nil, fmt.Errorf("case.json: %w", err)
+		return nil, fmt.Errorf("case.json: %w; want a JSON object with fault_time", err)
 	}
-	c := &Case{ID: meta.ID, Metrics: map[string]map[string][]Sample{}}
+	c := &Case{ID: meta.ID, Metrics: map[string]map[string][]Sample{}, Alert: meta.Alert}
 	if meta.FaultTime != nil {
 		c.Onset = time.Unix(*meta.FaultTime, 0).UTC()
 	}
@@ -94,8 +108,16 @@ func LoadCase(dir string) (*Case, error) {
 		return nil, fmt.Errorf("metrics.csv: %w", err)
 	}
 	defer f.Close()
-	if err := c.readMetrics(f); err != nil {
+	if c.Metrics, err = c.readMetrics(f, "metrics.csv"); err != nil {
 		return nil, fmt.Errorf("metrics.csv: %w", err)
+	}
+	if f, err := os.Open(filepath.Join(dir, "baseline.csv")); err == nil {
+		defer f.Close()
+		if c.Baseline, err = c.readMetrics(f, "baseline.csv"); err != nil {
+			return nil, fmt.Errorf("baseline.csv: %w", err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("baseline.csv: %w", err)
 	}
 	if f, err := os.Open(filepath.Join(dir, "topology.csv")); err == nil {
 		defer f.Close()
@@ -136,11 +158,12 @@ func newCSV(r io.Reader, want ...string) (*csv.Reader, error) {
 	return cr, nil
 }
 
-func (c *Case) readMetrics(r io.Reader) error {
+func (c *Case) readMetrics(r io.Reader, file string) (map[string]map[string][]Sample, error) {
 	cr, err := newCSV(r, "timestamp", "service", "metric", "value")
 	if err != nil {
-		return err
+		return nil, err
 	}
+	out := map[string]map[string][]Sample{}
 	skipped := 0
 	for line := 2; ; line++ {
 		rec, err := cr.Read()
@@ -148,14 +171,14 @@ func (c *Case) readMetrics(r io.Reader) error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("line %d: %w", line, err)
+			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
 		if len(rec) < 4 {
-			return fmt.Errorf("line %d: %d fields, want timestamp,service,metric,value", line, len(rec))
+			return nil, fmt.Errorf("line %d: %d fields, want timestamp,service,metric,value", line, len(rec))
 		}
 		ts, err := strconv.ParseFloat(strings.TrimSpace(rec[0]), 64)
-		if err != nil || math.IsNaN(ts) || math.IsInf(ts, 0) {
-			return fmt.Errorf("line %d: timestamp %q is not Unix seconds", line, rec[0])
+		if err != nil || math.IsNaN(ts) || math.IsInf(ts, 0) || math.Abs(ts) > 1e11 {
+			return nil, fmt.Errorf("line %d: timestamp %q is not Unix seconds", line, rec[0])
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(rec[3]), 64)
 		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
@@ -164,28 +187,64 @@ func (c *Case) readMetrics(r io.Reader) error {
 		}
 		svc, metric := strings.TrimSpace(rec[1]), strings.TrimSpace(rec[2])
 		if svc == "" || metric == "" {
-			return fmt.Errorf("line %d: empty service or metric", line)
+			return nil, fmt.Errorf("line %d: empty service or metric", line)
 		}
-		m := c.Metrics[svc]
+		m := out[svc]
 		if m == nil {
 			m = map[string][]Sample{}
-			c.Metrics[svc] = m
+			out[svc] = m
 		}
 		m[metric] = append(m[metric], Sample{time.Unix(0, int64(ts*1e9)).UTC(), v})
 	}
-	if len(c.Metrics) == 0 {
-		return errors.New("no metric rows")
+	if len(out) == 0 {
+		return nil, errors.New("no metric rows with a finite value")
 	}
-	for _, m := range c.Metrics {
+	unordered, dups := 0, 0
+	for _, m := range out {
 		for k, s := range m {
-			sort.SliceStable(s, func(i, j int) bool { return s[i].T.Before(s[j].T) })
-			m[k] = s
+			var u, d int
+			m[k], u, d = tidy(s)
+			unordered += u
+			dups += d
 		}
 	}
 	if skipped > 0 {
-		c.Warnings = append(c.Warnings, fmt.Sprintf("%d rows without a finite value were skipped", skipped))
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %d rows without a finite value were skipped", file, skipped))
 	}
-	return nil
+	if unordered > 0 {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %d samples were out of time order and were sorted", file, unordered))
+	}
+	if dups > 0 {
+		c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %d samples repeated a timestamp and were averaged with it", file, dups))
+	}
+	return out, nil
+}
+
+// tidy sorts samples by time and averages samples that share a timestamp;
+// it returns how many were out of order and how many were merged.
+func tidy(s []Sample) ([]Sample, int, int) {
+	unordered := 0
+	for i := 1; i < len(s); i++ {
+		if s[i].T.Before(s[i-1].T) {
+			unordered++
+		}
+	}
+	if unordered > 0 {
+		sort.SliceStable(s, func(i, j int) bool { return s[i].T.Before(s[j].T) })
+	}
+	out := s[:0]
+	dups := 0
+	for i := 0; i < len(s); {
+		j, sum := i, 0.0
+		for j < len(s) && s[j].T.Equal(s[i].T) {
+			sum += s[j].V
+			j++
+		}
+		dups += j - i - 1
+		out = append(out, Sample{s[i].T, sum / float64(j-i)})
+		i = j
+	}
+	return out, unordered, dups
 }
 
 func (c *Case) readTopology(r io.Reader) error {

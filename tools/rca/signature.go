@@ -3,6 +3,7 @@ package rca
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -14,57 +15,72 @@ type Signature struct {
 	Steps []string `json:"steps"`
 }
 
+// signatures are the remediation ladders per kind of evidence, tried in
+// order: the first whose kinds show a clear anomaly (rising, for
+// memory) names the candidate's signature. %[1]s is the service.
+var signatures = []struct {
+	kind   string
+	kinds  []string
+	rising bool
+	steps  []string
+}{
+	{"memory", []string{"memory", "free memory"}, true, []string{
+		"restart %[1]s's pods (rollout restart) to reclaim memory; a leak will come back",
+		"raise %[1]s's memory limit if the growth is load, not a leak"}},
+	{"crashloop", []string{"restarts"}, false, []string{
+		"read %[1]s's previous container logs for the crash",
+		"roll back %[1]s if a recent change introduced it"}},
+	{"cpu", []string{"cpu", "saturation"}, false, []string{
+		"raise %[1]s's CPU limit",
+		"scale %[1]s out (more replicas)",
+		"restart %[1]s's pods if a hot loop is suspected"}},
+	{"errors", []string{"errors", "success"}, false, []string{
+		"read %[1]s's error logs (logs_search, level error)",
+		"roll back %[1]s if it changed recently"}},
+	{"latency", []string{"latency"}, false, []string{
+		"check %[1]s's dependencies and network (its callees' latency)",
+		"scale %[1]s out if it is saturated"}},
+	{"network", []string{"client latency"}, false, []string{
+		"check the network of %[1]s's pods and of the calls to it (packet loss, delay)",
+		"move %[1]s's pods to other nodes if one node's network is at fault"}},
+	{"traffic", []string{"traffic"}, false, []string{
+		"find the client sending %[1]s the extra requests (its callers' traffic, access logs)",
+		"scale %[1]s out, or rate-limit the client"}},
+}
+
 // classify reads a candidate's evidence.
 func classify(r Ranked) Signature {
-	has := func(pred func(string) bool) (Evidence, bool) {
-		for _, e := range r.Evidence {
-			if e.Score >= 3 && pred(strings.ToLower(e.Metric)) {
-				return e, true
-			}
-		}
-		return Evidence{}, false
-	}
-	contains := func(sub ...string) func(string) bool {
-		return func(m string) bool {
-			for _, s := range sub {
-				if strings.Contains(m, s) {
-					return true
-				}
-			}
-			return false
-		}
-	}
 	svc := r.Service
 	if r.Change != nil {
 		return Signature{"change", []string{
 			fmt.Sprintf("roll back %s to the revision before the %s at %s", svc, r.Change.Kind, r.Change.Time.Format("15:04")),
 			fmt.Sprintf("if it recurs, hold further rollouts of %s", svc)}}
 	}
-	if e, ok := has(contains("mem", "oom")); ok && e.After > e.Before {
-		return Signature{"memory", []string{
-			fmt.Sprintf("restart %s's pods (rollout restart) to reclaim memory; a leak will come back", svc),
-			fmt.Sprintf("raise %s's memory limit if the growth is load, not a leak", svc)}}
+	if r.silent || r.roles[RoleCollapse] >= clearAnomaly {
+		return Signature{"down", []string{
+			fmt.Sprintf("check whether %s is running: its pods, their events and restarts", svc),
+			fmt.Sprintf("restart %s's pods if they hang", svc)}}
 	}
-	if _, ok := has(contains("restart")); ok {
-		return Signature{"crashloop", []string{
-			fmt.Sprintf("read %s's previous container logs for the crash", svc),
-			fmt.Sprintf("roll back %s if a recent change introduced it", svc)}}
+	steps := func(ss []string) []string {
+		out := make([]string, len(ss))
+		for i, s := range ss {
+			out[i] = fmt.Sprintf(s, svc)
+		}
+		return out
 	}
-	if _, ok := has(contains("cpu", "throttl")); ok {
-		return Signature{"cpu", []string{
-			fmt.Sprintf("raise %s's CPU limit", svc),
-			fmt.Sprintf("scale %s out (more replicas)", svc),
-			fmt.Sprintf("restart %s's pods if a hot loop is suspected", svc)}}
+	for _, sig := range signatures {
+		for _, e := range r.Evidence {
+			if e.Score >= clearAnomaly && slices.Contains(sig.kinds, e.Kind) && (!sig.rising || e.After > e.Before || e.Kind == "free memory") {
+				return Signature{sig.kind, steps(sig.steps)}
+			}
+		}
 	}
-	if _, ok := has(contains("success", "error", "avail", "fail")); ok {
-		return Signature{"errors", []string{
-			fmt.Sprintf("read %s's error logs (logs_search, level error)", svc),
-			fmt.Sprintf("roll back %s if it changed recently", svc)}}
-	}
-	if _, ok := has(contains("latency", "duration")); ok {
-		return Signature{"latency", []string{
-			fmt.Sprintf("check %s's dependencies and network (its callees' latency)", svc),
-			fmt.Sprintf("scale %s out if it is saturated", svc)}}
+	if strings.HasPrefix(r.Decided, "calls to it") {
+		for _, sig := range signatures {
+			if sig.kind == "network" {
+				return Signature{sig.kind, steps(sig.steps)}
+			}
+		}
 	}
 	return Signature{"unclear", []string{fmt.Sprintf("look at %s's metrics and logs around the onset", svc)}}
 }
@@ -72,11 +88,34 @@ func classify(r Ranked) Signature {
 // Result is a ranking with what a person needs to act on it.
 type Result struct {
 	Ranking []Ranked `json:"ranking"`
-	// Confidence in the top candidate, in [0, 1]: how clearly it stands
-	// out from the second and how strong its own anomaly is.
+	// Confidence is the chance that the top candidate is the root cause,
+	// in [0, 1], calibrated on the generated suite: of cases given 0.8,
+	// about eight in ten are right (docs/benchmarks.md has the check on
+	// both sets). Likelihood says it in a word.
 	Confidence float64 `json:"confidence"`
+	Likelihood string  `json:"likelihood"`
 	// Signature and next steps for the top candidate.
 	Signature Signature `json:"signature"`
+}
+
+// The confidence is a logistic function of the top score and its lead
+// over the second, fitted by TestFitConfidence (RCA_FIT=1): a clear lead
+// matters five times as much as a high score.
+const (
+	confIntercept = -1.43
+	confTop       = 2.12
+	confGap       = 10.2
+)
+
+// likelihoods name confidence bands, highest first.
+var likelihoods = []struct {
+	from float64
+	word string
+}{
+	{0.8, "likely"},
+	{0.6, "probable"},
+	{0.4, "possible"},
+	{0, "unclear"},
 }
 
 // Analyze ranks the case and adds confidence and next steps.
@@ -86,16 +125,22 @@ func Analyze(c *Case, o Options) Result {
 		return r
 	}
 	top := r.Ranking[0]
-	second := 0.0
+	gap := top.Score
 	if len(r.Ranking) > 1 {
-		second = r.Ranking[1].Score
+		gap -= r.Ranking[1].Score
 	}
-	margin := 1.0
-	if top.Score > 0 {
-		margin = (top.Score - second) / top.Score
+	p := 1 / (1 + math.Exp(-(confIntercept + confTop*top.Score + confGap*gap)))
+	if top.Score == 0 {
+		p = 0 // nothing moved: no candidate stands out
 	}
-	strength := 1 - math.Exp(-top.Own/5) // an own deviation of 5 spreads is clear
-	r.Confidence = math.Round(100*margin*strength) / 100
+	// Never certain: 0.99 at most.
+	r.Confidence = math.Min(math.Round(100*p)/100, 0.99)
+	for _, l := range likelihoods {
+		if r.Confidence >= l.from {
+			r.Likelihood = l.word
+			break
+		}
+	}
 	r.Signature = classify(top)
 	return r
 }

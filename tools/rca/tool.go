@@ -179,31 +179,19 @@ func (t rankTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, e
 	}
 	res := Analyze(c, Options{})
 	var b strings.Builder
-	fmt.Fprintf(&b, "Root-cause ranking for the incident at %s UTC (%d services, metrics %s – %s, %d call edges).%s\n",
+	fmt.Fprintf(&b, "Likely root causes of the incident at %s UTC, most likely first (scores 0–1: 0.3 is a clear anomaly, 0.5 a strong one; %d services, metrics %s–%s, %d call edges).%s\n",
 		onset.Format("2006-01-02 15:04"), len(c.Metrics), from.Format("15:04"), to.Format("15:04"), len(c.Edges), edgeNote)
 	for i, r := range res.Ranking {
 		if i == top {
 			break
 		}
-		fmt.Fprintf(&b, "%d. %s — score %.1f (own %.1f)", i+1, r.Service, r.Score, r.Own)
-		var ev []string
-		for _, e := range r.Evidence {
-			if e.Score < 1 || len(ev) == 3 {
-				break
-			}
-			s := fmt.Sprintf("%s %s→%s (%.1f spreads at %s)", e.Metric, short(e.Before), short(e.After), e.Score, e.Peak.Format("15:04"))
-			ev = append(ev, s)
-		}
-		if len(ev) > 0 {
-			b.WriteString(": " + strings.Join(ev, "; "))
-		}
-		if r.Change != nil {
-			fmt.Fprintf(&b, "; %s at %s (%s)", r.Change.Kind, r.Change.Time.Format("15:04"), r.Change.Detail)
-		}
+		b.WriteString(describeCandidate(i+1, r, onset))
 		b.WriteString("\n")
 	}
 	if len(res.Ranking) > 0 {
-		fmt.Fprintf(&b, "Confidence in %s: %.2f. Its evidence looks like %s; steps to propose, in order (each needs approval):\n", res.Ranking[0].Service, res.Confidence, res.Signature.Kind)
+		first := res.Ranking[0]
+		fmt.Fprintf(&b, "Confidence that %s is the cause: %.2f (%s). Its evidence looks like %s; steps to propose, in order (each needs approval):\n",
+			first.Service, res.Confidence, res.Likelihood, res.Signature.Kind)
 		for i, s := range res.Signature.Steps {
 			fmt.Fprintf(&b, "  %d) %s\n", i+1, s)
 		}
@@ -214,8 +202,60 @@ func (t rankTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, e
 	return tools.Result{Text: b.String(), Data: res}, nil
 }
 
-func short(v float64) string {
-	s := fmt.Sprintf("%.3g", v)
+// describeCandidate is one line of the ranking, evidence first: what
+// decided, the change close to the onset, then the strongest other moves.
+func describeCandidate(n int, r Ranked, onset time.Time) string {
+	var parts []string
+	if r.Change != nil {
+		when := "at the onset"
+		if d := r.Change.Time.Sub(onset).Round(time.Second); d < 0 {
+			when = shortDuration(-d) + " before the onset"
+		} else if d > 0 {
+			when = shortDuration(d) + " after the onset"
+		}
+		ch := fmt.Sprintf("%s at %s, %s", r.Change.Kind, r.Change.Time.Format("15:04"), when)
+		if r.Change.Detail != "" {
+			ch += " (" + r.Change.Detail + ")"
+		}
+		parts = append(parts, ch)
+	}
+	decided := r.Decided
+	if r.Change != nil {
+		// Decided repeats the change first; it is said above.
+		if _, rest, ok := strings.Cut(decided, "; "); ok {
+			decided = rest
+		}
+	}
+	if r.Score < clearAnomaly && r.Change == nil {
+		decided = "nothing clear; the strongest move: " + decided
+	}
+	parts = append(parts, decided)
+	for _, e := range r.Evidence {
+		if len(parts) >= 4 || e.Score < clearAnomaly {
+			break
+		}
+		if d := describe(e); !strings.Contains(decided, d) {
+			parts = append(parts, d)
+		}
+	}
+	return fmt.Sprintf("%d. %s — %.2f: %s", n, r.Service, r.Score, strings.Join(parts, "; "))
+}
+
+// shortDuration writes 30s, 2m, 2m30s, 1h5m: how a person says it.
+func shortDuration(d time.Duration) string {
+	if d >= time.Minute {
+		d = d.Round(time.Second)
+		if d >= time.Hour {
+			d = d.Round(time.Minute)
+		}
+	}
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
 	return s
 }
 

@@ -1,0 +1,4 @@
+package rca
+
+// ShortDuration is shortDuration, for the external tests.
+var ShortDuration = shortDuration

@@ -1,0 +1,69 @@
+package rca
+
+import (
+	"math"
+	"sort"
+	"time"
+)
+
+// findOnset picks, when no onset is given, the sample time after which the
+// metrics move most: each candidate in the middle of the window (at most
+// 60 of them) is scored as an onset, and the one with the largest sum of
+// metric scores wins. Every case format and the rca_rank tool carry an
+// onset, so this is the fallback; a mean-shift change-point vote was
+// measured against it and dropped (docs/benchmarks.md): it finds a clean
+// level shift to the sample, but ranks worse on the dev cases, whose
+// lead-ins hold earlier faults.
+func findOnset(c *Case) time.Time {
+	var times []time.Time
+	seen := map[int64]bool{}
+	for _, m := range c.Metrics {
+		for _, s := range m {
+			for _, x := range s {
+				if !seen[x.T.UnixNano()] {
+					seen[x.T.UnixNano()] = true
+					times = append(times, x.T)
+				}
+			}
+		}
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+	if len(times) < 8 {
+		if len(times) == 0 {
+			return time.Time{}
+		}
+		return times[len(times)/2]
+	}
+	step := math.Max(samplingStep(c).Seconds(), 1)
+	services := c.Services()
+	prep := make([][]prepared, len(services))
+	for i, s := range services {
+		prep[i] = prepareService(c.Metrics[s], c.Baseline[s])
+	}
+	cands := times[len(times)/4 : len(times)-2]
+	if len(cands) > 60 {
+		k := len(cands) / 60
+		var thin []time.Time
+		for i := 0; i < len(cands); i += k {
+			thin = append(thin, cands[i])
+		}
+		cands = thin
+	}
+	best, bestAt := -1.0, times[len(times)/2]
+	for _, t := range cands {
+		w := window{onset: float64(t.UnixNano()) / 1e9, step: step, before: math.Max(1800, 10*step),
+			after: math.Max(300, 3*step), recent: math.Max(600, 3*step)}
+		total := 0.0
+		for _, ps := range prep {
+			for _, p := range ps {
+				if e, ok := score(p, w); ok {
+					total += e.Score
+				}
+			}
+		}
+		if total > best {
+			best, bestAt = total, t
+		}
+	}
+	return bestAt
+}
