@@ -44,6 +44,9 @@ func (s *Service) startFollowUp(ctx context.Context, kind string, in Incident, r
 	ok, err := s.opts.Store.Claim(ctx, "followup:"+kind+":"+in.ID, s.opts.FollowUpLease)
 	if err != nil || !ok {
 		<-s.slots
+		// Another follow-up may have been deferred while this one held
+		// the slot: wake the sweep, or it waits for its next tick.
+		s.wake()
 		if err != nil {
 			s.opts.Logger.Error("lease an incident follow-up; it will be retried", "incident", in.ID, "followup", kind, "err", err)
 		}
@@ -53,10 +56,7 @@ func (s *Service) startFollowUp(ctx context.Context, kind string, in Incident, r
 		defer func() {
 			<-s.slots
 			// A freed slot may be what a deferred follow-up waits for.
-			select {
-			case s.kick <- struct{}{}:
-			default:
-			}
+			s.wake()
 		}()
 		ctx := context.WithoutCancel(ctx)
 		run(ctx, in)
@@ -71,6 +71,14 @@ func (s *Service) startFollowUp(ctx context.Context, kind string, in Incident, r
 			}
 		}
 	}()
+}
+
+// wake asks RunFollowUps to look for deferred follow-ups now.
+func (s *Service) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
 }
 
 // followUpDone reports whether the timeline shows kind's follow-up: an

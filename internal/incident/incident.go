@@ -175,6 +175,8 @@ type Store interface {
 	OpenIncidentsInChannel(ctx context.Context, channel string, since time.Time, limit int) ([]store.Incident, error)
 	IncidentByThread(ctx context.Context, channel, ts string) (store.Incident, error)
 	SetIncidentThread(ctx context.Context, id, threadTS string) (bool, error)
+	// UpdateIncidents serialises changes to incidents across replicas.
+	UpdateIncidents(ctx context.Context, fn func(ctx context.Context, tx store.IncidentTx) error) error
 	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
@@ -221,8 +223,10 @@ type Options struct {
 // Service manages incidents. It is safe for concurrent use.
 type Service struct {
 	opts Options
-	// mu serialises notifications: two for one group must not both open
-	// an incident.
+	// mu guards the hooks set after construction. Notifications and
+	// timeline events are serialised by the store (UpdateIncidents), so
+	// replicas on one store cannot both open an incident for a group or
+	// lose each other's events.
 	mu         sync.Mutex
 	onResolved func(ctx context.Context, in Incident)
 	// slots holds a token per follow-up running (MaxFollowUps); kick
@@ -283,43 +287,57 @@ func (s *Service) HandleFrom(ctx context.Context, sender string, m Message) (Out
 	if !first {
 		return Outcome{Duplicate: true}, nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	in, found, err := s.find(ctx, m)
+	var (
+		in      Incident
+		out     Outcome
+		changed bool
+	)
+	// Finding the incident, the storm decision and the change are one
+	// serialised transaction: on every replica, in any interleaving, a
+	// group has one incident and every alert is kept.
+	err = s.opts.Store.UpdateIncidents(ctx, func(ctx context.Context, tx store.IncidentTx) error {
+		var found bool
+		var err error
+		out, changed = Outcome{}, false
+		if in, found, err = s.find(ctx, tx, m); err != nil {
+			return err
+		}
+		now := s.opts.Now()
+		if !found {
+			if m.Status == "resolved" {
+				// Resolved before we ever saw it firing (or long ago):
+				// nothing to open.
+				out.Ignored = "no open incident for this resolved group"
+				return nil
+			}
+			if in, found, err = s.stormTarget(ctx, tx, m); err != nil {
+				return err
+			}
+			if found {
+				in.Data.GroupKeys = append(in.Data.GroupKeys, m.GroupKey)
+				in.Data.Timeline = append(in.Data.Timeline, Event{now, "merged", "related alert group joined: " + groupLabel(m)})
+				out.Merged = true
+			} else {
+				in = s.newIncident(m, now)
+				in.Data.OpenedBy = sender
+				out.Opened = true
+			}
+		}
+		changed = s.apply(&in, m, now)
+		in.Data.Notified++
+		if in.Status == store.IncidentOpen && in.Firing() == 0 {
+			in.Status, in.ResolvedAt, in.Data.ResolvedBy = store.IncidentResolved, now, sender
+			in.Data.Timeline = append(in.Data.Timeline, Event{now, "resolved", "all alerts resolved"})
+			out.Resolved = true
+		}
+		in.UpdatedAt = now
+		return s.save(ctx, tx, in)
+	})
 	if err != nil {
 		return Outcome{}, err
 	}
-	now := s.opts.Now()
-	out := Outcome{}
-	if !found {
-		if m.Status == "resolved" {
-			// Resolved before we ever saw it firing (or long ago):
-			// nothing to open.
-			return Outcome{Ignored: "no open incident for this resolved group"}, nil
-		}
-		if in, found, err = s.stormTarget(ctx, m); err != nil {
-			return Outcome{}, err
-		}
-		if found {
-			in.Data.GroupKeys = append(in.Data.GroupKeys, m.GroupKey)
-			in.Data.Timeline = append(in.Data.Timeline, Event{now, "merged", "related alert group joined: " + groupLabel(m)})
-			out.Merged = true
-		} else {
-			in = s.newIncident(m, now)
-			in.Data.OpenedBy = sender
-			out.Opened = true
-		}
-	}
-	changed := s.apply(&in, m, now)
-	in.Data.Notified++
-	if in.Status == store.IncidentOpen && in.Firing() == 0 {
-		in.Status, in.ResolvedAt, in.Data.ResolvedBy = store.IncidentResolved, now, sender
-		in.Data.Timeline = append(in.Data.Timeline, Event{now, "resolved", "all alerts resolved"})
-		out.Resolved = true
-	}
-	in.UpdatedAt = now
-	if err := s.save(ctx, in); err != nil {
-		return Outcome{}, err
+	if out.Ignored != "" {
+		return out, nil
 	}
 	out.Incident = in.ID
 	switch {
@@ -331,16 +349,16 @@ func (s *Service) HandleFrom(ctx context.Context, sender string, m Message) (Out
 	if out.Opened && s.opts.Investigator != nil {
 		s.startFollowUp(ctx, followInvestigation, in, s.opts.Investigator.Investigate)
 	}
-	if out.Resolved && s.onResolved != nil {
-		s.startFollowUp(ctx, followPostmortem, in, s.onResolved)
+	if onResolved := s.resolved(); out.Resolved && onResolved != nil {
+		s.startFollowUp(ctx, followPostmortem, in, onResolved)
 	}
 	return out, nil
 }
 
 // find returns the open incident that holds m's group, by the store's
 // index of groups: the cost does not grow with the open incidents.
-func (s *Service) find(ctx context.Context, m Message) (Incident, bool, error) {
-	raw, err := s.opts.Store.OpenIncidentByGroup(ctx, m.GroupKey)
+func (s *Service) find(ctx context.Context, tx store.IncidentTx, m Message) (Incident, bool, error) {
+	raw, err := tx.OpenIncidentByGroup(ctx, m.GroupKey)
 	if errors.Is(err, store.ErrNotFound) {
 		return Incident{}, false, nil
 	}
@@ -356,10 +374,10 @@ func (s *Service) find(ctx context.Context, m Message) (Incident, bool, error) {
 
 // stormTarget finds an open incident a new group belongs to: the same
 // alert, routed to the same channel, opened within the storm window.
-func (s *Service) stormTarget(ctx context.Context, m Message) (Incident, bool, error) {
+func (s *Service) stormTarget(ctx context.Context, tx store.IncidentTx, m Message) (Incident, bool, error) {
 	name := alertname(m)
 	channel, _ := s.route(m)
-	list, err := s.opts.Store.OpenIncidentsInChannel(ctx, channel, s.opts.Now().Add(-s.opts.StormWindow), 100)
+	list, err := tx.OpenIncidentsInChannel(ctx, channel, s.opts.Now().Add(-s.opts.StormWindow), 100)
 	if err != nil {
 		return Incident{}, false, fmt.Errorf("list the channel's recent incidents: %w", err)
 	}
@@ -442,10 +460,11 @@ func resolvedEnd(a Alert) time.Time {
 }
 
 func (s *Service) post(ctx context.Context, in *Incident) {
-	if s.opts.Surface == nil || in.Channel == "" {
+	sf := s.surface()
+	if sf == nil || in.Channel == "" {
 		return
 	}
-	ts, err := s.opts.Surface.PostIncident(ctx, in.Channel, *in)
+	ts, err := sf.PostIncident(ctx, in.Channel, *in)
 	if err != nil {
 		s.opts.Logger.Error("post the incident", "incident", in.ID, "channel", in.Channel, "err", err)
 		return
@@ -454,28 +473,31 @@ func (s *Service) post(ctx context.Context, in *Incident) {
 		return // queued; the surface links it when delivered
 	}
 	in.ThreadTS = ts
-	if err := s.save(context.WithoutCancel(ctx), *in); err != nil {
+	// Only the thread column: another replica may have changed the
+	// incident since this one saved it.
+	if _, err := s.opts.Store.SetIncidentThread(context.WithoutCancel(ctx), in.ID, ts); err != nil {
 		s.opts.Logger.Error("record the incident's thread", "incident", in.ID, "err", err)
 	}
 }
 
 func (s *Service) update(ctx context.Context, in Incident) {
-	if s.opts.Surface == nil || in.ThreadTS == "" {
+	sf := s.surface()
+	if sf == nil || in.ThreadTS == "" {
 		return
 	}
-	if err := s.opts.Surface.UpdateIncident(ctx, in); err != nil {
+	if err := sf.UpdateIncident(ctx, in); err != nil {
 		s.opts.Logger.Error("update the incident's message", "incident", in.ID, "err", err)
 	}
 }
 
-func (s *Service) save(ctx context.Context, in Incident) error {
+func (s *Service) save(ctx context.Context, tx store.IncidentTx, in Incident) error {
 	raw, err := json.Marshal(in.Data)
 	if err != nil {
 		return err
 	}
 	in.Incident.Data = raw
 	in.Incident.GroupKeys = in.Data.GroupKeys
-	if err := s.opts.Store.PutIncident(ctx, in.Incident); err != nil {
+	if err := tx.PutIncident(ctx, in.Incident); err != nil {
 		return fmt.Errorf("store incident %s: %w", in.ID, err)
 	}
 	return nil
@@ -487,6 +509,13 @@ func (s *Service) SetOnResolved(f func(ctx context.Context, in Incident)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.onResolved = f
+}
+
+// surface is where incidents are shown, nil for nowhere.
+func (s *Service) surface() Surface {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opts.Surface
 }
 
 // SetSurface sets where incidents are shown (a surface built after the
@@ -527,19 +556,24 @@ func (s *Service) LinkThread(ctx context.Context, id, threadTS string) (bool, er
 // Record adds an event to an incident's timeline (messages, proposals,
 // actions, the investigation) and, for an acknowledgement, who acked.
 func (s *Service) Record(ctx context.Context, id, kind, text, actor string) (Incident, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	in, err := s.Get(ctx, id)
+	var in Incident
+	err := s.opts.Store.UpdateIncidents(ctx, func(ctx context.Context, tx store.IncidentTx) error {
+		raw, err := tx.GetIncident(ctx, id)
+		if err != nil {
+			return err
+		}
+		if in, err = decode(raw); err != nil {
+			return fmt.Errorf("incident %s is unreadable: %w", id, err)
+		}
+		now := s.opts.Now()
+		in.Data.Timeline = append(in.Data.Timeline, Event{now, kind, text})
+		if kind == "acknowledged" {
+			in.Data.AckedBy = actor
+		}
+		in.UpdatedAt = now
+		return s.save(ctx, tx, in)
+	})
 	if err != nil {
-		return Incident{}, err
-	}
-	now := s.opts.Now()
-	in.Data.Timeline = append(in.Data.Timeline, Event{now, kind, text})
-	if kind == "acknowledged" {
-		in.Data.AckedBy = actor
-	}
-	in.UpdatedAt = now
-	if err := s.save(ctx, in); err != nil {
 		return Incident{}, err
 	}
 	if kind == "acknowledged" {

@@ -27,6 +27,23 @@ func TestPostgresConformance(t *testing.T) {
 	})
 }
 
+// TestPostgresIncidentChangesAcrossReplicas: two stores on one database,
+// as two replicas have.
+func TestPostgresIncidentChangesAcrossReplicas(t *testing.T) {
+	pg := testserver.StartPostgres(t)
+	dsn := pg.NewDatabase(t)
+	var handles [2]store.Store
+	for i := range handles {
+		s, err := store.OpenPostgres(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		handles[i] = s
+	}
+	storetest.ConcurrentIncidentChanges(t, handles[0], handles[1])
+}
+
 func TestPostgresMigrations(t *testing.T) {
 	pg := testserver.StartPostgres(t)
 	dsn := pg.NewDatabase(t)

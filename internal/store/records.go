@@ -289,18 +289,66 @@ func (s *sqlDB) ListAudit(ctx context.Context, limit int) ([]AuditEntry, error) 
 	return out, rows.Err()
 }
 
+// querier is what a database and a transaction both offer.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// incidentRW reads and writes incidents through q: the database, or the
+// transaction of UpdateIncidents.
+type incidentRW struct {
+	s *sqlDB
+	q querier
+}
+
 // PutIncident implements Incidents: the incident and the index of its
 // groups change together, in one transaction.
 func (s *sqlDB) PutIncident(ctx context.Context, inc Incident) error {
-	if inc.UpdatedAt.IsZero() {
-		inc.UpdatedAt = s.now()
-	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("put incident %s: %w", inc.ID, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO incidents (id, group_key, status, title, severity, channel, thread_ts, started_at, resolved_at, updated_at, data)
+	if err := (incidentRW{s, tx}).PutIncident(ctx, inc); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("put incident %s: %w", inc.ID, err)
+	}
+	return nil
+}
+
+// UpdateIncidents implements Incidents. The lock is the update of one row:
+// PostgreSQL holds its row lock and SQLite its write lock until the
+// transaction ends, so the same code serialises both, and the reads that
+// follow see every change committed before.
+func (s *sqlDB) UpdateIncidents(ctx context.Context, fn func(ctx context.Context, tx IncidentTx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin an incident change: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, `UPDATE incident_lock SET n = n + 1 WHERE id = 1`); err != nil {
+		return fmt.Errorf("lock incidents: %w", err)
+	}
+	if err := fn(ctx, incidentRW{s, tx}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit an incident change: %w", err)
+	}
+	return nil
+}
+
+// PutIncident writes the incident and indexes its groups.
+func (rw incidentRW) PutIncident(ctx context.Context, inc Incident) error {
+	s := rw.s
+	if inc.UpdatedAt.IsZero() {
+		inc.UpdatedAt = s.now()
+	}
+	if _, err := rw.q.ExecContext(ctx, s.rebind(`INSERT INTO incidents (id, group_key, status, title, severity, channel, thread_ts, started_at, resolved_at, updated_at, data)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET group_key = excluded.group_key, status = excluded.status, title = excluded.title,
 			severity = excluded.severity, channel = excluded.channel,
@@ -314,13 +362,10 @@ func (s *sqlDB) PutIncident(ctx context.Context, inc Incident) error {
 		if k == "" {
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO incident_groups (group_key, incident_id) VALUES (?, ?) ON CONFLICT DO NOTHING`),
+		if _, err := rw.q.ExecContext(ctx, s.rebind(`INSERT INTO incident_groups (group_key, incident_id) VALUES (?, ?) ON CONFLICT DO NOTHING`),
 			k, inc.ID); err != nil {
 			return fmt.Errorf("index the groups of incident %s: %w", inc.ID, err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("put incident %s: %w", inc.ID, err)
 	}
 	return nil
 }
@@ -343,7 +388,12 @@ func scanIncident(sc interface{ Scan(...any) error }) (Incident, error) {
 
 // GetIncident implements Incidents.
 func (s *sqlDB) GetIncident(ctx context.Context, id string) (Incident, error) {
-	inc, err := scanIncident(s.queryRow(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE id = ?`, id))
+	return incidentRW{s, s.db}.GetIncident(ctx, id)
+}
+
+// GetIncident reads one incident.
+func (rw incidentRW) GetIncident(ctx context.Context, id string) (Incident, error) {
+	inc, err := scanIncident(rw.q.QueryRowContext(ctx, rw.s.rebind(`SELECT `+incidentColumns+` FROM incidents WHERE id = ?`), id))
 	if err != nil {
 		return Incident{}, notFound(err, "incident", id)
 	}
@@ -352,9 +402,14 @@ func (s *sqlDB) GetIncident(ctx context.Context, id string) (Incident, error) {
 
 // OpenIncidentByGroup implements Incidents.
 func (s *sqlDB) OpenIncidentByGroup(ctx context.Context, groupKey string) (Incident, error) {
-	inc, err := scanIncident(s.queryRow(ctx, `SELECT `+prefixed("i.", incidentColumns)+` FROM incident_groups g
+	return incidentRW{s, s.db}.OpenIncidentByGroup(ctx, groupKey)
+}
+
+// OpenIncidentByGroup finds the open incident of a group.
+func (rw incidentRW) OpenIncidentByGroup(ctx context.Context, groupKey string) (Incident, error) {
+	inc, err := scanIncident(rw.q.QueryRowContext(ctx, rw.s.rebind(`SELECT `+prefixed("i.", incidentColumns)+` FROM incident_groups g
 		JOIN incidents i ON i.id = g.incident_id
-		WHERE g.group_key = ? AND i.status = ? ORDER BY i.started_at DESC, i.id DESC LIMIT 1`, groupKey, IncidentOpen))
+		WHERE g.group_key = ? AND i.status = ? ORDER BY i.started_at DESC, i.id DESC LIMIT 1`), groupKey, IncidentOpen))
 	if err != nil {
 		return Incident{}, notFound(err, "open incident for group", groupKey)
 	}
@@ -363,7 +418,12 @@ func (s *sqlDB) OpenIncidentByGroup(ctx context.Context, groupKey string) (Incid
 
 // OpenIncidentsInChannel implements Incidents.
 func (s *sqlDB) OpenIncidentsInChannel(ctx context.Context, channel string, since time.Time, limit int) ([]Incident, error) {
-	return s.incidents(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE status = ? AND channel = ? AND started_at >= ?
+	return incidentRW{s, s.db}.OpenIncidentsInChannel(ctx, channel, since, limit)
+}
+
+// OpenIncidentsInChannel lists a channel's recent open incidents.
+func (rw incidentRW) OpenIncidentsInChannel(ctx context.Context, channel string, since time.Time, limit int) ([]Incident, error) {
+	return rw.incidents(ctx, `SELECT `+incidentColumns+` FROM incidents WHERE status = ? AND channel = ? AND started_at >= ?
 		ORDER BY started_at DESC, id DESC LIMIT ?`, IncidentOpen, channel, ms(since), clampLimit(limit))
 }
 
@@ -403,7 +463,11 @@ func (s *sqlDB) ListIncidents(ctx context.Context, status string, limit int) ([]
 }
 
 func (s *sqlDB) incidents(ctx context.Context, query string, args ...any) ([]Incident, error) {
-	rows, err := s.query(ctx, query, args...)
+	return incidentRW{s, s.db}.incidents(ctx, query, args...)
+}
+
+func (rw incidentRW) incidents(ctx context.Context, query string, args ...any) ([]Incident, error) {
+	rows, err := rw.q.QueryContext(ctx, rw.s.rebind(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list incidents: %w", err)
 	}

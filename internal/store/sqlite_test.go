@@ -31,6 +31,22 @@ func TestSQLiteConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return openTemp(t) })
 }
 
+// TestSQLiteIncidentChangesAcrossHandles: two handles on one file, as two
+// processes would have.
+func TestSQLiteIncidentChangesAcrossHandles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "wk.db")
+	var handles [2]store.Store
+	for i := range handles {
+		s, err := store.OpenSQLite(context.Background(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		handles[i] = s
+	}
+	storetest.ConcurrentIncidentChanges(t, handles[0], handles[1])
+}
+
 func TestMigrationsAreIdempotentAndVersioned(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "wk.db")
 	ctx := context.Background()

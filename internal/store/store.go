@@ -236,6 +236,21 @@ type Incidents interface {
 	// SetIncidentThread records the thread of an incident's parent message
 	// unless one is recorded already; true when it set it.
 	SetIncidentThread(ctx context.Context, id, threadTS string) (bool, error)
+	// UpdateIncidents runs fn in one transaction that holds the store's
+	// incident lock, so changes to incidents happen one at a time across
+	// every replica on the store: what fn reads is what it changes, and
+	// no other writer's timeline event or alert is lost. fn's error (or a
+	// failed commit) rolls everything back. fn must not call out to slow
+	// services (Slack, a model): the lock is held while it runs.
+	UpdateIncidents(ctx context.Context, fn func(ctx context.Context, tx IncidentTx) error) error
+}
+
+// IncidentTx reads and writes incidents inside UpdateIncidents.
+type IncidentTx interface {
+	PutIncident(ctx context.Context, inc Incident) error
+	GetIncident(ctx context.Context, id string) (Incident, error)
+	OpenIncidentByGroup(ctx context.Context, groupKey string) (Incident, error)
+	OpenIncidentsInChannel(ctx context.Context, channel string, since time.Time, limit int) ([]Incident, error)
 }
 
 // Store is every concern together, as one backend provides them.

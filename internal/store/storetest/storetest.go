@@ -4,6 +4,7 @@ package storetest
 
 import (
 	"bytes"
+	"encoding/json"
 	"context"
 	"errors"
 	"fmt"
@@ -401,5 +402,96 @@ func incidents(t *testing.T, s store.Store) {
 	}
 	if list, _ := s.OpenIncidentsInChannel(ctx, "C1", start.Add(3*time.Hour), 10); len(list) != 0 {
 		t.Errorf("OpenIncidentsInChannel since after the start = %+v", list)
+	}
+}
+
+// ConcurrentIncidentChanges checks UpdateIncidents across two handles on
+// one database — two replicas: read-modify-write changes from both, many
+// at once, lose nothing, and "open an incident for this group unless one
+// is open" opens exactly one.
+func ConcurrentIncidentChanges(t *testing.T, a, b store.Store) {
+	ctx := context.Background()
+	now := time.Now()
+	if err := a.PutIncident(ctx, store.Incident{ID: "inc_shared", GroupKey: "g0", Status: store.IncidentOpen, Channel: "C1",
+		StartedAt: now, UpdatedAt: now, Data: []byte("[]")}); err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 4, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*workers*each*2)
+	for r, s := range []store.Store{a, b} {
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range each {
+					event := fmt.Sprintf("r%d-w%d-%d", r, w, i)
+					errs <- s.UpdateIncidents(ctx, func(ctx context.Context, tx store.IncidentTx) error {
+						inc, err := tx.GetIncident(ctx, "inc_shared")
+						if err != nil {
+							return err
+						}
+						var events []string
+						if err := json.Unmarshal(inc.Data, &events); err != nil {
+							return err
+						}
+						inc.Data, _ = json.Marshal(append(events, event))
+						return tx.PutIncident(ctx, inc)
+					})
+					// Open the incident of a group unless it is open: the
+					// storm decision.
+					group := fmt.Sprintf("storm-%d", i%5)
+					errs <- s.UpdateIncidents(ctx, func(ctx context.Context, tx store.IncidentTx) error {
+						if _, err := tx.OpenIncidentByGroup(ctx, group); err == nil {
+							return nil
+						} else if !errors.Is(err, store.ErrNotFound) {
+							return err
+						}
+						return tx.PutIncident(ctx, store.Incident{ID: "inc_" + event, GroupKey: group, Status: store.IncidentOpen,
+							Channel: "C2", StartedAt: now, UpdatedAt: now})
+					})
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	inc, err := b.GetIncident(ctx, "inc_shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	if err := json.Unmarshal(inc.Data, &events); err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 2*workers*each {
+		t.Errorf("%d of %d events kept", len(events), 2*workers*each)
+	}
+	open, err := a.OpenIncidentsInChannel(ctx, "C2", now.Add(-time.Minute), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(open) != 5 {
+		t.Errorf("%d incidents opened for 5 groups", len(open))
+	}
+	// fn's error rolls its writes back.
+	boom := errors.New("boom")
+	err = a.UpdateIncidents(ctx, func(ctx context.Context, tx store.IncidentTx) error {
+		if err := tx.PutIncident(ctx, store.Incident{ID: "inc_rolled_back", GroupKey: "gx", Status: store.IncidentOpen, Channel: "C3",
+			StartedAt: now, UpdatedAt: now}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Errorf("UpdateIncidents returned %v, want fn's error", err)
+	}
+	if _, err := a.GetIncident(ctx, "inc_rolled_back"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a failed change was kept: %v", err)
 	}
 }
