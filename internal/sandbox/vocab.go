@@ -29,27 +29,27 @@ func Vocabularies() []string {
 type quantity int
 
 const (
-	qCPUPct     quantity = iota // mean pod CPU, % of its limit
-	qCPURatio                   // the same as a fraction
-	qCPUSeconds                 // cumulative core-seconds (a counter)
-	qMemPct                     // mean pod memory, % of its limit
-	qMemBytes                   // memory of all pods
-	qFreeMemBytes               // limit minus use: falls when memory grows
-	qRPS                        // requests per second
-	qRequests                   // requests in the sample's interval
-	qRequestsTotal              // cumulative requests (a counter)
-	qErrors                     // failed requests in the interval
-	qErrorsTotal                // cumulative failed requests (a counter)
-	qSuccessPct                 // 100 × (1 − error ratio)
-	qLatencyP90                 // server-side P90 latency, seconds
-	qLatencyP99                 // server-side P99 latency, seconds
-	qClientP90                  // P90 latency of the service's outgoing calls
-	qNetRx                      // bytes received in the interval
-	qNetTx                      // bytes sent in the interval
-	qNetRxTotal                 // cumulative bytes received (a counter)
-	qNetTxTotal                 // cumulative bytes sent (a counter)
-	qRestartsTotal              // container restarts so far (mostly 0)
-	qThrottles                  // requests refused for lack of capacity
+	qCPUPct        quantity = iota // mean pod CPU, % of its limit
+	qCPURatio                      // the same as a fraction
+	qCPUSeconds                    // cumulative core-seconds (a counter)
+	qMemPct                        // mean pod memory, % of its limit
+	qMemBytes                      // memory of all pods
+	qFreeMemBytes                  // limit minus use: falls when memory grows
+	qRPS                           // requests per second
+	qRequests                      // requests in the sample's interval
+	qRequestsTotal                 // cumulative requests (a counter)
+	qErrors                        // failed requests in the interval
+	qErrorsTotal                   // cumulative failed requests (a counter)
+	qSuccessPct                    // 100 × (1 − error ratio)
+	qLatencyP90                    // server-side P90 latency, seconds
+	qLatencyP99                    // server-side P99 latency, seconds
+	qClientP90                     // P90 latency of the service's outgoing calls
+	qNetRx                         // bytes received in the interval
+	qNetTx                         // bytes sent in the interval
+	qNetRxTotal                    // cumulative bytes received (a counter)
+	qNetTxTotal                    // cumulative bytes sent (a counter)
+	qRestartsTotal                 // container restarts so far (mostly 0)
+	qThrottles                     // requests refused for lack of capacity
 )
 
 // counter reports whether q is cumulative, and the per-interval quantity
@@ -242,14 +242,14 @@ func (v vocabulary) metricsFor(seed uint64, spec ServiceSpec, hasCallees bool) [
 
 // sample is a service's quantities averaged over one sampling interval.
 type sample struct {
-	steps                                  int
-	cpuPct, memPct, memBytes, memFree      float64
-	cpuCores, rps, errRatio                float64
-	latP90, latP99, client, success        float64
-	restarts                               float64
-	throttled                              float64
-	interval                               float64 // seconds
-	bytesPerRequest                        float64
+	steps                             int
+	cpuPct, memPct, memBytes, memFree float64
+	cpuCores, rps, errRatio           float64
+	latP90, latP99, client, success   float64
+	restarts                          float64
+	throttled                         float64
+	interval                          float64 // seconds
+	bytesPerRequest                   float64
 }
 
 // add folds one simulation step into the sample. The sums keep the order
