@@ -582,6 +582,36 @@ func (s *Service) Record(ctx context.Context, id, kind, text, actor string) (Inc
 	return in, nil
 }
 
+// Acknowledge records that user acknowledged the incident, unless someone
+// already did: the check and the change are one serialised step, so two
+// clicks (on two replicas) record one acknowledgement. It returns the
+// incident and who acknowledged it first.
+func (s *Service) Acknowledge(ctx context.Context, id, user string) (in Incident, by string, err error) {
+	err = s.opts.Store.UpdateIncidents(ctx, func(ctx context.Context, tx store.IncidentTx) error {
+		raw, err := tx.GetIncident(ctx, id)
+		if err != nil {
+			return err
+		}
+		if in, err = decode(raw); err != nil {
+			return fmt.Errorf("incident %s is unreadable: %w", id, err)
+		}
+		if by = in.Data.AckedBy; by != "" {
+			return nil
+		}
+		now := s.opts.Now()
+		in.Data.Timeline = append(in.Data.Timeline, Event{now, "acknowledged", "acknowledged by " + user})
+		in.Data.AckedBy, in.UpdatedAt, by = user, now, user
+		return s.save(ctx, tx, in)
+	})
+	if err != nil {
+		return Incident{}, "", err
+	}
+	if by == user {
+		s.update(ctx, in)
+	}
+	return in, by, nil
+}
+
 func decode(raw store.Incident) (Incident, error) {
 	in := Incident{Incident: raw}
 	if len(raw.Data) > 0 {

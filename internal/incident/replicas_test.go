@@ -195,3 +195,46 @@ func openPostgres(t *testing.T, dsn string) store.Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// TestAcknowledgeOnce: people clicking Acknowledge on two replicas at once
+// record one acknowledgement, the first, and everyone is told whose.
+func TestAcknowledgeOnce(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "wk.db")
+	a, b := stormService(openSQLite(t, path)), stormService(openSQLite(t, path))
+	out, err := a.Handle(ctx, msg("g1", "firing", alert("HighErrorRate", "fp1", "firing")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	firsts := make(chan string, 20)
+	for i := range 20 {
+		svc := []*incident.Service{a, b}[i%2]
+		user := fmt.Sprintf("U%d", i)
+		wg.Go(func() {
+			_, by, err := svc.Acknowledge(ctx, out.Incident, user)
+			if err != nil {
+				t.Error(err)
+			}
+			if by == user {
+				firsts <- user
+			}
+		})
+	}
+	wg.Wait()
+	close(firsts)
+	var winners []string
+	for u := range firsts {
+		winners = append(winners, u)
+	}
+	in, _ := a.Get(ctx, out.Incident)
+	acks := 0
+	for _, e := range in.Data.Timeline {
+		if e.Kind == "acknowledged" {
+			acks++
+		}
+	}
+	if len(winners) != 1 || acks != 1 || in.Data.AckedBy != winners[0] {
+		t.Errorf("winners %v, %d acknowledgements recorded, acked by %q", winners, acks, in.Data.AckedBy)
+	}
+}

@@ -28,6 +28,9 @@ const (
 type Incidents interface {
 	Get(ctx context.Context, id string) (incident.Incident, error)
 	Record(ctx context.Context, id, kind, text, actor string) (incident.Incident, error)
+	// Acknowledge records the first acknowledgement only, and says whose
+	// it is.
+	Acknowledge(ctx context.Context, id, user string) (incident.Incident, string, error)
 	ByThread(ctx context.Context, channel, ts string) (incident.Incident, bool)
 	LinkThread(ctx context.Context, id, threadTS string) (bool, error)
 }
@@ -245,12 +248,13 @@ func (b *Bot) incidentClick(ctx context.Context, cb slackapi.InteractionCallback
 	}
 	switch action {
 	case ActionAck:
-		if in.Data.AckedBy != "" {
-			b.refuse(ctx, cb, "Already acknowledged by <@"+in.Data.AckedBy+">.")
+		_, by, err := b.opts.Incidents.Acknowledge(ctx, id, cb.User.ID)
+		if err != nil {
+			b.refuse(ctx, cb, "Could not record the acknowledgement: "+Escape(err.Error()))
 			return
 		}
-		if _, err := b.opts.Incidents.Record(ctx, id, "acknowledged", "acknowledged by "+cb.User.ID, cb.User.ID); err != nil {
-			b.refuse(ctx, cb, "Could not record the acknowledgement: "+Escape(err.Error()))
+		if by != cb.User.ID {
+			b.refuse(ctx, cb, "Already acknowledged by <@"+by+">.")
 			return
 		}
 		b.post(ctx, in.Channel, in.ThreadTS, "👋 <@"+cb.User.ID+"> acknowledged this incident.", []slackapi.Block{section("👋 <@" + cb.User.ID + "> acknowledged this incident.")})
