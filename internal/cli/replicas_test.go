@@ -74,17 +74,8 @@ func TestTwoReplicas(t *testing.T) {
 	defer fake.Close()
 	fake.AddChannel(chIncidents, "incidents", true, admin)
 
-	bin := filepath.Join(t.TempDir(), "watchkeeper")
-	// Built as the Dockerfile builds it (static), which also lets the
-	// deploy package's test reuse the compiled packages.
-	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/bot")
-	build.Dir = "../.."
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBot(t)
 	start := func(name string) *replica {
-		dir := t.TempDir()
 		listen := testserver.FreeAddr(t)
 		cfg := fmt.Sprintf(`log: {level: debug, format: text}
 server: {listen: %q}
@@ -98,34 +89,7 @@ approval: {approvers: [%s]}
 incidents: {investigate: false}
 leader_election: {enabled: true, namespace: default, identity: %s, lease_duration: %s, renew_deadline: 3s, retry_period: 500ms}
 `, listen, k.Kubeconfig, fake.URL+"/", chIncidents, admin, name, leaseDuration)
-		path := filepath.Join(dir, "config.yaml")
-		if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		r := &replica{name: name, url: "http://" + listen, logs: &syncBuffer{}, done: make(chan struct{})}
-		r.cmd = exec.Command(bin, "serve", "--config", path)
-		r.cmd.Env = append(os.Environ(), "WATCHKEEPER_STORE_DSN="+dsn, "SLACK_BOT_TOKEN="+slackfake.BotToken,
-			"SLACK_SIGNING_SECRET="+replicaSecret, "HOME="+dir)
-		r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
-		if err := r.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { _ = r.cmd.Wait(); close(r.done) }()
-		t.Cleanup(func() {
-			_ = r.cmd.Process.Kill()
-			<-r.done
-			if t.Failed() {
-				t.Logf("--- %s output:\n%s", r.name, tail(r.logs.String(), 6000))
-			}
-		})
-		waitUntil(t, 30*time.Second, name+" ready", func() bool {
-			resp, err := http.Get(r.url + "/readyz")
-			if err == nil {
-				resp.Body.Close()
-			}
-			return err == nil && resp.StatusCode == 200
-		})
-		return r
+		return startReplica(t, bin, name, listen, cfg, dsn)
 	}
 	a, b := start("replica-a"), start("replica-b")
 	replicas := map[string]*replica{a.name: a, b.name: b}
@@ -287,6 +251,57 @@ leader_election: {enabled: true, namespace: default, identity: %s, lease_duratio
 		}
 		return false
 	})
+}
+
+// buildBot builds the watchkeeper binary once per test, as the Dockerfile
+// builds it (static), which also lets the deploy package's test reuse the
+// compiled packages.
+func buildBot(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "watchkeeper")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/bot")
+	build.Dir = "../.."
+	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startReplica runs `watchkeeper serve` with cfg on the PostgreSQL
+// database dsn and waits until it is ready; it is killed at the end of
+// the test, its output logged if the test failed.
+func startReplica(t *testing.T, bin, name, listen, cfg, dsn string) *replica {
+	t.Helper()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := &replica{name: name, url: "http://" + listen, logs: &syncBuffer{}, done: make(chan struct{})}
+	r.cmd = exec.Command(bin, "serve", "--config", path)
+	r.cmd.Env = append(os.Environ(), "WATCHKEEPER_STORE_DSN="+dsn, "SLACK_BOT_TOKEN="+slackfake.BotToken,
+		"SLACK_SIGNING_SECRET="+replicaSecret, "HOME="+dir)
+	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = r.cmd.Wait(); close(r.done) }()
+	t.Cleanup(func() {
+		_ = r.cmd.Process.Kill()
+		<-r.done
+		if t.Failed() {
+			t.Logf("--- %s output:\n%s", r.name, tail(r.logs.String(), 6000))
+		}
+	})
+	waitUntil(t, 30*time.Second, name+" ready", func() bool {
+		resp, err := http.Get(r.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil && resp.StatusCode == 200
+	})
+	return r
 }
 
 func alertBody(group, name string, startsAt time.Time) []byte {
