@@ -47,11 +47,13 @@ func analyzeDetectCmd(stdio IO) *cobra.Command {
 		Short: "Score every point of a series for anomalies; CSV timestamp,value,anomaly_score on stdout",
 		Long: `Reads a CSV with the header timestamp,value (timestamps YYYY-MM-DD HH:MM:SS or Unix seconds)
 and writes timestamp,value,anomaly_score: one row per input row, in order, the score in [0, 1].
-Scores are causal: a row's score uses only that row and the rows before it.
+Scores are causal: a row's score uses only that row and the rows before it. A value that is
+not a finite number scores 0, and repeated or backward timestamps are scored in input order,
+each with a warning on stderr; a malformed line stops the run with its line number (exit 2).
 
-Detectors: ` + strings.Join(anomaly.Kinds, ", ") + ` (default ensemble, the best: robust, change,
-change-point and isolation-forest detectors on the series, or on its residual from the daily
-rhythm when it has one, each calibrated on its own history).
+Detectors: ` + strings.Join(anomaly.Kinds, ", ") + ` (default ensemble, the best: how far the
+value, its recent mean and its local spread go beyond everything seen before, and the residual
+from the daily rhythm when the series has one, plus calibrated local deviations).
 
   watchkeeper analyze detect --input cpu.csv > scored.csv`,
 		Args: cobra.NoArgs,
@@ -65,15 +67,17 @@ rhythm when it has one, each calibrated on its own history).
 				return err
 			}
 			defer done()
-			rows, warnings, err := anomaly.ReadCSV(r)
-			if err != nil {
+			// Scored as it is read, so memory stays flat however long the
+			// series; a bad line stops the run with its number.
+			w := bufio.NewWriterSize(stdio.Out, 1<<16)
+			warnings, err := anomaly.ScoreCSV(r, w, d)
+			for _, x := range warnings {
+				fmt.Fprintf(stdio.Err, "warning: %s: %s\n", inputName(input), x)
+			}
+			if bad := (*anomaly.InputError)(nil); errors.As(err, &bad) {
 				return usageError{fmt.Errorf("%s: %w", inputName(input), err)}
 			}
-			for _, w := range warnings {
-				fmt.Fprintf(stdio.Err, "warning: %s: %s\n", inputName(input), w)
-			}
-			w := bufio.NewWriterSize(stdio.Out, 1<<16)
-			if err := anomaly.WriteScores(w, rows, anomaly.ScoreRows(d, rows)); err != nil {
+			if err != nil {
 				return fmt.Errorf("write CSV: %w", err)
 			}
 			return w.Flush()
@@ -91,7 +95,8 @@ func analyzeRCACmd(stdio IO) *cobra.Command {
 		Short: "Rank the likely root-cause services of a case; JSON on stdout",
 		Long: `Reads a case folder in the common RCA format — case.json (fault_time is used as the onset
 when present), metrics.csv (timestamp,service,metric,value), and optionally topology.csv
-(caller,callee) and events.csv (timestamp,service,kind[,detail]) — and prints
+(caller,callee), baseline.csv (normal data of another period, metrics.csv's columns) and
+events.csv (timestamp,service,kind[,detail]) — and prints
 {"ranking": [{"service": …, "score": …, "evidence": […]}, …], "confidence": …, "signature": …},
 most likely first.
 

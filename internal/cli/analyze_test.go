@@ -118,7 +118,7 @@ func TestAnalyzeDetect(t *testing.T) {
 	}
 	file := filepath.Join(home, "s.csv")
 	os.WriteFile(file, []byte(b.String()), 0o600)
-	for _, detector := range []string{"ensemble", "robust", "seasonal", "iforest", "cusum"} {
+	for _, detector := range []string{"ensemble", "records", "robust", "seasonal", "iforest", "cusum"} {
 		r := run(t, home, "", nil, "analyze", "detect", "--input", file, "--detector", detector)
 		if r.code != 0 {
 			t.Fatalf("%s: exit %d: %s", detector, r.code, r.err)
@@ -152,7 +152,7 @@ func TestAnalyzeDetect(t *testing.T) {
 	// Unix seconds, standard input, and the input's text echoed as is.
 	r := run(t, home, "timestamp,value\n1700000000,1.50\n1700000060,NaN\n1700000120,2\n", nil, "analyze", "detect", "--input", "-")
 	if r.code != 0 || !strings.HasPrefix(r.out, "timestamp,value,anomaly_score\n1700000000,1.50,0.000000\n1700000060,NaN,0.000000\n") ||
-		!strings.Contains(r.err, "1 values are not finite numbers") {
+		!strings.Contains(r.err, "1 value is not a finite number") {
 		t.Errorf("stdin: exit %d\n%s\n%s", r.code, r.out, r.err)
 	}
 }
@@ -163,7 +163,7 @@ func TestAnalyzeDetectBadInput(t *testing.T) {
 		{"empty", "", "the input is empty"},
 		{"wrong header", "time,val\n1,2\n", `header "time,val", want timestamp,value`},
 		{"bad timestamp", "timestamp,value\nyesterday,3\n", `line 2: timestamp "yesterday"`},
-		{"short row", "timestamp,value\n2026-01-01 00:00:00\n", "line 2: 1 field"},
+		{"short row", "timestamp,value\n2026-01-01 00:00:00\n", "line 2: only one field"},
 	} {
 		r := run(t, home, tt.in, nil, "analyze", "detect", "--input", "-")
 		if r.code != 2 || !strings.Contains(r.err, tt.want) || r.out != "" {

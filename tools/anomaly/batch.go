@@ -125,13 +125,34 @@ func median3(a, b, c float64) float64 {
 }
 
 // batchSeasonalZ writes |robust z| of each value's residual from the same
-// time of day in the previous days (the median over up to 7 days at that
-// phase), the residuals' scale taken from a window of earlier residuals.
-// It returns false when the series has no daily rhythm to use: too short
-// (less than two days and a window), an irregular step, or a baseline that
-// explains the values no better than their median does (the residuals'
-// mean absolute size is not below 70 % of the values').
+// time of day in the previous days (seasonalBaseline), the residuals'
+// scale taken from a window of earlier residuals. It returns false when
+// the series has no daily rhythm to use.
 func batchSeasonalZ(times []time.Time, vals []float64, window, hop int, out, scratch []float64) bool {
+	n := len(vals)
+	base := make([]float64, n)
+	if !seasonalBaseline(times, vals, base, scratch) {
+		return false
+	}
+	resid := make([]float64, n)
+	for i, v := range vals {
+		resid[i] = v - base[i]
+		if math.IsInf(v, 0) {
+			resid[i] = math.NaN()
+		}
+	}
+	batchZ(resid, window, hop, out, scratch)
+	return true
+}
+
+// seasonalBaseline writes into base, for each point, the median of up to
+// seven earlier values at the same time of day (NaN until there are two).
+// It returns false when the series has no daily rhythm to use: too short
+// (less than two days and 30 points), an irregular step, or a baseline
+// that explains the values no better than their median does (the
+// residuals' mean absolute size is not below 70 % of the values'); base
+// is then undefined. scratch holds the sample the median is taken from.
+func seasonalBaseline(times []time.Time, vals []float64, base, scratch []float64) bool {
 	n := len(vals)
 	if n < 16 {
 		return false
@@ -144,17 +165,6 @@ func batchSeasonalZ(times []time.Time, vals []float64, window, hop int, out, scr
 	if period < 12 || period > 4000 || n < 2*period+30 {
 		return false
 	}
-	// resid first holds the values with non-finite ones as NaN, so the
-	// inner loop needs one comparison (NaN != NaN) per value.
-	resid := make([]float64, n)
-	for i, v := range vals {
-		if math.IsInf(v, 0) {
-			v = math.NaN()
-		}
-		resid[i] = v
-	}
-	clean := resid
-	baseline := out // reused: batchZ overwrites it at the end
 	// Phase by phase, slide a sorted window over the last 7 days' values
 	// at that phase: the baseline of a day is the median of the window
 	// before the day's value joins it.
@@ -164,13 +174,16 @@ func batchSeasonalZ(times []time.Time, vals []float64, window, hop int, out, scr
 		for i := p; i < n; i += period {
 			switch {
 			case cnt < 2:
-				baseline[i] = math.NaN()
+				base[i] = math.NaN()
 			case cnt%2 == 1:
-				baseline[i] = win[cnt/2]
+				base[i] = win[cnt/2]
 			default:
-				baseline[i] = (win[cnt/2-1] + win[cnt/2]) / 2
+				base[i] = (win[cnt/2-1] + win[cnt/2]) / 2
 			}
-			v := clean[i]
+			v := vals[i]
+			if math.IsInf(v, 0) {
+				v = math.NaN()
+			}
 			if filled == 7 {
 				// Drop the value from seven days ago.
 				old := ring[head]
@@ -198,19 +211,12 @@ func batchSeasonalZ(times []time.Time, vals []float64, window, hop int, out, scr
 			}
 		}
 	}
-	for i := range resid {
-		if i < period {
-			resid[i] = math.NaN()
-			continue
-		}
-		resid[i] -= baseline[i]
-	}
 	// Does the rhythm explain the values? Compare over the points that
 	// have a baseline.
 	w := scratch[:0]
 	for i := 0; i < n && len(w) < cap(scratch); i += max(1, n/cap(scratch)) {
-		if !math.IsNaN(vals[i]) {
-			w = append(w, vals[i])
+		if v := vals[i]; !math.IsNaN(v) && !math.IsInf(v, 0) {
+			w = append(w, v)
 		}
 	}
 	if len(w) == 0 {
@@ -218,15 +224,11 @@ func batchSeasonalZ(times []time.Time, vals []float64, window, hop int, out, scr
 	}
 	m := selectMedian(w)
 	var sumR, sumV float64
-	for i, r := range resid {
-		if !math.IsNaN(r) && !math.IsNaN(vals[i]) {
+	for i, v := range vals {
+		if r := v - base[i]; !math.IsNaN(r) && !math.IsInf(r, 0) {
 			sumR += math.Abs(r)
-			sumV += math.Abs(vals[i] - m)
+			sumV += math.Abs(v - m)
 		}
 	}
-	if sumV == 0 || sumR >= 0.7*sumV {
-		return false
-	}
-	batchZ(resid, window, hop, out, scratch)
-	return true
+	return sumV > 0 && sumR < 0.7*sumV
 }

@@ -175,7 +175,7 @@ func TestReadCSV(t *testing.T) {
 	if len(rows) != 5 || rows[3].Time != time.Unix(1767225600, 0).UTC() || !math.IsNaN(rows[1].Value) || rows[4].Value != 5 {
 		t.Errorf("rows %+v", rows)
 	}
-	want := []string{"1 values are not finite numbers", "1 timestamps go back in time", "1 timestamps repeat"}
+	want := []string{"1 value is not a finite number", "1 timestamp goes back in time", "1 timestamp repeats"}
 	for i, w := range want {
 		if i >= len(warnings) || !strings.HasPrefix(warnings[i], w) {
 			t.Errorf("warnings %q, want %q", warnings, want)
@@ -208,6 +208,11 @@ func FuzzReadCSV(f *testing.F) {
 		var b strings.Builder
 		if err := WriteScores(&b, rows, scores); err != nil {
 			t.Fatal(err)
+		}
+		// Scoring as the input streams in gives the same output.
+		var streamed strings.Builder
+		if _, err := ScoreCSV(strings.NewReader(in), &streamed, New(Options{})); err != nil || streamed.String() != b.String() {
+			t.Fatalf("streamed output differs (%v):\n%s\nvs\n%s", err, streamed.String(), b.String())
 		}
 		again, _, err := ReadCSV(strings.NewReader(strings.Replace(b.String(), "timestamp,value,anomaly_score", "timestamp,value,s", 1)))
 		if err != nil || len(again) != len(rows) {

@@ -26,6 +26,10 @@ type deseason struct {
 	decided          int
 	level            *rolling
 	near             []float64
+	// lastResid is the residual of the last value whenever a baseline
+	// existed, seasonal or not yet decided.
+	lastResid float64
+	haveResid bool
 }
 
 func newDeseason(window int) *deseason {
@@ -38,6 +42,7 @@ func newDeseason(window int) *deseason {
 // to report, not a reason to stop expecting it.
 func (d *deseason) residual(t time.Time, v float64) (float64, bool) {
 	defer d.level.push(v)
+	d.haveResid = false
 	if d.period == 0 {
 		d.learnPeriod(t)
 	}
@@ -62,6 +67,7 @@ func (d *deseason) residual(t time.Time, v float64) (float64, bool) {
 	}
 	sort.Float64s(d.near)
 	base := d.near[len(d.near)/2]
+	d.lastResid, d.haveResid = v-base, true
 	if d.decided == 0 {
 		// Compare mean absolute residuals over a day of points: medians
 		// would call a square wave flat, since half its points sit on the

@@ -2,7 +2,6 @@ package anomaly
 
 import (
 	"math"
-	"sort"
 	"time"
 )
 
@@ -16,7 +15,7 @@ type Options struct {
 	Calibration int
 	// Hold is how many points after a high score a lower one is damped:
 	// an incident is reported when it starts or grows, not at every point
-	// of it (default 120).
+	// of it (default 180).
 	Hold int
 }
 
@@ -28,55 +27,69 @@ func (o Options) withDefaults() Options {
 		o.Calibration = 3000
 	}
 	if o.Hold <= 0 {
-		o.Hold = 120
+		o.Hold = 180
 	}
 	return o
 }
 
-// ensemble runs several raw detectors, turns each statistic into surprise,
-// and reports the largest, damped while it does not exceed what was
-// already reported in the last Hold points.
+// channel is one piece of evidence: a raw statistic and how it becomes
+// surprise (-log10 of a probability, or a fixed scale for statistics that
+// are already comparable across series, such as a record's excess as a
+// share of the range).
+type channel struct {
+	raw raw
+	// cal, when set, turns the statistic into surprise from its own
+	// history, and weight scales that surprise; otherwise the surprise is
+	// gain × statistic.
+	cal    *calibrator
+	weight float64
+	gain   float64
+}
+
+func calibrated(r raw, o Options, weight float64) *channel {
+	return &channel{raw: r, cal: newCalibrator(o.Calibration), weight: weight}
+}
+
+func scaled(r raw, gain float64) *channel { return &channel{raw: r, gain: gain} }
+
+// surprise updates the channel with a value and returns its surprise, 0
+// while the channel is still learning.
+func (c *channel) surprise(t time.Time, v float64) float64 {
+	stat, ok := c.raw.update(t, v)
+	if !ok || math.IsNaN(stat) {
+		return 0
+	}
+	if c.cal != nil {
+		return c.weight * c.cal.surprise(stat)
+	}
+	return math.Min(c.gain*stat, maxSurprise)
+}
+
+// ensemble sums the surprise of its channels and damps a sum that does
+// not clearly exceed what was already reported in the last Hold points,
+// so that an incident scores high where it starts or grows, not at every
+// point of it.
+//
+// With a daily baseline (ds), the value channels are used until the
+// baseline is found to explain the series, and the residual channels from
+// then on. The residual channels learn from the residuals from the
+// second day on, before the decision, so that they are calibrated when
+// they take over.
 type ensemble struct {
-	// ds, when set, removes a daily rhythm first; build makes the
-	// detectors, again when the series turns out to be seasonal, so that
-	// they learn the residual from scratch.
 	ds       *deseason
 	seasonal bool
-	build    func() []raw
-	o        Options
-	parts    []raw
-	cals     []*calibrator
-	recent   *slidingMax
-	damp     float64
-	// ratio is how much a score must exceed the recent maximum to be
-	// reported at full strength.
-	ratio       float64
-	mode        string
-	extrapolate float64
+	// always see the values and always count; value count until the
+	// series turns out to be seasonal; resid see residuals and count once
+	// it has.
+	always, value, resid []*channel
+	recent               *slidingMax
+	// A sum not above ratio × the recent maximum is multiplied by damp.
+	ratio, damp float64
 }
 
-func newEnsemble(o Options, parts ...raw) *ensemble {
+func newEnsemble(o Options) *ensemble {
 	o = o.withDefaults()
-	e := &ensemble{o: o, parts: parts, recent: newSlidingMax(o.Hold), damp: 0.1, ratio: 1.5, mode: "sum", extrapolate: -1}
-	e.resetCalibration()
-	return e
-}
-
-// newSeasonalEnsemble is an ensemble on the residual from the daily
-// baseline once one is found, and on the values until then.
-func newSeasonalEnsemble(o Options, build func() []raw) *ensemble {
-	e := newEnsemble(o, build()...)
-	e.ds, e.build = newDeseason(e.o.Window), build
-	return e
-}
-
-func (e *ensemble) resetCalibration() {
-	e.cals = e.cals[:0]
-	for range e.parts {
-		c := newCalibrator(e.o.Calibration)
-		c.extrapolate = e.extrapolate
-		e.cals = append(e.cals, c)
-	}
+	return &ensemble{recent: newSlidingMax(o.Hold), ratio: 1.5, damp: 0.1}
 }
 
 // Score implements Detector.
@@ -84,26 +97,26 @@ func (e *ensemble) Score(t time.Time, v float64) float64 {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return 0 // no evidence either way; the state is left untouched
 	}
+	var s float64
+	for _, c := range e.always {
+		s += c.surprise(t, v)
+	}
 	if e.ds != nil {
-		r, seasonal := e.ds.residual(t, v)
-		if seasonal && !e.seasonal {
-			e.seasonal = true
-			e.parts = e.build()
-			e.resetCalibration()
+		_, seasonal := e.ds.residual(t, v)
+		e.seasonal = e.seasonal || seasonal
+		if e.ds.haveResid && e.ds.decided >= 0 {
+			for _, c := range e.resid {
+				if x := c.surprise(t, e.ds.lastResid); e.seasonal {
+					s += x
+				}
+			}
 		}
-		v = r
 	}
-	var ss [8]float64
-	k := 0
-	for i, p := range e.parts {
-		stat, ok := p.update(t, v)
-		if !ok || math.IsNaN(stat) {
-			continue
+	if !e.seasonal {
+		for _, c := range e.value {
+			s += c.surprise(t, v)
 		}
-		ss[k] = e.cals[i].surprise(stat)
-		k++
 	}
-	s := e.combine(ss[:k])
 	prev := e.recent.max()
 	e.recent.push(s)
 	if s <= prev*e.ratio {
@@ -112,35 +125,7 @@ func (e *ensemble) Score(t time.Time, v float64) float64 {
 	return toUnit(s)
 }
 
-// combine merges the detectors' surprises.
-func (e *ensemble) combine(ss []float64) float64 {
-	if len(ss) == 0 {
-		return 0
-	}
-	sort.Sort(sort.Reverse(sort.Float64Slice(ss)))
-	switch e.mode {
-	case "top2":
-		if len(ss) == 1 {
-			return ss[0] / 2
-		}
-		return (ss[0] + ss[1]) / 2
-	case "sum":
-		t := 0.0
-		for _, x := range ss {
-			t += x
-		}
-		return t
-	case "soft":
-		// max plus a share of the second: agreement raises the score.
-		if len(ss) == 1 {
-			return ss[0]
-		}
-		return ss[0] + 0.5*ss[1]
-	}
-	return ss[0]
-}
-
-// toUnit maps surprise (0 … maxSurprise) monotonically into [0, 1).
+// toUnit maps surprise (0 … a few tens) monotonically into [0, 1).
 func toUnit(s float64) float64 { return 1 - math.Exp(-s/4) }
 
 // slidingMax is the maximum of the last n values (a monotonic deque).
@@ -174,10 +159,72 @@ func (m *slidingMax) max() float64 {
 	return m.vals[0]
 }
 
-// New returns the default detector: the ensemble of every detector.
-func New(o Options) Detector {
+// design is the make-up of the default detector. Its fields are fixed for
+// every series; they are parameters only so that TestVariants can report
+// the alternatives side by side.
+type design struct {
+	// recordGain turns a record's excess (a share of the range seen) into
+	// surprise: 100 makes a new extreme 10 % beyond the range as
+	// surprising as a one-in-10^10 event, which is what a person sees in
+	// it. 0 leaves records out.
+	recordGain float64
+	// localWeight scales the calibrated local deviations (robust z of the
+	// values and of their steps against the last Window points).
+	localWeight float64
+	// residRecord adds records of the residual from the daily baseline.
+	residRecord bool
+	// shapes adds the change-point and isolation-forest detectors, as the
+	// issue-5 ensemble had them.
+	shapes bool
+}
+
+// defaultDesign is what New uses; docs/benchmarks.md has the figures
+// behind each choice.
+var defaultDesign = design{recordGain: 100, localWeight: 0.25, residRecord: true}
+
+// New returns the default detector. It scores a point by how far it, or
+// the recent stretch it ends, goes beyond everything seen before (records
+// of the value, of its 32-point mean and of its local spread, and of the
+// residual from the daily rhythm when the series has one), plus a
+// quarter of the calibrated surprise of the local robust deviations of
+// the value and of its step.
+func New(o Options) Detector { return newDesign(o, defaultDesign) }
+
+func newDesign(o Options, d design) *ensemble {
 	o = o.withDefaults()
-	return newSeasonalEnsemble(o, func() []raw {
-		return []raw{newRobustZ(o.Window), newDiffZ(o.Window), newCUSUM(o.Window), newIsolation(o.Window, 1)}
-	})
+	e := newEnsemble(o)
+	e.ds = newDeseason(o.Window)
+	if d.recordGain > 0 {
+		e.always = []*channel{
+			scaled(newRecord(1, recordMean), d.recordGain),
+			scaled(newRecord(32, recordMean), d.recordGain),
+			scaled(newRecord(8, recordSpread), d.recordGain),
+		}
+	}
+	local := func() []*channel {
+		if d.localWeight <= 0 {
+			return nil
+		}
+		cs := []*channel{calibrated(newRobustZ(o.Window), o, d.localWeight), calibrated(newDiffZ(o.Window), o, d.localWeight)}
+		if d.shapes {
+			cs = append(cs, calibrated(newCUSUM(o.Window), o, d.localWeight), calibrated(newIsolation(o.Window, 1), o, d.localWeight))
+		}
+		return cs
+	}
+	e.value, e.resid = local(), local()
+	if d.residRecord && d.recordGain > 0 {
+		e.resid = append(e.resid, scaled(newRecord(1, recordMean), d.recordGain))
+	}
+	return e
+}
+
+// newCalibrated is an ensemble of calibrated detectors on the values, at
+// full weight: the single detectors of NewDetector.
+func newCalibrated(o Options, parts ...raw) *ensemble {
+	o = o.withDefaults()
+	e := newEnsemble(o)
+	for _, p := range parts {
+		e.always = append(e.always, calibrated(p, o, 1))
+	}
+	return e
 }

@@ -18,40 +18,105 @@ func scanSeries(n int, step time.Duration, seed uint64, f func(i int, rng *rand.
 	return s
 }
 
-func TestScanRanksTheAbnormalSeries(t *testing.T) {
-	var series []Series
-	for k := range 40 {
-		series = append(series, scanSeries(1440, time.Minute, uint64(k+1), func(i int, rng *rand.Rand) float64 {
-			return 100 + 5*rng.NormFloat64()
-		}))
+// TestScanMeasuresWhatMatters: a change is reported when it is large for
+// what the series measures — not merely large against a baseline that
+// never moved — and ranked by how much it matters.
+func TestScanMeasuresWhatMatters(t *testing.T) {
+	noisy := func(level, sd float64) func(int, *rand.Rand) float64 {
+		return func(_ int, rng *rand.Rand) float64 { return level + sd*rng.NormFloat64() }
 	}
-	// Series 7 jumps at 1300; series 23 has one spike at 1350.
-	for i := 1300; i < 1440; i++ {
-		series[7].Values[i] += 60
+	// at changes a series from point at on (the range starts at 1200).
+	at := func(f func(int, *rand.Rand) float64, from int, g func(v float64, i int) float64) func(int, *rand.Rand) float64 {
+		return func(i int, rng *rand.Rand) float64 {
+			v := f(i, rng)
+			if i >= from {
+				v = g(v, i)
+			}
+			return v
+		}
 	}
-	series[23].Values[1350] = 400
-	from := t0.Add(1200 * time.Minute)
-	got := Scan(series, ScanOptions{From: from})
-	if len(got) < 2 || len(got) > 4 {
-		t.Fatalf("%d findings: %+v", len(got), got)
+	for _, tt := range []struct {
+		name  string
+		kind  Kind
+		f     func(int, *rand.Rand) float64
+		found bool
+		onset int
+	}{
+		{"traffic shifts up 60%", KindRate, at(noisy(100, 5), 1300, func(v float64, _ int) float64 { return v + 60 }), true, 1300},
+		{"traffic drops by half", KindRate, at(noisy(100, 5), 1300, func(v float64, _ int) float64 { return v / 2 }), true, 1300},
+		{"traffic ramps 20% over the range", KindRate, at(noisy(100, 2), 1200, func(v float64, i int) float64 { return v * (1 + 0.2*float64(i-1200)/240) }), false, 0},
+		{"a burst of three samples", KindLatency, at(noisy(0.2, 0.01), 1350, func(v float64, i int) float64 {
+			if i < 1353 {
+				return 4 * v
+			}
+			return v
+		}), true, 1350},
+		{"one odd sample", KindLatency, at(noisy(0.2, 0.01), 1350, func(v float64, i int) float64 {
+			if i == 1350 {
+				return 4 * v
+			}
+			return v
+		}), false, 0},
+		{"errors 0 → 0.5% on a ratio that never moved", KindRatio, at(func(int, *rand.Rand) float64 { return 0 }, 1300, func(float64, int) float64 { return 0.005 }), false, 0},
+		{"errors 0.5% → 25%", KindRatio, at(noisy(0.005, 0.001), 1300, func(float64, int) float64 { return 0.25 }), true, 1300},
+		{"a restart on a count that was 0", KindCount, at(func(int, *rand.Rand) float64 { return 0 }, 1300, func(_ float64, i int) float64 {
+			if i < 1310 {
+				return 1
+			}
+			return 0
+		}), true, 1300},
+		{"a level that never moved twitches", KindLevel, at(func(int, *rand.Rand) float64 { return 7 }, 1300, func(float64, int) float64 { return 7.001 }), false, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := scanSeries(1440, time.Minute, 3, tt.f)
+			s.Kind = tt.kind
+			got := Scan([]Series{s}, ScanOptions{From: t0.Add(1200 * time.Minute)})
+			if !tt.found {
+				if len(got) > 0 {
+					t.Fatalf("reported %+v", got[0])
+				}
+				return
+			}
+			if len(got) != 1 {
+				t.Fatal("not reported")
+			}
+			f := got[0]
+			if !f.Start.Equal(s.Times[tt.onset]) || f.Score < 0.5 || f.Score >= 1 || f.Confidence < 0.99 || math.IsNaN(f.Z) || math.IsInf(f.Z, 0) {
+				t.Errorf("%+v, onset %v", f, s.Times[tt.onset])
+			}
+		})
 	}
-	ids := map[int]Finding{}
+}
+
+// TestScanRanksByPracticalSignificance: 0.5% → 25% errors ranks above a
+// larger deviation in noise units of a small ratio, and above a rise of
+// traffic by half.
+func TestScanRanksByPracticalSignificance(t *testing.T) {
+	step := func(before, after float64, sd float64) func(int, *rand.Rand) float64 {
+		return func(i int, rng *rand.Rand) float64 {
+			v := before
+			if i >= 1300 {
+				v = after
+			}
+			return math.Max(0, v+sd*rng.NormFloat64())
+		}
+	}
+	series := []Series{
+		scanSeries(1440, time.Minute, 1, step(0.0001, 0.02, 0.00001)), // 2 pp, z in the thousands
+		scanSeries(1440, time.Minute, 2, step(0.005, 0.25, 0.001)),    // 24.5 pp
+		scanSeries(1440, time.Minute, 3, step(100, 160, 3)),           // traffic 1.6×
+	}
+	series[0].Kind, series[1].Kind, series[2].Kind = KindRatio, KindRatio, KindRate
+	got := Scan(series, ScanOptions{From: t0.Add(1200 * time.Minute)})
+	var order []int
 	for _, f := range got {
-		ids[f.Series] = f
+		order = append(order, f.Series)
 	}
-	shift, ok1 := ids[7]
-	spike, ok2 := ids[23]
-	if !ok1 || !ok2 {
-		t.Fatalf("findings %+v", got)
+	if fmt.Sprint(order) != "[1 0 2]" && fmt.Sprint(order) != "[1 2 0]" {
+		t.Fatalf("order %v: %+v", order, got)
 	}
-	if !shift.Start.Equal(t0.Add(1300*time.Minute)) || !shift.Up || math.Abs(shift.Baseline-100) > 2 {
-		t.Errorf("shift: %+v", shift)
-	}
-	if !spike.Peak.Equal(t0.Add(1350*time.Minute)) || spike.Value != 400 || spike.Z < 20 {
-		t.Errorf("spike: %+v", spike)
-	}
-	if got[0].Series != 23 && got[0].Series != 7 {
-		t.Errorf("strongest first: %+v", got[0])
+	if got[0].Z > 1000 || got[0].Score >= 1 {
+		t.Errorf("scores are bounded: %+v", got[0])
 	}
 }
 
@@ -83,6 +148,33 @@ func TestScanDegenerate(t *testing.T) {
 	}
 	if got := Scan(series, ScanOptions{}); len(got) != 0 {
 		t.Errorf("findings on degenerate series: %+v", got)
+	}
+}
+
+// TestTexts: numbers read as a person reads them — in the metric's own
+// units, without zero units or spurious digits.
+func TestTexts(t *testing.T) {
+	for _, tt := range []struct{ got, want string }{
+		{describeChange(Finding{Kind: KindRatio, Baseline: 0.0056, Value: 0.25, Change: 0.2444}), "0.56% → 25% (+24.4 pp)"},
+		{describeChange(Finding{Kind: KindRate, Baseline: 46.2, Value: 57.3, Change: 57.3 / 46.2}), "46.2/s → 57.3/s (+24%)"},
+		{describeChange(Finding{Kind: KindBytes, Baseline: 110 << 20, Value: 380 << 20, Change: 380.0 / 110}), "110 MiB → 380 MiB (3.5×)"},
+		{describeChange(Finding{Kind: KindLatency, Baseline: 0.2, Value: 0.05, Change: 0.25}), "200 ms → 50 ms (-75%)"},
+		{describeChange(Finding{Kind: KindCount, Baseline: 0, Value: 3, Change: 3}), "0 → 3 (+3)"},
+		{humanDuration(44 * time.Second), "44s"},
+		{humanDuration(68 * time.Second), "1m"},
+		{humanDuration(125 * time.Minute), "2h5m"},
+		{humanDuration(30 * 24 * time.Hour), "30d"},
+		{humanDuration(76 * time.Hour), "3d4h"},
+		{humanDuration(-90 * time.Minute), "-1h30m"},
+		{stepText(15 * time.Second), "15s"},
+		{stepText(time.Minute), "1m"},
+		{stepText(90 * time.Second), "1m30s"},
+		{stepText(2 * time.Hour), "2h"},
+		{stepText(time.Hour + 30*time.Second), "1h0m30s"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%q, want %q", tt.got, tt.want)
+		}
 	}
 }
 
