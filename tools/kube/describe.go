@@ -24,7 +24,7 @@ func (t describeTool) Spec() tools.Spec {
 			"OOMKilled, resources), deployments, statefulsets, daemonsets, jobs, cronjobs, services, HPAs, PVCs and nodes — state, " +
 			"conditions, and the object's recent events. Secrets are never read.",
 		Parameters: tools.Object(map[string]*tools.Schema{
-			"kind":      tools.Enum("kind", "pods", "deployments", "statefulsets", "daemonsets", "jobs", "cronjobs", "services", "hpa", "pvc", "nodes"),
+			"kind":      tools.Enum("kind", describableKinds()...),
 			"name":      tools.String("object name"),
 			"namespace": tools.String("namespace (default: the configured one)"),
 		}, "kind", "name"),
@@ -36,136 +36,30 @@ func (t describeTool) Run(ctx context.Context, raw json.RawMessage) (tools.Resul
 	if err := tools.DecodeArgs(raw, &a); err != nil {
 		return tools.Errorf("%v", err), nil
 	}
-	kind, msg := resolveKind(a.Kind)
+	k, msg := resolveKind(a.Kind)
 	if msg != "" {
 		return tools.Errorf("%s", msg), nil
+	}
+	if k.describe == nil {
+		return tools.Errorf("kube_describe does not cover %s; use kube_get", k.name), nil
 	}
 	ns := a.Namespace
 	if ns == "" {
 		ns = t.cfg.Namespace
 	}
+	what := k.noun + " " + ns + "/" + a.Name
+	if k.clusterScoped {
+		// A cluster-scoped object's events are recorded in some
+		// namespace (a node's in default): look in all of them.
+		ns, what = "", k.noun+" "+a.Name
+	}
 	c, now := t.cfg.Client, t.cfg.now()
 	var b strings.Builder
-	var involved string
-	switch kind {
-	case "pods":
-		p, err := c.CoreV1().Pods(ns).Get(ctx, a.Name, metav1.GetOptions{})
-		if err != nil {
-			return apiError("pod "+ns+"/"+a.Name, err)
-		}
-		describePod(&b, *p, now)
-		involved = "Pod"
-	case "deployments":
-		d, err := c.AppsV1().Deployments(ns).Get(ctx, a.Name, metav1.GetOptions{})
-		if err != nil {
-			return apiError("deployment "+ns+"/"+a.Name, err)
-		}
-		describeDeployment(&b, *d, now)
-		involved = "Deployment"
-	case "nodes":
-		n, err := c.CoreV1().Nodes().Get(ctx, a.Name, metav1.GetOptions{})
-		if err != nil {
-			return apiError("node "+a.Name, err)
-		}
-		describeNode(&b, *n, now)
-		involved, ns = "Node", ""
-	case "statefulsets":
-		o, err := c.AppsV1().StatefulSets(ns).Get(ctx, a.Name, metav1.GetOptions{})
-		if err != nil {
-			return apiError("statefulset "+ns+"/"+a.Name, err)
-		}
-		fmt.Fprintf(&b, "StatefulSet %s/%s — %d/%d ready, %d current, %d updated, revision %s, age %s\n", ns, a.Name, o.Status.ReadyReplicas,
-			replicas(o.Spec.Replicas), o.Status.CurrentReplicas, o.Status.UpdatedReplicas, orDash(o.Status.UpdateRevision), age(now, o.CreationTimestamp.Time))
-		describeContainers(&b, o.Spec.Template.Spec)
-		involved = "StatefulSet"
-	case "daemonsets":
-		o, err := c.AppsV1().DaemonSets(ns).Get(ctx, a.Name, metav1.GetOptions{})
-		if err != nil {
-			return apiError("daemonset "+ns+"/"+a.Name, err)
-		}
-		fmt.Fprintf(&b, "DaemonSet %s/%s — %d desired, %d ready, %d available, %d misscheduled, age %s\n", ns, a.Name, o.Status.DesiredNumberScheduled,
-			o.Status.NumberReady, o.Status.NumberAvailable, o.Status.NumberMisscheduled, age(now, o.CreationTimestamp.Time))
-		describeContainers(&b, o.Spec.Template.Spec)
-		involved = "DaemonSet"
-	case "jobs":
-		o, err := c.BatchV1().Jobs(ns).Get(ctx, a.Name, metav1.GetOptions{})
-		if err != nil {
-			return apiError("job "+ns+"/"+a.Name, err)
-		}
-		fmt.Fprintf(&b, "Job %s/%s — %d succeeded, %d failed, %d active, age %s\n", ns, a.Name, o.Status.Succeeded, o.Status.Failed, o.Status.Active, age(now, o.CreationTimestamp.Time))
-		for _, cond := range o.Status.Conditions {
-			fmt.Fprintf(&b, "Condition %s=%s (%s): %s\n", cond.Type, cond.Status, cond.Reason, oneLine(cond.Message, 200))
-		}
-		describeContainers(&b, o.Spec.Template.Spec)
-		involved = "Job"
-	case "cronjobs":
-		o, err := c.BatchV1().CronJobs(ns).Get(ctx, a.Name, metav1.GetOptions{})
-		if err != nil {
-			return apiError("cronjob "+ns+"/"+a.Name, err)
-		}
-		last, success := "never", "never"
-		if o.Status.LastScheduleTime != nil {
-			last = age(now, o.Status.LastScheduleTime.Time) + " ago"
-		}
-		if o.Status.LastSuccessfulTime != nil {
-			success = age(now, o.Status.LastSuccessfulTime.Time) + " ago"
-		}
-		fmt.Fprintf(&b, "CronJob %s/%s — schedule %q, suspended %v, %d active, last scheduled %s, last success %s\n", ns, a.Name,
-			o.Spec.Schedule, o.Spec.Suspend != nil && *o.Spec.Suspend, len(o.Status.Active), last, success)
-		describeContainers(&b, o.Spec.JobTemplate.Spec.Template.Spec)
-		involved = "CronJob"
-	case "services":
-		o, err := c.CoreV1().Services(ns).Get(ctx, a.Name, metav1.GetOptions{})
-		if err != nil {
-			return apiError("service "+ns+"/"+a.Name, err)
-		}
-		var ports []string
-		for _, p := range o.Spec.Ports {
-			ports = append(ports, fmt.Sprintf("%s %d→%s/%s", p.Name, p.Port, p.TargetPort.String(), p.Protocol))
-		}
-		fmt.Fprintf(&b, "Service %s/%s — %s %s, ports %s, selector %s\n", ns, a.Name, o.Spec.Type, o.Spec.ClusterIP, strings.Join(ports, ", "), orDash(labelString(o.Spec.Selector)))
-		if sel := labelString(o.Spec.Selector); sel != "" {
-			if pods, err := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel}); err == nil {
-				ready := 0
-				for _, p := range pods.Items {
-					if podReady(p) {
-						ready++
-					}
-				}
-				fmt.Fprintf(&b, "Backed by %d pods, %d fully ready\n", len(pods.Items), ready)
-			}
-		}
-		involved = "Service"
-	case "hpa":
-		o, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(ctx, a.Name, metav1.GetOptions{})
-		if err != nil {
-			return apiError("hpa "+ns+"/"+a.Name, err)
-		}
-		min := int32(1)
-		if o.Spec.MinReplicas != nil {
-			min = *o.Spec.MinReplicas
-		}
-		fmt.Fprintf(&b, "HPA %s/%s — target %s/%s, %d–%d replicas, current %d, desired %d\n", ns, a.Name, o.Spec.ScaleTargetRef.Kind,
-			o.Spec.ScaleTargetRef.Name, min, o.Spec.MaxReplicas, o.Status.CurrentReplicas, o.Status.DesiredReplicas)
-		for _, cond := range o.Status.Conditions {
-			fmt.Fprintf(&b, "Condition %s=%s (%s): %s\n", cond.Type, cond.Status, cond.Reason, oneLine(cond.Message, 200))
-		}
-		involved = "HorizontalPodAutoscaler"
-	case "pvc":
-		o, err := c.CoreV1().PersistentVolumeClaims(ns).Get(ctx, a.Name, metav1.GetOptions{})
-		if err != nil {
-			return apiError("pvc "+ns+"/"+a.Name, err)
-		}
-		req := o.Spec.Resources.Requests[corev1.ResourceStorage]
-		capacity := o.Status.Capacity[corev1.ResourceStorage]
-		fmt.Fprintf(&b, "PVC %s/%s — %s, volume %s, requested %s, capacity %s, access %v\n", ns, a.Name, o.Status.Phase, orDash(o.Spec.VolumeName),
-			req.String(), capacity.String(), o.Spec.AccessModes)
-		involved = "PersistentVolumeClaim"
-	default:
-		return tools.Errorf("kube_describe does not cover %s; use kube_get", kind), nil
+	if err := k.describe(ctx, query{client: c, ns: ns, name: a.Name, now: now}, &b); err != nil {
+		return apiError(what, err)
 	}
 	evs, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{
-		FieldSelector: "involvedObject.kind=" + involved + ",involvedObject.name=" + a.Name})
+		FieldSelector: "involvedObject.kind=" + k.apiKind + ",involvedObject.name=" + a.Name})
 	if err == nil && len(evs.Items) > 0 {
 		items := evs.Items
 		sortEvents(items)

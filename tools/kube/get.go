@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -40,7 +39,7 @@ func (t getTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, er
 	if err := tools.DecodeArgs(raw, &a); err != nil {
 		return tools.Errorf("%v", err), nil
 	}
-	kind, msg := resolveKind(a.Kind)
+	k, msg := resolveKind(a.Kind)
 	if msg != "" {
 		return tools.Errorf("%s", msg), nil
 	}
@@ -52,15 +51,15 @@ func (t getTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, er
 		ns = t.cfg.Namespace
 	}
 	opts := metav1.ListOptions{LabelSelector: a.Selector}
-	if a.Name != "" && kind != "events" {
+	if a.Name != "" && !k.filtersName {
 		opts.FieldSelector = "metadata.name=" + a.Name
 	}
-	header, rows, err := t.rows(ctx, kind, ns, a.Name, opts)
+	header, rows, err := t.rows(ctx, k, ns, a.Name, opts)
 	if err != nil {
-		return apiError(fmt.Sprintf("list %s in %s", kind, nsLabel(ns)), err)
+		return apiError(fmt.Sprintf("list %s in %s", k.name, nsLabel(ns)), err)
 	}
 	if len(rows) == 0 {
-		what := kind
+		what := k.name
 		if a.Selector != "" {
 			what += " matching " + a.Selector
 		}
@@ -69,9 +68,9 @@ func (t getTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, er
 		}
 		return tools.Text(fmt.Sprintf("No %s in %s.", what, nsLabel(ns))), nil
 	}
-	head := fmt.Sprintf("%d %s in %s:\n", len(rows), kind, nsLabel(ns))
+	head := fmt.Sprintf("%d %s in %s:\n", len(rows), k.name, nsLabel(ns))
 	return tools.Result{Text: head + untrusted("kubernetes", table(header, rows, t.cfg.MaxRows)),
-		Data: map[string]any{"kind": kind, "namespace": ns, "count": len(rows)}}, nil
+		Data: map[string]any{"kind": k.name, "namespace": ns, "count": len(rows)}}, nil
 }
 
 func nsLabel(ns string) string {
@@ -81,184 +80,23 @@ func nsLabel(ns string) string {
 	return "namespace " + ns
 }
 
-// rows lists kind and renders its rows; the namespace column appears when
+// rows lists k and renders its rows; the namespace column appears when
 // listing all namespaces.
-func (t getTool) rows(ctx context.Context, kind, ns, name string, opts metav1.ListOptions) ([]string, [][]string, error) {
-	c, now := t.cfg.Client, t.cfg.now()
-	var header []string
+func (t getTool) rows(ctx context.Context, k kind, ns, name string, opts metav1.ListOptions) ([]string, [][]string, error) {
+	withNamespace := ns == "" && !k.clusterScoped
 	var rows [][]string
 	add := func(meta metav1.ObjectMeta, cells ...string) {
-		if ns == "" && kind != "nodes" && kind != "namespaces" {
+		if withNamespace {
 			cells = append([]string{meta.Namespace}, cells...)
 		}
 		rows = append(rows, cells)
 	}
-	switch kind {
-	case "pods":
-		header = []string{"NAME", "READY", "STATUS", "RESTARTS", "LAST TERMINATION", "NODE", "AGE"}
-		l, err := c.CoreV1().Pods(ns).List(ctx, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, p := range l.Items {
-			ready, restarts, last := podCounts(p)
-			add(p.ObjectMeta, p.Name, ready, podStatus(p), strconv.Itoa(int(restarts)), last, p.Spec.NodeName, age(now, p.CreationTimestamp.Time))
-		}
-	case "deployments":
-		header = []string{"NAME", "READY", "UP-TO-DATE", "AVAILABLE", "IMAGES", "AGE"}
-		l, err := c.AppsV1().Deployments(ns).List(ctx, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, d := range l.Items {
-			add(d.ObjectMeta, d.Name, fmt.Sprintf("%d/%d", d.Status.ReadyReplicas, replicas(d.Spec.Replicas)),
-				strconv.Itoa(int(d.Status.UpdatedReplicas)), strconv.Itoa(int(d.Status.AvailableReplicas)),
-				images(d.Spec.Template.Spec), age(now, d.CreationTimestamp.Time))
-		}
-	case "statefulsets":
-		header = []string{"NAME", "READY", "IMAGES", "AGE"}
-		l, err := c.AppsV1().StatefulSets(ns).List(ctx, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, s := range l.Items {
-			add(s.ObjectMeta, s.Name, fmt.Sprintf("%d/%d", s.Status.ReadyReplicas, replicas(s.Spec.Replicas)), images(s.Spec.Template.Spec), age(now, s.CreationTimestamp.Time))
-		}
-	case "daemonsets":
-		header = []string{"NAME", "DESIRED", "READY", "AVAILABLE", "IMAGES", "AGE"}
-		l, err := c.AppsV1().DaemonSets(ns).List(ctx, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, d := range l.Items {
-			add(d.ObjectMeta, d.Name, strconv.Itoa(int(d.Status.DesiredNumberScheduled)), strconv.Itoa(int(d.Status.NumberReady)),
-				strconv.Itoa(int(d.Status.NumberAvailable)), images(d.Spec.Template.Spec), age(now, d.CreationTimestamp.Time))
-		}
-	case "replicasets":
-		header = []string{"NAME", "DESIRED", "READY", "REVISION", "IMAGES", "AGE"}
-		l, err := c.AppsV1().ReplicaSets(ns).List(ctx, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, r := range l.Items {
-			add(r.ObjectMeta, r.Name, strconv.Itoa(int(replicas(r.Spec.Replicas))), strconv.Itoa(int(r.Status.ReadyReplicas)),
-				r.Annotations[revisionAnnotation], images(r.Spec.Template.Spec), age(now, r.CreationTimestamp.Time))
-		}
-	case "jobs":
-		header = []string{"NAME", "COMPLETIONS", "ACTIVE", "FAILED", "AGE"}
-		l, err := c.BatchV1().Jobs(ns).List(ctx, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, j := range l.Items {
-			want := int32(1)
-			if j.Spec.Completions != nil {
-				want = *j.Spec.Completions
-			}
-			add(j.ObjectMeta, j.Name, fmt.Sprintf("%d/%d", j.Status.Succeeded, want), strconv.Itoa(int(j.Status.Active)),
-				strconv.Itoa(int(j.Status.Failed)), age(now, j.CreationTimestamp.Time))
-		}
-	case "cronjobs":
-		header = []string{"NAME", "SCHEDULE", "SUSPENDED", "ACTIVE", "LAST SCHEDULE", "AGE"}
-		l, err := c.BatchV1().CronJobs(ns).List(ctx, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, j := range l.Items {
-			last := "-"
-			if j.Status.LastScheduleTime != nil {
-				last = age(now, j.Status.LastScheduleTime.Time) + " ago"
-			}
-			add(j.ObjectMeta, j.Name, j.Spec.Schedule, strconv.FormatBool(j.Spec.Suspend != nil && *j.Spec.Suspend),
-				strconv.Itoa(len(j.Status.Active)), last, age(now, j.CreationTimestamp.Time))
-		}
-	case "services":
-		header = []string{"NAME", "TYPE", "CLUSTER-IP", "PORTS", "SELECTOR", "AGE"}
-		l, err := c.CoreV1().Services(ns).List(ctx, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, s := range l.Items {
-			var ports []string
-			for _, p := range s.Spec.Ports {
-				ports = append(ports, fmt.Sprintf("%d/%s", p.Port, p.Protocol))
-			}
-			add(s.ObjectMeta, s.Name, string(s.Spec.Type), s.Spec.ClusterIP, strings.Join(ports, ","), labelString(s.Spec.Selector), age(now, s.CreationTimestamp.Time))
-		}
-	case "nodes":
-		header = []string{"NAME", "STATUS", "PROBLEMS", "CPU", "MEMORY", "AGE"}
-		l, err := c.CoreV1().Nodes().List(ctx, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, n := range l.Items {
-			status, problems := nodeStatus(n)
-			add(n.ObjectMeta, n.Name, status, problems, n.Status.Allocatable.Cpu().String(), n.Status.Allocatable.Memory().String(), age(now, n.CreationTimestamp.Time))
-		}
-	case "namespaces":
-		header = []string{"NAME", "STATUS", "AGE"}
-		l, err := c.CoreV1().Namespaces().List(ctx, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, n := range l.Items {
-			add(n.ObjectMeta, n.Name, string(n.Status.Phase), age(now, n.CreationTimestamp.Time))
-		}
-	case "hpa":
-		header = []string{"NAME", "TARGET", "MIN", "MAX", "CURRENT", "DESIRED", "AGE"}
-		l, err := c.AutoscalingV2().HorizontalPodAutoscalers(ns).List(ctx, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, h := range l.Items {
-			min := int32(1)
-			if h.Spec.MinReplicas != nil {
-				min = *h.Spec.MinReplicas
-			}
-			add(h.ObjectMeta, h.Name, h.Spec.ScaleTargetRef.Kind+"/"+h.Spec.ScaleTargetRef.Name, strconv.Itoa(int(min)),
-				strconv.Itoa(int(h.Spec.MaxReplicas)), strconv.Itoa(int(h.Status.CurrentReplicas)), strconv.Itoa(int(h.Status.DesiredReplicas)), age(now, h.CreationTimestamp.Time))
-		}
-	case "pvc":
-		header = []string{"NAME", "STATUS", "VOLUME", "CAPACITY", "STORAGECLASS", "AGE"}
-		l, err := c.CoreV1().PersistentVolumeClaims(ns).List(ctx, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, p := range l.Items {
-			sc := ""
-			if p.Spec.StorageClassName != nil {
-				sc = *p.Spec.StorageClassName
-			}
-			capacity := p.Status.Capacity[corev1.ResourceStorage]
-			add(p.ObjectMeta, p.Name, string(p.Status.Phase), p.Spec.VolumeName, capacity.String(), sc, age(now, p.CreationTimestamp.Time))
-		}
-	case "configmaps":
-		header = []string{"NAME", "KEYS", "CHANGED", "AGE"}
-		l, err := c.CoreV1().ConfigMaps(ns).List(ctx, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, m := range l.Items {
-			changed := lastChange(m.ObjectMeta)
-			add(m.ObjectMeta, m.Name, strconv.Itoa(len(m.Data)+len(m.BinaryData)), age(now, changed.Time)+" ago", age(now, m.CreationTimestamp.Time))
-		}
-	case "events":
-		header = []string{"LAST", "TYPE", "REASON", "OBJECT", "COUNT", "MESSAGE"}
-		l, err := c.CoreV1().Events(ns).List(ctx, opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		evs := l.Items
-		sortEvents(evs)
-		for _, e := range evs {
-			obj := strings.ToLower(e.InvolvedObject.Kind) + "/" + e.InvolvedObject.Name
-			if name != "" && !strings.HasPrefix(e.InvolvedObject.Name, name) {
-				continue
-			}
-			add(e.ObjectMeta, age(now, eventTime(e).Time)+" ago", e.Type, e.Reason, obj, strconv.Itoa(int(max2(int(e.Count), 1))), oneLine(e.Message, 160))
-		}
+	q := query{client: t.cfg.Client, ns: ns, name: name, opts: opts, now: t.cfg.now()}
+	if err := k.list(ctx, q, add); err != nil {
+		return nil, nil, err
 	}
-	if ns == "" && kind != "nodes" && kind != "namespaces" {
+	header := k.columns
+	if withNamespace {
 		header = append([]string{"NAMESPACE"}, header...)
 	}
 	return header, rows, nil

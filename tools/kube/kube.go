@@ -10,7 +10,6 @@ package kube
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -52,49 +51,6 @@ func (c Config) withDefaults() Config {
 func Tools(cfg Config) []tools.Tool {
 	cfg = cfg.withDefaults()
 	return []tools.Tool{getTool{cfg}, describeTool{cfg}, historyTool{cfg}, changesTool{cfg}, logsTool{cfg}}
-}
-
-// kinds maps the names people use to a canonical kind.
-var kinds = map[string]string{
-	"pod": "pods", "pods": "pods", "po": "pods",
-	"deployment": "deployments", "deployments": "deployments", "deploy": "deployments",
-	"statefulset": "statefulsets", "statefulsets": "statefulsets", "sts": "statefulsets",
-	"daemonset": "daemonsets", "daemonsets": "daemonsets", "ds": "daemonsets",
-	"replicaset": "replicasets", "replicasets": "replicasets", "rs": "replicasets",
-	"job": "jobs", "jobs": "jobs", "cronjob": "cronjobs", "cronjobs": "cronjobs", "cj": "cronjobs",
-	"service": "services", "services": "services", "svc": "services",
-	"node": "nodes", "nodes": "nodes", "no": "nodes",
-	"hpa": "hpa", "horizontalpodautoscaler": "hpa", "horizontalpodautoscalers": "hpa",
-	"pvc": "pvc", "persistentvolumeclaim": "pvc", "persistentvolumeclaims": "pvc",
-	"event": "events", "events": "events", "ev": "events",
-	"namespace": "namespaces", "namespaces": "namespaces", "ns": "namespaces",
-	"configmap": "configmaps", "configmaps": "configmaps", "cm": "configmaps",
-}
-
-// kindNames lists the canonical kinds for schemas and messages.
-func kindNames() []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, k := range kinds {
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-// resolveKind returns the canonical kind, or a message for the model.
-func resolveKind(k string) (string, string) {
-	k = strings.ToLower(strings.TrimSpace(k))
-	if k == "secret" || k == "secrets" {
-		return "", "Secrets are never read by Watchkeeper (neither the tool nor its RBAC role allows it). Ask a person to check a secret's existence with kubectl if it matters."
-	}
-	if c, ok := kinds[k]; ok {
-		return c, ""
-	}
-	return "", fmt.Sprintf("unknown kind %q; use one of %s", k, strings.Join(kindNames(), ", "))
 }
 
 // apiError turns an API error into what the model or a person can act on.
