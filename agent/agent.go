@@ -48,6 +48,8 @@ type Agent struct {
 	model Model
 	tools *tools.Registry
 	opts  Options
+	// invoker runs the tool calls, as every other surface runs them.
+	invoker tools.Invoker
 }
 
 // New returns an agent that answers with model using the tools in reg.
@@ -56,7 +58,9 @@ func New(model Model, reg *tools.Registry, opts Options) *Agent {
 	if reg == nil {
 		reg = &tools.Registry{}
 	}
-	return &Agent{model: model, tools: reg, opts: opts.withDefaults()}
+	opts = opts.withDefaults()
+	return &Agent{model: model, tools: reg, opts: opts, invoker: tools.Invoker{Tools: reg, Timeout: opts.Config.ToolTimeout,
+		Redact: opts.Redactor.Redact, Observe: opts.ObserveTool, Tracer: opts.Tracer, Logger: opts.Logger}}
 }
 
 // Task is one question to answer.

@@ -117,6 +117,9 @@ type Options struct {
 	Proposer Proposer
 	Tracer   trace.Tracer
 	Logger   *slog.Logger
+	// ObserveTool records each tool call's outcome and duration (metrics);
+	// every surface's calls are observed the same way (tools.Invoker).
+	ObserveTool func(tool, outcome string, d time.Duration)
 	// SystemPrompt renders the system prompt; prompts.System by default.
 	SystemPrompt func(SystemData) (string, error)
 	// Now is the clock; time.Now by default.

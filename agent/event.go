@@ -29,19 +29,16 @@ const (
 	EventError EventKind = "error"
 )
 
-// Tool call outcomes, also used as metric labels.
+// Tool call outcomes, also used as metric labels: tools.Invoker's, and
+// the agent's own "proposed" (a proposal was stored).
 const (
-	OutcomeOK = "ok"
-	// OutcomeToolError is a failure the model can fix (bad arguments, bad
-	// query); the model was told and may retry.
-	OutcomeToolError = "tool_error"
-	// OutcomeError is an infrastructure failure inside the tool.
-	OutcomeError = "error"
-	// OutcomeRefused is a call the agent refused (repeated, unknown tool).
-	OutcomeRefused = "refused"
-	// OutcomePanic is a tool that panicked; the panic was contained.
-	OutcomePanic = "panic"
-	// OutcomeProposed is a mutating call that produced a proposal.
+	OutcomeOK        = tools.OutcomeOK
+	OutcomeToolError = tools.OutcomeToolError
+	OutcomeError     = tools.OutcomeError
+	OutcomeRefused   = tools.OutcomeRefused
+	OutcomePanic     = tools.OutcomePanic
+	// OutcomeProposed is a mutating tool's proposal, stored and awaiting
+	// approval.
 	OutcomeProposed = "proposed"
 )
 

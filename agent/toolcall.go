@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"runtime/debug"
 	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -107,16 +105,20 @@ func (r *run) runTool(ctx context.Context, step int, c ToolCall, repeatOf int) M
 // can read. It never panics and never returns a Go error: a failing tool is
 // a fact for the model to reason about, not a reason to end the run.
 func (r *run) execute(ctx context.Context, c ToolCall, repeatOf int) (o toolOutcome) {
-	tool, ok := r.a.tools.Get(c.Name)
-	if ok && !r.task.Scope.AllowsTool(c.Name) {
+	tool, known := r.a.tools.Get(c.Name)
+	if !known || !r.task.Scope.AllowsTool(c.Name) {
+		// The invoker refuses (and counts) it; the model is told in the
+		// agent's words, with what it may use instead.
+		r.a.invoker.Invoke(ctx, tools.Invocation{Tool: c.Name, Policy: r.task.Scope, Source: "agent"})
+		if !known {
+			return toolOutcome{outcome: OutcomeRefused, text: fmt.Sprintf(
+				"Error: there is no tool called %q. Available tools: %s.", c.Name, listOrNone(r.a.tools.Names()))}
+		}
 		return toolOutcome{outcome: OutcomeRefused, text: fmt.Sprintf(
 			"Refused: the tool %q is not allowed in this conversation. Use one of the tools you were given.", c.Name)}
 	}
-	if !ok {
-		return toolOutcome{outcome: OutcomeRefused, text: fmt.Sprintf(
-			"Error: there is no tool called %q. Available tools: %s.", c.Name, listOrNone(r.a.tools.Names()))}
-	}
 	if repeatOf > 0 {
+		r.observe(c.Name, OutcomeRefused)
 		return toolOutcome{outcome: OutcomeRefused, text: fmt.Sprintf(
 			"Refused: you already called %s with exactly these arguments at step %d, and its result is above. "+
 				"Use that result, call it with different arguments, or give your answer.", c.Name, repeatOf)}
@@ -126,70 +128,62 @@ func (r *run) execute(ctx context.Context, c ToolCall, repeatOf int) (o toolOutc
 		// A repaired argument is a guess ({"namespace":"prod cut short is
 		// not evidence the model meant prod); a change is never proposed
 		// on a guess.
+		r.observe(c.Name, OutcomeToolError)
 		return toolOutcome{outcome: OutcomeToolError, text: fmt.Sprintf(
 			"Error: your arguments for %s are not one complete JSON object (cut off, or with text around it). %s proposes a change, "+
 				"so its arguments are never repaired: send the whole JSON object again.", c.Name, c.Name)}
 	}
 	args, err := repairJSON(c.Arguments)
 	if err != nil {
+		r.observe(c.Name, OutcomeToolError)
 		return toolOutcome{outcome: OutcomeToolError, text: fmt.Sprintf(
 			"Error: your arguments for %s are not valid JSON and could not be repaired (%v). Send one JSON object that matches the tool's schema.", c.Name, err)}
 	}
-	if err := spec.Parameters.Validate(args); err != nil {
-		return toolOutcome{outcome: OutcomeToolError, text: fmt.Sprintf(
-			"Error: invalid arguments for %s:\n%v\nCorrect the call and try again.", c.Name, err)}
-	}
-	args, err = r.task.Scope.Limit(spec, args)
-	if err != nil {
-		return toolOutcome{outcome: OutcomeRefused, text: "Refused: " + err.Error() + "."}
-	}
-
-	ctx, cancel := context.WithTimeoutCause(ctx, r.a.opts.Config.ToolTimeout,
-		fmt.Errorf("tool %s timed out after %s", c.Name, r.a.opts.Config.ToolTimeout))
-	defer cancel()
-	defer func() {
-		if p := recover(); p != nil {
-			r.a.opts.Logger.Error("tool panicked", "tool", c.Name, "run_id", r.res.RunID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			o = toolOutcome{outcome: OutcomePanic, text: fmt.Sprintf(
-				"Error: tool %s crashed (%v). This is a bug in Watchkeeper, not in your arguments; do not call it again in this run.", c.Name, p)}
+	// The rest is every surface's one way to call a tool: schema, scope,
+	// timeout, panics, redaction, metrics (tools.Invoker).
+	inv := r.a.invoker.Invoke(ctx, tools.Invocation{Tool: c.Name, Args: args, Policy: r.task.Scope, Source: "agent"})
+	switch inv.Outcome {
+	case tools.OutcomeRefused:
+		return toolOutcome{outcome: OutcomeRefused, text: "Refused: " + inv.Reason + "."}
+	case tools.OutcomePanic:
+		return toolOutcome{outcome: OutcomePanic, text: "Error: " + inv.Reason + ", not in your arguments; do not call it again in this run."}
+	case tools.OutcomeError:
+		if inv.Result == nil && inv.Failed {
+			return toolOutcome{outcome: OutcomeError, text: "Error: " + inv.Reason +
+				". The system behind the tool failed, not your arguments; retrying the same call will not help."}
 		}
-	}()
-	res, err := tool.Run(ctx, args)
-	if err != nil {
-		if cause := context.Cause(ctx); cause != nil && errors.Is(err, context.DeadlineExceeded) {
-			err = cause
+		return toolOutcome{outcome: OutcomeError, text: "Error: " + inv.Reason + "."}
+	case tools.OutcomeToolError:
+		if inv.Result == nil {
+			// The schema refused the arguments.
+			return toolOutcome{outcome: OutcomeToolError, text: "Error: " + inv.Reason + "\nCorrect the call and try again."}
 		}
-		return toolOutcome{outcome: OutcomeError, text: fmt.Sprintf(
-			"Error: tool %s failed: %v. The system behind the tool failed, not your arguments; retrying the same call will not help.", c.Name, err)}
+		if spec.Mutating {
+			return toolOutcome{outcome: OutcomeToolError, text: "Error: " + inv.Reason, result: inv.Result}
+		}
+		text := "Error: " + inv.Reason
+		if inv.Result.Text != "" {
+			text += "\n" + inv.Result.Text
+		}
+		return toolOutcome{outcome: OutcomeToolError, text: text, result: inv.Result}
 	}
 	if spec.Mutating {
-		return r.propose(ctx, spec, res)
+		return r.propose(ctx, spec, *inv.Result)
 	}
-	if res.Error != "" {
-		text := "Error: " + res.Error
-		if res.Text != "" {
-			text += "\n" + res.Text
-		}
-		return toolOutcome{outcome: OutcomeToolError, text: text, result: &res}
+	return toolOutcome{outcome: OutcomeOK, text: inv.Result.Text, result: inv.Result}
+}
+
+// observe counts a call the agent itself refused before it reached the
+// invoker (a repeat, arguments that are not JSON), so metrics see every
+// call the model made.
+func (r *run) observe(tool, outcome string) {
+	if r.a.opts.ObserveTool != nil {
+		r.a.opts.ObserveTool(tool, outcome, 0)
 	}
-	if res.Proposal != nil {
-		// Only tools declared mutating may propose; anything else is a bug
-		// and must not reach an approval button.
-		return toolOutcome{outcome: OutcomeError, text: fmt.Sprintf(
-			"Error: tool %s returned a proposal but is not declared as mutating; the proposal was dropped.", c.Name)}
-	}
-	return toolOutcome{outcome: OutcomeOK, text: res.Text, result: &res}
 }
 
 // propose stores the proposal of a mutating tool. Nothing has changed yet.
 func (r *run) propose(ctx context.Context, spec tools.Spec, res tools.Result) toolOutcome {
-	if res.Error != "" {
-		return toolOutcome{outcome: OutcomeToolError, text: "Error: " + res.Error, result: &res}
-	}
-	if res.Proposal == nil {
-		return toolOutcome{outcome: OutcomeError, text: fmt.Sprintf(
-			"Error: tool %s changes systems but returned no proposal, so nothing was done.", spec.Name)}
-	}
 	p := *res.Proposal
 	p.Tool = spec.Name
 	p.Summary = r.redact(p.Summary)

@@ -141,7 +141,9 @@ func (a *App) build(ctx context.Context, opts Options) error {
 		}
 		logger.Info("verified an applied change", "proposal", p.ID, "worse", v.Worse, "result", v.Text)
 	}
-	a.playbook = &incident.Playbook{Tools: a.tools, Logger: logger.With("component", "investigation"),
+	channelScope := slack.ChannelScopes(cfg.Slack)
+	a.playbook = &incident.Playbook{Tools: a.tools, Invoker: a.Invoker(), Logger: logger.With("component", "investigation"),
+		Policy:    func(channel string) tools.Policy { return channelScope(channel) },
 		TrustExpr: incident.TrustedURLs(trustedGenerators(cfg)...)}
 	inc := incident.Options{Store: a.store, StormWindow: cfg.Incidents.StormWindow.D(), Logger: logger.With("component", "incidents"),
 		MaxFollowUps: cfg.Incidents.MaxInvestigations,
@@ -158,13 +160,14 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	a.memory = conversation.New(a.store, cfg.Memory.ContextTokens, a.model, logger.With("component", "memory"))
 	if a.model != nil {
 		a.agent = agent.New(a.model, a.tools, agent.Options{
-			Config:   AgentConfig(cfg),
-			Redactor: a.redactor,
-			Recorder: runRecorder{a.store},
-			Proposer: a.approvals,
-			Tracer:   a.tracing.Tracer(),
-			Logger:   logger.With("component", "agent"),
-			WorldNow: opts.Clock,
+			Config:      AgentConfig(cfg),
+			ObserveTool: a.metrics.ObserveTool,
+			Redactor:    a.redactor,
+			Recorder:    runRecorder{a.store},
+			Proposer:    a.approvals,
+			Tracer:      a.tracing.Tracer(),
+			Logger:      logger.With("component", "agent"),
+			WorldNow:    opts.Clock,
 		})
 	}
 	return nil
@@ -191,6 +194,13 @@ func (a *App) HasModel() bool { return a.agent != nil }
 
 // Tools returns the tool registry.
 func (a *App) Tools() *tools.Registry { return a.tools }
+
+// Invoker runs tool calls for every surface the same way: the schema, the
+// caller's scope, agent.tool_timeout, redaction, metrics and traces.
+func (a *App) Invoker() tools.Invoker {
+	return tools.Invoker{Tools: a.tools, Timeout: a.cfg.Agent.ToolTimeout.D(), Redact: a.redactor.Redact,
+		Observe: a.metrics.ObserveTool, Tracer: a.tracing.Tracer(), Logger: a.logger.With("component", "tools")}
+}
 
 // Incidents returns the incident service.
 func (a *App) Incidents() *incident.Service { return a.incidents }
@@ -333,7 +343,7 @@ func (a *App) Slack() (*slack.Bot, error) {
 	}
 	policy, rules := a.ApprovalPolicy()
 	bot, err := slack.New(slack.Options{
-		Config: a.cfg.Slack, Asker: asker, Tools: a.tools, Approvals: a.approvals,
+		Config: a.cfg.Slack, Asker: asker, Tools: a.tools, Invoker: a.Invoker(), Approvals: a.approvals,
 		Policy: policy, Incidents: a.incidents, Investigator: a.playbook,
 		Expiry: a.cfg.Approval.Expiry.D(), Store: a.store, Redactor: a.redactor, Metrics: a.metrics, Leadership: a.leadership(),
 		TrustedLinks: incident.TrustedURLs(trustedGenerators(a.cfg)...),

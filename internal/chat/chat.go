@@ -76,6 +76,13 @@ type Config struct {
 	// cannot show them; empty means they are not saved.
 	ChartDir string
 	Logger   *slog.Logger
+	// Invoker runs /run's tools as the agent runs its calls (schema,
+	// scope, timeout, redaction, metrics); its zero value runs Tools with
+	// the Redactor.
+	Invoker tools.Invoker
+	// Scope limits /run like a conversation's scope; nil limits nothing
+	// (the terminal's user runs the bot).
+	Scope tools.Policy
 }
 
 // Command is an extra /command. Run gets the text after the command name
@@ -123,6 +130,10 @@ func New(cfg Config) *Chat {
 	}
 	if cfg.Redactor == nil {
 		cfg.Redactor = identity{}
+	}
+	if cfg.Invoker.Tools == nil {
+		cfg.Invoker.Tools = cfg.Tools
+		cfg.Invoker.Redact = cfg.Redactor.Redact
 	}
 	if cfg.User == "" {
 		cfg.User = "terminal"
@@ -359,32 +370,31 @@ func (c *Chat) runTool(ctx context.Context, rest string) error {
 	if name == "" {
 		return errors.New(`usage: /run TOOL JSON, e.g. /run current_time {"timezone": "UTC"}`)
 	}
-	tool, ok := c.cfg.Tools.Get(name)
-	if !ok {
+	if _, ok := c.cfg.Tools.Get(name); !ok {
 		return fmt.Errorf("no tool called %q; /tools lists them", name)
 	}
 	argText = strings.TrimSpace(argText)
 	if argText == "" {
 		argText = "{}"
 	}
-	args := json.RawMessage(argText)
-	if err := tool.Spec().Parameters.Validate(args); err != nil {
-		return fmt.Errorf("%s: %w", name, err)
+	if !json.Valid([]byte(argText)) {
+		return fmt.Errorf("%s: the arguments are not valid JSON: %s", name, shorten(argText, 100))
 	}
-	res, err := safeRun(ctx, tool, args)
-	if err != nil {
-		return fmt.Errorf("%s failed: %w", name, err)
+	inv := c.cfg.Invoker.Invoke(ctx, tools.Invocation{Tool: name, Args: json.RawMessage(argText), Policy: c.cfg.Scope, Source: "terminal"})
+	switch inv.Outcome {
+	case tools.OutcomeOK:
+	case tools.OutcomeError, tools.OutcomePanic:
+		return fmt.Errorf("%s failed: %s", name, inv.Reason)
+	default:
+		return fmt.Errorf("%s: %s", name, inv.Reason)
 	}
-	if res.Error != "" {
-		return fmt.Errorf("%s: %s", name, c.cfg.Redactor.Redact(res.Error))
-	}
-	if tool.Spec().Mutating {
-		if res.Proposal == nil || c.cfg.Approvals == nil {
-			return fmt.Errorf("%s changes systems but produced no proposal; nothing was done", name)
+	res := *inv.Result
+	if inv.Spec.Mutating {
+		if c.cfg.Approvals == nil {
+			return fmt.Errorf("%s changes systems but nothing here can approve it; nothing was done", name)
 		}
 		p := *res.Proposal
-		p.Tool = name
-		p, err = c.cfg.Approvals.Propose(ctx, c.conv, p)
+		p, err := c.cfg.Approvals.Propose(ctx, c.conv, p)
 		if err != nil {
 			return err
 		}
@@ -419,15 +429,6 @@ func (c *Chat) saveAttachments(atts []tools.Attachment) {
 		}
 		fmt.Fprintf(c.cfg.Err, "Chart saved: %s%s\n", path, title)
 	}
-}
-
-func safeRun(ctx context.Context, t tools.Tool, args json.RawMessage) (res tools.Result, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("tool crashed: %v", p)
-		}
-	}()
-	return t.Run(ctx, args)
 }
 
 type identity struct{}

@@ -233,6 +233,7 @@ output; progress and the cost line on standard error.
 func chatConfig(a *app.App, l config.Loaded, stdio IO, logger *slog.Logger) chat.Config {
 	cfg := chat.Config{
 		Tools:       a.Tools(),
+		Invoker:     a.Invoker(),
 		Approvals:   a.Approvals(),
 		Redactor:    a.Redactor(),
 		In:          stdio.In,

@@ -36,8 +36,8 @@ func stormAlert(name, svc, fp, status string, startsAt time.Time) []byte {
 	return b
 }
 
-// TestTwoReplicasStorm runs two bot processes on one PostgreSQL behind a
-// fake Slack and splits an alert storm across them: 300 alerts (5 alert
+// TestTwoReplicasStorm runs two bot processes on one PostgreSQL and one
+// Lease behind a fake Slack and splits an alert storm across them: 300 alerts (5 alert
 // names × 3 groups × 20 alerts) sent by 8 senders at once, alternating
 // replicas; the incidents acknowledged on both replicas at once midway;
 // then every alert resolved the same way. The result is what one replica
@@ -50,6 +50,10 @@ func TestTwoReplicasStorm(t *testing.T) {
 	}
 	pg := testserver.StartPostgres(t)
 	dsn := pg.NewDatabase(t)
+	// Several replicas elect the one that delivers Slack messages (without
+	// it, each delivers the outbox as if it were alone, and a message can
+	// go out twice): the Lease is in a real API server.
+	k := testserver.StartKubernetes(t)
 	fake := slackfake.New(slackfake.Options{PostBurst: 20})
 	defer fake.Close()
 	fake.AddChannel(chIncidents, "incidents", true, admin)
@@ -65,7 +69,9 @@ slack:
   alerts: [{channel: %s, match: {}}]
 approval: {approvers: [%s]}
 incidents: {investigate: false, rate_limit: {per_second: 1000, burst: 1000}}
-`, listen, fake.URL+"/", chIncidents, admin)
+kubernetes: {kubeconfig: %q}
+leader_election: {enabled: true, namespace: default, identity: %s, lease_duration: %s, renew_deadline: 3s, retry_period: 500ms}
+`, listen, fake.URL+"/", chIncidents, admin, k.Kubeconfig, name, leaseDuration)
 		return startReplica(t, bin, name, listen, cfg, dsn)
 	}
 	replicas := []*replica{start("storm-a"), start("storm-b")}

@@ -42,7 +42,15 @@ type Reporter interface {
 // root-cause ranking from the onset, log templates new or surging, and
 // recent changes — whichever tools are configured.
 type Playbook struct {
-	Tools    Tools
+	Tools Tools
+	// Invoker runs the steps, as every surface runs tools (schema, scope,
+	// timeout, redaction, metrics); its zero value runs Tools with
+	// StepTimeout.
+	Invoker tools.Invoker
+	// Policy is the scope of the channel an incident is posted in: the
+	// playbook looks only where a question asked there may look. Nil
+	// limits nothing.
+	Policy   func(channel string) tools.Policy
 	Reporter Reporter
 	// Record adds the investigation to the timeline (optional).
 	Record func(ctx context.Context, id, kind, text string)
@@ -148,39 +156,45 @@ func (p Playbook) Run(ctx context.Context, in Incident) []Finding {
 		rb["service"] = svc
 	}
 	steps = append(steps, step{"The runbook", "runbook_find", rb})
+	var policy tools.Policy
+	if p.Policy != nil {
+		policy = p.Policy(in.Channel)
+	}
 	for _, st := range steps {
-		t, ok := p.Tools.Get(st.tool)
-		if !ok {
-			continue
+		if _, ok := p.invoker().Tools.Get(st.tool); !ok {
+			continue // not configured here
 		}
 		raw, _ := json.Marshal(st.args)
 		f := Finding{Title: st.title, Tool: st.tool, Args: raw}
-		sctx, cancel := context.WithTimeout(ctx, p.StepTimeout)
-		start := time.Now()
-		res, err := runSafely(sctx, t, raw)
-		cancel()
-		f.Duration = time.Since(start)
-		p.Logger.Debug("investigation step", "incident", in.ID, "tool", st.tool, "took", f.Duration, "err", err)
-		switch {
-		case err != nil:
-			f.Text, f.Failed = "failed: "+err.Error(), true
-		case res.Error != "":
-			f.Text, f.Failed = "failed: "+res.Error, true
+		inv := p.invoker().Invoke(ctx, tools.Invocation{Tool: st.tool, Args: raw, Policy: policy, Source: "playbook"})
+		f.Duration = inv.Duration
+		if inv.Args != nil {
+			f.Args = inv.Args // as limited to the channel's scope
+		}
+		p.Logger.Debug("investigation step", "incident", in.ID, "tool", st.tool, "took", f.Duration, "outcome", inv.Outcome)
+		switch inv.Outcome {
+		case tools.OutcomeOK:
+			f.Text, f.Data = inv.Result.Text, inv.Result.Data
+		case tools.OutcomeRefused:
+			f.Text, f.Failed = "not run: "+inv.Reason, true
 		default:
-			f.Text, f.Data = res.Text, res.Data
+			f.Text, f.Failed = "failed: "+inv.Reason, true
 		}
 		out = append(out, f)
 	}
 	return out
 }
 
-func runSafely(ctx context.Context, t tools.Tool, raw json.RawMessage) (res tools.Result, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("the tool crashed: %v", r)
-		}
-	}()
-	return t.Run(ctx, raw)
+// invoker is the Invoker, or one over Tools with StepTimeout.
+func (p Playbook) invoker() tools.Invoker {
+	iv := p.Invoker
+	if iv.Tools == nil {
+		iv.Tools = p.Tools
+	}
+	if iv.Timeout <= 0 {
+		iv.Timeout = p.StepTimeout
+	}
+	return iv
 }
 
 // alertExpr is the PromQL of the alert, from its generatorURL (g0.expr),

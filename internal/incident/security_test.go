@@ -78,7 +78,10 @@ type recordingTool struct {
 }
 
 func (r *recordingTool) Spec() tools.Spec {
-	return tools.Spec{Name: "prom_query_range", Description: "x", Parameters: tools.Object(map[string]*tools.Schema{"query": tools.String("q")})}
+	// The real tool's parameters: the playbook's calls are checked
+	// against the schema like every other surface's.
+	return tools.Spec{Name: "prom_query_range", Description: "x", Parameters: tools.Object(map[string]*tools.Schema{"query": tools.String("q"),
+		"start": tools.String("start"), "highlight_start": tools.String("shade from")})}
 }
 
 func (r *recordingTool) Run(_ context.Context, raw json.RawMessage) (tools.Result, error) {

@@ -102,6 +102,10 @@ type Options struct {
 	IncidentPostWait time.Duration
 	// ProgressEvery throttles progress updates (default 1s).
 	ProgressEvery time.Duration
+	// Invoker runs the tools commands and buttons call, as the agent runs
+	// its calls (schema, the channel's scope, timeout, redaction, metrics);
+	// without one, Tools with the Redactor and no metrics.
+	Invoker tools.Invoker
 	// Incidents and Investigator back the incident buttons (optional).
 	Incidents    Incidents
 	Investigator interface {
@@ -170,6 +174,12 @@ func New(opts Options) (*Bot, error) {
 		apiOpts = append(apiOpts, slackapi.OptionHTTPClient(opts.HTTPClient))
 	}
 	api := slackapi.New(cfg.BotToken.Reveal(), apiOpts...)
+	if opts.Invoker.Tools == nil {
+		opts.Invoker.Tools = opts.Tools
+		if opts.Redactor != nil {
+			opts.Invoker.Redact = opts.Redactor.Redact
+		}
+	}
 	b := &Bot{opts: opts, api: api, logger: opts.Logger, jobs: make(chan job, max(cfg.Queue, 0)),
 		scopes: newScopes(cfg), assistants: map[string]bool{}, started: make(chan struct{})}
 	b.out = NewOutbox(opts.Store, api, opts.HTTPClient, opts.Redactor, opts.PostInterval, opts.Logger.With("component", "slack-outbox"))

@@ -3,6 +3,7 @@ package slack
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -211,26 +212,28 @@ func contains(list []string, s string) bool {
 
 // runToolCommand runs a tool directly and posts its result in the channel.
 func (b *Bot) runToolCommand(ctx context.Context, cmd slackapi.SlashCommand, name string, args map[string]any, title string) {
-	t, _ := b.opts.Tools.Get(name)
 	raw, _ := json.Marshal(args)
-	if err := t.Spec().Parameters.Validate(raw); err != nil {
-		b.respond(ctx, cmd.ResponseURL, "ephemeral", "That does not work as a "+name+" call: "+Escape(err.Error()), nil)
-		return
-	}
 	start := time.Now()
-	res, err := safeRun(ctx, t, raw)
+	inv := b.invoke(ctx, cmd.ChannelID, name, raw)
 	took := time.Since(start)
-	if err != nil {
-		b.respond(ctx, cmd.ResponseURL, "ephemeral", "The "+name+" call failed: "+Escape(b.opts.Redactor.Redact(err.Error()))+
+	switch {
+	case inv.Outcome == tools.OutcomeToolError && inv.Result == nil:
+		b.respond(ctx, cmd.ResponseURL, "ephemeral", "That does not work as a "+name+" call: "+Escape(inv.Reason), nil)
+		return
+	case inv.Outcome == tools.OutcomeToolError:
+		b.respond(ctx, cmd.ResponseURL, "ephemeral", "That did not work: "+Escape(inv.Reason)+
+			"\nFix the command and try again (`/watchkeeper help`).", nil)
+		return
+	case inv.Outcome == tools.OutcomeRefused:
+		b.respond(ctx, cmd.ResponseURL, "ephemeral", "That is not allowed in this channel: "+Escape(inv.Reason), nil)
+		return
+	case inv.Outcome != tools.OutcomeOK:
+		b.respond(ctx, cmd.ResponseURL, "ephemeral", "The "+name+" call failed: "+Escape(inv.Reason)+
 			". The system behind it may be down; try again, or check `watchkeeper config check`.", nil)
 		return
 	}
-	if res.Error != "" {
-		b.respond(ctx, cmd.ResponseURL, "ephemeral", "That did not work: "+Escape(b.opts.Redactor.Redact(res.Error))+
-			"\nFix the command and try again (`/watchkeeper help`).", nil)
-		return
-	}
-	text := b.opts.Redactor.Redact(res.Text)
+	res := *inv.Result
+	text := res.Text // redacted by the invoker
 	head := fmt.Sprintf("<@%s> ran `/watchkeeper %s` — %s", cmd.UserID, Escape(truncate(cmd.Text, 300)), title)
 	blocks := []slackapi.Block{section(head)}
 	pieces := split(CodeBlock(text), maxSectionText)
@@ -260,13 +263,19 @@ func (b *Bot) runToolCommand(ctx context.Context, cmd slackapi.SlashCommand, nam
 	}
 }
 
-func safeRun(ctx context.Context, t tools.Tool, args json.RawMessage) (res tools.Result, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("the tool crashed: %v", r)
-		}
-	}()
-	return t.Run(ctx, args)
+// invoke runs a tool for a command or a button in channel, within the
+// channel's scope, the way the agent runs its calls (tools.Invoker).
+func (b *Bot) invoke(ctx context.Context, channel, name string, args json.RawMessage) tools.Invoked {
+	return b.opts.Invoker.Invoke(ctx, tools.Invocation{Tool: name, Args: args, Policy: b.scopes.of(channel), Source: "slack"})
+}
+
+// invokeErr is an invocation's failure as an error, nil when it produced
+// a result.
+func invokeErr(inv tools.Invoked) error {
+	if inv.Outcome == tools.OutcomeOK {
+		return nil
+	}
+	return errors.New(inv.Reason)
 }
 
 // respond answers through a response_url (via the outbox).

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/watchkeeper/watchkeeper/internal/config"
 	"github.com/watchkeeper/watchkeeper/internal/slack/slackfake"
 	"github.com/watchkeeper/watchkeeper/tools"
@@ -136,4 +138,36 @@ func TestSlashCommandsRespectChannelScope(t *testing.T) {
 	// In the shop channel the namespace is checked.
 	_, url = h.command(chShop, alice, "metrics up")
 	h.response(url, "checkout p99")
+	// The command ran on the path every surface's calls take
+	// (tools.Invoker): limited to the channel's namespace, and measured.
+	if q, _ := h.rng.lastQuery.Load().(string); !strings.Contains(q, `namespace=~"shop"`) {
+		t.Errorf("the query ran as %q, not limited to shop", q)
+	}
+	if got := toolCalls(t, h.app.Metrics().Registry, "prom_query_range", "ok"); got != 1 {
+		t.Errorf("%v prom_query_range calls counted, want 1", got)
+	}
+}
+
+// toolCalls reads watchkeeper_tool_calls_total for a tool and outcome.
+func toolCalls(t *testing.T, reg *prometheus.Registry, tool, outcome string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "watchkeeper_tool_calls_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["tool"] == tool && labels["outcome"] == outcome {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }

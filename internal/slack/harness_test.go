@@ -161,7 +161,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	policy, rules := a.ApprovalPolicy()
-	bot, err := slack.New(slack.Options{Config: cfg.Slack, Asker: asker, Tools: a.Tools(), Approvals: a.Approvals(),
+	bot, err := slack.New(slack.Options{Config: cfg.Slack, Asker: asker, Tools: a.Tools(), Invoker: a.Invoker(), Approvals: a.Approvals(),
 		Policy: policy, Expiry: cfg.Approval.Expiry.D(), Incidents: a.Incidents(),
 		Store: a.Store(), Redactor: a.Redactor(), Metrics: a.Metrics(), PostInterval: 20 * time.Millisecond, IncidentPostWait: o.incidentPostWait,
 		ProgressEvery: time.Millisecond, Logger: logger})

@@ -14,6 +14,7 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/internal/incident"
 	"github.com/watchkeeper/watchkeeper/internal/store"
+	"github.com/watchkeeper/watchkeeper/tools"
 )
 
 // Incident button action IDs.
@@ -311,20 +312,17 @@ func (b *Bot) DraftPostmortem(ctx context.Context, in incident.Incident) {
 // proposal in the thread, requested by approval's requester in ctx. A
 // tool that is not configured is skipped.
 func (b *Bot) proposeTool(ctx context.Context, in incident.Incident, name string, args map[string]any) {
-	t, ok := b.opts.Tools.Get(name)
-	if !ok || b.opts.Approvals == nil {
+	if _, ok := b.opts.Tools.Get(name); !ok || b.opts.Approvals == nil {
 		return
 	}
 	raw, _ := json.Marshal(args)
-	res, err := safeRun(ctx, t, raw)
-	if err != nil || res.Proposal == nil {
-		b.logger.Warn("prepare a proposal for an incident", "incident", in.ID, "tool", name, "err", err, "tool_error", res.Error)
-		if err != nil || res.Error != "" {
-			b.post(ctx, in.Channel, in.ThreadTS, fmt.Sprintf("Could not prepare %s: %s", name, firstNonEmpty(res.Error, fmt.Sprint(err))), nil)
-		}
+	inv := b.invoke(ctx, in.Channel, name, raw)
+	if err := invokeErr(inv); err != nil {
+		b.logger.Warn("prepare a proposal for an incident", "incident", in.ID, "tool", name, "outcome", inv.Outcome, "err", err)
+		b.post(ctx, in.Channel, in.ThreadTS, fmt.Sprintf("Could not prepare %s: %s", name, err), nil)
 		return
 	}
-	p, err := b.opts.Approvals.Propose(ctx, ConversationID(in.Channel, in.ThreadTS), *res.Proposal)
+	p, err := b.opts.Approvals.Propose(ctx, ConversationID(in.Channel, in.ThreadTS), *inv.Result.Proposal)
 	if err != nil {
 		b.logger.Error("store a proposal", "incident", in.ID, "tool", name, "err", err)
 		return
@@ -347,10 +345,10 @@ func firstNonEmpty(s ...string) string {
 func (b *Bot) proposeRunbookUpdate(ctx context.Context, in incident.Incident) {
 	alert := in.Data.CommonLabels["alertname"]
 	path := ""
-	if find, ok := b.opts.Tools.Get("runbook_find"); ok {
+	if _, ok := b.opts.Tools.Get("runbook_find"); ok {
 		raw, _ := json.Marshal(map[string]string{"alert": alert})
-		if res, err := safeRun(ctx, find, raw); err == nil && res.Error == "" {
-			if p, ok := res.Data.(string); ok && strings.Contains(res.Text, "covers alert") {
+		if inv := b.invoke(ctx, in.Channel, "runbook_find", raw); inv.Outcome == tools.OutcomeOK {
+			if p, ok := inv.Result.Data.(string); ok && strings.Contains(inv.Result.Text, "covers alert") {
 				path = p
 			}
 		}
@@ -402,16 +400,12 @@ func (b *Bot) proposeSilence(ctx context.Context, cb slackapi.InteractionCallbac
 	}
 	raw, _ := json.Marshal(map[string]any{"matchers": matchers, "duration": "2h",
 		"comment": "silenced from incident " + in.ID + " by " + cb.User.ID, "reason": "requested from the incident's Silence button"})
-	res, err := safeRun(ctx, t, raw)
-	switch {
-	case err != nil:
+	inv := b.invoke(ctx, in.Channel, t.Spec().Name, raw)
+	if err := invokeErr(inv); err != nil {
 		b.refuse(ctx, cb, "Could not prepare the silence: "+Escape(err.Error()))
 		return
-	case res.Error != "" || res.Proposal == nil:
-		b.refuse(ctx, cb, "Could not prepare the silence: "+Escape(res.Error))
-		return
 	}
-	p, err := b.opts.Approvals.Propose(approval.WithRequester(ctx, cb.User.ID), ConversationID(in.Channel, in.ThreadTS), *res.Proposal)
+	p, err := b.opts.Approvals.Propose(approval.WithRequester(ctx, cb.User.ID), ConversationID(in.Channel, in.ThreadTS), *inv.Result.Proposal)
 	if err != nil {
 		b.refuse(ctx, cb, "Could not store the proposal: "+Escape(err.Error()))
 		return

@@ -33,6 +33,14 @@ func newScopes(cfg config.Slack) scopes {
 	return s
 }
 
+// ChannelScopes returns the scope of each channel by the configuration
+// (slack.channels, slack.default), for work the bot does outside a
+// conversation in that channel: the incident playbook of an incident
+// routed there runs within the channel's scope like a question asked in it.
+func ChannelScopes(cfg config.Slack) func(channel string) agent.Scope {
+	return newScopes(cfg).of
+}
+
 // of returns a channel's scope.
 func (s scopes) of(channel string) agent.Scope {
 	if sc, ok := s.byChannel[channel]; ok {

@@ -65,7 +65,7 @@ func NewMetrics(version, revision string, tools ...string) *Metrics {
 			Name: "watchkeeper_agent_steps_total", Help: "Model calls made by agent runs.",
 		}),
 		toolCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "watchkeeper_tool_calls_total", Help: "Tool calls by tool and outcome (ok, tool_error, error, refused, panic, proposed).",
+			Name: "watchkeeper_tool_calls_total", Help: "Tool calls by tool and outcome (ok, tool_error, error, refused, panic), from every surface: the agent, Slack commands and buttons, the terminal, the incident playbook.",
 		}, []string{"tool", "outcome"}),
 		toolDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "watchkeeper_tool_call_duration_seconds", Help: "Duration of tool calls.",
@@ -129,9 +129,8 @@ func (m *Metrics) Observe(e agent.Event) {
 		m.tokens.WithLabelValues(model, "input").Add(float64(e.Usage.InputTokens))
 		m.tokens.WithLabelValues(model, "output").Add(float64(e.Usage.OutputTokens))
 	case agent.EventToolEnd:
-		tool := m.toolLabel(e.Tool)
-		m.toolCalls.WithLabelValues(tool, e.Outcome).Inc()
-		m.toolDuration.WithLabelValues(tool).Observe(e.Duration.Seconds())
+		// The call itself is counted by ObserveTool, on the path every
+		// surface's calls take (a proposal: as "ok", and in proposals).
 		if e.Truncated {
 			m.truncatedRuns.Inc()
 		}
@@ -147,6 +146,15 @@ func (m *Metrics) Observe(e agent.Event) {
 			m.costUSD.WithLabelValues(label(e.Run.Model)).Add(*e.Run.CostUSD)
 		}
 	}
+}
+
+// ObserveTool counts one tool call and its duration, whoever made it (the
+// agent, a Slack command, the terminal, the incident playbook): use it as
+// tools.Invoker's Observe.
+func (m *Metrics) ObserveTool(tool, outcome string, d time.Duration) {
+	label := m.toolLabel(tool)
+	m.toolCalls.WithLabelValues(label, outcome).Inc()
+	m.toolDuration.WithLabelValues(label).Observe(d.Seconds())
 }
 
 // toolLabel is name when it is a registered tool, else "unknown".

@@ -26,9 +26,9 @@ import (
 func TestSecurityMetricsToolLabelIsBounded(t *testing.T) {
 	m := telemetry.NewMetrics("dev", "", "prom_query")
 	for i := range 100 {
-		m.Observe(agent.Event{Kind: agent.EventToolEnd, Tool: fmt.Sprintf("exfil_%d_password=hunter2", i), Outcome: agent.OutcomeRefused})
+		m.ObserveTool(fmt.Sprintf("exfil_%d_password=hunter2", i), agent.OutcomeRefused, time.Millisecond)
 	}
-	m.Observe(agent.Event{Kind: agent.EventToolEnd, Tool: "prom_query", Outcome: agent.OutcomeOK})
+	m.ObserveTool("prom_query", agent.OutcomeOK, time.Millisecond)
 	if n := testutil.CollectAndCount(m.Registry, "watchkeeper_tool_calls_total"); n != 2 {
 		t.Errorf("%d tool_calls series; want 2 (prom_query and unknown)", n)
 	}

@@ -50,7 +50,7 @@ func runOnce(t *testing.T, opts agent.Options, obs agent.Observer) {
 
 func TestMetricsFromEvents(t *testing.T) {
 	m := telemetry.NewMetrics("v1.2.3", "abc", "probe")
-	runOnce(t, agent.Options{}, m.Observe)
+	runOnce(t, agent.Options{ObserveTool: m.ObserveTool}, m.Observe)
 	m.Error("store")
 
 	expect := map[string]float64{

@@ -171,6 +171,9 @@ func Query(q string, namespaces []string) (string, error) {
 		}
 		named := false
 		for _, m := range vs.LabelMatchers {
+			if m.Name == NamespaceLabel && m.Type == labels.MatchRegexp && m.Value == limit.Value {
+				named = true // limited already: limiting is idempotent
+			}
 			if m.Name == NamespaceLabel && m.Type == labels.MatchEqual {
 				if !slices.Contains(namespaces, m.Value) {
 					refused = fmt.Errorf("namespace %q is outside this conversation's scope (allowed: %s)", m.Value, strings.Join(namespaces, ", "))

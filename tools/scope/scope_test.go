@@ -78,3 +78,19 @@ func TestSecurityScopeCannotBeBypassed(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitIsIdempotent: a call limited by its surface and again on the
+// one invocation path (tools.Invoker) is limited once.
+func TestLimitIsIdempotent(t *testing.T) {
+	l := scope.Limits{Namespaces: []string{"shop", "pay"}}
+	for _, q := range []string{`rate(http_requests_total[5m])`, `sum by (service) (up{job="x"}) / on() group_left count(kube_pod_info)`} {
+		once, err := scope.Query(q, l.Namespaces)
+		if err != nil {
+			t.Fatal(err)
+		}
+		twice, err := scope.Query(once, l.Namespaces)
+		if err != nil || twice != once {
+			t.Errorf("%s:\nonce  %s\ntwice %s (%v)", q, once, twice, err)
+		}
+	}
+}
