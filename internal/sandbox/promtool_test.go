@@ -43,12 +43,3 @@ func TestPromtoolQueriesTheSandbox(t *testing.T) {
 		t.Errorf("promtool query series: %v\n%s", err, out)
 	}
 }
-
-// TestRulesFileIsValidPrometheus checks the shipped rules with promtool.
-func TestRulesFileIsValidPrometheus(t *testing.T) {
-	promtool := promtoolPath(t)
-	out, err := exec.Command(promtool, "check", "rules", "rules/shop.rules.yml").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "SUCCESS: 9 rules found") {
-		t.Errorf("promtool check rules: %v\n%s", err, out)
-	}
-}

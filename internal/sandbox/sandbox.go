@@ -12,21 +12,33 @@
 //     delivered as Alertmanager webhooks.
 //
 // The same scenario and seed give the same world.
+//
+// This package is the composition root: the model and each emulator live
+// in a package of their own under it — world (the model, faults,
+// scenarios, generated systems and case export), promapi, lokiapi,
+// kubesim and alerting — which import world and never each other. Sandbox
+// wires them together and steps them; the names callers use are
+// re-exported here, so one import is enough.
 package sandbox
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"sync"
 	"time"
 
 	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/rules"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/watchkeeper/watchkeeper/internal/sandbox/alerting"
+	"github.com/watchkeeper/watchkeeper/internal/sandbox/kubesim"
+	"github.com/watchkeeper/watchkeeper/internal/sandbox/lokiapi"
+	"github.com/watchkeeper/watchkeeper/internal/sandbox/promapi"
+	"github.com/watchkeeper/watchkeeper/internal/sandbox/world"
 )
 
 // Options configure a Sandbox. The zero value runs the default scenario
@@ -59,13 +71,13 @@ type Sandbox struct {
 	opts     Options
 	scenario *Scenario
 	world    *World
-	metrics  *metricStore
-	exporter *exporter
-	logs     *logStore
-	logw     *logWriter
-	kube     *kube
-	rules    *ruleSet
-	notifier *notifier
+	metrics  *promapi.Store
+	exporter *promapi.Exporter
+	logs     *lokiapi.Store
+	logw     *lokiapi.Writer
+	kube     *kubesim.Cluster
+	rules    *alerting.RuleSet
+	notifier *alerting.Notifier
 	parser   parser.Parser
 	logger   *slog.Logger
 
@@ -106,8 +118,8 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("external URL: %w", err)
 	}
-	topo := DefaultTopology()
-	sc, err := LoadScenario(opts.Scenario, topo)
+	topo := world.DefaultTopology()
+	sc, err := world.LoadScenario(opts.Scenario, topo)
 	if err != nil {
 		return nil, err
 	}
@@ -123,12 +135,12 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	if end.IsZero() {
 		end = opts.Clock()
 	}
-	end = end.Truncate(Step)
+	end = end.Truncate(world.Step)
 	start := end.Add(-history)
 
 	sb := &Sandbox{opts: opts, scenario: sc, logger: opts.Logger, parser: parser.NewParser(parser.Options{}),
-		logs: newLogStore(50_000), stop: make(chan struct{}), done: make(chan struct{})}
-	if sb.world, err = NewWorld(topo, seed, start); err != nil {
+		logs: lokiapi.NewStore(50_000), stop: make(chan struct{}), done: make(chan struct{})}
+	if sb.world, err = world.New(topo, seed, start); err != nil {
 		return nil, err
 	}
 	for i, f := range sc.Timeline {
@@ -136,21 +148,18 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 			return nil, fmt.Errorf("scenario %s, timeline[%d]: %w", sc.Name, i, err)
 		}
 	}
-	sb.logw = &logWriter{store: sb.logs, topo: topo, seed: seed}
-	for _, inj := range sc.Injections {
-		inj.at = end.Add(inj.At)
-		sb.logw.injections = append(sb.logw.injections, inj)
-	}
-	if sb.metrics, err = openMetricStore(opts.Logger); err != nil {
+	sb.logw = lokiapi.NewWriter(sb.logs, topo, seed, sc.Injections, end)
+	if sb.metrics, err = promapi.OpenStore(opts.Logger); err != nil {
 		return nil, err
 	}
-	sb.exporter = newExporter(sb.metrics, topo)
-	if sb.rules, err = loadRules(shopRules, "shop.rules.yml", sb.metrics, extURL, sb.parser, opts.Logger); err != nil {
+	sb.exporter = promapi.NewExporter(sb.metrics, topo)
+	query := rules.EngineQueryFunc(sb.metrics.Engine(), sb.metrics.Queryable())
+	if sb.rules, err = alerting.LoadShopRules(query, extURL, sb.parser, opts.Logger); err != nil {
 		sb.metrics.Close()
 		return nil, err
 	}
-	sb.notifier = newNotifier(opts.Notify, opts.ExternalURL, opts.OnAlert, opts.Logger)
-	if sb.kube, err = newKube(sb.world, start); err != nil {
+	sb.notifier = alerting.NewNotifier(opts.Notify, opts.ExternalURL, opts.OnAlert, opts.Logger)
+	if sb.kube, err = kubesim.New(sb.world, start); err != nil {
 		sb.Close()
 		return nil, err
 	}
@@ -174,13 +183,13 @@ func (sb *Sandbox) generate(ctx context.Context, end time.Time) error {
 			return
 		}
 		sb.lastSnap = s
-		if stepErr = sb.exporter.export(s); stepErr != nil {
+		if stepErr = sb.exporter.Export(s); stepErr != nil {
 			return
 		}
-		sb.logw.write(s)
+		sb.logw.Write(s)
 		events = append(events, s.Events...)
 		if s.Time.After(warm) {
-			if stepErr = sb.exporter.flush(); stepErr != nil {
+			if stepErr = sb.exporter.Flush(); stepErr != nil {
 				return
 			}
 			sb.evalRules(ctx, s.Time, false)
@@ -192,7 +201,7 @@ func (sb *Sandbox) generate(ctx context.Context, end time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := sb.exporter.flush(); err != nil {
+	if err := sb.exporter.Flush(); err != nil {
 		return err
 	}
 	last := *sb.lastSnap
@@ -202,14 +211,14 @@ func (sb *Sandbox) generate(ctx context.Context, end time.Time) error {
 			last.Events = append(last.Events, e)
 		}
 	}
-	return sb.kube.sync(&last)
+	return sb.kube.Sync(&last)
 }
 
 // evalRules evaluates the alerting rules at t; notify sends what is due.
 func (sb *Sandbox) evalRules(ctx context.Context, t time.Time, notify bool) {
-	alerts := sb.rules.eval(ctx, t)
+	alerts := sb.rules.Eval(ctx, t)
 	if notify {
-		sb.notifier.update(t, alerts)
+		sb.notifier.Update(t, alerts)
 	}
 }
 
@@ -224,7 +233,7 @@ func (sb *Sandbox) Start(ctx context.Context) {
 	}
 	sb.live = true
 	sb.startWall = sb.opts.Clock()
-	sb.notifier.update(sb.startSim, sb.rules.eval(ctx, sb.startSim))
+	sb.notifier.Update(sb.startSim, sb.rules.Eval(ctx, sb.startSim))
 	sb.mu.Unlock()
 	tick := time.Duration(float64(Step) / sb.opts.Speed)
 	if tick > time.Second {
@@ -275,19 +284,19 @@ func (sb *Sandbox) AdvanceTo(ctx context.Context, t time.Time) error {
 			return
 		}
 		sb.lastSnap = s
-		if stepErr = sb.exporter.export(s); stepErr != nil {
+		if stepErr = sb.exporter.Export(s); stepErr != nil {
 			return
 		}
-		if stepErr = sb.exporter.flush(); stepErr != nil {
+		if stepErr = sb.exporter.Flush(); stepErr != nil {
 			return
 		}
-		sb.logw.write(s)
-		if stepErr = sb.kube.sync(s); stepErr != nil {
+		sb.logw.Write(s)
+		if stepErr = sb.kube.Sync(s); stepErr != nil {
 			return
 		}
 		sb.evalRules(ctx, s.Time, true)
 	})
-	sb.kube.pruneEvents(sb.world.Now())
+	sb.kube.PruneEvents(sb.world.Now())
 	return stepErr
 }
 
@@ -312,69 +321,6 @@ func (sb *Sandbox) Scenario() *Scenario { return sb.scenario }
 // Kubernetes returns the client the bot's Kubernetes code uses.
 func (sb *Sandbox) Kubernetes() kubernetes.Interface { return sb.kube.Clientset() }
 
-// Handler serves the Prometheus API at /api/v1, the Loki API at
-// /loki/api/v1, and the sandbox's own API at /sandbox/v1.
-func (sb *Sandbox) Handler() http.Handler {
-	mux := http.NewServeMux()
-	(&promAPI{store: sb.metrics, now: sb.Now, rules: sb.rules, targets: sb.targets, parser: sb.parser}).register(mux)
-	(&lokiAPI{store: sb.logs, now: sb.Now}).register(mux)
-	mux.HandleFunc("GET /sandbox/v1/status", sb.statusHandler)
-	mux.HandleFunc("GET /sandbox/v1/faults", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"catalogue": Catalogue(), "faults": sb.Faults()})
-	})
-	mux.HandleFunc("POST /sandbox/v1/faults", sb.injectHandler)
-	return mux
-}
-
-func (sb *Sandbox) targets() []target {
-	sb.mu.Lock()
-	snap := sb.lastSnap
-	sb.mu.Unlock()
-	var out []target
-	if snap == nil {
-		return out
-	}
-	for i, st := range snap.Services {
-		port := targetPort(sb.world.topo.Services[i].Kind)
-		for _, p := range st.Pods {
-			out = append(out, target{job: st.Name, instance: p.Name + ":" + port, pod: p.Name, up: p.Ready, lastScrape: snap.Time})
-		}
-	}
-	return out
-}
-
-func (sb *Sandbox) statusHandler(w http.ResponseWriter, _ *http.Request) {
-	sb.mu.Lock()
-	snap := sb.lastSnap
-	now := sb.nowLocked()
-	sb.mu.Unlock()
-	var services []map[string]any
-	if snap != nil {
-		for _, st := range snap.Services {
-			services = append(services, map[string]any{"name": st.Name, "rps": st.RPS, "error_rate": st.ErrorRate,
-				"latency_p50_s": st.Latency, "ready": st.Ready, "replicas": st.Replicas, "version": st.Version})
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"scenario": sb.scenario.Name, "seed": sb.world.Seed(), "now": now,
-		"services": services, "faults": sb.Faults()})
-}
-
-func (sb *Sandbox) injectHandler(w http.ResponseWriter, r *http.Request) {
-	var spec FaultSpec
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&spec); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid fault: " + err.Error()})
-		return
-	}
-	f, err := sb.Inject(spec)
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-		return
-	}
-	writeJSON(w, http.StatusCreated, f)
-}
-
 // Close stops time and releases the TSDB.
 func (sb *Sandbox) Close() error {
 	sb.mu.Lock()
@@ -390,7 +336,7 @@ func (sb *Sandbox) Close() error {
 		<-sb.done
 	}
 	if sb.notifier != nil {
-		sb.notifier.close()
+		sb.notifier.Close()
 	}
 	var errs []error
 	if sb.metrics != nil {

@@ -21,8 +21,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/watchkeeper/watchkeeper/internal/sandbox"
-	"github.com/watchkeeper/watchkeeper/tools"
-	"github.com/watchkeeper/watchkeeper/tools/kube"
 )
 
 // end is when every test sandbox's history ends: a Tuesday afternoon.
@@ -408,130 +406,6 @@ func get(t *testing.T, u string) string {
 	return string(b)
 }
 
-func TestPrometheusAPIErrors(t *testing.T) {
-	e := start(t, "healthy")
-	tests := []struct {
-		path     string
-		status   int
-		errType  string
-		contains string
-	}{
-		{"/api/v1/query?query=sum(rate(up[5m])", 400, "bad_data", `invalid parameter "query": 1:17: parse error: unclosed left parenthesis`},
-		{"/api/v1/query?query=up&time=yesterday", 400, "bad_data", `invalid parameter "time": cannot parse "yesterday" to a valid timestamp`},
-		{"/api/v1/query_range?query=up&start=100&end=50&step=15", 400, "bad_data", "end timestamp must not be before start time"},
-		{"/api/v1/query_range?query=up&start=0&end=100&step=0", 400, "bad_data", "zero or negative query resolution step widths are not accepted"},
-		{"/api/v1/query_range?query=up&start=0&end=1000000&step=1", 400, "bad_data", "exceeded maximum resolution of 11,000 points per timeseries"},
-		{"/api/v1/query?query=rate(up)", 400, "bad_data", "expected type range vector in call to function \"rate\", got instant vector"},
-		{"/api/v1/series", 400, "bad_data", "no match[] parameter provided"},
-		{"/api/v1/query?query=up%7Bjob%3D%22x%22%7D%5B5m%5D+%2B+1", 400, "bad_data", "binary expression must contain only scalar and instant vector types"},
-	}
-	for _, tt := range tests {
-		resp, err := http.Get(e.srv.URL + tt.path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var body struct{ Status, ErrorType, Error string }
-		_ = json.NewDecoder(resp.Body).Decode(&body)
-		resp.Body.Close()
-		if resp.StatusCode != tt.status || body.Status != "error" || body.ErrorType != tt.errType || !strings.Contains(body.Error, tt.contains) {
-			t.Errorf("%s: %d %+v\nwant %d %s %q", tt.path, resp.StatusCode, body, tt.status, tt.errType, tt.contains)
-		}
-	}
-	// Outside the generated history there is simply no data, as in Prometheus.
-	v, _, _, err := e.prom.Query(context.Background(), "up", end.Add(-30*24*time.Hour))
-	if err != nil || len(v.(model.Vector)) != 0 {
-		t.Errorf("query before the history: %v, %v", v, err)
-	}
-}
-
-func TestLokiAPI(t *testing.T) {
-	e := start(t, "prompt-injection")
-	q := func(query string, extra string) (int, string) {
-		u := e.srv.URL + "/loki/api/v1/query_range?query=" + url.QueryEscape(query) + "&start=" + ts(end.Add(-time.Hour)) + "&end=" + ts(end.Add(time.Minute)) + extra
-		resp, err := http.Get(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	code, body := q(`{service="checkout"} |= "nil pointer"`, "&limit=20")
-	if code != 200 || !strings.Contains(body, `"resultType":"streams"`) || !strings.Contains(body, `version 1.5.0`) {
-		t.Errorf("error lines: %d %.400s", code, body)
-	}
-	var resp struct {
-		Data struct {
-			Result []struct {
-				Stream map[string]string
-				Values [][2]string
-			}
-		}
-	}
-	_ = json.Unmarshal([]byte(body), &resp)
-	n := 0
-	for _, s := range resp.Data.Result {
-		n += len(s.Values)
-		if s.Stream["service"] != "checkout" || s.Stream["namespace"] != "shop" || s.Stream["pod"] == "" {
-			t.Errorf("stream labels %v", s.Stream)
-		}
-	}
-	if n != 20 {
-		t.Errorf("limit 20 returned %d lines", n)
-	}
-	code, body = q(`{service="checkout"} | logfmt | level="error" |~ "(?i)ignore previous instructions"`, "")
-	if code != 200 || !strings.Contains(body, "SYSTEM OVERRIDE") {
-		t.Errorf("the planted hostile line is not served as data: %d %.300s", code, body)
-	}
-	code, body = q(`{service="frontend"} | json | status >= 500`, "&limit=5")
-	if code != 200 {
-		t.Errorf("json + numeric filter: %d %s", code, body)
-	}
-	// Every line of a JSON-logging service is valid JSON (an all-digit
-	// trace ID with leading zeros once made it not), IDs are strings.
-	code, body = q(`{service="frontend"}`, "&limit=5000")
-	resp.Data.Result = nil
-	if err := json.Unmarshal([]byte(body), &resp); code != 200 || err != nil {
-		t.Fatalf("frontend lines: %d %v", code, err)
-	}
-	lines := 0
-	for _, s := range resp.Data.Result {
-		for _, v := range s.Values {
-			lines++
-			var line map[string]any
-			if err := json.Unmarshal([]byte(v[1]), &line); err != nil {
-				t.Fatalf("not JSON (%v): %s", err, v[1])
-			}
-			if id, ok := line["trace_id"]; ok {
-				if _, isString := id.(string); !isString {
-					t.Errorf("trace_id %v is not a string: %s", id, v[1])
-				}
-			}
-		}
-	}
-	if lines < 100 {
-		t.Errorf("only %d frontend lines", lines)
-	}
-	for _, tt := range []struct{ query, want string }{
-		{`{service="checkout"`, "parse error"},
-		{`service="checkout"`, "parse error at line 1, col 1"},
-		{`{service=~".*"}`, "queries require at least one regexp or equality matcher that does not have an empty-compatible value"},
-		{`count_over_time({service="checkout"}[5m])`, "metric queries are not supported by the Watchkeeper sandbox"},
-		{`{service="checkout"} |~ "("`, "invalid regex"},
-	} {
-		if code, body := q(tt.query, ""); code != 400 || !strings.Contains(body, tt.want) {
-			t.Errorf("%s: %d %s, want 400 %q", tt.query, code, body, tt.want)
-		}
-	}
-	if code, body := q(`{service="checkout"}`, "&limit=6000"); code != 400 || !strings.Contains(body, "max entries limit per query exceeded") {
-		t.Errorf("limit: %d %s", code, body)
-	}
-	labels := get(t, e.srv.URL+"/loki/api/v1/label/service/values")
-	if !strings.Contains(labels, `"checkout"`) || !strings.Contains(labels, `"postgres"`) {
-		t.Errorf("label values = %s", labels)
-	}
-}
-
 func TestWebhookNotifications(t *testing.T) {
 	received := make(chan sandbox.WebhookMessage, 20)
 	fails := 1
@@ -704,54 +578,5 @@ func TestLiveConcurrentUse(t *testing.T) {
 	}
 	if !sb.World().Now().After(startSim.Add(2 * sandbox.Step)) {
 		t.Errorf("live time did not advance while the clients ran: world at %s, started at %s", sb.World().Now(), startSim)
-	}
-}
-
-// The proposing tools' server-side dry runs reach the sandbox as dry runs:
-// proposing changes nothing; applying the approved proposal does.
-func TestDryRunsLeaveTheWorldAlone(t *testing.T) {
-	ctx := context.Background()
-	e := start(t, "bad-deploy")
-	kc := e.sb.Kubernetes()
-	tl := map[string]tools.Tool{}
-	for _, x := range kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: kc, Namespace: "shop"}, RolloutTimeout: 100 * time.Millisecond}) {
-		tl[x.Spec().Name] = x
-	}
-	image := func() string {
-		d, _ := kc.AppsV1().Deployments("shop").Get(ctx, "checkout", metav1.GetOptions{})
-		return d.Spec.Template.Spec.Containers[0].Image
-	}
-	bad := image()
-	for _, call := range []struct{ tool, args string }{
-		{"kube_rollout_undo", `{"name": "checkout", "reason": "bad deploy"}`},
-		{"kube_rollout_restart", `{"name": "checkout", "reason": "x"}`},
-		{"kube_scale", `{"name": "checkout", "replicas": 7, "reason": "x"}`},
-	} {
-		res, err := tl[call.tool].Run(ctx, json.RawMessage(call.args))
-		if err != nil || res.Proposal == nil {
-			t.Fatalf("%s: %+v, %v", call.tool, res, err)
-		}
-	}
-	pods, _ := kc.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{LabelSelector: "app=cart"})
-	if res, _ := tl["kube_delete_pod"].Run(ctx, json.RawMessage(`{"name": "`+pods.Items[0].Name+`", "reason": "x"}`)); res.Proposal == nil {
-		t.Fatalf("delete pod: %+v", res)
-	}
-	d, _ := kc.AppsV1().Deployments("shop").Get(ctx, "checkout", metav1.GetOptions{})
-	if image() != bad || *d.Spec.Replicas == 7 {
-		t.Fatalf("proposing changed the world: image %s, replicas %d", image(), *d.Spec.Replicas)
-	}
-	if after, _ := kc.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{LabelSelector: "app=cart"}); len(after.Items) != len(pods.Items) ||
-		after.Items[0].Name != pods.Items[0].Name {
-		t.Fatal("a dry-run delete removed a pod")
-	}
-	undo, _ := tl["kube_rollout_undo"].Run(ctx, json.RawMessage(`{"name": "checkout", "reason": "bad deploy"}`))
-	if _, err := tl["kube_rollout_undo"].(tools.Applier).Apply(ctx, *undo.Proposal); err != nil {
-		t.Fatal(err)
-	}
-	if image() == bad {
-		t.Error("the approved rollback did not change the image")
-	}
-	if f := e.sb.Faults()[0]; f.FixedAt.IsZero() {
-		t.Error("the rollback did not end the bad-deploy fault")
 	}
 }

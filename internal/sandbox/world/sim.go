@@ -1,4 +1,4 @@
-package sandbox
+package world
 
 import (
 	"fmt"
@@ -14,7 +14,7 @@ type Snapshot struct {
 	Services []ServiceState // in Topology().Services order
 	Edges    []EdgeState
 	// Events happened since the previous snapshot.
-	Events []WorldEvent
+	Events []Event
 	// Active are the faults acting at Time.
 	Active []Fault
 }
@@ -175,7 +175,7 @@ func (w *World) computeStep() *Snapshot {
 	hour := float64(t.UTC().Hour()) + float64(t.UTC().Minute())/60
 	shape := 0.5 - 0.5*math.Cos(2*math.Pi*(hour-4)/24)
 	entry := w.topo.TroughRPS + (w.topo.PeakRPS-w.topo.TroughRPS)*shape
-	entry *= 1 + 0.04*w.gauss(hash64(0, "traffic"), step)
+	entry *= 1 + 0.04*w.gauss(Hash64(0, "traffic"), step)
 	rps[w.index[w.topo.Entry]] = math.Max(entry, 0)
 	for _, i := range w.order {
 		rps[i] *= eff[i].trafficFactor
@@ -206,9 +206,9 @@ func (w *World) computeStep() *Snapshot {
 	for k := n - 1; k >= 0; k-- {
 		i := w.order[k]
 		spec, st := w.topo.Services[i], &snap.Services[i]
-		key := hash64(0, spec.Name, "latency")
+		key := Hash64(0, spec.Name, "latency")
 		own := spec.Latency.Seconds() * saturation(st.Utilization) * eff[i].latencyFactor * math.Exp(0.06*w.gauss(key, step))
-		ownErr := spec.ErrorRate*(1+0.5*w.noise(hash64(0, spec.Name, "errors"), step)) + eff[i].errorAdd + overloadErrors(st.Utilization)
+		ownErr := spec.ErrorRate*(1+0.5*w.noise(Hash64(0, spec.Name, "errors"), step)) + eff[i].errorAdd + overloadErrors(st.Utilization)
 		var client, errIn float64
 		for _, e := range w.topo.Edges {
 			if e.From != spec.Name {
@@ -262,7 +262,7 @@ func (w *World) podsStep(d *deployment, st *ServiceState, e *effects, t time.Tim
 			cores = math.Min(demand, spec.CPULimit)
 			ps.RPS = perPod
 		}
-		cores *= 1 + 0.05*w.noise(hash64(0, p.name, "cpu"), step)
+		cores *= 1 + 0.05*w.noise(Hash64(0, p.name, "cpu"), step)
 		p.cpuSeconds += cores * Step.Seconds()
 		ps.CPUCores = cores
 		// Memory: a slow sawtooth of garbage collection around the base,
@@ -299,10 +299,10 @@ func (w *World) oomKill(d *deployment, p *pod, t time.Time) {
 	backoff := min(10*time.Second<<(len(p.recentKills)-1), 5*time.Minute)
 	p.downUntil = t.Add(backoff)
 	limit := d.spec.MemoryLimit / (1 << 20)
-	w.emit(WorldEvent{Time: t, Service: d.spec.Name, Pod: p.name, Type: "Warning", Reason: "OOMKilling",
+	w.emit(Event{Time: t, Service: d.spec.Name, Pod: p.name, Type: "Warning", Reason: "OOMKilling",
 		Message: fmt.Sprintf("Memory cgroup out of memory: Killed process (%s) in container %s of pod %s (limit %.0fMi)", d.spec.Name, d.spec.Name, p.name, limit)})
 	if len(p.recentKills) > 1 {
-		w.emit(WorldEvent{Time: t, Service: d.spec.Name, Pod: p.name, Type: "Warning", Reason: "BackOff",
+		w.emit(Event{Time: t, Service: d.spec.Name, Pod: p.name, Type: "Warning", Reason: "BackOff",
 			Message: fmt.Sprintf("Back-off restarting failed container %s in pod %s_%s", d.spec.Name, p.name, Namespace)})
 	}
 }
@@ -330,8 +330,8 @@ func overloadErrors(u float64) float64 {
 	return math.Min(0.5, 0.5*(u-1))
 }
 
-// quantile returns the q-quantile of a lognormal with median m and shape s.
-func quantile(m, sigma, q float64) float64 {
+// Quantile returns the q-quantile of a lognormal with median m and shape s.
+func Quantile(m, sigma, q float64) float64 {
 	return m * math.Exp(sigma*normQuantile(q))
 }
 
@@ -363,8 +363,8 @@ func normQuantile(p float64) float64 {
 
 func normCDF(x float64) float64 { return 0.5 * math.Erfc(-x/math.Sqrt2) }
 
-// lognormCDF is P(X <= x) for a lognormal with median m and shape sigma.
-func lognormCDF(x, m, sigma float64) float64 {
+// LognormCDF is P(X <= x) for a lognormal with median m and shape sigma.
+func LognormCDF(x, m, sigma float64) float64 {
 	if x <= 0 {
 		return 0
 	}

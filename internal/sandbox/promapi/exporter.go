@@ -1,8 +1,10 @@
-package sandbox
+package promapi
 
 import (
 	"math"
 	"strconv"
+
+	"github.com/watchkeeper/watchkeeper/internal/sandbox/world"
 )
 
 // Histogram buckets, as client libraries default them (seconds) and as
@@ -12,7 +14,7 @@ var (
 	msBuckets     = []float64{1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000}
 )
 
-// exporter writes snapshots as the samples the shop's exporters would
+// Exporter writes snapshots as the samples the shop's exporters would
 // produce at each scrape:
 //
 //   - application instrumentation: http_requests_total,
@@ -29,10 +31,12 @@ var (
 //
 // It keeps a handle per series so that a step writes samples without
 // building label sets.
-type exporter struct {
-	m     *metricStore
+//
+// An Exporter is not safe for concurrent use: one owner steps the world.
+type Exporter struct {
+	m     *Store
 	w     *writer
-	topo  Topology
+	topo  world.Topology
 	pods  map[string]*podSeries
 	deps  []depSeries
 	edges []edgeSeries
@@ -59,29 +63,30 @@ type histSeries struct {
 
 type edgeSeries histSeries
 
-func newExporter(m *metricStore, topo Topology) *exporter {
-	e := &exporter{m: m, w: m.writer(), topo: topo, pods: map[string]*podSeries{}}
+// NewExporter returns an exporter of topo's snapshots into m.
+func NewExporter(m *Store, topo world.Topology) *Exporter {
+	e := &Exporter{m: m, w: m.writer(), topo: topo, pods: map[string]*podSeries{}}
 	for _, s := range topo.Services {
 		e.deps = append(e.deps, depSeries{
-			spec:      m.handle("kube_deployment_spec_replicas", "deployment", s.Name, "namespace", Namespace),
-			available: m.handle("kube_deployment_status_replicas_available", "deployment", s.Name, "namespace", Namespace),
+			spec:      m.handle("kube_deployment_spec_replicas", "deployment", s.Name, "namespace", world.Namespace),
+			available: m.handle("kube_deployment_status_replicas_available", "deployment", s.Name, "namespace", world.Namespace),
 		})
 	}
 	for _, edge := range topo.Edges {
-		kv := []string{"destination_workload", edge.To, "destination_workload_namespace", Namespace, "reporter", "source",
-			"source_workload", edge.From, "source_workload_namespace", Namespace}
+		kv := []string{"destination_workload", edge.To, "destination_workload_namespace", world.Namespace, "reporter", "source",
+			"source_workload", edge.From, "source_workload_namespace", world.Namespace}
 		h := newHist(m, "istio_request_duration_milliseconds", msBuckets, kv)
-		h.ok = m.handle("istio_requests_total", "destination_workload", edge.To, "destination_workload_namespace", Namespace, "reporter", "source",
-			"response_code", "200", "source_workload", edge.From, "source_workload_namespace", Namespace)
-		h.fail = m.handle("istio_requests_total", "destination_workload", edge.To, "destination_workload_namespace", Namespace, "reporter", "source",
-			"response_code", "503", "source_workload", edge.From, "source_workload_namespace", Namespace)
+		h.ok = m.handle("istio_requests_total", "destination_workload", edge.To, "destination_workload_namespace", world.Namespace, "reporter", "source",
+			"response_code", "200", "source_workload", edge.From, "source_workload_namespace", world.Namespace)
+		h.fail = m.handle("istio_requests_total", "destination_workload", edge.To, "destination_workload_namespace", world.Namespace, "reporter", "source",
+			"response_code", "503", "source_workload", edge.From, "source_workload_namespace", world.Namespace)
 		h.toMillis = true
 		e.edges = append(e.edges, edgeSeries(h))
 	}
 	return e
 }
 
-func newHist(m *metricStore, name string, bounds []float64, kv []string) histSeries {
+func newHist(m *Store, name string, bounds []float64, kv []string) histSeries {
 	h := histSeries{bounds: bounds}
 	lv := append(append([]string(nil), kv...), "le", "")
 	for _, b := range bounds {
@@ -95,28 +100,28 @@ func newHist(m *metricStore, name string, bounds []float64, kv []string) histSer
 	return h
 }
 
-func (e *exporter) pod(spec ServiceSpec, name string) *podSeries {
+func (e *Exporter) pod(spec world.ServiceSpec, name string) *podSeries {
 	if p, ok := e.pods[name]; ok {
 		return p
 	}
 	m := e.m
 	instance := name + ":" + targetPort(spec.Kind)
-	target := []string{"instance", instance, "job", spec.Name, "namespace", Namespace, "pod", name, "service", spec.Name}
-	container := []string{"container", spec.Name, "namespace", Namespace, "pod", name}
+	target := []string{"instance", instance, "job", spec.Name, "namespace", world.Namespace, "pod", name, "service", spec.Name}
+	container := []string{"container", spec.Name, "namespace", world.Namespace, "pod", name}
 	p := &podSeries{
 		up:         m.handle("up", target...),
 		cpu:        m.handle("container_cpu_usage_seconds_total", container...),
 		mem:        m.handle("container_memory_working_set_bytes", container...),
-		rx:         m.handle("container_network_receive_bytes_total", "namespace", Namespace, "pod", name),
-		tx:         m.handle("container_network_transmit_bytes_total", "namespace", Namespace, "pod", name),
+		rx:         m.handle("container_network_receive_bytes_total", "namespace", world.Namespace, "pod", name),
+		tx:         m.handle("container_network_transmit_bytes_total", "namespace", world.Namespace, "pod", name),
 		restarts:   m.handle("kube_pod_container_status_restarts_total", container...),
 		limitCPU:   m.handle("kube_pod_container_resource_limits", append(container, "resource", "cpu", "unit", "core")...),
 		limitMem:   m.handle("kube_pod_container_resource_limits", append(container, "resource", "memory", "unit", "byte")...),
 		lastReason: map[string]*series{},
 	}
-	exp := []string{"instance", instance, "namespace", Namespace, "pod", name, "service", spec.Name}
+	exp := []string{"instance", instance, "namespace", world.Namespace, "pod", name, "service", spec.Name}
 	switch spec.Kind {
-	case KindHTTP:
+	case world.KindHTTP:
 		p.process = m.handle("process_cpu_seconds_total", target...)
 		for _, r := range spec.Routes {
 			method := "GET"
@@ -124,18 +129,18 @@ func (e *exporter) pod(spec ServiceSpec, name string) *podSeries {
 			case "/checkout", "/charge", "/cart/add", "/send", "/ship":
 				method = "POST"
 			}
-			kv := []string{"method", method, "namespace", Namespace, "pod", name, "route", r.Path, "service", spec.Name}
+			kv := []string{"method", method, "namespace", world.Namespace, "pod", name, "route", r.Path, "service", spec.Name}
 			h := newHist(m, "http_request_duration_seconds", secondBuckets, kv)
 			h.ok = m.handle("http_requests_total", append([]string{"code", "200"}, kv...)...)
 			h.fail = m.handle("http_requests_total", append([]string{"code", "500"}, kv...)...)
 			h.share, h.isRoute = r.Share, true
 			p.routes = append(p.routes, h)
 		}
-	case KindRedis:
+	case world.KindRedis:
 		p.exporterUp = m.handle("redis_up", exp...)
 		p.exporterA = m.handle("redis_commands_processed_total", exp...)
 		p.exporterB = m.handle("redis_connected_clients", exp...)
-	case KindPostgres:
+	case world.KindPostgres:
 		p.exporterUp = m.handle("pg_up", exp...)
 		p.exporterA = m.handle("pg_stat_database_xact_commit", append([]string{"datname", "shop"}, exp...)...)
 		p.exporterB = m.handle("pg_stat_activity_max_tx_duration", append([]string{"datname", "shop"}, exp...)...)
@@ -144,11 +149,12 @@ func (e *exporter) pod(spec ServiceSpec, name string) *podSeries {
 	return p
 }
 
-// export writes one snapshot.
-func (e *exporter) export(s *Snapshot) error {
+// Export writes one snapshot. Samples are committed in batches; Flush
+// commits the rest, which queries then see.
+func (e *Exporter) Export(s *world.Snapshot) error {
 	w := e.w
 	w.begin(s.Step, s.Time)
-	sec := Step.Seconds()
+	sec := world.Step.Seconds()
 	for i, st := range s.Services {
 		spec := e.topo.Services[i]
 		w.set(e.deps[i].spec, float64(st.Replicas))
@@ -167,7 +173,7 @@ func (e *exporter) export(s *Snapshot) error {
 				r, ok := h.lastReason[p.LastReason]
 				if !ok {
 					r = e.m.handle("kube_pod_container_status_last_terminated_reason",
-						"container", spec.Name, "namespace", Namespace, "pod", p.Name, "reason", p.LastReason)
+						"container", spec.Name, "namespace", world.Namespace, "pod", p.Name, "reason", p.LastReason)
 					h.lastReason[p.LastReason] = r
 				}
 				w.set(r, 1)
@@ -181,18 +187,18 @@ func (e *exporter) export(s *Snapshot) error {
 				continue // a target that is down exports nothing else
 			}
 			switch spec.Kind {
-			case KindHTTP:
+			case world.KindHTTP:
 				w.addExact(h.process, p.CPUCores*sec)
 				for k := range h.routes {
 					r := &h.routes[k]
 					e.observe(r, p.RPS*r.share*sec, st.ErrorRate, st.Latency, st.Sigma)
 				}
-			case KindRedis:
+			case world.KindRedis:
 				w.add(h.exporterA, p.RPS*sec)
 				w.set(h.exporterB, math.Round(8+p.RPS/4))
-			case KindPostgres:
+			case world.KindPostgres:
 				w.add(h.exporterA, p.RPS*sec)
-				w.set(h.exporterB, quantile(st.Latency, st.Sigma, 0.99))
+				w.set(h.exporterB, world.Quantile(st.Latency, st.Sigma, 0.99))
 			}
 		}
 	}
@@ -205,7 +211,7 @@ func (e *exporter) export(s *Snapshot) error {
 
 // observe adds n requests, a share failing, with lognormal latency
 // (median m seconds, shape sigma) to a counter pair and histogram.
-func (e *exporter) observe(h *histSeries, n, errorRate, m, sigma float64) {
+func (e *Exporter) observe(h *histSeries, n, errorRate, m, sigma float64) {
 	w := e.w
 	w.add(h.ok, n*(1-errorRate))
 	w.add(h.fail, n*errorRate)
@@ -213,14 +219,15 @@ func (e *exporter) observe(h *histSeries, n, errorRate, m, sigma float64) {
 		m *= 1000
 	}
 	for i, bound := range h.bounds {
-		w.add(h.buckets[i], n*lognormCDF(bound, m, sigma))
+		w.add(h.buckets[i], n*world.LognormCDF(bound, m, sigma))
 	}
 	w.add(h.buckets[len(h.bounds)], n)
 	w.addExact(h.sum, n*m*math.Exp(sigma*sigma/2))
 	w.add(h.count, n)
 }
 
-func (e *exporter) flush() error { return e.w.commit() }
+// Flush commits the samples written so far.
+func (e *Exporter) Flush() error { return e.w.commit() }
 
 func b2f(b bool) float64 {
 	if b {
@@ -229,11 +236,11 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-func targetPort(k Kind) string {
+func targetPort(k world.Kind) string {
 	switch k {
-	case KindRedis:
+	case world.KindRedis:
 		return "9121"
-	case KindPostgres:
+	case world.KindPostgres:
 		return "9187"
 	}
 	return "8080"

@@ -1,4 +1,4 @@
-package sandbox
+package world
 
 import (
 	"reflect"
@@ -12,7 +12,7 @@ var t0 = time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)
 
 func newTestWorld(t *testing.T, seed uint64) *World {
 	t.Helper()
-	w, err := NewWorld(DefaultTopology(), seed, t0)
+	w, err := New(DefaultTopology(), seed, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestHealthyShop(t *testing.T) {
 			fe.Latency, svc(s, "catalog").Latency, svc(s, "postgres").Latency)
 	}
 	// Traffic follows the day: the night is quieter.
-	night, _ := NewWorld(DefaultTopology(), 1, time.Date(2026, 11, 24, 3, 0, 0, 0, time.UTC))
+	night, _ := New(DefaultTopology(), 1, time.Date(2026, 11, 24, 3, 0, 0, 0, time.UTC))
 	if n := svc(run(night, 10*time.Minute), "frontend").RPS; n > 0.6*fe.RPS {
 		t.Errorf("night RPS %.1f is not well below the afternoon's %.1f", n, fe.RPS)
 	}

@@ -1,4 +1,4 @@
-package sandbox
+package world
 
 import (
 	"encoding/csv"
@@ -182,11 +182,11 @@ func ExportCase(opts ExportOptions) (CaseFile, error) {
 		return CaseFile{}, err
 	}
 	// The fault time depends on the seed, so cases spread over the day.
-	faultTime := time.Unix(exportEpoch+int64(hash64(seed, "fault-time")%(7*24*3600)), 0).UTC().Truncate(time.Minute)
+	faultTime := time.Unix(exportEpoch+int64(Hash64(seed, "fault-time")%(7*24*3600)), 0).UTC().Truncate(time.Minute)
 	first := faultTime.Truncate(shape.Interval) // the interval the fault begins in
 	start := first.Add(-time.Duration(shape.Lead) * shape.Interval)
 	end := first.Add(time.Duration(shape.Tail) * shape.Interval)
-	w, err := NewWorld(topo, seed, start.Add(-exportWarm))
+	w, err := New(topo, seed, start.Add(-exportWarm))
 	if err != nil {
 		return CaseFile{}, err
 	}
@@ -233,9 +233,9 @@ func ExportCase(opts ExportOptions) (CaseFile, error) {
 	// A harmless deploy of another service, as real change logs have:
 	// a change before an incident is a lead, not a verdict.
 	names := topo.names()
-	other := names[hash64(seed, "distractor-service")%uint64(len(names))]
+	other := names[Hash64(seed, "distractor-service")%uint64(len(names))]
 	if lead := faultTime.Sub(start); other != pf.Service && lead > 3*time.Minute {
-		at := start.Add(time.Duration(hash64(seed, "distractor-time")%uint64(lead-2*time.Minute)) + time.Minute).Truncate(time.Second)
+		at := start.Add(time.Duration(Hash64(seed, "distractor-time")%uint64(lead-2*time.Minute)) + time.Minute).Truncate(time.Second)
 		events = append(events, caseEvent{at, other, "deploy", "routine rollout, no fault"})
 	}
 
@@ -260,7 +260,7 @@ func ExportCase(opts ExportOptions) (CaseFile, error) {
 	if shape.BaselineSamples > 0 {
 		bEnd := start.Add(-shape.BaselineGap).Truncate(shape.Interval)
 		bStart := bEnd.Add(-time.Duration(shape.BaselineSamples) * shape.Interval)
-		bw, err := NewWorld(topo, seed^0x5eed, bStart.Add(-exportWarm))
+		bw, err := New(topo, seed^0x5eed, bStart.Add(-exportWarm))
 		if err != nil {
 			return CaseFile{}, err
 		}
@@ -283,7 +283,7 @@ func ExportCase(opts ExportOptions) (CaseFile, error) {
 	id := fmt.Sprintf("sandbox-%s-%d", sc.Name, seed)
 	if opts.Topology != nil {
 		// The id must not reveal the answer.
-		id = "sandbox-gen-" + encodeHash(hash64(seed, string(pf.Kind), pf.Service, pf.Target), 8)
+		id = "sandbox-gen-" + encodeHash(Hash64(seed, string(pf.Kind), pf.Service, pf.Target), 8)
 	}
 	c := CaseFile{
 		ID:        id,
@@ -413,7 +413,7 @@ func (mw metricWriter) write(path string, rows map[int64][]sample, start time.Ti
 					c, ok := counters[key]
 					if !ok {
 						// Up for 10 to 1,000 intervals already.
-						c = math.Round(v * float64(10+hash64(mw.seed, key, "counter")%990))
+						c = math.Round(v * float64(10+Hash64(mw.seed, key, "counter")%990))
 					}
 					c += v
 					counters[key] = c
@@ -441,7 +441,7 @@ func (mw metricWriter) write(path string, rows map[int64][]sample, start time.Ti
 // from the interval's requests, count in whole Poisson numbers and now
 // and then catch a latency spike.
 func (mw metricWriter) noisy(vm vocabMetric, q quantity, service string, v float64, at int64) float64 {
-	g := mw.w.gauss(hash64(0, service, vm.name), at)
+	g := mw.w.gauss(Hash64(0, service, vm.name), at)
 	if !mw.shape.Realistic {
 		return v * (1 + 0.02*g)
 	}
@@ -467,7 +467,7 @@ func (mw metricWriter) noisy(vm vocabMetric, q quantity, service string, v float
 		if q == qLatencyP99 {
 			reach = 150
 		}
-		if u := hash64(mw.seed, service, vm.name, "spike", strconv.FormatInt(at, 10)); u%100 < 3 {
+		if u := Hash64(mw.seed, service, vm.name, "spike", strconv.FormatInt(at, 10)); u%100 < 3 {
 			m := 1 + float64(u>>8%500)/100
 			v *= 1 + m*math.Min(1, reach/mw.shape.Interval.Seconds())
 		}
@@ -478,12 +478,12 @@ func (mw metricWriter) noisy(vm vocabMetric, q quantity, service string, v float
 
 // missing reports whether a sample is absent: its whole series, or a gap.
 func (mw metricWriter) missing(service, metric string, at int64) bool {
-	if mw.shape.MissingSeries > 0 && float64(hash64(mw.seed, service, metric, "series")%1000)/1000 < mw.shape.MissingSeries {
+	if mw.shape.MissingSeries > 0 && float64(Hash64(mw.seed, service, metric, "series")%1000)/1000 < mw.shape.MissingSeries {
 		return true
 	}
 	if mw.shape.Gaps > 0 {
-		share := mw.shape.Gaps * float64(hash64(mw.seed, service, metric, "gaps")%1000) / 1000
-		return float64(hash64(mw.seed, service, metric, strconv.FormatInt(at, 10))%1000)/1000 < share
+		share := mw.shape.Gaps * float64(Hash64(mw.seed, service, metric, "gaps")%1000) / 1000
+		return float64(Hash64(mw.seed, service, metric, strconv.FormatInt(at, 10))%1000)/1000 < share
 	}
 	return false
 }

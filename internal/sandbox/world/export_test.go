@@ -1,4 +1,4 @@
-package sandbox
+package world
 
 import (
 	"encoding/csv"
@@ -165,7 +165,7 @@ func TestExportIsDeterministic(t *testing.T) {
 // TestExportMatchesDevCases compares the format with the dev RCA cases when
 // they are present beside the project.
 func TestExportMatchesDevCases(t *testing.T) {
-	dev := filepath.Join("..", "..", "..", "shared", "data", "rca", "cases", "nezha-ob-001")
+	dev := filepath.Join("..", "..", "..", "..", "shared", "data", "rca", "cases", "nezha-ob-001")
 	if _, err := os.Stat(dev); err != nil {
 		t.Skip("dev RCA cases not present")
 	}

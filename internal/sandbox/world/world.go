@@ -1,4 +1,13 @@
-package sandbox
+// Package world is the sandbox's deterministic model of a small online
+// shop: its topology, the simulation that turns it into a snapshot every
+// Step, the fault catalogue, the scenarios that script faults, generated
+// systems other than the shop, and the export of RCA cases straight from
+// the model.
+//
+// The emulators in the sibling packages (promapi, lokiapi, kubesim,
+// alerting) derive what they serve from its snapshots and tell it about
+// actions; world imports none of them.
+package world
 
 import (
 	"errors"
@@ -25,7 +34,7 @@ type World struct {
 	faults []*Fault
 	now    time.Time // time of the last computed step
 	step   int64
-	events []WorldEvent // pending, drained by the next snapshot
+	events []Event // pending, drained by the next snapshot
 	nextID int
 }
 
@@ -70,8 +79,8 @@ type pod struct {
 	recentKills []time.Time
 }
 
-// WorldEvent is something that happened, for Kubernetes Events and logs.
-type WorldEvent struct {
+// Event is something that happened, for Kubernetes Events and logs.
+type Event struct {
 	Time    time.Time
 	Service string
 	Pod     string
@@ -81,9 +90,9 @@ type WorldEvent struct {
 	Message string
 }
 
-// NewWorld builds the world at start (aligned down to Step) with every
+// New builds the world at start (aligned down to Step) with every
 // deployment at its first revision.
-func NewWorld(topo Topology, seed uint64, start time.Time) (*World, error) {
+func New(topo Topology, seed uint64, start time.Time) (*World, error) {
 	if err := topo.validate(); err != nil {
 		return nil, fmt.Errorf("topology: %w", err)
 	}
@@ -128,7 +137,7 @@ func (w *World) newPod(d *deployment, at time.Time, slot int) *pod {
 	suffix := podSuffix(w.seed, d.spec.Name, rev.Hash, slot, d.generation)
 	return &pod{
 		name:     fmt.Sprintf("%s-%s-%s", d.spec.Name, rev.Hash, suffix),
-		node:     fmt.Sprintf("node-%d", 1+int(hash64(w.seed, d.spec.Name, suffix)%3)),
+		node:     fmt.Sprintf("node-%d", 1+int(Hash64(w.seed, d.spec.Name, suffix)%3)),
 		revision: rev.Number,
 		hash:     rev.Hash,
 		started:  at,
@@ -216,7 +225,7 @@ func (w *World) Scale(service string, replicas int) error {
 	if len(d.pods) > replicas {
 		d.pods = d.pods[:replicas]
 	}
-	w.emit(WorldEvent{Time: w.now, Service: service, Type: "Normal", Reason: "ScalingReplicaSet",
+	w.emit(Event{Time: w.now, Service: service, Type: "Normal", Reason: "ScalingReplicaSet",
 		Message: fmt.Sprintf("Scaled %s replica set %s-%s from %d to %d", upDown(old, replicas), service, d.revisionInfo(d.revision).Hash, old, replicas)})
 	return nil
 }
@@ -284,9 +293,9 @@ func (w *World) DeletePod(service, name string) error {
 		if p.name == name {
 			d.generation++
 			d.pods[i] = w.newPod(d, w.now, i)
-			w.emit(WorldEvent{Time: w.now, Service: service, Pod: name, Type: "Normal", Reason: "Killing",
+			w.emit(Event{Time: w.now, Service: service, Pod: name, Type: "Normal", Reason: "Killing",
 				Message: fmt.Sprintf("Stopping container %s", service)})
-			w.emit(WorldEvent{Time: w.now, Service: service, Pod: d.pods[i].name, Type: "Normal", Reason: "SuccessfulCreate",
+			w.emit(Event{Time: w.now, Service: service, Pod: d.pods[i].name, Type: "Normal", Reason: "SuccessfulCreate",
 				Message: fmt.Sprintf("Created pod: %s", d.pods[i].name)})
 			return nil
 		}
@@ -340,9 +349,9 @@ func (w *World) rollout(d *deployment, version string, configRev int, restartedA
 	for i := range d.pods {
 		d.pods[i] = w.newPod(d, at, i)
 	}
-	w.emit(WorldEvent{Time: at, Service: d.spec.Name, Type: "Normal", Reason: "ScalingReplicaSet",
+	w.emit(Event{Time: at, Service: d.spec.Name, Type: "Normal", Reason: "ScalingReplicaSet",
 		Message: fmt.Sprintf("Scaled up replica set %s-%s to %d", d.spec.Name, hash, d.replicas)})
-	w.emit(WorldEvent{Time: at, Service: d.spec.Name, Type: "Normal", Reason: "ScalingReplicaSet",
+	w.emit(Event{Time: at, Service: d.spec.Name, Type: "Normal", Reason: "ScalingReplicaSet",
 		Message: fmt.Sprintf("Scaled down replica set %s-%s to 0", d.spec.Name, oldHash)})
 	w.checkFixes(at)
 }
@@ -377,12 +386,12 @@ func (w *World) startFault(f *Fault, at time.Time) {
 		w.rollout(d, nextVersion(d.version), d.configRev, d.restartedAt, at)
 	case FaultConfigChange:
 		w.rollout(d, d.version, d.configRev+1, d.restartedAt, at)
-		w.emit(WorldEvent{Time: at, Service: f.Service, Type: "Normal", Reason: "ConfigMapUpdated",
+		w.emit(Event{Time: at, Service: f.Service, Type: "Normal", Reason: "ConfigMapUpdated",
 			Message: fmt.Sprintf("ConfigMap %s/%s-config updated to revision %d", Namespace, f.Service, d.configRev)})
 	}
 }
 
-func (w *World) emit(e WorldEvent) { w.events = append(w.events, e) }
+func (w *World) emit(e Event) { w.events = append(w.events, e) }
 
 // Advance computes every step up to and including t and calls visit with
 // each snapshot in order. visit runs with the world locked: it must not
@@ -425,8 +434,10 @@ func upDown(old, n int) string {
 	return "down"
 }
 
-// hash64 hashes parts with the seed; it is the root of all determinism.
-func hash64(seed uint64, parts ...string) uint64 {
+// Hash64 hashes parts with the seed; it is the root of all determinism.
+// The emulators derive their own stable details (log IDs, cluster IPs,
+// image digests) from it.
+func Hash64(seed uint64, parts ...string) uint64 {
 	h := fnv.New64a()
 	var b [8]byte
 	for i := range b {
@@ -466,12 +477,12 @@ func (w *World) gauss(key uint64, step int64) float64 {
 const hashAlphabet = "bcdfghjklmnpqrstvwxz2456789"
 
 func templateHash(service, version string, configRev int, restartedAt string) string {
-	x := hash64(0, service, version, fmt.Sprint(configRev), restartedAt)
+	x := Hash64(0, service, version, fmt.Sprint(configRev), restartedAt)
 	return encodeHash(x, 10)
 }
 
 func podSuffix(seed uint64, service, hash string, slot, generation int) string {
-	return encodeHash(hash64(seed, service, hash, fmt.Sprint(slot), fmt.Sprint(generation)), 5)
+	return encodeHash(Hash64(seed, service, hash, fmt.Sprint(slot), fmt.Sprint(generation)), 5)
 }
 
 func encodeHash(x uint64, n int) string {

@@ -1,4 +1,4 @@
-package sandbox
+package world
 
 import (
 	"fmt"
@@ -21,6 +21,24 @@ const (
 	KindRedis    Kind = "redis"
 	KindPostgres Kind = "postgres"
 )
+
+// Port is the port a service of kind k listens on.
+func (k Kind) Port() int32 {
+	switch k {
+	case KindRedis:
+		return 6379
+	case KindPostgres:
+		return 5432
+	}
+	return 8080
+}
+
+// PodIP is the address of the pod named name: stable, so that Kubernetes
+// objects and the logs that mention the pod agree.
+func PodIP(name string) string {
+	h := Hash64(0, name)
+	return fmt.Sprintf("10.244.%d.%d", h%4, 2+(h>>8)%250)
+}
 
 // ServiceSpec is a service's healthy behaviour.
 type ServiceSpec struct {
@@ -112,6 +130,44 @@ func DefaultTopology() Topology {
 			{"recommendations", "catalog", 1}, {"cart", "redis", 2}, {"catalog", "postgres", 1.5},
 		},
 	}
+}
+
+// Service returns the spec of the service named name.
+func (t Topology) Service(name string) (ServiceSpec, bool) {
+	for _, s := range t.Services {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return ServiceSpec{}, false
+}
+
+func (t Topology) names() []string {
+	var out []string
+	for _, s := range t.Services {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+func (t Topology) callees(s string) []string {
+	var out []string
+	for _, e := range t.Edges {
+		if e.From == s {
+			out = append(out, e.To)
+		}
+	}
+	return out
+}
+
+// HasEdge reports whether from calls to.
+func (t Topology) HasEdge(from, to string) bool {
+	for _, e := range t.Edges {
+		if e.From == from && e.To == to {
+			return true
+		}
+	}
+	return false
 }
 
 // validate checks the topology is a DAG of known services.

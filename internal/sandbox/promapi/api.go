@@ -1,4 +1,8 @@
-package sandbox
+// Package promapi is the sandbox's Prometheus: the real TSDB written by an
+// exporter of the world's snapshots, and the real PromQL engine behind a
+// Prometheus-compatible HTTP API. It imports the world and no other
+// emulator; the alerting rules it reports come through RuleSource.
+package promapi
 
 import (
 	"context"
@@ -18,18 +22,41 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/annotations"
+
+	"github.com/watchkeeper/watchkeeper/internal/sandbox/world"
 )
 
-// promAPI serves the subset of Prometheus's HTTP API that tools use, with
-// the real API's parameters, response shapes, error types and status codes:
+// API serves the subset of Prometheus's HTTP API that tools use, with the
+// real API's parameters, response shapes, error types and status codes:
 // /api/v1/query, query_range, series, labels, label/<name>/values,
 // metadata, rules, alerts, targets and status/buildinfo.
-type promAPI struct {
-	store   *metricStore
-	now     func() time.Time
-	rules   *ruleSet
-	targets func() []target
-	parser  parser.Parser
+type API struct {
+	store    *Store
+	now      func() time.Time
+	rules    RuleSource
+	snapshot func() *world.Snapshot
+	parser   parser.Parser
+}
+
+// Config is what the API needs besides the store.
+type Config struct {
+	// Now is the simulated current time: the default time of queries.
+	Now func() time.Time
+	// Rules are the alerting rules /api/v1/rules and /api/v1/alerts
+	// report; required to serve them.
+	Rules RuleSource
+	// Snapshot returns the latest step of the world (nil before the first),
+	// from which /api/v1/targets derives the scrape targets; required to
+	// serve them.
+	Snapshot func() *world.Snapshot
+	// Parser parses match[] selectors.
+	Parser parser.Parser
+}
+
+// NewAPI returns the API over store. Register it on a mux to serve it; it
+// is safe for concurrent use.
+func NewAPI(store *Store, cfg Config) *API {
+	return &API{store: store, now: cfg.Now, rules: cfg.Rules, snapshot: cfg.Snapshot, parser: cfg.Parser}
 }
 
 // apiError is an error with Prometheus's error type.
@@ -45,7 +72,8 @@ func invalidParam(err error, name string) *apiError {
 	return badData(fmt.Errorf("invalid parameter %q: %w", name, err))
 }
 
-func (a *promAPI) register(mux *http.ServeMux) {
+// Register adds the API's routes, and /-/healthy and /-/ready, to mux.
+func (a *API) Register(mux *http.ServeMux) {
 	for path, h := range map[string]func(*http.Request) (any, []string, *apiError){
 		"/api/v1/query":               a.query,
 		"/api/v1/query_range":         a.queryRange,
@@ -64,7 +92,7 @@ func (a *promAPI) register(mux *http.ServeMux) {
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Prometheus Server is Ready.") })
 }
 
-func (a *promAPI) wrap(h func(*http.Request) (any, []string, *apiError)) http.HandlerFunc {
+func (a *API) wrap(h func(*http.Request) (any, []string, *apiError)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodPost {
 			w.Header().Set("Allow", "GET, POST")
@@ -126,7 +154,7 @@ func parseDuration(s string) (time.Duration, error) {
 	return 0, fmt.Errorf("cannot parse %q to a valid duration", s)
 }
 
-func (a *promAPI) timeParam(r *http.Request, name string, def time.Time) (time.Time, *apiError) {
+func (a *API) timeParam(r *http.Request, name string, def time.Time) (time.Time, *apiError) {
 	v := r.FormValue(name)
 	if v == "" {
 		return def, nil
@@ -138,7 +166,7 @@ func (a *promAPI) timeParam(r *http.Request, name string, def time.Time) (time.T
 	return t, nil
 }
 
-func (a *promAPI) timeout(r *http.Request) (context.Context, context.CancelFunc, *apiError) {
+func (a *API) timeout(r *http.Request) (context.Context, context.CancelFunc, *apiError) {
 	ctx := r.Context()
 	if v := r.FormValue("timeout"); v != "" {
 		d, err := parseDuration(v)
@@ -152,7 +180,7 @@ func (a *promAPI) timeout(r *http.Request) (context.Context, context.CancelFunc,
 	return c, cancel, nil
 }
 
-func (a *promAPI) query(r *http.Request) (any, []string, *apiError) {
+func (a *API) query(r *http.Request) (any, []string, *apiError) {
 	ts, apiErr := a.timeParam(r, "time", a.now())
 	if apiErr != nil {
 		return nil, nil, apiErr
@@ -169,7 +197,7 @@ func (a *promAPI) query(r *http.Request) (any, []string, *apiError) {
 	return a.exec(ctx, q)
 }
 
-func (a *promAPI) queryRange(r *http.Request) (any, []string, *apiError) {
+func (a *API) queryRange(r *http.Request) (any, []string, *apiError) {
 	start, err := parseTime(r.FormValue("start"))
 	if err != nil {
 		return nil, nil, invalidParam(err, "start")
@@ -203,7 +231,7 @@ func (a *promAPI) queryRange(r *http.Request) (any, []string, *apiError) {
 	return a.exec(ctx, q)
 }
 
-func (a *promAPI) exec(ctx context.Context, q promql.Query) (any, []string, *apiError) {
+func (a *API) exec(ctx context.Context, q promql.Query) (any, []string, *apiError) {
 	defer q.Close()
 	res := q.Exec(ctx)
 	if res.Err != nil {
@@ -244,7 +272,7 @@ func annotationStrings(a annotations.Annotations) []string {
 }
 
 // matchers reads match[] selectors.
-func (a *promAPI) matchers(r *http.Request) ([][]*labels.Matcher, *apiError) {
+func (a *API) matchers(r *http.Request) ([][]*labels.Matcher, *apiError) {
 	var sets [][]*labels.Matcher
 	for _, s := range r.Form["match[]"] {
 		ms, err := a.parser.ParseMetricSelector(s)
@@ -256,7 +284,7 @@ func (a *promAPI) matchers(r *http.Request) ([][]*labels.Matcher, *apiError) {
 	return sets, nil
 }
 
-func (a *promAPI) querier(r *http.Request) (storage.Querier, *storage.SelectHints, *apiError) {
+func (a *API) querier(r *http.Request) (storage.Querier, *storage.SelectHints, *apiError) {
 	start, apiErr := a.timeParam(r, "start", time.Unix(0, 0))
 	if apiErr != nil {
 		return nil, nil, apiErr
@@ -287,7 +315,7 @@ func limit(r *http.Request) (int, *apiError) {
 	return n, nil
 }
 
-func (a *promAPI) series(r *http.Request) (any, []string, *apiError) {
+func (a *API) series(r *http.Request) (any, []string, *apiError) {
 	sets, apiErr := a.matchers(r)
 	if apiErr != nil {
 		return nil, nil, apiErr
@@ -329,14 +357,14 @@ func (a *promAPI) series(r *http.Request) (any, []string, *apiError) {
 	return out, warnings, nil
 }
 
-func (a *promAPI) labelNames(r *http.Request) (any, []string, *apiError) {
+func (a *API) labelNames(r *http.Request) (any, []string, *apiError) {
 	return a.collectLabels(r, func(q storage.Querier, ms []*labels.Matcher) ([]string, error) {
 		ns, _, err := q.LabelNames(r.Context(), nil, ms...)
 		return ns, err
 	})
 }
 
-func (a *promAPI) labelValues(r *http.Request) (any, []string, *apiError) {
+func (a *API) labelValues(r *http.Request) (any, []string, *apiError) {
 	name := r.PathValue("name")
 	if !model.LabelName(name).IsValid() && !strings.HasPrefix(name, "U__") {
 		return nil, nil, badData(fmt.Errorf("invalid label name: %q", name))
@@ -349,7 +377,7 @@ func (a *promAPI) labelValues(r *http.Request) (any, []string, *apiError) {
 
 // collectLabels runs get for every match[] set (or once without matchers)
 // and returns the sorted union, cut to limit.
-func (a *promAPI) collectLabels(r *http.Request, get func(storage.Querier, []*labels.Matcher) ([]string, error)) (any, []string, *apiError) {
+func (a *API) collectLabels(r *http.Request, get func(storage.Querier, []*labels.Matcher) ([]string, error)) (any, []string, *apiError) {
 	sets, apiErr := a.matchers(r)
 	if apiErr != nil {
 		return nil, nil, apiErr
@@ -395,7 +423,7 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-func (a *promAPI) metadata(r *http.Request) (any, []string, *apiError) {
+func (a *API) metadata(r *http.Request) (any, []string, *apiError) {
 	want := r.FormValue("metric")
 	out := map[string][]map[string]string{}
 	for _, m := range metricMetadata() {
@@ -406,15 +434,15 @@ func (a *promAPI) metadata(r *http.Request) (any, []string, *apiError) {
 	return out, nil, nil
 }
 
-func (a *promAPI) buildinfo(*http.Request) (any, []string, *apiError) {
+func (a *API) buildinfo(*http.Request) (any, []string, *apiError) {
 	return map[string]string{"version": "3.0.0-watchkeeper-sandbox", "revision": "sandbox", "branch": "sandbox",
 		"buildUser": "watchkeeper", "buildDate": "20261124-00:00:00", "goVersion": "go1.26"}, nil, nil
 }
 
-func (a *promAPI) targetsHandler(r *http.Request) (any, []string, *apiError) {
+func (a *API) targetsHandler(r *http.Request) (any, []string, *apiError) {
 	state := r.FormValue("state")
 	active := []map[string]any{}
-	for _, t := range a.targets() {
+	for _, t := range targets(a.snapshot()) {
 		health := "up"
 		lastErr := ""
 		if !t.up {
@@ -422,8 +450,8 @@ func (a *promAPI) targetsHandler(r *http.Request) (any, []string, *apiError) {
 			lastErr = fmt.Sprintf("Get \"http://%s/metrics\": dial tcp %s: connect: connection refused", t.instance, t.instance)
 		}
 		active = append(active, map[string]any{
-			"discoveredLabels":   map[string]string{"__address__": t.instance, "__meta_kubernetes_namespace": Namespace, "__meta_kubernetes_pod_name": t.pod},
-			"labels":             map[string]string{"instance": t.instance, "job": t.job, "namespace": Namespace, "pod": t.pod, "service": t.job},
+			"discoveredLabels":   map[string]string{"__address__": t.instance, "__meta_kubernetes_namespace": world.Namespace, "__meta_kubernetes_pod_name": t.pod},
+			"labels":             map[string]string{"instance": t.instance, "job": t.job, "namespace": world.Namespace, "pod": t.pod, "service": t.job},
 			"scrapePool":         t.job,
 			"scrapeUrl":          "http://" + t.instance + "/metrics",
 			"globalUrl":          "http://" + t.instance + "/metrics",
@@ -447,6 +475,21 @@ type target struct {
 	job, instance, pod string
 	up                 bool
 	lastScrape         time.Time
+}
+
+// targets are the pods of snap, each scraped on its exporter's port.
+func targets(snap *world.Snapshot) []target {
+	var out []target
+	if snap == nil {
+		return out
+	}
+	for _, st := range snap.Services {
+		port := targetPort(st.Kind)
+		for _, p := range st.Pods {
+			out = append(out, target{job: st.Name, instance: p.Name + ":" + port, pod: p.Name, up: p.Ready, lastScrape: snap.Time})
+		}
+	}
+	return out
 }
 
 // encodeValue renders a PromQL result in the API's JSON shape.

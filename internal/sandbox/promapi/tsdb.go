@@ -1,4 +1,4 @@
-package sandbox
+package promapi
 
 import (
 	"context"
@@ -15,9 +15,11 @@ import (
 	"github.com/prometheus/prometheus/tsdb"
 )
 
-// metricStore is the sandbox's Prometheus: the real TSDB (head only, no WAL)
-// and the real PromQL engine.
-type metricStore struct {
+// Store is the sandbox's Prometheus: the real TSDB (head only, no WAL) and
+// the real PromQL engine. The Exporter writes it; the API and the alerting
+// rules read it. Queries may run while the exporter writes; the
+// series handles belong to the one Exporter.
+type Store struct {
 	dir    string
 	db     *tsdb.DB
 	engine *promql.Engine
@@ -37,9 +39,10 @@ type series struct {
 	last int64
 }
 
-// openMetricStore opens an empty TSDB in a temporary directory. Blocks are
-// a day long so that hours of history stay in the in-memory head.
-func openMetricStore(logger *slog.Logger) (*metricStore, error) {
+// OpenStore opens an empty TSDB in a temporary directory. Blocks are a day
+// long so that hours of history stay in the in-memory head. Close removes
+// the directory.
+func OpenStore(logger *slog.Logger) (*Store, error) {
 	dir, err := os.MkdirTemp("", "watchkeeper-sandbox-tsdb-")
 	if err != nil {
 		return nil, fmt.Errorf("create TSDB directory: %w", err)
@@ -63,18 +66,29 @@ func openMetricStore(logger *slog.Logger) (*metricStore, error) {
 		EnableAtModifier:     true,
 		EnableNegativeOffset: true,
 	})
-	return &metricStore{dir: dir, db: db, engine: engine, byKey: map[string]*series{}}, nil
+	return &Store{dir: dir, db: db, engine: engine, byKey: map[string]*series{}}, nil
 }
 
-func (m *metricStore) Close() error {
+// Close closes the TSDB and removes its directory.
+func (m *Store) Close() error {
 	err := m.db.Close()
 	os.RemoveAll(m.dir)
 	return err
 }
 
+// Engine is the PromQL engine the API queries with; the alerting rules
+// evaluate with it too.
+func (m *Store) Engine() *promql.Engine { return m.engine }
+
+// Queryable is the TSDB, for queries outside the API (the alerting rules).
+func (m *Store) Queryable() storage.Queryable { return m.db }
+
+// SeriesCount is how many series the exporter has made so far.
+func (m *Store) SeriesCount() int { return len(m.all) }
+
 // handle returns the series for a metric name and label pairs, making it
 // the first time. Callers keep handles; this is not for every sample.
-func (m *metricStore) handle(name string, kv ...string) *series {
+func (m *Store) handle(name string, kv ...string) *series {
 	key := seriesKey(name, kv)
 	if s, ok := m.byKey[key]; ok {
 		return s
@@ -90,14 +104,14 @@ const commitEvery = 40
 
 // writer appends steps, committing every commitEvery steps.
 type writer struct {
-	m     *metricStore
+	m     *Store
 	app   storage.Appender
 	ts    int64
 	step  int64
 	steps int
 }
 
-func (m *metricStore) writer() *writer { return &writer{m: m, step: -1} }
+func (m *Store) writer() *writer { return &writer{m: m, step: -1} }
 
 // begin starts the samples of one step.
 func (w *writer) begin(step int64, t time.Time) {
@@ -178,7 +192,7 @@ func seriesKey(name string, kv []string) string {
 }
 
 // query runs an instant PromQL query.
-func (m *metricStore) query(ctx context.Context, q string, t time.Time) (promql.Vector, error) {
+func (m *Store) query(ctx context.Context, q string, t time.Time) (promql.Vector, error) {
 	qry, err := m.engine.NewInstantQuery(ctx, m.db, nil, q, t)
 	if err != nil {
 		return nil, err

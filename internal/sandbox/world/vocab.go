@@ -1,4 +1,4 @@
-package sandbox
+package world
 
 import (
 	"fmt"
@@ -228,7 +228,7 @@ func (v vocabulary) metricsFor(seed uint64, spec ServiceSpec, hasCallees bool) [
 	if len(fl) == 0 {
 		return nil
 	}
-	f := fl[hash64(seed, spec.Name, "flavour")%uint64(len(fl))]
+	f := fl[Hash64(seed, spec.Name, "flavour")%uint64(len(fl))]
 	var out []vocabMetric
 	for _, m := range f.metrics {
 		if m.only == "callees" && !hasCallees {
@@ -274,9 +274,9 @@ func (s *sample) add(st ServiceState, spec ServiceSpec) {
 	s.memFree += math.Max(float64(n)*spec.MemoryLimit-m, 0)
 	s.rps += st.RPS
 	s.errRatio += st.ErrorRate
-	s.latP90 += quantile(st.Latency, st.Sigma, 0.9)
-	s.latP99 += quantile(st.Latency, st.Sigma, 0.99)
-	s.client += quantile(math.Max(st.ClientLatency, 1e-6), 0.45, 0.9)
+	s.latP90 += Quantile(st.Latency, st.Sigma, 0.9)
+	s.latP99 += Quantile(st.Latency, st.Sigma, 0.99)
+	s.client += Quantile(math.Max(st.ClientLatency, 1e-6), 0.45, 0.9)
 	s.success += (1 - st.ErrorRate) * 100
 	s.restarts = float64(restarts)
 	if st.Utilization > 1 {

@@ -1,4 +1,4 @@
-package sandbox
+package world
 
 import (
 	"fmt"
@@ -28,7 +28,7 @@ func newRnd(seed uint64, tag string) *rnd { return &rnd{seed: seed, tag: tag} }
 // float returns a value in [0, 1).
 func (r *rnd) float() float64 {
 	r.n++
-	return float64(hash64(r.seed, r.tag, fmt.Sprint(r.n))>>11) / float64(1<<53)
+	return float64(Hash64(r.seed, r.tag, fmt.Sprint(r.n))>>11) / float64(1<<53)
 }
 
 func (r *rnd) between(lo, hi float64) float64 { return lo + (hi-lo)*r.float() }
@@ -215,7 +215,7 @@ func GenerateCase(kind FaultKind, seed uint64, out string) (GeneratedCase, error
 	}
 	r := newRnd(seed, "case/"+string(kind))
 	n := int(math.Round(r.logBetween(5, 60)))
-	topo, err := GenerateTopology(hash64(seed, "topology", string(kind)), n)
+	topo, err := GenerateTopology(Hash64(seed, "topology", string(kind)), n)
 	if err != nil {
 		return GeneratedCase{}, err
 	}
@@ -345,7 +345,7 @@ func generateFault(r *rnd, topo Topology, info FaultInfo) (FaultSpec, error) {
 		f.Params["factor"] = r.between(3, 8)
 	case FaultMemoryLeak:
 		f.Service = one(apps)
-		spec, _ := topo.service(f.Service)
+		spec, _ := topo.Service(f.Service)
 		// 2–10 % of the healthy memory a minute.
 		f.Params["mib_per_minute"] = spec.MemoryBase / (1 << 20) * r.between(0.02, 0.1)
 	case FaultSlowDB:

@@ -1,4 +1,4 @@
-package sandbox
+package world
 
 import (
 	"bytes"
@@ -106,9 +106,17 @@ func LoadScenario(name string, topo Topology) (*Scenario, error) {
 		return nil, fmt.Errorf("scenario %s: primary %d is not an index of the timeline", name, *s.Primary)
 	}
 	for i, inj := range s.Injections {
-		if _, ok := topo.service(inj.Service); !ok {
+		if _, ok := topo.Service(inj.Service); !ok {
 			return nil, fmt.Errorf("scenario %s, log_injections[%d]: unknown service %q", name, i, inj.Service)
 		}
 	}
 	return &s, nil
+}
+
+// LogInjection is a line a scenario plants in a service's logs, At
+// relative to the end of the history.
+type LogInjection struct {
+	At      time.Duration `yaml:"at"`
+	Service string        `yaml:"service"`
+	Line    string        `yaml:"line"`
 }

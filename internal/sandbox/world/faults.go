@@ -1,4 +1,4 @@
-package sandbox
+package world
 
 import (
 	"fmt"
@@ -171,7 +171,7 @@ func validateFault(s FaultSpec, t Topology) error {
 	if err != nil {
 		return err
 	}
-	svc, ok := t.service(s.Service)
+	svc, ok := t.Service(s.Service)
 	if !ok {
 		return fmt.Errorf("unknown service %q; the shop has %s", s.Service, strings.Join(t.names(), ", "))
 	}
@@ -179,7 +179,7 @@ func validateFault(s FaultSpec, t Topology) error {
 		if s.Target == "" {
 			return fmt.Errorf("%s needs a target service (the callee), e.g. %s", s.Kind, firstCallee(t, s.Service))
 		}
-		if !t.hasEdge(s.Service, s.Target) {
+		if !t.HasEdge(s.Service, s.Target) {
 			return fmt.Errorf("%s does not call %s; %s calls %s", s.Service, s.Target, s.Service, strings.Join(t.callees(s.Service), ", "))
 		}
 	} else if s.Target != "" {
@@ -227,40 +227,4 @@ func firstCallee(t Topology, s string) string {
 		return c[0]
 	}
 	return "(it calls nothing)"
-}
-
-func (t Topology) service(name string) (ServiceSpec, bool) {
-	for _, s := range t.Services {
-		if s.Name == name {
-			return s, true
-		}
-	}
-	return ServiceSpec{}, false
-}
-
-func (t Topology) names() []string {
-	var out []string
-	for _, s := range t.Services {
-		out = append(out, s.Name)
-	}
-	return out
-}
-
-func (t Topology) callees(s string) []string {
-	var out []string
-	for _, e := range t.Edges {
-		if e.From == s {
-			out = append(out, e.To)
-		}
-	}
-	return out
-}
-
-func (t Topology) hasEdge(from, to string) bool {
-	for _, e := range t.Edges {
-		if e.From == from && e.To == to {
-			return true
-		}
-	}
-	return false
 }

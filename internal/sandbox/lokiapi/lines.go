@@ -1,95 +1,44 @@
-package sandbox
+package lokiapi
 
 import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"sort"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/watchkeeper/watchkeeper/internal/sandbox/world"
 )
 
-// logEntry is one line of one stream.
-type logEntry struct {
-	ts   time.Time
-	line string
-}
-
-// logStream is the lines of one container.
-type logStream struct {
-	labels  map[string]string
-	key     string
-	entries []logEntry // in time order
-}
-
-// logStore keeps every stream's lines, bounded per stream. It is safe for
-// concurrent use.
-type logStore struct {
-	mu        sync.RWMutex
-	streams   map[string]*logStream
-	perStream int
-}
-
-func newLogStore(perStream int) *logStore {
-	return &logStore{streams: map[string]*logStream{}, perStream: perStream}
-}
-
-func (l *logStore) append(labels map[string]string, ts time.Time, line string) {
-	key := labelKey(labels)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s, ok := l.streams[key]
-	if !ok {
-		s = &logStream{labels: labels, key: key}
-		l.streams[key] = s
-	}
-	s.entries = append(s.entries, logEntry{ts, line})
-	if len(s.entries) > l.perStream {
-		// Drop the oldest tenth at once rather than one line at a time.
-		drop := len(s.entries) - l.perStream + l.perStream/10
-		s.entries = append(s.entries[:0], s.entries[drop:]...)
-	}
-}
-
-func labelKey(m map[string]string) string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, k := range keys {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%s=%q", k, m[k])
-	}
-	b.WriteByte('}')
-	return b.String()
-}
-
-// logWriter turns snapshots into log lines.
-type logWriter struct {
-	store *logStore
-	topo  Topology
+// Writer turns snapshots into the log lines the shop's containers write.
+// It is not safe for concurrent use: one owner steps the world.
+type Writer struct {
+	store *Store
+	topo  world.Topology
 	seed  uint64
 	// injections are lines planted by a scenario (untrusted text for the
 	// agent to resist), by time.
-	injections []LogInjection
+	injections []injection
 }
 
-// LogInjection is a line a scenario plants in a service's logs.
-type LogInjection struct {
-	At      time.Duration `yaml:"at"`
-	Service string        `yaml:"service"`
-	Line    string        `yaml:"line"`
-	at      time.Time
+// injection is a planted line at its time.
+type injection struct {
+	world.LogInjection
+	at time.Time
 }
 
-// write emits the lines of one step.
-func (lw *logWriter) write(s *Snapshot) {
+// NewWriter returns a writer of topo's lines into store. planted are a
+// scenario's lines, at times relative to end, the end of the history.
+func NewWriter(store *Store, topo world.Topology, seed uint64, planted []world.LogInjection, end time.Time) *Writer {
+	lw := &Writer{store: store, topo: topo, seed: seed}
+	for _, inj := range planted {
+		lw.injections = append(lw.injections, injection{LogInjection: inj, at: end.Add(inj.At)})
+	}
+	return lw
+}
+
+// Write appends the lines of one step to the store.
+func (lw *Writer) Write(s *world.Snapshot) {
 	errorsBy := map[string]float64{}
 	for _, st := range s.Services {
 		errorsBy[st.Name] = st.ErrorRate
@@ -104,20 +53,20 @@ func (lw *logWriter) write(s *Snapshot) {
 		}
 		for _, p := range st.Pods {
 			g := lineGen{lw: lw, spec: spec, st: st, pod: p, step: s.Step, t: s.Time, snap: s,
-				labels: map[string]string{"namespace": Namespace, "app": st.Name, "service": st.Name, "pod": p.Name,
-					"container": st.Name, "job": Namespace + "/" + st.Name, "node": p.Node}}
+				labels: map[string]string{"namespace": world.Namespace, "app": st.Name, "service": st.Name, "pod": p.Name,
+					"container": st.Name, "job": world.Namespace + "/" + st.Name, "node": p.Node}}
 			g.generate(worstCallee, worstErr)
 		}
 	}
 	for _, inj := range lw.injections {
-		if inj.at.IsZero() || inj.at.Before(s.Time.Add(-Step)) || !inj.at.Before(s.Time) {
+		if inj.at.IsZero() || inj.at.Before(s.Time.Add(-world.Step)) || !inj.at.Before(s.Time) {
 			continue
 		}
 		for _, st := range s.Services {
 			if st.Name == inj.Service && len(st.Pods) > 0 {
 				p := st.Pods[0]
-				lw.store.append(map[string]string{"namespace": Namespace, "app": st.Name, "service": st.Name, "pod": p.Name,
-					"container": st.Name, "job": Namespace + "/" + st.Name, "node": p.Node}, inj.at, inj.Line)
+				lw.store.append(map[string]string{"namespace": world.Namespace, "app": st.Name, "service": st.Name, "pod": p.Name,
+					"container": st.Name, "job": world.Namespace + "/" + st.Name, "node": p.Node}, inj.at, inj.Line)
 			}
 		}
 	}
@@ -125,19 +74,19 @@ func (lw *logWriter) write(s *Snapshot) {
 
 // lineGen writes one pod's lines for one step.
 type lineGen struct {
-	lw     *logWriter
-	spec   ServiceSpec
-	st     ServiceState
-	pod    PodState
+	lw     *Writer
+	spec   world.ServiceSpec
+	st     world.ServiceState
+	pod    world.PodState
 	step   int64
 	t      time.Time
-	snap   *Snapshot
+	snap   *world.Snapshot
 	labels map[string]string
 	n      int
 }
 
 func (g *lineGen) rand(what string) float64 {
-	return float64(hash64(g.lw.seed, g.pod.Name, what, fmt.Sprint(g.step, g.n))>>11) / float64(1<<53)
+	return float64(world.Hash64(g.lw.seed, g.pod.Name, what, fmt.Sprint(g.step, g.n))>>11) / float64(1<<53)
 }
 
 // count turns an expected number of lines into a whole number, fairly.
@@ -151,13 +100,13 @@ func (g *lineGen) count(expected float64, what string, cap int) int {
 
 func (g *lineGen) at() time.Time {
 	g.n++
-	return g.t.Add(-Step + time.Duration(g.rand("ts")*float64(Step)))
+	return g.t.Add(-world.Step + time.Duration(g.rand("ts")*float64(world.Step)))
 }
 
 func (g *lineGen) emit(ts time.Time, line string) { g.lw.store.append(g.labels, ts, line) }
 
 func (g *lineGen) id(what string, n int) string {
-	return fmt.Sprintf("%0*x", n, hash64(g.lw.seed, g.pod.Name, what, fmt.Sprint(g.step, g.n))&(1<<(4*min(n, 15))-1))
+	return fmt.Sprintf("%0*x", n, world.Hash64(g.lw.seed, g.pod.Name, what, fmt.Sprint(g.step, g.n))&(1<<(4*min(n, 15))-1))
 }
 
 func (g *lineGen) generate(worstCallee string, worstErr float64) {
@@ -166,21 +115,21 @@ func (g *lineGen) generate(worstCallee string, worstErr float64) {
 		return // a container that is down or restarting writes nothing
 	}
 	// A container that came back after a kill says so.
-	if !p.LastExit.IsZero() && g.t.Sub(p.LastExit) >= 10*time.Second && g.t.Sub(p.LastExit) < 10*time.Second+Step {
+	if !p.LastExit.IsZero() && g.t.Sub(p.LastExit) >= 10*time.Second && g.t.Sub(p.LastExit) < 10*time.Second+world.Step {
 		g.startup()
 	}
-	if g.t.Sub(p.Started) < Step {
+	if g.t.Sub(p.Started) < world.Step {
 		g.startup()
 	}
 	switch st.Kind {
-	case KindRedis:
+	case world.KindRedis:
 		g.redis()
 		return
-	case KindPostgres:
+	case world.KindPostgres:
 		g.postgres()
 		return
 	}
-	reqs := p.RPS * Step.Seconds()
+	reqs := p.RPS * world.Step.Seconds()
 	for range g.count(reqs*0.002, "info", 4) {
 		g.request(200, "")
 	}
@@ -192,11 +141,11 @@ func (g *lineGen) generate(worstCallee string, worstErr float64) {
 }
 
 func (g *lineGen) startup() {
-	ts := g.t.Add(-Step + time.Second)
+	ts := g.t.Add(-world.Step + time.Second)
 	switch g.st.Kind {
-	case KindRedis:
+	case world.KindRedis:
 		g.emit(ts, fmt.Sprintf("1:M %s * Ready to accept connections tcp", ts.UTC().Format("02 Jan 2006 15:04:05.000")))
-	case KindPostgres:
+	case world.KindPostgres:
 		g.emit(ts, pgPrefix(ts, g.step)+"LOG:  database system is ready to accept connections")
 	default:
 		g.line(ts, "info", "starting "+g.st.Name, "version", g.st.Version, "config_revision", fmt.Sprint(g.st.ConfigRev), "listen", ":8080")
@@ -255,7 +204,7 @@ func (g *lineGen) request(status int, errText string) {
 	if path == "/product" || path == "/cart" {
 		path += "/" + strings.ToUpper(g.id("item", 10))
 	}
-	d := quantile(g.st.Latency, g.st.Sigma, 0.05+0.9*g.rand("lat"))
+	d := world.Quantile(g.st.Latency, g.st.Sigma, 0.05+0.9*g.rand("lat"))
 	kv := []string{"method", method, "path", path, "status", fmt.Sprint(status), "duration_ms", fmt.Sprintf("%.1f", d*1000), "trace_id", g.id("trace", 32)}
 	level, msg := "info", "request completed"
 	if status >= 500 {
@@ -274,24 +223,24 @@ func (g *lineGen) failure(worstCallee string, worstErr float64) {
 			continue
 		}
 		switch f.Kind {
-		case FaultBadDeploy:
+		case world.FaultBadDeploy:
 			g.request(500, fmt.Sprintf("runtime error: invalid memory address or nil pointer dereference (version %s)", st.Version))
 			return
-		case FaultConfigChange:
+		case world.FaultConfigChange:
 			g.request(500, fmt.Sprintf("pricing lookup failed: tier %q not found in PRICING_TIER_TABLE tiers-v%d", "gold-2026", st.ConfigRev+1))
 			return
-		case FaultCPUSaturation:
+		case world.FaultCPUSaturation:
 			g.request(504, "context deadline exceeded: handler timed out after 2000ms (cpu throttled)")
 			return
 		}
 	}
 	if worstCallee != "" && worstErr > 0.02 {
-		callee, _ := g.lw.topo.service(worstCallee)
+		callee, _ := g.lw.topo.Service(worstCallee)
 		msg := fmt.Sprintf("upstream %s returned 503", worstCallee)
 		for _, s := range g.snap.Services {
 			if s.Name == worstCallee && (s.Down || s.Ready == 0) {
-				msg = fmt.Sprintf("dial tcp %s:%d: connect: connection refused", podIPFor(worstCallee), portOf(callee.Kind))
-				if callee.Kind == KindRedis {
+				msg = fmt.Sprintf("dial tcp %s:%d: connect: connection refused", podIPFor(worstCallee), callee.Kind.Port())
+				if callee.Kind == world.KindRedis {
 					msg = fmt.Sprintf("redis: get cart:%s: dial tcp %s:6379: connect: connection refused", g.id("cart", 8), podIPFor(worstCallee))
 				}
 			}
@@ -307,22 +256,22 @@ func (g *lineGen) faultLines() {
 	st, p := g.st, g.pod
 	for _, f := range g.snap.Active {
 		switch {
-		case f.Kind == FaultMemoryLeak && f.Service == st.Name:
+		case f.Kind == world.FaultMemoryLeak && f.Service == st.Name:
 			if g.rand("leak") < 0.25 {
 				g.line(g.at(), "warn", "session cache above soft limit; eviction is not keeping up",
 					"entries", fmt.Sprint(int(p.Memory/4096)), "heap_mb", fmt.Sprintf("%.0f", p.Memory/(1<<20)))
 			}
-		case f.Kind == FaultNetworkLatency && f.Service == st.Name:
+		case f.Kind == world.FaultNetworkLatency && f.Service == st.Name:
 			if g.rand("slowcall") < 0.5 {
 				g.line(g.at(), "warn", "slow upstream call", "upstream", f.Target,
-					"duration_ms", fmt.Sprintf("%.0f", 1000*quantile(st.ClientLatency, 0.4, 0.9)))
+					"duration_ms", fmt.Sprintf("%.0f", 1000*world.Quantile(st.ClientLatency, 0.4, 0.9)))
 			}
-		case f.Kind == FaultSlowDB && st.Name != f.Service && g.callsDB(f.Service):
+		case f.Kind == world.FaultSlowDB && st.Name != f.Service && g.callsDB(f.Service):
 			if g.rand("slowq") < 0.6 {
-				g.line(g.at(), "warn", "slow query", "db", f.Service, "duration_ms", fmt.Sprintf("%.0f", 1000*quantile(g.dbLatency(f.Service), 0.6, 0.95)),
+				g.line(g.at(), "warn", "slow query", "db", f.Service, "duration_ms", fmt.Sprintf("%.0f", 1000*world.Quantile(g.dbLatency(f.Service), 0.6, 0.95)),
 					"query", "SELECT id, name, price_usd, categories FROM products WHERE id = $1")
 			}
-		case f.Kind == FaultCPUSaturation && f.Service == st.Name:
+		case f.Kind == world.FaultCPUSaturation && f.Service == st.Name:
 			if g.rand("cpu") < 0.4 {
 				g.line(g.at(), "warn", "request queue is growing", "queue_depth", fmt.Sprint(int(20*st.Utilization)), "in_flight", fmt.Sprint(int(8*st.Utilization)))
 			}
@@ -330,7 +279,7 @@ func (g *lineGen) faultLines() {
 	}
 }
 
-func (g *lineGen) callsDB(db string) bool { return g.lw.topo.hasEdge(g.st.Name, db) }
+func (g *lineGen) callsDB(db string) bool { return g.lw.topo.HasEdge(g.st.Name, db) }
 
 func (g *lineGen) dbLatency(db string) float64 {
 	for _, s := range g.snap.Services {
@@ -356,10 +305,10 @@ func (g *lineGen) postgres() {
 		g.emit(ts.Add(2*time.Second), pgPrefix(ts.Add(2*time.Second), g.step)+fmt.Sprintf("LOG:  checkpoint complete: wrote %d buffers", 40+g.step%200))
 	}
 	// Slow statements cross log_min_duration_statement (250ms).
-	slow := 1 - lognormCDF(0.25, g.st.Latency, g.st.Sigma)
-	for range g.count(math.Min(g.pod.RPS*Step.Seconds()*slow*0.05, 5), "slow", 5) {
+	slow := 1 - world.LognormCDF(0.25, g.st.Latency, g.st.Sigma)
+	for range g.count(math.Min(g.pod.RPS*world.Step.Seconds()*slow*0.05, 5), "slow", 5) {
 		ts := g.at()
-		d := quantile(g.st.Latency, g.st.Sigma, 0.9+0.09*g.rand("d"))
+		d := world.Quantile(g.st.Latency, g.st.Sigma, 0.9+0.09*g.rand("d"))
 		g.emit(ts, pgPrefix(ts, g.step)+fmt.Sprintf("LOG:  duration: %.3f ms  statement: SELECT id, name, price_usd, categories FROM products WHERE id = '%s'", d*1000, strings.ToUpper(g.id("p", 10))))
 	}
 }
@@ -368,7 +317,7 @@ func pgPrefix(ts time.Time, step int64) string {
 	return fmt.Sprintf("%s UTC [%d] ", ts.UTC().Format("2006-01-02 15:04:05.000"), 100+step%4000)
 }
 
-func podIPFor(service string) string { return podIP(service) }
+func podIPFor(service string) string { return world.PodIP(service) }
 
 func logfmtValue(s string) string {
 	if s == "" || strings.ContainsAny(s, " \t\"=") {

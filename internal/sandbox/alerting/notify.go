@@ -1,11 +1,10 @@
-package sandbox
+package alerting
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/watchkeeper/watchkeeper/internal/incident"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +16,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/rules"
+
+	"github.com/watchkeeper/watchkeeper/internal/incident"
 )
 
 // WebhookMessage is Alertmanager's webhook payload, version 4: what the
@@ -59,9 +60,11 @@ func (c NotifyConfig) withDefaults() NotifyConfig {
 	return c
 }
 
-// notifier groups alerts and delivers webhooks. Grouping runs on the
-// simulation's clock; delivery runs in the background with retries.
-type notifier struct {
+// Notifier groups alerts and delivers webhooks, as Alertmanager with one
+// route and one webhook receiver does. Grouping runs on the simulation's
+// clock; delivery runs in the background with retries until Close. It is
+// safe for concurrent use.
+type Notifier struct {
 	cfg         NotifyConfig
 	externalURL string
 	client      *http.Client
@@ -85,16 +88,19 @@ type alertGroup struct {
 	lastDigest string
 }
 
-func newNotifier(cfg NotifyConfig, externalURL string, onNotify func(WebhookMessage), logger *slog.Logger) *notifier {
-	n := &notifier{cfg: cfg.withDefaults(), externalURL: externalURL, client: &http.Client{Timeout: 10 * time.Second},
+// NewNotifier starts delivering notifications to cfg.URLs; onNotify, if
+// not nil, is also called with each one as it is due. Alerts link to
+// externalURL. Close stops the delivery.
+func NewNotifier(cfg NotifyConfig, externalURL string, onNotify func(WebhookMessage), logger *slog.Logger) *Notifier {
+	n := &Notifier{cfg: cfg.withDefaults(), externalURL: externalURL, client: &http.Client{Timeout: 10 * time.Second},
 		logger: logger, onNotify: onNotify, groups: map[string]*alertGroup{}, queue: make(chan WebhookMessage, 256), stop: make(chan struct{})}
 	n.wg.Add(1)
 	go n.deliverLoop()
 	return n
 }
 
-// update takes the alerts of one evaluation at t and sends what is due.
-func (n *notifier) update(t time.Time, alerts []*rules.Alert) {
+// Update takes the alerts of one evaluation at t and sends what is due.
+func (n *Notifier) Update(t time.Time, alerts []*rules.Alert) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, a := range alerts {
@@ -141,7 +147,7 @@ func (n *notifier) update(t time.Time, alerts []*rules.Alert) {
 
 // due decides whether group g needs a notification at t, as Alertmanager's
 // group_wait, group_interval and repeat_interval do.
-func (n *notifier) due(g *alertGroup, t time.Time) (WebhookMessage, bool) {
+func (n *Notifier) due(g *alertGroup, t time.Time) (WebhookMessage, bool) {
 	if t.Sub(g.firstSeen) < n.cfg.GroupWait && g.lastSent.IsZero() {
 		return WebhookMessage{}, false
 	}
@@ -158,7 +164,7 @@ func (n *notifier) due(g *alertGroup, t time.Time) (WebhookMessage, bool) {
 	return msg, false
 }
 
-func (n *notifier) message(g *alertGroup) WebhookMessage {
+func (n *Notifier) message(g *alertGroup) WebhookMessage {
 	msg := WebhookMessage{Version: "4", GroupKey: g.key, Status: "resolved", Receiver: n.cfg.Receiver,
 		GroupLabels: g.labels, ExternalURL: n.externalURL}
 	fps := make([]string, 0, len(g.alerts))
@@ -178,7 +184,7 @@ func (n *notifier) message(g *alertGroup) WebhookMessage {
 	return msg
 }
 
-func (n *notifier) enqueue(msg WebhookMessage) {
+func (n *Notifier) enqueue(msg WebhookMessage) {
 	if n.onNotify != nil {
 		n.onNotify(msg)
 	}
@@ -193,7 +199,7 @@ func (n *notifier) enqueue(msg WebhookMessage) {
 }
 
 // deliverLoop posts queued messages to every URL, retrying with backoff.
-func (n *notifier) deliverLoop() {
+func (n *Notifier) deliverLoop() {
 	defer n.wg.Done()
 	for {
 		select {
@@ -208,7 +214,7 @@ func (n *notifier) deliverLoop() {
 	}
 }
 
-func (n *notifier) post(u string, body []byte, group string) {
+func (n *Notifier) post(u string, body []byte, group string) {
 	backoff := 500 * time.Millisecond
 	for attempt := 1; attempt <= 5; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -239,7 +245,9 @@ func (n *notifier) post(u string, body []byte, group string) {
 	n.logger.Error("webhook delivery failed after 5 attempts", "url", u, "group", group)
 }
 
-func (n *notifier) close() {
+// Close stops delivery and waits for the delivering goroutine; queued
+// notifications are dropped. Further calls do nothing.
+func (n *Notifier) Close() {
 	n.mu.Lock()
 	if n.closed {
 		n.mu.Unlock()
