@@ -153,7 +153,7 @@ func (a *Agent) Run(ctx context.Context, task Task, obs Observer) (*Result, erro
 	))
 	defer span.End()
 
-	r.emit(Event{Kind: EventRunStarted, Text: r.redact(task.Input)})
+	r.emit(ctx, Event{Kind: EventRunStarted, Text: r.redact(task.Input)})
 	err := r.loop(ctx)
 	r.finish(ctx, err)
 
@@ -209,7 +209,7 @@ func (r *run) redact(s string) string { return r.a.opts.Redactor.Redact(s) }
 
 // emit stamps e and hands it to the observer and the transcript. It
 // serialises events from parallel tool calls.
-func (r *run) emit(e Event) {
+func (r *run) emit(ctx context.Context, e Event) {
 	e.RunID = r.res.RunID
 	e.ConversationID = r.task.ConversationID
 	if e.Time.IsZero() {
@@ -221,7 +221,7 @@ func (r *run) emit(e Event) {
 		r.events = append(r.events, e)
 	}
 	if r.obs != nil {
-		r.obs(e)
+		r.obs(ctx, e)
 	}
 }
 
@@ -268,7 +268,7 @@ func (r *run) loop(ctx context.Context) error {
 		if r.mode == ModeReAct {
 			req.Stop = []string{"\nObservation:"}
 		} else {
-			req.OnText = r.streamer(step)
+			req.OnText = r.streamer(ctx, step)
 		}
 
 		resp, err := r.generate(ctx, step, req)
@@ -346,7 +346,7 @@ func (r *run) generate(ctx context.Context, step int, req Request) (Response, er
 		}
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
-		r.emit(Event{Kind: EventModelCall, Step: step, Duration: dur, Model: r.modelName(""), Err: r.redact(err.Error())})
+		r.emit(ctx, Event{Kind: EventModelCall, Step: step, Duration: dur, Model: r.modelName(""), Err: r.redact(err.Error())})
 		return resp, err
 	}
 	usage := resp.Usage
@@ -367,14 +367,14 @@ func (r *run) generate(ctx context.Context, step int, req Request) (Response, er
 		attribute.Int("gen_ai.usage.input_tokens", usage.InputTokens),
 		attribute.Int("gen_ai.usage.output_tokens", usage.OutputTokens),
 	)
-	r.emit(Event{Kind: EventModelCall, Step: step, Duration: dur, Usage: usage, Model: r.modelName(resp.Model)})
+	r.emit(ctx, Event{Kind: EventModelCall, Step: step, Duration: dur, Usage: usage, Model: r.modelName(resp.Model)})
 	return resp, nil
 }
 
 // streamer returns an OnText callback that emits streamed text a line at a
 // time. Redacting whole lines catches secrets a provider splits across
 // chunks; an empty delta flushes what is buffered.
-func (r *run) streamer(step int) func(string) {
+func (r *run) streamer(ctx context.Context, step int) func(string) {
 	var buf strings.Builder
 	return func(delta string) {
 		buf.WriteString(delta)
@@ -388,7 +388,7 @@ func (r *run) streamer(step int) func(string) {
 		}
 		buf.Reset()
 		buf.WriteString(text[cut:])
-		r.emit(Event{Kind: EventModelText, Step: step, Text: r.redact(text[:cut])})
+		r.emit(ctx, Event{Kind: EventModelText, Step: step, Text: r.redact(text[:cut])})
 	}
 }
 
@@ -407,7 +407,7 @@ func (r *run) finish(ctx context.Context, err error) {
 	r.res.Messages = append([]Message(nil), r.msgs[r.firstNew:]...)
 	if err == nil {
 		s.Outcome = RunAnswered
-		r.emit(Event{Kind: EventFinal, Text: r.res.Answer, Run: r.summaryCopy()})
+		r.emit(ctx, Event{Kind: EventFinal, Text: r.res.Answer, Run: r.summaryCopy()})
 		return
 	}
 	switch {
@@ -423,7 +423,7 @@ func (r *run) finish(ctx context.Context, err error) {
 		s.Outcome = RunModelError
 	}
 	s.Error = r.redact(err.Error())
-	r.emit(Event{Kind: EventError, Err: s.Error, Run: r.summaryCopy()})
+	r.emit(ctx, Event{Kind: EventError, Err: s.Error, Run: r.summaryCopy()})
 }
 
 func (r *run) summaryCopy() *Summary {

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"encoding/json"
 	"time"
 
@@ -71,8 +72,9 @@ type Event struct {
 // Observer receives a run's events. The agent calls it synchronously, one
 // event at a time and in order, even when tools run in parallel, so an
 // observer needs no locking of its own. It must not block for long: the run
-// waits for it.
-type Observer func(Event)
+// waits for it. ctx is the run's: work the observer starts for the event
+// (a progress update) is cancelled with the run.
+type Observer func(ctx context.Context, e Event)
 
 // Observers returns an Observer that forwards every event to each non-nil
 // observer in turn.
@@ -83,9 +85,9 @@ func Observers(obs ...Observer) Observer {
 			live = append(live, o)
 		}
 	}
-	return func(e Event) {
+	return func(ctx context.Context, e Event) {
 		for _, o := range live {
-			o(e)
+			o(ctx, e)
 		}
 	}
 }

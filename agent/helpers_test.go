@@ -69,7 +69,7 @@ type eventLog struct {
 	events []agent.Event
 }
 
-func (l *eventLog) observe(e agent.Event) {
+func (l *eventLog) observe(_ context.Context, e agent.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.events = append(l.events, e)

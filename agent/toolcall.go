@@ -75,7 +75,7 @@ func (r *run) runTool(ctx context.Context, step int, c ToolCall, repeatOf int) M
 	if json.Valid(args) {
 		args = compactJSON(args)
 	}
-	r.emit(Event{Kind: EventToolStart, Step: step, Tool: c.Name, CallID: c.ID, Args: rawOrString(args)})
+	r.emit(ctx, Event{Kind: EventToolStart, Step: step, Tool: c.Name, CallID: c.ID, Args: rawOrString(args)})
 	start := r.a.opts.Now()
 	o := r.execute(ctx, c, repeatOf)
 	dur := r.a.opts.Now().Sub(start)
@@ -94,9 +94,9 @@ func (r *run) runTool(ctx context.Context, step int, c ToolCall, repeatOf int) M
 			r.mu.Unlock()
 		}
 	}
-	r.emit(ev)
+	r.emit(ctx, ev)
 	if ev.Proposal != nil {
-		r.emit(Event{Kind: EventProposal, Step: step, Tool: c.Name, CallID: c.ID, Proposal: ev.Proposal})
+		r.emit(ctx, Event{Kind: EventProposal, Step: step, Tool: c.Name, CallID: c.ID, Proposal: ev.Proposal})
 	}
 	return Message{Role: RoleTool, ToolCallID: c.ID, Name: c.Name, Content: text}
 }

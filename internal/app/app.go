@@ -134,7 +134,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	a.metrics.WatchApprovalQueue(approvalQueue(a.store, a.approvals.Expiry))
 	// Changes are checked after they are applied; surfaces (Slack) replace
 	// this with a report in the proposal's thread.
-	a.approvals.OnVerified = func(p store.Proposal, v tools.Verification, _ []tools.Proposal, err error) {
+	a.approvals.OnVerified = func(_ context.Context, p store.Proposal, v tools.Verification, _ []tools.Proposal, err error) {
 		if err != nil {
 			logger.Warn("verification of an applied change failed", "proposal", p.ID, "err", err)
 			return

@@ -65,7 +65,7 @@ func TestOneInvocationPath(t *testing.T) {
 
 	// The agent, in a conversation limited to shop.
 	var mu sync.Mutex
-	if _, err := a.AskScoped(ctx, "slack", "conv-1", "what changed?", scope, func(e agent.Event) {
+	if _, err := a.AskScoped(ctx, "slack", "conv-1", "what changed?", scope, func(_ context.Context, e agent.Event) {
 		if e.Kind == agent.EventToolEnd {
 			mu.Lock()
 			saw["agent"] = e.Text

@@ -53,14 +53,14 @@ type Service struct {
 	// OnVerified receives the result of checking an applied change some
 	// time later (tools.Verifier) with the stored rollback proposal, if
 	// the change made things worse. Nil: changes are not verified.
-	OnVerified func(p store.Proposal, v tools.Verification, followUps []tools.Proposal, err error)
+	OnVerified func(ctx context.Context, p store.Proposal, v tools.Verification, followUps []tools.Proposal, err error)
 	// After waits before a verification (time.After when nil; tests
 	// shorten it).
 	After func(time.Duration) <-chan time.Time
 	// OnSettled is told about proposals RunScheduled settled without a
 	// person — expired, or failed by Reconcile after a crash — so a
 	// surface can take their buttons away and show what happened.
-	OnSettled func(p store.Proposal)
+	OnSettled func(ctx context.Context, p store.Proposal)
 	// SweepEvery is how often RunScheduled looks for overdue checks and
 	// expired proposals (default 15s).
 	SweepEvery time.Duration
@@ -450,7 +450,7 @@ func (s *Service) verify(ctx context.Context, v tools.Verifier, p store.Proposal
 		}
 		follow = append(follow, stored)
 	}
-	s.OnVerified(p, res, follow, err)
+	s.OnVerified(ctx, p, res, follow, err)
 }
 
 // RunScheduled does the scheduled work that outlives a click until ctx
@@ -512,7 +512,7 @@ func (s *Service) Reconcile(ctx context.Context, olderThan time.Duration) {
 			s.logger.Warn("a proposal was left half-way by a stopped process", "proposal", p.ID, "was", st.status)
 			s.audit(ctx, "watchkeeper", "reconcile", p.ID, store.ProposalFailed, map[string]any{"was": st.status, "result": st.result})
 			if s.OnSettled != nil {
-				s.OnSettled(rp)
+				s.OnSettled(ctx, rp)
 			}
 		}
 	}
@@ -565,7 +565,7 @@ func (s *Service) sweep(ctx context.Context) {
 		}
 		s.audit(ctx, "watchkeeper", "expire", p.ID, store.ProposalExpired, nil)
 		if s.OnSettled != nil {
-			s.OnSettled(ep)
+			s.OnSettled(ctx, ep)
 		}
 	}
 }

@@ -415,7 +415,7 @@ func TestSecurityStuckProposalsAreReconciled(t *testing.T) {
 	now := time.Now()
 	svc.Now = func() time.Time { return now }
 	var shown []string
-	svc.OnSettled = func(p store.Proposal) { shown = append(shown, p.ID+"="+p.Status) }
+	svc.OnSettled = func(_ context.Context, p store.Proposal) { shown = append(shown, p.ID+"="+p.Status) }
 	mk := func(to ...string) string {
 		p, err := svc.Propose(ctx, "c", tools.Proposal{Tool: "restart", Summary: "restart"})
 		if err != nil {

@@ -49,7 +49,7 @@ func TestOverdueChecksAreTakenOver(t *testing.T) {
 	dying := approval.New(st, reg, nil)
 	dying.Now = func() time.Time { return start }
 	dying.After = func(time.Duration) <-chan time.Time { return fire } // never fires: the process is gone
-	dying.OnVerified = func(store.Proposal, tools.Verification, []tools.Proposal, error) { t.Error("the dead replica checked") }
+	dying.OnVerified = func(context.Context, store.Proposal, tools.Verification, []tools.Proposal, error) { t.Error("the dead replica checked") }
 	p, err := dying.Propose(ctx, "conv", tools.Proposal{Tool: "restart", Summary: "Restart checkout", Args: json.RawMessage(`{}`)})
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +68,7 @@ func TestOverdueChecksAreTakenOver(t *testing.T) {
 	var mu sync.Mutex
 	var got []string
 	leader := approval.New(st, reg, nil)
-	leader.OnVerified = func(p store.Proposal, v tools.Verification, _ []tools.Proposal, err error) {
+	leader.OnVerified = func(_ context.Context, p store.Proposal, v tools.Verification, _ []tools.Proposal, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		got = append(got, p.ID+": "+v.Text)
@@ -120,7 +120,7 @@ func TestSweepExpiresUndecidedProposals(t *testing.T) {
 	svc, st := setup(t, &restartTool{})
 	svc.Expiry = 15 * time.Minute
 	var expired []string
-	svc.OnSettled = func(p store.Proposal) { expired = append(expired, p.ID+"="+p.Status) }
+	svc.OnSettled = func(_ context.Context, p store.Proposal) { expired = append(expired, p.ID+"="+p.Status) }
 	old, _ := svc.Propose(ctx, "c", tools.Proposal{Tool: "restart", Summary: "old"})
 	fresh, _ := svc.Propose(ctx, "c", tools.Proposal{Tool: "restart", Summary: "fresh"})
 	decided, _ := svc.Propose(ctx, "c", tools.Proposal{Tool: "restart", Summary: "decided"})

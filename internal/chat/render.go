@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -32,7 +33,7 @@ func (r *renderer) paint(code, s string) string {
 }
 
 // observe renders one event. The agent calls it in order.
-func (r *renderer) observe(e agent.Event) {
+func (r *renderer) observe(_ context.Context, e agent.Event) {
 	switch e.Kind {
 	case agent.EventToolStart:
 		fmt.Fprintln(r.err, r.paint(dim, fmt.Sprintf("  → %s %s", e.Tool, shorten(string(e.Args), 160))))

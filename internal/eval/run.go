@@ -244,7 +244,7 @@ func (o Options) runOnce(ctx context.Context, s *Scenario) (res RunResult) {
 	})
 	var agentCalls []Call
 	byID := map[string]int{}
-	obs := func(e agent.Event) {
+	obs := func(_ context.Context, e agent.Event) {
 		switch e.Kind {
 		case agent.EventToolStart:
 			byID[e.CallID] = len(agentCalls)

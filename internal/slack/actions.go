@@ -15,7 +15,7 @@ import (
 )
 
 // HandleInteraction takes a button click after it was acknowledged.
-func (b *Bot) HandleInteraction(cb slackapi.InteractionCallback) {
+func (b *Bot) HandleInteraction(ctx context.Context, cb slackapi.InteractionCallback) {
 	if cb.Type != slackapi.InteractionTypeBlockActions {
 		b.count("interaction", "ignored")
 		return
@@ -24,7 +24,7 @@ func (b *Bot) HandleInteraction(cb slackapi.InteractionCallback) {
 		a := *a
 		if !b.submit("click "+a.ActionID, func(ctx context.Context) { b.click(ctx, cb, a) }) {
 			b.count("interaction", "busy")
-			b.respond(context.Background(), cb.ResponseURL, "ephemeral", busyText, nil)
+			b.respond(ctx, cb.ResponseURL, "ephemeral", busyText, nil)
 		}
 	}
 }

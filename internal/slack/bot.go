@@ -183,12 +183,11 @@ func New(opts Options) (*Bot, error) {
 	b := &Bot{opts: opts, api: api, logger: opts.Logger, jobs: make(chan job, max(cfg.Queue, 0)),
 		scopes: newScopes(cfg), assistants: map[string]bool{}, started: make(chan struct{})}
 	b.out = NewOutbox(opts.Store, api, opts.HTTPClient, opts.Redactor, opts.PostInterval, opts.Logger.With("component", "slack-outbox"))
-	b.out.onPosted = func(key, ts string, queued time.Time) {
+	b.out.onPosted = func(ctx context.Context, key, ts string, queued time.Time) {
 		id, ok := strings.CutPrefix(key, incidentKey)
 		if !ok || b.opts.Incidents == nil {
 			return
 		}
-		ctx := context.Background()
 		linked, err := b.opts.Incidents.LinkThread(ctx, id, ts)
 		if err != nil {
 			b.logger.Error("link an incident to its thread", "incident", id, "err", err)

@@ -24,17 +24,17 @@ import (
 const eventTTL = 2 * time.Hour
 
 // dispatchEvent handles an Events API callback after it was acknowledged.
-func (b *Bot) dispatchEvent(ev slackevents.EventsAPIEvent) {
+func (b *Bot) dispatchEvent(ctx context.Context, ev slackevents.EventsAPIEvent) {
 	kind := ev.InnerEvent.Type
 	if !b.submit("event "+kind, func(ctx context.Context) { b.handleEvent(ctx, ev) }) {
 		b.count(kind, "busy")
-		b.tellBusy(ev)
+		b.tellBusy(ctx, ev)
 	}
 }
 
 // tellBusy answers a question the pool had no room for, so it is not
 // silently lost.
-func (b *Bot) tellBusy(ev slackevents.EventsAPIEvent) {
+func (b *Bot) tellBusy(ctx context.Context, ev slackevents.EventsAPIEvent) {
 	var ch, ts, thread string
 	switch e := ev.InnerEvent.Data.(type) {
 	case *slackevents.AppMentionEvent:
@@ -50,7 +50,7 @@ func (b *Bot) tellBusy(ev slackevents.EventsAPIEvent) {
 	if thread == "" {
 		thread = ts
 	}
-	if _, _, err := b.out.enqueue(context.Background(), kindPost, "", newMsg(ch, thread, busyText, nil), false); err != nil {
+	if _, _, err := b.out.enqueue(ctx, kindPost, "", newMsg(ch, thread, busyText, nil), false); err != nil {
 		b.logger.Error("could not tell a person the bot is busy", "err", err)
 	}
 }
@@ -410,7 +410,7 @@ type progress struct {
 	last    time.Time
 }
 
-func (p *progress) observe(e agent.Event) {
+func (p *progress) observe(ctx context.Context, e agent.Event) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.running == nil {
@@ -420,7 +420,7 @@ func (p *progress) observe(e agent.Event) {
 	case agent.EventToolStart:
 		p.running[e.CallID] = e.Tool
 		p.args[e.CallID] = e.Args
-		go p.setStatus(context.Background(), statusFor(e.Tool))
+		go p.setStatus(ctx, statusFor(e.Tool))
 	case agent.EventToolEnd:
 		delete(p.running, e.CallID)
 		ev := Evidence{Tool: e.Tool, Query: mainArg(p.args[e.CallID]), Duration: e.Duration, Outcome: e.Outcome}
@@ -447,7 +447,7 @@ func (p *progress) observe(e agent.Event) {
 	status := fmt.Sprintf("Working on it… %d tool calls so far", len(p.calls))
 	msg := newMsg(p.channel, "", status, ProgressBlocks(status, p.calls, running))
 	msg.TS = p.ts
-	if err := p.bot.out.Update(context.Background(), msg); err != nil {
+	if err := p.bot.out.Update(ctx, msg); err != nil {
 		p.bot.logger.Warn("queue a progress update", "err", err)
 	}
 }
@@ -514,7 +514,7 @@ const noModelText = "No language model is configured, so I cannot answer questio
 
 // Expired takes the buttons off a proposal nobody decided in time (the
 // approval service's OnSettled): its message says it expired.
-func (b *Bot) Expired(p store.Proposal) {
+func (b *Bot) Expired(ctx context.Context, p store.Proposal) {
 	loc := strings.Split(p.Location, ":")
 	if len(loc) < 3 || loc[0] != "slack" {
 		return
@@ -522,7 +522,7 @@ func (b *Bot) Expired(p store.Proposal) {
 	blocks, text := ProposalBlocks(p, b.opts.Expiry)
 	m := newMsg(loc[1], "", text, blocks)
 	m.TS = loc[2]
-	if err := b.out.Update(context.Background(), m); err != nil {
+	if err := b.out.Update(ctx, m); err != nil {
 		b.logger.Error("queue the update of an expired proposal", "proposal", p.ID, "err", err)
 	}
 }
@@ -531,7 +531,7 @@ func (b *Bot) Expired(p store.Proposal) {
 // found, with the follow-up proposals: the way back when it made things
 // worse, the plan's next step when it did not help. It is the
 // approval service's OnVerified for proposals shown in Slack.
-func (b *Bot) Verified(p store.Proposal, v tools.Verification, followUps []tools.Proposal, err error) {
+func (b *Bot) Verified(ctx context.Context, p store.Proposal, v tools.Verification, followUps []tools.Proposal, err error) {
 	loc := strings.Split(p.Location, ":")
 	if len(loc) < 3 || loc[0] != "slack" {
 		return
@@ -541,7 +541,6 @@ func (b *Bot) Verified(p store.Proposal, v tools.Verification, followUps []tools
 	if len(loc) > 3 && loc[3] != "" {
 		thread = loc[3]
 	}
-	ctx := context.Background()
 	text := fmt.Sprintf("🔎 Checked `%s` (%s): %s", p.ID, Escape(p.Summary), Escape(v.Text))
 	switch {
 	case err != nil:

@@ -139,7 +139,7 @@ func (b *Bot) serveEvents(w http.ResponseWriter, r *http.Request, body []byte) {
 		_, _ = io.WriteString(w, ch.Challenge)
 	case slackevents.CallbackEvent:
 		w.WriteHeader(http.StatusOK)
-		b.dispatchEvent(ev)
+		b.dispatchEvent(context.WithoutCancel(r.Context()), ev)
 	default:
 		w.WriteHeader(http.StatusOK)
 	}
@@ -170,7 +170,7 @@ func (b *Bot) serveInteraction(w http.ResponseWriter, r *http.Request, body []by
 		return
 	}
 	w.WriteHeader(http.StatusOK)
-	b.HandleInteraction(cb)
+	b.HandleInteraction(context.WithoutCancel(r.Context()), cb)
 }
 
 // Serve runs the bot's background work (outbox, workers) and, in socket

@@ -95,7 +95,7 @@ type Outbox struct {
 	onFailure   func(kind, reason string)
 	// onPosted is told the key, ts and queueing time of every keyed post
 	// delivered.
-	onPosted func(key, ts string, queued time.Time)
+	onPosted func(ctx context.Context, key, ts string, queued time.Time)
 
 	// shared is true when several replicas queue into one store and the
 	// leader delivers: the leader polls for messages others queued, and
@@ -330,7 +330,7 @@ func (o *Outbox) deliverDue(ctx context.Context) time.Duration {
 			o.logger.Error("record a Slack delivery", "id", m.ID, "err", err)
 		}
 		if err == nil && m.Kind == kindPost && m.Key != "" && o.onPosted != nil {
-			o.onPosted(m.Key, ts, m.CreatedAt)
+			o.onPosted(context.WithoutCancel(ctx), m.Key, ts, m.CreatedAt)
 		}
 		o.mu.Lock()
 		if ch, ok := o.waiters[m.ID]; ok {

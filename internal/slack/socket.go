@@ -296,14 +296,14 @@ func (b *Bot) handleEnvelope(ctx context.Context, w *socketWriter, data []byte) 
 			b.logger.Warn("unreadable Events API payload", "envelope", env.EnvelopeID, "err", err)
 			return
 		}
-		b.dispatchEvent(ev)
+		b.dispatchEvent(ctx, ev)
 	case "interactive":
 		var cb slackapi.InteractionCallback
 		if err := json.Unmarshal(env.Payload, &cb); err != nil {
 			b.logger.Warn("unreadable interaction payload", "envelope", env.EnvelopeID, "err", err)
 			return
 		}
-		b.HandleInteraction(cb)
+		b.HandleInteraction(ctx, cb)
 	case "slash_commands":
 		var cmd slackapi.SlashCommand
 		if err := json.Unmarshal(env.Payload, &cmd); err != nil {

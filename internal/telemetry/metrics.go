@@ -4,6 +4,7 @@
 package telemetry
 
 import (
+	"context"
 	"runtime"
 	"time"
 
@@ -116,7 +117,7 @@ func NewMetrics(version, revision string, tools ...string) *Metrics {
 
 // Observe updates the metrics from one agent event. Use it as (part of) an
 // agent.Observer.
-func (m *Metrics) Observe(e agent.Event) {
+func (m *Metrics) Observe(_ context.Context, e agent.Event) {
 	switch e.Kind {
 	case agent.EventModelCall:
 		m.steps.Inc()

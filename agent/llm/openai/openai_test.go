@@ -93,7 +93,7 @@ func TestAgentOverTheWire(t *testing.T) {
 			reg, _ := tools.NewRegistry(lookupTool{})
 			var streamed strings.Builder
 			res, err := agent.New(client, reg, agent.Options{}).Run(context.Background(), agent.Task{Input: "how many replicas?"},
-				func(e agent.Event) {
+				func(_ context.Context, e agent.Event) {
 					if e.Kind == agent.EventModelText {
 						streamed.WriteString(e.Text)
 					}
