@@ -53,9 +53,9 @@ deps:
 		echo "building the Kubernetes control plane v1.37.2 for the tests (once; ~10 min cold)"; \
 		OUT=$(K8S_BIN) bash internal/testserver/build-k8s.sh; }
 
-## test-short: every test, without the race detector (quicker while editing)
+## test-short: the tests that need no server, without the race detector (quick, while editing)
 test-short:
-	$(GO) test -count=1 ./...
+	$(GO) test -short -count=1 ./...
 
 ## bench: run the benchmarks (figures are recorded in docs/benchmarks.md)
 bench:

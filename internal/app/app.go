@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/errgroup"
 	"log/slog"
 	"time"
 
@@ -295,38 +296,40 @@ func (a *App) Serve(ctx context.Context) error {
 	a.logger.Info("watchkeeper serving", "version", version.Version(), "listen", srv.Addr(),
 		"model", a.cfg.LLM.Provider+"/"+a.cfg.LLM.Model, "tools", a.tools.Names(), "store", a.cfg.Store.Path,
 		"slack", a.cfg.SlackEnabled())
+	// Every long-running part runs in one group that Serve waits for:
+	// when one fails or ctx ends, all stop, and nothing of this Serve is
+	// still running when it returns (Close may then close the store).
+	g, gctx := errgroup.WithContext(ctx)
 	// Scheduled work (overdue checks of applied changes, expiring
 	// proposals, incident follow-ups whose process died) is the leader's
 	// with several replicas.
 	if a.elector != nil {
-		go a.elector.Run(ctx)
-		go a.elector.While(ctx, a.approvals.RunScheduled)
-		go a.elector.While(ctx, a.incidents.RunFollowUps)
+		g.Go(func() error { a.elector.Run(gctx); return nil })
+		g.Go(func() error { a.elector.While(gctx, a.approvals.RunScheduled); return nil })
+		g.Go(func() error { a.elector.While(gctx, a.incidents.RunFollowUps); return nil })
 	} else {
 		// Whatever a crash left half-way is settled now (once it is old
 		// enough that no other process can still be applying it: the old
 		// pod of a rolling update may be).
-		a.approvals.Reconcile(ctx, approval.StuckAfter)
-		go a.approvals.RunScheduled(ctx)
-		go a.incidents.RunFollowUps(ctx)
+		a.approvals.Reconcile(gctx, approval.StuckAfter)
+		g.Go(func() error { a.approvals.RunScheduled(gctx); return nil })
+		g.Go(func() error { a.incidents.RunFollowUps(gctx); return nil })
 	}
-	errc := make(chan error, 1)
 	if bot != nil {
-		go func() {
-			err := bot.Serve(ctx)
-			if err != nil {
+		g.Go(func() error {
+			if err := bot.Serve(gctx); err != nil {
 				a.logger.Error("slack stopped", "err", err)
-				cancel()
+				return err
 			}
-			errc <- err
-		}()
+			return nil
+		})
 	}
-	err = srv.Serve(ctx, 10*time.Second)
-	if bot != nil {
-		if serr := <-errc; serr != nil && err == nil {
-			err = serr
-		}
-	}
+	g.Go(func() error { return srv.Serve(gctx, 10*time.Second) })
+	err = g.Wait()
+	// Investigations and postmortems started by notifications outlive the
+	// request that started them; they are given a little time to finish
+	// before the store goes away (RunFollowUps takes up any that do not).
+	a.incidents.Wait(10 * time.Second)
 	a.logger.Info("watchkeeper stopped")
 	return err
 }

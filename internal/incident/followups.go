@@ -52,7 +52,9 @@ func (s *Service) startFollowUp(ctx context.Context, kind string, in Incident, r
 		}
 		return // under way elsewhere, or just finished
 	}
+	s.running.Add(1)
 	go func() {
+		defer s.running.Done()
 		defer func() {
 			<-s.slots
 			// A freed slot may be what a deferred follow-up waits for.
@@ -71,6 +73,23 @@ func (s *Service) startFollowUp(ctx context.Context, kind string, in Incident, r
 			}
 		}
 	}()
+}
+
+// Wait waits up to d for the follow-ups this process started to finish,
+// and reports whether they did. A follow-up still running when the
+// process stops is taken up by RunFollowUps (its lease runs out).
+func (s *Service) Wait(d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		s.running.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
 }
 
 // wake asks RunFollowUps to look for deferred follow-ups now.

@@ -147,3 +147,31 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	testserver.Eventually(t, 15*time.Second, what, cond)
 }
+
+// TestWaitForFollowUps: Wait reports a follow-up still running, and
+// returns as soon as it finishes.
+func TestWaitForFollowUps(t *testing.T) {
+	ctx := context.Background()
+	s, err := store.OpenSQLite(ctx, t.TempDir()+"/wk.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	inv := &blockingInvestigator{release: make(chan struct{}), investigatedIDs: map[string]bool{}}
+	svc := incident.New(incident.Options{Store: s, Surface: &surface{}, Investigator: inv,
+		Now: func() time.Time { return t0.Add(time.Minute) }, Route: func(map[string]string) (string, bool) { return "CPAGE", true }})
+	if !svc.Wait(time.Millisecond) {
+		t.Error("Wait with nothing running should return true")
+	}
+	if _, err := svc.Handle(ctx, msg("g1", "firing", alert("A", "fp", "firing"))); err != nil {
+		t.Fatal(err)
+	}
+	testserver.Eventually(t, 10*time.Second, "the investigation to start", func() bool { return inv.running.Load() == 1 })
+	if svc.Wait(50 * time.Millisecond) {
+		t.Error("Wait returned true while an investigation ran")
+	}
+	close(inv.release)
+	if !svc.Wait(testserver.Scale(10 * time.Second)) {
+		t.Error("Wait did not see the investigation finish")
+	}
+}

@@ -233,6 +233,8 @@ type Service struct {
 	// wakes RunFollowUps when one frees.
 	slots chan struct{}
 	kick  chan struct{}
+	// running counts follow-ups under way, for Wait.
+	running sync.WaitGroup
 }
 
 // New returns a service.

@@ -3,8 +3,9 @@
 // its Go module by `make deps`). Each runs on 127.0.0.1 in a temporary
 // directory and is stopped by PID when the test ends.
 //
-// When a binary is missing the test is skipped — except under CI, where
-// `make test` installs everything and a missing binary is a failure.
+// When a binary is missing the test is skipped with a loud line — except
+// under CI, where `make test` installs everything and a missing binary is
+// a failure. Under -short (make test-short) server-backed tests skip.
 package testserver
 
 import (
@@ -22,9 +23,13 @@ import (
 	"time"
 )
 
-// need finds a binary or skips (fails under CI).
+// need finds a binary or skips (fails under CI). Under -short every test
+// that starts a server is skipped (git, a local command, is not a server).
 func need(t testing.TB, name string, candidates ...string) string {
 	t.Helper()
+	if testing.Short() && name != "git" {
+		t.Skipf("-short: not starting %s (make test runs it)", name)
+	}
 	for _, c := range candidates {
 		if c == "" {
 			continue
@@ -39,7 +44,7 @@ func need(t testing.TB, name string, candidates ...string) string {
 	if os.Getenv("CI") != "" {
 		t.Fatalf("%s is not installed; `make deps` installs it", name)
 	}
-	t.Skipf("%s not installed; run `make deps` to run this test", name)
+	t.Skipf("!!! SKIPPED: %s is not installed, so this test did not run; `make deps` installs it (under CI=true this is a failure)", name)
 	return ""
 }
 
