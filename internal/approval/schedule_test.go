@@ -49,7 +49,9 @@ func TestOverdueChecksAreTakenOver(t *testing.T) {
 	dying := approval.New(st, reg, nil)
 	dying.Now = func() time.Time { return start }
 	dying.After = func(time.Duration) <-chan time.Time { return fire } // never fires: the process is gone
-	dying.OnVerified = func(context.Context, store.Proposal, tools.Verification, []tools.Proposal, error) { t.Error("the dead replica checked") }
+	dying.OnVerified = func(context.Context, store.Proposal, tools.Verification, []tools.Proposal, error) {
+		t.Error("the dead replica checked")
+	}
 	p, err := dying.Propose(ctx, "conv", tools.Proposal{Tool: "restart", Summary: "Restart checkout", Args: json.RawMessage(`{}`)})
 	if err != nil {
 		t.Fatal(err)
