@@ -59,8 +59,10 @@ var end = time.Date(2026, 11, 24, 15, 0, 0, 0, time.UTC)
 // with the right onset — at any time of day, while traffic follows its
 // daily cycle.
 func TestScanFindsTheBadDeploy(t *testing.T) {
+	t.Parallel() // each starts its own sandboxes
 	for _, end := range []time.Time{end, time.Date(2026, 12, 2, 6, 50, 0, 0, time.UTC), time.Date(2026, 12, 2, 22, 10, 0, 0, time.UTC)} {
 		t.Run(end.Format("15:04"), func(t *testing.T) {
+			t.Parallel()
 			ts := sandboxTools(t, "bad-deploy", end)
 			res := run(t, ts["anomaly_scan"], `{"namespace": "shop", "start": "45m ago"}`)
 			t.Log(res.Text)
@@ -95,8 +97,10 @@ func TestScanFindsTheBadDeploy(t *testing.T) {
 // rising in the morning, sparse errors of services that had none — has
 // nothing abnormal.
 func TestScanHealthyIsQuiet(t *testing.T) {
+	t.Parallel() // each starts its own sandboxes
 	for _, end := range []time.Time{end, time.Date(2026, 12, 2, 6, 50, 0, 0, time.UTC), time.Date(2026, 12, 2, 22, 10, 0, 0, time.UTC)} {
 		t.Run(end.Format("15:04"), func(t *testing.T) {
+			t.Parallel()
 			ts := sandboxTools(t, "healthy", end)
 			for _, args := range []string{`{"namespace": "shop"}`, `{"namespace": "shop", "start": "3h ago"}`} {
 				res := run(t, ts["anomaly_scan"], args)
@@ -110,6 +114,7 @@ func TestScanHealthyIsQuiet(t *testing.T) {
 }
 
 func TestDetectOnAQuery(t *testing.T) {
+	t.Parallel() // each starts its own sandboxes
 	ts := sandboxTools(t, "bad-deploy", end)
 	res := run(t, ts["anomaly_detect"], `{"query": "sum by (service) (rate(http_requests_total{code=~\"5..\"}[5m]))", "start": "45m ago"}`)
 	t.Log(res.Text)
@@ -142,6 +147,7 @@ func TestDetectOnAQuery(t *testing.T) {
 // real next OOM kill (read from its restart counter afterwards), or say
 // why it cannot tell.
 func TestForecastTheLeakAgainstTheOOM(t *testing.T) {
+	t.Parallel() // each starts its own sandboxes
 	sb, err := sandbox.New(context.Background(), sandbox.Options{Scenario: "memory-leak", End: end, Clock: func() time.Time { return end }})
 	if err != nil {
 		t.Fatal(err)
@@ -235,6 +241,7 @@ func TestForecastTheLeakAgainstTheOOM(t *testing.T) {
 // TestForecastArguments: far thresholds, the wrong direction and a plain
 // rising line.
 func TestForecastArguments(t *testing.T) {
+	t.Parallel() // each starts its own sandboxes
 	ts := sandboxTools(t, "memory-leak", end)
 	for _, tt := range []struct{ args, want string }{
 		{`{"query": "max(container_memory_working_set_bytes{container=\"cart\"})", "threshold": 1e12, "history": "20m"}`, "not "},
