@@ -266,6 +266,10 @@ func (a *App) Serve(ctx context.Context) error {
 			"allowed by incidents.allow_unauthenticated, or served through what forwards Slack's HTTP mode); "+
 			"set incidents.bearer_token, or incidents.webhook: false if Alertmanager is not used", "listen", a.cfg.Server.Listen)
 	}
+	if a.cfg.SharedStoreWithoutLeader() {
+		a.logger.Warn("the store is PostgreSQL but leader_election is off: run one replica, or enable leader_election " +
+			"(with several replicas each would deliver Slack messages and run scheduled work itself, and a message could go out twice)")
+	}
 	mc := a.cfg.Server.Metrics
 	srv := telemetry.NewServer(a.metrics, a.logger.With("component", "http"), telemetry.ServerOptions{
 		MetricsAuth: telemetry.Credentials{BearerToken: mc.BearerToken.Reveal(), Username: mc.BasicAuth.Username, Password: mc.BasicAuth.Password.Reveal()}})

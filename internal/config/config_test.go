@@ -404,3 +404,22 @@ func TestCheckWebhookExposure(t *testing.T) {
 		}
 	}
 }
+
+func TestSharedStoreWithoutLeader(t *testing.T) {
+	for _, tt := range []struct {
+		driver string
+		leader bool
+		want   bool
+	}{
+		{"sqlite", false, false},
+		{"postgres", true, false},
+		{"postgres", false, true},
+		{"", false, false},
+	} {
+		c := Default()
+		c.Store.Driver, c.LeaderElection.Enabled = tt.driver, tt.leader
+		if got := c.SharedStoreWithoutLeader(); got != tt.want {
+			t.Errorf("driver %q, leader election %v: %v, want %v", tt.driver, tt.leader, got, tt.want)
+		}
+	}
+}

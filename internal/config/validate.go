@@ -387,6 +387,15 @@ func (c Config) CheckWebhookExposure() (warn bool, err error) {
 		ErrUnauthenticatedWebhook, c.Server.Listen)
 }
 
+// SharedStoreWithoutLeader reports a store that several replicas can share
+// (PostgreSQL) without leader election: if more than one replica runs, each
+// believes it is alone, delivers the Slack outbox and runs the scheduled
+// work itself, and a message can go out twice. serve logs it as a warning
+// (one replica on PostgreSQL is fine).
+func (c Config) SharedStoreWithoutLeader() bool {
+	return c.Store.Driver == "postgres" && !c.LeaderElection.Enabled
+}
+
 // Loopback reports whether a host:port listens on a loopback address only
 // ("localhost", 127.0.0.0/8, ::1). An empty host, 0.0.0.0 and [::] are
 // every interface.
