@@ -1,29 +1,16 @@
 package sandbox_test
 
 import (
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
-)
 
-// promtoolPath finds the real promtool (Debian package prometheus). Under
-// CI it must be there: `make test` installs it.
-func promtoolPath(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("promtool is not installed; `make test` installs the Debian package prometheus")
-		}
-		t.Skip("promtool not installed (apt-get install prometheus); `make test` installs it")
-	}
-	return p
-}
+	"github.com/watchkeeper/watchkeeper/internal/testserver"
+)
 
 // TestPromtoolQueriesTheSandbox points the real promtool at the served API.
 func TestPromtoolQueriesTheSandbox(t *testing.T) {
-	promtool := promtoolPath(t)
+	promtool := testserver.Need(t, "promtool", "/usr/bin/promtool")
 	e := start(t, "bad-deploy")
 	at := ts(e.sb.World().Now())
 	out, err := exec.Command(promtool, "query", "instant", "--time="+at, e.srv.URL,

@@ -23,6 +23,13 @@ import (
 	"time"
 )
 
+// Need finds a local binary a test runs (promtool), as the servers' are
+// found: a failure under CI, a loud skip otherwise.
+func Need(t testing.TB, name string, candidates ...string) string {
+	t.Helper()
+	return need(t, name, candidates...)
+}
+
 // need finds a binary or skips (fails under CI). Under -short every test
 // that starts a server is skipped (git, a local command, is not a server).
 func need(t testing.TB, name string, candidates ...string) string {
