@@ -43,6 +43,9 @@ type Options struct {
 	// Kubernetes replaces the client built from cfg.Kubernetes (the demo
 	// passes the sandbox's).
 	Kubernetes kubernetes.Interface
+	// Slack adjusts the Slack surface's options before it is built
+	// (tests: a faster pace, their own logger).
+	Slack func(*slack.Options)
 }
 
 // App is a running Watchkeeper. Close it when done.
@@ -60,7 +63,9 @@ type App struct {
 	redactor  *redact.Redactor
 	slack     *slack.Bot
 	incidents *incident.Service
-	playbook  *incident.Playbook
+	playbook  incident.Playbook
+	ledger    *incident.Ledger
+	policy    approval.Policy
 	runbooks  *runbook.Repo
 	// elector is set when replicas elect a leader (leader_election).
 	elector *leader.Elector
@@ -129,35 +134,9 @@ func (a *App) build(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
-	a.approvals = approval.New(a.store, a.tools, logger.With("component", "approval"))
-	a.approvals.Expiry = cfg.Approval.Expiry.D()
-	a.approvals.Redactor = a.redactor
-	a.metrics.WatchApprovalQueue(approvalQueue(a.store, a.approvals.Expiry))
-	// Changes are checked after they are applied; surfaces (Slack) replace
-	// this with a report in the proposal's thread.
-	a.approvals.OnVerified = func(_ context.Context, p store.Proposal, v tools.Verification, _ []tools.Proposal, err error) {
-		if err != nil {
-			logger.Warn("verification of an applied change failed", "proposal", p.ID, "err", err)
-			return
-		}
-		logger.Info("verified an applied change", "proposal", p.ID, "worse", v.Worse, "result", v.Text)
-	}
-	channelScope := slack.ChannelScopes(cfg.Slack)
-	a.playbook = &incident.Playbook{Tools: a.tools, Invoker: a.Invoker(), Logger: logger.With("component", "investigation"),
-		Policy:    func(channel string) tools.Policy { return channelScope(channel) },
-		TrustExpr: incident.TrustedURLs(trustedGenerators(cfg)...)}
-	inc := incident.Options{Store: a.store, StormWindow: cfg.Incidents.StormWindow.D(), Logger: logger.With("component", "incidents"),
-		MaxFollowUps: cfg.Incidents.MaxInvestigations,
-		Route:        func(labels map[string]string) (string, bool) { return slack.AlertChannel(cfg.Slack.Alerts, labels) }}
-	if cfg.Incidents.Investigate {
-		inc.Investigator = a.playbook
-	}
-	a.incidents = incident.New(inc)
-	a.playbook.Record = func(ctx context.Context, id, kind, text string) {
-		if _, err := a.incidents.Record(ctx, id, kind, text, "watchkeeper"); err != nil {
-			logger.Warn("record on the incident timeline", "incident", id, "err", err)
-		}
-	}
+	a.approvals = approval.New(a.store, a.tools, approval.Options{Expiry: cfg.Approval.Expiry.D(), Redactor: a.redactor,
+		Logger: logger.With("component", "approval")})
+	a.metrics.WatchApprovalQueue(approvalQueue(a.store, cfg.Approval.Expiry.D()))
 	a.memory = conversation.New(a.store, cfg.Memory.ContextTokens, a.model, logger.With("component", "memory"))
 	if a.model != nil {
 		a.agent = agent.New(a.model, a.tools, agent.Options{
@@ -171,6 +150,36 @@ func (a *App) build(ctx context.Context, opts Options) error {
 			WorldNow:    opts.Clock,
 		})
 	}
+	// Incidents are built in the order they depend on each other, each
+	// complete when built: the ledger (the store's incidents) first, so
+	// that the investigation and the Slack surface can change incidents;
+	// the service that turns notifications into incidents last, with the
+	// surface that shows them.
+	a.ledger = incident.NewLedger(a.store, nil)
+	channelScope := slack.ChannelScopes(cfg.Slack)
+	a.playbook = incident.Playbook{Tools: a.tools, Invoker: a.Invoker(), Logger: logger.With("component", "investigation"),
+		Policy:    func(channel string) tools.Policy { return channelScope(channel) },
+		TrustExpr: incident.TrustedURLs(trustedGenerators(cfg)...), Timeline: a.ledger}
+	a.policy = approvalPolicy(cfg)
+	if cfg.SlackEnabled() {
+		if a.slack, err = a.newSlack(opts.Slack); err != nil {
+			return err
+		}
+	}
+	inc := incident.Options{Store: a.store, Ledger: a.ledger, StormWindow: cfg.Incidents.StormWindow.D(), Logger: logger.With("component", "incidents"),
+		MaxFollowUps: cfg.Incidents.MaxInvestigations,
+		Route:        func(labels map[string]string) (string, bool) { return slack.AlertChannel(cfg.Slack.Alerts, labels) }}
+	if cfg.Incidents.Investigate {
+		inc.Investigator = a.playbook
+	}
+	if a.slack != nil {
+		// Incidents open threads in Slack; investigations report there.
+		inc.Surface, inc.Reporter = a.slack, a.slack
+		if cfg.Incidents.PostmortemOnResolve {
+			inc.OnResolved = a.draftPostmortem
+		}
+	}
+	a.incidents = incident.New(inc)
 	return nil
 }
 
@@ -283,12 +292,8 @@ func (a *App) Serve(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var bot *slack.Bot
-	if a.cfg.SlackEnabled() {
-		var err error
-		if bot, err = a.Slack(); err != nil {
-			return err
-		}
+	bot := a.slack
+	if bot != nil {
 		a.logger.Info("slack enabled", "mode", a.cfg.Slack.Mode)
 		if a.cfg.Slack.Mode == "http" {
 			srv.Mount("/slack/", bot.Handler())
@@ -307,16 +312,22 @@ func (a *App) Serve(ctx context.Context) error {
 	// Scheduled work (overdue checks of applied changes, expiring
 	// proposals, incident follow-ups whose process died) is the leader's
 	// with several replicas.
+	notify := a.approvalNotifier()
+	// Changes applied here are checked here when due.
+	g.Go(func() error { a.approvals.Run(gctx, notify); return nil })
 	if a.elector != nil {
 		g.Go(func() error { a.elector.Run(gctx); return nil })
-		g.Go(func() error { a.elector.While(gctx, a.approvals.RunScheduled); return nil })
+		g.Go(func() error {
+			a.elector.While(gctx, func(ctx context.Context) { a.approvals.RunScheduled(ctx, notify) })
+			return nil
+		})
 		g.Go(func() error { a.elector.While(gctx, a.incidents.RunFollowUps); return nil })
 	} else {
 		// Whatever a crash left half-way is settled now (once it is old
 		// enough that no other process can still be applying it: the old
 		// pod of a rolling update may be).
-		a.approvals.Reconcile(gctx, approval.StuckAfter)
-		g.Go(func() error { a.approvals.RunScheduled(gctx); return nil })
+		a.approvals.Reconcile(gctx, approval.StuckAfter, notify)
+		g.Go(func() error { a.approvals.RunScheduled(gctx, notify); return nil })
 		g.Go(func() error { a.incidents.RunFollowUps(gctx); return nil })
 	}
 	if bot != nil {
@@ -338,66 +349,77 @@ func (a *App) Serve(ctx context.Context) error {
 	return err
 }
 
-// Slack returns the Slack surface built from the configuration (once; Serve
-// runs the same one).
+// Slack returns the Slack surface (built by New when Slack is configured;
+// Serve runs it).
 func (a *App) Slack() (*slack.Bot, error) {
-	if a.slack != nil {
-		return a.slack, nil
+	if a.slack == nil {
+		return nil, errors.New("slack is not configured (slack.bot_token)")
 	}
+	return a.slack, nil
+}
+
+// newSlack builds the Slack surface; tune adjusts its options (tests).
+func (a *App) newSlack(tune func(*slack.Options)) (*slack.Bot, error) {
 	var asker slack.Asker
 	if a.agent != nil {
 		asker = a.Surface("Slack")
 	}
-	policy, rules := a.ApprovalPolicy()
-	bot, err := slack.New(slack.Options{
+	o := slack.Options{
 		Config: a.cfg.Slack, Asker: asker, Tools: a.tools, Invoker: a.Invoker(), Approvals: a.approvals,
-		Policy: policy, Incidents: a.incidents, Investigator: a.playbook,
+		Policy: a.policy, Incidents: a.ledger, Investigator: a.playbook,
 		Expiry: a.cfg.Approval.Expiry.D(), Store: a.store, Redactor: a.redactor, Metrics: a.metrics, Leadership: a.leadership(),
 		TrustedLinks: incident.TrustedURLs(trustedGenerators(a.cfg)...),
 		Logger:       a.logger.With("component", "slack"),
-	})
-	if err != nil {
-		return nil, err
 	}
-	if rules != nil {
-		rules.Groups = bot // approver groups are Slack user groups
+	if tune != nil {
+		tune(&o)
 	}
-	a.approvals.OnVerified = bot.Verified
-	a.approvals.OnSettled = bot.Expired
-	// Incidents open threads in Slack; investigations report there.
-	a.incidents.SetSurface(bot)
-	a.playbook.Reporter = bot
-	if a.cfg.Incidents.PostmortemOnResolve {
-		a.incidents.SetOnResolved(func(ctx context.Context, in incident.Incident) {
-			// The resolve's sender asked for it: the commit it proposes
-			// needs an approver, so a forged resolve pushes nothing.
-			requester := in.Data.ResolvedBy
-			if requester == "" {
-				requester = "alertmanager"
-			}
-			bot.DraftPostmortem(approval.WithRequester(ctx, requester), in)
-			// Recorded after drafting: the record is what tells a restarted
-			// leader the postmortem was done (incident follow-ups).
-			_, _ = a.incidents.Record(ctx, in.ID, "postmortem", "postmortem drafted automatically on resolution", "watchkeeper")
-		})
+	return slack.New(o)
+}
+
+// draftPostmortem is the postmortem follow-up of a resolved incident.
+func (a *App) draftPostmortem(ctx context.Context, in incident.Incident) {
+	// The resolve's sender asked for it: the commit it proposes needs an
+	// approver, so a forged resolve pushes nothing.
+	requester := in.Data.ResolvedBy
+	if requester == "" {
+		requester = "alertmanager"
 	}
-	a.slack = bot
-	return bot, nil
+	a.slack.DraftPostmortem(approval.WithRequester(ctx, requester), in)
+	// Recorded after drafting: the record is what tells a restarted
+	// leader the postmortem was done (incident follow-ups).
+	if _, err := a.ledger.Record(ctx, in.ID, "postmortem", "postmortem drafted automatically on resolution", "watchkeeper"); err != nil {
+		a.logger.Warn("record the postmortem on the incident timeline", "incident", in.ID, "err", err)
+	}
+}
+
+// approvalNotifier is who is told what happened to proposals without a
+// click: the Slack surface, else the log.
+func (a *App) approvalNotifier() approval.Notifier {
+	if a.slack != nil {
+		return a.slack
+	}
+	return approval.LogNotifier{Logger: a.logger.With("component", "approval")}
 }
 
 // ApprovalPolicy is the configured approval policy: rules when there are any, else
 // the approvers list.
-func (a *App) ApprovalPolicy() (approval.Policy, *approval.RulePolicy) {
-	ac := a.cfg.Approval
+func (a *App) ApprovalPolicy() approval.Policy { return a.policy }
+
+func approvalPolicy(cfg config.Config) approval.Policy {
+	ac := cfg.Approval
 	if len(ac.Rules) == 0 {
-		return approval.DefaultPolicy{Approvers: ac.Approvers, SelfApproval: ac.SelfApproval}, nil
+		return approval.DefaultPolicy{Approvers: ac.Approvers, SelfApproval: ac.SelfApproval}
 	}
 	rp := &approval.RulePolicy{}
+	if cfg.SlackEnabled() {
+		rp.Groups = slack.NewUserGroups(cfg.Slack, nil) // approver groups are Slack user groups
+	}
 	for _, r := range ac.Rules {
 		rp.Rules = append(rp.Rules, approval.Rule{Actions: r.Actions, Namespaces: r.Namespaces, Clusters: r.Clusters,
 			Users: r.Users, Groups: r.Groups, TwoPerson: r.TwoPerson, SelfApproval: r.SelfApproval})
 	}
-	return rp, rp
+	return rp
 }
 
 // NotifyAlert posts an alert line to the channel its labels route to

@@ -15,7 +15,6 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/chat"
 	"github.com/watchkeeper/watchkeeper/internal/config"
 	"github.com/watchkeeper/watchkeeper/internal/incident"
-	"github.com/watchkeeper/watchkeeper/internal/store"
 	"github.com/watchkeeper/watchkeeper/tools"
 )
 
@@ -85,7 +84,7 @@ func TestOneInvocationPath(t *testing.T) {
 	saw["terminal"] = out.String()
 
 	// The playbook of an incident posted in the shop channel.
-	in := incident.Incident{Incident: store.Incident{ID: "inc_1", Channel: "CSHOP", StartedAt: time.Now()},
+	in := incident.Incident{ID: "inc_1", Channel: "CSHOP", StartedAt: time.Now(),
 		Data: incident.Data{CommonLabels: map[string]string{"alertname": "Deploys"}}}
 	for _, f := range a.playbook.Run(ctx, in) {
 		if f.Tool == "kube_changes" {

@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/watchkeeper/watchkeeper/internal/store"
@@ -34,6 +35,10 @@ type Store interface {
 	ScheduleVerification(ctx context.Context, id string, at time.Time) error
 	DueVerifications(ctx context.Context, before time.Time, limit int) ([]store.Proposal, error)
 	TakeVerification(ctx context.Context, id string) (bool, error)
+	SetProposalLocation(ctx context.Context, id, location string) error
+	// AddApproval records one approval of a proposal that needs several
+	// and returns everyone who approved so far.
+	AddApproval(ctx context.Context, id, actor string) ([]string, error)
 }
 
 // Tools finds the tool that applies a proposal.
@@ -41,26 +46,15 @@ type Tools interface {
 	Get(name string) (tools.Tool, bool)
 }
 
-// Service manages proposals. It is safe for concurrent use.
-type Service struct {
-	store  Store
-	tools  Tools
-	logger *slog.Logger
+// Options configure a Service. They are fixed when it is built.
+type Options struct {
 	// Expiry is how long a proposal can be decided; 0 means no expiry.
 	Expiry time.Duration
 	// Now is the clock for expiry (time.Now when nil).
 	Now func() time.Time
-	// OnVerified receives the result of checking an applied change some
-	// time later (tools.Verifier) with the stored rollback proposal, if
-	// the change made things worse. Nil: changes are not verified.
-	OnVerified func(ctx context.Context, p store.Proposal, v tools.Verification, followUps []tools.Proposal, err error)
 	// After waits before a verification (time.After when nil; tests
 	// shorten it).
 	After func(time.Duration) <-chan time.Time
-	// OnSettled is told about proposals RunScheduled settled without a
-	// person — expired, or failed by Reconcile after a crash — so a
-	// surface can take their buttons away and show what happened.
-	OnSettled func(ctx context.Context, p store.Proposal)
 	// SweepEvery is how often RunScheduled looks for overdue checks and
 	// expired proposals (default 15s).
 	SweepEvery time.Duration
@@ -68,25 +62,134 @@ type Service struct {
 	// summary, details and reason, and the result of applying it. Nil:
 	// nothing is hidden (tests).
 	Redactor interface{ Redact(string) string }
+	Logger   *slog.Logger
+}
+
+// Verified is what checking an applied change found (tools.Verifier),
+// some time after it was applied.
+type Verified struct {
+	Proposal Proposal
+	Result   tools.Verification
+	// FollowUps are the stored proposals it led to: the way back when the
+	// change made things worse, the plan's next step when it did not help.
+	FollowUps []tools.Proposal
+	// Err is why the check could not be made.
+	Err error
+}
+
+// Notifier is told what happened to proposals without a person's click, so
+// a surface can show it: a check of an applied change, and proposals
+// settled by the service (expired, or failed after a crash). It is given to
+// the run loops rather than to New: the surface that shows proposals is
+// built with the service it shows.
+type Notifier interface {
+	Verified(ctx context.Context, v Verified)
+	Settled(ctx context.Context, p Proposal)
+}
+
+// LogNotifier logs what a Notifier would show: for a process without a
+// surface (or before one is configured).
+type LogNotifier struct{ Logger *slog.Logger }
+
+// Verified implements Notifier.
+func (l LogNotifier) Verified(_ context.Context, v Verified) {
+	if l.Logger == nil {
+		return
+	}
+	if v.Err != nil {
+		l.Logger.Warn("verification of an applied change failed", "proposal", v.Proposal.ID, "err", v.Err)
+		return
+	}
+	l.Logger.Info("verified an applied change", "proposal", v.Proposal.ID, "worse", v.Result.Worse, "result", v.Result.Text,
+		"follow_ups", len(v.FollowUps))
+}
+
+// Settled implements Notifier.
+func (l LogNotifier) Settled(_ context.Context, p Proposal) {
+	if l.Logger != nil {
+		l.Logger.Info("a proposal was settled without a decision", "proposal", p.ID, "status", p.Status, "result", p.Result)
+	}
+}
+
+// Service manages proposals. It is safe for concurrent use; nothing in it
+// changes after New.
+type Service struct {
+	store  Store
+	tools  Tools
+	opts   Options
+	logger *slog.Logger
+	// applied hands the changes this process applied to Run, which checks
+	// each when it is due. A change Run never sees (no Run in this
+	// process, a full queue, a stop) is checked by RunScheduled on the
+	// leader once it is overdue: its schedule is in the store.
+	applied chan appliedChange
+}
+
+type appliedChange struct {
+	p       Proposal
+	v       tools.Verifier
+	applied time.Time
+	wait    time.Duration
 }
 
 func (s *Service) redact(text string) string {
-	if s.Redactor == nil {
+	if s.opts.Redactor == nil {
 		return text
 	}
-	return s.Redactor.Redact(text)
+	return s.opts.Redactor.Redact(text)
 }
 
 // overdue is how late a scheduled check must be before RunScheduled takes
 // it: until then the process that applied the change checks it itself.
 const overdue = 30 * time.Second
 
+// verifyTimeout bounds one check once taken: it is finished even when the
+// process is stopping (Run waits for it), since nobody else will make it.
+const verifyTimeout = 2 * time.Minute
+
 // New returns a service.
-func New(s Store, t Tools, logger *slog.Logger) *Service {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+func New(st Store, t Tools, o Options) *Service {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: s, tools: t, logger: logger}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.After == nil {
+		o.After = time.After
+	}
+	if o.SweepEvery <= 0 {
+		o.SweepEvery = 15 * time.Second
+	}
+	return &Service{store: st, tools: t, opts: o, logger: o.Logger, applied: make(chan appliedChange, 256)}
+}
+
+// Expiry is how long a proposal can be decided; 0 means no expiry.
+func (s *Service) Expiry() time.Duration { return s.opts.Expiry }
+
+func (s *Service) transition(ctx context.Context, id string, from []Status, to Status, by, result string) (Proposal, error) {
+	r, err := s.store.TransitionProposal(ctx, id, statuses(from...), string(to), by, result)
+	return fromRow(r), err
+}
+
+func (s *Service) get(ctx context.Context, id string) (Proposal, error) {
+	r, err := s.store.GetProposal(ctx, id)
+	return fromRow(r), err
+}
+
+func (s *Service) list(ctx context.Context, st Status, limit int) ([]Proposal, error) {
+	rs, err := s.store.ListProposals(ctx, string(st), limit)
+	return fromRows(rs), err
+}
+
+func (s *Service) due(ctx context.Context, before time.Time, limit int) ([]Proposal, error) {
+	rs, err := s.store.DueVerifications(ctx, before, limit)
+	return fromRows(rs), err
+}
+
+// List returns up to limit proposals in status st, newest first.
+func (s *Service) List(ctx context.Context, st Status, limit int) ([]Proposal, error) {
+	return s.list(ctx, st, limit)
 }
 
 // Refusals a surface explains to the person who clicked.
@@ -105,7 +208,7 @@ type Request struct {
 	Channel       string
 	ChannelMember bool
 	Approve       bool
-	Proposal      store.Proposal
+	Proposal      Proposal
 }
 
 // Policy decides who may approve or reject what. It returns an error
@@ -169,12 +272,7 @@ func Requester(ctx context.Context) string {
 	return r
 }
 
-func (s *Service) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
+func (s *Service) now() time.Time { return s.opts.Now() }
 
 // Check returns why r may not decide its proposal now, or nil: it must be
 // pending (else store.ErrConflict, saying who decided it and when), not
@@ -182,7 +280,7 @@ func (s *Service) now() time.Time {
 // by policy. It changes nothing but the expiry mark.
 func (s *Service) Check(ctx context.Context, policy Policy, r Request) error {
 	p := r.Proposal
-	if p.Status != store.ProposalPending {
+	if p.Status != Pending {
 		who := ""
 		if p.DecidedBy != "" {
 			who = " by " + p.DecidedBy
@@ -193,12 +291,12 @@ func (s *Service) Check(ctx context.Context, policy Policy, r Request) error {
 		}
 		return fmt.Errorf("proposal %s was already %s%s%s: %w", p.ID, p.Status, who, when, store.ErrConflict)
 	}
-	if s.Expiry > 0 && s.now().After(p.CreatedAt.Add(s.Expiry)) {
-		if _, err := s.store.TransitionProposal(ctx, p.ID, []string{store.ProposalPending}, store.ProposalExpired, "watchkeeper", "expired"); err == nil {
-			s.audit(ctx, "watchkeeper", "expire", p.ID, store.ProposalExpired, nil)
+	if s.opts.Expiry > 0 && s.now().After(p.CreatedAt.Add(s.opts.Expiry)) {
+		if _, err := s.transition(ctx, p.ID, []Status{Pending}, Expired, "watchkeeper", "expired"); err == nil {
+			s.audit(ctx, "watchkeeper", "expire", p.ID, string(Expired), nil)
 		}
 		return fmt.Errorf("proposal %s expired at %s (proposals can be approved for %s); ask again for a fresh one: %w",
-			p.ID, p.CreatedAt.Add(s.Expiry).UTC().Format("15:04:05 UTC"), s.Expiry, ErrExpired)
+			p.ID, p.CreatedAt.Add(s.opts.Expiry).UTC().Format("15:04:05 UTC"), s.opts.Expiry, ErrExpired)
 	}
 	if policy == nil {
 		return fmt.Errorf("%w: no approval policy is configured", ErrNotAuthorized)
@@ -228,7 +326,7 @@ func (s *Service) Check(ctx context.Context, policy Policy, r Request) error {
 // else — ID, requester, approvals — is p's own. A delegating proposal
 // whose action cannot be told is refused (ErrNotAuthorized): a rule
 // cannot be applied to what nobody can name.
-func (s *Service) Effective(p store.Proposal) (store.Proposal, error) {
+func (s *Service) Effective(p Proposal) (Proposal, error) {
 	t, ok := s.tools.Get(p.Tool)
 	if !ok {
 		return p, nil
@@ -251,13 +349,7 @@ func (s *Service) Effective(p store.Proposal) (store.Proposal, error) {
 
 // Location records where a surface shows a proposal.
 func (s *Service) Location(ctx context.Context, id, location string) error {
-	ls, ok := s.store.(interface {
-		SetProposalLocation(ctx context.Context, id, location string) error
-	})
-	if !ok {
-		return nil
-	}
-	return ls.SetProposalLocation(ctx, id, location)
+	return s.store.SetProposalLocation(ctx, id, location)
 }
 
 // Reason is the human part of a refusal: the error text without the
@@ -279,10 +371,10 @@ func (s *Service) Propose(ctx context.Context, conversationID string, p tools.Pr
 	// a log line — the proposal is stored and shown redacted.
 	p.Summary, p.Details, p.Reason = s.redact(p.Summary), s.redact(p.Details), s.redact(p.Reason)
 	requester := Requester(ctx)
-	err := s.store.CreateProposal(ctx, store.Proposal{
+	err := s.store.CreateProposal(ctx, Proposal{
 		ID: p.ID, ConversationID: conversationID, Tool: p.Tool, Summary: p.Summary,
-		Details: p.Details, Reason: p.Reason, Risk: p.Risk, Args: p.Args, Status: store.ProposalPending, RequestedBy: requester,
-	})
+		Details: p.Details, Reason: p.Reason, Risk: p.Risk, Args: p.Args, Status: Pending, RequestedBy: requester,
+	}.row())
 	if err != nil {
 		return tools.Proposal{}, fmt.Errorf("store proposal: %w", err)
 	}
@@ -292,19 +384,19 @@ func (s *Service) Propose(ctx context.Context, conversationID string, p tools.Pr
 
 // Decide records actor's decision on a pending proposal. It fails with
 // store.ErrConflict when the proposal was already decided.
-func (s *Service) Decide(ctx context.Context, id, actor string, approve bool) (store.Proposal, error) {
-	to, action := store.ProposalRejected, "reject"
+func (s *Service) Decide(ctx context.Context, id, actor string, approve bool) (Proposal, error) {
+	to, action := Rejected, "reject"
 	if approve {
-		to, action = store.ProposalApproved, "approve"
+		to, action = Approved, "approve"
 	}
-	if s.Expiry > 0 {
-		if p, err := s.store.GetProposal(ctx, id); err == nil && p.Status == store.ProposalPending && s.now().After(p.CreatedAt.Add(s.Expiry)) {
+	if s.opts.Expiry > 0 {
+		if p, err := s.get(ctx, id); err == nil && p.Status == Pending && s.now().After(p.CreatedAt.Add(s.opts.Expiry)) {
 			// Check marks it expired and explains.
 			return p, s.Check(ctx, nil, Request{Actor: actor, Approve: approve, Proposal: p})
 		}
 	}
-	p, err := s.store.TransitionProposal(ctx, id, []string{store.ProposalPending}, to, actor, "")
-	outcome := to
+	p, err := s.transition(ctx, id, []Status{Pending}, to, actor, "")
+	outcome := string(to)
 	if err != nil {
 		outcome = "refused: " + err.Error()
 	}
@@ -321,7 +413,7 @@ func (s *Service) Decide(ctx context.Context, id, actor string, approve bool) (s
 // without acting.
 func (s *Service) ExecuteChecked(ctx context.Context, policy Policy, id, actor string) (tools.Result, error) {
 	if policy != nil {
-		p, err := s.store.GetProposal(ctx, id)
+		p, err := s.get(ctx, id)
 		if err != nil {
 			return tools.Result{}, fmt.Errorf("execute proposal %s: %w", id, err)
 		}
@@ -336,10 +428,10 @@ func (s *Service) ExecuteChecked(ctx context.Context, policy Policy, id, actor s
 		for _, a := range approvers {
 			q := eff
 			q.Approvals = nil
-			q.Status = store.ProposalPending
+			q.Status = Pending
 			if err := policy.Authorize(ctx, Request{Actor: a, ChannelMember: true, Approve: true, Proposal: q}); err != nil {
 				reason := "the policy no longer allows " + a + " to approve it: " + Reason(err)
-				if _, terr := s.store.TransitionProposal(context.WithoutCancel(ctx), id, []string{store.ProposalApproved}, store.ProposalFailed, p.DecidedBy, reason); terr != nil {
+				if _, terr := s.transition(context.WithoutCancel(ctx), id, []Status{Approved}, Failed, p.DecidedBy, reason); terr != nil {
 					s.logger.Error("record a refused execution", "proposal", id, "err", terr)
 				}
 				s.audit(ctx, actor, "execute", id, "refused: "+reason, nil)
@@ -355,53 +447,49 @@ func (s *Service) ExecuteChecked(ctx context.Context, policy Policy, id, actor s
 // restart) fails with store.ErrConflict instead of acting twice. The
 // outcome is stored and audited.
 func (s *Service) Execute(ctx context.Context, id, actor string) (tools.Result, error) {
-	p, err := s.store.TransitionProposal(ctx, id, []string{store.ProposalApproved}, store.ProposalExecuting, actor, "")
+	p, err := s.transition(ctx, id, []Status{Approved}, Executing, actor, "")
 	if err != nil {
 		s.audit(ctx, actor, "execute", id, "refused: "+err.Error(), nil)
 		return tools.Result{}, fmt.Errorf("execute proposal %s: %w", id, err)
 	}
 	res, runErr := s.apply(ctx, p)
 	res.Text, res.Error = s.redact(res.Text), s.redact(res.Error)
-	status, result := store.ProposalExecuted, res.Text
+	status, result := Executed, res.Text
 	switch {
 	case runErr != nil:
-		status, result = store.ProposalFailed, s.redact(runErr.Error())
+		status, result = Failed, s.redact(runErr.Error())
 	case res.Error != "":
-		status, result = store.ProposalFailed, res.Error
+		status, result = Failed, res.Error
 	}
 	// Record the outcome even if the caller's context was cancelled. Only
 	// this call can be applying the proposal (executing is taken once), so
 	// a "failed" it finds was Reconcile taking it for dead: the real
 	// outcome replaces that guess.
 	rctx := context.WithoutCancel(ctx)
-	if _, err := s.store.TransitionProposal(rctx, id, []string{store.ProposalExecuting, store.ProposalFailed}, status, p.DecidedBy, result); err != nil {
+	if _, err := s.transition(rctx, id, []Status{Executing, Failed}, status, p.DecidedBy, result); err != nil {
 		s.logger.Error("record proposal outcome", "proposal", id, "err", err)
 	}
-	s.audit(rctx, actor, "execute", id, status, map[string]any{"tool": p.Tool, "result": truncate(result, 2000)})
+	s.audit(rctx, actor, "execute", id, string(status), map[string]any{"tool": p.Tool, "result": truncate(result, 2000)})
 	if runErr != nil {
 		return res, fmt.Errorf("execute proposal %s: %w", id, runErr)
 	}
-	if status == store.ProposalExecuted {
+	if status == Executed {
 		s.scheduleVerify(rctx, p)
 	}
 	return res, nil
 }
 
-// scheduleVerify checks an applied change later, when its tool can.
-func (s *Service) scheduleVerify(ctx context.Context, p store.Proposal) {
+// scheduleVerify has an applied change checked later, when its tool can:
+// the schedule is stored, and Run in this process checks it when due.
+func (s *Service) scheduleVerify(ctx context.Context, p Proposal) {
 	t, ok := s.tools.Get(p.Tool)
 	v, isVerifier := t.(tools.Verifier)
-	if !ok || !isVerifier || s.OnVerified == nil {
+	if !ok || !isVerifier {
 		return
 	}
-	tp := tools.Proposal{ID: p.ID, Tool: p.Tool, Summary: p.Summary, Details: p.Details, Risk: p.Risk, Args: p.Args}
-	wait := v.VerifyAfter(tp)
+	wait := v.VerifyAfter(p.ToolProposal())
 	if wait <= 0 {
 		return
-	}
-	after := s.After
-	if after == nil {
-		after = time.After
 	}
 	applied := s.now()
 	// The schedule is stored first: if this process is gone when the check
@@ -409,24 +497,54 @@ func (s *Service) scheduleVerify(ctx context.Context, p store.Proposal) {
 	if err := s.store.ScheduleVerification(ctx, p.ID, applied.Add(wait)); err != nil {
 		s.logger.Error("store the check of an applied change; it is checked only if this process lives", "proposal", p.ID, "err", err)
 	}
-	go func() {
-		<-after(wait)
-		s.verify(ctx, v, p, applied)
-	}()
+	select {
+	case s.applied <- appliedChange{p: p, v: v, applied: applied, wait: wait}:
+	default:
+		s.logger.Warn("too many changes waiting to be checked here; this one is checked by the scheduled sweep once overdue", "proposal", p.ID)
+	}
+}
+
+// Run checks the changes this process applies, each when its tool says it
+// is due, and tells n what it found, until ctx ends. A check not yet due
+// then is left to RunScheduled (its schedule is stored); one already under
+// way is finished before Run returns.
+func (s *Service) Run(ctx context.Context, n Notifier) {
+	if n == nil {
+		n = LogNotifier{Logger: s.logger}
+	}
+	var checks sync.WaitGroup
+	defer checks.Wait()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case c := <-s.applied:
+			checks.Go(func() {
+				select {
+				case <-ctx.Done():
+					return
+				case <-s.opts.After(c.wait):
+				}
+				s.verify(ctx, n, c.v, c.p, c.applied)
+			})
+		}
+	}
 }
 
 // verify checks an applied change once: the check is taken in the store
 // first, so the process that applied it and a leader sweeping overdue
-// checks cannot both run it.
-func (s *Service) verify(ctx context.Context, v tools.Verifier, p store.Proposal, applied time.Time) {
+// checks cannot both run it. Once taken it is finished even if ctx ends
+// (within verifyTimeout): nobody else would make it.
+func (s *Service) verify(ctx context.Context, n Notifier, v tools.Verifier, p Proposal, applied time.Time) {
 	if ok, err := s.store.TakeVerification(ctx, p.ID); err != nil || !ok {
 		if err != nil {
 			s.logger.Error("take the check of an applied change", "proposal", p.ID, "err", err)
 		}
 		return
 	}
-	tp := tools.Proposal{ID: p.ID, Tool: p.Tool, Summary: p.Summary, Details: p.Details, Risk: p.Risk, Args: p.Args}
-	res, err := v.Verify(ctx, tp, applied)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), verifyTimeout)
+	defer cancel()
+	res, err := v.Verify(ctx, p.ToolProposal(), applied)
 	outcome := "ok"
 	switch {
 	case err != nil:
@@ -450,23 +568,25 @@ func (s *Service) verify(ctx context.Context, v tools.Verifier, p store.Proposal
 		}
 		follow = append(follow, stored)
 	}
-	s.OnVerified(ctx, p, res, follow, err)
+	n.Verified(ctx, Verified{Proposal: p, Result: res, FollowUps: follow, Err: err})
 }
 
 // RunScheduled does the scheduled work that outlives a click until ctx
-// ends: checks of applied changes whose process is gone (overdue in the
-// store), marking proposals expired when nobody decided them in time, and
-// settling proposals a crash left half-way (Reconcile). With several
-// replicas only the leader runs it.
-func (s *Service) RunScheduled(ctx context.Context) {
-	every := s.SweepEvery
-	if every <= 0 {
-		every = 15 * time.Second
+// ends, telling n what it settled: checks of applied changes whose process
+// is gone (overdue in the store), marking proposals expired when nobody
+// decided them in time, and settling proposals a crash left half-way
+// (Reconcile). With several replicas only the leader runs it. Checks
+// under way are finished before it returns.
+func (s *Service) RunScheduled(ctx context.Context, n Notifier) {
+	if n == nil {
+		n = LogNotifier{Logger: s.logger}
 	}
-	t := time.NewTicker(every)
+	var checks sync.WaitGroup
+	defer checks.Wait()
+	t := time.NewTicker(s.opts.SweepEvery)
 	defer t.Stop()
 	for {
-		s.sweep(ctx)
+		s.sweep(ctx, n, &checks)
 		select {
 		case <-ctx.Done():
 			return
@@ -479,18 +599,24 @@ func (s *Service) RunScheduled(ctx context.Context) {
 // started, or started and never finished. Neither is retried — the world
 // may have moved on, and an approval is for a change now, not whenever a
 // process comes back — each is marked failed with what is known about it,
-// audited, and shown (OnSettled). Only proposals stuck for longer than
+// audited, and shown (n.Settled). Only proposals stuck for longer than
 // olderThan are touched, so that a change another process is applying
 // right now (a replica, the old pod of a rolling update, a terminal chat
 // on the same store) is left alone. If that process was only slow, its
 // outcome still replaces the settlement (Execute).
-func (s *Service) Reconcile(ctx context.Context, olderThan time.Duration) {
+func (s *Service) Reconcile(ctx context.Context, olderThan time.Duration, n Notifier) {
+	if n == nil {
+		n = LogNotifier{Logger: s.logger}
+	}
 	now := s.now()
-	for _, st := range []struct{ status, result string }{
-		{store.ProposalApproved, "approved, but the process that was to apply it stopped before it started; nothing was changed. Ask for a fresh proposal if it is still needed"},
-		{store.ProposalExecuting, "interrupted while being applied (the process stopped); whether the change was made is unknown. Check the object's state (kube_describe, kube_rollout_history) before asking again"},
+	for _, st := range []struct {
+		status Status
+		result string
+	}{
+		{Approved, "approved, but the process that was to apply it stopped before it started; nothing was changed. Ask for a fresh proposal if it is still needed"},
+		{Executing, "interrupted while being applied (the process stopped); whether the change was made is unknown. Check the object's state (kube_describe, kube_rollout_history) before asking again"},
 	} {
-		list, err := s.store.ListProposals(ctx, st.status, 1000)
+		list, err := s.list(ctx, st.status, 1000)
 		if err != nil {
 			if ctx.Err() == nil {
 				s.logger.Error("read proposals to reconcile", "status", st.status, "err", err)
@@ -505,15 +631,13 @@ func (s *Service) Reconcile(ctx context.Context, olderThan time.Duration) {
 			if olderThan > 0 && now.Sub(since) < olderThan {
 				continue
 			}
-			rp, err := s.store.TransitionProposal(ctx, p.ID, []string{st.status}, store.ProposalFailed, "watchkeeper", st.result)
+			rp, err := s.transition(ctx, p.ID, []Status{st.status}, Failed, "watchkeeper", st.result)
 			if err != nil {
 				continue // finished meanwhile
 			}
 			s.logger.Warn("a proposal was left half-way by a stopped process", "proposal", p.ID, "was", st.status)
-			s.audit(ctx, "watchkeeper", "reconcile", p.ID, store.ProposalFailed, map[string]any{"was": st.status, "result": st.result})
-			if s.OnSettled != nil {
-				s.OnSettled(ctx, rp)
-			}
+			s.audit(ctx, "watchkeeper", "reconcile", p.ID, string(Failed), map[string]any{"was": st.status, "result": st.result})
+			n.Settled(ctx, rp)
 		}
 	}
 }
@@ -523,32 +647,30 @@ func (s *Service) Reconcile(ctx context.Context, olderThan time.Duration) {
 // (a rollout is watched for minutes).
 const StuckAfter = 15 * time.Minute
 
-func (s *Service) sweep(ctx context.Context) {
-	s.Reconcile(ctx, StuckAfter)
+func (s *Service) sweep(ctx context.Context, n Notifier, checks *sync.WaitGroup) {
+	s.Reconcile(ctx, StuckAfter, n)
 	now := s.now()
-	if s.OnVerified != nil {
-		due, err := s.store.DueVerifications(ctx, now.Add(-overdue), 100)
-		if err != nil && ctx.Err() == nil {
-			s.logger.Error("read overdue checks", "err", err)
-		}
-		for _, p := range due {
-			t, ok := s.tools.Get(p.Tool)
-			v, isVerifier := t.(tools.Verifier)
-			if !ok || !isVerifier {
-				continue
-			}
-			applied := p.DecidedAt
-			if applied.IsZero() {
-				applied = p.VerifyAt
-			}
-			s.logger.Info("checking an applied change whose process is gone", "proposal", p.ID, "due", p.VerifyAt)
-			go s.verify(context.WithoutCancel(ctx), v, p, applied)
-		}
+	due, err := s.due(ctx, now.Add(-overdue), 100)
+	if err != nil && ctx.Err() == nil {
+		s.logger.Error("read overdue checks", "err", err)
 	}
-	if s.Expiry <= 0 {
+	for _, p := range due {
+		t, ok := s.tools.Get(p.Tool)
+		v, isVerifier := t.(tools.Verifier)
+		if !ok || !isVerifier {
+			continue
+		}
+		applied := p.DecidedAt
+		if applied.IsZero() {
+			applied = p.VerifyAt
+		}
+		s.logger.Info("checking an applied change whose process is gone", "proposal", p.ID, "due", p.VerifyAt)
+		checks.Go(func() { s.verify(ctx, n, v, p, applied) })
+	}
+	if s.opts.Expiry <= 0 {
 		return
 	}
-	pending, err := s.store.ListProposals(ctx, store.ProposalPending, 1000)
+	pending, err := s.list(ctx, Pending, 1000)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.logger.Error("read pending proposals", "err", err)
@@ -556,21 +678,19 @@ func (s *Service) sweep(ctx context.Context) {
 		return
 	}
 	for _, p := range pending {
-		if !now.After(p.CreatedAt.Add(s.Expiry)) {
+		if !now.After(p.CreatedAt.Add(s.opts.Expiry)) {
 			continue
 		}
-		ep, err := s.store.TransitionProposal(ctx, p.ID, []string{store.ProposalPending}, store.ProposalExpired, "watchkeeper", "expired")
+		ep, err := s.transition(ctx, p.ID, []Status{Pending}, Expired, "watchkeeper", "expired")
 		if err != nil {
 			continue // decided meanwhile
 		}
-		s.audit(ctx, "watchkeeper", "expire", p.ID, store.ProposalExpired, nil)
-		if s.OnSettled != nil {
-			s.OnSettled(ctx, ep)
-		}
+		s.audit(ctx, "watchkeeper", "expire", p.ID, string(Expired), nil)
+		n.Settled(ctx, ep)
 	}
 }
 
-func (s *Service) apply(ctx context.Context, p store.Proposal) (res tools.Result, err error) {
+func (s *Service) apply(ctx context.Context, p Proposal) (res tools.Result, err error) {
 	t, ok := s.tools.Get(p.Tool)
 	if !ok {
 		return tools.Result{}, fmt.Errorf("tool %s is not available in this process", p.Tool)
@@ -584,12 +704,12 @@ func (s *Service) apply(ctx context.Context, p store.Proposal) (res tools.Result
 			err = fmt.Errorf("tool %s panicked while applying: %v", p.Tool, r)
 		}
 	}()
-	return applier.Apply(tools.WithApprover(ctx, p.DecidedBy), tools.Proposal{ID: p.ID, Tool: p.Tool, Summary: p.Summary, Details: p.Details, Risk: p.Risk, Args: p.Args})
+	return applier.Apply(tools.WithApprover(ctx, p.DecidedBy), p.ToolProposal())
 }
 
 // Get returns a stored proposal.
-func (s *Service) Get(ctx context.Context, id string) (store.Proposal, error) {
-	return s.store.GetProposal(ctx, id)
+func (s *Service) Get(ctx context.Context, id string) (Proposal, error) {
+	return s.get(ctx, id)
 }
 
 func (s *Service) audit(ctx context.Context, actor, action, target, outcome string, details map[string]any) {

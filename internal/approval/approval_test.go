@@ -39,6 +39,10 @@ func (r *restartTool) Apply(_ context.Context, p tools.Proposal) (tools.Result, 
 }
 
 func setup(t *testing.T, tool *restartTool) (*approval.Service, *store.SQLite) {
+	return setupWith(t, tool, approval.Options{})
+}
+
+func setupWith(t *testing.T, tool tools.Tool, o approval.Options) (*approval.Service, *store.SQLite) {
 	t.Helper()
 	st, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "wk.db"))
 	if err != nil {
@@ -46,7 +50,50 @@ func setup(t *testing.T, tool *restartTool) (*approval.Service, *store.SQLite) {
 	}
 	t.Cleanup(func() { st.Close() })
 	reg, _ := tools.NewRegistry(tool)
-	return approval.New(st, reg, nil), st
+	return approval.New(st, reg, o), st
+}
+
+// clock is a test's time, moved by the test.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// notified records what a Notifier is told.
+type notified struct {
+	mu       sync.Mutex
+	verified []approval.Verified
+	settled  []string
+}
+
+func (n *notified) Verified(_ context.Context, v approval.Verified) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.verified = append(n.verified, v)
+}
+
+func (n *notified) Settled(_ context.Context, p approval.Proposal) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.settled = append(n.settled, p.ID+"="+string(p.Status))
+}
+
+func (n *notified) Settles() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.settled...)
 }
 
 func TestApproveAndExecuteOnce(t *testing.T) {
@@ -81,7 +128,7 @@ func TestApproveAndExecuteOnce(t *testing.T) {
 		t.Fatalf("applied %d times, %d successes", tool.applied.Load(), ok.Load())
 	}
 	got, _ := svc.Get(ctx, p.ID)
-	if got.Status != store.ProposalExecuted || got.DecidedBy != "alice" || got.Result != `restarted {"name":"checkout"}` {
+	if got.Status != approval.Executed || got.DecidedBy != "alice" || got.Result != `restarted {"name":"checkout"}` {
 		t.Errorf("stored = %+v", got)
 	}
 	audit, _ := st.ListAudit(ctx, 0)
@@ -122,7 +169,7 @@ func TestFailedExecutionIsRecorded(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	got, _ := svc.Get(ctx, p.ID)
-	if got.Status != store.ProposalFailed || !strings.Contains(got.Result, "not found") {
+	if got.Status != approval.Failed || !strings.Contains(got.Result, "not found") {
 		t.Errorf("stored = %+v", got)
 	}
 }
@@ -135,8 +182,8 @@ func TestUnknownProposal(t *testing.T) {
 }
 
 func TestDefaultPolicy(t *testing.T) {
-	write := store.Proposal{ID: "p1", Risk: "medium", RequestedBy: "UASK"}
-	read := store.Proposal{ID: "p2", Risk: approval.RiskRead, RequestedBy: "UASK"}
+	write := approval.Proposal{ID: "p1", Risk: "medium", RequestedBy: "UASK"}
+	read := approval.Proposal{ID: "p2", Risk: approval.RiskRead, RequestedBy: "UASK"}
 	for _, tt := range []struct {
 		name   string
 		policy approval.DefaultPolicy
@@ -167,15 +214,13 @@ func TestDefaultPolicy(t *testing.T) {
 
 func TestCheckRefusesStaleAndExpired(t *testing.T) {
 	ctx := context.Background()
-	svc, s := setup(t, &restartTool{})
 	now := time.Now()
-	svc.Expiry = 15 * time.Minute
-	svc.Now = func() time.Time { return now }
+	svc, _ := setupWith(t, &restartTool{}, approval.Options{Expiry: 15 * time.Minute, Now: func() time.Time { return now }})
 	p, err := svc.Propose(approval.WithRequester(ctx, "UASK"), "conv", tools.Proposal{Tool: "restart", Summary: "restart x"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	stored, _ := s.GetProposal(ctx, p.ID)
+	stored, _ := svc.Get(ctx, p.ID)
 	if stored.RequestedBy != "UASK" {
 		t.Errorf("requester = %q", stored.RequestedBy)
 	}
@@ -187,7 +232,7 @@ func TestCheckRefusesStaleAndExpired(t *testing.T) {
 	if _, err := svc.Decide(ctx, p.ID, "UADMIN", false); err != nil {
 		t.Fatal(err)
 	}
-	stored, _ = s.GetProposal(ctx, p.ID)
+	stored, _ = svc.Get(ctx, p.ID)
 	err = svc.Check(ctx, policy, approval.Request{Actor: "UADMIN", Approve: true, Proposal: stored})
 	if !errors.Is(err, store.ErrConflict) || !strings.Contains(err.Error(), "already rejected by UADMIN") {
 		t.Errorf("stale click: %v", err)
@@ -195,12 +240,12 @@ func TestCheckRefusesStaleAndExpired(t *testing.T) {
 	// Expired: refused and marked.
 	p2, _ := svc.Propose(ctx, "conv", tools.Proposal{Tool: "restart", Summary: "restart y"})
 	now = now.Add(16 * time.Minute)
-	stored, _ = s.GetProposal(ctx, p2.ID)
+	stored, _ = svc.Get(ctx, p2.ID)
 	err = svc.Check(ctx, policy, approval.Request{Actor: "UADMIN", Approve: true, Proposal: stored})
 	if !errors.Is(err, approval.ErrExpired) || !strings.Contains(approval.Reason(err), "ask again for a fresh one") {
 		t.Errorf("expired: %v", err)
 	}
-	if got, _ := s.GetProposal(ctx, p2.ID); got.Status != store.ProposalExpired {
+	if got, _ := svc.Get(ctx, p2.ID); got.Status != approval.Expired {
 		t.Errorf("status after expiry = %s", got.Status)
 	}
 	if _, err := svc.Decide(ctx, p2.ID, "UADMIN", true); err == nil {
@@ -224,9 +269,9 @@ func TestRulePolicy(t *testing.T) {
 		{Namespaces: []string{"staging"}, Users: []string{"UDEV"}, SelfApproval: true},
 		{Actions: []string{"kube_cordon"}, Users: []string{"UOPS"}},
 	}}
-	prop := func(tool, ns, requester string, approvals ...string) store.Proposal {
+	prop := func(tool, ns, requester string, approvals ...string) approval.Proposal {
 		args, _ := json.Marshal(map[string]string{"namespace": ns, "name": "x"})
-		return store.Proposal{ID: "p", Tool: tool, Args: args, RequestedBy: requester, Risk: "medium", Approvals: approvals}
+		return approval.Proposal{ID: "p", Tool: tool, Args: args, RequestedBy: requester, Risk: "medium", Approvals: approvals}
 	}
 	for _, tt := range []struct {
 		name string
@@ -259,11 +304,11 @@ func TestRulePolicy(t *testing.T) {
 func TestTwoPersonApproval(t *testing.T) {
 	ctx := context.Background()
 	tool := &restartTool{}
-	svc, s := setup(t, tool)
+	svc, _ := setup(t, tool)
 	rp := &approval.RulePolicy{Rules: []approval.Rule{{Users: []string{"UA", "UB"}, TwoPerson: true}}}
 	p, _ := svc.Propose(ctx, "c", tools.Proposal{Tool: "restart", Summary: "restart", Args: json.RawMessage(`{"namespace":"prod"}`)})
 	approve := func(actor string) (bool, error) {
-		cur, _ := s.GetProposal(ctx, p.ID)
+		cur, _ := svc.Get(ctx, p.ID)
 		req := approval.Request{Actor: actor, Approve: true, Proposal: cur}
 		if err := svc.Check(ctx, rp, req); err != nil {
 			return false, err
@@ -274,7 +319,7 @@ func TestTwoPersonApproval(t *testing.T) {
 	if done, err := approve("UA"); err != nil || done {
 		t.Fatalf("first approval: done=%v err=%v", done, err)
 	}
-	if cur, _ := s.GetProposal(ctx, p.ID); cur.Status != store.ProposalPending || len(cur.Approvals) != 1 {
+	if cur, _ := svc.Get(ctx, p.ID); cur.Status != approval.Pending || len(cur.Approvals) != 1 {
 		t.Fatalf("after one approval: %+v", cur)
 	}
 	if _, err := approve("UA"); err == nil || !strings.Contains(err.Error(), "already approved") {
@@ -296,12 +341,12 @@ func TestTwoPersonApproval(t *testing.T) {
 func TestExecutionRechecksThePolicy(t *testing.T) {
 	ctx := context.Background()
 	tool := &restartTool{}
-	svc, s := setup(t, tool)
+	svc, _ := setup(t, tool)
 	members := groups{"SSRE": {"UA", "UB"}}
 	rp := &approval.RulePolicy{Groups: members, Rules: []approval.Rule{{Groups: []string{"SSRE"}, TwoPerson: true}}}
 	p, _ := svc.Propose(ctx, "c", tools.Proposal{Tool: "restart", Summary: "restart"})
 	for _, who := range []string{"UA", "UB"} {
-		cur, _ := s.GetProposal(ctx, p.ID)
+		cur, _ := svc.Get(ctx, p.ID)
 		req := approval.Request{Actor: who, Approve: true, Proposal: cur}
 		if err := svc.Check(ctx, rp, req); err != nil {
 			t.Fatal(err)
@@ -322,7 +367,7 @@ func TestExecutionRechecksThePolicy(t *testing.T) {
 	if tool.applied.Load() != 0 {
 		t.Error("applied despite the policy")
 	}
-	if got, _ := s.GetProposal(ctx, p.ID); got.Status != store.ProposalFailed {
+	if got, _ := svc.Get(ctx, p.ID); got.Status != approval.Failed {
 		t.Errorf("status %s", got.Status)
 	}
 }
@@ -370,14 +415,14 @@ func TestSecurityRulesJudgeTheEffectiveAction(t *testing.T) {
 	defer st.Close()
 	plan := &planTool{}
 	reg, _ := tools.NewRegistry(plan)
-	svc := approval.New(st, reg, nil)
+	svc := approval.New(st, reg, approval.Options{})
 	rp := &approval.RulePolicy{Rules: []approval.Rule{
 		{Actions: []string{"kube_rollout_undo"}, Namespaces: []string{"prod"}, Users: []string{"UA", "UB"}, TwoPerson: true},
 		{Actions: []string{"*"}, Users: []string{"UA", "UB", "UC"}},
 	}}
 	p, _ := svc.Propose(ctx, "c", tools.Proposal{Tool: "plan", Summary: "Step 1: roll back prod/checkout",
 		Args: json.RawMessage(`{"namespace":"prod","action":{"tool":"kube_rollout_undo","namespace":"prod"}}`)})
-	cur, _ := st.GetProposal(ctx, p.ID)
+	cur, _ := svc.Get(ctx, p.ID)
 	// UC may approve anything but a production rollback.
 	if err := svc.Check(ctx, rp, approval.Request{Actor: "UC", Approve: true, Proposal: cur}); !errors.Is(err, approval.ErrNotAuthorized) {
 		t.Errorf("UC approving a production rollback through the plan: %v", err)
@@ -394,7 +439,7 @@ func TestSecurityRulesJudgeTheEffectiveAction(t *testing.T) {
 	}
 	// A plan whose action cannot be told is not approvable at all.
 	q, _ := svc.Propose(ctx, "c", tools.Proposal{Tool: "plan", Summary: "?", Args: json.RawMessage(`{"namespace":"dev"}`)})
-	cur, _ = st.GetProposal(ctx, q.ID)
+	cur, _ = svc.Get(ctx, q.ID)
 	if err := svc.Check(ctx, rp, approval.Request{Actor: "UA", Approve: true, Proposal: cur}); !errors.Is(err, approval.ErrNotAuthorized) {
 		t.Errorf("a plan without an action: %v", err)
 	}
@@ -411,44 +456,43 @@ func TestSecurityRulesJudgeTheEffectiveAction(t *testing.T) {
 func TestSecurityStuckProposalsAreReconciled(t *testing.T) {
 	ctx := context.Background()
 	tool := &restartTool{}
-	svc, s := setup(t, tool)
 	now := time.Now()
-	svc.Now = func() time.Time { return now }
-	var shown []string
-	svc.OnSettled = func(_ context.Context, p store.Proposal) { shown = append(shown, p.ID+"="+p.Status) }
-	mk := func(to ...string) string {
+	svc, s := setupWith(t, tool, approval.Options{Now: func() time.Time { return now }})
+	shown := &notified{}
+	mk := func(to ...approval.Status) string {
 		p, err := svc.Propose(ctx, "c", tools.Proposal{Tool: "restart", Summary: "restart"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		from := store.ProposalPending
+		from := approval.Pending
 		for _, st := range to {
-			if _, err := s.TransitionProposal(ctx, p.ID, []string{from}, st, "UADMIN", ""); err != nil {
+			// As a crashed process left it.
+			if _, err := s.TransitionProposal(ctx, p.ID, []string{string(from)}, string(st), "UADMIN", ""); err != nil {
 				t.Fatal(err)
 			}
 			from = st
 		}
 		return p.ID
 	}
-	approved, executing, pending := mk(store.ProposalApproved), mk(store.ProposalApproved, store.ProposalExecuting), mk()
+	approved, executing, pending := mk(approval.Approved), mk(approval.Approved, approval.Executing), mk()
 
 	// Another replica may be applying them right now: recent ones stay.
-	svc.Reconcile(ctx, time.Hour)
-	if len(shown) != 0 {
+	svc.Reconcile(ctx, time.Hour, shown)
+	if len(shown.Settles()) != 0 {
 		t.Fatalf("recent proposals were settled: %v", shown)
 	}
-	svc.Reconcile(ctx, 0)
+	svc.Reconcile(ctx, 0, shown)
 	for id, want := range map[string]string{approved: "nothing was changed", executing: "whether the change was made is unknown"} {
-		p, _ := s.GetProposal(ctx, id)
-		if p.Status != store.ProposalFailed || !strings.Contains(p.Result, want) {
+		p, _ := svc.Get(ctx, id)
+		if p.Status != approval.Failed || !strings.Contains(p.Result, want) {
 			t.Errorf("%s: %s %q; want failed saying %q", id, p.Status, p.Result, want)
 		}
 	}
-	if p, _ := s.GetProposal(ctx, pending); p.Status != store.ProposalPending {
+	if p, _ := svc.Get(ctx, pending); p.Status != approval.Pending {
 		t.Errorf("a pending proposal was touched: %s", p.Status)
 	}
-	if len(shown) != 2 {
-		t.Errorf("shown: %v; want both settled proposals", shown)
+	if got := shown.Settles(); len(got) != 2 {
+		t.Errorf("shown: %v; want both settled proposals", got)
 	}
 	if _, err := svc.Execute(ctx, approved, "UADMIN"); err == nil || tool.applied.Load() != 0 {
 		t.Errorf("a reconciled proposal was applied: %v", err)
@@ -488,7 +532,7 @@ func TestSecurityReconcileYieldsToTheRealOutcome(t *testing.T) {
 	defer st.Close()
 	slow := &slowTool{started: make(chan struct{}), release: make(chan struct{})}
 	reg, _ := tools.NewRegistry(slow)
-	svc := approval.New(st, reg, nil)
+	svc := approval.New(st, reg, approval.Options{})
 	p, _ := svc.Propose(ctx, "c", tools.Proposal{Tool: "restart", Summary: "restart"})
 	if _, err := svc.Decide(ctx, p.ID, "UADMIN", true); err != nil {
 		t.Fatal(err)
@@ -496,15 +540,15 @@ func TestSecurityReconcileYieldsToTheRealOutcome(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { _, err := svc.Execute(ctx, p.ID, "UADMIN"); done <- err }()
 	<-slow.started
-	svc.Reconcile(ctx, 0)
-	if cur, _ := st.GetProposal(ctx, p.ID); cur.Status != store.ProposalFailed {
+	svc.Reconcile(ctx, 0, nil)
+	if cur, _ := svc.Get(ctx, p.ID); cur.Status != approval.Failed {
 		t.Fatalf("reconciled: %s", cur.Status)
 	}
 	close(slow.release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if cur, _ := st.GetProposal(ctx, p.ID); cur.Status != store.ProposalExecuted || !strings.Contains(cur.Result, "restarted") {
+	if cur, _ := svc.Get(ctx, p.ID); cur.Status != approval.Executed || !strings.Contains(cur.Result, "restarted") {
 		t.Errorf("after the slow apply finished: %s %q; want executed with its result", cur.Status, cur.Result)
 	}
 }

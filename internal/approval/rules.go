@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/watchkeeper/watchkeeper/internal/store"
 )
 
 // Rule says who may approve which actions where.
@@ -52,7 +50,7 @@ type groupEntry struct {
 }
 
 // target is what a proposal acts on, from its arguments.
-func target(p store.Proposal) (namespace, cluster string) {
+func target(p Proposal) (namespace, cluster string) {
 	var a struct{ Namespace, Cluster string }
 	_ = json.Unmarshal(p.Args, &a)
 	return a.Namespace, a.Cluster
@@ -63,7 +61,7 @@ func matchList(list []string, v string) bool {
 }
 
 // rule returns the rule covering p.
-func (r *RulePolicy) rule(p store.Proposal) (Rule, bool) {
+func (r *RulePolicy) rule(p Proposal) (Rule, bool) {
 	ns, cluster := target(p)
 	for _, rule := range r.Rules {
 		if matchList(rule.Actions, p.Tool) && (len(rule.Namespaces) == 0 || slices.Contains(rule.Namespaces, ns)) &&
@@ -75,7 +73,7 @@ func (r *RulePolicy) rule(p store.Proposal) (Rule, bool) {
 }
 
 // Required implements MultiApprover.
-func (r *RulePolicy) Required(p store.Proposal) int {
+func (r *RulePolicy) Required(p Proposal) int {
 	if rule, ok := r.rule(p); ok && rule.TwoPerson {
 		return 2
 	}
@@ -162,14 +160,14 @@ func (r *RulePolicy) Authorize(ctx context.Context, req Request) error {
 
 // MultiApprover is a policy that can require several approvals.
 type MultiApprover interface {
-	Required(p store.Proposal) int
+	Required(p Proposal) int
 }
 
 // Approve records r.Actor's approval after Check allowed it. When the
 // policy needs more approvers than have approved so far it returns the
 // proposal still pending and complete false; otherwise the proposal is
 // approved (store.ErrConflict if someone else decided it first).
-func (s *Service) Approve(ctx context.Context, policy Policy, r Request) (store.Proposal, bool, error) {
+func (s *Service) Approve(ctx context.Context, policy Policy, r Request) (Proposal, bool, error) {
 	need := 1
 	if m, ok := policy.(MultiApprover); ok {
 		eff, err := s.Effective(r.Proposal)
@@ -179,19 +177,13 @@ func (s *Service) Approve(ctx context.Context, policy Policy, r Request) (store.
 		need = m.Required(eff)
 	}
 	if need > 1 {
-		adder, ok := s.store.(interface {
-			AddApproval(ctx context.Context, id, actor string) ([]string, error)
-		})
-		if !ok {
-			return r.Proposal, false, fmt.Errorf("this store cannot count approvals for a two-person rule")
-		}
-		got, err := adder.AddApproval(ctx, r.Proposal.ID, r.Actor)
+		got, err := s.store.AddApproval(ctx, r.Proposal.ID, r.Actor)
 		if err != nil {
 			return r.Proposal, false, err
 		}
 		if len(got) < need {
 			s.audit(ctx, r.Actor, "approve", r.Proposal.ID, fmt.Sprintf("approval %d of %d", len(got), need), nil)
-			p, err := s.store.GetProposal(ctx, r.Proposal.ID)
+			p, err := s.get(ctx, r.Proposal.ID)
 			return p, false, err
 		}
 	}

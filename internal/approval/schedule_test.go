@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/internal/store"
+	"github.com/watchkeeper/watchkeeper/internal/testserver"
 	"github.com/watchkeeper/watchkeeper/tools"
 )
 
@@ -46,12 +46,16 @@ func TestOverdueChecksAreTakenOver(t *testing.T) {
 	start := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
 
 	fire := make(chan time.Time)
-	dying := approval.New(st, reg, nil)
-	dying.Now = func() time.Time { return start }
-	dying.After = func(time.Duration) <-chan time.Time { return fire } // never fires: the process is gone
-	dying.OnVerified = func(context.Context, store.Proposal, tools.Verification, []tools.Proposal, error) {
-		t.Error("the dead replica checked")
-	}
+	dyingClock := &clock{now: start}
+	// The replica that applies the change: its check is due in five
+	// minutes, and it dies before (its timer never fires).
+	takes := &countTakes{SQLite: st}
+	dying := approval.New(takes, reg, approval.Options{Now: dyingClock.Now,
+		After: func(time.Duration) <-chan time.Time { return fire }})
+	dyingSaw := &notified{}
+	runCtx, stopDying := context.WithCancel(ctx)
+	dyingDone := make(chan struct{})
+	go func() { dying.Run(runCtx, dyingSaw); close(dyingDone) }()
 	p, err := dying.Propose(ctx, "conv", tools.Proposal{Tool: "restart", Summary: "Restart checkout", Args: json.RawMessage(`{}`)})
 	if err != nil {
 		t.Fatal(err)
@@ -62,103 +66,159 @@ func TestOverdueChecksAreTakenOver(t *testing.T) {
 	if _, err := dying.Execute(ctx, p.ID, "U1"); err != nil {
 		t.Fatal(err)
 	}
-	stored, _ := st.GetProposal(ctx, p.ID)
+	stored, _ := dying.Get(ctx, p.ID)
 	if !stored.VerifyAt.Equal(start.Add(5 * time.Minute)) {
 		t.Fatalf("verify_at = %v", stored.VerifyAt)
 	}
 
-	var mu sync.Mutex
-	var got []string
-	leader := approval.New(st, reg, nil)
-	leader.OnVerified = func(_ context.Context, p store.Proposal, v tools.Verification, _ []tools.Proposal, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		got = append(got, p.ID+": "+v.Text)
-	}
+	leaderClock := &clock{}
+	leader := approval.New(takes, reg, approval.Options{Now: leaderClock.Now})
+	saw := &notified{}
 	// Due but not yet overdue: the applying process still has time.
-	leader.Now = func() time.Time { return start.Add(5*time.Minute + 10*time.Second) }
-	sweepOnce(leader)
-	time.Sleep(100 * time.Millisecond)
+	leaderClock.Set(start.Add(5*time.Minute + 10*time.Second))
+	leader.SweepOnce(ctx, saw)
 	if tool.checks.Load() != 0 {
 		t.Fatal("checked before the applying process's grace ran out")
 	}
-	leader.Now = func() time.Time { return start.Add(6 * time.Minute) }
-	sweepOnce(leader)
-	sweepOnce(leader) // a second sweep finds nothing left to do
-	deadline := time.Now().Add(5 * time.Second)
-	for tool.checks.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	time.Sleep(100 * time.Millisecond)
-	mu.Lock()
+	leaderClock.Set(start.Add(6 * time.Minute))
+	leader.SweepOnce(ctx, saw)
+	leader.SweepOnce(ctx, saw) // a second sweep finds nothing left to do
 	// The change was applied when the store recorded it executed.
 	want := p.ID + ": error ratio 0.25 → 0.01 since " + stored.DecidedAt.UTC().Format("15:04")
-	if tool.checks.Load() != 1 || len(got) != 1 || got[0] != want {
-		t.Errorf("checks %d, reports %v", tool.checks.Load(), got)
+	saw.mu.Lock()
+	if tool.checks.Load() != 1 || len(saw.verified) != 1 || saw.verified[0].Proposal.ID+": "+saw.verified[0].Result.Text != want {
+		t.Errorf("checks %d, reports %+v", tool.checks.Load(), saw.verified)
 	}
-	mu.Unlock()
-	// The dead replica's timer, had it fired, finds the check taken.
+	saw.mu.Unlock()
+	// The dead replica's timer, had it fired, finds the check taken; its
+	// Run returns once that attempt is over.
 	close(fire)
-	time.Sleep(100 * time.Millisecond)
-	if tool.checks.Load() != 1 {
-		t.Errorf("checked %d times", tool.checks.Load())
+	testserver.Eventually(t, 5*time.Second, "the dying replica's timer to try the check", func() bool { return takes.n.Load() == 2 })
+	stopDying()
+	<-dyingDone
+	if tool.checks.Load() != 1 || len(dyingSaw.verified) != 0 {
+		t.Errorf("checked %d times; the dead replica reported %d", tool.checks.Load(), len(dyingSaw.verified))
 	}
-	audit, _ := st.ListAudit(ctx, 20)
-	verifies := 0
-	for _, e := range audit {
-		if e.Action == "verify" {
-			verifies++
+	if n := len(auditOf(t, st, "verify")); n != 1 {
+		t.Errorf("%d verify entries", n)
+	}
+}
+
+// countTakes counts the attempts to take a check.
+type countTakes struct {
+	*store.SQLite
+	n atomic.Int32
+}
+
+func (c *countTakes) TakeVerification(ctx context.Context, id string) (bool, error) {
+	c.n.Add(1)
+	return c.SQLite.TakeVerification(ctx, id)
+}
+
+func auditOf(t *testing.T, st *store.SQLite, action string) []store.AuditEntry {
+	t.Helper()
+	all, err := st.ListAudit(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []store.AuditEntry
+	for _, e := range all {
+		if e.Action == action {
+			out = append(out, e)
 		}
 	}
-	if verifies != 1 {
-		t.Errorf("%d verify entries", verifies)
-	}
+	return out
 }
 
 // Proposals nobody decided in time are marked expired by the sweep, and
 // the surface is told so it can take the buttons away.
 func TestSweepExpiresUndecidedProposals(t *testing.T) {
 	ctx := context.Background()
-	svc, st := setup(t, &restartTool{})
-	svc.Expiry = 15 * time.Minute
-	var expired []string
-	svc.OnSettled = func(_ context.Context, p store.Proposal) { expired = append(expired, p.ID+"="+p.Status) }
+	clk := &clock{now: time.Now()}
+	svc, _ := setupWith(t, &restartTool{}, approval.Options{Expiry: 15 * time.Minute, Now: clk.Now})
+	saw := &notified{}
 	old, _ := svc.Propose(ctx, "c", tools.Proposal{Tool: "restart", Summary: "old"})
 	fresh, _ := svc.Propose(ctx, "c", tools.Proposal{Tool: "restart", Summary: "fresh"})
 	decided, _ := svc.Propose(ctx, "c", tools.Proposal{Tool: "restart", Summary: "decided"})
 	if _, err := svc.Decide(ctx, decided.ID, "U1", false); err != nil {
 		t.Fatal(err)
 	}
-	created, _ := st.GetProposal(ctx, fresh.ID)
-	svc.Now = func() time.Time { return created.CreatedAt.Add(10 * time.Minute) }
-	sweepOnce(svc)
-	if len(expired) != 0 {
+	created, _ := svc.Get(ctx, fresh.ID)
+	clk.Set(created.CreatedAt.Add(10 * time.Minute))
+	svc.SweepOnce(ctx, saw)
+	if expired := saw.Settles(); len(expired) != 0 {
 		t.Fatalf("expired too early: %v", expired)
 	}
 	// Make "old" old: only it is past the expiry.
-	svc.Now = func() time.Time { return created.CreatedAt.Add(16 * time.Minute) }
-	sweepOnce(svc)
-	if len(expired) != 2 {
+	clk.Set(created.CreatedAt.Add(16 * time.Minute))
+	svc.SweepOnce(ctx, saw)
+	if expired := saw.Settles(); len(expired) != 2 {
 		t.Fatalf("expired = %v", expired)
 	}
 	for _, id := range []string{old.ID, fresh.ID} {
-		p, _ := st.GetProposal(ctx, id)
-		if p.Status != store.ProposalExpired {
+		p, _ := svc.Get(ctx, id)
+		if p.Status != approval.Expired {
 			t.Errorf("%s is %s", id, p.Status)
 		}
 	}
-	if p, _ := st.GetProposal(ctx, decided.ID); p.Status != store.ProposalRejected {
+	if p, _ := svc.Get(ctx, decided.ID); p.Status != approval.Rejected {
 		t.Errorf("a decided proposal became %s", p.Status)
 	}
 }
 
-// sweepOnce runs RunScheduled for one pass.
-func sweepOnce(s *approval.Service) {
-	ctx, cancel := context.WithCancel(context.Background())
-	s.SweepEvery = time.Hour
-	done := make(chan struct{})
-	go func() { s.RunScheduled(ctx); close(done) }()
-	time.Sleep(50 * time.Millisecond)
-	cancel()
-	<-done
+// blockingCheck is a verified restart whose check waits to be released.
+type blockingCheck struct {
+	verifiedTool
+	checking, release chan struct{}
+}
+
+func (b *blockingCheck) Verify(ctx context.Context, p tools.Proposal, applied time.Time) (tools.Verification, error) {
+	close(b.checking)
+	<-b.release
+	if err := ctx.Err(); err != nil {
+		return tools.Verification{}, err
+	}
+	return b.verifiedTool.Verify(ctx, p, applied)
+}
+
+// Run checks the changes this process applied when they are due, and a
+// check under way when the process stops is finished and reported before
+// Run returns: it was taken, so nobody else would make it.
+func TestRunFinishesTheChecksItStarted(t *testing.T) {
+	ctx := context.Background()
+	tool := &blockingCheck{checking: make(chan struct{}), release: make(chan struct{})}
+	due := make(chan time.Time)
+	var waited atomic.Int64
+	svc, st := setupWith(t, tool, approval.Options{After: func(d time.Duration) <-chan time.Time { waited.Store(int64(d)); return due }})
+	saw := &notified{}
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan struct{})
+	go func() { svc.Run(runCtx, saw); close(ran) }()
+
+	p, _ := svc.Propose(ctx, "conv", tools.Proposal{Tool: "restart", Summary: "Restart checkout", Args: json.RawMessage(`{}`)})
+	if _, err := svc.Decide(ctx, p.ID, "U1", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Execute(ctx, p.ID, "U1"); err != nil {
+		t.Fatal(err)
+	}
+	testserver.Eventually(t, 5*time.Second, "Run to wait for the check", func() bool { return waited.Load() == int64(5*time.Minute) })
+	close(due)
+	<-tool.checking
+	stop() // the process stops while the check runs
+	select {
+	case <-ran:
+		t.Fatal("Run returned with a check under way")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(tool.release)
+	<-ran
+	saw.mu.Lock()
+	defer saw.mu.Unlock()
+	if len(saw.verified) != 1 || saw.verified[0].Err != nil || saw.verified[0].Result.Text == "" {
+		t.Fatalf("reported %+v; want the finished check", saw.verified)
+	}
+	if n := len(auditOf(t, st, "verify")); n != 1 {
+		t.Errorf("%d verify entries", n)
+	}
 }

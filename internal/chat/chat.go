@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/watchkeeper/watchkeeper/agent"
-	"github.com/watchkeeper/watchkeeper/internal/store"
+	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/tools"
 )
 
@@ -38,7 +38,7 @@ type Asker interface {
 // Approvals stores, decides and executes proposals.
 type Approvals interface {
 	Propose(ctx context.Context, conversationID string, p tools.Proposal) (tools.Proposal, error)
-	Decide(ctx context.Context, id, actor string, approve bool) (store.Proposal, error)
+	Decide(ctx context.Context, id, actor string, approve bool) (approval.Proposal, error)
 	Execute(ctx context.Context, id, actor string) (tools.Result, error)
 }
 

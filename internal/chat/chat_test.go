@@ -14,9 +14,9 @@ import (
 	"github.com/watchkeeper/watchkeeper/agent"
 	"github.com/watchkeeper/watchkeeper/agent/llm/scripted"
 	"github.com/watchkeeper/watchkeeper/internal/app"
+	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/internal/chat"
 	"github.com/watchkeeper/watchkeeper/internal/config"
-	"github.com/watchkeeper/watchkeeper/internal/store"
 	"github.com/watchkeeper/watchkeeper/tools"
 )
 
@@ -107,7 +107,7 @@ func TestApprovalYesExecutes(t *testing.T) {
 	if h.tool.applied.Load() != 1 {
 		t.Fatalf("applied %d times", h.tool.applied.Load())
 	}
-	props, _ := h.app.Store().ListProposals(context.Background(), store.ProposalExecuted, 10)
+	props, _ := h.app.Approvals().List(context.Background(), approval.Executed, 10)
 	if len(props) != 1 || props[0].DecidedBy != "terminal:alice" {
 		t.Errorf("executed proposals = %+v", props)
 	}
@@ -131,7 +131,7 @@ func TestApprovalDefaultsToNo(t *testing.T) {
 			if !strings.Contains(h.out.String(), "Rejected prop_") || !strings.Contains(h.out.String(), "nothing was changed") {
 				t.Errorf("stdout = %s", h.out.String())
 			}
-			props, _ := h.app.Store().ListProposals(context.Background(), store.ProposalRejected, 10)
+			props, _ := h.app.Approvals().List(context.Background(), approval.Rejected, 10)
 			if len(props) != 1 {
 				t.Errorf("rejected proposals = %+v", props)
 			}

@@ -238,7 +238,7 @@ func (o Options) runOnce(ctx context.Context, s *Scenario) (res RunResult) {
 			return RunResult{Error: err.Error()}
 		}
 	}
-	approvals := approval.New(st, agentTools, o.Logger)
+	approvals := approval.New(st, agentTools, approval.Options{Logger: o.Logger})
 	ag := agent.New(model, agentTools, agent.Options{
 		Config: o.Agent, Redactor: o.Redactor, Proposer: approvals, Logger: o.Logger, WorldNow: now,
 	})

@@ -132,7 +132,7 @@ func (s *Service) resumeFollowUps(ctx context.Context) {
 	now := s.opts.Now()
 	var investigate func(ctx context.Context, in Incident)
 	if s.opts.Investigator != nil {
-		investigate = s.opts.Investigator.Investigate
+		investigate = s.investigate
 	}
 	for _, f := range []struct {
 		kind, status string
@@ -141,7 +141,7 @@ func (s *Service) resumeFollowUps(ctx context.Context) {
 		since        func(in Incident) time.Time
 	}{
 		{followInvestigation, store.IncidentOpen, investigationHorizon, investigate, func(in Incident) time.Time { return in.StartedAt }},
-		{followPostmortem, store.IncidentResolved, postmortemHorizon, s.resolved(), func(in Incident) time.Time { return in.ResolvedAt }},
+		{followPostmortem, store.IncidentResolved, postmortemHorizon, s.opts.OnResolved, func(in Incident) time.Time { return in.ResolvedAt }},
 	} {
 		if f.run == nil {
 			continue
@@ -161,11 +161,4 @@ func (s *Service) resumeFollowUps(ctx context.Context) {
 			s.startFollowUp(ctx, f.kind, in, f.run)
 		}
 	}
-}
-
-// resolved returns the postmortem follow-up, nil when none is set.
-func (s *Service) resolved() func(ctx context.Context, in Incident) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.onResolved
 }

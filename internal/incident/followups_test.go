@@ -20,7 +20,7 @@ type investigator struct {
 	hang  chan struct{}
 }
 
-func (i *investigator) Investigate(context.Context, incident.Incident) {
+func (i *investigator) Investigate(context.Context, incident.Incident, incident.Reporter) {
 	i.calls.Add(1)
 	if i.hang != nil {
 		<-i.hang
@@ -48,16 +48,16 @@ func TestFollowUpsSurviveADeadProcess(t *testing.T) {
 	defer close(hang)
 
 	deadInv := &investigator{hang: hang}
-	dead := incident.New(incident.Options{Store: open(), Surface: &surface{}, Route: route, Now: now,
-		Investigator: deadInv, FollowUpLease: lease})
 	var deadPostmortems atomic.Int32
-	dead.SetOnResolved(func(context.Context, incident.Incident) { deadPostmortems.Add(1); <-hang })
+	dead := incident.New(incident.Options{Store: open(), Surface: &surface{}, Route: route, Now: now,
+		Investigator: deadInv, FollowUpLease: lease,
+		OnResolved: func(context.Context, incident.Incident) { deadPostmortems.Add(1); <-hang }})
 
 	liveInv := &investigator{}
-	live := incident.New(incident.Options{Store: open(), Surface: &surface{}, Route: route, Now: now,
-		Investigator: liveInv, FollowUpLease: lease, FollowUpEvery: 50 * time.Millisecond})
 	var livePostmortems atomic.Int32
-	live.SetOnResolved(func(context.Context, incident.Incident) { livePostmortems.Add(1) })
+	live := incident.New(incident.Options{Store: open(), Surface: &surface{}, Route: route, Now: now,
+		Investigator: liveInv, FollowUpLease: lease, FollowUpEvery: 50 * time.Millisecond,
+		OnResolved: func(context.Context, incident.Incident) { livePostmortems.Add(1) }})
 	sweep, stop := context.WithCancel(ctx)
 	defer stop()
 	go live.RunFollowUps(sweep)

@@ -133,9 +133,31 @@ type Data struct {
 
 // Incident is a stored incident with its data decoded.
 type Incident struct {
-	store.Incident
-	Data Data
+	ID string
+	// GroupKey is the alert group that opened it (Data.GroupKeys has
+	// every group a storm merged into it).
+	GroupKey string
+	Status   Status
+	Title    string
+	Severity string
+	// Channel and ThreadTS are where it is shown: the parent message's
+	// channel and ts ("" until the message is delivered).
+	Channel    string
+	ThreadTS   string
+	StartedAt  time.Time
+	ResolvedAt time.Time
+	UpdatedAt  time.Time
+	Data       Data
 }
+
+// Status is whether an incident is open or resolved.
+type Status string
+
+// Incident statuses, as stored.
+const (
+	Open     Status = store.IncidentOpen
+	Resolved Status = store.IncidentResolved
+)
 
 // Firing counts the alerts still firing.
 func (in Incident) Firing() int {
@@ -168,11 +190,8 @@ func (in Incident) SortedAlerts() []AlertState {
 
 // Store is the persistence incidents need.
 type Store interface {
-	PutIncident(ctx context.Context, inc store.Incident) error
 	GetIncident(ctx context.Context, id string) (store.Incident, error)
 	ListIncidents(ctx context.Context, status string, limit int) ([]store.Incident, error)
-	OpenIncidentByGroup(ctx context.Context, groupKey string) (store.Incident, error)
-	OpenIncidentsInChannel(ctx context.Context, channel string, since time.Time, limit int) ([]store.Incident, error)
 	IncidentByThread(ctx context.Context, channel, ts string) (store.Incident, error)
 	SetIncidentThread(ctx context.Context, id, threadTS string) (bool, error)
 	// UpdateIncidents serialises changes to incidents across replicas.
@@ -190,15 +209,27 @@ type Surface interface {
 	UpdateIncident(ctx context.Context, in Incident) error
 }
 
-// Investigator looks into a new incident and reports in its thread.
+// Investigator looks into an incident and reports what it found to r (the
+// incident's thread). The reporter is an argument, not part of the
+// investigator: the surface that reports is the one that also asks for
+// investigations (a button), so it is built after the investigator.
 type Investigator interface {
-	Investigate(ctx context.Context, in Incident)
+	Investigate(ctx context.Context, in Incident, r Reporter)
 }
 
 // Options configure the service.
 type Options struct {
-	Store   Store
-	Surface Surface
+	Store Store
+	// Ledger changes incidents for the service; one is made from Store
+	// when nil. Surfaces that change incidents (buttons) share it.
+	Ledger *Ledger
+	// Surface shows incidents (nil: nowhere); Reporter receives what
+	// investigations find (nil: Surface when it is one, else nowhere).
+	Surface  Surface
+	Reporter Reporter
+	// OnResolved runs when an incident resolves (drafting the postmortem
+	// automatically, when configured), as a follow-up.
+	OnResolved func(ctx context.Context, in Incident)
 	// Route picks the channel for an alert group's labels.
 	Route        func(labels map[string]string) (string, bool)
 	Investigator Investigator
@@ -220,15 +251,14 @@ type Options struct {
 	Logger       *slog.Logger
 }
 
-// Service manages incidents. It is safe for concurrent use.
+// Service turns notifications into incidents and owes each its
+// follow-ups. It is safe for concurrent use; nothing in it changes after
+// New. Notifications and timeline events are serialised by the store
+// (UpdateIncidents, through the Ledger), so replicas on one store cannot
+// both open an incident for a group or lose each other's events.
 type Service struct {
+	*Ledger
 	opts Options
-	// mu guards the hooks set after construction. Notifications and
-	// timeline events are serialised by the store (UpdateIncidents), so
-	// replicas on one store cannot both open an incident for a group or
-	// lose each other's events.
-	mu         sync.Mutex
-	onResolved func(ctx context.Context, in Incident)
 	// slots holds a token per follow-up running (MaxFollowUps); kick
 	// wakes RunFollowUps when one frees.
 	slots chan struct{}
@@ -257,7 +287,13 @@ func New(o Options) *Service {
 	if o.MaxFollowUps <= 0 {
 		o.MaxFollowUps = 4
 	}
-	return &Service{opts: o, slots: make(chan struct{}, o.MaxFollowUps), kick: make(chan struct{}, 1)}
+	if o.Ledger == nil {
+		o.Ledger = NewLedger(o.Store, o.Now)
+	}
+	if o.Reporter == nil {
+		o.Reporter, _ = o.Surface.(Reporter)
+	}
+	return &Service{Ledger: o.Ledger, opts: o, slots: make(chan struct{}, o.MaxFollowUps), kick: make(chan struct{}, 1)}
 }
 
 // Outcome says what a notification did.
@@ -327,13 +363,13 @@ func (s *Service) HandleFrom(ctx context.Context, sender string, m Message) (Out
 		}
 		changed = s.apply(&in, m, now)
 		in.Data.Notified++
-		if in.Status == store.IncidentOpen && in.Firing() == 0 {
-			in.Status, in.ResolvedAt, in.Data.ResolvedBy = store.IncidentResolved, now, sender
+		if in.Status == Open && in.Firing() == 0 {
+			in.Status, in.ResolvedAt, in.Data.ResolvedBy = Resolved, now, sender
 			in.Data.Timeline = append(in.Data.Timeline, Event{now, "resolved", "all alerts resolved"})
 			out.Resolved = true
 		}
 		in.UpdatedAt = now
-		return s.save(ctx, tx, in)
+		return save(ctx, tx, in)
 	})
 	if err != nil {
 		return Outcome{}, err
@@ -349,10 +385,10 @@ func (s *Service) HandleFrom(ctx context.Context, sender string, m Message) (Out
 		s.update(ctx, in)
 	}
 	if out.Opened && s.opts.Investigator != nil {
-		s.startFollowUp(ctx, followInvestigation, in, s.opts.Investigator.Investigate)
+		s.startFollowUp(ctx, followInvestigation, in, s.investigate)
 	}
-	if onResolved := s.resolved(); out.Resolved && onResolved != nil {
-		s.startFollowUp(ctx, followPostmortem, in, onResolved)
+	if out.Resolved && s.opts.OnResolved != nil {
+		s.startFollowUp(ctx, followPostmortem, in, s.opts.OnResolved)
 	}
 	return out, nil
 }
@@ -418,8 +454,8 @@ func (s *Service) newIncident(m Message, now time.Time) Incident {
 	if common == nil {
 		common = map[string]string{"alertname": alertname(m)}
 	}
-	in := Incident{Incident: store.Incident{ID: "inc_" + hex.EncodeToString(b[:]), GroupKey: m.GroupKey, Status: store.IncidentOpen,
-		Title: title(m), Severity: common["severity"], Channel: channel, StartedAt: earliest(m, now), UpdatedAt: now},
+	in := Incident{ID: "inc_" + hex.EncodeToString(b[:]), GroupKey: m.GroupKey, Status: Open,
+		Title: title(m), Severity: common["severity"], Channel: channel, StartedAt: earliest(m, now), UpdatedAt: now,
 		Data: Data{GroupKeys: []string{m.GroupKey}, CommonLabels: common, Alerts: map[string]*AlertState{}, ExternalURL: m.ExternalURL}}
 	if in.Severity == "" {
 		in.Severity = m.Alerts[0].Labels["severity"]
@@ -461,8 +497,13 @@ func resolvedEnd(a Alert) time.Time {
 	return time.Time{}
 }
 
+// investigate runs the investigator, reporting to the service's reporter.
+func (s *Service) investigate(ctx context.Context, in Incident) {
+	s.opts.Investigator.Investigate(ctx, in, s.opts.Reporter)
+}
+
 func (s *Service) post(ctx context.Context, in *Incident) {
-	sf := s.surface()
+	sf := s.opts.Surface
 	if sf == nil || in.Channel == "" {
 		return
 	}
@@ -483,7 +524,7 @@ func (s *Service) post(ctx context.Context, in *Incident) {
 }
 
 func (s *Service) update(ctx context.Context, in Incident) {
-	sf := s.surface()
+	sf := s.opts.Surface
 	if sf == nil || in.ThreadTS == "" {
 		return
 	}
@@ -492,45 +533,59 @@ func (s *Service) update(ctx context.Context, in Incident) {
 	}
 }
 
-func (s *Service) save(ctx context.Context, tx store.IncidentTx, in Incident) error {
+func save(ctx context.Context, tx store.IncidentTx, in Incident) error {
 	raw, err := json.Marshal(in.Data)
 	if err != nil {
 		return err
 	}
-	in.Incident.Data = raw
-	in.Incident.GroupKeys = in.Data.GroupKeys
-	if err := tx.PutIncident(ctx, in.Incident); err != nil {
+	row := store.Incident{ID: in.ID, GroupKey: in.GroupKey, GroupKeys: in.Data.GroupKeys, Status: string(in.Status), Title: in.Title,
+		Severity: in.Severity, Channel: in.Channel, ThreadTS: in.ThreadTS, StartedAt: in.StartedAt, ResolvedAt: in.ResolvedAt,
+		UpdatedAt: in.UpdatedAt, Data: raw}
+	if err := tx.PutIncident(ctx, row); err != nil {
 		return fmt.Errorf("store incident %s: %w", in.ID, err)
 	}
 	return nil
 }
 
-// SetOnResolved sets what happens when an incident resolves (drafting the
-// postmortem automatically, when configured).
-func (s *Service) SetOnResolved(f func(ctx context.Context, in Incident)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.onResolved = f
+// Ledger keeps incidents in the store: reads, and the changes people and
+// investigations make (timeline events, acknowledgements, the thread),
+// each one serialised step. It shows nothing: whoever changes an incident
+// shows the change (the surface that took the click updates its message).
+// It needs only the store, so every part that changes incidents can share
+// it without depending on the part that shows them.
+type Ledger struct {
+	store Store
+	now   func() time.Time
 }
 
-// surface is where incidents are shown, nil for nowhere.
-func (s *Service) surface() Surface {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.opts.Surface
+// List returns up to limit incidents in status st, newest first; one that
+// cannot be read is skipped.
+func (l *Ledger) List(ctx context.Context, st Status, limit int) ([]Incident, error) {
+	raws, err := l.store.ListIncidents(ctx, string(st), limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Incident, 0, len(raws))
+	for _, raw := range raws {
+		if in, err := decode(raw); err == nil {
+			out = append(out, in)
+		}
+	}
+	return out, nil
 }
 
-// SetSurface sets where incidents are shown (a surface built after the
-// service, such as Slack).
-func (s *Service) SetSurface(sf Surface) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.opts.Surface = sf
+// NewLedger returns the incidents in st; now is the clock of timeline
+// events (time.Now when nil).
+func NewLedger(st Store, now func() time.Time) *Ledger {
+	if now == nil {
+		now = time.Now
+	}
+	return &Ledger{store: st, now: now}
 }
 
 // ByThread returns the incident whose parent message is ts in channel.
-func (s *Service) ByThread(ctx context.Context, channel, ts string) (Incident, bool) {
-	raw, err := s.opts.Store.IncidentByThread(ctx, channel, ts)
+func (l *Ledger) ByThread(ctx context.Context, channel, ts string) (Incident, bool) {
+	raw, err := l.store.IncidentByThread(ctx, channel, ts)
 	if err != nil {
 		return Incident{}, false
 	}
@@ -539,8 +594,8 @@ func (s *Service) ByThread(ctx context.Context, channel, ts string) (Incident, b
 }
 
 // Get returns an incident.
-func (s *Service) Get(ctx context.Context, id string) (Incident, error) {
-	raw, err := s.opts.Store.GetIncident(ctx, id)
+func (l *Ledger) Get(ctx context.Context, id string) (Incident, error) {
+	raw, err := l.store.GetIncident(ctx, id)
 	if err != nil {
 		return Incident{}, err
 	}
@@ -551,15 +606,15 @@ func (s *Service) Get(ctx context.Context, id string) (Incident, error) {
 // replica that posted it could not (it stopped before the message was
 // delivered). It takes no lock: it only fills an empty column, so it is
 // safe while a notification is being handled.
-func (s *Service) LinkThread(ctx context.Context, id, threadTS string) (bool, error) {
-	return s.opts.Store.SetIncidentThread(ctx, id, threadTS)
+func (l *Ledger) LinkThread(ctx context.Context, id, threadTS string) (bool, error) {
+	return l.store.SetIncidentThread(ctx, id, threadTS)
 }
 
 // Record adds an event to an incident's timeline (messages, proposals,
 // actions, the investigation) and, for an acknowledgement, who acked.
-func (s *Service) Record(ctx context.Context, id, kind, text, actor string) (Incident, error) {
+func (l *Ledger) Record(ctx context.Context, id, kind, text, actor string) (Incident, error) {
 	var in Incident
-	err := s.opts.Store.UpdateIncidents(ctx, func(ctx context.Context, tx store.IncidentTx) error {
+	err := l.store.UpdateIncidents(ctx, func(ctx context.Context, tx store.IncidentTx) error {
 		raw, err := tx.GetIncident(ctx, id)
 		if err != nil {
 			return err
@@ -567,19 +622,16 @@ func (s *Service) Record(ctx context.Context, id, kind, text, actor string) (Inc
 		if in, err = decode(raw); err != nil {
 			return fmt.Errorf("incident %s is unreadable: %w", id, err)
 		}
-		now := s.opts.Now()
+		now := l.now()
 		in.Data.Timeline = append(in.Data.Timeline, Event{now, kind, text})
 		if kind == "acknowledged" {
 			in.Data.AckedBy = actor
 		}
 		in.UpdatedAt = now
-		return s.save(ctx, tx, in)
+		return save(ctx, tx, in)
 	})
 	if err != nil {
 		return Incident{}, err
-	}
-	if kind == "acknowledged" {
-		s.update(ctx, in)
 	}
 	return in, nil
 }
@@ -588,8 +640,8 @@ func (s *Service) Record(ctx context.Context, id, kind, text, actor string) (Inc
 // already did: the check and the change are one serialised step, so two
 // clicks (on two replicas) record one acknowledgement. It returns the
 // incident and who acknowledged it first.
-func (s *Service) Acknowledge(ctx context.Context, id, user string) (in Incident, by string, err error) {
-	err = s.opts.Store.UpdateIncidents(ctx, func(ctx context.Context, tx store.IncidentTx) error {
+func (l *Ledger) Acknowledge(ctx context.Context, id, user string) (in Incident, by string, err error) {
+	err = l.store.UpdateIncidents(ctx, func(ctx context.Context, tx store.IncidentTx) error {
 		raw, err := tx.GetIncident(ctx, id)
 		if err != nil {
 			return err
@@ -600,22 +652,40 @@ func (s *Service) Acknowledge(ctx context.Context, id, user string) (in Incident
 		if by = in.Data.AckedBy; by != "" {
 			return nil
 		}
-		now := s.opts.Now()
+		now := l.now()
 		in.Data.Timeline = append(in.Data.Timeline, Event{now, "acknowledged", "acknowledged by " + user})
 		in.Data.AckedBy, in.UpdatedAt, by = user, now, user
-		return s.save(ctx, tx, in)
+		return save(ctx, tx, in)
 	})
 	if err != nil {
 		return Incident{}, "", err
 	}
-	if by == user {
-		s.update(ctx, in)
-	}
 	return in, by, nil
 }
 
+// Record adds an event to an incident's timeline and, for an
+// acknowledgement, updates its message.
+func (s *Service) Record(ctx context.Context, id, kind, text, actor string) (Incident, error) {
+	in, err := s.Ledger.Record(ctx, id, kind, text, actor)
+	if err == nil && kind == "acknowledged" {
+		s.update(ctx, in)
+	}
+	return in, err
+}
+
+// Acknowledge is Ledger.Acknowledge, updating the incident's message when
+// this was the first acknowledgement.
+func (s *Service) Acknowledge(ctx context.Context, id, user string) (Incident, string, error) {
+	in, by, err := s.Ledger.Acknowledge(ctx, id, user)
+	if err == nil && by == user {
+		s.update(ctx, in)
+	}
+	return in, by, err
+}
+
 func decode(raw store.Incident) (Incident, error) {
-	in := Incident{Incident: raw}
+	in := Incident{ID: raw.ID, GroupKey: raw.GroupKey, Status: Status(raw.Status), Title: raw.Title, Severity: raw.Severity,
+		Channel: raw.Channel, ThreadTS: raw.ThreadTS, StartedAt: raw.StartedAt, ResolvedAt: raw.ResolvedAt, UpdatedAt: raw.UpdatedAt}
 	if len(raw.Data) > 0 {
 		if err := json.Unmarshal(raw.Data, &in.Data); err != nil {
 			return in, err

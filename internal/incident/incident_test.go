@@ -64,7 +64,7 @@ func msg(group, status string, alerts ...incident.Alert) incident.Message {
 		GroupLabels: map[string]string{"alertname": alerts[0].Labels["alertname"]}, CommonLabels: common, Alerts: alerts}
 }
 
-func newService(t *testing.T) (*incident.Service, *surface, *store.SQLite) {
+func newService(t *testing.T, opts ...func(*incident.Options)) (*incident.Service, *surface, *store.SQLite) {
 	t.Helper()
 	s, err := store.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "wk.db"))
 	if err != nil {
@@ -72,14 +72,17 @@ func newService(t *testing.T) (*incident.Service, *surface, *store.SQLite) {
 	}
 	t.Cleanup(func() { s.Close() })
 	sf := &surface{}
-	svc := incident.New(incident.Options{Store: s, Surface: sf, Now: func() time.Time { return t0.Add(time.Minute) },
+	o := incident.Options{Store: s, Surface: sf, Now: func() time.Time { return t0.Add(time.Minute) },
 		Route: func(l map[string]string) (string, bool) {
 			if l["severity"] == "critical" {
 				return "CPAGE", true
 			}
 			return "CALERTS", true
-		}})
-	return svc, sf, s
+		}}
+	for _, f := range opts {
+		f(&o)
+	}
+	return incident.New(o), sf, s
 }
 
 func TestIncidentLifecycle(t *testing.T) {
@@ -114,7 +117,7 @@ func TestIncidentLifecycle(t *testing.T) {
 		t.Fatalf("resolved: %+v, %v", out, err)
 	}
 	in, _ = svc.Get(ctx, in.ID)
-	if in.Status != store.IncidentResolved || in.ResolvedAt.IsZero() || len(sf.updates) != 2 {
+	if in.Status != incident.Resolved || in.ResolvedAt.IsZero() || len(sf.updates) != 2 {
 		t.Errorf("after resolve: %s, updates %d", in.Status, len(sf.updates))
 	}
 	// A late firing of the same occurrence (out of order) opens nothing.
@@ -265,14 +268,15 @@ func TestPostmortemGolden(t *testing.T) {
 
 func TestOnResolvedRuns(t *testing.T) {
 	ctx := context.Background()
-	svc, _, _ := newService(t)
-	got := make(chan string, 1)
-	svc.SetOnResolved(func(_ context.Context, in incident.Incident) { got <- in.Status })
+	got := make(chan incident.Status, 1)
+	svc, _, _ := newService(t, func(o *incident.Options) {
+		o.OnResolved = func(_ context.Context, in incident.Incident) { got <- in.Status }
+	})
 	svc.Handle(ctx, msg("g", "firing", alert("A", "fp1", "firing")))
 	svc.Handle(ctx, msg("g", "resolved", alert("A", "fp1", "resolved")))
 	select {
 	case s := <-got:
-		if s != store.IncidentResolved {
+		if s != incident.Resolved {
 			t.Errorf("status %s", s)
 		}
 	case <-time.After(5 * time.Second):

@@ -50,12 +50,11 @@ type Playbook struct {
 	// Policy is the scope of the channel an incident is posted in: the
 	// playbook looks only where a question asked there may look. Nil
 	// limits nothing.
-	Policy   func(channel string) tools.Policy
-	Reporter Reporter
-	// Record adds the investigation to the timeline (optional).
-	Record func(ctx context.Context, id, kind, text string)
-	Now    func() time.Time
-	Logger *slog.Logger
+	Policy func(channel string) tools.Policy
+	// Timeline records the investigation on the incident (optional).
+	Timeline Timeline
+	Now      func() time.Time
+	Logger   *slog.Logger
 	// StepTimeout bounds each tool (default 60s).
 	StepTimeout time.Duration
 	// TrustExpr reports whether an alert's generatorURL points at a
@@ -65,31 +64,43 @@ type Playbook struct {
 	TrustExpr func(generatorURL string) bool
 }
 
-// Investigate implements Investigator.
-func (p Playbook) Investigate(ctx context.Context, in Incident) {
+// Timeline records events on an incident (a Ledger).
+type Timeline interface {
+	Record(ctx context.Context, id, kind, text, actor string) (Incident, error)
+}
+
+// Investigate implements Investigator: it runs the steps, records them on
+// the timeline and reports them to r (nil: nowhere).
+func (p Playbook) Investigate(ctx context.Context, in Incident, r Reporter) {
 	p = p.withDefaults()
 	p.Logger.Debug("investigating", "incident", in.ID)
 	findings := p.Run(ctx, in)
-	if p.Record != nil {
+	if p.Timeline != nil {
 		var names []string
 		for _, f := range findings {
 			names = append(names, f.Tool)
 		}
-		p.Record(ctx, in.ID, "investigation", "automatic investigation: "+strings.Join(names, ", "))
+		p.record(ctx, in.ID, "investigation", "automatic investigation: "+strings.Join(names, ", "))
 		for _, f := range findings {
 			if f.Tool == "rca_rank" && !f.Failed {
-				p.Record(ctx, in.ID, "finding", firstLines(f.Text, 8))
+				p.record(ctx, in.ID, "finding", firstLines(f.Text, 8))
 			}
 		}
 	}
-	if p.Reporter == nil {
+	if r == nil {
 		return
 	}
-	if err := p.Reporter.ReportFindings(ctx, in, findings); err != nil {
+	if err := r.ReportFindings(ctx, in, findings); err != nil {
 		p.Logger.Error("post the investigation", "incident", in.ID, "err", err)
 	}
-	if err := p.Reporter.Assess(ctx, in, AssessmentPrompt(in, findings)); err != nil {
+	if err := r.Assess(ctx, in, AssessmentPrompt(in, findings)); err != nil {
 		p.Logger.Warn("assessment", "incident", in.ID, "err", err)
+	}
+}
+
+func (p Playbook) record(ctx context.Context, id, kind, text string) {
+	if _, err := p.Timeline.Record(ctx, id, kind, text, "watchkeeper"); err != nil {
+		p.Logger.Warn("record on the incident timeline", "incident", id, "err", err)
 	}
 }
 

@@ -137,7 +137,7 @@ func TestSecurityGeneratorURLMustBeOurPrometheus(t *testing.T) {
 			rec := &recordingTool{}
 			a := alert("HighErrorRate", "fp1", "firing", "namespace", "shop")
 			a.GeneratorURL = tt.generator
-			in := incident.Incident{Incident: store.Incident{ID: "inc_1", StartedAt: t0},
+			in := incident.Incident{ID: "inc_1", StartedAt: t0,
 				Data: incident.Data{CommonLabels: a.Labels, Alerts: map[string]*incident.AlertState{"fp1": {Fingerprint: "fp1",
 					Status: "firing", Labels: a.Labels, StartsAt: t0, GeneratorURL: a.GeneratorURL}}}}
 			findings := incident.Playbook{Tools: toolSet{"prom_query_range": rec}, TrustExpr: tt.trust}.Run(context.Background(), in)
@@ -194,7 +194,7 @@ type blockingInvestigator struct {
 	investigatedIDs map[string]bool
 }
 
-func (b *blockingInvestigator) Investigate(_ context.Context, in incident.Incident) {
+func (b *blockingInvestigator) Investigate(_ context.Context, in incident.Incident, _ incident.Reporter) {
 	n := b.running.Add(1)
 	for {
 		p := b.peak.Load()

@@ -145,7 +145,7 @@ func (b *Bot) refreshProposal(ctx context.Context, cb slackapi.InteractionCallba
 	b.updateProposal(ctx, cb, p)
 }
 
-func (b *Bot) updateProposal(ctx context.Context, cb slackapi.InteractionCallback, p store.Proposal) {
+func (b *Bot) updateProposal(ctx context.Context, cb slackapi.InteractionCallback, p approval.Proposal) {
 	ts := cb.Container.MessageTs
 	if ts == "" {
 		ts = cb.Message.Timestamp
@@ -174,7 +174,7 @@ func (b *Bot) details(ctx context.Context, cb slackapi.InteractionCallback, id s
 	var args any
 	_ = json.Unmarshal(p.Args, &args)
 	pretty, _ := json.MarshalIndent(args, "", "  ")
-	text := fmt.Sprintf("*%s* — %s\nStatus: %s · tool `%s` · risk %s", p.ID, Escape(p.Summary), Escape(p.Status), Escape(p.Tool), Escape(p.Risk))
+	text := fmt.Sprintf("*%s* — %s\nStatus: %s · tool `%s` · risk %s", p.ID, Escape(p.Summary), Escape(string(p.Status)), Escape(p.Tool), Escape(p.Risk))
 	blocks := []slackapi.Block{section(text), section(CodeBlock(truncate(p.Details, 2800)))}
 	if p.Reason != "" {
 		blocks = append(blocks, section("*Reason given by the requester (not checked by Watchkeeper):*\n"+CodeBlock(truncate(p.Reason, 2700))))

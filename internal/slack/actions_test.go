@@ -293,7 +293,6 @@ func (verifyingRestart) Verify(context.Context, tools.Proposal, time.Time) (tool
 // way back is offered as a new proposal with its own buttons.
 func TestVerificationIsReportedInTheThread(t *testing.T) {
 	h := newHarness(t, harnessOpts{noModel: true, wrap: func(r *restartTool) tools.Tool { return verifyingRestart{r} }})
-	h.app.Approvals().OnVerified = h.bot.Verified
 	ctx := context.Background()
 	p, _ := h.app.Approvals().Propose(approval.WithRequester(ctx, alice), "c", tools.Proposal{Tool: "restart_deployment", Summary: "Restart cart", Args: json.RawMessage(`{"name":"cart"}`)})
 	thread := h.fake.UserMessage(chOps, alice, "restart cart please", "")
@@ -341,12 +340,13 @@ func TestExpiredProposalLosesItsButtons(t *testing.T) {
 		got, _ := h.app.Approvals().Get(context.Background(), id)
 		return got.Location != ""
 	})
-	svc := h.app.Approvals()
-	svc.OnSettled = h.bot.Expired // as app.Slack wires it
-	svc.Now = func() time.Time { return time.Now().Add(time.Hour) }
+	// The leader's sweep an hour later, on the same store.
+	svc := approval.New(h.app.Store(), h.app.Tools(), approval.Options{Expiry: 15 * time.Minute,
+		Now: func() time.Time { return time.Now().Add(time.Hour) }, SweepEvery: 50 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
-	go svc.RunScheduled(ctx)
-	defer cancel()
+	swept := make(chan struct{})
+	go func() { svc.RunScheduled(ctx, h.bot); close(swept) }()
+	defer func() { cancel(); <-swept }()
 	eventually(t, "the expired proposal message", func() bool {
 		m, _ := h.fake.Message(chOps, msg.TS)
 		return strings.Contains(blocksText(m.Blocks), "Expired") && !strings.Contains(string(m.Blocks), `"action_id":"approve"`)

@@ -41,13 +41,14 @@ type Tools interface {
 
 // Approvals decides and executes proposals.
 type Approvals interface {
-	Get(ctx context.Context, id string) (store.Proposal, error)
+	Get(ctx context.Context, id string) (approval.Proposal, error)
 	Check(ctx context.Context, policy approval.Policy, r approval.Request) error
-	Decide(ctx context.Context, id, actor string, approve bool) (store.Proposal, error)
-	Approve(ctx context.Context, policy approval.Policy, r approval.Request) (store.Proposal, bool, error)
+	Decide(ctx context.Context, id, actor string, approve bool) (approval.Proposal, error)
+	Approve(ctx context.Context, policy approval.Policy, r approval.Request) (approval.Proposal, bool, error)
 	ExecuteChecked(ctx context.Context, policy approval.Policy, id, actor string) (tools.Result, error)
 	Location(ctx context.Context, id, location string) error
 	Propose(ctx context.Context, conversationID string, p tools.Proposal) (tools.Proposal, error)
+	List(ctx context.Context, st approval.Status, limit int) ([]approval.Proposal, error)
 }
 
 // Store is the persistence the surface needs.
@@ -56,8 +57,6 @@ type Store interface {
 	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
 	LoadConversation(ctx context.Context, id string) ([]byte, error)
 	GetRun(ctx context.Context, id string) (store.Run, error)
-	ListIncidents(ctx context.Context, status string, limit int) ([]store.Incident, error)
-	ListProposals(ctx context.Context, status string, limit int) ([]store.Proposal, error)
 }
 
 // Redactor hides secrets.
@@ -108,9 +107,7 @@ type Options struct {
 	Invoker tools.Invoker
 	// Incidents and Investigator back the incident buttons (optional).
 	Incidents    Incidents
-	Investigator interface {
-		Investigate(ctx context.Context, in incident.Incident)
-	}
+	Investigator incident.Investigator
 }
 
 // Bot is the Slack surface. Create it with New, then Run (Socket Mode) or
@@ -163,17 +160,7 @@ func New(opts Options) (*Bot, error) {
 		cfg.Workers = 8
 	}
 	opts.Config = cfg
-	apiOpts := []slackapi.Option{}
-	if cfg.APIURL != "" {
-		apiOpts = append(apiOpts, slackapi.OptionAPIURL(cfg.APIURL))
-	}
-	if cfg.AppToken != "" {
-		apiOpts = append(apiOpts, slackapi.OptionAppLevelToken(cfg.AppToken.Reveal()))
-	}
-	if opts.HTTPClient != nil {
-		apiOpts = append(apiOpts, slackapi.OptionHTTPClient(opts.HTTPClient))
-	}
-	api := slackapi.New(cfg.BotToken.Reveal(), apiOpts...)
+	api := slackClient(cfg, opts.HTTPClient)
 	if opts.Invoker.Tools == nil {
 		opts.Invoker.Tools = opts.Tools
 		if opts.Redactor != nil {
@@ -307,4 +294,34 @@ func ConversationID(channel, threadTS string) string {
 // for approval rules that name groups.
 func (b *Bot) GroupMembers(ctx context.Context, group string) ([]string, error) {
 	return b.api.GetUserGroupMembersContext(ctx, group)
+}
+
+// UserGroups resolves Slack user groups for approval rules
+// (approval.GroupResolver). It is separate from the Bot so that the
+// approval policy can be built before the surface that enforces it.
+type UserGroups struct{ api *slackapi.Client }
+
+// NewUserGroups returns the user groups of cfg's workspace; client is the
+// HTTP client (nil: the default).
+func NewUserGroups(cfg config.Slack, client *http.Client) UserGroups {
+	return UserGroups{api: slackClient(cfg, client)}
+}
+
+// GroupMembers implements approval.GroupResolver.
+func (u UserGroups) GroupMembers(ctx context.Context, group string) ([]string, error) {
+	return u.api.GetUserGroupMembersContext(ctx, group)
+}
+
+func slackClient(cfg config.Slack, client *http.Client) *slackapi.Client {
+	var opts []slackapi.Option
+	if cfg.APIURL != "" {
+		opts = append(opts, slackapi.OptionAPIURL(cfg.APIURL))
+	}
+	if cfg.AppToken != "" {
+		opts = append(opts, slackapi.OptionAppLevelToken(cfg.AppToken.Reveal()))
+	}
+	if client != nil {
+		opts = append(opts, slackapi.OptionHTTPClient(client))
+	}
+	return slackapi.New(cfg.BotToken.Reveal(), opts...)
 }

@@ -11,7 +11,8 @@ import (
 
 	slackapi "github.com/slack-go/slack"
 
-	"github.com/watchkeeper/watchkeeper/internal/store"
+	"github.com/watchkeeper/watchkeeper/internal/approval"
+	"github.com/watchkeeper/watchkeeper/internal/incident"
 	"github.com/watchkeeper/watchkeeper/tools"
 )
 
@@ -298,8 +299,12 @@ func (b *Bot) statusBlocks(ctx context.Context, channel string) []slackapi.Block
 	sc := b.scopes.of(channel)
 	const show = 10
 	var blocks []slackapi.Block
-	incs, err := b.opts.Store.ListIncidents(ctx, store.IncidentOpen, 500)
-	var inScope []store.Incident
+	var incs []incident.Incident
+	err := errors.New("incidents are not handled by this Watchkeeper")
+	if b.opts.Incidents != nil {
+		incs, err = b.opts.Incidents.List(ctx, incident.Open, 500)
+	}
+	var inScope []incident.Incident
 	for _, in := range incs {
 		if sc.Namespaces == nil || in.Channel == channel || contains(sc.Namespaces, incidentNamespace(in)) {
 			inScope = append(inScope, in)
@@ -322,8 +327,12 @@ func (b *Bot) statusBlocks(ctx context.Context, channel string) []slackapi.Block
 		}
 		blocks = append(blocks, section("*Open incidents:*\n"+strings.Join(lines, "\n")))
 	}
-	props, err := b.opts.Store.ListProposals(ctx, store.ProposalPending, 500)
-	var pending []store.Proposal
+	var props []approval.Proposal
+	err = errors.New("approvals are not handled by this Watchkeeper")
+	if b.opts.Approvals != nil {
+		props, err = b.opts.Approvals.List(ctx, approval.Pending, 500)
+	}
+	var pending []approval.Proposal
 	for _, p := range props {
 		if sc.Namespaces == nil || strings.HasPrefix(p.Location, "slack:"+channel+":") || contains(sc.Namespaces, proposalNamespace(p)) {
 			pending = append(pending, p)
@@ -356,17 +365,13 @@ func (b *Bot) statusBlocks(ctx context.Context, channel string) []slackapi.Block
 }
 
 // incidentNamespace is the namespace label common to an incident's alerts.
-func incidentNamespace(in store.Incident) string {
-	var d struct {
-		CommonLabels map[string]string `json:"commonLabels"`
-	}
-	_ = json.Unmarshal(in.Data, &d)
-	return d.CommonLabels["namespace"]
+func incidentNamespace(in incident.Incident) string {
+	return in.Data.CommonLabels["namespace"]
 }
 
 // proposalNamespace is the namespace a proposal acts in, from its
 // arguments.
-func proposalNamespace(p store.Proposal) string {
+func proposalNamespace(p approval.Proposal) string {
 	var a struct {
 		Namespace string `json:"namespace"`
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/watchkeeper/watchkeeper/agent"
 	"github.com/watchkeeper/watchkeeper/internal/approval"
-	"github.com/watchkeeper/watchkeeper/internal/store"
 	"github.com/watchkeeper/watchkeeper/tools"
 )
 
@@ -512,9 +511,10 @@ func linkOf(data any) string {
 const noModelText = "No language model is configured, so I cannot answer questions yet. An administrator can add one " +
 	"(see `watchkeeper config check`). Meanwhile the slash commands work without one: `/watchkeeper help`."
 
-// Expired takes the buttons off a proposal nobody decided in time (the
-// approval service's OnSettled): its message says it expired.
-func (b *Bot) Expired(ctx context.Context, p store.Proposal) {
+// Settled takes the buttons off a proposal the approval service settled
+// without a person (it expired, or a crash left it half-way): its message
+// says what happened. It implements approval.Notifier.
+func (b *Bot) Settled(ctx context.Context, p approval.Proposal) {
 	loc := strings.Split(p.Location, ":")
 	if len(loc) < 3 || loc[0] != "slack" {
 		return
@@ -529,9 +529,10 @@ func (b *Bot) Expired(ctx context.Context, p store.Proposal) {
 
 // Verified reports in a proposal's thread what checking the applied change
 // found, with the follow-up proposals: the way back when it made things
-// worse, the plan's next step when it did not help. It is the
-// approval service's OnVerified for proposals shown in Slack.
-func (b *Bot) Verified(ctx context.Context, p store.Proposal, v tools.Verification, followUps []tools.Proposal, err error) {
+// worse, the plan's next step when it did not help. It implements
+// approval.Notifier for proposals shown in Slack.
+func (b *Bot) Verified(ctx context.Context, vf approval.Verified) {
+	p, v, followUps, err := vf.Proposal, vf.Result, vf.FollowUps, vf.Err
 	loc := strings.Split(p.Location, ":")
 	if len(loc) < 3 || loc[0] != "slack" {
 		return

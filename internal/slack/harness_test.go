@@ -141,7 +141,13 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.wrap != nil {
 		restart = o.wrap(h.restart)
 	}
-	opts := app.Options{Tools: []tools.Tool{h.rng, restart}}
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if o.quiet {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	opts := app.Options{Tools: []tools.Tool{h.rng, restart}, Slack: func(so *slack.Options) {
+		so.PostInterval, so.IncidentPostWait, so.ProgressEvery, so.Logger = 20*time.Millisecond, o.incidentPostWait, time.Millisecond, logger
+	}}
 	if !o.noModel {
 		h.model = scripted.New(o.turns...)
 		opts.Model = h.model
@@ -152,27 +158,16 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		t.Fatal(err)
 	}
 	h.app = a
-	var asker slack.Asker
-	if !o.noModel {
-		asker = a.Surface("Slack")
-	}
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	if o.quiet {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	policy, rules := a.ApprovalPolicy()
-	bot, err := slack.New(slack.Options{Config: cfg.Slack, Asker: asker, Tools: a.Tools(), Invoker: a.Invoker(), Approvals: a.Approvals(),
-		Policy: policy, Expiry: cfg.Approval.Expiry.D(), Incidents: a.Incidents(),
-		Store: a.Store(), Redactor: a.Redactor(), Metrics: a.Metrics(), PostInterval: 20 * time.Millisecond, IncidentPostWait: o.incidentPostWait,
-		ProgressEvery: time.Millisecond, Logger: logger})
+	bot, err := a.Slack()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rules != nil {
-		rules.Groups = bot
-	}
 	h.bot, h.cancel, h.done = bot, cancel, make(chan error, 1)
-	go func() { h.done <- bot.Serve(ctx) }()
+	// As App.Serve runs them: the surface, and the checks of the changes
+	// approved through it.
+	ran := make(chan struct{})
+	go func() { a.Approvals().Run(ctx, bot); close(ran) }()
+	go func() { err := bot.Serve(ctx); <-ran; h.done <- err }()
 	t.Cleanup(h.stop)
 	if cfg.Slack.Mode == "socket" {
 		eventually(t, "both Socket Mode connections", func() bool { return fake.OpenConnections() == 2 })

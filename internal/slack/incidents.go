@@ -13,7 +13,6 @@ import (
 
 	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/internal/incident"
-	"github.com/watchkeeper/watchkeeper/internal/store"
 	"github.com/watchkeeper/watchkeeper/tools"
 )
 
@@ -34,6 +33,7 @@ type Incidents interface {
 	Acknowledge(ctx context.Context, id, user string) (incident.Incident, string, error)
 	ByThread(ctx context.Context, channel, ts string) (incident.Incident, bool)
 	LinkThread(ctx context.Context, id, threadTS string) (bool, error)
+	List(ctx context.Context, st incident.Status, limit int) ([]incident.Incident, error)
 }
 
 // maxIncidentAlerts are listed in the parent message; the rest counted.
@@ -46,7 +46,7 @@ const maxIncidentAlerts = 10
 // someone else's link goes.
 func IncidentBlocks(in incident.Incident, now time.Time, trusted func(string) bool) ([]slackapi.Block, string) {
 	status, icon := "FIRING", "🔥"
-	if in.Status == store.IncidentResolved {
+	if in.Status == incident.Resolved {
 		status, icon = "RESOLVED", "✅"
 	}
 	sev := in.Severity
@@ -57,7 +57,7 @@ func IncidentBlocks(in incident.Incident, now time.Time, trusted func(string) bo
 	blocks := []slackapi.Block{section(head)}
 	meta := []string{fmt.Sprintf("%d of %d alerts firing", in.Firing(), len(in.Data.Alerts)),
 		"started " + in.StartedAt.UTC().Format("15:04 UTC") + " (" + since(now, in.StartedAt) + " ago)"}
-	if in.Status == store.IncidentResolved {
+	if in.Status == incident.Resolved {
 		meta = append(meta, "resolved "+in.ResolvedAt.UTC().Format("15:04 UTC"))
 	}
 	if in.Data.AckedBy != "" {
@@ -88,7 +88,7 @@ func IncidentBlocks(in incident.Incident, now time.Time, trusted func(string) bo
 	if len(lines) > 0 {
 		blocks = append(blocks, section(strings.Join(lines, "\n")))
 	}
-	if in.Status == store.IncidentOpen {
+	if in.Status == incident.Open {
 		var btns []slackapi.BlockElement
 		if in.Data.AckedBy == "" {
 			ack := slackapi.NewButtonBlockElement(ActionAck, in.ID, plainText("Acknowledge"))
@@ -249,7 +249,7 @@ func (b *Bot) incidentClick(ctx context.Context, cb slackapi.InteractionCallback
 	}
 	switch action {
 	case ActionAck:
-		_, by, err := b.opts.Incidents.Acknowledge(ctx, id, cb.User.ID)
+		acked, by, err := b.opts.Incidents.Acknowledge(ctx, id, cb.User.ID)
 		if err != nil {
 			b.refuse(ctx, cb, "Could not record the acknowledgement: "+Escape(err.Error()))
 			return
@@ -257,6 +257,10 @@ func (b *Bot) incidentClick(ctx context.Context, cb slackapi.InteractionCallback
 		if by != cb.User.ID {
 			b.refuse(ctx, cb, "Already acknowledged by <@"+by+">.")
 			return
+		}
+		// The message loses its Acknowledge button and says who.
+		if err := b.UpdateIncident(ctx, acked); err != nil {
+			b.logger.Error("update the acknowledged incident's message", "incident", id, "err", err)
 		}
 		b.post(ctx, in.Channel, in.ThreadTS, "👋 <@"+cb.User.ID+"> acknowledged this incident.", []slackapi.Block{section("👋 <@" + cb.User.ID + "> acknowledged this incident.")})
 	case ActionPostmortem:
@@ -270,7 +274,7 @@ func (b *Bot) incidentClick(ctx context.Context, cb slackapi.InteractionCallback
 			return
 		}
 		_, _ = b.opts.Incidents.Record(ctx, id, "investigate", "investigation requested by "+cb.User.ID, cb.User.ID)
-		b.opts.Investigator.Investigate(approval.WithRequester(ctx, cb.User.ID), in)
+		b.opts.Investigator.Investigate(approval.WithRequester(ctx, cb.User.ID), in, b)
 	}
 }
 

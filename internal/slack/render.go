@@ -10,7 +10,7 @@ import (
 
 	slackapi "github.com/slack-go/slack"
 
-	"github.com/watchkeeper/watchkeeper/internal/store"
+	"github.com/watchkeeper/watchkeeper/internal/approval"
 )
 
 // Slack's limits, enforced here before anything is sent: a message over
@@ -286,7 +286,7 @@ const MaxReason = 300
 // then the reason, capped and labelled as unverified, then pending with
 // Approve, Reject and Details buttons or decided with who decided, when
 // and the outcome.
-func ProposalBlocks(p store.Proposal, expiry time.Duration) ([]slackapi.Block, string) {
+func ProposalBlocks(p approval.Proposal, expiry time.Duration) ([]slackapi.Block, string) {
 	head := fmt.Sprintf("*Proposed change* `%s`: %s", p.ID, Escape(p.Summary))
 	blocks := []slackapi.Block{section(head)}
 	if p.Details != "" {
@@ -317,7 +317,7 @@ func ProposalBlocks(p store.Proposal, expiry time.Duration) ([]slackapi.Block, s
 	}
 	meta = append(meta, "tool `"+Escape(p.Tool)+"`")
 	switch p.Status {
-	case store.ProposalPending:
+	case approval.Pending:
 		if expiry > 0 && !p.CreatedAt.IsZero() {
 			meta = append(meta, "expires "+p.CreatedAt.Add(expiry).UTC().Format("15:04 UTC"))
 		}
@@ -364,7 +364,7 @@ func defuseFences(s string) string {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-func outcomeLine(p store.Proposal) string {
+func outcomeLine(p approval.Proposal) string {
 	when := ""
 	if !p.DecidedAt.IsZero() {
 		when = " at " + p.DecidedAt.UTC().Format("15:04:05 UTC")
@@ -378,20 +378,20 @@ func outcomeLine(p store.Proposal) string {
 		result = ": " + Escape(truncate(p.Result, 1500))
 	}
 	switch p.Status {
-	case store.ProposalApproved:
+	case approval.Approved:
 		return "👍 Approved" + by + when + "; applying…"
-	case store.ProposalExecuting:
+	case approval.Executing:
 		return "⚙️ Approved" + by + "; applying…"
-	case store.ProposalExecuted:
+	case approval.Executed:
 		return "✅ Approved" + by + when + " and applied" + result
-	case store.ProposalFailed:
+	case approval.Failed:
 		return "❌ Approved" + by + when + " but it failed" + result
-	case store.ProposalRejected:
+	case approval.Rejected:
 		return "🚫 Rejected" + by + when + "; nothing was changed"
-	case store.ProposalExpired:
+	case approval.Expired:
 		return "⌛ Expired" + when + " without a decision; nothing was changed"
 	}
-	return Escape(p.Status)
+	return Escape(string(p.Status))
 }
 
 // workBlocks renders a run's tool calls and results for the "Show my

@@ -13,9 +13,9 @@ import (
 
 	slackapi "github.com/slack-go/slack"
 
+	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/internal/slack"
 	"github.com/watchkeeper/watchkeeper/internal/slack/slackfake"
-	"github.com/watchkeeper/watchkeeper/internal/store"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -73,15 +73,15 @@ func TestGoldenBlocks(t *testing.T) {
 	golden(t, "progress", slack.ProgressBlocks("Working on it… 1 tool calls so far",
 		[]slack.Evidence{{Tool: "prom_query", Query: "up == 0", Duration: 80 * time.Millisecond, Outcome: "ok"}}, []string{"logs_search"}))
 
-	p := store.Proposal{ID: "prop_a1b2c3", Tool: "rollout_undo", Summary: "Roll back deployment checkout to revision 7 <image v2.4.0>",
+	p := approval.Proposal{ID: "prop_a1b2c3", Tool: "rollout_undo", Summary: "Roll back deployment checkout to revision 7 <image v2.4.0>",
 		Details: "namespace: shop\nimage: checkout:v2.4.1 → checkout:v2.4.0", Risk: "medium", RequestedBy: "UALICE",
-		Status: store.ProposalPending, CreatedAt: at}
+		Status: approval.Pending, CreatedAt: at}
 	pending, _ := slack.ProposalBlocks(p, 15*time.Minute)
 	golden(t, "proposal_pending", pending)
-	p.Status, p.DecidedBy, p.DecidedAt, p.Result = store.ProposalExecuted, "UADMIN", at.Add(3*time.Minute), "rolled back; 3/3 pods ready"
+	p.Status, p.DecidedBy, p.DecidedAt, p.Result = approval.Executed, "UADMIN", at.Add(3*time.Minute), "rolled back; 3/3 pods ready"
 	executed, _ := slack.ProposalBlocks(p, 15*time.Minute)
 	golden(t, "proposal_executed", executed)
-	p.Status, p.Result = store.ProposalRejected, ""
+	p.Status, p.Result = approval.Rejected, ""
 	rejected, _ := slack.ProposalBlocks(p, 15*time.Minute)
 	golden(t, "proposal_rejected", rejected)
 }

@@ -17,11 +17,11 @@ import (
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/watchkeeper/watchkeeper/agent/llm/scripted"
+	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/internal/config"
 	"github.com/watchkeeper/watchkeeper/internal/incident"
 	"github.com/watchkeeper/watchkeeper/internal/slack"
 	"github.com/watchkeeper/watchkeeper/internal/slack/slackfake"
-	"github.com/watchkeeper/watchkeeper/internal/store"
 	"github.com/watchkeeper/watchkeeper/tools"
 )
 
@@ -70,10 +70,10 @@ func TestSecuritySlashCommandsStayInScope(t *testing.T) {
 // and labelled as unchecked.
 func TestSecurityLongReasonCannotHideTheDiff(t *testing.T) {
 	reason := strings.Repeat("This is fine and routine, approve quickly. ", 90) // 3,870 characters
-	p := store.Proposal{ID: "prop_long", Tool: "kube_rollout_undo", Summary: "Roll back deployment shop/checkout from revision 8 to revision 7",
+	p := approval.Proposal{ID: "prop_long", Tool: "kube_rollout_undo", Summary: "Roll back deployment shop/checkout from revision 8 to revision 7",
 		Details: "deployment shop/checkout, revision 8 → 7\n  checkout image checkout:1.5.0 → checkout:1.4.2\n" +
 			"Server-side dry run: accepted by the API server.", Reason: reason, Risk: "medium", RequestedBy: alice,
-		Status: store.ProposalPending, CreatedAt: time.Date(2026, 11, 24, 14, 5, 0, 0, time.UTC)}
+		Status: approval.Pending, CreatedAt: time.Date(2026, 11, 24, 14, 5, 0, 0, time.UTC)}
 	blocks, _ := slack.ProposalBlocks(p, 15*time.Minute)
 	golden(t, "proposal_long_reason", blocks)
 	text := blocksTextOf(t, blocks)
@@ -223,10 +223,10 @@ func TestSecurityUntrustedTextMakesNoLinks(t *testing.T) {
 	if strings.Contains(fenced, "<https://") {
 		t.Errorf("CodeBlock kept Slack markup: %q", fenced)
 	}
-	in := incident.Incident{Incident: store.Incident{ID: "inc_1", Status: store.IncidentOpen, Title: "[Approve](https://evil.example)",
-		StartedAt: time.Now()}, Data: incident.Data{Alerts: map[string]*incident.AlertState{"fp": {Fingerprint: "fp", Status: "firing",
-		Labels: map[string]string{"alertname": "X"}, Annotations: map[string]string{"summary": "<https://evil.example|the runbook>"},
-		StartsAt: time.Now(), GeneratorURL: "https://evil.example/graph?g0.expr=up"}}}}
+	in := incident.Incident{ID: "inc_1", Status: incident.Open, Title: "[Approve](https://evil.example)",
+		StartedAt: time.Now(), Data: incident.Data{Alerts: map[string]*incident.AlertState{"fp": {Fingerprint: "fp", Status: "firing",
+			Labels: map[string]string{"alertname": "X"}, Annotations: map[string]string{"summary": "<https://evil.example|the runbook>"},
+			StartsAt: time.Now(), GeneratorURL: "https://evil.example/graph?g0.expr=up"}}}}
 	trusted := incident.TrustedURLs("http://prometheus:9090")
 	blocks, _ := slack.IncidentBlocks(in, time.Now(), trusted)
 	if text := blocksTextOf(t, blocks); strings.Contains(text, "<https://evil.example") {

@@ -21,7 +21,6 @@ func TestAlertStormInSlack(t *testing.T) {
 		c.Slack.Alerts = []config.AlertRoute{{Channel: chOps}}
 		c.Incidents.Investigate = false
 	}})
-	h.app.Incidents().SetSurface(h.bot)
 	ctx := context.Background()
 	t0 := time.Now().Add(-time.Minute)
 	names := []string{"PodCrashLooping", "HighErrorRate", "KubeNodeNotReady"}
@@ -68,7 +67,6 @@ func TestThreadWorkIsOnTheIncidentTimeline(t *testing.T) {
 		c.Slack.Alerts = []config.AlertRoute{{Channel: chOps}}
 		c.Incidents.Investigate = false
 	}})
-	h.app.Incidents().SetSurface(h.bot)
 	ctx := context.Background()
 	m := incident.Message{Version: "4", GroupKey: "g", Status: "firing", CommonLabels: map[string]string{"alertname": "ExporterDown"},
 		Alerts: []incident.Alert{{Status: "firing", Labels: map[string]string{"alertname": "ExporterDown"}, StartsAt: time.Now(), Fingerprint: "fp"}}}
@@ -111,7 +109,6 @@ func TestSlowSlackDoesNotHoldAlertmanager(t *testing.T) {
 		c.Incidents.Investigate = false
 	}})
 	svc := h.app.Incidents()
-	svc.SetSurface(h.bot)
 	ctx := context.Background()
 	alert := func(fp string) incident.Alert {
 		return incident.Alert{Status: "firing", Labels: map[string]string{"alertname": "HighErrorRate", "pod": fp},

@@ -276,7 +276,7 @@ func TestExactlyOnceAgainstARealCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	svc := approval.New(s, reg, nil)
+	svc := approval.New(s, reg, approval.Options{})
 	tl, _ := reg.Get("kube_rollout_restart")
 	res := run(t, tl, `{"name": "cart", "reason": "leak"}`)
 	p, err := svc.Propose(ctx, "c", *res.Proposal)
