@@ -257,8 +257,8 @@ type Options struct {
 // (UpdateIncidents, through the Ledger), so replicas on one store cannot
 // both open an incident for a group or lose each other's events.
 type Service struct {
-	*Ledger
-	opts Options
+	ledger *Ledger
+	opts   Options
 	// slots holds a token per follow-up running (MaxFollowUps); kick
 	// wakes RunFollowUps when one frees.
 	slots chan struct{}
@@ -293,7 +293,7 @@ func New(o Options) *Service {
 	if o.Reporter == nil {
 		o.Reporter, _ = o.Surface.(Reporter)
 	}
-	return &Service{Ledger: o.Ledger, opts: o, slots: make(chan struct{}, o.MaxFollowUps), kick: make(chan struct{}, 1)}
+	return &Service{ledger: o.Ledger, opts: o, slots: make(chan struct{}, o.MaxFollowUps), kick: make(chan struct{}, 1)}
 }
 
 // Outcome says what a notification did.
@@ -663,10 +663,26 @@ func (l *Ledger) Acknowledge(ctx context.Context, id, user string) (in Incident,
 	return in, by, nil
 }
 
+// Ledger returns the incidents the service keeps.
+func (s *Service) Ledger() *Ledger { return s.ledger }
+
+// Get returns an incident.
+func (s *Service) Get(ctx context.Context, id string) (Incident, error) { return s.ledger.Get(ctx, id) }
+
+// ByThread returns the incident whose parent message is ts in channel.
+func (s *Service) ByThread(ctx context.Context, channel, ts string) (Incident, bool) {
+	return s.ledger.ByThread(ctx, channel, ts)
+}
+
+// List returns up to limit incidents in status st, newest first.
+func (s *Service) List(ctx context.Context, st Status, limit int) ([]Incident, error) {
+	return s.ledger.List(ctx, st, limit)
+}
+
 // Record adds an event to an incident's timeline and, for an
 // acknowledgement, updates its message.
 func (s *Service) Record(ctx context.Context, id, kind, text, actor string) (Incident, error) {
-	in, err := s.Ledger.Record(ctx, id, kind, text, actor)
+	in, err := s.ledger.Record(ctx, id, kind, text, actor)
 	if err == nil && kind == "acknowledged" {
 		s.update(ctx, in)
 	}
@@ -676,7 +692,7 @@ func (s *Service) Record(ctx context.Context, id, kind, text, actor string) (Inc
 // Acknowledge is Ledger.Acknowledge, updating the incident's message when
 // this was the first acknowledgement.
 func (s *Service) Acknowledge(ctx context.Context, id, user string) (Incident, string, error) {
-	in, by, err := s.Ledger.Acknowledge(ctx, id, user)
+	in, by, err := s.ledger.Acknowledge(ctx, id, user)
 	if err == nil && by == user {
 		s.update(ctx, in)
 	}
