@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -100,10 +102,20 @@ func (s *Schema) validate(path string, v any, errs *[]error) {
 			fail("expected an object, got %s", jsonKind(v))
 			return
 		}
+		// Every missing argument in one error: a caller told one at a time
+		// (a model or a person) needs as many attempts as there are gaps.
+		var missing []MissingArg
 		for _, r := range s.Required {
 			if _, ok := m[r]; !ok {
-				*errs = append(*errs, fmt.Errorf("missing required argument %q", join(path, r)))
+				arg := MissingArg{Name: r}
+				if ps := s.Properties[r]; ps != nil {
+					arg.Description = ps.Description
+				}
+				missing = append(missing, arg)
 			}
+		}
+		if len(missing) > 0 {
+			*errs = append(*errs, &MissingError{Path: path, Args: missing})
 		}
 		keys := make([]string, 0, len(m))
 		for k := range m {
@@ -114,7 +126,11 @@ func (s *Schema) validate(path string, v any, errs *[]error) {
 			ps, ok := s.Properties[k]
 			if !ok {
 				if s.AdditionalProperties != nil && !*s.AdditionalProperties {
-					*errs = append(*errs, fmt.Errorf("unknown argument %q; valid arguments are %s", join(path, k), propNames(s)))
+					msg := fmt.Sprintf("unknown argument %q; valid arguments are %s", join(path, k), propNames(s))
+					if near := Suggest(k, slices.Sorted(maps.Keys(s.Properties))); len(near) > 0 {
+						msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(near, " or "))
+					}
+					*errs = append(*errs, errors.New(msg))
 				}
 				continue
 			}
@@ -166,6 +182,55 @@ func (s *Schema) validate(path string, v any, errs *[]error) {
 			fail("expected true or false, got %s", jsonKind(v))
 		}
 	}
+}
+
+// MissingError is every required argument a call left out of one object.
+// Validate returns it (joined with any other problems), so a surface can
+// find it with errors.As and show the arguments with an example.
+type MissingError struct {
+	// Path is the object they are missing from: "" for the arguments
+	// themselves, "deep" for a nested object.
+	Path string
+	// Args are the missing arguments, in the order the schema requires
+	// them.
+	Args []MissingArg
+}
+
+// MissingArg is one missing argument and what the schema says it is.
+type MissingArg struct{ Name, Description string }
+
+// Error names each argument with the start of its description, which is
+// what a model (or a person) needs to fill it in; the full descriptions
+// are in the tool's schema.
+func (e *MissingError) Error() string {
+	parts := make([]string, len(e.Args))
+	for i, a := range e.Args {
+		parts[i] = strconv.Quote(join(e.Path, a.Name))
+		if d := ShortDescription(a.Description); d != "" {
+			parts[i] += " (" + d + ")"
+		}
+	}
+	if len(parts) == 1 {
+		return "missing required argument " + parts[0]
+	}
+	return "missing required arguments " + strings.Join(parts, ", ")
+}
+
+// ShortDescription is the start of an argument's description, up to the
+// first ";" and at most about 80 characters, cut between words: "PromQL
+// expression" rather than the defaults and caveats that follow.
+func ShortDescription(desc string) string {
+	desc, _, _ = strings.Cut(strings.TrimSpace(desc), ";")
+	desc = strings.TrimSuffix(strings.TrimSpace(desc), ".")
+	r := []rune(desc)
+	if len(r) <= 80 {
+		return desc
+	}
+	cut := string(r[:80])
+	if i := strings.LastIndexByte(cut, ' '); i > 40 {
+		cut = cut[:i]
+	}
+	return strings.TrimRight(cut, " ,:") + "…"
 }
 
 // DecodeArgs decodes validated args into dst, rejecting unknown fields. The

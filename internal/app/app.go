@@ -24,6 +24,7 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/slack"
 	"github.com/watchkeeper/watchkeeper/internal/store"
 	"github.com/watchkeeper/watchkeeper/internal/telemetry"
+	"github.com/watchkeeper/watchkeeper/internal/triage"
 	"github.com/watchkeeper/watchkeeper/internal/version"
 	"github.com/watchkeeper/watchkeeper/tools"
 	"github.com/watchkeeper/watchkeeper/tools/clock"
@@ -46,6 +47,11 @@ type Options struct {
 	// Slack adjusts the Slack surface's options before it is built
 	// (tests: a faster pace, their own logger).
 	Slack func(*slack.Options)
+	// Reporter shows investigations and Notifier what approvals settle
+	// without a click, when Slack is not configured (the terminal's
+	// chat.Follower); nil: the log.
+	Reporter incident.Reporter
+	Notifier approval.Notifier
 }
 
 // App is a running Watchkeeper. Close it when done.
@@ -66,7 +72,11 @@ type App struct {
 	playbook  incident.Playbook
 	ledger    *incident.Ledger
 	policy    approval.Policy
-	runbooks  *runbook.Repo
+	// notifier is told what approvals settle without a click.
+	notifier approval.Notifier
+	// triage answers questions when no model is configured.
+	triage   *triage.Triage
+	runbooks *runbook.Repo
 	// elector is set when replicas elect a leader (leader_election).
 	elector *leader.Elector
 }
@@ -134,8 +144,14 @@ func (a *App) build(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
-	a.approvals = approval.New(a.store, a.tools, approval.Options{Expiry: cfg.Approval.Expiry.D(), Redactor: a.redactor,
-		Logger: logger.With("component", "approval")})
+	ao := approval.Options{Expiry: cfg.Approval.Expiry.D(), Redactor: a.redactor, Logger: logger.With("component", "approval")}
+	if opts.Clock != nil {
+		// A change to a world with its own clock (the sandbox, which may
+		// run faster than real time) is checked when that world's time
+		// says so.
+		ao.After = worldAfter(opts.Clock)
+	}
+	a.approvals = approval.New(a.store, a.tools, ao)
 	a.metrics.WatchApprovalQueue(approvalQueue(a.store, cfg.Approval.Expiry.D()))
 	a.memory = conversation.New(a.store, cfg.Memory.ContextTokens, a.model, logger.With("component", "memory"))
 	if a.model != nil {
@@ -150,6 +166,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 			WorldNow:    opts.Clock,
 		})
 	}
+	a.triage = triageOf(a, opts.Clock)
 	// Incidents are built in the order they depend on each other, each
 	// complete when built: the ledger (the store's incidents) first, so
 	// that the investigation and the Slack surface can change incidents;
@@ -172,12 +189,19 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	if cfg.Incidents.Investigate {
 		inc.Investigator = a.playbook
 	}
+	a.notifier = opts.Notifier
 	if a.slack != nil {
 		// Incidents open threads in Slack; investigations report there.
 		inc.Surface, inc.Reporter = a.slack, a.slack
 		if cfg.Incidents.PostmortemOnResolve {
 			inc.OnResolved = a.draftPostmortem
 		}
+		a.notifier = a.slack
+	} else {
+		inc.Reporter = opts.Reporter
+	}
+	if a.notifier == nil {
+		a.notifier = approval.LogNotifier{Logger: logger.With("component", "approval")}
 	}
 	a.incidents = incident.New(inc)
 	return nil
@@ -236,7 +260,7 @@ func (a *App) Ask(ctx context.Context, source, conv, input string, obs agent.Obs
 // AskScoped is Ask limited to scope (a Slack channel's tools and namespaces).
 func (a *App) AskScoped(ctx context.Context, source, conv, input string, scope agent.Scope, obs agent.Observer) (*agent.Result, error) {
 	if a.agent == nil {
-		return nil, errors.New("no language model is configured")
+		return a.answerWithoutModel(ctx, source, conv, input, scope, obs)
 	}
 	hist, err := a.memory.History(ctx, conv)
 	if err != nil {
@@ -312,24 +336,7 @@ func (a *App) Serve(ctx context.Context) error {
 	// Scheduled work (overdue checks of applied changes, expiring
 	// proposals, incident follow-ups whose process died) is the leader's
 	// with several replicas.
-	notify := a.approvalNotifier()
-	// Changes applied here are checked here when due.
-	g.Go(func() error { a.approvals.Run(gctx, notify); return nil })
-	if a.elector != nil {
-		g.Go(func() error { a.elector.Run(gctx); return nil })
-		g.Go(func() error {
-			a.elector.While(gctx, func(ctx context.Context) { a.approvals.RunScheduled(ctx, notify) })
-			return nil
-		})
-		g.Go(func() error { a.elector.While(gctx, a.incidents.RunFollowUps); return nil })
-	} else {
-		// Whatever a crash left half-way is settled now (once it is old
-		// enough that no other process can still be applying it: the old
-		// pod of a rolling update may be).
-		a.approvals.Reconcile(gctx, approval.StuckAfter, notify)
-		g.Go(func() error { a.approvals.RunScheduled(gctx, notify); return nil })
-		g.Go(func() error { a.incidents.RunFollowUps(gctx); return nil })
-	}
+	g.Go(func() error { a.Background(gctx); return nil })
 	if bot != nil {
 		g.Go(func() error {
 			if err := bot.Serve(gctx); err != nil {
@@ -360,12 +367,10 @@ func (a *App) Slack() (*slack.Bot, error) {
 
 // newSlack builds the Slack surface; tune adjusts its options (tests).
 func (a *App) newSlack(tune func(*slack.Options)) (*slack.Bot, error) {
-	var asker slack.Asker
-	if a.agent != nil {
-		asker = a.Surface("Slack")
-	}
+	// Without a model, questions are answered by the investigation that
+	// fits them (triage), so the surface always has an asker.
 	o := slack.Options{
-		Config: a.cfg.Slack, Asker: asker, Tools: a.tools, Invoker: a.Invoker(), Approvals: a.approvals,
+		Config: a.cfg.Slack, Asker: a.Surface("Slack"), NoModel: a.agent == nil, Tools: a.tools, Invoker: a.Invoker(), Approvals: a.approvals,
 		Policy: a.policy, Incidents: a.ledger, Investigator: a.playbook,
 		Expiry: a.cfg.Approval.Expiry.D(), Store: a.store, Redactor: a.redactor, Metrics: a.metrics, Leadership: a.leadership(),
 		TrustedLinks: incident.TrustedURLs(trustedGenerators(a.cfg)...),
@@ -393,13 +398,31 @@ func (a *App) draftPostmortem(ctx context.Context, in incident.Incident) {
 	}
 }
 
-// approvalNotifier is who is told what happened to proposals without a
-// click: the Slack surface, else the log.
-func (a *App) approvalNotifier() approval.Notifier {
-	if a.slack != nil {
-		return a.slack
+// Background runs the work that outlives a request until ctx ends, and
+// returns when all of it has stopped: checks of the changes applied here,
+// and the scheduled work (overdue checks, expiry, incident follow-ups) —
+// the leader's when replicas elect one. Serve runs it; a terminal session
+// runs it beside the chat.
+func (a *App) Background(ctx context.Context) {
+	var g errgroup.Group
+	// Changes applied here are checked here when due.
+	g.Go(func() error { a.approvals.Run(ctx, a.notifier); return nil })
+	if a.elector != nil {
+		g.Go(func() error { a.elector.Run(ctx); return nil })
+		g.Go(func() error {
+			a.elector.While(ctx, func(ctx context.Context) { a.approvals.RunScheduled(ctx, a.notifier) })
+			return nil
+		})
+		g.Go(func() error { a.elector.While(ctx, a.incidents.RunFollowUps); return nil })
+	} else {
+		// Whatever a crash left half-way is settled now (once it is old
+		// enough that no other process can still be applying it: the old
+		// pod of a rolling update may be).
+		a.approvals.Reconcile(ctx, approval.StuckAfter, a.notifier)
+		g.Go(func() error { a.approvals.RunScheduled(ctx, a.notifier); return nil })
+		g.Go(func() error { a.incidents.RunFollowUps(ctx); return nil })
 	}
-	return approval.LogNotifier{Logger: a.logger.With("component", "approval")}
+	_ = g.Wait()
 }
 
 // ApprovalPolicy is the configured approval policy: rules when there are any, else

@@ -11,6 +11,7 @@ import (
 	"github.com/watchkeeper/watchkeeper/agent/llm/openai"
 	"github.com/watchkeeper/watchkeeper/agent/llm/scripted"
 	"github.com/watchkeeper/watchkeeper/internal/config"
+	"github.com/watchkeeper/watchkeeper/internal/triage"
 )
 
 func TestBuildModelPerProvider(t *testing.T) {
@@ -61,8 +62,11 @@ func TestNewFailsCleanly(t *testing.T) {
 	if a.HasModel() {
 		t.Error("no model configured, yet HasModel")
 	}
-	if _, err := a.Ask(context.Background(), "test", "c", "q", nil); err == nil {
-		t.Error("Ask without a model should fail")
+	// Without a model a question is routed to an investigation; "q"
+	// fits none, and the answer says what can be asked.
+	if res, err := a.Ask(context.Background(), "test", "c", "q", nil); err != nil || res.Outcome != triage.NotUnderstood ||
+		!strings.Contains(res.Answer, "/tools") {
+		t.Errorf("Ask without a model: %+v, %v", res, err)
 	}
 	if err := a.Close(); err != nil {
 		t.Error(err)

@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/watchkeeper/watchkeeper/agent"
 	"github.com/watchkeeper/watchkeeper/internal/approval"
+	"github.com/watchkeeper/watchkeeper/internal/triage"
 	"github.com/watchkeeper/watchkeeper/tools"
 )
 
@@ -40,6 +40,7 @@ type Approvals interface {
 	Propose(ctx context.Context, conversationID string, p tools.Proposal) (tools.Proposal, error)
 	Decide(ctx context.Context, id, actor string, approve bool) (approval.Proposal, error)
 	Execute(ctx context.Context, id, actor string) (tools.Result, error)
+	Get(ctx context.Context, id string) (approval.Proposal, error)
 }
 
 // Redactor hides secrets in text shown to the person.
@@ -66,8 +67,11 @@ type Config struct {
 	User string
 	// Banner is printed when an interactive session starts.
 	Banner string
-	// NoModelHelp says how to configure a model.
+	// NoModelHelp says how to configure a model. With NoModel it is shown
+	// once per session, after the first answer (questions are then
+	// answered by the deterministic investigation that fits them).
 	NoModelHelp string
+	NoModel     bool
 	// ConversationID resumes a conversation; a new one is made when empty.
 	ConversationID string
 	// Commands are extra /commands, by name without the slash.
@@ -100,6 +104,8 @@ type Chat struct {
 	in   lineReader
 	// noticeMu guards writes of notices, which come from other goroutines.
 	noticeMu sync.Mutex
+	// modelNoted is set once the session has said how to add a model.
+	modelNoted bool
 }
 
 func (c *Chat) setInput(r lineReader) {
@@ -149,7 +155,7 @@ func New(cfg Config) *Chat {
 func (c *Chat) ConversationID() string { return c.conv }
 
 // ErrNoModel is returned by Once when a question needs a model and none is
-// configured.
+// configured: it fitted none of the investigations run without one.
 var ErrNoModel = errors.New("no language model is configured")
 
 // ErrRunFailed is returned by Once when the agent ended without an answer.
@@ -183,9 +189,6 @@ func (c *Chat) Loop(ctx context.Context) error {
 	defer c.in.Close()
 	if c.cfg.Banner != "" {
 		fmt.Fprintln(c.cfg.Out, c.cfg.Banner)
-	}
-	if c.cfg.Asker == nil {
-		fmt.Fprintln(c.cfg.Err, c.cfg.NoModelHelp)
 	}
 	for {
 		if ctx.Err() != nil {
@@ -250,6 +253,14 @@ func (c *Chat) ask(ctx context.Context, question string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrRunFailed, err)
 	}
+	if c.cfg.NoModel && !c.modelNoted && c.cfg.NoModelHelp != "" {
+		c.modelNoted = true
+		fmt.Fprintln(c.cfg.Err, c.r.paint(dim, c.cfg.NoModelHelp))
+	}
+	if res != nil && res.Outcome == triage.NotUnderstood {
+		// Answered with what can be asked: a script gets a failure.
+		return ErrNoModel
+	}
 	return nil
 }
 
@@ -303,6 +314,26 @@ func (c *Chat) approve(ctx context.Context, p tools.Proposal) error {
 	return nil
 }
 
+// decideLater puts a stored, pending proposal to the person: one made
+// outside a question (the way back after a check of an applied change).
+func (c *Chat) decideLater(ctx context.Context, id string) error {
+	if id == "" {
+		return errors.New("usage: /approve ID (the proposal's ID, e.g. prop_1a2b3c4d5e6f)")
+	}
+	if c.cfg.Approvals == nil {
+		return errors.New("approvals are not available in this session")
+	}
+	p, err := c.cfg.Approvals.Get(ctx, id)
+	if err != nil {
+		return fmt.Errorf("no proposal %s: %w", id, err)
+	}
+	if p.Status != approval.Pending {
+		return fmt.Errorf("proposal %s is %s; only a pending proposal can be decided", id, p.Status)
+	}
+	tp := p.ToolProposal()
+	return c.approve(ctx, tp)
+}
+
 func (c *Chat) remember(ctx context.Context, note string) {
 	if c.cfg.Asker == nil {
 		return
@@ -312,14 +343,26 @@ func (c *Chat) remember(ctx context.Context, note string) {
 	}
 }
 
-const helpText = `Ask a question in plain words, e.g. "why is checkout slow since 14:00?".
-Commands:
-  /help              this help
-  /tools             list the tools the agent can use
-  /run TOOL JSON     run a tool yourself, e.g. /run current_time {"resolve": ["2h ago"]}
-  /reset             forget this conversation and start a new one
-  /quit              leave (also Ctrl-D)
-Ctrl-C cancels a question that is running.`
+const helpText = `Commands:
+  /tools                   list the tools, with their arguments
+  /tools NAME              one tool's arguments: types, defaults, values, an example
+  /run TOOL key=value …    run a tool yourself; quote a value with spaces ("…" or '…');
+                           lists are comma-separated, a JSON value is accepted too
+  /run TOOL TEXT           for a tool with one required argument, the rest of the line is it
+  /run TOOL {JSON}         the arguments as one JSON object, as the model sends them
+  /approve ID              decide a pending proposal made earlier (a way back after a check)
+  /reset                   forget this conversation and start a new one
+  /help                    this help
+  /quit                    leave (also Ctrl-D)
+Examples:
+  /run prom_query count(up)
+  /run prom_query sum(rate(http_requests_total[5m])) by (job)
+  /run prom_query up time="10m ago"
+  /run current_time resolve="2h ago,yesterday 23:00" timezone=Europe/Berlin
+  /run current_time {"resolve": ["2h ago"]}
+Tab completes commands, tool names and argument names. A tool that changes
+something asks for approval first. Ctrl-C cancels a question that is running.
+Anything that does not start with / is a question, e.g. "why is checkout slow since 14:00?".`
 
 // command runs a /command and reports whether the session should end.
 func (c *Chat) command(ctx context.Context, line string) (quit bool, err error) {
@@ -335,7 +378,7 @@ func (c *Chat) command(ctx context.Context, line string) (quit bool, err error) 
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			fmt.Fprintf(c.cfg.Out, "  /%-17s %s\n", n, c.cfg.Commands[n].Help)
+			fmt.Fprintf(c.cfg.Out, "  /%-23s %s\n", n, c.cfg.Commands[n].Help)
 		}
 	case "/reset":
 		if c.cfg.Asker != nil {
@@ -346,9 +389,11 @@ func (c *Chat) command(ctx context.Context, line string) (quit bool, err error) 
 		c.conv = newConversationID()
 		fmt.Fprintln(c.cfg.Out, "Started a new conversation.")
 	case "/tools":
-		c.r.tools(c.cfg.Tools.Specs())
+		return false, c.showTools(strings.TrimSpace(rest))
 	case "/run":
 		return false, c.runTool(ctx, strings.TrimSpace(rest))
+	case "/approve":
+		return false, c.decideLater(ctx, strings.TrimSpace(rest))
 	default:
 		if cmd, ok := c.cfg.Commands[strings.TrimPrefix(name, "/")]; ok {
 			out, err := cmd.Run(ctx, strings.TrimSpace(rest))
@@ -368,23 +413,35 @@ func (c *Chat) command(ctx context.Context, line string) (quit bool, err error) 
 func (c *Chat) runTool(ctx context.Context, rest string) error {
 	name, argText, _ := strings.Cut(rest, " ")
 	if name == "" {
-		return errors.New(`usage: /run TOOL JSON, e.g. /run current_time {"timezone": "UTC"}`)
+		return errors.New(runUsage)
 	}
-	if _, ok := c.cfg.Tools.Get(name); !ok {
-		return fmt.Errorf("no tool called %q; /tools lists them", name)
+	spec, err := c.spec(name)
+	if err != nil {
+		return err
 	}
-	argText = strings.TrimSpace(argText)
-	if argText == "" {
-		argText = "{}"
+	args, err := tools.ParseArgs(spec, argText)
+	if err != nil {
+		return fmt.Errorf("%s: %w\n%s", name, err, exampleHint(spec))
 	}
-	if !json.Valid([]byte(argText)) {
-		return fmt.Errorf("%s: the arguments are not valid JSON: %s", name, shorten(argText, 100))
-	}
-	inv := c.cfg.Invoker.Invoke(ctx, tools.Invocation{Tool: name, Args: json.RawMessage(argText), Policy: c.cfg.Scope, Source: "terminal"})
+	inv := c.cfg.Invoker.Invoke(ctx, tools.Invocation{Tool: name, Args: args, Policy: c.cfg.Scope, Source: "terminal"})
 	switch inv.Outcome {
 	case tools.OutcomeOK:
 	case tools.OutcomeError, tools.OutcomePanic:
+		// The invoker's reasons name the tool ("tool prom_query failed:
+		// …"); saying it twice only pushes the cause to the right.
+		if strings.Contains(inv.Reason, name) {
+			return errors.New(inv.Reason)
+		}
 		return fmt.Errorf("%s failed: %s", name, inv.Reason)
+	case tools.OutcomeToolError:
+		// No result: the schema refused the arguments before the tool
+		// ran. Say everything that is wrong, with a call to copy.
+		if inv.Result == nil {
+			if err := argsProblem(spec, args); err != nil {
+				return errors.New(c.cfg.Redactor.Redact(err.Error()))
+			}
+		}
+		return fmt.Errorf("%s: %s", name, inv.Reason)
 	default:
 		return fmt.Errorf("%s: %s", name, inv.Reason)
 	}

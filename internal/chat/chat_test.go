@@ -203,7 +203,7 @@ func TestRunCommand(t *testing.T) {
 	tests := []struct {
 		line, wantErr string
 	}{
-		{"/run", "usage: /run TOOL JSON"},
+		{"/run", "usage: /run TOOL key=value"},
 		{"/run nope {}", `no tool called "nope"`},
 		{`/run current_time {"tz": "x"}`, `unknown argument "tz"`},
 		{`/run current_time {"timezone": "Nowhere/City"}`, `unknown time zone "Nowhere/City"`},
@@ -268,5 +268,31 @@ func TestProposalFromAFailedRunIsStillDecided(t *testing.T) {
 	}
 	if h.tool.applied.Load() != 1 || !strings.Contains(h.out.String(), "Applied prop_") {
 		t.Errorf("applied=%d out=%s", h.tool.applied.Load(), h.out.String())
+	}
+}
+
+// A proposal made outside a question (the way back after a check) is
+// decided with /approve; one already decided is refused.
+func TestApproveLater(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	p, err := h.app.Approvals().Propose(ctx, "chat:1", tools.Proposal{Tool: "restart_deployment", Summary: "Roll back checkout",
+		Args: json.RawMessage(`{"name":"checkout"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.chat("y\n").Once(ctx, "/approve "+p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(h.out.String(), "Proposed change "+p.ID+": Roll back checkout") || !strings.Contains(h.out.String(), "Applied "+p.ID) ||
+		h.tool.applied.Load() != 1 {
+		t.Fatalf("applied %d; stdout:\n%s", h.tool.applied.Load(), h.out.String())
+	}
+	err = h.chat("y\n").Once(ctx, "/approve "+p.ID)
+	if err == nil || !strings.Contains(err.Error(), "is executed; only a pending proposal") || h.tool.applied.Load() != 1 {
+		t.Errorf("approving it again: %v (applied %d)", err, h.tool.applied.Load())
+	}
+	if err := h.chat("").Once(ctx, "/approve prop_nope"); err == nil || !strings.Contains(err.Error(), "no proposal prop_nope") {
+		t.Errorf("an unknown proposal: %v", err)
 	}
 }

@@ -64,9 +64,7 @@ func newEditor(cfg Config) (*editor, error) {
 		EOFPrompt:       "",
 		Stdout:          cfg.Out,
 		Stderr:          cfg.Err,
-		AutoComplete: readline.NewPrefixCompleter(
-			readline.PcItem("/help"), readline.PcItem("/tools"), readline.PcItem("/run"),
-			readline.PcItem("/reset"), readline.PcItem("/quit")),
+		AutoComplete:    newCompleter(cfg),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start line editing: %w", err)

@@ -86,17 +86,21 @@ func (r *renderer) proposal(p tools.Proposal) {
 	fmt.Fprintln(r.out, "Nothing changes unless you approve.")
 }
 
+// tools lists the tools, one line of description each (its first
+// sentence: "e.g." does not end one) and a line of argument names.
 func (r *renderer) tools(specs []tools.Spec) {
 	if len(specs) == 0 {
 		fmt.Fprintln(r.out, "No tools are available yet.")
 		return
 	}
+	fmt.Fprintln(r.out, "Tools (/tools NAME shows one's arguments and an example; /run NAME … runs it):")
 	for _, s := range specs {
-		desc, _, _ := strings.Cut(s.Description, ". ")
 		mark := ""
 		if s.Mutating {
 			mark = " (proposes changes; needs approval)"
 		}
-		fmt.Fprintf(r.out, "  %-22s %s%s\n", s.Name, strings.TrimSuffix(desc, "."), mark)
+		desc := strings.TrimSuffix(tools.FirstSentence(s.Description), ".")
+		fmt.Fprintf(r.out, "  %-22s %s%s\n", s.Name, desc, mark)
+		fmt.Fprintf(r.out, "  %-22s %s\n", "", r.paint(dim, argSummary(s)))
 	}
 }

@@ -105,6 +105,11 @@ type Options struct {
 	// its calls (schema, the channel's scope, timeout, redaction, metrics);
 	// without one, Tools with the Redactor and no metrics.
 	Invoker tools.Invoker
+	// NoModel says the Asker answers without a language model (by the
+	// investigation that fits a question): the incident assessment, which
+	// only a model can write, is skipped, and postmortems are drafted
+	// from the recorded facts.
+	NoModel bool
 	// Incidents and Investigator back the incident buttons (optional).
 	Incidents    Incidents
 	Investigator incident.Investigator

@@ -15,6 +15,7 @@ import (
 
 	"github.com/watchkeeper/watchkeeper/agent"
 	"github.com/watchkeeper/watchkeeper/internal/approval"
+	"github.com/watchkeeper/watchkeeper/internal/triage"
 	"github.com/watchkeeper/watchkeeper/tools"
 )
 
@@ -262,6 +263,9 @@ func (b *Bot) finish(ctx context.Context, r request, p *progress, res *agent.Res
 		a.Text, a.Failed = b.opts.Redactor.Redact(runErr.Error()), true
 	} else {
 		a.Text = res.Answer
+		if res.Model == triage.Model {
+			a.Text += "\n\n_" + triage.Note + "_"
+		}
 	}
 	blocks, fallback, overflow := AnswerBlocks(a)
 	msg := newMsg(r.channel, r.thread, fallback, blocks)

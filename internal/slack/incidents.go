@@ -215,7 +215,7 @@ func (b *Bot) ReportFindings(ctx context.Context, in incident.Incident, findings
 // Assess implements incident.Reporter: with a model, the agent writes an
 // assessment in the thread (and the thread is its conversation).
 func (b *Bot) Assess(ctx context.Context, in incident.Incident, prompt string) error {
-	if b.opts.Asker == nil {
+	if b.opts.Asker == nil || b.opts.NoModel {
 		return nil
 	}
 	in, ok := b.thread(ctx, in)
@@ -291,7 +291,7 @@ func (b *Bot) DraftPostmortem(ctx context.Context, in incident.Incident) {
 		return
 	}
 	draft, source := incident.Postmortem(in), "from the recorded facts; no language model is configured"
-	if b.opts.Asker != nil {
+	if b.opts.Asker != nil && !b.opts.NoModel {
 		res, err := b.opts.Asker.AskScoped(ctx, ConversationID(in.Channel, in.ThreadTS), incident.PostmortemPrompt(in), b.scopes.of(in.Channel), nil)
 		if err == nil && strings.TrimSpace(res.Answer) != "" {
 			draft, source = res.Answer, "written by "+res.Model+" from the recorded facts"

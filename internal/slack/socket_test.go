@@ -123,11 +123,16 @@ func TestDirectMessageAndAssistantThread(t *testing.T) {
 	}
 }
 
-func TestNoModelStillExplains(t *testing.T) {
+// Without a model a question is still answered: routed to the
+// investigation that fits it, with a note on what a model would add.
+func TestNoModelStillAnswers(t *testing.T) {
 	h := newHarness(t, harnessOpts{noModel: true})
 	ts := h.fake.UserMessage(chOps, alice, "hi", "")
 	h.send(slackfake.Mention(chOps, alice, ts, "", "why is it slow?"))
-	h.answered(chOps, ts, "No language model is configured")
+	m := h.answered(chOps, ts, "Answered without a language model")
+	if !strings.Contains(blocksText(m.Blocks), "What the evidence says") {
+		t.Errorf("answer: %s", blocksText(m.Blocks))
+	}
 }
 
 func TestReconnectsAfterDisconnect(t *testing.T) {
