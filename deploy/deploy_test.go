@@ -126,12 +126,10 @@ func TestChartRefusesWhatCannotWork(t *testing.T) {
 // against the real API server, the Prometheus Operator's CRDs installed.
 func TestChartAppliesServerSide(t *testing.T) {
 	helm(t) // skip before starting a control plane when helm is missing
-	k := testserver.StartKubernetes(t)
+	k := testserver.SharedKubernetes(t)
 	ctx := context.Background()
 	for _, ns := range []string{"watchkeeper", "shop", "payments"} {
-		if _, err := k.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
+		ensureNamespace(t, k, ns)
 	}
 	dyn, err := dynamic.NewForConfig(k.Admin)
 	if err != nil {
@@ -605,11 +603,9 @@ func TestSecurityImpersonationIsLimited(t *testing.T) {
 		}
 	}
 
-	k := testserver.StartKubernetes(t)
+	k := testserver.SharedKubernetes(t)
 	ctx := context.Background()
-	if _, err := k.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "watchkeeper"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	ensureNamespace(t, k, "watchkeeper")
 	dyn, err := dynamic.NewForConfig(k.Admin)
 	if err != nil {
 		t.Fatal(err)
@@ -635,6 +631,14 @@ func TestSecurityImpersonationIsLimited(t *testing.T) {
 		if _, err := ri.Patch(ctx, obj.GetName(), types.ApplyPatchType, body, metav1.PatchOptions{FieldManager: "watchkeeper-chart-test"}); err != nil {
 			t.Fatalf("apply %s %s: %v", obj.GetKind(), obj.GetName(), err)
 		}
+		// The control plane is shared: helm install (in
+		// TestChartAppliesServerSide) refuses to install over objects it
+		// did not make, so they go when the test ends.
+		t.Cleanup(func() {
+			if err := ri.Delete(context.Background(), obj.GetName(), metav1.DeleteOptions{}); err != nil {
+				t.Errorf("delete %s %s: %v", obj.GetKind(), obj.GetName(), err)
+			}
+		})
 	}
 	tok, err := k.Client.CoreV1().ServiceAccounts("watchkeeper").CreateToken(ctx, "watchkeeper",
 		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(3600))}}, metav1.CreateOptions{})
@@ -685,3 +689,18 @@ func TestSecurityImpersonationIsLimited(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// ensureNamespace creates namespace ns on the package's shared control
+// plane unless it is there. Both tests on it need the chart's own
+// namespace (its objects are rendered into "watchkeeper"), and they get
+// on in it, in either order and under -count: TestChartAppliesServerSide
+// only dry-runs the chart (and its CRDs are the same each time), and
+// TestSecurityImpersonationIsLimited, the one test that applies chart
+// objects for real, deletes them when it ends. The namespaces stay.
+func ensureNamespace(t *testing.T, k *testserver.Kubernetes, ns string) {
+	t.Helper()
+	_, err := k.Client.CoreV1().Namespaces().Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+}

@@ -53,17 +53,17 @@ func TestTwoReplicas(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL, a control plane and two processes")
 	}
-	pg := testserver.StartPostgres(t)
-	dsn := pg.NewDatabase(t)
-	k := testserver.StartKubernetes(t)
+	// The package's PostgreSQL and control plane (main_test.go), shared
+	// with the storm test: a database of its own, and a namespace of its
+	// own for the deployment and the Lease.
+	dsn := testserver.SharedPostgres(t).NewDatabase(t)
+	k := testserver.SharedKubernetes(t)
+	ns := k.Namespace(t, "shop")
 	ctx := context.Background()
-	if _, err := k.Client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	two := int32(2)
 	labels := map[string]string{"app": "checkout"}
-	if _, err := k.Client.AppsV1().Deployments("shop").Create(ctx, &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "checkout", Namespace: "shop"},
+	if _, err := k.Client.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "checkout", Namespace: ns},
 		Spec: appsv1.DeploymentSpec{Replicas: &two, Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "checkout", Image: "registry.example.com/shop/checkout:1.4.2"}}}}},
@@ -80,21 +80,21 @@ func TestTwoReplicas(t *testing.T) {
 		cfg := fmt.Sprintf(`log: {level: debug, format: text}
 server: {listen: %q}
 store: {driver: postgres}
-kubernetes: {kubeconfig: %q, namespace: shop, actions: true}
+kubernetes: {kubeconfig: %q, namespace: %s, actions: true}
 slack:
   mode: http
   api_url: %q
   alerts: [{channel: %s, match: {}}]
 approval: {approvers: [%s]}
 incidents: {investigate: false}
-leader_election: {enabled: true, namespace: default, identity: %s, lease_duration: %s, renew_deadline: 3s, retry_period: 500ms}
-`, listen, k.Kubeconfig, fake.URL+"/", chIncidents, admin, name, leaseDuration)
+leader_election: {enabled: true, namespace: %s, identity: %s, lease_duration: %s, renew_deadline: 3s, retry_period: 500ms}
+`, listen, k.Kubeconfig, ns, fake.URL+"/", chIncidents, admin, ns, name, leaseDuration)
 		return startReplica(t, bin, name, listen, cfg, dsn)
 	}
 	a, b := start("replica-a"), start("replica-b")
 	replicas := map[string]*replica{a.name: a, b.name: b}
 	holder := func() string {
-		l, err := k.Client.CoordinationV1().Leases("default").Get(ctx, "watchkeeper", metav1.GetOptions{})
+		l, err := k.Client.CoordinationV1().Leases(ns).Get(ctx, "watchkeeper", metav1.GetOptions{})
 		if err != nil || l.Spec.HolderIdentity == nil {
 			return ""
 		}
@@ -129,10 +129,10 @@ leader_election: {enabled: true, namespace: default, identity: %s, lease_duratio
 	}
 
 	// 2. The same approval clicked on both: one execution.
-	scale := kubetools.ActionTools(kubetools.ActionConfig{Config: kubetools.Config{Client: k.Client, Namespace: "shop"}})
+	scale := kubetools.ActionTools(kubetools.ActionConfig{Config: kubetools.Config{Client: k.Client, Namespace: ns}})
 	for _, tl := range scale {
 		if tl.Spec().Name == "kube_scale" {
-			r, err := tl.Run(ctx, json.RawMessage(`{"name":"checkout","namespace":"shop","replicas":3,"reason":"CPU saturated"}`))
+			r, err := tl.Run(ctx, json.RawMessage(`{"name":"checkout","namespace":"`+ns+`","replicas":3,"reason":"CPU saturated"}`))
 			if err != nil || r.Proposal == nil {
 				t.Fatalf("kube_scale: %v %+v", err, r)
 			}
@@ -173,7 +173,7 @@ leader_election: {enabled: true, namespace: default, identity: %s, lease_duratio
 	if executes != 1 {
 		t.Errorf("%d executions recorded, want 1: %+v", executes, audit)
 	}
-	d, err := k.Client.AppsV1().Deployments("shop").Get(ctx, "checkout", metav1.GetOptions{})
+	d, err := k.Client.AppsV1().Deployments(ns).Get(ctx, "checkout", metav1.GetOptions{})
 	if err != nil || *d.Spec.Replicas != 3 {
 		t.Errorf("checkout replicas after one approved scale: %v %v", err, d.Spec.Replicas)
 	}

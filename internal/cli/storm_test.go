@@ -48,12 +48,15 @@ func TestTwoReplicasStorm(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts PostgreSQL and two processes")
 	}
-	pg := testserver.StartPostgres(t)
-	dsn := pg.NewDatabase(t)
+	// The package's PostgreSQL (main_test.go), shared with
+	// TestTwoReplicas: a database of its own.
+	dsn := testserver.SharedPostgres(t).NewDatabase(t)
 	// Several replicas elect the one that delivers Slack messages (without
 	// it, each delivers the outbox as if it were alone, and a message can
-	// go out twice): the Lease is in a real API server.
-	k := testserver.StartKubernetes(t)
+	// go out twice): the Lease is in a real API server, the package's, in
+	// a namespace of its own.
+	k := testserver.SharedKubernetes(t)
+	ns := k.Namespace(t, "storm")
 	fake := slackfake.New(slackfake.Options{PostBurst: 20})
 	defer fake.Close()
 	fake.AddChannel(chIncidents, "incidents", true, admin)
@@ -70,8 +73,8 @@ slack:
 approval: {approvers: [%s]}
 incidents: {investigate: false, rate_limit: {per_second: 1000, burst: 1000}}
 kubernetes: {kubeconfig: %q}
-leader_election: {enabled: true, namespace: default, identity: %s, lease_duration: %s, renew_deadline: 3s, retry_period: 500ms}
-`, listen, fake.URL+"/", chIncidents, admin, k.Kubeconfig, name, leaseDuration)
+leader_election: {enabled: true, namespace: %s, identity: %s, lease_duration: %s, renew_deadline: 3s, retry_period: 500ms}
+`, listen, fake.URL+"/", chIncidents, admin, k.Kubeconfig, ns, name, leaseDuration)
 		return startReplica(t, bin, name, listen, cfg, dsn)
 	}
 	replicas := []*replica{start("storm-a"), start("storm-b")}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -15,6 +16,10 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/store"
 	"github.com/watchkeeper/watchkeeper/internal/testserver"
 )
+
+// TestMain stops the PostgreSQL the package's tests share
+// (testserver.SharedPostgres) after they ran.
+func TestMain(m *testing.M) { os.Exit(testserver.Main(m)) }
 
 // storm is an alert storm: names × groups × alerts, one firing
 // notification per alert, in a shuffled order, then one resolved
@@ -149,7 +154,9 @@ func TestTwoServicesOneStore(t *testing.T) {
 			return openSQLite(t, path), openSQLite(t, path)
 		}, 1},
 		"postgres": {func(t *testing.T) (store.Store, store.Store) {
-			dsn := testserver.StartPostgres(t).NewDatabase(t)
+			// One server for the package (the reference and the replicas
+			// each take a database of their own on it).
+			dsn := testserver.SharedPostgres(t).NewDatabase(t)
 			return openPostgres(t, dsn), openPostgres(t, dsn)
 		}, 4},
 	}

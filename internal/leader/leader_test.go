@@ -17,6 +17,9 @@ import (
 // exactly one runs the duty; when it stops, the other takes over and the
 // Lease names it.
 func TestOneLeaderAndTakeover(t *testing.T) {
+	// A control plane of its own: this is the package's only test on one,
+	// so a shared one (testserver.SharedKubernetes, with a TestMain) would
+	// save no boot.
 	k := testserver.StartKubernetes(t)
 	type replica struct {
 		e      *leader.Elector

@@ -86,7 +86,7 @@ func TestMigrationIndexesExistingIncidentGroups(t *testing.T) {
 			return db, func() (store.Store, error) { return store.OpenSQLite(ctx, path) }
 		}},
 		{"postgres", func(t *testing.T) (*sql.DB, func() (store.Store, error)) {
-			dsn := testserver.StartPostgres(t).NewDatabase(t)
+			dsn := testserver.SharedPostgres(t).NewDatabase(t)
 			db, err := sql.Open("pgx", dsn)
 			if err != nil {
 				t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 // TestPostgresConformance runs the store contract against a real
 // PostgreSQL server.
 func TestPostgresConformance(t *testing.T) {
-	pg := testserver.StartPostgres(t)
+	pg := testserver.SharedPostgres(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
 		s, err := store.OpenPostgres(context.Background(), pg.NewDatabase(t))
 		if err != nil {
@@ -30,7 +30,7 @@ func TestPostgresConformance(t *testing.T) {
 // TestPostgresIncidentChangesAcrossReplicas: two stores on one database,
 // as two replicas have.
 func TestPostgresIncidentChangesAcrossReplicas(t *testing.T) {
-	pg := testserver.StartPostgres(t)
+	pg := testserver.SharedPostgres(t)
 	dsn := pg.NewDatabase(t)
 	var handles [2]store.Store
 	for i := range handles {
@@ -45,7 +45,7 @@ func TestPostgresIncidentChangesAcrossReplicas(t *testing.T) {
 }
 
 func TestPostgresMigrations(t *testing.T) {
-	pg := testserver.StartPostgres(t)
+	pg := testserver.SharedPostgres(t)
 	dsn := pg.NewDatabase(t)
 	ctx := context.Background()
 	// Two replicas starting at once migrate one after the other.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,6 +52,8 @@ type Kubernetes struct {
 	Kubeconfig string
 	host       string
 	dir        string
+	// namespaces numbers the namespaces Namespace creates.
+	namespaces atomic.Int64
 }
 
 // Token users the apiserver knows, besides admin: each is its own group
@@ -66,9 +69,21 @@ type ContainerLogs struct {
 	Times []time.Time
 }
 
-// StartKubernetes starts a control plane on 127.0.0.1 for the test; logs
-// are what kwok serves through pods/log.
+// StartKubernetes starts a control plane on 127.0.0.1 for the test alone,
+// stopped when it ends; logs are what kwok serves through pods/log. Tests
+// that need no logs and can keep to namespaces of their own share one
+// control plane per package instead: SharedKubernetes.
 func StartKubernetes(t testing.TB, logs ...ContainerLogs) *Kubernetes {
+	t.Helper()
+	began := time.Now()
+	k := startKubernetes(t, logs...)
+	t.Logf("testserver: started a Kubernetes control plane in %s, for this test alone", time.Since(began).Round(time.Millisecond))
+	return k
+}
+
+// startKubernetes starts a control plane whose processes t's cleanup
+// stops: a test's, or a shared server's boot.
+func startKubernetes(t tb, logs ...ContainerLogs) *Kubernetes {
 	t.Helper()
 	dir := KubernetesBinDir()
 	bins := map[string]string{}
@@ -121,7 +136,7 @@ func StartKubernetes(t testing.TB, logs ...ContainerLogs) *Kubernetes {
 	}
 	// kwok serves the node's kubelet API; retry if its port was taken.
 	for attempt := 1; ; attempt++ {
-		kubelet := FreeAddr(t)
+		kubelet := freeAddr(t)
 		kh, kp, _ := net.SplitHostPort(kubelet)
 		kwok := start(t, bins["kwok"], append(kwokArgs, "--manage-all-nodes=false",
 			"--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake", "--cidr=10.0.0.1/24", "--node-ip="+kh,
@@ -165,10 +180,10 @@ func StartKubernetes(t testing.TB, logs ...ContainerLogs) *Kubernetes {
 
 // startAPIServer starts etcd and kube-apiserver on fresh ports and waits
 // until the API server is ready; false when a port was taken meanwhile.
-func startAPIServer(t testing.TB, bins map[string]string, w string) (api, kubeconfig string, ok bool) {
+func startAPIServer(t tb, bins map[string]string, w string) (api, kubeconfig string, ok bool) {
 	t.Helper()
-	etcdClient, etcdPeer := FreeAddr(t), FreeAddr(t)
-	api = FreeAddr(t)
+	etcdClient, etcdPeer := freeAddr(t), freeAddr(t)
+	api = freeAddr(t)
 	_, apiPort, _ := net.SplitHostPort(api)
 	kubeconfig = filepath.Join(w, "kubeconfig")
 	if err := os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
@@ -220,7 +235,7 @@ current-context: local
 }
 
 // writeClusterLogs writes the log files and kwok's ClusterLogs for them.
-func writeClusterLogs(t testing.TB, dir string, logs []ContainerLogs) string {
+func writeClusterLogs(t tb, dir string, logs []ContainerLogs) string {
 	t.Helper()
 	var cfg strings.Builder
 	for i, l := range logs {
@@ -258,6 +273,23 @@ spec:
 	return path
 }
 
+// Namespace creates a namespace for the test alone, named prefix-N (N
+// counts the namespaces made on this control plane, so names never repeat,
+// not even under -count), and deletes it when the test ends. Tests sharing
+// a control plane keep their objects apart this way.
+func (k *Kubernetes) Namespace(t testing.TB, prefix string) string {
+	t.Helper()
+	name := fmt.Sprintf("%s-%d", prefix, k.namespaces.Add(1))
+	if _, err := k.Client.CoreV1().Namespaces().Create(context.Background(),
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create namespace %s: %v", name, err)
+	}
+	// Deleted in the background: the namespace controller and kwok remove
+	// its pods while the next tests run.
+	t.Cleanup(func() { _ = k.Client.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	return name
+}
+
 // As returns a client configuration for one of the token users (viewer,
 // alice, bob, watchkeeper).
 func (k *Kubernetes) As(user string) *rest.Config {
@@ -266,7 +298,7 @@ func (k *Kubernetes) As(user string) *rest.Config {
 	return c
 }
 
-func writePEM(t testing.TB, path, typ string, der []byte) {
+func writePEM(t tb, path, typ string, der []byte) {
 	t.Helper()
 	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)

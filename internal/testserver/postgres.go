@@ -26,7 +26,6 @@ type Postgres struct {
 	// Addr is host:port.
 	Addr string
 	n    atomic.Int64
-	t    testing.TB
 }
 
 // PostgresBinDir finds the newest installed PostgreSQL's bin directory.
@@ -46,9 +45,21 @@ func PostgresBinDir() string {
 }
 
 // StartPostgres initialises a cluster in a temporary directory and starts
-// it. PostgreSQL refuses to run as root, so under root it runs as the
-// postgres user the Debian package creates.
+// it for the test alone, stopped when it ends. PostgreSQL refuses to run
+// as root, so under root it runs as the postgres user the Debian package
+// creates. Tests that take a database each (NewDatabase) share one server
+// per package instead: SharedPostgres.
 func StartPostgres(t testing.TB) *Postgres {
+	t.Helper()
+	began := time.Now()
+	p := startPostgres(t)
+	t.Logf("testserver: started a PostgreSQL in %s, for this test alone", time.Since(began).Round(time.Millisecond))
+	return p
+}
+
+// startPostgres starts a PostgreSQL whose processes t's cleanup stops: a
+// test's, or a shared server's boot.
+func startPostgres(t tb) *Postgres {
 	t.Helper()
 	bin := PostgresBinDir()
 	initdb := need(t, "initdb", filepath.Join(bin, "initdb"))
@@ -87,7 +98,7 @@ func StartPostgres(t testing.TB) *Postgres {
 		p := launch(t, cmd, logs)
 		return p, func() error { return pingPostgres("postgres://watchkeeper@" + addr + "/postgres?sslmode=disable") }
 	})
-	return &Postgres{Addr: addr, t: t}
+	return &Postgres{Addr: addr}
 }
 
 func pingPostgres(dsn string) error {
@@ -101,7 +112,9 @@ func pingPostgres(dsn string) error {
 	return db.PingContext(ctx)
 }
 
-// NewDatabase creates an empty database and returns its DSN.
+// NewDatabase creates an empty database and returns its DSN. Its name is
+// new on this server (wk_1, wk_2, …), so tests sharing the server never
+// meet each other's tables.
 func (p *Postgres) NewDatabase(t testing.TB) string {
 	t.Helper()
 	name := fmt.Sprintf("wk_%d", p.n.Add(1))

@@ -3,6 +3,11 @@
 // its Go module by `make deps`). Each runs on 127.0.0.1 in a temporary
 // directory and is stopped by PID when the test ends.
 //
+// A Kubernetes control plane and PostgreSQL can instead be shared by a
+// package's tests (SharedKubernetes, SharedPostgres: booted on first use,
+// stopped by Main from the package's TestMain), each test in a namespace or
+// a database of its own.
+//
 // When a binary is missing the test is skipped with a loud line — except
 // under CI, where `make test` installs everything and a missing binary is
 // a failure. Under -short (make test-short) server-backed tests skip.
@@ -32,7 +37,7 @@ func Need(t testing.TB, name string, candidates ...string) string {
 
 // need finds a binary or skips (fails under CI). Under -short every test
 // that starts a server is skipped (git, a local command, is not a server).
-func need(t testing.TB, name string, candidates ...string) string {
+func need(t tb, name string, candidates ...string) string {
 	t.Helper()
 	if testing.Short() && name != "git" {
 		t.Skipf("-short: not starting %s (make test runs it)", name)
@@ -57,6 +62,11 @@ func need(t testing.TB, name string, candidates ...string) string {
 
 // FreeAddr returns a free 127.0.0.1 address.
 func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return freeAddr(t)
+}
+
+func freeAddr(t tb) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -91,7 +101,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func start(t testing.TB, bin string, args ...string) *process {
+func start(t tb, bin string, args ...string) *process {
 	t.Helper()
 	logs := &syncBuffer{}
 	cmd := exec.Command(bin, args...)
@@ -100,8 +110,14 @@ func start(t testing.TB, bin string, args ...string) *process {
 }
 
 // launch starts a prepared command whose output goes to logs.
-func launch(t testing.TB, cmd *exec.Cmd, logs *syncBuffer) *process {
+func launch(t tb, cmd *exec.Cmd, logs *syncBuffer) *process {
 	t.Helper()
+	if _, shared := t.(*bootT); shared {
+		// A shared server outlives the tests that use it: if the test
+		// binary ends before Main stops it (a test panicked, -timeout),
+		// the kernel stops it.
+		dieWithTheTests(cmd)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", cmd.Path, err)
 	}
@@ -192,10 +208,10 @@ func startRetrying(t testing.TB, launchAt func(addr string) (proc *process, clie
 
 // startRetryingWhen is startRetrying for servers that are not ready over
 // HTTP: ready is polled until it succeeds.
-func startRetryingWhen(t testing.TB, launchAt func(addr string) (proc *process, ready func() error)) string {
+func startRetryingWhen(t tb, launchAt func(addr string) (proc *process, ready func() error)) string {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
-		addr := FreeAddr(t)
+		addr := freeAddr(t)
 		proc, ready := launchAt(addr)
 		err := proc.readyWhen(ready, 30*time.Second)
 		if err == nil {

@@ -25,7 +25,7 @@ type tlsFiles struct {
 }
 
 // generateTLS writes a CA and a server certificate for 127.0.0.1.
-func generateTLS(t testing.TB, dir string) tlsFiles {
+func generateTLS(t tb, dir string) tlsFiles {
 	t.Helper()
 	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "watchkeeper test CA"},

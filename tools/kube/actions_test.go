@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/kubernetes"
 
@@ -46,32 +47,30 @@ func apply(t *testing.T, tl tools.Tool, p *tools.Proposal) (string, error) {
 // until Apply, which refuses when the object changed meanwhile and waits
 // for the rollout it started.
 func TestActionsAgainstARealCluster(t *testing.T) {
-	k := testserver.StartKubernetes(t)
+	k := testserver.SharedKubernetes(t)
+	ns := k.Namespace(t, "shop")
 	ctx := context.Background()
 	c := k.Client
-	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.AppsV1().Deployments("shop").Create(ctx, deployment("cart", "shop/cart:v1", 2), metav1.CreateOptions{}); err != nil {
+	if _, err := c.AppsV1().Deployments(ns).Create(ctx, deployment("cart", "shop/cart:v1", 2), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	ready := func(n int32) func() bool {
 		return func() bool {
-			d, err := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+			d, err := c.AppsV1().Deployments(ns).Get(ctx, "cart", metav1.GetOptions{})
 			return err == nil && d.Status.ReadyReplicas == n && d.Status.UpdatedReplicas == n && d.Status.Replicas == n
 		}
 	}
 	waitFor(t, "cart to run", ready(2))
-	d, _ := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+	d, _ := c.AppsV1().Deployments(ns).Get(ctx, "cart", metav1.GetOptions{})
 	d.Spec.Template.Spec.Containers[0].Image = "shop/cart:v2-bad"
-	if _, err := c.AppsV1().Deployments("shop").Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+	if _, err := c.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the bad deploy", func() bool {
-		d, _ := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+		d, _ := c.AppsV1().Deployments(ns).Get(ctx, "cart", metav1.GetOptions{})
 		return d.Annotations["deployment.kubernetes.io/revision"] == "2" && ready(2)()
 	})
-	tl := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: c, Namespace: "shop"}, MaxReplicas: 10,
+	tl := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: c, Namespace: ns}, MaxReplicas: 10,
 		RolloutTimeout: time.Minute}))
 	for _, tool := range tl {
 		if !tool.Spec().Mutating {
@@ -86,14 +85,14 @@ func TestActionsAgainstARealCluster(t *testing.T) {
 		!strings.Contains(undo.Details, "cart image shop/cart:v2-bad → shop/cart:v1") || !strings.Contains(undo.Details, "dry run: accepted") {
 		t.Errorf("undo proposal: %+v", undo)
 	}
-	if d, _ := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{}); d.Spec.Template.Spec.Containers[0].Image != "shop/cart:v2-bad" {
+	if d, _ := c.AppsV1().Deployments(ns).Get(ctx, "cart", metav1.GetOptions{}); d.Spec.Template.Spec.Containers[0].Image != "shop/cart:v2-bad" {
 		t.Fatal("proposing changed the deployment")
 	}
 	out, err := apply(t, tl["kube_rollout_undo"], undo)
 	if err != nil || !strings.Contains(out, "rolled back to revision 1; rollout complete: 2/2 available") {
 		t.Fatalf("undo: %q, %v", out, err)
 	}
-	if d, _ := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{}); d.Spec.Template.Spec.Containers[0].Image != "shop/cart:v1" {
+	if d, _ := c.AppsV1().Deployments(ns).Get(ctx, "cart", metav1.GetOptions{}); d.Spec.Template.Spec.Containers[0].Image != "shop/cart:v1" {
 		t.Errorf("after undo the image is %s", d.Spec.Template.Spec.Containers[0].Image)
 	}
 
@@ -121,7 +120,7 @@ func TestActionsAgainstARealCluster(t *testing.T) {
 	}
 
 	// Delete a pod: only the pod that was proposed.
-	pods, _ := c.CoreV1().Pods("shop").List(ctx, metav1.ListOptions{LabelSelector: "app=cart"})
+	pods, _ := c.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=cart"})
 	var victim string
 	for _, p := range pods.Items {
 		if p.DeletionTimestamp == nil {
@@ -139,7 +138,14 @@ func TestActionsAgainstARealCluster(t *testing.T) {
 		t.Errorf("second delete: %v", err)
 	}
 
-	// Cordon and a CronJob.
+	// Cordon and a CronJob. The node is the shared control plane's only
+	// one: the tests after this one schedule pods on it again.
+	t.Cleanup(func() {
+		if _, err := c.CoreV1().Nodes().Patch(context.Background(), k.Node, types.StrategicMergePatchType,
+			[]byte(`{"spec":{"unschedulable":false}}`), metav1.PatchOptions{}); err != nil {
+			t.Errorf("uncordon %s: %v", k.Node, err)
+		}
+	})
 	cordon := propose(t, tl["kube_cordon"], `{"name": "`+k.Node+`", "reason": "disk pressure"}`)
 	if out, err := apply(t, tl["kube_cordon"], cordon); err != nil || !strings.Contains(out, "unschedulable=true") {
 		t.Errorf("cordon: %q, %v", out, err)
@@ -150,10 +156,10 @@ func TestActionsAgainstARealCluster(t *testing.T) {
 	if res := run(t, tl["kube_cordon"], `{"name": "`+k.Node+`", "reason": "again"}`); !strings.Contains(res.Error, "already cordoned") {
 		t.Errorf("cordon twice: %+v", res)
 	}
-	cj := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "report", Namespace: "shop"}, Spec: batchv1.CronJobSpec{Schedule: "*/5 * * * *",
+	cj := &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: "report", Namespace: ns}, Spec: batchv1.CronJobSpec{Schedule: "*/5 * * * *",
 		JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{RestartPolicy: corev1.RestartPolicyNever,
 			Containers: []corev1.Container{{Name: "r", Image: "report:v1"}}}}}}}}
-	if _, err := c.BatchV1().CronJobs("shop").Create(ctx, cj, metav1.CreateOptions{}); err != nil {
+	if _, err := c.BatchV1().CronJobs(ns).Create(ctx, cj, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	sus := propose(t, tl["kube_suspend_cronjob"], `{"name": "report", "reason": "it floods the DB"}`)
@@ -170,7 +176,7 @@ func TestActionsAgainstARealCluster(t *testing.T) {
 
 	// Without write permission the cluster's RBAC is the last word.
 	viewer, _ := kubernetes.NewForConfig(k.As("viewer"))
-	vt := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: viewer, Namespace: "shop"}}))
+	vt := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: viewer, Namespace: ns}}))
 	raw, _ := json.Marshal(map[string]any{"name": "cart", "reason": "x"})
 	if res, _ := vt["kube_rollout_restart"].Run(ctx, raw); !strings.Contains(res.Error, "forbidden") {
 		t.Errorf("proposal without RBAC: %+v", res)
@@ -183,12 +189,12 @@ func TestActionsAgainstARealCluster(t *testing.T) {
 // With impersonation an approved change runs as the approver, and the
 // cluster's RBAC decides: alice has no write role, bob has the shipped one.
 func TestImpersonationLetsRBACDecide(t *testing.T) {
-	k, c := startShop(t, 1)
+	k, c, ns := startShop(t, 1)
 	ctx := context.Background()
-	bindActionsRole(t, c, "bob")
+	bindActionsRole(t, c, ns, "bob")
 	bob, _ := kubernetes.NewForConfig(k.As("bob"))
 	waitFor(t, "bob's role to take effect", func() bool {
-		_, err := bob.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+		_, err := bob.AppsV1().Deployments(ns).Get(ctx, "cart", metav1.GetOptions{})
 		return err == nil
 	})
 	// Watchkeeper's own identity only reads (the chart's impersonation
@@ -196,10 +202,10 @@ func TestImpersonationLetsRBACDecide(t *testing.T) {
 	applyReadRole(t, c)
 	self, _ := kubernetes.NewForConfig(k.As("watchkeeper"))
 	waitFor(t, "the read role to take effect", func() bool {
-		_, err := self.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+		_, err := self.AppsV1().Deployments(ns).Get(ctx, "cart", metav1.GetOptions{})
 		return err == nil
 	})
-	tl := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: self, Namespace: "shop"}, RolloutTimeout: 30 * time.Second,
+	tl := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: self, Namespace: ns}, RolloutTimeout: 30 * time.Second,
 		Impersonate: kube.Impersonating(k.Admin, map[string]string{"UALICE": "alice", "UBOB": "bob"}, nil)}))
 	p := propose(t, tl["kube_rollout_restart"], `{"name": "cart", "reason": "leak"}`)
 	if !strings.Contains(p.Details, "made as the approver, whose RBAC decides") {
@@ -227,8 +233,9 @@ func TestImpersonationLetsRBACDecide(t *testing.T) {
 	}
 }
 
-// bindActionsRole creates rbac-actions.yaml's Role in shop and binds it to user.
-func bindActionsRole(t *testing.T, c kubernetes.Interface, user string) {
+// bindActionsRole creates rbac-actions.yaml's Role in namespace ns (the
+// manifest's example is shop) and binds it to user.
+func bindActionsRole(t *testing.T, c kubernetes.Interface, ns, user string) {
 	t.Helper()
 	raw, err := os.ReadFile("../../deploy/kubernetes/rbac-actions.yaml")
 	if err != nil {
@@ -249,13 +256,14 @@ func bindActionsRole(t *testing.T, c kubernetes.Interface, user string) {
 		if err := json.Unmarshal(b, &role); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.RbacV1().Roles("shop").Create(ctx, &role, metav1.CreateOptions{}); err != nil {
+		role.Namespace = ns
+		if _, err := c.RbacV1().Roles(ns).Create(ctx, &role, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "actions-" + user, Namespace: "shop"},
+		rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "actions-" + user, Namespace: ns},
 			RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "Role", Name: role.Name},
 			Subjects: []rbacv1.Subject{{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: user}}}
-		if _, err := c.RbacV1().RoleBindings("shop").Create(ctx, rb, metav1.CreateOptions{}); err != nil {
+		if _, err := c.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		return
@@ -265,9 +273,9 @@ func bindActionsRole(t *testing.T, c kubernetes.Interface, user string) {
 // Five simultaneous executions of one approved proposal against the real
 // cluster act once: the store's transition is the gate.
 func TestExactlyOnceAgainstARealCluster(t *testing.T) {
-	_, c := startShop(t, 1)
+	_, c, ns := startShop(t, 1)
 	ctx := context.Background()
-	reg, err := tools.NewRegistry(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: c, Namespace: "shop"}, RolloutTimeout: 30 * time.Second})...)
+	reg, err := tools.NewRegistry(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: c, Namespace: ns}, RolloutTimeout: 30 * time.Second})...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +313,7 @@ func TestExactlyOnceAgainstARealCluster(t *testing.T) {
 	if ok.Load() != 1 || conflict.Load() != 4 {
 		t.Errorf("%d executions, %d refused", ok.Load(), conflict.Load())
 	}
-	rss, _ := c.AppsV1().ReplicaSets("shop").List(ctx, metav1.ListOptions{LabelSelector: "app=cart"})
+	rss, _ := c.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=cart"})
 	if len(rss.Items) != 2 {
 		t.Errorf("%d ReplicaSets after one restart; want 2", len(rss.Items))
 	}
@@ -324,7 +332,7 @@ func TestExactlyOnceAgainstARealCluster(t *testing.T) {
 // Verification compares the key metric before and after; when worse, it
 // proposes the way back (a scale back, a rollback) — never acts itself.
 func TestVerificationProposesTheWayBack(t *testing.T) {
-	_, c := startShop(t, 2)
+	_, c, ns := startShop(t, 2)
 	ctx := context.Background()
 	applied := time.Date(2026, 11, 24, 14, 0, 0, 0, time.UTC)
 	var queries []string
@@ -336,7 +344,7 @@ func TestVerificationProposesTheWayBack(t *testing.T) {
 		}
 		return after, nil
 	}
-	tl := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: c, Namespace: "shop"}, RolloutTimeout: 30 * time.Second,
+	tl := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: c, Namespace: ns}, RolloutTimeout: 30 * time.Second,
 		Verify: &kube.Verification{Name: "error ratio", Query: `errors{namespace="$namespace", service="$name"}`, Window: 5 * time.Minute, Mean: mean}}))
 	scale := propose(t, tl["kube_scale"], `{"name": "cart", "replicas": 3, "reason": "load"}`)
 	if _, err := apply(t, tl["kube_scale"], scale); err != nil {
@@ -350,8 +358,8 @@ func TestVerificationProposesTheWayBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Worse || !strings.Contains(res.Text, "error ratio of shop/cart: 0.01 in the 5m0s before, 0.2 in the 5m0s after") ||
-		queries[0] != `errors{namespace="shop", service="cart"}` {
+	if !res.Worse || !strings.Contains(res.Text, "error ratio of "+ns+"/cart: 0.01 in the 5m0s before, 0.2 in the 5m0s after") ||
+		queries[0] != `errors{namespace="`+ns+`", service="cart"}` {
 		t.Errorf("verification: %+v (queries %v)", res, queries)
 	}
 	if res.Rollback == nil || res.Rollback.Tool != "kube_scale" || !strings.Contains(res.Rollback.Summary, "from 3 to 2 replicas") ||
@@ -359,7 +367,7 @@ func TestVerificationProposesTheWayBack(t *testing.T) {
 		t.Fatalf("rollback: %+v", res.Rollback)
 	}
 	// The way back is only a proposal: nothing moved.
-	if d, _ := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{}); *d.Spec.Replicas != 3 {
+	if d, _ := c.AppsV1().Deployments(ns).Get(ctx, "cart", metav1.GetOptions{}); *d.Spec.Replicas != 3 {
 		t.Errorf("replicas %d after verifying", *d.Spec.Replicas)
 	}
 	// Better: no rollback offered.
@@ -377,10 +385,10 @@ func TestVerificationProposesTheWayBack(t *testing.T) {
 // A remediation plan is proposed one step at a time: the first step now,
 // the next only after the applied step was checked and did not help.
 func TestRemediationPlanStepByStep(t *testing.T) {
-	_, c := startShop(t, 2)
+	_, c, ns := startShop(t, 2)
 	ctx := context.Background()
 	flat := func(context.Context, string, time.Time, time.Time) (float64, error) { return 0.3, nil }
-	tl := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: c, Namespace: "shop"}, MaxReplicas: 10, RolloutTimeout: 30 * time.Second,
+	tl := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: c, Namespace: ns}, MaxReplicas: 10, RolloutTimeout: 30 * time.Second,
 		Verify: &kube.Verification{Name: "CPU saturation", Query: "cpu", Window: time.Minute, Mean: flat}}))
 	plan := tl["kube_remediate"]
 
@@ -390,7 +398,7 @@ func TestRemediationPlanStepByStep(t *testing.T) {
 		t.Errorf("change plan without history: %+v", res)
 	}
 	first := propose(t, plan, `{"name": "cart", "signature": "cpu", "reason": "CPU saturated since 14:02"}`)
-	if !strings.HasPrefix(first.Summary, "Step 1 of the cpu plan: Scale deployment shop/cart from 2 to 3 replicas") ||
+	if !strings.HasPrefix(first.Summary, "Step 1 of the cpu plan: Scale deployment "+ns+"/cart from 2 to 3 replicas") ||
 		!strings.Contains(first.Details, "→ 1. scale out by half") || !strings.Contains(first.Details, "  2. restart the pods") {
 		t.Errorf("first step: %+v", first)
 	}
@@ -403,7 +411,7 @@ func TestRemediationPlanStepByStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Worse || got.Next == nil || !strings.HasPrefix(got.Next.Summary, "Step 2 of the cpu plan: Restart deployment shop/cart") {
+	if got.Worse || got.Next == nil || !strings.HasPrefix(got.Next.Summary, "Step 2 of the cpu plan: Restart deployment "+ns+"/cart") {
 		t.Fatalf("after an unhelpful step: %+v", got)
 	}
 	if _, err := apply(t, plan, got.Next); err != nil {
@@ -415,22 +423,20 @@ func TestRemediationPlanStepByStep(t *testing.T) {
 	}
 }
 
-// startShop starts a control plane with namespace shop and a running
-// deployment "cart" of n replicas.
-func startShop(t *testing.T, n int32) (*testserver.Kubernetes, kubernetes.Interface) {
+// startShop makes, on the package's shared control plane, a namespace for
+// the test (shop-N) with a running deployment "cart" of n replicas.
+func startShop(t *testing.T, n int32) (*testserver.Kubernetes, kubernetes.Interface, string) {
 	t.Helper()
-	k := testserver.StartKubernetes(t)
+	k := testserver.SharedKubernetes(t)
+	ns := k.Namespace(t, "shop")
 	ctx := context.Background()
 	c := k.Client
-	if _, err := c.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.AppsV1().Deployments("shop").Create(ctx, deployment("cart", "shop/cart:v1", n), metav1.CreateOptions{}); err != nil {
+	if _, err := c.AppsV1().Deployments(ns).Create(ctx, deployment("cart", "shop/cart:v1", n), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "cart to run", func() bool {
-		d, err := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+		d, err := c.AppsV1().Deployments(ns).Get(ctx, "cart", metav1.GetOptions{})
 		return err == nil && d.Status.ReadyReplicas == n
 	})
-	return k, c
+	return k, c, ns
 }

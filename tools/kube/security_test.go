@@ -24,10 +24,10 @@ import (
 // another with the same revision number, applying refuses and changes
 // nothing.
 func TestSecurityRollbackRefusesChangedRevision(t *testing.T) {
-	_, c := startShop(t, 1)
+	_, c, ns := startShop(t, 1)
 	ctx := context.Background()
-	rollTo(t, c, "shop/cart:v2")
-	tl := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: c, Namespace: "shop"}, RolloutTimeout: 30 * time.Second}))
+	rollTo(t, c, ns, "shop/cart:v2")
+	tl := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: c, Namespace: ns}, RolloutTimeout: 30 * time.Second}))
 	undo := tl["kube_rollout_undo"]
 
 	// In order: the imposter carries the same image (only its identity
@@ -38,14 +38,14 @@ func TestSecurityRollbackRefusesChangedRevision(t *testing.T) {
 		tamper func(t *testing.T, rs *appsv1.ReplicaSet)
 	}{
 		{"replaced by another ReplicaSet with the same revision", func(t *testing.T, rs *appsv1.ReplicaSet) {
-			if err := c.AppsV1().ReplicaSets("shop").Delete(ctx, rs.Name, metav1.DeleteOptions{}); err != nil {
+			if err := c.AppsV1().ReplicaSets(ns).Delete(ctx, rs.Name, metav1.DeleteOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			waitFor(t, "the old ReplicaSet to go", func() bool {
-				_, err := c.AppsV1().ReplicaSets("shop").Get(ctx, rs.Name, metav1.GetOptions{})
+				_, err := c.AppsV1().ReplicaSets(ns).Get(ctx, rs.Name, metav1.GetOptions{})
 				return err != nil
 			})
-			imposter := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "cart-imposter", Namespace: "shop",
+			imposter := &appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "cart-imposter", Namespace: ns,
 				Labels:          map[string]string{"app": "cart", appsv1.DefaultDeploymentUniqueLabelKey: "imposter"},
 				Annotations:     map[string]string{"deployment.kubernetes.io/revision": "1"},
 				OwnerReferences: rs.OwnerReferences},
@@ -53,13 +53,13 @@ func TestSecurityRollbackRefusesChangedRevision(t *testing.T) {
 			imposter.Spec.Replicas = ptr(int32(0))
 			imposter.Spec.Selector = &metav1.LabelSelector{MatchLabels: imposter.Labels}
 			imposter.Spec.Template.Labels = imposter.Labels
-			if _, err := c.AppsV1().ReplicaSets("shop").Create(ctx, imposter, metav1.CreateOptions{}); err != nil {
+			if _, err := c.AppsV1().ReplicaSets(ns).Create(ctx, imposter, metav1.CreateOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{"template edited", func(t *testing.T, rs *appsv1.ReplicaSet) {
 			patch := `{"spec":{"template":{"spec":{"containers":[{"name":"cart","image":"evil/miner:latest"}]}}}}`
-			if _, err := c.AppsV1().ReplicaSets("shop").Patch(ctx, rs.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			if _, err := c.AppsV1().ReplicaSets(ns).Patch(ctx, rs.Name, types.StrategicMergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -69,13 +69,13 @@ func TestSecurityRollbackRefusesChangedRevision(t *testing.T) {
 			if !strings.Contains(p.Details, "cart image shop/cart:v2 → shop/cart:v1") {
 				t.Fatalf("proposal: %+v", p)
 			}
-			tt.tamper(t, revisionSet(t, c, "1"))
-			before, _ := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+			tt.tamper(t, revisionSet(t, c, ns, "1"))
+			before, _ := c.AppsV1().Deployments(ns).Get(ctx, "cart", metav1.GetOptions{})
 			_, err := apply(t, undo, p)
 			if err == nil || !strings.Contains(err.Error(), "nothing was done") || !strings.Contains(err.Error(), "fresh proposal") {
 				t.Errorf("apply after the revision changed: %v", err)
 			}
-			after, _ := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+			after, _ := c.AppsV1().Deployments(ns).Get(ctx, "cart", metav1.GetOptions{})
 			if img := after.Spec.Template.Spec.Containers[0].Image; img != "shop/cart:v2" || after.Generation != before.Generation {
 				t.Errorf("the deployment changed: image %s, generation %d → %d", img, before.Generation, after.Generation)
 			}
@@ -83,26 +83,27 @@ func TestSecurityRollbackRefusesChangedRevision(t *testing.T) {
 	}
 }
 
-// rollTo rolls cart to image and waits until the rollout completed.
-func rollTo(t *testing.T, c kubernetes.Interface, image string) {
+// rollTo rolls cart, in namespace ns, to image and waits until the
+// rollout completed.
+func rollTo(t *testing.T, c kubernetes.Interface, ns, image string) {
 	t.Helper()
 	ctx := context.Background()
-	d, _ := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+	d, _ := c.AppsV1().Deployments(ns).Get(ctx, "cart", metav1.GetOptions{})
 	d.Spec.Template.Spec.Containers[0].Image = image
-	if _, err := c.AppsV1().Deployments("shop").Update(ctx, d, metav1.UpdateOptions{}); err != nil {
+	if _, err := c.AppsV1().Deployments(ns).Update(ctx, d, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the rollout to "+image, func() bool {
-		d, err := c.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
+		d, err := c.AppsV1().Deployments(ns).Get(ctx, "cart", metav1.GetOptions{})
 		return err == nil && d.Status.ObservedGeneration == d.Generation && d.Status.UpdatedReplicas == *d.Spec.Replicas &&
 			d.Status.Replicas == *d.Spec.Replicas && d.Status.AvailableReplicas == *d.Spec.Replicas
 	})
 }
 
-// revisionSet returns cart's ReplicaSet carrying revision rev.
-func revisionSet(t *testing.T, c kubernetes.Interface, rev string) *appsv1.ReplicaSet {
+// revisionSet returns cart's ReplicaSet, in namespace ns, carrying revision rev.
+func revisionSet(t *testing.T, c kubernetes.Interface, ns, rev string) *appsv1.ReplicaSet {
 	t.Helper()
-	rss, err := c.AppsV1().ReplicaSets("shop").List(context.Background(), metav1.ListOptions{LabelSelector: "app=cart"})
+	rss, err := c.AppsV1().ReplicaSets(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "app=cart"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,14 +238,14 @@ func historyOf(t *testing.T, old, cur corev1.PodSpec) string {
 // a remediation plan's step, a verification's way back) claims the API
 // server accepted it.
 func TestSecurityDryRunClaimIsTrue(t *testing.T) {
-	k, c := startShop(t, 1)
+	k, c, ns := startShop(t, 1)
 	ctx := context.Background()
-	rollTo(t, c, "shop/cart:v2")
+	rollTo(t, c, ns, "shop/cart:v2")
 	// bob, the approver, may change shop and read it (a rollback reads
 	// the ReplicaSets); Watchkeeper's own identity only reads.
-	bindActionsRole(t, c, "bob")
+	bindActionsRole(t, c, ns, "bob")
 	applyReadRole(t, c)
-	if _, err := c.RbacV1().RoleBindings("shop").Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "read-bob"},
+	if _, err := c.RbacV1().RoleBindings(ns).Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "read-bob"},
 		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "watchkeeper-read"},
 		Subjects: []rbacv1.Subject{{Kind: "User", APIGroup: "rbac.authorization.k8s.io", Name: "bob"}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
@@ -252,8 +253,8 @@ func TestSecurityDryRunClaimIsTrue(t *testing.T) {
 	self, _ := kubernetes.NewForConfig(k.As("watchkeeper"))
 	bob, _ := kubernetes.NewForConfig(k.As("bob"))
 	waitFor(t, "the roles to take effect", func() bool {
-		_, err := self.AppsV1().Deployments("shop").Get(ctx, "cart", metav1.GetOptions{})
-		_, bobErr := bob.AppsV1().ReplicaSets("shop").List(ctx, metav1.ListOptions{})
+		_, err := self.AppsV1().Deployments(ns).Get(ctx, "cart", metav1.GetOptions{})
+		_, bobErr := bob.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{})
 		return err == nil && bobErr == nil
 	})
 	worse := func(_ context.Context, _ string, _, end time.Time) (float64, error) {
@@ -262,7 +263,7 @@ func TestSecurityDryRunClaimIsTrue(t *testing.T) {
 		}
 		return 0.5, nil
 	}
-	tl := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: self, Namespace: "shop"}, RolloutTimeout: 30 * time.Second,
+	tl := byName(kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: self, Namespace: ns}, RolloutTimeout: 30 * time.Second,
 		Impersonate: kube.Impersonating(k.Admin, map[string]string{"UBOB": "bob"}, nil),
 		Verify:      &kube.Verification{Name: "error ratio", Query: "errors", Window: time.Minute, Mean: worse}}))
 	honest := func(what string, p *tools.Proposal) {
@@ -294,8 +295,8 @@ func TestSecurityDryRunClaimIsTrue(t *testing.T) {
 // kubernetes.min_replicas allows it, the refusal names the settings that
 // exist, and the remediation ladder's scale-out never leaves the bounds.
 func TestSecurityScaleToZeroRefusedByDefault(t *testing.T) {
-	_, c := startShop(t, 3)
-	cfg := kube.ActionConfig{Config: kube.Config{Client: c, Namespace: "shop"}, RolloutTimeout: 30 * time.Second}
+	_, c, ns := startShop(t, 3)
+	cfg := kube.ActionConfig{Config: kube.Config{Client: c, Namespace: ns}, RolloutTimeout: 30 * time.Second}
 	for _, tt := range []struct {
 		name     string
 		min, max *int32

@@ -33,6 +33,10 @@ func TestAgainstARealControlPlane(t *testing.T) {
 		lines = append(lines, `{"level":"`+level+`","msg":"charge card","order":`+strconv.Itoa(i)+`}`)
 		times = append(times, now.Add(time.Duration(i-40)*time.Second))
 	}
+	// A control plane of its own, not the shared one: kwok is started
+	// with these lines as the container's log (its ClusterLogs
+	// configuration is read at start), and this is the package's only
+	// test on a control plane, so sharing would save no boot.
 	k := testserver.StartKubernetes(t, testserver.ContainerLogs{Namespace: "shop", Container: "payments", Lines: lines, Times: times})
 	ctx := context.Background()
 	c := k.Client
