@@ -31,12 +31,16 @@ SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VLOGS := $(HOME)/.cache/watchkeeper/bin/victoria-logs
 VLOGS_VERSION := v1.52.1
 K8S_BIN := $(HOME)/.cache/watchkeeper/k8s/v1.37.2
-## deps: install the servers the tests use (Prometheus, promtool, Alertmanager, PostgreSQL, VictoriaLogs, helm, a Kubernetes control plane)
+## deps: install the servers the tests use (Prometheus, promtool, Alertmanager, PostgreSQL, tmux, VictoriaLogs, helm, a Kubernetes control plane)
 deps:
 	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 || { \
 		echo "installing Prometheus, promtool and Alertmanager (Debian packages prometheus, prometheus-alertmanager)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; }
+	@command -v tmux >/dev/null 2>&1 || { \
+		echo "installing tmux (Debian package tmux) for the terminal walk-through test"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends tmux >/dev/null; }
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 		echo "installing PostgreSQL (Debian package postgresql) for the store and replica tests"; \
 		$(SUDO) apt-get update -qq && \

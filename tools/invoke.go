@@ -230,7 +230,7 @@ func (iv Invoker) redact(s string) string {
 // redactResult redacts every text a result carries out: what the caller
 // shows, what a proposal asks a person to approve, a chart's title.
 func (iv Invoker) redactResult(r *Result) {
-	r.Text, r.Error = iv.redact(r.Text), iv.redact(r.Error)
+	r.Text, r.Error, r.Display = iv.redact(r.Text), iv.redact(r.Error), iv.redact(r.Display)
 	if p := r.Proposal; p != nil {
 		cp := *p
 		cp.Summary, cp.Details, cp.Reason, cp.Risk = iv.redact(cp.Summary), iv.redact(cp.Details), iv.redact(cp.Reason), iv.redact(cp.Risk)

@@ -91,7 +91,14 @@ const (
 // The zero value is an empty, successful result.
 type Result struct {
 	// Text is what the model reads. The agent cuts it to the per-tool budget.
+	// Text from the observed systems in it is marked (Untrusted).
 	Text string `json:"text,omitempty"`
+	// Display, when set, is what people see instead of Text: the same
+	// facts without what only the model needs (untrusted-data markers,
+	// hints about which tool to call next, a backend's full query in a
+	// header), in short headers and humanised units. It is never sent to
+	// the model. Surfaces show ForPeople, not Display or Text.
+	Display string `json:"display,omitempty"`
 	// Error is a failure the model can correct, in words the model can act
 	// on. When set, the call counts as failed and Text is optional context.
 	Error string `json:"error,omitempty"`
@@ -133,6 +140,18 @@ type Proposal struct {
 	Risk string `json:"risk,omitempty"`
 	// Args are the arguments Apply needs, in the tool's own format.
 	Args json.RawMessage `json:"args,omitempty"`
+}
+
+// ForPeople returns what a person should see of r: Display when the tool
+// set one, otherwise Text without the marker lines Untrusted adds (what
+// they enclose is kept). Either way the result holds no live
+// untrusted-data marker: one written into a log line stays defused
+// (StripMarkers).
+func (r Result) ForPeople() string {
+	if r.Display != "" {
+		return StripMarkers(r.Display)
+	}
+	return StripMarkers(r.Text)
 }
 
 // Text returns a successful result holding s.

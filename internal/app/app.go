@@ -149,7 +149,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 		// A change to a world with its own clock (the sandbox, which may
 		// run faster than real time) is checked when that world's time
 		// says so.
-		ao.After = worldAfter(opts.Clock)
+		ao.After, ao.WorldNow = worldAfter(opts.Clock), opts.Clock
 	}
 	a.approvals = approval.New(a.store, a.tools, ao)
 	a.metrics.WatchApprovalQueue(approvalQueue(a.store, cfg.Approval.Expiry.D()))
@@ -172,7 +172,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	// that the investigation and the Slack surface can change incidents;
 	// the service that turns notifications into incidents last, with the
 	// surface that shows them.
-	a.ledger = incident.NewLedger(a.store, nil)
+	a.ledger = incident.NewLedger(a.store, opts.Clock)
 	channelScope := slack.ChannelScopes(cfg.Slack)
 	a.playbook = incident.Playbook{Tools: a.tools, Invoker: a.Invoker(), Logger: logger.With("component", "investigation"),
 		Policy:    func(channel string) tools.Policy { return channelScope(channel) },
@@ -183,7 +183,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 			return err
 		}
 	}
-	inc := incident.Options{Store: a.store, Ledger: a.ledger, StormWindow: cfg.Incidents.StormWindow.D(), Logger: logger.With("component", "incidents"),
+	inc := incident.Options{Store: a.store, Ledger: a.ledger, Now: opts.Clock, StormWindow: cfg.Incidents.StormWindow.D(), Logger: logger.With("component", "incidents"),
 		MaxFollowUps: cfg.Incidents.MaxInvestigations,
 		Route:        func(labels map[string]string) (string, bool) { return slack.AlertChannel(cfg.Slack.Alerts, labels) }}
 	if cfg.Incidents.Investigate {

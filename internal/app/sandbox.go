@@ -7,9 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/watchkeeper/watchkeeper/internal/config"
@@ -96,31 +93,4 @@ func (s *SandboxServer) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return errors.Join(s.srv.Shutdown(ctx), s.Sandbox.Close())
-}
-
-// AlertLine renders an alert notification as one line for a terminal.
-func AlertLine(m sandbox.WebhookMessage) string {
-	status := "FIRING"
-	if m.Status == "resolved" {
-		status = "RESOLVED"
-	}
-	summary := m.CommonAnnotations["summary"]
-	if summary == "" && len(m.Alerts) > 0 {
-		summary = m.Alerts[0].Annotations["summary"]
-	}
-	var labels []string
-	for k, v := range m.GroupLabels {
-		if k != "alertname" {
-			labels = append(labels, k+"="+v)
-		}
-	}
-	sort.Strings(labels)
-	line := fmt.Sprintf("🔔 [%s] %s {%s}", status, m.GroupLabels["alertname"], strings.Join(labels, ", "))
-	if summary != "" {
-		line += " — " + summary
-	}
-	if n := len(m.Alerts); n > 1 {
-		line += " (" + strconv.Itoa(n) + " alerts)"
-	}
-	return line
 }

@@ -52,6 +52,10 @@ type Options struct {
 	Expiry time.Duration
 	// Now is the clock for expiry (time.Now when nil).
 	Now func() time.Time
+	// WorldNow is the observed systems' clock, which says when a change
+	// was applied for its check (the metrics before and after it); Now
+	// when nil. A sandbox running faster than real time has its own.
+	WorldNow func() time.Time
 	// After waits before a verification (time.After when nil; tests
 	// shorten it).
 	After func(time.Duration) <-chan time.Time
@@ -157,6 +161,9 @@ func New(st Store, t Tools, o Options) *Service {
 	}
 	if o.After == nil {
 		o.After = time.After
+	}
+	if o.WorldNow == nil {
+		o.WorldNow = o.Now
 	}
 	if o.SweepEvery <= 0 {
 		o.SweepEvery = 15 * time.Second
@@ -378,7 +385,13 @@ func (s *Service) Propose(ctx context.Context, conversationID string, p tools.Pr
 	if err != nil {
 		return tools.Proposal{}, fmt.Errorf("store proposal: %w", err)
 	}
-	s.audit(ctx, "watchkeeper", "propose", p.ID, "pending", map[string]any{"tool": p.Tool, "summary": p.Summary, "conversation": conversationID})
+	// The audit names who asked for it (a person who ran a tool by hand,
+	// whoever asked the question), else Watchkeeper itself.
+	actor := requester
+	if actor == "" {
+		actor = "watchkeeper"
+	}
+	s.audit(ctx, actor, "propose", p.ID, "pending", map[string]any{"tool": p.Tool, "summary": p.Summary, "conversation": conversationID})
 	return p, nil
 }
 
@@ -491,10 +504,10 @@ func (s *Service) scheduleVerify(ctx context.Context, p Proposal) {
 	if wait <= 0 {
 		return
 	}
-	applied := s.now()
+	applied := s.opts.WorldNow()
 	// The schedule is stored first: if this process is gone when the check
 	// is due, RunScheduled (on the leader) checks it instead.
-	if err := s.store.ScheduleVerification(ctx, p.ID, applied.Add(wait)); err != nil {
+	if err := s.store.ScheduleVerification(ctx, p.ID, s.now().Add(wait)); err != nil {
 		s.logger.Error("store the check of an applied change; it is checked only if this process lives", "proposal", p.ID, "err", err)
 	}
 	select {

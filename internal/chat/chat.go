@@ -233,7 +233,7 @@ func (c *Chat) ask(ctx context.Context, question string) error {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := c.cancelOnInterrupt(cancel)
-	res, err := c.cfg.Asker.Ask(runCtx, c.conv, question, c.r.observe)
+	res, err := c.cfg.Asker.Ask(approval.WithRequester(runCtx, c.cfg.User), c.conv, question, c.r.observe)
 	stop()
 	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() == nil {
 		c.r.errorf("cancelled")
@@ -253,13 +253,14 @@ func (c *Chat) ask(ctx context.Context, question string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrRunFailed, err)
 	}
+	if res != nil && res.Outcome == triage.NotUnderstood {
+		// Answered with what can be asked: a script gets a failure.
+		fmt.Fprintln(c.cfg.Err, c.r.paint(dim, triage.NeedsModel))
+		return ErrNoModel
+	}
 	if c.cfg.NoModel && !c.modelNoted && c.cfg.NoModelHelp != "" {
 		c.modelNoted = true
 		fmt.Fprintln(c.cfg.Err, c.r.paint(dim, c.cfg.NoModelHelp))
-	}
-	if res != nil && res.Outcome == triage.NotUnderstood {
-		// Answered with what can be asked: a script gets a failure.
-		return ErrNoModel
 	}
 	return nil
 }
@@ -451,13 +452,15 @@ func (c *Chat) runTool(ctx context.Context, rest string) error {
 			return fmt.Errorf("%s changes systems but nothing here can approve it; nothing was done", name)
 		}
 		p := *res.Proposal
-		p, err := c.cfg.Approvals.Propose(ctx, c.conv, p)
+		// Proposed by the person who ran the tool, as the audit says.
+		p, err := c.cfg.Approvals.Propose(approval.WithRequester(ctx, c.cfg.User), c.conv, p)
 		if err != nil {
 			return err
 		}
 		return c.approve(ctx, p)
 	}
-	fmt.Fprintln(c.cfg.Out, c.cfg.Redactor.Redact(res.Text))
+	// The people's rendering: no markers around data, units humanised.
+	fmt.Fprintln(c.cfg.Out, c.cfg.Redactor.Redact(res.ForPeople()))
 	c.saveAttachments(res.Attachments)
 	return nil
 }

@@ -296,3 +296,30 @@ func TestApproveLater(t *testing.T) {
 		t.Errorf("an unknown proposal: %v", err)
 	}
 }
+
+// A change proposed by hand is recorded as proposed by the person who ran
+// the tool, not by Watchkeeper (issue 18).
+func TestHandMadeProposalNamesItsRequester(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	if err := h.chat("n\n").Once(ctx, "/run restart_deployment name=checkout"); err != nil {
+		t.Fatal(err)
+	}
+	audit, err := h.app.Store().ListAudit(ctx, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var proposers []string
+	for _, e := range audit {
+		if e.Action == "propose" {
+			proposers = append(proposers, e.Actor)
+		}
+	}
+	if len(proposers) != 1 || proposers[0] != "terminal:alice" {
+		t.Errorf("proposed by %v; want terminal:alice", proposers)
+	}
+	props, _ := h.app.Approvals().List(ctx, approval.Rejected, 10)
+	if len(props) != 1 || props[0].RequestedBy != "terminal:alice" {
+		t.Errorf("rejected proposals: %+v", props)
+	}
+}

@@ -52,7 +52,11 @@ func (f Follower) ReportFindings(_ context.Context, in incident.Incident, findin
 			mark = "✗"
 		}
 		fmt.Fprintf(&b, "  %s %s (%s, %s)\n", mark, fd.Title, fd.Tool, fd.Duration.Round(1e6))
-		for i, l := range peopleLines(fd.Text) {
+		text := fd.Display
+		if text == "" {
+			text = fd.Text // a failure: the reason
+		}
+		for i, l := range peopleLines(text) {
 			if i == maxFindingLines {
 				b.WriteString("      …\n")
 				break

@@ -1,7 +1,7 @@
-// Package cli is Watchkeeper's command line: serve, chat, config check and
-// version. It parses flags, loads the configuration, builds a logger and
-// hands over to internal/app. Commands for later features (analyze,
-// sandbox, eval, runbooks) are added to the same root.
+// Package cli is Watchkeeper's command line: serve, chat, demo, sandbox,
+// analyze, config, audit, runbooks, eval, redact and version. It parses
+// flags, loads the configuration, builds a logger and hands over to
+// internal/app; exit codes are below.
 package cli
 
 import (
@@ -12,7 +12,9 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -21,6 +23,7 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/app"
 	"github.com/watchkeeper/watchkeeper/internal/chat"
 	"github.com/watchkeeper/watchkeeper/internal/config"
+	"github.com/watchkeeper/watchkeeper/internal/triage"
 	"github.com/watchkeeper/watchkeeper/internal/version"
 )
 
@@ -107,7 +110,67 @@ Quick start: 'watchkeeper chat' opens the terminal chat; 'watchkeeper serve' run
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "override log.level (debug, info, warn, error)")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "", "override log.format (json, text)")
 	root.AddCommand(serveCmd(g, stdio), chatCmd(g, stdio), demoCmd(g, stdio), sandboxCmd(g, stdio), analyzeCmd(stdio), configCmd(g, stdio), auditCmd(g, stdio), runbooksCmd(g, stdio), evalCmd(g, stdio), redactCmd(g, stdio), versionCmd(stdio))
+	rejectUnknownSubcommands(root)
 	return root
+}
+
+// rejectUnknownSubcommands makes every command that only groups others
+// (sandbox, analyze, config…) refuse an argument that names none of
+// them. Cobra checks this for the root alone: `watchkeeper sandbox frob`
+// would print the help and exit 0, as if it had worked.
+func rejectUnknownSubcommands(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		rejectUnknownSubcommands(sub)
+	}
+	if !c.HasParent() || !c.HasSubCommands() {
+		return
+	}
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2 // cobra's default, which it sets for the root only
+	}
+	if c.Runnable() {
+		// A group that also runs (eval): when it refuses the arguments,
+		// the first was most likely a misspelt subcommand.
+		if orig := c.Args; orig != nil {
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				err := orig(cmd, args)
+				if err != nil && len(args) > 0 {
+					return unknownSubcommand(cmd, args[0])
+				}
+				return err
+			}
+		}
+		return
+	}
+	c.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		return unknownSubcommand(cmd, args[0])
+	}
+	// Without arguments a group prints its help, as before; cobra checks
+	// Args only for commands that run.
+	c.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+}
+
+// unknownSubcommand is the usage error for `PARENT NAME` when PARENT has no
+// subcommand NAME, with the near names when there are some.
+func unknownSubcommand(parent *cobra.Command, name string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", name, parent.CommandPath())
+	if s := parent.SuggestionsFor(name); len(s) > 0 {
+		for i := range s {
+			s[i] = strconv.Quote(s[i])
+		}
+		msg += "; did you mean " + strings.Join(s, " or ") + "?"
+	}
+	var names []string
+	for _, c := range parent.Commands() {
+		if c.IsAvailableCommand() {
+			names = append(names, c.Name())
+		}
+	}
+	msg += fmt.Sprintf("\n%s has: %s. Run '%s --help' for what each does.", parent.CommandPath(), strings.Join(names, ", "), parent.CommandPath())
+	return usageError{errors.New(msg)}
 }
 
 // load reads and validates the configuration, applying flag overrides.
@@ -141,8 +204,18 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 func serveCmd(g *globals, stdio IO) *cobra.Command {
 	return &cobra.Command{
 		Use:   "serve",
-		Short: "Run the server (/metrics, /healthz, /readyz; later Slack and Alertmanager)",
-		Args:  cobra.NoArgs,
+		Short: "Run Watchkeeper as a service: Slack, the Alertmanager webhook, approvals and metrics",
+		Long: `Runs Watchkeeper until stopped (SIGTERM or Ctrl-C), on server.listen (default 127.0.0.1:8080):
+
+  - Slack, when a bot token is set: answers mentions, direct messages and /watchkeeper, and
+    puts proposed changes to approvers with buttons (socket mode, or HTTP mode at /slack/*).
+  - The Alertmanager webhook at /webhooks/alertmanager (incidents.webhook): each alert group
+    opens an incident, investigated at once and posted to the channel slack.alerts routes it to.
+  - Approved changes are applied and checked again a few minutes after; proposals expire.
+  - /metrics, /healthz and /readyz for Prometheus and Kubernetes probes.
+
+'watchkeeper config check' shows what is enabled; docs/deploy.md covers running it in a cluster.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			l, err := g.load(stdio)
 			if err != nil {
@@ -163,8 +236,9 @@ func serveCmd(g *globals, stdio IO) *cobra.Command {
 
 func chatCmd(g *globals, stdio IO) *cobra.Command {
 	var (
-		once bool
-		conv string
+		once  bool
+		conv  string
+		world string
 	)
 	cmd := &cobra.Command{
 		Use:   "chat [question]",
@@ -175,7 +249,12 @@ output; progress and the cost line on standard error.
 
   watchkeeper chat
   watchkeeper chat --once "why is checkout slow since 14:00?"
-  echo "what time is it in Tokyo?" | watchkeeper chat --once`,
+  echo "what time is it in Tokyo?" | watchkeeper chat --once
+  watchkeeper chat --sandbox bad-deploy --once "why is checkout failing?"
+
+Without a language model, questions are answered by the investigation that fits them
+(docs/answers-without-a-model.md). --sandbox starts a sandbox world in-process (a scenario
+name from "watchkeeper sandbox list") and points every tool at it, as the demo does.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 && !once {
 				return usageError{errors.New("a question on the command line needs --once; without it, chat is interactive")}
@@ -192,7 +271,19 @@ output; progress and the cost line on standard error.
 			}
 			logger := newLogger(stdio.Err, level, "text")
 			ctx := cmd.Context()
-			a, err := app.New(ctx, l.Config, app.Options{Logger: logger})
+			appCfg, opts := l.Config, app.Options{Logger: logger}
+			if world != "" {
+				sbc := l.Sandbox
+				sbc.Listen = "127.0.0.1:0" // beside a running demo
+				sb, err := app.StartSandbox(ctx, sbc, app.SandboxOptions{Scenario: world}, logger)
+				if err != nil {
+					return err
+				}
+				defer sb.Close()
+				appCfg = app.DemoConfig(l.Config, sb)
+				opts.Clock, opts.Kubernetes = sb.Sandbox.Now, sb.Sandbox.Kubernetes()
+			}
+			a, err := app.New(ctx, appCfg, opts)
 			if err != nil {
 				return err
 			}
@@ -226,6 +317,7 @@ output; progress and the cost line on standard error.
 	}
 	cmd.Flags().BoolVar(&once, "once", false, "answer one question (from the arguments or standard input) and exit")
 	cmd.Flags().StringVar(&conv, "conversation", "", "continue a stored conversation by ID")
+	cmd.Flags().StringVar(&world, "sandbox", "", "chat about a sandbox world started in-process: a scenario name (watchkeeper sandbox list)")
 	return cmd
 }
 
@@ -239,14 +331,13 @@ func chatConfig(a *app.App, l config.Loaded, stdio IO, logger *slog.Logger) chat
 		In:          stdio.In,
 		Out:         stdio.Out,
 		Err:         stdio.Err,
-		User:        "terminal:" + userName(stdio.Environ),
-		NoModelHelp: app.NoModelHelp,
+		User:        "terminal:" + userName(stdio.Environ, user.Current, os.Getuid),
+		NoModelHelp: triage.Note,
+		NoModel:     !a.HasModel(),
+		Asker:       a.Surface("terminal chat"),
 		Logger:      logger,
 		HistoryFile: filepath.Join(filepath.Dir(l.Store.Path), "chat_history"),
 		ChartDir:    filepath.Join(filepath.Dir(l.Store.Path), "charts"),
-	}
-	if a.HasModel() {
-		cfg.Asker = a.Surface("terminal chat")
 	}
 	return cfg
 }
@@ -276,16 +367,21 @@ func banner(a *app.App, l config.Loaded) string {
 
 func configCmd(g *globals, stdio IO) *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Inspect the configuration"}
-	cmd.AddCommand(&cobra.Command{
+	var full, summary bool
+	check := &cobra.Command{
 		Use:   "check",
-		Short: "Validate the configuration and print it, secrets hidden",
-		Args:  cobra.NoArgs,
+		Short: "Validate the configuration and say what is enabled and where (--full: all of it, secrets hidden)",
+		Long: `Validates the configuration (the file, then WATCHKEEPER_* variables) and prints a summary:
+the model, the store, the backends, Slack, the Alertmanager webhook, approvals and leader
+election, one line each, named as in 'watchkeeper config reference'. Problems that stop
+serve are listed first. --full prints the whole configuration as YAML instead, with
+secrets shown as <secret>. Exits 2 when the configuration is invalid.`,
+		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			l, err := g.load(stdio)
-			if err != nil {
-				return err
+			if full && summary {
+				return usageError{errors.New("--full and --summary are two views of the same check; give one")}
 			}
-			out, err := l.YAML()
+			l, err := g.load(stdio)
 			if err != nil {
 				return err
 			}
@@ -297,19 +393,38 @@ func configCmd(g *globals, stdio IO) *cobra.Command {
 			if len(l.EnvKeys) > 0 {
 				fmt.Fprintf(stdio.Out, "# environment: %s\n", strings.Join(l.EnvKeys, ", "))
 			}
-			if !l.HasModel() {
-				fmt.Fprintln(stdio.Out, "# note: no language model configured (llm.provider: none); chat runs tools only")
-			}
 			switch warn, err := l.CheckWebhookExposure(); {
 			case err != nil:
 				fmt.Fprintf(stdio.Out, "# error: serve will refuse to start: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
 			case warn:
 				fmt.Fprintln(stdio.Out, "# warning: the Alertmanager webhook accepts notifications from anyone who can reach it; set incidents.bearer_token (or incidents.webhook: false)")
 			}
+			if !full {
+				lines := l.Summary()
+				width := 0
+				for _, sl := range lines {
+					width = max(width, len(sl.Section))
+				}
+				for _, sl := range lines {
+					fmt.Fprintf(stdio.Out, "%-*s  %s\n", width, sl.Section, sl.Value)
+				}
+				fmt.Fprintln(stdio.Out, "# all settings: watchkeeper config check --full; what each means: watchkeeper config reference")
+				return nil
+			}
+			out, err := l.YAML()
+			if err != nil {
+				return err
+			}
+			if !l.HasModel() {
+				fmt.Fprintln(stdio.Out, "# note: no language model configured (llm.provider: none); chat runs tools only")
+			}
 			fmt.Fprint(stdio.Out, out)
 			return nil
 		},
-	})
+	}
+	check.Flags().BoolVar(&full, "full", false, "print the whole configuration as YAML (secrets hidden) instead of the summary")
+	check.Flags().BoolVar(&summary, "summary", false, "print the summary (the default)")
+	cmd.AddCommand(check)
 	var update string
 	ref := &cobra.Command{
 		Use:   "reference",
@@ -361,11 +476,18 @@ func isTerminal(v any) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-func userName(environ []string) string {
+// userName names the person at the terminal for the audit log: $USER,
+// else the account the process runs as (containers and cron often leave
+// $USER unset), else its uid ("uid1000"): an entry always says who, never
+// "unknown".
+func userName(environ []string, current func() (*user.User, error), uid func() int) string {
 	for _, kv := range environ {
-		if v, ok := strings.CutPrefix(kv, "USER="); ok && v != "" {
-			return v
+		if v, ok := strings.CutPrefix(kv, "USER="); ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
 		}
 	}
-	return "unknown"
+	if u, err := current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	return "uid" + strconv.Itoa(uid())
 }

@@ -142,6 +142,13 @@ func TestFailuresExitNonZeroWithAClearMessage(t *testing.T) {
 		{"question without --once", nil, []string{"chat", "hello"}, "", 2, "needs --once"},
 		{"empty question", nil, []string{"chat", "--once"}, "  \n", 2, "no question"},
 		{"unknown command", nil, []string{"frobnicate"}, "", 2, `unknown command "frobnicate"`},
+		{"unknown subcommand", nil, []string{"sandbox", "frob"}, "", 2,
+			`unknown command "frob" for "watchkeeper sandbox"` + "\nwatchkeeper sandbox has: export, inject, list, serve."},
+		{"misspelt subcommand", nil, []string{"analyze", "detec"}, "", 2, `unknown command "detec" for "watchkeeper analyze"; did you mean "detect"?`},
+		{"misspelt nested subcommand", nil, []string{"config", "chek"}, "", 2, `did you mean "check"?`},
+		{"misspelt subcommand of a group that runs", nil, []string{"eval", "recrod"}, "", 2, `unknown command "recrod" for "watchkeeper eval"; did you mean "record"?`},
+		{"unknown runbook", nil, []string{"runbooks", "show", "nope"}, "", 2, "the runbooks are:\n  cpu-saturated.md "},
+		{"--full and --summary", nil, []string{"config", "check", "--full", "--summary"}, "", 2, "give one"},
 		{"bad flag", nil, []string{"chat", "--twice"}, "", 2, "unknown flag: --twice"},
 		{"missing config file", nil, []string{"--config", "/nope.yaml", "config", "check"}, "", 2, "config file /nope.yaml does not exist"},
 	}
@@ -161,7 +168,30 @@ func TestConfigCheck(t *testing.T) {
 	if err := os.WriteFile(cfgFile, []byte("llm:\n  provider: openai\n  model: gpt-4o-mini\nagent:\n  max_steps: 9\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := run(t, home, "", []string{"OPENAI_API_KEY=sk-should-not-print-1234"}, "config", "check", "--config", cfgFile)
+	env := []string{"OPENAI_API_KEY=sk-should-not-print-1234"}
+	// By default, a summary: what is enabled and where, in a dozen lines
+	// or so, not 230 lines of YAML.
+	r := run(t, home, "", env, "config", "check", "--config", cfgFile)
+	if r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	for _, want := range []string{"# configuration is valid", "# file: " + cfgFile, "\nllm              openai gpt-4o-mini\n",
+		"\nstore            sqlite " + filepath.Join(home, "state", "watchkeeper", "watchkeeper.db") + "\n",
+		"\nprometheus       none", "\nslack            off (no slack.bot_token)\n",
+		"\nincidents        Alertmanager webhook /webhooks/alertmanager on 127.0.0.1:8080, no authentication (loopback only)",
+		"\napproval         no approvers", "\nleader_election  off (one replica)\n", "watchkeeper config check --full"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, r.out)
+		}
+	}
+	if n := strings.Count(r.out, "\n"); n > 20 || strings.Contains(r.out, "max_steps") {
+		t.Errorf("the summary is %d lines, with YAML in it?\n%s", n, r.out)
+	}
+	if again := run(t, home, "", env, "config", "check", "--summary", "--config", cfgFile); again.out != r.out {
+		t.Errorf("--summary differs from the default:\n%s", again.out)
+	}
+	// --full: the whole configuration, secrets hidden.
+	r = run(t, home, "", env, "config", "check", "--full", "--config", cfgFile)
 	if r.code != 0 {
 		t.Fatalf("%+v", r)
 	}
@@ -246,5 +276,35 @@ func TestConfigReference(t *testing.T) {
 	os.WriteFile(doc, []byte("no markers"), 0o644)
 	if r := run(t, home, "", nil, "config", "reference", "--update", doc); r.code != 2 || !strings.Contains(r.err, "markers") {
 		t.Errorf("no markers: %+v", r)
+	}
+}
+
+// TestServeHelpSaysWhatServeDoes: serve's help describes what it runs
+// today, not what was planned.
+func TestServeHelpSaysWhatServeDoes(t *testing.T) {
+	home := isolate(t)
+	for _, args := range [][]string{{"serve", "--help"}, {"--help"}} {
+		r := run(t, home, "", nil, args...)
+		if r.code != 0 || strings.Contains(r.out, "later") {
+			t.Errorf("%v: exit %d, says %q:\n%s", args, r.code, "later", r.out)
+		}
+	}
+	r := run(t, home, "", nil, "serve", "--help")
+	for _, want := range []string{"Slack", "/webhooks/alertmanager", "/metrics", "config check"} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("serve --help lacks %q:\n%s", want, r.out)
+		}
+	}
+}
+
+// TestGroupsWithoutASubcommandPrintTheirHelp: a group run bare still
+// prints its help and succeeds.
+func TestGroupsWithoutASubcommandPrintTheirHelp(t *testing.T) {
+	home := isolate(t)
+	for _, group := range []string{"sandbox", "analyze", "config", "runbooks"} {
+		r := run(t, home, "", nil, group)
+		if r.code != 0 || !strings.Contains(r.out, "Available Commands:") {
+			t.Errorf("%s: exit %d\n%s%s", group, r.code, r.out, r.err)
+		}
 	}
 }

@@ -8,15 +8,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/watchkeeper/watchkeeper/internal/app"
 	"github.com/watchkeeper/watchkeeper/internal/chat"
@@ -67,32 +72,80 @@ The sandbox's APIs are served while the demo runs, so other tools can look too:
 			logger := newLogger(stdio.Err, level, "text")
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
+			// Ctrl-C while the history is generated, and a closed terminal
+			// at any time, stop the demo through its deferred Closes, which
+			// remove the sandbox's TSDB folder; the default action of the
+			// signal would leave it behind. Once the chat runs, Ctrl-C is
+			// the chat's (interactive below).
+			stopInt := cancelOnSignal(cancel, os.Interrupt)
+			defer stopInt()
+			if !signal.Ignored(syscall.SIGHUP) { // under nohup it stays ignored
+				stopHup := cancelOnSignal(cancel, syscall.SIGHUP)
+				defer stopHup()
+			}
 			alerts := make(chan string, 64)
 			slackAlerts := make(chan sandbox.WebhookMessage, 64)
+			// The terminal follows incidents: an alert opens one, its
+			// investigation prints here, and so do the checks of changes
+			// approved here (chat.Follower, built before the app).
+			incidents := make(chan sandbox.WebhookMessage, 64)
+			follower := chat.NewFollower(alerts, nil)
 			o := f.options()
 			o.OnAlert = func(m sandbox.WebhookMessage) {
 				select {
-				case alerts <- app.AlertLine(m):
+				case alerts <- sandbox.AlertLine(m):
 				default:
 				}
 				select {
 				case slackAlerts <- m:
 				default:
 				}
+				select {
+				case incidents <- m:
+				default:
+				}
 			}
 			fmt.Fprintln(stdio.Err, "Generating the sandbox's history…")
 			sb, err := app.StartSandbox(ctx, l.Sandbox, o, logger)
 			if err != nil {
+				if ctx.Err() != nil {
+					return nil // interrupted while starting; nothing is left behind
+				}
 				return err
 			}
 			defer sb.Close()
 			a, err := app.New(ctx, app.DemoConfig(l.Config, sb), app.Options{Logger: logger,
-				Clock: sb.Sandbox.Now, Kubernetes: sb.Sandbox.Kubernetes()})
+				Clock: sb.Sandbox.Now, Kubernetes: sb.Sandbox.Kubernetes(), Reporter: follower, Notifier: follower})
 			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
 				return err
 			}
 			defer a.Close()
 			slackNote := ""
+			if !l.Config.SlackEnabled() {
+				// Without Slack the terminal is the surface: incidents are
+				// opened here, and the approval and incident loops run
+				// beside the chat (Serve runs them with Slack). Both stop
+				// before the app closes.
+				bctx, stopBackground := context.WithCancel(ctx)
+				var wg sync.WaitGroup
+				defer func() { stopBackground(); wg.Wait() }()
+				wg.Go(func() { a.Background(bctx) })
+				wg.Go(func() {
+					for {
+						select {
+						case <-bctx.Done():
+							return
+						case m := <-incidents:
+							if _, err := a.Incidents().HandleFrom(bctx, "sandbox", m); err != nil {
+								logger.Warn("open an incident for the sandbox's alert", "err", err)
+							}
+						}
+					}
+				})
+			}
 			if l.Config.SlackEnabled() {
 				// The same demo in Slack: the bot answers there with the
 				// sandbox's tools, and alerts go to their routed channel.
@@ -118,7 +171,7 @@ The sandbox's APIs are served while the demo runs, so other tools can look too:
 							for k, v := range m.GroupLabels {
 								labels[k] = v
 							}
-							if _, err := a.NotifyAlert(sctx, labels, app.AlertLine(m)); err != nil {
+							if _, err := a.NotifyAlert(sctx, labels, sandbox.AlertLine(m)); err != nil {
 								logger.Warn("post an alert to Slack", "err", err)
 							}
 						}
@@ -132,6 +185,11 @@ The sandbox's APIs are served while the demo runs, so other tools can look too:
 			cfg := chatConfig(a, l, stdio, logger)
 			ctx, stop := interactive(ctx, &cfg, stdio)
 			defer stop()
+			stopInt()
+			restore := func() {}
+			if cfg.Terminal {
+				restore = saveTerminal(stdio.In)
+			}
 
 			var ch *chat.Chat
 			cfg.Commands = map[string]chat.Command{"sandbox": sandboxChatCommand(sb.Sandbox)}
@@ -147,11 +205,74 @@ The sandbox's APIs are served while the demo runs, so other tools can look too:
 					}
 				}
 			}()
-			return ch.Loop(ctx)
+			return runChat(ctx, ch.Loop, restore)
 		},
 	}
 	f.add(cmd)
 	return cmd
+}
+
+// chatGrace is how long a demo whose context ended waits for its chat to
+// notice before it stops without it.
+const chatGrace = 2 * time.Second
+
+// runChat runs loop until it returns or, once ctx has ended (SIGTERM, or
+// SIGINT without a terminal), for chatGrace more: a chat blocked reading
+// its input is not woken by a signal, and waiting for it would keep the
+// demo — and its TSDB folder — alive until someone pressed Enter. restore
+// puts the terminal back if the chat is left in the middle of a line.
+func runChat(ctx context.Context, loop func(context.Context) error, restore func()) error {
+	done := make(chan error, 1)
+	go func() { done <- loop(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(chatGrace):
+		restore()
+		return nil
+	}
+}
+
+// cancelOnSignal calls cancel when one of sigs arrives, until the returned
+// stop is called (stop may be called more than once).
+func cancelOnSignal(cancel context.CancelFunc, sigs ...os.Signal) (stop func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-ch:
+			cancel()
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+		})
+	}
+}
+
+// saveTerminal records the state of the terminal in (a line editor puts
+// it in raw mode while it reads) and returns what puts it back.
+func saveTerminal(in io.Reader) (restore func()) {
+	f, ok := in.(interface{ Fd() uintptr })
+	if !ok {
+		return func() {}
+	}
+	fd := int(f.Fd())
+	st, err := term.GetState(fd)
+	if err != nil {
+		return func() {}
+	}
+	return func() { _ = term.Restore(fd, st) }
 }
 
 func demoBanner(a *app.App, model string, sb *app.SandboxServer) string {
@@ -162,7 +283,7 @@ func demoBanner(a *app.App, model string, sb *app.SandboxServer) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Watchkeeper demo — sandbox scenario %q, seed %d, now %s\n", sc.Name, sb.Sandbox.World().Seed(), sb.Sandbox.Now().UTC().Format("15:04:05 UTC"))
 	fmt.Fprintf(&b, "  %s\n", sc.Description)
-	fmt.Fprintf(&b, "  Prometheus API: %s/api/v1/query   Loki API: %s/loki/api/v1/query_range\n", sb.URL, sb.URL)
+	fmt.Fprintf(&b, "  Sandbox: %s/ lists what it serves · Prometheus API: %s/api/v1/query · Loki API: %s/loki/api/v1/query_range\n", sb.URL, sb.URL, sb.URL)
 	fmt.Fprintf(&b, "  Alerts appear here as they fire. /sandbox status shows the shop; /sandbox inject FAULT SERVICE adds trouble.\n")
 	fmt.Fprintf(&b, "  Model: %s · tools: %s · /help for commands", model, strings.Join(a.Tools().Names(), ", "))
 	return b.String()
@@ -203,18 +324,12 @@ func sandboxChatCommand(sb *sandbox.Sandbox) chat.Command {
 
 func sandboxStatus(sb *sandbox.Sandbox) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Sandbox at %s (scenario %s):\n", sb.Now().UTC().Format("15:04:05 UTC"), sb.Scenario().Name)
+	// One reading of the clock for the heading and every fault's state,
+	// so that they agree.
+	now := sb.Now()
+	fmt.Fprintf(&b, "Sandbox at %s (scenario %s):\n", now.UTC().Format("15:04:05 UTC"), sb.Scenario().Name)
 	for _, f := range sb.Faults() {
-		state := "active"
-		switch {
-		case !f.FixedAt.IsZero():
-			state = "fixed at " + f.FixedAt.UTC().Format("15:04:05") + " by " + f.FixedBy
-		case f.Start.After(sb.Now()):
-			state = "scheduled for " + f.Start.UTC().Format("15:04:05")
-		case !f.End.IsZero() && !sb.Now().Before(f.End):
-			state = "ended at " + f.End.UTC().Format("15:04:05")
-		}
-		fmt.Fprintf(&b, "  fault %s: %s\n", f.String(), state)
+		fmt.Fprintf(&b, "  fault %s: %s\n", f.String(), f.State(now))
 	}
 	if len(sb.Faults()) == 0 {
 		b.WriteString("  no faults\n")
@@ -266,13 +381,16 @@ func sandboxServeCmd(g *globals, stdio IO) *cobra.Command {
 			defer stop()
 			o := f.options()
 			o.Webhooks = webhooks
+			if err := (sandbox.NotifyConfig{URLs: webhooks}).Validate(); err != nil {
+				return usageError{fmt.Errorf("--webhook: %w", err)}
+			}
 			sb, err := app.StartSandbox(ctx, l.Sandbox, o, logger)
 			if err != nil {
 				return err
 			}
 			defer sb.Close()
 			sc := sb.Sandbox.Scenario()
-			fmt.Fprintf(stdio.Out, "sandbox scenario %q (seed %d) serving at %s\n  Prometheus: %s/api/v1/  Loki: %s/loki/api/v1/  admin: %s/sandbox/v1/status\n",
+			fmt.Fprintf(stdio.Out, "sandbox scenario %q (seed %d) serving at %s (open it for what it serves, its services and faults)\n  Prometheus: %s/api/v1/  Loki: %s/loki/api/v1/  admin: %s/sandbox/v1/status\n",
 				sc.Name, sb.Sandbox.World().Seed(), sb.URL, sb.URL, sb.URL, sb.URL)
 			logger.Info("sandbox serving", "scenario", sc.Name, "url", sb.URL)
 			<-ctx.Done()
@@ -304,41 +422,134 @@ func sandboxInjectCmd(g *globals, stdio IO) *cobra.Command {
 			if spec.Params, err = parseParams(params); err != nil {
 				return err
 			}
+			var base string
 			if addr == "" {
 				l, err := g.load(stdio)
 				if err != nil {
 					return err
 				}
-				addr = "http://" + l.Sandbox.Listen
-			}
-			body, _ := json.Marshal(spec)
-			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
-			defer cancel()
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(addr, "/")+"/sandbox/v1/faults", bytes.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				return fmt.Errorf("no sandbox answers at %s (%v); start one with `watchkeeper demo` or `watchkeeper sandbox serve`, or pass --addr", addr, err)
-			}
-			defer resp.Body.Close()
-			out, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-			if resp.StatusCode != http.StatusCreated {
-				var e struct{ Error string }
-				if json.Unmarshal(out, &e) == nil && e.Error != "" {
-					return usageError{errors.New(e.Error)}
+				if base, err = sandboxURL(l.Sandbox.Listen); err != nil {
+					return usageError{fmt.Errorf("sandbox.listen: %w", err)}
 				}
-				return fmt.Errorf("sandbox answered %s: %s", resp.Status, out)
+			} else if base, err = sandboxURL(addr); err != nil {
+				return usageError{fmt.Errorf("--addr: %w", err)}
 			}
-			var f sandbox.Fault
-			_ = json.Unmarshal(out, &f)
+			f, err := injectFault(cmd.Context(), base, spec)
+			if err != nil {
+				return err
+			}
 			fmt.Fprintf(stdio.Out, "injected %s at %s\n", f.String(), f.Start.UTC().Format(time.RFC3339))
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", "", "sandbox URL (default: http:// + sandbox.listen)")
+	cmd.Flags().StringVar(&addr, "addr", "", "the sandbox: host:port as given to --listen (127.0.0.1:9095) or a URL (http://127.0.0.1:9095) (default: sandbox.listen)")
 	cmd.Flags().StringArrayVar(&params, "param", nil, "fault parameter NAME=NUMBER (repeatable)")
 	cmd.Flags().DurationVar(&duration, "duration", 0, "how long the fault lasts (default: until fixed)")
 	return cmd
+}
+
+// sandboxURL turns what people write for a sandbox's address into its base
+// URL: host:port, as serve and demo take with --listen, or an http(s)
+// URL. Anything else is an error that says which forms work. A host left
+// out, or one that means every interface (:9095, 0.0.0.0:9095), is
+// reached on 127.0.0.1.
+func sandboxURL(addr string) (string, error) {
+	addr = strings.TrimSpace(addr)
+	const forms = "give host:port (127.0.0.1:9095, as for --listen) or a URL (http://127.0.0.1:9095)"
+	if addr == "" {
+		return "", errors.New("empty address; " + forms)
+	}
+	if strings.Contains(addr, "://") {
+		u, err := url.Parse(addr)
+		if err != nil {
+			return "", fmt.Errorf("%q is not a URL (%v); %s", addr, err, forms)
+		}
+		if u.Scheme != "http" && u.Scheme != "https" {
+			return "", fmt.Errorf("%q: the sandbox speaks http or https, not %s; %s", addr, u.Scheme, forms)
+		}
+		if u.Hostname() == "" {
+			return "", fmt.Errorf("%q has no host; %s", addr, forms)
+		}
+		if p := u.Port(); p != "" {
+			if err := checkPort(p); err != nil {
+				return "", fmt.Errorf("%q: %w; %s", addr, err, forms)
+			}
+		}
+		if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return "", fmt.Errorf("%q: leave out credentials, query and fragment; %s", addr, forms)
+		}
+		return strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"), nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("%q is neither host:port nor a URL; %s", addr, forms)
+	}
+	if err := checkPort(port); err != nil {
+		return "", fmt.Errorf("%q: %w; %s", addr, err, forms)
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	if strings.ContainsAny(host, "/?#@ ") {
+		return "", fmt.Errorf("%q: %q is not a host name; %s", addr, host, forms)
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
+}
+
+func checkPort(port string) error {
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("port %q is not a number from 1 to 65535", port)
+	}
+	return nil
+}
+
+// injectFault posts spec to the sandbox at base and returns the fault it
+// made. Every failure is an error that says what to do: an address where
+// nothing answers, something that is not a sandbox, a fault the sandbox
+// refuses (a usage error).
+func injectFault(ctx context.Context, base string, spec sandbox.FaultSpec) (sandbox.Fault, error) {
+	body, err := json.Marshal(spec)
+	if err != nil {
+		return sandbox.Fault{}, fmt.Errorf("encode the fault: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/sandbox/v1/faults", bytes.NewReader(body))
+	if err != nil {
+		return sandbox.Fault{}, usageError{fmt.Errorf("sandbox address %s: %w", base, err)}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return sandbox.Fault{}, fmt.Errorf("no sandbox answers at %s (%v); start one with `watchkeeper demo` or `watchkeeper sandbox serve`, or pass --addr", base, err)
+	}
+	defer resp.Body.Close()
+	out, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if err != nil {
+		return sandbox.Fault{}, fmt.Errorf("read the sandbox's answer from %s: %w", base, err)
+	}
+	if resp.StatusCode != http.StatusCreated {
+		var e struct{ Error string }
+		if json.Unmarshal(out, &e) == nil && e.Error != "" {
+			return sandbox.Fault{}, usageError{errors.New(e.Error)}
+		}
+		return sandbox.Fault{}, fmt.Errorf("%s answered %s, not as a sandbox does; is --addr the address `watchkeeper demo` or `sandbox serve` printed? %s",
+			base, resp.Status, firstLine(string(out)))
+	}
+	var f sandbox.Fault
+	if err := json.Unmarshal(out, &f); err != nil {
+		return sandbox.Fault{}, fmt.Errorf("%s accepted the fault but its answer is not one (%v): %s", base, err, firstLine(string(out)))
+	}
+	return f, nil
+}
+
+// firstLine is s's first line, cut to 200 bytes, for quoting an answer.
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if len(s) > 200 {
+		s = s[:200] + "…"
+	}
+	return s
 }
 
 func sandboxExportCmd(stdio IO) *cobra.Command {

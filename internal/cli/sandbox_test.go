@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,6 +114,11 @@ func TestSandboxServeAndInject(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.out, "injected dependency_down on redis at ") {
 		t.Errorf("inject: %+v", r)
 	}
+	// host:port, as serve and demo take with --listen, works too.
+	r = run(t, home, "", nil, "sandbox", "inject", "slow_db", "postgres", "--addr", addr, "--duration", "10m")
+	if r.code != 0 || !strings.Contains(r.out, "injected slow_db on postgres at ") || strings.Contains(r.out, "0001-01-01") {
+		t.Errorf("inject --addr host:port: %+v", r)
+	}
 	r = run(t, home, "", nil, "sandbox", "inject", "network_latency", "checkout", "redis", "--addr", base)
 	if r.code != 2 || !strings.Contains(r.err, "checkout does not call redis") {
 		t.Errorf("bad inject: %+v", r)
@@ -127,8 +133,24 @@ func TestSandboxServeAndInject(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(body), `"fault":"dependency_down"`) {
+	if !strings.Contains(string(body), `"fault":"dependency_down"`) || !strings.Contains(string(body), `"duration":"10m0s"`) {
 		t.Errorf("status = %s", body)
+	}
+	// One naming style, and no 0001-01-01T00:00:00Z for what never happened.
+	for _, bad := range []string{`"ID"`, `"Start"`, `"FixedAt"`, `"FixedBy"`, `"End"`, "0001-01-01"} {
+		if strings.Contains(string(body), bad) {
+			t.Errorf("status has %s: %s", bad, body)
+		}
+	}
+	// The page at / lists what the sandbox serves and its faults.
+	resp, err = http.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "slow_db on postgres") {
+		t.Errorf("GET / = %d %s", resp.StatusCode, body)
 	}
 	cancel()
 	select {
@@ -156,12 +178,17 @@ func TestDemoWithoutATerminal(t *testing.T) {
 	for _, want := range []string{"fault bad_deploy on checkout: scheduled for", "Injected bad_deploy on checkout at",
 		"prom_query_range", "logs_search", // listed by /tools
 		"Range query sum by (service) (rate(http_requests_total[5m]))", `service="checkout"`,
-		"Log search (loki) `{service=\"checkout\"}`", "<untrusted-data source=\"logs\">"} {
+		"lines from checkout, last 30m"} { // the people's rendering: a short header, no markers
 		if !strings.Contains(r.out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, r.out)
 		}
 	}
-	if !strings.Contains(r.err, `unknown /sandbox command "nonsense"`) || !strings.Contains(r.err, "No language model is configured") {
+	if strings.Contains(r.out, "untrusted-data") {
+		t.Errorf("a person was shown the model's markers:\n%s", r.out)
+	}
+	// No block about models before anyone asked anything: questions are
+	// answered without one (the note comes after the first answer).
+	if !strings.Contains(r.err, `unknown /sandbox command "nonsense"`) || strings.Contains(r.err, "No language model is configured") {
 		t.Errorf("stderr = %s", r.err)
 	}
 	// The range query's chart is saved beside the store.
@@ -173,6 +200,82 @@ func TestDemoWithoutATerminal(t *testing.T) {
 	png, err := os.ReadFile(path)
 	if err != nil || !bytes.HasPrefix(png, []byte("\x89PNG")) {
 		t.Errorf("chart %s: %v", path, err)
+	}
+}
+
+// TestSandboxInjectRefusesWhatIsNotASandbox: addresses that cannot be a
+// sandbox, and servers that are not one, give a clear error and a
+// non-zero exit; never a panic, never "injected  at 0001-01-01".
+func TestSandboxInjectRefusesWhatIsNotASandbox(t *testing.T) {
+	home := isolate(t)
+	notFound := httptest.NewServer(http.NotFoundHandler())
+	defer notFound.Close()
+	garbage := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, "<html>created</html>")
+	}))
+	defer garbage.Close()
+	tests := []struct {
+		name, addr string
+		code       int
+		want       string
+	}{
+		{"no port", "127.0.0.1", 2, `--addr: "127.0.0.1" is neither host:port nor a URL; give host:port (127.0.0.1:9095, as for --listen) or a URL`},
+		{"not http", "ftp://127.0.0.1:19195", 2, "the sandbox speaks http or https, not ftp"},
+		{"bad port", "127.0.0.1:99999", 2, `port "99999" is not a number from 1 to 65535`},
+		{"no host", "http://", 2, "has no host"},
+		{"something else answers", strings.TrimPrefix(notFound.URL, "http://"), 1, "answered 404 Not Found, not as a sandbox does"},
+		{"an answer that is not a fault", garbage.URL, 1, "accepted the fault but its answer is not one"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := run(t, home, "", nil, "sandbox", "inject", "slow_db", "postgres", "--addr", tt.addr)
+			if r.code != tt.code || !strings.Contains(r.err, tt.want) || strings.Contains(r.out, "injected") {
+				t.Errorf("exit %d, stdout %q, stderr:\n%s\nwant exit %d and %q", r.code, r.out, r.err, tt.code, tt.want)
+			}
+		})
+	}
+	r := run(t, home, "", nil, "sandbox", "serve", "--webhook", "127.0.0.1:8080/hook", "--listen", freeAddr(t))
+	if r.code != 2 || !strings.Contains(r.err, `--webhook: webhook URL "127.0.0.1:8080/hook" is not an http(s) URL`) {
+		t.Errorf("serve --webhook without a scheme: %+v", r)
+	}
+}
+
+// TestDemoStopsAndCleansUpWhenTerminated: SIGTERM (the context ending)
+// stops a demo whose chat waits for input, and its TSDB folder goes with
+// it.
+func TestDemoStopsAndCleansUpWhenTerminated(t *testing.T) {
+	home := isolate(t)
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	addr := freeAddr(t)
+	in, w := io.Pipe() // the person never types: the chat blocks reading
+	defer w.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	var out, errOut syncBuffer
+	go func() {
+		done <- cli.Run(ctx, []string{"demo"}, cli.IO{In: in, Out: &out, Err: &errOut, Environ: []string{"HOME=" + home,
+			"USER=tester", "XDG_STATE_HOME=" + filepath.Join(home, "state"), "WATCHKEEPER_SANDBOX_HISTORY=1h", "WATCHKEEPER_SANDBOX_LISTEN=" + addr}})
+	}()
+	if _, err := waitHTTP("http://"+addr+"/-/ready", 60*time.Second); err != nil {
+		t.Fatalf("the demo's sandbox never served: %v\n%s", err, errOut.String())
+	}
+	if dirs, _ := filepath.Glob(filepath.Join(tmp, "watchkeeper-sandbox-tsdb-*")); len(dirs) != 1 {
+		t.Fatalf("TSDB folders while running: %v", dirs)
+	}
+	cancel() // as SIGTERM does
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d: %s", code, errOut.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the demo did not stop while its chat waited for input")
+	}
+	if dirs, _ := filepath.Glob(filepath.Join(tmp, "watchkeeper-sandbox-tsdb-*")); len(dirs) != 0 {
+		t.Errorf("the demo left %v behind", dirs)
 	}
 }
 

@@ -19,10 +19,13 @@ type Tools interface {
 
 // Finding is one step of an investigation.
 type Finding struct {
-	Title    string
-	Tool     string
-	Args     json.RawMessage
+	Title string
+	Tool  string
+	Args  json.RawMessage
+	// Text is what the model reads (data from the observed systems
+	// marked untrusted); Display what people read (tools.Result.ForPeople).
 	Text     string
+	Display  string
 	Failed   bool
 	Duration time.Duration
 	Data     any
@@ -185,7 +188,7 @@ func (p Playbook) Run(ctx context.Context, in Incident) []Finding {
 		p.Logger.Debug("investigation step", "incident", in.ID, "tool", st.tool, "took", f.Duration, "outcome", inv.Outcome)
 		switch inv.Outcome {
 		case tools.OutcomeOK:
-			f.Text, f.Data = inv.Result.Text, inv.Result.Data
+			f.Text, f.Display, f.Data = inv.Result.Text, inv.Result.ForPeople(), inv.Result.Data
 		case tools.OutcomeRefused:
 			f.Text, f.Failed = "not run: "+inv.Reason, true
 		default:

@@ -127,3 +127,11 @@ type (
 	// webhook receiver does.
 	NotifyConfig = alerting.NotifyConfig
 )
+
+// AlertLine renders a notification as one line for people: the demo's
+// terminal and its Slack notices (see alerting.Line).
+func AlertLine(m WebhookMessage) string { return alerting.Line(m) }
+
+// AlertRulesFile returns the sandbox's alerting rules, a Prometheus rule
+// file.
+func AlertRulesFile() []byte { return alerting.ShopRulesFile() }

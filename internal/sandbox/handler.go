@@ -9,10 +9,13 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/sandbox/promapi"
 )
 
-// Handler serves the Prometheus API at /api/v1, the Loki API at
-// /loki/api/v1, and the sandbox's own API at /sandbox/v1.
+// Handler serves the Prometheus API at /api/v1 (and a small /graph page
+// for the links to it), the Loki API at /loki/api/v1, the sandbox's own
+// API at /sandbox/v1, and at / a page listing all of it with the
+// services and faults.
 func (sb *Sandbox) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", sb.indexHandler)
 	promapi.NewAPI(sb.metrics, promapi.Config{Now: sb.Now, Rules: ruleSource{sb.rules}, Snapshot: sb.snapshot, Parser: sb.parser}).Register(mux)
 	lokiapi.NewAPI(sb.logs, sb.Now).Register(mux)
 	mux.HandleFunc("GET /sandbox/v1/status", sb.statusHandler)

@@ -81,7 +81,12 @@ type Sandbox struct {
 	parser   parser.Parser
 	logger   *slog.Logger
 
-	mu        sync.Mutex // serialises stepping
+	mu sync.Mutex // serialises stepping
+	// begin is the wall clock when New was called and simEnd the
+	// simulated time the history ends at, not rounded to a step; Start
+	// anchors live time to them.
+	begin     time.Time
+	simEnd    time.Time
 	startWall time.Time
 	startSim  time.Time
 	lastSnap  *Snapshot
@@ -114,6 +119,9 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	if opts.ExternalURL == "" {
 		opts.ExternalURL = "http://sandbox.watchkeeper.local"
 	}
+	if err := opts.Notify.Validate(); err != nil {
+		return nil, err
+	}
 	extURL, err := url.Parse(opts.ExternalURL)
 	if err != nil {
 		return nil, fmt.Errorf("external URL: %w", err)
@@ -131,15 +139,19 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	if opts.History != 0 {
 		history = opts.History
 	}
-	end := opts.End
-	if end.IsZero() {
-		end = opts.Clock()
+	begin := opts.Clock()
+	simEnd := opts.End
+	if simEnd.IsZero() {
+		simEnd = begin
 	}
-	end = end.Truncate(world.Step)
+	// The history is computed in whole steps up to the step before
+	// simEnd; live time then runs from simEnd itself, so the sandbox's
+	// clock reads what the wall clock does (at speed 1).
+	end := simEnd.Truncate(world.Step)
 	start := end.Add(-history)
 
 	sb := &Sandbox{opts: opts, scenario: sc, logger: opts.Logger, parser: parser.NewParser(parser.Options{}),
-		logs: lokiapi.NewStore(50_000), stop: make(chan struct{}), done: make(chan struct{})}
+		logs: lokiapi.NewStore(50_000), stop: make(chan struct{}), done: make(chan struct{}), begin: begin, simEnd: simEnd}
 	if sb.world, err = world.New(topo, seed, start); err != nil {
 		return nil, err
 	}
@@ -167,7 +179,6 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 		sb.Close()
 		return nil, err
 	}
-	sb.startWall, sb.startSim = opts.Clock(), end
 	return sb, nil
 }
 
@@ -225,6 +236,12 @@ func (sb *Sandbox) evalRules(ctx context.Context, t time.Time, notify bool) {
 // Start lets simulated time follow the clock at the configured speed until
 // ctx ends or Close is called. Alerts firing when it starts are notified
 // at once.
+//
+// A sandbox whose history ends now (Options.End zero) starts at the wall
+// clock: the seconds spent generating the history passed in the world
+// too, so "now" in the sandbox, in its alerts and in the times people are
+// shown is the time on their own clock, not the last whole step before
+// they started it.
 func (sb *Sandbox) Start(ctx context.Context) {
 	sb.mu.Lock()
 	if sb.live {
@@ -233,7 +250,12 @@ func (sb *Sandbox) Start(ctx context.Context) {
 	}
 	sb.live = true
 	sb.startWall = sb.opts.Clock()
-	sb.notifier.Update(sb.startSim, sb.rules.Eval(ctx, sb.startSim))
+	sb.startSim = sb.simEnd
+	if sb.opts.End.IsZero() {
+		sb.startSim = sb.simEnd.Add(sb.startWall.Sub(sb.begin))
+	}
+	evalAt := sb.world.Now() // rules are evaluated at whole steps
+	sb.notifier.Update(evalAt, sb.rules.Eval(ctx, evalAt))
 	sb.mu.Unlock()
 	tick := time.Duration(float64(Step) / sb.opts.Speed)
 	if tick > time.Second {

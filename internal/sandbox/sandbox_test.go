@@ -459,6 +459,12 @@ func TestWebhookNotifications(t *testing.T) {
 				if m.Alerts[0].EndsAt.IsZero() {
 					t.Error("resolved alert without endsAt")
 				}
+				// The summary still holds the last firing value: people
+				// are told it resolved, and the value is labelled as past.
+				if line := sandbox.AlertLine(m); !strings.Contains(line, "[RESOLVED] HighErrorRate {namespace=shop, service=checkout} — resolved at ") ||
+					!strings.Contains(line, "(while firing: checkout: ") {
+					t.Errorf("resolved line = %q", line)
+				}
 				return
 			}
 		case <-deadline:

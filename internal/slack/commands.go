@@ -234,7 +234,10 @@ func (b *Bot) runToolCommand(ctx context.Context, cmd slackapi.SlashCommand, nam
 		return
 	}
 	res := *inv.Result
-	text := res.Text // redacted by the invoker
+	// People get the tool's people-facing form: no untrusted-data
+	// markers, no hints meant for the model, units they read. (The
+	// outbox and upload redact it like everything else that leaves.)
+	text := res.ForPeople()
 	head := fmt.Sprintf("<@%s> ran `/watchkeeper %s` — %s", cmd.UserID, Escape(truncate(cmd.Text, 300)), title)
 	blocks := []slackapi.Block{section(head)}
 	pieces := split(CodeBlock(text), maxSectionText)

@@ -192,7 +192,11 @@ func (b *Bot) ReportFindings(ctx context.Context, in incident.Incident, findings
 	fmt.Fprintf(&md, "**Automatic investigation** of `%s`\n\n", strings.ReplaceAll(oneLine(in.Title), "`", "'"))
 	var ev []Evidence
 	for _, f := range findings {
-		fmt.Fprintf(&md, "**%s** (`%s`)\n```\n%s\n```\n", f.Title, f.Tool, defuseFences(strings.TrimSpace(truncate(f.Text, 1800))))
+		text := f.Display
+		if text == "" {
+			text = tools.StripMarkers(f.Text) // a failure: the reason
+		}
+		fmt.Fprintf(&md, "**%s** (`%s`)\n```\n%s\n```\n", f.Title, f.Tool, defuseFences(strings.TrimSpace(truncate(text, 1800))))
 		outcome := "ok"
 		if f.Failed {
 			outcome = "error"

@@ -11,6 +11,7 @@ import (
 	slackapi "github.com/slack-go/slack"
 
 	"github.com/watchkeeper/watchkeeper/internal/approval"
+	"github.com/watchkeeper/watchkeeper/tools"
 )
 
 // Slack's limits, enforced here before anything is sent: a message over
@@ -411,7 +412,9 @@ func workBlocks(t transcript) []slackapi.Block {
 		case "tool_start":
 			blocks = append(blocks, section(fmt.Sprintf("*%s* `%s`", Escape(e.Tool), Escape(truncate(string(e.Args), 1000)))))
 		case "tool_end":
-			blocks = append(blocks, section(CodeBlock(truncate(e.Text, 2800))))
+			// The transcript keeps what the model read; people read it
+			// without the untrusted-data markers.
+			blocks = append(blocks, section(CodeBlock(truncate(tools.StripMarkers(e.Text), 2800))))
 		}
 	}
 	return blocks

@@ -37,6 +37,10 @@ const Note = "Answered without a language model: the investigation that fits the
 	"A model would weigh it, follow up with its own queries and explain the cause in words. " +
 	"To add one, set llm.provider and its key (watchkeeper config check says what is missing)."
 
+// NeedsModel is said when a question fits no investigation.
+const NeedsModel = "No language model is configured, and this question fits none of the investigations Watchkeeper runs without one. " +
+	"To add a model, set llm.provider and its key (watchkeeper config check says what is missing)."
+
 // NotUnderstood is a run's outcome when the question fitted no
 // investigation: the answer lists what can be asked.
 const NotUnderstood = "not_understood"
@@ -626,12 +630,10 @@ func highlights(s Step, svc string) []string {
 		return nil
 	}
 	var lines []string
-	for _, l := range strings.Split(s.Invoked.Result.Text, "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "<untrusted-data") || strings.HasPrefix(l, "</untrusted-data") {
-			continue
+	for _, l := range strings.Split(s.Invoked.Result.ForPeople(), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, strings.TrimLeft(l, "-• "))
 		}
-		lines = append(lines, strings.TrimLeft(l, "-• "))
 	}
 	if len(lines) == 0 {
 		return nil
@@ -643,6 +645,7 @@ func highlights(s Step, svc string) []string {
 		var out []string
 		for _, l := range lines[1:] {
 			if strings.HasPrefix(l, "1.") || strings.HasPrefix(l, "Confidence") {
+				l, _, _ = strings.Cut(l, "; steps to propose") // the steps are the proposal below
 				out = append(out, "Root cause ranking: "+trim(l))
 			}
 		}

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/watchkeeper/watchkeeper/tools"
 )
 
 // Kind is what a series measures. It decides how a change is measured —
@@ -54,9 +56,9 @@ type kindSpec struct {
 var kindTable = map[Kind]kindSpec{
 	KindRatio:   {floor: 0.01, format: percent},
 	KindRate:    {relative: true, floor: math.Log(1.5), format: func(v float64) string { return num(v) + "/s" }},
-	KindLatency: {relative: true, floor: math.Log(1.5), format: seconds},
+	KindLatency: {relative: true, floor: math.Log(1.5), format: tools.Seconds},
 	KindUsage:   {relative: true, floor: math.Log(1.5), format: num},
-	KindBytes:   {relative: true, floor: math.Log(1.5), format: bytesIEC},
+	KindBytes:   {relative: true, floor: math.Log(1.5), format: tools.Bytes},
 	KindCount:   {floor: 1, format: num},
 	KindLevel:   {format: num},
 }
@@ -322,26 +324,4 @@ func percent(v float64) string {
 		return fmt.Sprintf("%.1f%%", 100*v)
 	}
 	return fmt.Sprintf("%.0f%%", 100*v)
-}
-
-func seconds(v float64) string {
-	switch a := math.Abs(v); {
-	case a == 0:
-		return "0 s"
-	case a < 1e-3:
-		return fmt.Sprintf("%.3g µs", v*1e6)
-	case a < 1:
-		return fmt.Sprintf("%.3g ms", v*1e3)
-	}
-	return fmt.Sprintf("%.3g s", v)
-}
-
-func bytesIEC(v float64) string {
-	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
-	i := 0
-	for math.Abs(v) >= 1024 && i < len(units)-1 {
-		v /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.3g %s", v, units[i])
 }

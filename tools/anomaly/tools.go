@@ -640,7 +640,7 @@ func (t forecastTool) Run(ctx context.Context, raw json.RawMessage) (tools.Resul
 	}
 	format := num
 	if prom.UnitOf(a.Query) == "bytes" {
-		format = bytesIEC
+		format = tools.Bytes
 	}
 	o := ForecastOptions{Threshold: a.Threshold, Above: above, Horizon: horizon}
 	fcs, short := forecastAll(ps, o)

@@ -121,6 +121,11 @@ func resources(l corev1.ResourceList) string {
 	}
 	var out []string
 	for k, v := range l {
+		if k == corev1.ResourceMemory || k == corev1.ResourceStorage || k == corev1.ResourceEphemeralStorage ||
+			strings.HasPrefix(string(k), corev1.ResourceHugePagesPrefix) {
+			out = append(out, string(k)+"="+size(v))
+			continue
+		}
 		out = append(out, string(k)+"="+v.String())
 	}
 	sort.Strings(out)
@@ -147,7 +152,7 @@ func describeDeployment(b *strings.Builder, d appsv1.Deployment, now time.Time) 
 func describeNode(b *strings.Builder, n corev1.Node, now time.Time) {
 	status, problems := nodeStatus(n)
 	fmt.Fprintf(b, "Node %s — %s, problems %s, age %s\n", n.Name, status, problems, age(now, n.CreationTimestamp.Time))
-	fmt.Fprintf(b, "Allocatable: cpu %s, memory %s, pods %s\n", n.Status.Allocatable.Cpu(), n.Status.Allocatable.Memory(), n.Status.Allocatable.Pods())
+	fmt.Fprintf(b, "Allocatable: cpu %s, memory %s, pods %s\n", n.Status.Allocatable.Cpu(), size(*n.Status.Allocatable.Memory()), n.Status.Allocatable.Pods())
 	for _, t := range n.Spec.Taints {
 		fmt.Fprintf(b, "Taint %s=%s:%s\n", t.Key, t.Value, t.Effect)
 	}

@@ -339,7 +339,7 @@ var kindTable = []kind{
 					sc = *p.Spec.StorageClassName
 				}
 				capacity := p.Status.Capacity[corev1.ResourceStorage]
-				add(p.ObjectMeta, p.Name, string(p.Status.Phase), p.Spec.VolumeName, capacity.String(), sc, age(q.now, p.CreationTimestamp.Time))
+				add(p.ObjectMeta, p.Name, string(p.Status.Phase), p.Spec.VolumeName, size(capacity), sc, age(q.now, p.CreationTimestamp.Time))
 			}
 			return nil
 		},
@@ -351,7 +351,7 @@ var kindTable = []kind{
 			req := o.Spec.Resources.Requests[corev1.ResourceStorage]
 			capacity := o.Status.Capacity[corev1.ResourceStorage]
 			fmt.Fprintf(b, "PVC %s/%s — %s, volume %s, requested %s, capacity %s, access %v\n", q.ns, q.name, o.Status.Phase, orDash(o.Spec.VolumeName),
-				req.String(), capacity.String(), o.Spec.AccessModes)
+				size(req), size(capacity), o.Spec.AccessModes)
 			return nil
 		},
 	},
@@ -365,7 +365,7 @@ var kindTable = []kind{
 			}
 			for _, n := range l.Items {
 				status, problems := nodeStatus(n)
-				add(n.ObjectMeta, n.Name, status, problems, n.Status.Allocatable.Cpu().String(), n.Status.Allocatable.Memory().String(), age(q.now, n.CreationTimestamp.Time))
+				add(n.ObjectMeta, n.Name, status, problems, n.Status.Allocatable.Cpu().String(), size(*n.Status.Allocatable.Memory()), age(q.now, n.CreationTimestamp.Time))
 			}
 			return nil
 		},

@@ -10,10 +10,12 @@ package kube
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/watchkeeper/watchkeeper/tools"
@@ -131,6 +133,27 @@ func max2(a, b int) int {
 		return a
 	}
 	return b
+}
+
+// size writes a quantity of bytes (memory, storage) for people and the
+// model alike. One already in its largest binary unit stays as
+// Kubernetes writes it ("384Mi", "15Gi"); any other is humanised, with
+// Kubernetes' form beside it: "118 MiB (123456789)", "477 MiB (500M)",
+// "15.6 GiB (16318836Ki)".
+func size(q resource.Quantity) string {
+	s := q.String()
+	if q.IsZero() {
+		return s
+	}
+	for _, suffix := range []string{"Ki", "Mi", "Gi", "Ti", "Pi", "Ei"} {
+		if n, ok := strings.CutSuffix(s, suffix); ok {
+			if v, err := strconv.ParseInt(n, 10, 64); err == nil && v < 1024 {
+				return s
+			}
+			break
+		}
+	}
+	return tools.Bytes(float64(q.Value())) + " (" + s + ")"
 }
 
 // untrusted wraps cluster text for the model.

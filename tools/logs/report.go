@@ -71,30 +71,60 @@ const (
 // others, and raw lines of new and rare patterns; then a note of what was
 // left out.
 func (r *Report) Render(maxTokens int) string {
+	text, _ := r.render(maxTokens, searchWords{})
+	return text
+}
+
+// render writes the report for the model (text, as Render says) and for
+// people (display): the same patterns and lines, under a short header
+// that says what was searched in words instead of the backend's query,
+// without the markers and without the hint on how to search again.
+func (r *Report) render(maxTokens int, p searchWords) (text, display string) {
 	budget := maxTokens * 4 // bytes, as tools.EstimateTokens counts
-	var head strings.Builder
+	var head, people strings.Builder
 	layout := clockLayout(r.Start, r.End)
 	fmt.Fprintf(&head, "Log search (%s) `%s`, %s – %s UTC: %s lines in %d patterns.", r.Backend, r.Native,
 		r.Start.UTC().Format(layout), r.End.UTC().Format(layout), fmtCount(r.Lines), countIn(r.Patterns))
+	if r.Lines > 0 {
+		fmt.Fprintf(&people, "%s %s from %s, %s: %d %s.", fmtCount(r.Lines), plural(r.Lines, "line", "lines"), p.what, p.when,
+			countIn(r.Patterns), plural(countIn(r.Patterns), "pattern", "patterns"))
+	}
 	if r.Truncated {
 		fmt.Fprintf(&head, " Stopped at the line cap: only lines up to %s were read — narrow the search (filters, level, shorter range) to see the rest.",
 			r.ReadUntil.UTC().Format(layout))
+		fmt.Fprintf(&people, " Only lines up to %s were read (the line cap): narrow the search to see the rest.", r.ReadUntil.UTC().Format(layout))
 	}
 	if r.Compared() {
 		fmt.Fprintf(&head, " Compared with %s – %s: %s lines", r.BeforeStart.UTC().Format(layout), r.BeforeEnd.UTC().Format(layout), fmtCount(r.BeforeLines))
+		if r.Lines > 0 {
+			fmt.Fprintf(&people, " The %s before: %s %s", span(r.BeforeEnd.Sub(r.BeforeStart)), fmtCount(r.BeforeLines), plural(r.BeforeLines, "line", "lines"))
+		}
 		if r.BeforeTruncated {
 			head.WriteString(" (cap reached: \"new\" means not among the lines read)")
+			if r.Lines > 0 {
+				people.WriteString(" (read up to the line cap: \"new\" means not among the lines read)")
+			}
 		}
 		head.WriteString(".")
+		if r.Lines > 0 {
+			people.WriteString(".")
+		}
 	}
 	head.WriteString("\n")
-	writeNotes(&head, r.Notes)
-	if r.Link != "" {
-		fmt.Fprintf(&head, "Open: %s\n", r.Link)
+	if r.Lines == 0 {
+		fmt.Fprintf(&people, "No lines from %s, %s. Check the names (service, namespace, pod), widen the time range, or drop filters.\n", p.what, p.when)
+	} else {
+		people.WriteString("\n")
+	}
+	for _, b := range []*strings.Builder{&head, &people} {
+		writeNotes(b, r.Notes)
+		if r.Link != "" {
+			fmt.Fprintf(b, "Open: %s\n", r.Link)
+		}
 	}
 	if r.Lines == 0 {
 		head.WriteString("No lines matched. Check the selector (service, namespace, pod names), widen the time range, or drop filters.\n")
-		return head.String()
+		return head.String(), people.String()
 	}
 
 	const footerReserve = 400
@@ -185,11 +215,13 @@ func (r *Report) Render(maxTokens int) string {
 	var out strings.Builder
 	out.WriteString(head.String())
 	out.WriteString(tools.Untrusted("logs", body.String()))
+	people.WriteString(body.String())
 	if len(omitted) > 0 {
 		fmt.Fprintf(&out, "Not shown: %s. ", strings.Join(omitted, "; "))
+		fmt.Fprintf(&people, "Not shown: %s.\n", strings.Join(omitted, "; "))
 	}
 	out.WriteString("To read a pattern's lines, search again with contains set to a constant phrase of it, and mode lines.\n")
-	return out.String()
+	return out.String(), people.String()
 }
 
 // writeNotes writes backend notes; they can name pods and quote API

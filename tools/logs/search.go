@@ -123,10 +123,11 @@ func (s *Search) Run(ctx context.Context, raw json.RawMessage) (tools.Result, er
 	if err := q.Validate(); err != nil {
 		return tools.Errorf("%v", err), nil
 	}
+	words := describeSearch(q, now)
 	if a.Mode == "lines" {
-		return s.lines(ctx, q, a.Limit)
+		return s.lines(ctx, q, a.Limit, words)
 	}
-	return s.patterns(ctx, q, a.Compare == nil || *a.Compare)
+	return s.patterns(ctx, q, a.Compare == nil || *a.Compare, words)
 }
 
 func resolve(s string, def, now time.Time) (time.Time, error) {
@@ -176,7 +177,7 @@ func (s *Search) window(ctx context.Context, q Query, sum *Summary, before bool)
 	return st, last, err
 }
 
-func (s *Search) patterns(ctx context.Context, q Query, compare bool) (tools.Result, error) {
+func (s *Search) patterns(ctx context.Context, q Query, compare bool, words searchWords) (tools.Result, error) {
 	sum := NewSummary(s.cfg.Miner)
 	rep := &Report{Backend: s.cfg.Backend.Name(), Start: q.Start, End: q.End}
 	if compare {
@@ -199,7 +200,8 @@ func (s *Search) patterns(ctx context.Context, q Query, compare bool) (tools.Res
 	if len(data.Patterns) > 200 {
 		data.Patterns = data.Patterns[:200]
 	}
-	return tools.Result{Text: rep.Render(s.cfg.MaxTokens), Data: data}, nil
+	text, display := rep.render(s.cfg.MaxTokens, words)
+	return tools.Result{Text: text, Display: display, Data: data}, nil
 }
 
 // fail turns a backend error into a result the model can act on or a Go
@@ -218,7 +220,7 @@ func (s *Search) fail(err error) (tools.Result, error) {
 	return tools.Result{}, fmt.Errorf("logs (%s): %w", s.cfg.Backend.Name(), err)
 }
 
-func (s *Search) lines(ctx context.Context, q Query, limit int) (tools.Result, error) {
+func (s *Search) lines(ctx context.Context, q Query, limit int, words searchWords) (tools.Result, error) {
 	if limit <= 0 {
 		limit = 50
 	}
@@ -240,20 +242,30 @@ func (s *Search) lines(ctx context.Context, q Query, limit int) (tools.Result, e
 	}
 	sort.SliceStable(entries, func(i, j int) bool { return entries[i].Time.Before(entries[j].Time) })
 	layout := clockLayout(q.Start, q.End)
-	var head strings.Builder
+	// head is the model's header, people's is in words (searchWords).
+	var head, people strings.Builder
 	fmt.Fprintf(&head, "Log lines (%s) `%s`, %s – %s UTC: the newest %d lines", s.cfg.Backend.Name(), st.Native,
 		q.Start.UTC().Format(layout), q.End.UTC().Format(layout), len(entries))
+	fmt.Fprintf(&people, "The newest %d %s from %s, %s", len(entries), plural(len(entries), "line", "lines"), words.what, words.when)
 	if st.Truncated || len(entries) == limit {
 		head.WriteString(" (there are more; raise limit or narrow the range)")
+		people.WriteString(" (there are more)")
 	}
 	head.WriteString(".\n")
-	writeNotes(&head, st.Notes)
-	if st.Link != "" {
-		fmt.Fprintf(&head, "Open: %s\n", st.Link)
+	people.WriteString(".\n")
+	if len(entries) == 0 {
+		people.Reset()
+		fmt.Fprintf(&people, "No lines from %s, %s. Check the names (service, namespace, pod), widen the time range, or drop filters.\n", words.what, words.when)
+	}
+	for _, b := range []*strings.Builder{&head, &people} {
+		writeNotes(b, st.Notes)
+		if st.Link != "" {
+			fmt.Fprintf(b, "Open: %s\n", st.Link)
+		}
 	}
 	if len(entries) == 0 {
 		head.WriteString("No lines matched. Check the selector (service, namespace, pod names), widen the time range, or drop filters.\n")
-		return tools.Result{Text: head.String(), Data: map[string]any{"query": st.Native}}, nil
+		return tools.Result{Text: head.String(), Display: people.String(), Data: map[string]any{"query": st.Native}}, nil
 	}
 	// Newest lines matter most: when the budget binds, drop the oldest.
 	budget := s.cfg.MaxTokens*4 - head.Len() - 200
@@ -274,8 +286,10 @@ func (s *Search) lines(ctx context.Context, q Query, limit int) (tools.Result, e
 		body.WriteString(rows[i])
 	}
 	out := head.String() + tools.Untrusted("logs", body.String())
+	display := people.String() + body.String()
 	if dropped > 0 {
 		out += fmt.Sprintf("Not shown: the %d oldest of these lines, to stay within the token budget.\n", dropped)
+		display += fmt.Sprintf("Not shown: the %d oldest of these lines.\n", dropped)
 	}
-	return tools.Result{Text: out, Data: map[string]any{"query": st.Native, "lines": len(entries)}}, nil
+	return tools.Result{Text: out, Display: display, Data: map[string]any{"query": st.Native, "lines": len(entries)}}, nil
 }

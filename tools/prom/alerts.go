@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,7 +38,7 @@ func (t alertsTool) Run(ctx context.Context, _ json.RawMessage) (tools.Result, e
 		}
 		return alerts[i].ActiveAt.Before(alerts[j].ActiveAt)
 	})
-	var b, list strings.Builder
+	var b, list, people strings.Builder
 	fmt.Fprintf(&b, "%d active alerts", len(alerts))
 	if len(alerts) == 0 {
 		b.WriteString(": nothing is firing or pending.\n")
@@ -46,6 +47,7 @@ func (t alertsTool) Run(ctx context.Context, _ json.RawMessage) (tools.Result, e
 	// Labels and annotations are text from the monitored systems and their
 	// rule files: data, never instructions.
 	b.WriteString(" (firing first):\n")
+	fmt.Fprintf(&people, "%d active %s (firing first):\n", len(alerts), plural(len(alerts), "alert", "alerts"))
 	for _, al := range alerts {
 		labels := map[string]string{}
 		for k, v := range al.Labels {
@@ -53,15 +55,41 @@ func (t alertsTool) Run(ctx context.Context, _ json.RawMessage) (tools.Result, e
 		}
 		name := labels["alertname"]
 		delete(labels, "alertname")
-		fmt.Fprintf(&list, "- [%s] %s %s since %s UTC, value %s", al.State, name, labelString(labels),
-			al.ActiveAt.UTC().Format("15:04:05"), al.Value)
+		since := al.ActiveAt.UTC().Format("15:04:05")
+		fmt.Fprintf(&list, "- [%s] %s %s since %s UTC, value %s", al.State, name, labelString(labels), since, al.Value)
+		// People get the value as a number of sensible length
+		// (0.2542, not 0.2542372881355932) and no empty label set.
+		fmt.Fprintf(&people, "- [%s] %s", al.State, name)
+		if len(labels) > 0 {
+			fmt.Fprintf(&people, " %s", labelString(labels))
+		}
+		fmt.Fprintf(&people, " since %s UTC, value %s", since, alertValue(al.Value))
 		if s := string(al.Annotations["summary"]); s != "" {
 			fmt.Fprintf(&list, ": %s", s)
+			fmt.Fprintf(&people, ": %s", s)
 		}
 		list.WriteString("\n")
+		people.WriteString("\n")
 	}
 	b.WriteString(tools.Untrusted("prometheus alerts", list.String()))
-	return tools.Result{Text: b.String(), Data: alerts}, nil
+	return tools.Result{Text: b.String(), Display: people.String(), Data: alerts}, nil
+}
+
+// alertValue writes an alert's value, which Prometheus sends as text, with
+// four significant digits; text that is not a number is kept.
+func alertValue(v string) string {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return v
+	}
+	return num(f)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 type rulesTool struct{ c *Client }

@@ -201,6 +201,10 @@ type Rendering struct {
 	RankBy     RankBy
 	TopK       int
 	Link       string
+	// Unit is what the values measure ("bytes", "bytes/s", "seconds",
+	// "ratio", see valueUnit); values are written in it, humanised.
+	// Empty: plain numbers.
+	Unit string
 }
 
 // Render writes ranked summaries compactly: labels shared by every series
@@ -216,6 +220,7 @@ func Render(r Rendering, sums []Summary) string {
 		}
 		return b.String()
 	}
+	f := func(v float64) string { return humanOrNum(r.Unit, v) }
 	common := commonLabels(sums)
 	if len(common) > 0 {
 		fmt.Fprintf(&b, "; all share %s", labelString(common))
@@ -237,10 +242,10 @@ func Render(r Rendering, sums []Summary) string {
 			b.WriteString(": no finite samples\n")
 			continue
 		}
-		fmt.Fprintf(&b, ": last %s, mean %s, min %s at %s, max %s at %s", num(s.Last), num(s.Mean),
-			num(s.Min), s.MinAt.UTC().Format(layout), num(s.Max), s.MaxAt.UTC().Format(layout))
+		fmt.Fprintf(&b, ": last %s, mean %s, min %s at %s, max %s at %s", f(s.Last), f(s.Mean),
+			f(s.Min), s.MinAt.UTC().Format(layout), f(s.Max), s.MaxAt.UTC().Format(layout))
 		if s.TrendPerHour != 0 && math.Abs(s.TrendPerHour)*r.End.Sub(r.Start).Hours() > 0.05*math.Abs(s.Max-s.Min) {
-			fmt.Fprintf(&b, ", trend %s/h", signed(s.TrendPerHour))
+			fmt.Fprintf(&b, ", trend %s/h", signedIn(r.Unit, s.TrendPerHour))
 		}
 		for i, sh := range s.Shifts {
 			if i == 0 {
@@ -248,7 +253,7 @@ func Render(r Rendering, sums []Summary) string {
 			} else {
 				b.WriteString(",")
 			}
-			fmt.Fprintf(&b, " at %s from %s to %s", sh.At.UTC().Format(layout), num(sh.Before), num(sh.After))
+			fmt.Fprintf(&b, " at %s from %s to %s", sh.At.UTC().Format(layout), f(sh.Before), f(sh.After))
 		}
 		b.WriteString("\n")
 	}
@@ -262,7 +267,7 @@ func Render(r Rendering, sums []Summary) string {
 			lo, hi = math.Min(lo, v), math.Max(hi, v)
 		}
 		fmt.Fprintf(&b, "(%d more series not shown; their %s lies between %s and %s. Narrow the selector or aggregate with sum by (...) to see them.)\n",
-			len(rest), r.RankBy, num(lo), num(hi))
+			len(rest), r.RankBy, f(lo), f(hi))
 	}
 	if r.Link != "" {
 		fmt.Fprintf(&b, "Open: %s\n", r.Link)
@@ -337,11 +342,12 @@ func num(v float64) string {
 	return strconv.FormatFloat(v, 'g', 4, 64)
 }
 
-func signed(v float64) string {
+// signedIn writes a change in unit with its sign: "+13.9 MiB", "-2 ms".
+func signedIn(unit string, v float64) string {
 	if v > 0 {
-		return "+" + num(v)
+		return "+" + humanOrNum(unit, v)
 	}
-	return num(v)
+	return humanOrNum(unit, v)
 }
 
 // slidingMedians returns the median of every window of k consecutive

@@ -47,46 +47,76 @@ func (t queryTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, 
 	if err != nil {
 		return c.classify(ctx, err, a.Query)
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "Instant query %s at %s UTC", a.Query, ts.UTC().Format("2006-01-02 15:04:05"))
+	// b is for the model, d for people: the same but for values, which
+	// the model gets with their exact form beside.
+	var b, d strings.Builder
+	both := func(format string, args ...any) {
+		fmt.Fprintf(&b, format, args...)
+		fmt.Fprintf(&d, format, args...)
+	}
+	both("Instant query %s at %s UTC", a.Query, ts.UTC().Format("2006-01-02 15:04:05"))
 	data := map[string]any{"query": a.Query, "time": ts}
+	unit := valueUnit(a.Query)
 	switch x := v.(type) {
 	case model.Vector:
 		sort.SliceStable(x, func(i, j int) bool { return math.Abs(float64(x[i].Value)) > math.Abs(float64(x[j].Value)) })
-		fmt.Fprintf(&b, ": %d series", len(x))
+		both(": %d series", len(x))
 		if len(x) == 0 {
-			b.WriteString(". No series matched: check names with prom_metrics and prom_labels, or the time.\n")
+			both(". No series matched: check names with prom_metrics and prom_labels, or the time.\n")
 		} else {
-			b.WriteString("\n")
+			both("\n")
 		}
 		limit := 30
 		rows := make([]map[string]any, 0, len(x))
 		for i, s := range x {
 			if i < limit {
-				fmt.Fprintf(&b, "- %s = %s\n", labelString(metricMap(s.Metric)), num(float64(s.Value)))
+				labels := metricMap(s.Metric)
+				u := unit
+				if u == "" {
+					u = seriesUnit(a.Query, labels)
+				}
+				val := float64(s.Value)
+				fmt.Fprintf(&b, "- %s = %s\n", labelString(labels), withExact(u, val))
+				fmt.Fprintf(&d, "- %s = %s\n", labelString(labels), humanOrNum(u, val))
 			}
 			rows = append(rows, map[string]any{"labels": metricMap(s.Metric), "value": float64(s.Value)})
 		}
 		if len(x) > limit {
-			fmt.Fprintf(&b, "(%d more series with smaller absolute values not shown; aggregate or use topk() to narrow.)\n", len(x)-limit)
+			both("(%d more series with smaller absolute values not shown; aggregate or use topk() to narrow.)\n", len(x)-limit)
 		}
 		data["series"] = rows
+		if unit != "" {
+			data["unit"] = unit
+		}
 	case *model.Scalar:
-		fmt.Fprintf(&b, " = %s\n", num(float64(x.Value)))
+		both(" = %s\n", num(float64(x.Value)))
 		data["value"] = float64(x.Value)
 	case *model.String:
-		fmt.Fprintf(&b, " = %q\n", x.Value)
+		both(" = %q\n", x.Value)
 		data["value"] = x.Value
 	case model.Matrix:
-		b.WriteString(": the expression returns a range vector; wrap it in a function such as rate() or use prom_query_range.\n")
+		both(": the expression returns a range vector; wrap it in a function such as rate() or use prom_query_range.\n")
 	}
 	writeWarnings(&b, warnings)
+	writeWarnings(&d, warnings)
 	link := c.link(a.Query, ts.Add(-time.Hour), ts, time.Minute)
 	if link != "" {
-		fmt.Fprintf(&b, "Open: %s\n", link)
+		both("Open: %s\n", link)
 	}
 	data["link"] = link
-	return tools.Result{Text: b.String(), Data: data}, nil
+	res := tools.Result{Text: b.String(), Data: data}
+	if d.String() != res.Text {
+		res.Display = d.String()
+	}
+	return res, nil
+}
+
+// humanOrNum writes v in unit, or as a number when the unit is unknown.
+func humanOrNum(unit string, v float64) string {
+	if h := human(unit, v); h != "" {
+		return h
+	}
+	return num(v)
 }
 
 func writeWarnings(b *strings.Builder, w promv1.Warnings) {
@@ -215,11 +245,24 @@ func (t rangeTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, 
 	}
 	Rank(sums, rank)
 	link := c.link(a.Query, start, end, step)
+	unit := valueUnit(a.Query)
+	if unit == "" && len(series) > 0 {
+		unit = unitBytes
+		for _, s := range series {
+			if seriesUnit(a.Query, s.Labels) != unitBytes {
+				unit = ""
+				break
+			}
+		}
+	}
 	var b strings.Builder
-	b.WriteString(Render(Rendering{Query: a.Query, Start: start, End: end, Step: step, RankBy: rank, TopK: top, Link: link}, sums))
+	b.WriteString(Render(Rendering{Query: a.Query, Start: start, End: end, Step: step, RankBy: rank, TopK: top, Link: link, Unit: unit}, sums))
 	writeWarnings(&b, warnings)
-	res := tools.Result{Text: b.String(), Data: map[string]any{"query": a.Query, "start": start, "end": end, "step": step.String(),
-		"summaries": sums, "link": link}}
+	data := map[string]any{"query": a.Query, "start": start, "end": end, "step": step.String(), "summaries": sums, "link": link}
+	if unit != "" {
+		data["unit"] = unit
+	}
+	res := tools.Result{Text: b.String(), Data: data}
 	if len(series) > 0 {
 		ordered := make([]Series, 0, len(sums))
 		for _, s := range sums {

@@ -78,8 +78,11 @@ func parse(p, text string) Runbook {
 	return rb
 }
 
-// Library is a loaded set of runbooks.
-type Library struct{ books []Runbook }
+// Library is a loaded set of runbooks. It is safe for concurrent use.
+type Library struct {
+	books []Runbook
+	index []index // the words of books[i], for free text
+}
 
 // New loads fsys.
 func New(fsys fs.FS) (*Library, error) {
@@ -87,7 +90,11 @@ func New(fsys fs.FS) (*Library, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runbooks: %w", err)
 	}
-	return &Library{books: books}, nil
+	l := &Library{books: books}
+	for _, rb := range books {
+		l.index = append(l.index, newIndex(rb))
+	}
+	return l, nil
 }
 
 // Match is a ranked runbook.
@@ -97,13 +104,15 @@ type Match struct {
 	Why   []string
 }
 
-var wordRE = regexp.MustCompile(`[A-Za-z0-9_]{3,}`)
-
-// Find ranks runbooks for an alert name, a service and free text.
+// Find ranks runbooks for an alert name, a service and free text. An
+// alert a runbook covers counts most, then a service it covers, then the
+// words of text: each counts fully when the runbook's title, alerts or
+// services have it and half when only its body does. Runbooks that match
+// nothing are left out; ties keep path order.
 func (l *Library) Find(alert, service, text string) []Match {
 	var out []Match
-	terms := wordRE.FindAllString(strings.ToLower(text), -1)
-	for _, rb := range l.books {
+	terms := words(text)
+	for i, rb := range l.books {
 		m := Match{Runbook: rb}
 		for _, a := range rb.Alerts {
 			if alert != "" && strings.EqualFold(a, alert) {
@@ -117,16 +126,25 @@ func (l *Library) Find(alert, service, text string) []Match {
 				m.Why = append(m.Why, "covers service "+s)
 			}
 		}
-		hay := strings.ToLower(rb.Title + " " + rb.Body)
-		hits := 0
-		for _, t := range terms {
-			if strings.Contains(hay, t) {
-				hits++
+		if len(terms) > 0 {
+			ix := l.index[i]
+			weight := 0.0
+			var hits []string
+			for _, t := range terms {
+				switch {
+				case ix.meta[t]:
+					weight++
+				case ix.body[t]:
+					weight += 0.5
+				default:
+					continue
+				}
+				hits = append(hits, t)
 			}
-		}
-		if hits > 0 {
-			m.Score += float64(hits) / float64(len(terms)) * 3
-			m.Why = append(m.Why, fmt.Sprintf("%d of %d words", hits, len(terms)))
+			if len(hits) > 0 {
+				m.Score += weight / float64(len(terms)) * 3
+				m.Why = append(m.Why, fmt.Sprintf("%d of %d words (%s)", len(hits), len(terms), strings.Join(hits, ", ")))
+			}
 		}
 		if m.Score > 0 {
 			out = append(out, m)
@@ -173,20 +191,46 @@ func (t findTool) Run(_ context.Context, raw json.RawMessage) (tools.Result, err
 	}
 	ms := t.l.Find(a.Alert, a.Service, a.Text)
 	if len(ms) == 0 {
-		return tools.Text("No runbook matches. The team may not have one yet — say so, and suggest writing it after the incident."), nil
+		// The advice is for the model; people are told what was looked for.
+		return tools.Result{Text: "No runbook matches. The team may not have one yet — say so, and suggest writing it after the incident.",
+			Display: "No runbook matches " + lookedFor(a.Alert, a.Service, a.Text) + ".\n"}, nil
 	}
-	var b strings.Builder
+	// The model gets the scores to weigh the ranking; people the reasons.
+	var b, d strings.Builder
 	for i, m := range ms {
 		if i == 5 {
 			break
 		}
-		fmt.Fprintf(&b, "%d. %s — %s (score %.1f: %s)", i+1, m.Path, m.Title, m.Score, strings.Join(m.Why, ", "))
+		why := strings.Join(m.Why, ", ")
+		fmt.Fprintf(&b, "%d. %s — %s (score %.1f: %s)", i+1, m.Path, m.Title, m.Score, why)
+		fmt.Fprintf(&d, "%d. %s — %s (%s)", i+1, m.Path, m.Title, why)
 		if len(m.Owners) > 0 {
 			fmt.Fprintf(&b, "; owners %s", strings.Join(m.Owners, ", "))
+			fmt.Fprintf(&d, "; owners %s", strings.Join(m.Owners, ", "))
 		}
 		b.WriteByte('\n')
+		d.WriteByte('\n')
 	}
-	return tools.Result{Text: b.String(), Data: ms[0].Path}, nil
+	return tools.Result{Text: b.String(), Display: d.String(), Data: ms[0].Path}, nil
+}
+
+// lookedFor says what runbook_find was asked for: "alert X, service Y or
+// the words "…"".
+func lookedFor(alert, service, text string) string {
+	var parts []string
+	if alert != "" {
+		parts = append(parts, "alert "+alert)
+	}
+	if service != "" {
+		parts = append(parts, "service "+service)
+	}
+	if text = strings.TrimSpace(text); text != "" {
+		parts = append(parts, fmt.Sprintf("the words %q", text))
+	}
+	if len(parts) > 1 {
+		return strings.Join(parts[:len(parts)-1], ", ") + " or " + parts[len(parts)-1]
+	}
+	return strings.Join(parts, "")
 }
 
 type readTool struct{ l *Library }

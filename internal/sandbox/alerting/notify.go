@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -39,6 +41,20 @@ type NotifyConfig struct {
 	GroupWait, GroupInterval, RepeatInterval time.Duration
 	// Receiver is the receiver name reported in payloads.
 	Receiver string
+}
+
+// Validate checks that every URL is an absolute http(s) URL, so that a
+// mistyped --webhook (127.0.0.1:8080/hook, without http://) is refused
+// when the sandbox starts rather than failing each delivery.
+func (c NotifyConfig) Validate() error {
+	var errs []error
+	for _, raw := range c.URLs {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("webhook URL %q is not an http(s) URL; write it in full, e.g. http://127.0.0.1:8080/webhooks/alertmanager", raw))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (c NotifyConfig) withDefaults() NotifyConfig {
@@ -100,7 +116,7 @@ func NewNotifier(cfg NotifyConfig, externalURL string, onNotify func(WebhookMess
 }
 
 // Update takes the alerts of one evaluation at t and sends what is due.
-func (n *Notifier) Update(t time.Time, alerts []*rules.Alert) {
+func (n *Notifier) Update(t time.Time, alerts []Alert) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, a := range alerts {
@@ -218,7 +234,14 @@ func (n *Notifier) post(u string, body []byte, group string) {
 	backoff := 500 * time.Millisecond
 	for attempt := 1; attempt <= 5; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+		if err != nil {
+			// Validate refuses such URLs; this is the last guard against a
+			// nil request in the delivering goroutine.
+			cancel()
+			n.logger.Error("webhook URL is not usable; not delivering", "url", u, "err", err, "group", group)
+			return
+		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("User-Agent", "Alertmanager/0.27.0 (watchkeeper sandbox)")
 		resp, err := n.client.Do(req)
@@ -259,10 +282,10 @@ func (n *Notifier) Close() {
 	n.wg.Wait()
 }
 
-func toWebhookAlert(a *rules.Alert, externalURL string) WebhookAlert {
+func toWebhookAlert(a Alert, externalURL string) WebhookAlert {
 	ls := a.Labels.Map()
 	wa := WebhookAlert{Status: "firing", Labels: ls, Annotations: a.Annotations.Map(), StartsAt: a.FiredAt,
-		GeneratorURL: strings.TrimRight(externalURL, "/") + "/graph", Fingerprint: fmt.Sprintf("%016x", uint64(model.LabelsToSignature(ls)))}
+		GeneratorURL: GeneratorURL(externalURL, a.Expr), Fingerprint: fmt.Sprintf("%016x", uint64(model.LabelsToSignature(ls)))}
 	if wa.StartsAt.IsZero() {
 		wa.StartsAt = a.ActiveAt
 	}
@@ -303,4 +326,14 @@ func digest(msg WebhookMessage) string {
 		b.WriteString(a.Fingerprint + a.Status + ";")
 	}
 	return b.String()
+}
+
+// GeneratorURL is the link of an alert of expr, as Prometheus makes it:
+// the expression on the graph page, which the sandbox serves.
+func GeneratorURL(externalURL, expr string) string {
+	u := strings.TrimRight(externalURL, "/") + "/graph"
+	if expr == "" {
+		return u
+	}
+	return u + "?" + url.Values{"g0.expr": {expr}, "g0.tab": {"1"}}.Encode()
 }

@@ -41,6 +41,11 @@ type RuleSet struct {
 	query       rules.QueryFunc
 }
 
+// ShopRulesFile returns the shop's rule file (rules/shop.rules.yml), in
+// Prometheus's format: what `watchkeeper runbooks lint` checks the
+// shipped runbooks against.
+func ShopRulesFile() []byte { return append([]byte(nil), shopRules...) }
+
 // LoadShopRules returns the shop's alerting rules (rules/shop.rules.yml),
 // whose expressions query runs. Alerts link to externalURL.
 func LoadShopRules(query rules.QueryFunc, externalURL *url.URL, p parser.Parser, logger *slog.Logger) (*RuleSet, error) {
@@ -71,13 +76,21 @@ func loadRules(src []byte, file string, query rules.QueryFunc, externalURL *url.
 	return rs, nil
 }
 
+// Alert is an alert of one evaluation, with its rule's expression.
+type Alert struct {
+	*rules.Alert
+	// Expr is the rule's PromQL: its generatorURL links to it, as
+	// Prometheus's does (/graph?g0.expr=…).
+	Expr string
+}
+
 // Eval evaluates every rule at t and returns the alerts that are firing or
 // were resolved at t, for the Notifier.
-func (rs *RuleSet) Eval(ctx context.Context, t time.Time) []*rules.Alert {
+func (rs *RuleSet) Eval(ctx context.Context, t time.Time) []Alert {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	start := time.Now()
-	var changed []*rules.Alert
+	var changed []Alert
 	for _, r := range rs.rules {
 		rstart := time.Now()
 		_, err := r.Eval(ctx, 0, t, rs.query, rs.externalURL, 0)
@@ -94,7 +107,7 @@ func (rs *RuleSet) Eval(ctx context.Context, t time.Time) []*rules.Alert {
 			if a.State == rules.StateFiring || a.ResolvedAt.Equal(t) {
 				c := *a
 				c.Labels = labels.NewBuilder(a.Labels).Set(labels.AlertName, r.Name()).Labels()
-				changed = append(changed, &c)
+				changed = append(changed, Alert{Alert: &c, Expr: r.Query().String()})
 			}
 		})
 	}

@@ -72,7 +72,9 @@ func invalidParam(err error, name string) *apiError {
 	return badData(fmt.Errorf("invalid parameter %q: %w", name, err))
 }
 
-// Register adds the API's routes, and /-/healthy and /-/ready, to mux.
+// Register adds the API's routes, /-/healthy, /-/ready, and /graph (a
+// small page for the links that point at Prometheus's graph page), to
+// mux.
 func (a *API) Register(mux *http.ServeMux) {
 	for path, h := range map[string]func(*http.Request) (any, []string, *apiError){
 		"/api/v1/query":               a.query,
@@ -88,6 +90,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	} {
 		mux.HandleFunc(path, a.wrap(h))
 	}
+	mux.HandleFunc("GET /graph", a.graphPage)
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Prometheus Server is Healthy.") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Prometheus Server is Ready.") })
 }

@@ -39,13 +39,16 @@ type series struct {
 	last int64
 }
 
-// OpenStore opens an empty TSDB in a temporary directory. Blocks are a day
-// long so that hours of history stay in the in-memory head. Close removes
-// the directory.
+// OpenStore opens an empty TSDB in a temporary directory, first removing
+// the directories of sandboxes that died without closing theirs. Blocks
+// are a day long so that hours of history stay in the in-memory head.
+// Close removes the directory. The TSDB's and the engine's informational
+// logs go to logger at debug level.
 func OpenStore(logger *slog.Logger) (*Store, error) {
-	dir, err := os.MkdirTemp("", "watchkeeper-sandbox-tsdb-")
+	logger = quiet(logger)
+	dir, err := makeTSDBDir(os.TempDir(), logger)
 	if err != nil {
-		return nil, fmt.Errorf("create TSDB directory: %w", err)
+		return nil, err
 	}
 	opts := tsdb.DefaultOptions()
 	opts.WALSegmentSize = -1 // no WAL: the sandbox regenerates from its seed

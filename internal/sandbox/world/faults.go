@@ -51,18 +51,18 @@ const (
 
 // FaultInfo describes a catalogue entry.
 type FaultInfo struct {
-	Kind        FaultKind
-	Description string
+	Kind        FaultKind `json:"fault"`
+	Description string    `json:"description"`
 	// RCAClass is the fault class of the common RCA case format:
 	// cpu, memory, delay, loss, return, exception, error or overload.
-	RCAClass string
+	RCAClass string `json:"rca_class"`
 	// Params are the accepted parameters with their defaults.
-	Params map[string]float64
+	Params map[string]float64 `json:"params,omitempty"`
 	// NeedsTarget is true when the fault acts on an edge and needs a
 	// second service (the callee).
-	NeedsTarget bool
+	NeedsTarget bool `json:"needs_target"`
 	// Fix says what ends the fault, for docs and tests.
-	Fix string
+	Fix string `json:"fix"`
 }
 
 // Catalogue returns the faults, sorted by name.
@@ -107,19 +107,22 @@ func LookupFault(kind string) (FaultInfo, error) {
 	return FaultInfo{}, fmt.Errorf("unknown fault %q; the catalogue has %s", kind, strings.Join(names, ", "))
 }
 
-// FaultSpec is a fault to inject.
+// FaultSpec is a fault to inject. Scenario files spell it in YAML; the
+// sandbox's HTTP API in JSON (json.go: the same names, the duration as
+// "10m").
 type FaultSpec struct {
-	Kind    FaultKind `yaml:"fault" json:"fault"`
-	Service string    `yaml:"service" json:"service"`
+	Kind    FaultKind `yaml:"fault"`
+	Service string    `yaml:"service"`
 	// Target is the callee for edge faults.
-	Target string             `yaml:"target,omitempty" json:"target,omitempty"`
-	Params map[string]float64 `yaml:"params,omitempty" json:"params,omitempty"`
+	Target string             `yaml:"target,omitempty"`
+	Params map[string]float64 `yaml:"params,omitempty"`
 	// Duration bounds the fault; zero means until it is fixed.
-	Duration time.Duration `yaml:"duration,omitempty" json:"duration,omitempty"`
+	Duration time.Duration `yaml:"duration,omitempty"`
 }
 
 // Fault is a fault in the world: injected at Start, active until End or
-// until an action fixes it.
+// until an action fixes it. Its JSON is snake_case and leaves out the
+// times that have not happened (json.go).
 type Fault struct {
 	FaultSpec
 	ID    int
@@ -162,6 +165,22 @@ func (f *Fault) String() string {
 		s += "→" + f.Target
 	}
 	return s
+}
+
+// State says where the fault stands at now, for people: "active",
+// "scheduled for 15:04:05", "ended at 15:04:05" or "fixed at 15:04:05 by
+// …" (times in UTC).
+func (f *Fault) State(now time.Time) string {
+	const clock = "15:04:05"
+	switch {
+	case !f.FixedAt.IsZero() && !now.Before(f.FixedAt):
+		return "fixed at " + f.FixedAt.UTC().Format(clock) + " by " + f.FixedBy
+	case now.Before(f.Start):
+		return "scheduled for " + f.Start.UTC().Format(clock)
+	case !f.End.IsZero() && !now.Before(f.End):
+		return "ended at " + f.End.UTC().Format(clock)
+	}
+	return "active"
 }
 
 // validateFault checks a spec against the catalogue and the topology, with

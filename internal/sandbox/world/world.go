@@ -154,8 +154,11 @@ func (d *deployment) revisionInfo(n int64) Revision {
 	return Revision{}
 }
 
-// Inject adds a fault starting at spec's time (at), validated against the
-// catalogue. Faults that ship in a rollout roll out when they start.
+// Inject adds a fault starting at at, validated against the catalogue.
+// Faults that ship in a rollout roll out when they start. Start keeps at
+// as given, not rounded to a step: a fault injected at 03:06:38 reads
+// "started 03:06:38" (not "scheduled for 03:06:45" while the clock shows
+// 03:06:38), and acts from the first step at or after it.
 func (w *World) Inject(spec FaultSpec, at time.Time) (*Fault, error) {
 	if err := validateFault(spec, w.topo); err != nil {
 		return nil, err
@@ -163,10 +166,7 @@ func (w *World) Inject(spec FaultSpec, at time.Time) (*Fault, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.nextID++
-	f := &Fault{FaultSpec: spec, ID: w.nextID, Start: at.Truncate(Step)}
-	if f.Start.Before(at) {
-		f.Start = f.Start.Add(Step)
-	}
+	f := &Fault{FaultSpec: spec, ID: w.nextID, Start: at}
 	if spec.Duration > 0 {
 		f.End = f.Start.Add(spec.Duration)
 	}
