@@ -8,7 +8,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 REVISION ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -s -w -X $(PKG)/internal/version.version=$(VERSION) -X $(PKG)/internal/version.revision=$(REVISION)
 
-.PHONY: compare-sklearn eval eval-nab manifests image all build run test test-short bench deps fmt lint tidy clean
+.PHONY: compare-sklearn eval eval-nab manifests image all build run test test-accuracy test-short bench deps fmt lint tidy clean
 
 all: build
 
@@ -20,9 +20,14 @@ build:
 run: build
 	./$(BIN) demo
 
-## test: install test dependencies, static checks, then every test with the race detector
+## test: install test dependencies, static checks, then every test with the race detector, then the accuracy suites
 test: deps lint
 	$(GO) test -race -count=1 -timeout 15m ./...
+	$(MAKE) --no-print-directory test-accuracy
+
+## test-accuracy: the accuracy suites, which skip themselves under the race detector (ten times slower there, nothing concurrent to check)
+test-accuracy:
+	$(GO) test -count=1 -timeout 15m -run '^(TestGeneratedSuite|TestNetworkLatencyFromTraces)$$' ./tools/rca
 
 # Tests run real servers: Prometheus and promtool (Debian package
 # prometheus) and VictoriaLogs (built from its Go module, cached by
@@ -31,7 +36,13 @@ SUDO  := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VLOGS := $(HOME)/.cache/watchkeeper/bin/victoria-logs
 VLOGS_VERSION := v1.52.1
 K8S_BIN := $(HOME)/.cache/watchkeeper/k8s/v1.37.2
-## deps: install the servers the tests use (Prometheus, promtool, Alertmanager, PostgreSQL, tmux, VictoriaLogs, helm, a Kubernetes control plane)
+# Jaeger is built from the module internal/testserver/jaegerbin pins (a
+# module of its own, so Watchkeeper's go.mod keeps none of Jaeger's
+# dependencies); the stamp follows the version there.
+JAEGER := $(HOME)/.cache/watchkeeper/bin/jaeger
+JAEGER_MOD := internal/testserver/jaegerbin
+JAEGER_VERSION := $(shell sed -n 's/^[[:space:]]*github.com\/jaegertracing\/jaeger \(v[^ ]*\).*/\1/p' $(JAEGER_MOD)/go.mod)
+## deps: install the servers the tests use (Prometheus, promtool, Alertmanager, PostgreSQL, tmux, VictoriaLogs, helm, Jaeger, a Kubernetes control plane)
 deps:
 	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 || { \
 		echo "installing Prometheus, promtool and Alertmanager (Debian packages prometheus, prometheus-alertmanager)"; \
@@ -53,6 +64,14 @@ deps:
 		echo "building helm $(HELM_VERSION) for the chart tests"; \
 		GOBIN=$(dir $(HELM)) GOFLAGS=-buildvcs=false $(GO) install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION) && \
 		touch $(HELM).$(HELM_VERSION); }
+	@[ -n "$(JAEGER_VERSION)" ] || { echo "no github.com/jaegertracing/jaeger version in $(JAEGER_MOD)/go.mod"; exit 1; }
+	@[ -x $(JAEGER) ] && [ -f $(JAEGER).$(JAEGER_VERSION) ] || { \
+		echo "building Jaeger $(JAEGER_VERSION) for the trace tests (once)"; \
+		mkdir -p $(dir $(JAEGER)) && \
+		CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false" $(GO) -C $(JAEGER_MOD) build -trimpath \
+			-ldflags "-s -w -X github.com/jaegertracing/jaeger/internal/version.latestVersion=$(JAEGER_VERSION)" \
+			-o $(JAEGER) github.com/jaegertracing/jaeger/cmd/jaeger && \
+		rm -f $(JAEGER).v* && touch $(JAEGER).$(JAEGER_VERSION); }
 	@[ -f $(K8S_BIN)/.complete ] || { \
 		echo "building the Kubernetes control plane v1.37.2 for the tests (once; ~10 min cold)"; \
 		OUT=$(K8S_BIN) bash internal/testserver/build-k8s.sh; }
@@ -102,10 +121,14 @@ eval-nab:
 	$(GO) test -count=1 -run 'TestNAB$$' -v ./tools/anomaly
 
 ## lint: gofmt and go vet
+# vet compiles every dependency; doing it as the static, trimmed build
+# that the Dockerfile test and the replica test make (CGO_ENABLED=0,
+# -trimpath) lets those two only link on empty caches, instead of
+# recompiling everything inside their packages' time limits.
 lint:
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
-	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) vet -trimpath ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

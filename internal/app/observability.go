@@ -33,6 +33,9 @@ import (
 	"github.com/watchkeeper/watchkeeper/tools/prom"
 	"github.com/watchkeeper/watchkeeper/tools/rca"
 	"github.com/watchkeeper/watchkeeper/tools/runbook"
+	"github.com/watchkeeper/watchkeeper/tools/traces"
+	"github.com/watchkeeper/watchkeeper/tools/traces/jaeger"
+	"github.com/watchkeeper/watchkeeper/tools/traces/tempo"
 )
 
 // httpClient builds the client for one backend section.
@@ -56,6 +59,10 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, repo *runb
 		} else {
 			logger.Debug("no Kubernetes client: no Kubernetes tools, and root-cause ranking will not see deploys", "err", err)
 		}
+	}
+	spanSource, err := traceBackend(cfg.Traces, logger)
+	if err != nil {
+		return nil, err
 	}
 	var promClient *prom.Client
 	if p := cfg.Prometheus; p.URL != "" {
@@ -105,6 +112,9 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, repo *runb
 		// Deploys for root-cause ranking come from Kubernetes when it is
 		// reachable; without it the ranking uses metrics alone.
 		rc := rca.ToolConfig{Prometheus: c}
+		if spanSource != nil {
+			rc.Traces = spanSource
+		}
 		if kube != nil {
 			rc.Changes = rca.KubeChanges{Client: kube}
 		}
@@ -155,7 +165,70 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, repo *runb
 		}
 		out = append(out, s)
 	}
+	tt, err := traceTools(spanSource, cfg.Traces, now)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, tt...)
 	return out, nil
+}
+
+// traceTools builds traces_search and trace_get on the trace store;
+// none without one.
+func traceTools(backend traces.Backend, c config.Traces, now func() time.Time) ([]tools.Tool, error) {
+	if backend == nil {
+		return nil, nil
+	}
+	s, err := traces.NewSearch(traces.SearchConfig{Backend: backend, MaxSpans: c.MaxSpans, Now: now})
+	if err != nil {
+		return nil, err
+	}
+	g, err := traces.NewGet(traces.GetConfig{Backend: backend})
+	if err != nil {
+		return nil, err
+	}
+	return []tools.Tool{s, g}, nil
+}
+
+// traceBackend is the configured trace store's client; nil when
+// traces.backend is none.
+func traceBackend(c config.Traces, logger *slog.Logger) (traces.Backend, error) {
+	var backend traces.Backend
+	switch c.Backend {
+	case "", "none":
+		return nil, nil
+	case "jaeger":
+		hc, err := httpClient("jaeger", c.HTTPClient, logger)
+		if err != nil {
+			return nil, err
+		}
+		jc := jaeger.Config{URL: c.URL, HTTPClient: hc, UIURL: c.Link.URL}
+		if c.Link.Kind == "none" {
+			jc.UIURL = "none"
+		}
+		b, err := jaeger.New(jc)
+		if err != nil {
+			return nil, err
+		}
+		backend = b
+	case "tempo":
+		hc, err := httpClient("tempo", c.HTTPClient, logger)
+		if err != nil {
+			return nil, err
+		}
+		tc := tempo.Config{URL: c.URL, HTTPClient: hc, Tenant: c.Tenant, MaxSpans: c.MaxSpans}
+		if c.Link.Kind == "grafana" {
+			tc.LinkURL, tc.Datasource = c.Link.URL, c.Link.Datasource
+		}
+		b, err := tempo.New(tc)
+		if err != nil {
+			return nil, err
+		}
+		backend = b
+	default:
+		return nil, fmt.Errorf("traces.backend %q is not one of none, jaeger, tempo", c.Backend)
+	}
+	return backend, nil
 }
 
 func logBackend(cfg config.Config, kube kubernetes.Interface, logger *slog.Logger) (logs.Backend, error) {

@@ -43,6 +43,14 @@ current-context: ctx
 		{"bad CA file", func(c *config.Config) {
 			c.Prometheus.URL, c.Prometheus.TLS.CAFile = "https://p:9090", "/nonexistent/ca.pem"
 		}, nil, "prometheus: read CA file"},
+		{"jaeger", func(c *config.Config) { c.Traces.Backend, c.Traces.URL = "jaeger", "http://jaeger-query:16686" }, []string{"current_time", "trace_get", "traces_search"}, ""},
+		{"tempo with grafana links", func(c *config.Config) {
+			c.Traces.Backend, c.Traces.URL, c.Traces.Tenant = "tempo", "http://tempo:3200", "team-a"
+			c.Traces.Link = config.Link{Kind: "grafana", URL: "https://grafana.example.com", Datasource: "tempo-uid"}
+		}, []string{"current_time", "trace_get", "traces_search"}, ""},
+		{"traces: bad CA file", func(c *config.Config) {
+			c.Traces.Backend, c.Traces.URL, c.Traces.TLS.CAFile = "tempo", "https://tempo:3200", "/nonexistent/ca.pem"
+		}, nil, "tempo: read CA file"},
 		{"bad tenant", func(c *config.Config) {
 			c.Logs.Backend, c.Logs.URL, c.Logs.Tenant = "victorialogs", "http://vl:9428", "team"
 		}, nil, "AccountID:ProjectID"},
@@ -67,6 +75,7 @@ current-context: ctx
 			slices.Sort(names)
 			// The runbook tools are always there (the shipped examples by default).
 			want := append(append([]string(nil), tt.tools...), "runbook_find", "runbook_read")
+			slices.Sort(want)
 			if !slices.Equal(names, want) {
 				t.Errorf("tools %v, want %v", names, want)
 			}

@@ -16,8 +16,8 @@ import (
 // SandboxServer is a running sandbox and the HTTP server for its APIs.
 type SandboxServer struct {
 	Sandbox *sandbox.Sandbox
-	// URL is the base URL of its Prometheus (/api/v1), Loki (/loki/api/v1)
-	// and admin (/sandbox/v1) APIs.
+	// URL is the base URL of its Prometheus (/api/v1), Loki (/loki/api/v1),
+	// Jaeger (/api/traces) and admin (/sandbox/v1) APIs.
 	URL string
 	srv *http.Server
 	ln  net.Listener
@@ -30,6 +30,9 @@ type SandboxOptions struct {
 	Speed    float64
 	Listen   string
 	Webhooks []string
+	// OTLPEndpoint, when set, is an OpenTelemetry collector's OTLP/HTTP
+	// base URL that receives every generated trace.
+	OTLPEndpoint string
 	// OnAlert is called with every alert notification.
 	OnAlert func(sandbox.WebhookMessage)
 }
@@ -60,7 +63,7 @@ func StartSandbox(ctx context.Context, cfg config.Sandbox, o SandboxOptions, log
 	sb, err := sandbox.New(ctx, sandbox.Options{
 		Scenario: o.Scenario, Seed: o.Seed, Speed: o.Speed, History: cfg.History.D(),
 		Notify: sandbox.NotifyConfig{URLs: o.Webhooks}, OnAlert: o.OnAlert,
-		ExternalURL: url, Logger: logger.With("component", "sandbox"),
+		ExternalURL: url, Logger: logger.With("component", "sandbox"), OTLPEndpoint: o.OTLPEndpoint,
 	})
 	if err != nil {
 		ln.Close()
@@ -77,10 +80,12 @@ func StartSandbox(ctx context.Context, cfg config.Sandbox, o SandboxOptions, log
 	return s, nil
 }
 
-// DemoConfig points the metrics and log tools at the sandbox's Prometheus
-// and Loki APIs. The sandbox has no web UI, so results carry no links.
+// DemoConfig points the metrics, log and trace tools at the sandbox's
+// Prometheus, Loki and Jaeger APIs. The sandbox has no web UI, so results
+// carry no links.
 func DemoConfig(cfg config.Config, sb *SandboxServer) config.Config {
 	cfg.Prometheus = config.Prometheus{URL: sb.URL, Link: config.Link{Kind: "none"}}
+	cfg.Traces.Backend, cfg.Traces.URL, cfg.Traces.Link = "jaeger", sb.URL, config.Link{Kind: "none"}
 	cfg.Logs = config.Logs{Backend: "loki", URL: sb.URL, MaxLines: cfg.Logs.MaxLines,
 		Labels: config.LogLabels{Service: "service", Namespace: "namespace", Pod: "pod"}}
 	// The shop lives in its own namespace; questions that name none mean it.

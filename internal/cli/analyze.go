@@ -20,8 +20,8 @@ import (
 // are fixed (benchmark scorers parse them): results on stdout only, logs
 // on stderr, exit 0 on success.
 func analyzeCmd(stdio IO) *cobra.Command {
-	cmd := &cobra.Command{Use: "analyze", Short: "Offline analysis of files: anomalies, log templates, root causes"}
-	cmd.AddCommand(analyzeDetectCmd(stdio), analyzeLogsCmd(stdio), analyzeRCACmd(stdio))
+	cmd := &cobra.Command{Use: "analyze", Short: "Offline analysis of files: anomalies, log templates, root causes, trace sampling"}
+	cmd.AddCommand(analyzeDetectCmd(stdio), analyzeLogsCmd(stdio), analyzeRCACmd(stdio), analyzeSampleCmd(stdio))
 	return cmd
 }
 
@@ -95,8 +95,9 @@ func analyzeRCACmd(stdio IO) *cobra.Command {
 		Short: "Rank the likely root-cause services of a case; JSON on stdout",
 		Long: `Reads a case folder in the common RCA format — case.json (fault_time is used as the onset
 when present), metrics.csv (timestamp,service,metric,value), and optionally topology.csv
-(caller,callee), baseline.csv (normal data of another period, metrics.csv's columns) and
-events.csv (timestamp,service,kind[,detail]) — and prints
+(caller,callee), baseline.csv (normal data of another period, metrics.csv's columns),
+events.csv (timestamp,service,kind[,detail]) and spans.jsonl (traces, docs/traces.md: self
+time, network time per call edge and errors by origin join the metrics) — and prints
 {"ranking": [{"service": …, "score": …, "evidence": […]}, …], "confidence": …, "signature": …},
 most likely first.
 

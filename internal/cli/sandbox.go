@@ -367,9 +367,10 @@ func sandboxCmd(g *globals, stdio IO) *cobra.Command {
 func sandboxServeCmd(g *globals, stdio IO) *cobra.Command {
 	var f sandboxFlags
 	var webhooks []string
+	var otlpEndpoint string
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve the sandbox's Prometheus, Loki and admin APIs until stopped",
+		Short: "Serve the sandbox's Prometheus, Loki, Jaeger and admin APIs until stopped",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			l, err := g.load(stdio)
@@ -381,6 +382,7 @@ func sandboxServeCmd(g *globals, stdio IO) *cobra.Command {
 			defer stop()
 			o := f.options()
 			o.Webhooks = webhooks
+			o.OTLPEndpoint = otlpEndpoint
 			if err := (sandbox.NotifyConfig{URLs: webhooks}).Validate(); err != nil {
 				return usageError{fmt.Errorf("--webhook: %w", err)}
 			}
@@ -390,8 +392,8 @@ func sandboxServeCmd(g *globals, stdio IO) *cobra.Command {
 			}
 			defer sb.Close()
 			sc := sb.Sandbox.Scenario()
-			fmt.Fprintf(stdio.Out, "sandbox scenario %q (seed %d) serving at %s (open it for what it serves, its services and faults)\n  Prometheus: %s/api/v1/  Loki: %s/loki/api/v1/  admin: %s/sandbox/v1/status\n",
-				sc.Name, sb.Sandbox.World().Seed(), sb.URL, sb.URL, sb.URL, sb.URL)
+			fmt.Fprintf(stdio.Out, "sandbox scenario %q (seed %d) serving at %s (open it for what it serves, its services and faults)\n  Prometheus: %s/api/v1/  Loki: %s/loki/api/v1/  Jaeger: %s/api/traces  admin: %s/sandbox/v1/status\n",
+				sc.Name, sb.Sandbox.World().Seed(), sb.URL, sb.URL, sb.URL, sb.URL, sb.URL)
 			logger.Info("sandbox serving", "scenario", sc.Name, "url", sb.URL)
 			<-ctx.Done()
 			return nil
@@ -399,6 +401,7 @@ func sandboxServeCmd(g *globals, stdio IO) *cobra.Command {
 	}
 	f.add(cmd)
 	cmd.Flags().StringSliceVar(&webhooks, "webhook", nil, "send alerts as Alertmanager webhooks to this URL (repeatable; default: sandbox.webhook_urls)")
+	cmd.Flags().StringVar(&otlpEndpoint, "otlp-endpoint", "", "also send every generated trace to this OpenTelemetry collector or Jaeger over OTLP/HTTP (base URL, e.g. http://localhost:4318)")
 	return cmd
 }
 
@@ -560,10 +563,11 @@ func sandboxExportCmd(stdio IO) *cobra.Command {
 		target  string
 		params  []string
 		gen     bool
+		noSpans bool
 	)
 	cmd := &cobra.Command{
 		Use:   "export --scenario NAME --seed N --out DIR",
-		Short: "Write one RCA case (case.json, metrics.csv, topology.csv) from a scenario",
+		Short: "Write one RCA case (case.json, metrics.csv, topology.csv, spans.jsonl) from a scenario",
 		Long: `Runs the sandbox world for one root-cause case in the common RCA case format:
 30 minutes before the fault to 15 after, one sample a minute. --fault and --service
 replace the scenario's own fault, so seeds × faults make a synthetic benchmark:
@@ -576,12 +580,17 @@ shape — sampling every 15 s, 1 min or 5 min, 2–120 samples before the fault,
 OpenTelemetry or CloudWatch metric names, gaps, missing and zero series, with or
 without baseline.csv, events.csv and topology.csv:
 
-  watchkeeper sandbox export --generate --fault memory_leak --seed 7 --out cases/leak-7`,
+  watchkeeper sandbox export --generate --fault memory_leak --seed 7 --out cases/leak-7
+
+spans.jsonl holds the traces of the case window: a tenth of the requests, as the
+simulated services' SDKs sample them, fewer when that would pass 50,000 spans.
+--no-spans leaves it out.`,
 		Args: cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			if o.Out == "" {
 				return usageError{errors.New("--out DIR is required")}
 			}
+			o.Shape.NoSpans = noSpans
 			if gen {
 				if fault == "" || service != "" || target != "" || len(params) > 0 {
 					return usageError{errors.New("--generate takes --fault KIND and --seed N; it picks the service, the system and the shape itself")}
@@ -590,6 +599,7 @@ without baseline.csv, events.csv and topology.csv:
 				if err != nil {
 					return usageError{err}
 				}
+				g.Options.Shape.NoSpans = noSpans
 				c, err := sandbox.ExportCase(g.Options)
 				if err != nil {
 					return usageError{err}
@@ -628,6 +638,7 @@ without baseline.csv, events.csv and topology.csv:
 	cmd.Flags().StringVar(&target, "target", "", "the callee, for network_latency")
 	cmd.Flags().StringArrayVar(&params, "param", nil, "fault parameter NAME=NUMBER (repeatable)")
 	cmd.Flags().BoolVar(&gen, "generate", false, "write a generated case: a random system and shape with --fault on a service it picks")
+	cmd.Flags().BoolVar(&noSpans, "no-spans", false, "leave out spans.jsonl (the traces of the case window)")
 	return cmd
 }
 

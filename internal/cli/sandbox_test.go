@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,6 +76,20 @@ func TestSandboxExport(t *testing.T) {
 	if err != nil || json.Unmarshal(b, &c) != nil || c.RootCause.Service != "payments" || c.RootCause.Fault != "cpu" {
 		t.Errorf("case.json = %s, %v", b, err)
 	}
+	if fi, err := os.Stat(filepath.Join(out, "spans.jsonl")); err != nil || fi.Size() == 0 {
+		t.Errorf("spans.jsonl: %v", err)
+	}
+	noSpans := filepath.Join(home, "no-spans")
+	if r := run(t, home, "", nil, "sandbox", "export", "--scenario", "healthy", "--fault", "cpu_saturation", "--service", "payments",
+		"--param", "factor=5", "--seed", "3", "--out", noSpans, "--no-spans"); r.code != 0 {
+		t.Fatalf("--no-spans: %+v", r)
+	}
+	if _, err := os.Stat(filepath.Join(noSpans, "spans.jsonl")); !os.IsNotExist(err) {
+		t.Errorf("--no-spans wrote spans.jsonl (%v)", err)
+	}
+	if a, b := must(os.ReadFile(filepath.Join(out, "metrics.csv"))), must(os.ReadFile(filepath.Join(noSpans, "metrics.csv"))); len(a) == 0 || string(a) != string(b) {
+		t.Error("--no-spans changed metrics.csv")
+	}
 	for _, tt := range []struct {
 		args []string
 		want string
@@ -99,11 +114,19 @@ func TestSandboxExport(t *testing.T) {
 func TestSandboxServeAndInject(t *testing.T) {
 	home := isolate(t)
 	addr := freeAddr(t)
+	// --otlp-endpoint sends the traces to a collector.
+	var exported atomic.Int64
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/traces" && r.Header.Get("Content-Type") == "application/x-protobuf" {
+			exported.Add(1)
+		}
+	}))
+	defer collector.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var out, errOut syncBuffer
 	go func() {
-		done <- cli.Run(ctx, []string{"sandbox", "serve", "--scenario", "healthy", "--listen", addr},
+		done <- cli.Run(ctx, []string{"sandbox", "serve", "--scenario", "healthy", "--listen", addr, "--otlp-endpoint", collector.URL},
 			cli.IO{In: strings.NewReader(""), Out: &out, Err: &errOut, Environ: []string{"HOME=" + home, "WATCHKEEPER_SANDBOX_HISTORY=1h"}})
 	}()
 	base := "http://" + addr
@@ -142,6 +165,16 @@ func TestSandboxServeAndInject(t *testing.T) {
 			t.Errorf("status has %s: %s", bad, body)
 		}
 	}
+	// Jaeger's query API answers with the shop's services.
+	resp, err = http.Get(base + "/api/services")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"frontend"`) || !strings.Contains(string(body), `"errors":null`) {
+		t.Errorf("GET /api/services = %d %s", resp.StatusCode, body)
+	}
 	// The page at / lists what the sandbox serves and its faults.
 	resp, err = http.Get(base + "/")
 	if err != nil {
@@ -152,6 +185,12 @@ func TestSandboxServeAndInject(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.Contains(string(body), "slow_db on postgres") {
 		t.Errorf("GET / = %d %s", resp.StatusCode, body)
 	}
+	for deadline := time.Now().Add(10 * time.Second); exported.Load() == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Error("--otlp-endpoint: the collector received no traces")
+			break
+		}
+	}
 	cancel()
 	select {
 	case code := <-done:
@@ -161,7 +200,7 @@ func TestSandboxServeAndInject(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("serve did not stop")
 	}
-	if !strings.Contains(out.String(), `sandbox scenario "healthy" (seed 1) serving at `+base) {
+	if !strings.Contains(out.String(), `sandbox scenario "healthy" (seed 1) serving at `+base) || !strings.Contains(out.String(), "Jaeger: "+base+"/api/traces") {
 		t.Errorf("stdout = %s", out.String())
 	}
 }
@@ -311,3 +350,6 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// must returns v, ignoring err: a missing file reads as empty.
+func must(v []byte, _ error) []byte { return v }

@@ -24,6 +24,7 @@ type Config struct {
 	Sandbox    Sandbox    `yaml:"sandbox"`
 	Prometheus Prometheus `yaml:"prometheus"`
 	Logs       Logs       `yaml:"logs"`
+	Traces     Traces     `yaml:"traces"`
 	Kubernetes Kubernetes `yaml:"kubernetes"`
 	Anomaly    Anomaly    `yaml:"anomaly"`
 	Slack      Slack      `yaml:"slack"`
@@ -171,6 +172,27 @@ type Logs struct {
 	// MaxLines is the most lines a search reads per window (default
 	// 100000); past it the answer says it stopped early.
 	MaxLines int `yaml:"max_lines"`
+}
+
+// Traces is the trace store that traces_search and trace_get read, and
+// the incident investigation's trace step.
+type Traces struct {
+	// Backend is none, jaeger or tempo.
+	Backend string `yaml:"backend"`
+	// URL is the store's query API: Jaeger's query service
+	// (http://jaeger-query:16686) or Tempo's HTTP API (http://tempo:3200).
+	URL        string `yaml:"url"`
+	HTTPClient `yaml:",inline"`
+	// Tenant is sent as X-Scope-OrgID to a multi-tenant Tempo.
+	Tenant string `yaml:"tenant"`
+	// Link is where trace links point. Jaeger: its UI (kind jaeger, the
+	// default; url defaults to traces.url) or none. Tempo: grafana
+	// (Explore; url is Grafana's, datasource the Tempo data source's UID)
+	// or none (the default).
+	Link Link `yaml:"link"`
+	// MaxSpans is the most spans traces_search reads per window (default
+	// 200000); past it the answer says it is partial.
+	MaxSpans int `yaml:"max_spans"`
 }
 
 // LogLabels are label names in the log backend.
@@ -598,6 +620,7 @@ func Default() Config {
 		Prometheus: Prometheus{HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)}, Link: Link{Kind: "prometheus"}},
 		Logs: Logs{Backend: "none", HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)},
 			Labels: LogLabels{Service: "service", Namespace: "namespace", Pod: "pod"}, MaxLines: 100_000},
+		Traces:    Traces{Backend: "none", HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)}, MaxSpans: 200_000},
 		Telemetry: Telemetry{Tracing: Tracing{SampleRatio: 1, ServiceName: "watchkeeper"}},
 		Kubernetes: Kubernetes{Actions: true, MinReplicas: 1, MaxReplicas: 50, Verify: Verify{Name: "error ratio", Window: Duration(5 * time.Minute),
 			Query: `sum(rate(http_requests_total{namespace="$namespace", service="$name", code=~"5.."}[1m])) / sum(rate(http_requests_total{namespace="$namespace", service="$name"}[1m]))`}},

@@ -19,6 +19,7 @@ func TestSecurityConfigCheckHidesHeaders(t *testing.T) {
 		{"llm", func(c *Config, h map[string]string) { c.LLM.Headers = h }},
 		{"prometheus", func(c *Config, h map[string]string) { c.Prometheus.Headers = h }},
 		{"logs", func(c *Config, h map[string]string) { c.Logs.Headers = h }},
+		{"traces", func(c *Config, h map[string]string) { c.Traces.Headers = h }},
 		{"alertmanager", func(c *Config, h map[string]string) { c.Alertmanager.Headers = h }},
 		{"eval.judge", func(c *Config, h map[string]string) { c.Eval.Judge.Headers = h }},
 	}

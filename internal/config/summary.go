@@ -72,6 +72,25 @@ func (c Config) Summary() []SummaryLine {
 		add("logs", "%s %s", c.Logs.Backend, c.Logs.URL)
 	}
 
+	switch tr := c.Traces; tr.Backend {
+	case "", "none":
+		add("traces", "none: no trace tools")
+	default:
+		s := tr.Backend + " " + tr.URL
+		if tr.Tenant != "" {
+			s += ", tenant " + tr.Tenant
+		}
+		switch {
+		case tr.Link.Kind == "grafana":
+			s += "; links: grafana " + tr.Link.URL
+		case tr.Backend == "jaeger" && tr.Link.Kind != "none":
+			s += "; links: jaeger"
+		default:
+			s += "; links: none"
+		}
+		add("traces", "%s", s)
+	}
+
 	k := c.Kubernetes
 	where := "kubeconfig " + k.Kubeconfig
 	if k.Kubeconfig == "" {

@@ -17,6 +17,7 @@ func TestSummary(t *testing.T) {
 			"store":           "sqlite ",
 			"prometheus":      "none",
 			"logs":            "none",
+			"traces":          "none: no trace tools",
 			"kubernetes":      "verify off (needs prometheus.url)",
 			"slack":           "off (no slack.bot_token)",
 			"incidents":       "no authentication (loopback only)",
@@ -31,6 +32,7 @@ func TestSummary(t *testing.T) {
 			c.Server.Listen = "0.0.0.0:8080"
 			c.Prometheus.URL = "http://prometheus:9090"
 			c.Logs = Logs{Backend: "loki", URL: "http://loki:3100"}
+			c.Traces = Traces{Backend: "jaeger", URL: "http://jaeger-query:16686"}
 			c.Kubernetes.Namespace, c.Kubernetes.Context = "shop", "prod"
 			c.Slack.BotToken, c.Slack.AppToken = "xoxb-slack-secret", "xapp-1"
 			c.Slack.Alerts = []AlertRoute{{Channel: "C1"}, {Channel: "C2"}}
@@ -44,6 +46,7 @@ func TestSummary(t *testing.T) {
 			"store":           "postgres db:5432/watchkeeper",
 			"prometheus":      "http://prometheus:9090; links: prometheus",
 			"logs":            "loki http://loki:3100",
+			"traces":          "jaeger http://jaeger-query:16686; links: jaeger",
 			"kubernetes":      "context prod, namespace shop; actions on, verify on",
 			"slack":           "socket mode; 0 channel scopes, 2 alert routes",
 			"incidents":       "/webhooks/alertmanager on 0.0.0.0:8080, bearer token",

@@ -164,6 +164,44 @@ func (c Config) Validate() error {
 		bad("logs.max_lines", "%d is outside 0..10000000", c.Logs.MaxLines)
 	}
 
+	tr := c.Traces
+	oneOf("traces.backend", tr.Backend, "none", "jaeger", "tempo")
+	switch tr.Backend {
+	case "jaeger", "tempo":
+		if tr.URL == "" {
+			bad("traces.url", "is required for backend %s, e.g. http://jaeger-query:16686 or http://tempo:3200", tr.Backend)
+		}
+	}
+	if tr.URL != "" {
+		checkURL("traces.url", tr.URL)
+	}
+	checkClient("traces", tr.HTTPClient)
+	if tr.Tenant != "" && tr.Backend == "jaeger" {
+		bad("traces.tenant", "is sent as X-Scope-OrgID to Tempo only; for a Jaeger behind a gateway use traces.headers")
+	}
+	switch tr.Link.Kind {
+	case "", "none":
+	case "jaeger":
+		if tr.Backend == "tempo" {
+			bad("traces.link.kind", "jaeger links need the jaeger backend; for Tempo use grafana")
+		}
+	case "grafana":
+		if tr.Link.URL == "" || tr.Link.Datasource == "" {
+			bad("traces.link", "kind grafana needs url (Grafana's base URL) and datasource (the Tempo data source's UID)")
+		}
+		if tr.Backend == "jaeger" {
+			bad("traces.link.kind", "grafana links are built for Tempo; for Jaeger use kind jaeger (its own UI)")
+		}
+	default:
+		oneOf("traces.link.kind", tr.Link.Kind, "jaeger", "grafana", "none")
+	}
+	if tr.Link.URL != "" {
+		checkURL("traces.link.url", tr.Link.URL)
+	}
+	if tr.MaxSpans < 0 || tr.MaxSpans > 10_000_000 {
+		bad("traces.max_spans", "%d is outside 0..10000000", tr.MaxSpans)
+	}
+
 	if t := c.Anomaly.Threshold; t < 0 || t >= 1 {
 		bad("anomaly.threshold", "%v is outside [0, 1)", t)
 	}

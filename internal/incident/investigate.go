@@ -42,8 +42,9 @@ type Reporter interface {
 
 // Playbook is the deterministic first look at a new incident: the alert's
 // own expression over the window, an anomaly scan of the namespace,
-// root-cause ranking from the onset, log templates new or surging, and
-// recent changes — whichever tools are configured.
+// root-cause ranking from the onset, log templates new or surging, the
+// alerting service's traces (failing and slow calls, citing trace IDs
+// with links), and recent changes — whichever tools are configured.
 type Playbook struct {
 	Tools Tools
 	// Invoker runs the steps, as every surface runs tools (schema, scope,
@@ -159,6 +160,18 @@ func (p Playbook) Run(ctx context.Context, in Incident) []Finding {
 			logs["namespace"] = ns
 		}
 		steps = append(steps, step{"Log templates new or surging", "logs_search", logs})
+	}
+	if svc != "" {
+		// The whole incident window, errors and slow traces alike: the
+		// summary names where errors began and which call slowed, and
+		// compares with the hour before the window.
+		tr := map[string]any{"service": svc, "start": rfc(onset.Add(-15 * time.Minute))}
+		if ns != "" {
+			// The alert's namespace: a service name is not unique across
+			// namespaces, and a channel's scope limits the spans anyway.
+			tr["namespace"] = ns
+		}
+		steps = append(steps, step{"Traces of the alerting service", "traces_search", tr})
 	}
 	changes := map[string]any{"since": rfc(onset.Add(-time.Hour))}
 	if ns != "" {

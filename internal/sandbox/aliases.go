@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/watchkeeper/watchkeeper/internal/sandbox/alerting"
+	"github.com/watchkeeper/watchkeeper/internal/sandbox/traceapi"
 	"github.com/watchkeeper/watchkeeper/internal/sandbox/world"
 )
 
@@ -135,3 +136,20 @@ func AlertLine(m WebhookMessage) string { return alerting.Line(m) }
 // AlertRulesFile returns the sandbox's alerting rules, a Prometheus rule
 // file.
 func AlertRulesFile() []byte { return alerting.ShopRulesFile() }
+
+// Traces.
+type (
+	// TraceStats is what the trace store and the OTLP export did.
+	TraceStats = traceapi.Stats
+	// TraceOptions and TraceGenerator turn snapshots into traces.
+	TraceOptions   = world.TraceOptions
+	TraceGenerator = world.TraceGenerator
+)
+
+// DefaultTraceShare is the head-sampling share of the simulated SDKs.
+const DefaultTraceShare = world.DefaultTraceShare
+
+// NewTraceGenerator returns a generator of the traces of topo's snapshots.
+func NewTraceGenerator(topo Topology, seed uint64, opts TraceOptions) *TraceGenerator {
+	return world.NewTraceGenerator(topo, seed, opts)
+}

@@ -7,10 +7,12 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/sandbox/alerting"
 	"github.com/watchkeeper/watchkeeper/internal/sandbox/lokiapi"
 	"github.com/watchkeeper/watchkeeper/internal/sandbox/promapi"
+	"github.com/watchkeeper/watchkeeper/internal/sandbox/traceapi"
 )
 
 // Handler serves the Prometheus API at /api/v1 (and a small /graph page
-// for the links to it), the Loki API at /loki/api/v1, the sandbox's own
+// for the links to it), the Loki API at /loki/api/v1, Jaeger's query API
+// at /api/services, /api/operations and /api/traces, the sandbox's own
 // API at /sandbox/v1, and at / a page listing all of it with the
 // services and faults.
 func (sb *Sandbox) Handler() http.Handler {
@@ -18,6 +20,7 @@ func (sb *Sandbox) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", sb.indexHandler)
 	promapi.NewAPI(sb.metrics, promapi.Config{Now: sb.Now, Rules: ruleSource{sb.rules}, Snapshot: sb.snapshot, Parser: sb.parser}).Register(mux)
 	lokiapi.NewAPI(sb.logs, sb.Now).Register(mux)
+	traceapi.NewAPI(sb.traces.Store(), sb.Now).Register(mux)
 	mux.HandleFunc("GET /sandbox/v1/status", sb.statusHandler)
 	mux.HandleFunc("GET /sandbox/v1/faults", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"catalogue": Catalogue(), "faults": sb.Faults()})
@@ -55,7 +58,7 @@ func (sb *Sandbox) statusHandler(w http.ResponseWriter, _ *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"scenario": sb.scenario.Name, "seed": sb.world.Seed(), "now": now,
-		"services": services, "faults": sb.Faults()})
+		"services": services, "faults": sb.Faults(), "traces": sb.traces.Stats()})
 }
 
 func (sb *Sandbox) injectHandler(w http.ResponseWriter, r *http.Request) {

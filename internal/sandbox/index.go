@@ -76,7 +76,8 @@ table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:.2em .
 <tr><td><a href="/api/v1/query?query=up">/api/v1/query</a>, /api/v1/query_range, /api/v1/series, /api/v1/labels, /api/v1/label/NAME/values, /api/v1/metadata</td><td>the Prometheus HTTP API</td></tr>
 <tr><td><a href="/api/v1/alerts">/api/v1/alerts</a>, <a href="/api/v1/rules">/api/v1/rules</a>, <a href="/api/v1/targets">/api/v1/targets</a></td><td>alerts, alerting rules and scrape targets, as Prometheus reports them</td></tr>
 <tr><td><a href="/loki/api/v1/labels">/loki/api/v1/labels</a>, /loki/api/v1/query_range, /loki/api/v1/query, /loki/api/v1/series</td><td>the Loki HTTP API</td></tr>
-<tr><td><a href="/sandbox/v1/status">/sandbox/v1/status</a></td><td>the scenario, the time, every service and fault (JSON)</td></tr>
+<tr><td><a href="/api/services">/api/services</a>, /api/services/SERVICE/operations, /api/operations?service=SERVICE, <a href="/api/traces?service=frontend&amp;limit=20">/api/traces</a>?service=&amp;operation=&amp;tags=&amp;minDuration=&amp;lookback=&amp;limit=, /api/traces/ID</td><td>the Jaeger query API: the traces of the last hour's requests that the tail sampler kept</td></tr>
+<tr><td><a href="/sandbox/v1/status">/sandbox/v1/status</a></td><td>the scenario, the time, every service and fault, what the trace store saw and kept (JSON)</td></tr>
 <tr><td><a href="/sandbox/v1/faults">/sandbox/v1/faults</a></td><td>GET: the faults and the catalogue; POST a fault to inject it (JSON)</td></tr>
 </table>
 {{if .Services}}<h2>Services</h2>

@@ -10,13 +10,16 @@
 //     while, scaling out relieves CPU saturation.
 //   - Alerting rules are evaluated by Prometheus's rules package and
 //     delivered as Alertmanager webhooks.
+//   - Every request of the last hour is a trace; a tail sampler keeps
+//     the telling ones behind Jaeger's query API, and with an OTLP
+//     endpoint all of them go to a collector.
 //
 // The same scenario and seed give the same world.
 //
 // This package is the composition root: the model and each emulator live
 // in a package of their own under it — world (the model, faults,
 // scenarios, generated systems and case export), promapi, lokiapi,
-// kubesim and alerting — which import world and never each other. Sandbox
+// kubesim, alerting and traceapi — which import world and never each other. Sandbox
 // wires them together and steps them; the names callers use are
 // re-exported here, so one import is enough.
 package sandbox
@@ -38,7 +41,9 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/sandbox/kubesim"
 	"github.com/watchkeeper/watchkeeper/internal/sandbox/lokiapi"
 	"github.com/watchkeeper/watchkeeper/internal/sandbox/promapi"
+	"github.com/watchkeeper/watchkeeper/internal/sandbox/traceapi"
 	"github.com/watchkeeper/watchkeeper/internal/sandbox/world"
+	"github.com/watchkeeper/watchkeeper/internal/spans"
 )
 
 // Options configure a Sandbox. The zero value runs the default scenario
@@ -64,6 +69,14 @@ type Options struct {
 	// Clock is the wall clock; time.Now by default.
 	Clock  func() time.Time
 	Logger *slog.Logger
+	// OTLPEndpoint, when set, is an OpenTelemetry collector's OTLP/HTTP
+	// base URL (http://localhost:4318): every generated trace of live
+	// time and of the history's last five minutes is sent to it, before
+	// sampling.
+	OTLPEndpoint string
+	// TraceShare is the head-sampling share of the simulated SDKs
+	// (world.DefaultTraceShare, 0.1, when zero).
+	TraceShare float64
 }
 
 // Sandbox is a running world. Its methods are safe for concurrent use.
@@ -78,6 +91,8 @@ type Sandbox struct {
 	kube     *kubesim.Cluster
 	rules    *alerting.RuleSet
 	notifier *alerting.Notifier
+	traces   *traceapi.Recorder
+	otlp     *traceapi.OTLPExporter
 	parser   parser.Parser
 	logger   *slog.Logger
 
@@ -95,6 +110,14 @@ type Sandbox struct {
 	done      chan struct{}
 	stepErr   error
 }
+
+// traceHistory is how much of the history's end has traces: enough for
+// an hour's search, little enough to keep the start fast. otlpHistory is
+// how much of it is sent to an OTLP collector, within its queue.
+const (
+	traceHistory = time.Hour
+	otlpHistory  = 5 * time.Minute
+)
 
 // ruleWarmup is how much of the history's end is evaluated by the alerting
 // rules, so alerts already firing when the sandbox starts are known. It
@@ -171,6 +194,19 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 		return nil, err
 	}
 	sb.notifier = alerting.NewNotifier(opts.Notify, opts.ExternalURL, opts.OnAlert, opts.Logger)
+	to := traceapi.Options{Share: opts.TraceShare, MaxAge: history}
+	if opts.OTLPEndpoint != "" {
+		if sb.otlp, err = traceapi.NewOTLPExporter(traceapi.OTLPOptions{Endpoint: opts.OTLPEndpoint,
+			Logger: opts.Logger.With("component", "otlp")}); err != nil {
+			sb.Close()
+			return nil, err
+		}
+		to.Exporter = sb.otlp
+	}
+	if sb.traces, err = traceapi.New(topo, seed, to); err != nil {
+		sb.Close()
+		return nil, err
+	}
 	if sb.kube, err = kubesim.New(sb.world, start); err != nil {
 		sb.Close()
 		return nil, err
@@ -187,6 +223,16 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 // at the end with the last hour of events.
 func (sb *Sandbox) generate(ctx context.Context, end time.Time) error {
 	warm := end.Add(-ruleWarmup)
+	traceFrom, otlpFrom := end.Add(-traceHistory), end.Add(-otlpHistory)
+	// Traces are made beside the metrics and logs, on another core when
+	// there is one: snapshots are not changed once made.
+	traceQ, traced := make(chan *Snapshot, 64), make(chan struct{})
+	go func() {
+		defer close(traced)
+		for s := range traceQ {
+			sb.traces.Record(s, s.Time.After(otlpFrom))
+		}
+	}()
 	var stepErr error
 	var events []WorldEvent
 	sb.world.Advance(end, func(s *Snapshot) {
@@ -198,6 +244,9 @@ func (sb *Sandbox) generate(ctx context.Context, end time.Time) error {
 			return
 		}
 		sb.logw.Write(s)
+		if s.Time.After(traceFrom) {
+			traceQ <- s
+		}
 		events = append(events, s.Events...)
 		if s.Time.After(warm) {
 			if stepErr = sb.exporter.Flush(); stepErr != nil {
@@ -206,6 +255,8 @@ func (sb *Sandbox) generate(ctx context.Context, end time.Time) error {
 			sb.evalRules(ctx, s.Time, false)
 		}
 	})
+	close(traceQ)
+	<-traced
 	if stepErr != nil {
 		return stepErr
 	}
@@ -313,6 +364,7 @@ func (sb *Sandbox) AdvanceTo(ctx context.Context, t time.Time) error {
 			return
 		}
 		sb.logw.Write(s)
+		sb.traces.Record(s, true)
 		if stepErr = sb.kube.Sync(s); stepErr != nil {
 			return
 		}
@@ -340,6 +392,12 @@ func (sb *Sandbox) World() *World { return sb.world }
 // Scenario returns the scenario.
 func (sb *Sandbox) Scenario() *Scenario { return sb.scenario }
 
+// Traces returns the store of the traces the sandbox kept.
+func (sb *Sandbox) Traces() *spans.Store { return sb.traces.Store() }
+
+// TraceStats returns what the trace store and the OTLP export did.
+func (sb *Sandbox) TraceStats() traceapi.Stats { return sb.traces.Stats() }
+
 // Kubernetes returns the client the bot's Kubernetes code uses.
 func (sb *Sandbox) Kubernetes() kubernetes.Interface { return sb.kube.Clientset() }
 
@@ -359,6 +417,9 @@ func (sb *Sandbox) Close() error {
 	}
 	if sb.notifier != nil {
 		sb.notifier.Close()
+	}
+	if sb.otlp != nil {
+		_ = sb.otlp.Close()
 	}
 	var errs []error
 	if sb.metrics != nil {

@@ -239,6 +239,13 @@ func TestLoadCaseBadInput(t *testing.T) {
 		{"duplicate timestamps", map[string]string{"case.json": "{}", "metrics.csv": header + "1,a,cpu,1\n1,a,cpu,3\n2,a,cpu,3\n"}, "", "1 samples repeated a timestamp and were averaged"},
 		{"a 5 MB line", map[string]string{"case.json": "{}", "metrics.csv": header + "1,a,cpu,1\n2,a," + strings.Repeat("x", 5<<20) + ",2\n"}, "", ""},
 		{"unknown services in the topology", map[string]string{"case.json": "{}", "metrics.csv": header + "1,a,cpu,1\n", "topology.csv": "caller,callee\na,ghost\n"}, "", ""},
+		{"a spans.jsonl line that is not JSON", map[string]string{"case.json": "{}", "metrics.csv": header + "1,a,cpu,1\n",
+			"spans.jsonl": `{"trace_id":"t","span_id":"s","service":"a","start":"2026-11-01T00:00:00Z","duration_us":5}` + "\n{oops\n"}, "spans.jsonl: line 2: not a span", ""},
+		{"a span without ids", map[string]string{"case.json": "{}", "metrics.csv": header + "1,a,cpu,1\n", "spans.jsonl": `{"service":"a"}`}, "spans.jsonl: line 1: a span needs trace_id and span_id", ""},
+		{"spans in a loop, orphans, skew", map[string]string{"case.json": "{}", "metrics.csv": header + "1,a,cpu,1\n", "spans.jsonl": strings.Join([]string{
+			`{"trace_id":"t","span_id":"a","parent_span_id":"b","service":"a","kind":"server","start":"2026-11-01T00:00:00Z","duration_us":5}`,
+			`{"trace_id":"t","span_id":"b","parent_span_id":"a","service":"","kind":"client","start":"2026-11-01T00:00:00Z","duration_us":-5}`,
+			`{"trace_id":"u","span_id":"c","parent_span_id":"gone","service":"b","start":"2026-10-31T23:59:59Z","duration_us":5}`}, "\n")}, "", ""},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -26,6 +26,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/watchkeeper/watchkeeper/internal/spans"
 )
 
 // Sample is one metric value.
@@ -60,6 +62,10 @@ type Case struct {
 	Edges [][2]string
 	// Events are changes, such as deploys, with their times.
 	Events []Event
+	// Spans are the case's traces, when it has them (spans.jsonl, or
+	// traces rca_rank fetched); Rank derives self time, network time per
+	// call edge and errors by origin from them (spans.go).
+	Spans []spans.Span
 	// Warnings say what was odd in the input (unknown services in the
 	// topology, skipped rows).
 	Warnings []string
@@ -82,8 +88,8 @@ func (c *Case) Services() []string {
 }
 
 // LoadCase reads a case folder in the common format: case.json,
-// metrics.csv, and optionally topology.csv, baseline.csv and events.csv
-// (timestamp,service,kind,detail). Rows without a finite value are
+// metrics.csv, and optionally topology.csv, baseline.csv, events.csv
+// (timestamp,service,kind,detail) and spans.jsonl (docs/traces.md). Rows without a finite value are
 // skipped, samples are put in time order and duplicate timestamps
 // averaged, with a warning for each.
 func LoadCase(dir string) (*Case, error) {
@@ -132,6 +138,9 @@ func LoadCase(dir string) (*Case, error) {
 		if err := c.readEvents(f); err != nil {
 			return nil, fmt.Errorf("events.csv: %w", err)
 		}
+	}
+	if c.Spans, err = readSpans(dir); err != nil {
+		return nil, fmt.Errorf("spans.jsonl: %w", err)
 	}
 	return c, nil
 }

@@ -85,6 +85,10 @@ var (
 
 // kindRules are tried in order; the first whose groups all match wins.
 var kindRules = []kindRule{
+	// Self time (a span's duration less its children's) and errors that
+	// began in the service are its own, whatever its callees do.
+	{[][]string{{"self"}, wLatency}, kind{name: "self time", role: RoleResource, dir: 1, weight: 1, floor: 0.1}},
+	{[][]string{{"own"}, wErrors}, kind{name: "own errors", role: RoleResource, dir: 1, weight: 1}},
 	{[][]string{wClient, wLatency}, kind{name: "client latency", role: RoleClient, dir: 1, weight: 0.8, floor: 0.1}},
 	{[][]string{wFree, wMemory}, kind{name: "free memory", role: RoleResource, dir: -1, weight: 0.8, floor: 0.03}},
 	{[][]string{wSuccess}, kind{name: "success", role: RoleErrors, dir: -1, weight: 1, bounded: true}},

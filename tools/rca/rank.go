@@ -78,6 +78,7 @@ type tuning struct {
 	explainShare float64 // see explain
 	maxBlame     bool    // the larger of own and callers' blame, not both
 	noChange     bool    // changes add nothing to the score
+	noSpans      bool    // metrics alone, when the case has spans
 }
 
 // Rank orders the case's services by how likely each is the root cause.
@@ -100,6 +101,9 @@ func Rank(c *Case, o Options) []Ranked {
 	}
 	if o.ChangeAfter <= 0 {
 		o.ChangeAfter = 5 * time.Minute
+	}
+	if !o.tuning.noSpans {
+		c = c.withSpans()
 	}
 	onset := c.Onset
 	if onset.IsZero() {

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/watchkeeper/watchkeeper/internal/spans"
 	"github.com/watchkeeper/watchkeeper/tools"
 	"github.com/watchkeeper/watchkeeper/tools/clock"
 	"github.com/watchkeeper/watchkeeper/tools/prom"
@@ -62,7 +63,24 @@ type ToolConfig struct {
 	Metrics       []Metric
 	TopologyQuery string
 	Edges         [][2]string
+	// Traces, when set, adds the services' traces around the onset to
+	// the case: self time, network time per call edge and errors by
+	// origin tell a slow service from a slow network (spans.go).
+	Traces SpanSource
 }
+
+// SpanSource finds traces; the trace backends (tools/traces) satisfy it.
+type SpanSource interface {
+	Search(ctx context.Context, q spans.Query) ([]spans.Trace, error)
+}
+
+// Traces fetched per service on each side of the onset, and the most
+// services asked: enough for per-minute medians of the busy calls,
+// bounded so one ranking reads at most a few hundred thousand spans.
+const (
+	tracesPerSide   = 150
+	maxTraceQueries = 30
+)
 
 // NewTool returns the rca_rank tool.
 func NewTool(cfg ToolConfig) (tools.Tool, error) {
@@ -177,10 +195,14 @@ func (t rankTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, e
 		}
 		c.Events = evs
 	}
+	traceNote := ""
+	if t.cfg.Traces != nil {
+		traceNote = t.addTraces(ctx, c, a.Namespace, onset, from, to)
+	}
 	res := Analyze(c, Options{})
 	var b strings.Builder
 	fmt.Fprintf(&b, "Likely root causes of the incident at %s UTC, most likely first (scores 0–1: 0.3 is a clear anomaly, 0.5 a strong one; %d services, metrics %s–%s, %d call edges).%s\n",
-		onset.Format("2006-01-02 15:04"), len(c.Metrics), from.Format("15:04"), to.Format("15:04"), len(c.Edges), edgeNote)
+		onset.Format("2006-01-02 15:04"), len(c.Metrics), from.Format("15:04"), to.Format("15:04"), len(c.Edges), edgeNote+traceNote)
 	for i, r := range res.Ranking {
 		if i == top {
 			break
@@ -305,4 +327,69 @@ func ownerDeployment(rs appsv1.ReplicaSet) string {
 		}
 	}
 	return ""
+}
+
+// namespaceAttr is the resource attribute (OpenTelemetry's Kubernetes
+// conventions) that limits traces to a namespace.
+const namespaceAttr = "k8s.namespace.name"
+
+// addTraces fetches each service's traces before and after the onset into
+// c.Spans and says in a sentence what it used or why it could not. With a
+// namespace, only spans that carry it are used (a span without the
+// attribute is left out: a namespace-limited conversation must not rank
+// another team's services), and a span whose parent was left out becomes
+// a root.
+func (t rankTool) addTraces(ctx context.Context, c *Case, namespace string, onset, from, to time.Time) string {
+	services := c.Services()
+	if len(services) > maxTraceQueries/2 {
+		services = services[:maxTraceQueries/2]
+	}
+	seen := map[string]bool{}
+	var failed []string
+	for _, svc := range services {
+		for _, w := range [][2]time.Time{{from, onset}, {onset, to}} {
+			q := spans.Query{Service: svc, Start: w[0], End: w[1], Limit: tracesPerSide}
+			if namespace != "" {
+				q.Tags = map[string]string{namespaceAttr: namespace}
+			}
+			trs, err := t.cfg.Traces.Search(ctx, q)
+			if err != nil {
+				if ctx.Err() != nil {
+					return fmt.Sprintf(" Traces were not read: %v.", ctx.Err())
+				}
+				failed = append(failed, svc)
+				continue
+			}
+			for _, tr := range trs {
+				if seen[tr.ID] {
+					continue
+				}
+				seen[tr.ID] = true
+				kept := map[string]bool{}
+				for _, s := range tr.Spans {
+					if namespace == "" || s.Attrs[namespaceAttr] == namespace {
+						kept[s.SpanID] = true
+					}
+				}
+				for _, s := range tr.Spans {
+					if !kept[s.SpanID] {
+						continue
+					}
+					if !kept[s.ParentID] {
+						s.ParentID = ""
+					}
+					s.Attrs, s.Events = attrsForRanking(s.Attrs), nil
+					c.Spans = append(c.Spans, s)
+				}
+			}
+		}
+	}
+	note := ""
+	if len(seen) > 0 {
+		note = fmt.Sprintf(" Traces: %d spans of %d traces add self time, network time per call and errors by origin.", len(c.Spans), len(seen))
+	}
+	if len(failed) > 0 {
+		note += fmt.Sprintf(" Traces could not be read for %s.", strings.Join(failed, ", "))
+	}
+	return note
 }

@@ -3,12 +3,14 @@ package rca_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/watchkeeper/watchkeeper/internal/sandbox"
+	"github.com/watchkeeper/watchkeeper/internal/spans"
 	"github.com/watchkeeper/watchkeeper/tools"
 	"github.com/watchkeeper/watchkeeper/tools/prom"
 	"github.com/watchkeeper/watchkeeper/tools/rca"
@@ -95,5 +97,95 @@ func TestShortDuration(t *testing.T) {
 		if got := rca.ShortDuration(d); got != want {
 			t.Errorf("%v: %q, want %q", d, got, want)
 		}
+	}
+}
+
+// storeSource serves rca_rank the sandbox's trace store, recording the
+// queries it was asked.
+type storeSource struct {
+	find    func(spans.Query) []spans.Trace
+	queries []spans.Query
+}
+
+func (s *storeSource) Search(_ context.Context, q spans.Query) ([]spans.Trace, error) {
+	s.queries = append(s.queries, q)
+	return s.find(q), nil
+}
+
+// TestRankWithTraces: the sandbox's network-latency scenario through
+// rca_rank with its traces: the delayed edge's caller comes first and the
+// answer says traces were used; every query is limited to the namespace.
+func TestRankWithTraces(t *testing.T) {
+	end := time.Date(2026, 11, 24, 15, 0, 0, 0, time.UTC)
+	sb, err := sandbox.New(context.Background(), sandbox.Options{Scenario: "network-latency", End: end, History: 2 * time.Hour, Clock: func() time.Time { return end }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	srv := httptest.NewServer(sb.Handler())
+	t.Cleanup(srv.Close)
+	c, _ := prom.New(prom.Config{URL: srv.URL, Now: func() time.Time { return end }})
+	src := &storeSource{find: sb.Traces().Find}
+	tl, err := rca.NewTool(rca.ToolConfig{Prometheus: c, Traces: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, _ := sandbox.LoadScenario("network-latency", sandbox.DefaultTopology())
+	pf, _ := sc.PrimaryFault()
+	res, err := tl.Run(context.Background(), json.RawMessage(`{"namespace": "shop", "onset": "`+end.Add(pf.At).Format(time.RFC3339)+`"}`))
+	if err != nil || res.Error != "" {
+		t.Fatalf("%v %s", err, res.Error)
+	}
+	t.Logf("%s", res.Text)
+	if !strings.Contains(res.Text, "\n1. "+pf.Service+" ") {
+		t.Errorf("want %s (the caller of the delayed edge) first:\n%s", pf.Service, res.Text)
+	}
+	if !strings.Contains(res.Text, "Traces: ") {
+		t.Errorf("the answer does not say traces were used:\n%s", res.Text)
+	}
+	for _, q := range src.queries {
+		if q.Tags["k8s.namespace.name"] != "shop" {
+			t.Errorf("query %+v is not limited to the namespace", q)
+		}
+	}
+}
+
+// TestRankTracesStayInTheNamespace: spans of another namespace that a
+// store returns anyway are never ranked.
+func TestRankTracesStayInTheNamespace(t *testing.T) {
+	end := time.Date(2026, 11, 24, 15, 0, 0, 0, time.UTC)
+	sb, err := sandbox.New(context.Background(), sandbox.Options{Scenario: "healthy", End: end, History: 2 * time.Hour, Clock: func() time.Time { return end }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sb.Close() })
+	srv := httptest.NewServer(sb.Handler())
+	t.Cleanup(srv.Close)
+	c, _ := prom.New(prom.Config{URL: srv.URL, Now: func() time.Time { return end }})
+	src := &storeSource{find: func(q spans.Query) []spans.Trace {
+		// A careless store: other teams' spans, with their own names.
+		var out []spans.Trace
+		for i := range 20 {
+			at := q.Start.Add(time.Duration(i) * 10 * time.Second)
+			id := fmt.Sprintf("%032x", i+1)
+			out = append(out, spans.Trace{ID: id, Spans: []spans.Span{
+				{TraceID: id, SpanID: "a1", Service: "ledger-secret", Name: "POST /post", Kind: spans.KindServer, Start: at, Duration: time.Second,
+					Error: true, Attrs: map[string]string{"k8s.namespace.name": "finance"}},
+				{TraceID: id, SpanID: "a2", ParentID: "a1", Service: "checkout", Name: "GET /x", Kind: spans.KindServer, Start: at, Duration: 10 * time.Millisecond,
+					Attrs: map[string]string{"k8s.namespace.name": "shop"}},
+			}})
+		}
+		return out
+	}}
+	tl, err := rca.NewTool(rca.ToolConfig{Prometheus: c, Traces: src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tl.Run(context.Background(), json.RawMessage(`{"namespace": "shop", "onset": "20m ago", "top": 20}`))
+	if err != nil || res.Error != "" {
+		t.Fatalf("%v %s", err, res.Error)
+	}
+	if strings.Contains(res.Text, "ledger-secret") || strings.Contains(fmt.Sprint(res.Data), "ledger-secret") {
+		t.Errorf("a service of another namespace was ranked:\n%s", res.Text)
 	}
 }

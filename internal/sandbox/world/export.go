@@ -76,6 +76,8 @@ type CaseShape struct {
 	// Silent maps services to the sample index from which they report
 	// nothing, as a crashed service's exporters do.
 	Silent map[string]int
+	// NoSpans leaves out spans.jsonl.
+	NoSpans bool
 }
 
 func (s CaseShape) isZero() bool {
@@ -141,8 +143,8 @@ const (
 )
 
 // ExportCase runs the world for one case and writes case.json, metrics.csv,
-// topology.csv, events.csv and, when the shape asks for it, baseline.csv to
-// opts.Out. It needs no TSDB: metrics come straight from the model, so
+// topology.csv, events.csv, spans.jsonl (unless Shape.NoSpans) and, when
+// the shape asks for it, baseline.csv to opts.Out. It needs no TSDB: metrics come straight from the model, so
 // thousands of cases are cheap.
 func ExportCase(opts ExportOptions) (CaseFile, error) {
 	topo := DefaultTopology()
@@ -240,7 +242,12 @@ func ExportCase(opts ExportOptions) (CaseFile, error) {
 	}
 
 	var pod string
+	var traces *caseTraces
+	if !shape.NoSpans {
+		traces = newCaseTraces(topo, seed, start, end)
+	}
 	rows := sampleWorld(w, start, end, shape.Interval, func(s *Snapshot) {
+		traces.add(s)
 		if pod == "" && !s.Time.Before(faultTime) {
 			for _, st := range s.Services {
 				if st.Name == pf.Service && len(st.Pods) > 0 {
@@ -266,6 +273,11 @@ func ExportCase(opts ExportOptions) (CaseFile, error) {
 		}
 		mw.w = bw
 		if err := mw.write(filepath.Join(opts.Out, "baseline.csv"), sampleWorld(bw, bStart, bEnd, shape.Interval, nil), bStart, false); err != nil {
+			return CaseFile{}, err
+		}
+	}
+	if traces != nil {
+		if err := traces.write(filepath.Join(opts.Out, "spans.jsonl")); err != nil {
 			return CaseFile{}, err
 		}
 	}

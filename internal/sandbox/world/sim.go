@@ -50,6 +50,19 @@ type ServiceState struct {
 	Down bool
 	// Effects are the faults acting on the service.
 	Effects []FaultKind
+	// OwnLatency is the median of the service's own work per request in
+	// seconds, without its downstream calls: the spec's latency times the
+	// saturation of its CPU and the factors of the faults acting on it.
+	// OwnErrorRate is the share of requests it fails on its own account
+	// (its callees' failures not counted). Traces are drawn from them.
+	OwnLatency   float64
+	OwnErrorRate float64
+	// FaultLatencyFactor is how much the faults acting on the service
+	// multiply its own latency (1 without any): their own factors and the
+	// extra saturation their CPU cost or traffic causes. FaultErrorRate is
+	// the part of OwnErrorRate they add.
+	FaultLatencyFactor float64
+	FaultErrorRate     float64
 }
 
 // PodState is one pod at one step.
@@ -74,6 +87,10 @@ type EdgeState struct {
 	Latency   float64 // median seconds, as the caller sees it
 	Sigma     float64
 	ErrorRate float64
+	// Delay is the network delay faults add to each call, in seconds
+	// (included in Latency); Loss the share of calls lost for good.
+	Delay float64
+	Loss  float64
 }
 
 // effects are what active faults do to a service.
@@ -220,6 +237,8 @@ func (w *World) computeStep() *Snapshot {
 			loss := edgeLoss[[2]int{i, j}]
 			errIn += weight * (errs[j] + (1-errs[j])*loss)
 		}
+		st.OwnLatency, st.OwnErrorRate = own, math.Min(math.Max(ownErr, 0), 1)
+		st.FaultLatencyFactor, st.FaultErrorRate = w.faultShare(spec, st, &eff[i], ownErr)
 		if st.Down || st.Ready == 0 {
 			// Nothing answers: callers get connection refused at once.
 			lat[i], errs[i] = 0.001, 1
@@ -232,10 +251,31 @@ func (w *World) computeStep() *Snapshot {
 	for _, e := range w.topo.Edges {
 		i, j := w.index[e.From], w.index[e.To]
 		snap.Edges = append(snap.Edges, EdgeState{From: e.From, To: e.To, RPS: rps[i] * e.Ratio,
-			Latency: lat[j] + edgeDelay[[2]int{i, j}], Sigma: w.topo.Services[j].Sigma, ErrorRate: errs[j]})
+			Latency: lat[j] + edgeDelay[[2]int{i, j}], Sigma: w.topo.Services[j].Sigma, ErrorRate: errs[j],
+			Delay: edgeDelay[[2]int{i, j}], Loss: edgeLoss[[2]int{i, j}]})
 	}
 	snap.Events, w.events = w.events, nil
 	return snap
+}
+
+// faultShare is what the faults acting on a service do to its own work:
+// the factor on its latency (their own factor and the saturation their
+// CPU cost or traffic adds) and the error rate they add (their own and the
+// overload errors of that saturation), given its own error rate ownErr.
+// It reads the step's state and draws no noise, so no metric changes.
+func (w *World) faultShare(spec ServiceSpec, st *ServiceState, e *effects, ownErr float64) (factor, errAdd float64) {
+	if len(e.kinds) == 0 {
+		return 1, 0
+	}
+	// The utilisation the service would have without them.
+	base := st.Utilization
+	if st.Ready > 0 && e.cpuFactor > 0 && e.trafficFactor > 0 {
+		perPod := st.RPS / float64(st.Ready) / e.trafficFactor
+		base = (spec.CPUIdle + perPod*spec.CPUPerRequest) / spec.CPULimit
+	}
+	factor = e.latencyFactor * saturation(st.Utilization) / saturation(base)
+	errAdd = e.errorAdd + overloadErrors(st.Utilization) - overloadErrors(base)
+	return factor, math.Min(math.Max(errAdd, 0), math.Max(ownErr, 0))
 }
 
 // podsStep updates d's pods for one step: readiness, CPU, memory, OOM kills.
