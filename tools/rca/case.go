@@ -66,6 +66,9 @@ type Case struct {
 	// traces rca_rank fetched); Rank derives self time, network time per
 	// call edge and errors by origin from them (spans.go).
 	Spans []spans.Span
+	// spanScope, when set, are the only services spans may add series
+	// or call edges to (a namespace-limited rca_rank).
+	spanScope map[string]bool
 	// Warnings say what was odd in the input (unknown services in the
 	// topology, skipped rows).
 	Warnings []string

@@ -161,7 +161,11 @@ func (c *Case) withSpans() *Case {
 	t0 := spanGridStart(c)
 	type key struct{ service, metric string }
 	vals := map[key]map[int64][]float64{}
+	allowed := func(service string) bool { return c.spanScope == nil || c.spanScope[service] }
 	add := func(service, metric string, at time.Time, v float64) {
+		if !allowed(service) {
+			return
+		}
 		k := key{service, metric}
 		bin := int64(math.Floor(at.Sub(t0).Seconds() / step.Seconds()))
 		if vals[k] == nil {
@@ -188,7 +192,7 @@ func (c *Case) withSpans() *Case {
 			if (s.Kind == spans.KindClient || s.Kind == spans.KindProducer) && len(tr.Children[i]) == 0 {
 				// Nobody answered: the failure is the callee's (down,
 				// unreachable), as its callers' logs would say.
-				if callee := calleeOf(s); callee != "" {
+				if callee := calleeOf(s); callee != "" && allowed(callee) {
 					owner = callee
 				}
 			}
@@ -201,7 +205,7 @@ func (c *Case) withSpans() *Case {
 			}
 		}
 		for _, e := range tr.Edges() {
-			if e.Callee == spans.UnknownService || e.Callee == e.Caller {
+			if e.Callee == spans.UnknownService || e.Callee == e.Caller || !allowed(e.Caller) || !allowed(e.Callee) {
 				continue
 			}
 			edges[[2]string{e.Caller, e.Callee}] = true

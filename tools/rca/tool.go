@@ -365,14 +365,18 @@ func (t rankTool) addTraces(ctx context.Context, c *Case, namespace string, onse
 					continue
 				}
 				seen[tr.ID] = true
+				in := func(s spans.Span) bool { return namespace == "" || s.Attrs[namespaceAttr] == namespace }
 				kept := map[string]bool{}
 				for _, s := range tr.Spans {
-					if namespace == "" || s.Attrs[namespaceAttr] == namespace {
+					if in(s) && s.SpanID != "" {
 						kept[s.SpanID] = true
 					}
 				}
 				for _, s := range tr.Spans {
-					if !kept[s.SpanID] {
+					// Each span by its own namespace: span IDs can repeat
+					// across services (B3's shared spans), so membership
+					// of the ID set proves nothing.
+					if !in(s) {
 						continue
 					}
 					if !kept[s.ParentID] {
@@ -382,6 +386,15 @@ func (t rankTool) addTraces(ctx context.Context, c *Case, namespace string, onse
 					c.Spans = append(c.Spans, s)
 				}
 			}
+		}
+	}
+	if namespace != "" {
+		// Calls out of the namespace must not make their callees
+		// candidates: only the services whose metrics the namespace gave
+		// are ranked from spans.
+		c.spanScope = map[string]bool{}
+		for s := range c.Metrics {
+			c.spanScope[s] = true
 		}
 	}
 	note := ""

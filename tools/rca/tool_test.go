@@ -165,14 +165,23 @@ func TestRankTracesStayInTheNamespace(t *testing.T) {
 	src := &storeSource{find: func(q spans.Query) []spans.Trace {
 		// A careless store: other teams' spans, with their own names.
 		var out []spans.Trace
-		for i := range 20 {
-			at := q.Start.Add(time.Duration(i) * 10 * time.Second)
+		for i := range 240 {
+			// Dense enough for per-interval series (≥ 3 spans a step).
+			at := q.Start.Add(time.Duration(i) * 2 * time.Second)
 			id := fmt.Sprintf("%032x", i+1)
 			out = append(out, spans.Trace{ID: id, Spans: []spans.Span{
 				{TraceID: id, SpanID: "a1", Service: "ledger-secret", Name: "POST /post", Kind: spans.KindServer, Start: at, Duration: time.Second,
 					Error: true, Attrs: map[string]string{"k8s.namespace.name": "finance"}},
 				{TraceID: id, SpanID: "a2", ParentID: "a1", Service: "checkout", Name: "GET /x", Kind: spans.KindServer, Start: at, Duration: 10 * time.Millisecond,
 					Attrs: map[string]string{"k8s.namespace.name": "shop"}},
+				// A call out of the namespace that nobody in it answered:
+				// its callee must not become a candidate.
+				{TraceID: id, SpanID: "a3", ParentID: "a2", Service: "checkout", Name: "POST ledger", Kind: spans.KindClient, Start: at, Duration: 5 * time.Millisecond,
+					Error: true, Attrs: map[string]string{"k8s.namespace.name": "shop", "peer.service": "ledger-secret"}},
+				// B3's shared spans: another namespace's span with the ID
+				// of one of shop's.
+				{TraceID: id, SpanID: "a2", ParentID: "a1", Service: "ledger-secret", Name: "GET /y", Kind: spans.KindServer, Start: at, Duration: 10 * time.Millisecond,
+					Error: true, Attrs: map[string]string{"k8s.namespace.name": "finance"}},
 			}})
 		}
 		return out

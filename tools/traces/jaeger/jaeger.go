@@ -48,7 +48,11 @@ func New(cfg Config) (*Backend, error) {
 	}
 	ui := strings.TrimRight(cfg.UIURL, "/")
 	if ui == "" {
-		ui = api.Base.String()
+		// The query URL may carry credentials (user:pass@): links are
+		// shown to the model and in Slack, so they never do.
+		base := *api.Base
+		base.User = nil
+		ui = strings.TrimRight(base.String(), "/")
 	}
 	if ui == "none" {
 		ui = ""

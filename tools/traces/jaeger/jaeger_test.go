@@ -165,6 +165,11 @@ func TestDecodeJaegerJSON(t *testing.T) {
 	if b3, _ := New(Config{URL: srv.URL, UIURL: "https://jaeger.example.com/"}); b3.Link("ab") != "https://jaeger.example.com/trace/ab" {
 		t.Errorf("ui link = %q", b3.Link("ab"))
 	}
+	// Credentials in the query URL never reach a link (the model and
+	// Slack see links).
+	if b4, _ := New(Config{URL: "http://svc:s3cret@jaeger.example.com:16686/"}); b4.Link("ab") != "http://jaeger.example.com:16686/trace/ab" {
+		t.Errorf("link with the URL's credentials: %q", b4.Link("ab"))
+	}
 }
 
 func TestFailuresPeopleCanActOn(t *testing.T) {
