@@ -27,7 +27,7 @@ test: deps lint
 
 ## test-accuracy: the accuracy suites, which skip themselves under the race detector (ten times slower there, nothing concurrent to check)
 test-accuracy:
-	$(GO) test -count=1 -timeout 15m -run '^(TestGeneratedSuite|TestNetworkLatencyFromTraces)$$' ./tools/rca
+	$(GO) test -count=1 -timeout 15m -run '^(TestGeneratedSuite|TestNetworkLatencyFromTraces|TestSamplerOnSandboxIncidents)$$' ./tools/rca ./internal/sandbox
 
 # Tests run real servers: Prometheus and promtool (Debian package
 # prometheus) and VictoriaLogs (built from its Go module, cached by

@@ -29,6 +29,7 @@ import (
 	"github.com/watchkeeper/watchkeeper/tools"
 	"github.com/watchkeeper/watchkeeper/tools/clock"
 	"github.com/watchkeeper/watchkeeper/tools/runbook"
+	"github.com/watchkeeper/watchkeeper/tools/traces"
 )
 
 // Options are dependencies supplied by the caller rather than the config.
@@ -119,7 +120,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	obs, err := observabilityTools(cfg, opts.Kubernetes, a.runbooks, opts.Clock, logger)
+	obs, spanSource, err := observabilityTools(cfg, opts.Kubernetes, a.runbooks, opts.Clock, logger)
 	if err != nil {
 		return err
 	}
@@ -177,6 +178,10 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	a.playbook = incident.Playbook{Tools: a.tools, Invoker: a.Invoker(), Logger: logger.With("component", "investigation"),
 		Policy:    func(channel string) tools.Policy { return channelScope(channel) },
 		TrustExpr: incident.TrustedURLs(trustedGenerators(cfg)...), Timeline: a.ledger}
+	if spanSource != nil && cfg.Traces.KeepWithIncidents {
+		a.playbook.Traces = traces.Sampler{Backend: spanSource, Redact: a.redactor.Redact}
+		a.playbook.Evidence = a.store
+	}
 	a.policy = approvalPolicy(cfg)
 	if cfg.SlackEnabled() {
 		if a.slack, err = a.newSlack(opts.Slack); err != nil {

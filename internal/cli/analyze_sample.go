@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -38,7 +39,10 @@ type sampleReport struct {
 	Unremarkable keptShare            `json:"unremarkable_spans"`
 	Bytes        sampleBytes          `json:"bytes"`
 	Options      spans.SamplerOptions `json:"options"`
-	Repairs      map[string]int       `json:"repairs,omitempty"`
+	// DecisionWait is how many traces a dropped trace was held for, in
+	// case its operation turned anomalous (0: none).
+	DecisionWait int            `json:"decision_wait"`
+	Repairs      map[string]int `json:"repairs,omitempty"`
 }
 
 // keptShare is how many traces of a kind there were and how many were
@@ -77,6 +81,7 @@ func analyzeSampleCmd(stdio IO) *cobra.Command {
 		input, out string
 		asJSON     bool
 		o          spans.SamplerOptions
+		wait       int
 	)
 	cmd := &cobra.Command{
 		Use:   "sample --input spans.jsonl [--out kept.jsonl.zst]",
@@ -87,7 +92,9 @@ assembles whole traces, and runs the adaptive tail sampler Watchkeeper uses wher
 holds spans: every trace with an error, every trace with a span slower than its
 operation's recent p99, every trace through an operation misbehaving right now, every
 new or rare path, and a share of the rest (--base-rate) decided by a hash of the trace
-ID, the same on every replica. It reports the reduction, what was kept and why, the
+ID, the same on every replica. A trace it would drop waits for the next --decision-wait
+traces and is kept after all if one of its operations turns anomalous meanwhile (the
+first calls of an incident come before it is recognisable). It reports the reduction, what was kept and why, the
 share of error traces and of the slowest 1 % kept, and, for a labelled input (spans
 with "fault": true, as sandbox export writes), the share of fault-touched traces kept.
 --out writes the kept spans as zstd-compressed JSON Lines.
@@ -98,6 +105,9 @@ with "fault": true, as sandbox export writes), the share of fault-touched traces
 		RunE: func(*cobra.Command, []string) error {
 			if o.BaseRate < 0 || o.BaseRate > 1 {
 				return usageError{fmt.Errorf("--base-rate %g: want a share between 0 and 1", o.BaseRate)}
+			}
+			if wait < 0 {
+				return usageError{fmt.Errorf("--decision-wait %d: want a count of traces, 0 for none", wait)}
 			}
 			r, done, err := openInput(stdio, input)
 			if err != nil {
@@ -127,7 +137,8 @@ with "fault": true, as sandbox export writes), the share of fault-touched traces
 				defer f.Close()
 				w = f
 			}
-			rep, err := sampleSpans(all, o, w)
+			// 0 means none here, as the flag says; the Waiter's 0 is its default.
+			rep, err := sampleSpans(all, o, cmp.Or(wait, -1), w)
 			if err != nil {
 				return err
 			}
@@ -147,19 +158,19 @@ with "fault": true, as sandbox export writes), the share of fault-touched traces
 	cmd.Flags().Float64Var(&o.BaseRate, "base-rate", spans.DefaultBaseRate, "share of unremarkable traces kept (by trace ID hash)")
 	cmd.Flags().IntVar(&o.RareBelow, "rare-below", spans.DefaultRareBelow, "a path seen fewer times than this recently is rare and kept")
 	cmd.Flags().IntVar(&o.Window, "window", spans.DefaultWindow, "durations per operation in the latency baseline")
+	cmd.Flags().IntVar(&wait, "decision-wait", spans.DefaultDecisionWait, "traces a dropped trace is held for in case its operation turns anomalous (0: none)")
 	return cmd
 }
 
 // sampleSpans runs the sampler over the traces of all in the order they
 // started (a tail sampler sees traces as they complete) and writes the
 // kept spans to w, zstd-compressed.
-func sampleSpans(all []spans.Span, o spans.SamplerOptions, w io.Writer) (sampleReport, error) {
+func sampleSpans(all []spans.Span, o spans.SamplerOptions, wait int, w io.Writer) (sampleReport, error) {
 	traces := spans.Group(all)
 	trees := make([]*spans.Tree, len(traces))
 	for i, t := range traces {
 		trees[i] = spans.Build(t)
 	}
-	sort.SliceStable(trees, func(a, b int) bool { return treeStart(trees[a]).Before(treeStart(trees[b])) })
 
 	// The slowest 1 % of traces (by their extent), to check what the
 	// latency rules keep.
@@ -171,7 +182,7 @@ func sampleSpans(all []spans.Span, o spans.SamplerOptions, w io.Writer) (sampleR
 	sort.Float64s(sorted)
 	slowCut := sorted[min(len(sorted)-1, int(0.99*float64(len(sorted))))]
 
-	rep := sampleReport{Traces: len(trees), Spans: len(all), KeptBy: map[spans.Reason]int{}, Options: o, Repairs: map[string]int{}}
+	rep := sampleReport{Traces: len(trees), Spans: len(all), KeptBy: map[spans.Reason]int{}, Options: o, DecisionWait: max(wait, 0), Repairs: map[string]int{}}
 	inputJSON := &countingWriter{}
 	inputZ := &countingWriter{}
 	keptZ := &countingWriter{}
@@ -185,11 +196,19 @@ func sampleSpans(all []spans.Span, o spans.SamplerOptions, w io.Writer) (sampleR
 	}
 	allJSON := json.NewEncoder(io.MultiWriter(inputJSON, zAll))
 	keptJSON := json.NewEncoder(zKept)
-	sampler := spans.NewSampler(o)
+	index := make(map[string]int, len(trees))
+	order := make([]int, len(trees))
+	for i, t := range trees {
+		index[t.ID] = i
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return treeStart(trees[order[a]]).Before(treeStart(trees[order[b]])) })
+	waiter := spans.NewWaiter(spans.NewSampler(o), wait)
 	var touched keptShare
 	labelled := false
-	for i, t := range trees {
-		d := sampler.Decide(t)
+	account := func(v spans.Verdict) error {
+		i := index[v.Trace.ID]
+		t, d := trees[i], v.Decision
 		if d.Keep {
 			rep.KeptTraces++
 			rep.KeptSpans += len(t.Spans)
@@ -200,11 +219,11 @@ func sampleSpans(all []spans.Span, o spans.SamplerOptions, w io.Writer) (sampleR
 			hasErr = hasErr || s.Error
 			isTouched = isTouched || s.Fault
 			if err := allJSON.Encode(s); err != nil {
-				return rep, err
+				return err
 			}
 			if d.Keep {
 				if err := keptJSON.Encode(s); err != nil {
-					return rep, fmt.Errorf("--out: %w", err)
+					return fmt.Errorf("--out: %w", err)
 				}
 			}
 		}
@@ -228,6 +247,21 @@ func sampleSpans(all []spans.Span, o spans.SamplerOptions, w io.Writer) (sampleR
 		rep.Repairs["cycles"] += t.Cycles
 		rep.Repairs["clock_skew"] += t.Skewed
 		rep.Repairs["dropped"] += t.Dropped
+		return nil
+	}
+	// Group gives each trace once, so IDs index trees; the waiter gets the
+	// traces as they were read and judges them in the order they started.
+	for _, i := range order {
+		for _, v := range waiter.Offer(traces[i]) {
+			if err := account(v); err != nil {
+				return rep, err
+			}
+		}
+	}
+	for _, v := range waiter.Flush() {
+		if err := account(v); err != nil {
+			return rep, err
+		}
 	}
 	if err := zAll.Close(); err != nil {
 		return rep, err
@@ -275,7 +309,7 @@ func printSampleReport(w io.Writer, r sampleReport, out string) {
 	pct := func(x float64) string { return fmt.Sprintf("%.1f %%", 100*x) }
 	fmt.Fprintf(w, "%s: %d spans in %d traces\n", r.Input, r.Spans, r.Traces)
 	fmt.Fprintf(w, "kept: %d traces, %d spans — %s fewer spans\n", r.KeptTraces, r.KeptSpans, pct(r.Reduction))
-	reasons := []spans.Reason{spans.ReasonError, spans.ReasonSlow, spans.ReasonAnomalous, spans.ReasonNewPath, spans.ReasonRarePath, spans.ReasonBase}
+	reasons := []spans.Reason{spans.ReasonError, spans.ReasonSlow, spans.ReasonAnomalous, spans.ReasonLate, spans.ReasonNewPath, spans.ReasonRarePath, spans.ReasonBase}
 	var parts []string
 	for _, k := range reasons {
 		if n := r.KeptBy[k]; n > 0 {

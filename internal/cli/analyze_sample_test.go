@@ -101,6 +101,7 @@ func TestAnalyzeSampleBadInput(t *testing.T) {
 		{"no ids", `{"service":"a"}` + "\n", nil, "line 1: a span needs trace_id and span_id"},
 		{"empty", "\n\n", nil, "no spans"},
 		{"bad rate", good + "\n", []string{"--base-rate", "1.5"}, "want a share between 0 and 1"},
+		{"bad wait", good + "\n", []string{"--decision-wait", "-1"}, "--decision-wait -1: want a count of traces, 0 for none"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			args := append([]string{"analyze", "sample", "--input", write(strings.ReplaceAll(c.name, " ", "-")+".jsonl", c.body)}, c.args...)

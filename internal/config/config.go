@@ -193,6 +193,12 @@ type Traces struct {
 	// MaxSpans is the most spans traces_search reads per window (default
 	// 200000); past it the answer says it is partial.
 	MaxSpans int `yaml:"max_spans"`
+	// KeepWithIncidents keeps the sampled traces an incident's
+	// investigation read with the incident in the store (default true),
+	// so the trace IDs its thread cites outlive the trace store's
+	// retention: every error trace, the slow and anomalous ones, new
+	// paths and a share of the rest (docs/traces.md).
+	KeepWithIncidents bool `yaml:"keep_with_incidents"`
 }
 
 // LogLabels are label names in the log backend.
@@ -620,7 +626,7 @@ func Default() Config {
 		Prometheus: Prometheus{HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)}, Link: Link{Kind: "prometheus"}},
 		Logs: Logs{Backend: "none", HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)},
 			Labels: LogLabels{Service: "service", Namespace: "namespace", Pod: "pod"}, MaxLines: 100_000},
-		Traces:    Traces{Backend: "none", HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)}, MaxSpans: 200_000},
+		Traces:    Traces{Backend: "none", HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)}, MaxSpans: 200_000, KeepWithIncidents: true},
 		Telemetry: Telemetry{Tracing: Tracing{SampleRatio: 1, ServiceName: "watchkeeper"}},
 		Kubernetes: Kubernetes{Actions: true, MinReplicas: 1, MaxReplicas: 50, Verify: Verify{Name: "error ratio", Window: Duration(5 * time.Minute),
 			Query: `sum(rate(http_requests_total{namespace="$namespace", service="$name", code=~"5.."}[1m])) / sum(rate(http_requests_total{namespace="$namespace", service="$name"}[1m]))`}},

@@ -57,6 +57,10 @@ type Playbook struct {
 	Policy func(channel string) tools.Policy
 	// Timeline records the investigation on the incident (optional).
 	Timeline Timeline
+	// Traces and Evidence, both set, keep the sampled traces of the
+	// window the traces step read with the incident (see keepTraces).
+	Traces   TraceSampler
+	Evidence EvidenceStore
 	Now      func() time.Time
 	Logger   *slog.Logger
 	// StepTimeout bounds each tool (default 60s).
@@ -79,6 +83,7 @@ func (p Playbook) Investigate(ctx context.Context, in Incident, r Reporter) {
 	p = p.withDefaults()
 	p.Logger.Debug("investigating", "incident", in.ID)
 	findings := p.Run(ctx, in)
+	p.keepTraces(ctx, in, findings)
 	if p.Timeline != nil {
 		var names []string
 		for _, f := range findings {

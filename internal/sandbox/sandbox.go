@@ -97,6 +97,9 @@ type Sandbox struct {
 	logger   *slog.Logger
 
 	mu sync.Mutex // serialises stepping
+	// recordMu serialises recording the traces of the steps made, after
+	// mu (see AdvanceTo).
+	recordMu sync.Mutex
 	// begin is the wall clock when New was called and simEnd the
 	// simulated time the history ends at, not rounded to a step; Start
 	// anchors live time to them.
@@ -350,8 +353,8 @@ func (sb *Sandbox) nowLocked() time.Time {
 // notifications. Tests and exports drive time with it.
 func (sb *Sandbox) AdvanceTo(ctx context.Context, t time.Time) error {
 	sb.mu.Lock()
-	defer sb.mu.Unlock()
 	var stepErr error
+	var stepped []*Snapshot
 	sb.world.Advance(t, func(s *Snapshot) {
 		if stepErr != nil {
 			return
@@ -364,13 +367,23 @@ func (sb *Sandbox) AdvanceTo(ctx context.Context, t time.Time) error {
 			return
 		}
 		sb.logw.Write(s)
-		sb.traces.Record(s, true)
+		stepped = append(stepped, s)
 		if stepErr = sb.kube.Sync(s); stepErr != nil {
 			return
 		}
 		sb.evalRules(ctx, s.Time, true)
 	})
 	sb.kube.PruneEvents(sb.world.Now())
+	// Traces are made after the lock is released: sampling and compressing
+	// a step's traces takes longer than the rest of the step, and every
+	// query of the sandbox's APIs waits for the lock. recordMu, taken
+	// before mu is let go, keeps the recordings in the steps' order.
+	sb.recordMu.Lock()
+	sb.mu.Unlock()
+	defer sb.recordMu.Unlock()
+	for _, s := range stepped {
+		sb.traces.Record(s, true)
+	}
 	return stepErr
 }
 

@@ -48,6 +48,15 @@ type opStats struct {
 
 	anomalous bool
 	calm      int // calls in a row without an anomaly signal, while anomalous
+	// For a Waiter's late verdicts: lastAnomalous is the Sampler.seq of
+	// the last trace after which the operation was anomalous (0: never),
+	// lookback the seq of its call lateCalls calls before its latest
+	// anomaly began — the calls the anomaly may have begun with before
+	// it was recognised. recentSeqs holds the seqs of its last lateCalls
+	// calls (a ring at seqPos).
+	lastAnomalous, lookback uint64
+	recentSeqs              [lateCalls]uint64
+	seqPos                  int
 
 	// calls counts every call; pending holds slow calls not yet admitted
 	// (see incidentAdmit).
@@ -143,6 +152,31 @@ func (o *opStats) observe(d time.Duration, failed bool, v spanVerdict, window in
 		}
 		o.pending = append(o.pending[:0], o.pending[k:]...)
 	}
+}
+
+// called records that the trace seq called the operation, and when the
+// call found it anomalous, from when and until when late verdicts apply
+// (was: whether it was anomalous before the call).
+func (o *opStats) called(seq uint64, was bool) {
+	oldest := o.recentSeqs[o.seqPos]
+	o.recentSeqs[o.seqPos] = seq
+	o.seqPos = (o.seqPos + 1) % lateCalls
+	if !o.anomalous {
+		return
+	}
+	if !was {
+		o.lookback = oldest
+		if oldest == 0 {
+			o.lookback = 1 // fewer than lateCalls calls so far: all of them
+		}
+	}
+	o.lastAnomalous = seq
+}
+
+// lateFor reports whether the trace seq, held by a Waiter, called the
+// operation within the look-back of an anomaly that began after it.
+func (o *opStats) lateFor(seq uint64) bool {
+	return o.lastAnomalous != 0 && o.lookback <= seq && seq <= o.lastAnomalous
 }
 
 // incident admits a duration of an anomalous operation, 1 time in 10.

@@ -16,6 +16,11 @@ import (
 type StoreOptions struct {
 	// Sampler decides which traces are kept; nil keeps every trace.
 	Sampler *Sampler
+	// DecisionWait is how many traces a trace the sampler drops is held
+	// for, in case one of its operations turns anomalous meanwhile (see
+	// Waiter; DefaultDecisionWait when zero, none when negative). A held
+	// trace is not found by Get or Find until it is kept.
+	DecisionWait int
 	// MaxBytes is the compressed bytes held; past it the oldest batches
 	// are dropped (default 64 MiB).
 	MaxBytes int64
@@ -44,7 +49,9 @@ const (
 // compression and decompression run outside the lock. Make one with
 // NewStore; the zero value is not usable.
 type Store struct {
-	sampler  *Sampler
+	// waiter judges traces, one Add at a time (waitMu); nil keeps all.
+	waitMu   sync.Mutex
+	waiter   *Waiter
 	maxBytes int64
 	maxAge   time.Duration
 	now      func() time.Time
@@ -93,7 +100,6 @@ func NewStore(o StoreOptions) (*Store, error) {
 		return nil, fmt.Errorf("trace store: zstd decoder: %w", err)
 	}
 	s := &Store{
-		sampler:  o.Sampler,
 		maxBytes: o.MaxBytes,
 		maxAge:   max(o.MaxAge, 0),
 		now:      o.Now,
@@ -102,6 +108,9 @@ func NewStore(o StoreOptions) (*Store, error) {
 		byID:     map[string][]*batch{},
 		ops:      map[opRef]int{},
 		stats:    StoreStats{KeptBy: map[Reason]int64{}},
+	}
+	if o.Sampler != nil {
+		s.waiter = NewWaiter(o.Sampler, o.DecisionWait)
 	}
 	if s.maxBytes <= 0 {
 		s.maxBytes = DefaultStoreBytes
@@ -123,32 +132,66 @@ type StoreStats struct {
 }
 
 // Add offers complete traces to the store: each is assembled, judged by
-// the sampler, and the kept ones are compressed together as one batch.
-// It returns how many traces were kept. Spans are stored as given (the
+// the sampler, and the kept ones are compressed together as one batch —
+// with any trace held by the decision wait that is now kept. It returns
+// how many traces the batch holds. Spans are stored as given (the
 // tree's repairs are not written back), so what Get returns is what was
 // added. Retention then drops the oldest batches past MaxBytes — a
 // single batch larger than MaxBytes too, so add in batches well below
 // it (the sandbox adds every second or so).
 func (s *Store) Add(traces []Trace) (kept int) {
-	var keep []Trace
-	reasons := make(map[Reason]int64)
-	var spansSeen, spansKept int64
-	b := &batch{}
-	seenOps := map[opRef]bool{}
+	var spansSeen int64
 	for _, t := range traces {
 		spansSeen += int64(len(t.Spans))
-		if len(t.Spans) == 0 {
+	}
+	return s.keep(s.judge(traces), int64(len(traces)), spansSeen)
+}
+
+// Flush ends the decision wait: held traces are judged on what the
+// sampler knows now and the kept ones stored. It returns how many were.
+func (s *Store) Flush() int {
+	if s.waiter == nil {
+		return 0
+	}
+	s.waitMu.Lock()
+	verdicts := slices.Clone(s.waiter.Flush())
+	s.waitMu.Unlock()
+	return s.keep(verdicts, 0, 0)
+}
+
+// judge returns the verdicts final after offering traces, in order.
+func (s *Store) judge(traces []Trace) []Verdict {
+	var out []Verdict
+	if s.waiter == nil {
+		for _, t := range traces {
+			if len(t.Spans) > 0 {
+				out = append(out, Verdict{t, Decision{Keep: true, Reason: ReasonAll}})
+			}
+		}
+		return out
+	}
+	s.waitMu.Lock()
+	defer s.waitMu.Unlock()
+	for _, t := range traces {
+		out = append(out, s.waiter.Offer(t)...)
+	}
+	return out
+}
+
+// keep compresses the kept verdicts as one batch and adds it, counting
+// tracesSeen and spansSeen as offered.
+func (s *Store) keep(verdicts []Verdict, tracesSeen, spansSeen int64) int {
+	var keep []Trace
+	reasons := make(map[Reason]int64)
+	var spansKept int64
+	b := &batch{}
+	seenOps := map[opRef]bool{}
+	for _, v := range verdicts {
+		if !v.Decision.Keep {
 			continue
 		}
-		tree := Build(t)
-		d := Decision{Keep: true, Reason: ReasonAll}
-		if s.sampler != nil {
-			d = s.sampler.Decide(tree)
-		}
-		if !d.Keep {
-			continue
-		}
-		reasons[d.Reason]++
+		t := v.Trace
+		reasons[v.Decision.Reason]++
 		keep = append(keep, t)
 		spansKept += int64(len(t.Spans))
 		b.ids = append(b.ids, t.ID)
@@ -175,7 +218,7 @@ func (s *Store) Add(traces []Trace) (kept int) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.stats.TracesSeen += int64(len(traces))
+	s.stats.TracesSeen += tracesSeen
 	s.stats.SpansSeen += spansSeen
 	s.stats.TracesKept += int64(len(keep))
 	s.stats.SpansKept += spansKept

@@ -634,3 +634,68 @@ func (s *sqlDB) SetIncidentThread(ctx context.Context, id, threadTS string) (boo
 	n, err := res.RowsAffected()
 	return n == 1, err
 }
+
+// PutEvidence implements Evidences.
+func (s *sqlDB) PutEvidence(ctx context.Context, e Evidence) error {
+	switch {
+	case e.IncidentID == "" || e.Name == "":
+		return fmt.Errorf("put evidence: an incident ID and a name are required (got %q, %q)", e.IncidentID, e.Name)
+	case len(e.Data) > MaxEvidenceBytes:
+		return fmt.Errorf("put evidence %s of %s: %d bytes, more than the %d a file may hold", e.Name, e.IncidentID, len(e.Data), MaxEvidenceBytes)
+	}
+	if e.CreatedAt.IsZero() {
+		e.CreatedAt = s.now()
+	}
+	data := s.compress(e.Data)
+	if data == nil {
+		data = []byte{}
+	}
+	_, err := s.exec(ctx, `INSERT INTO incident_evidence (incident_id, name, content_type, summary, size, created_at, data) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (incident_id, name) DO UPDATE SET content_type = excluded.content_type, summary = excluded.summary,
+		size = excluded.size, created_at = excluded.created_at, data = excluded.data`,
+		e.IncidentID, e.Name, e.ContentType, e.Summary, len(e.Data), ms(e.CreatedAt), data)
+	if err != nil {
+		return fmt.Errorf("put evidence %s of %s: %w", e.Name, e.IncidentID, err)
+	}
+	return nil
+}
+
+// ListEvidence implements Evidences.
+func (s *sqlDB) ListEvidence(ctx context.Context, incidentID string) ([]Evidence, error) {
+	rows, err := s.query(ctx, `SELECT name, content_type, summary, size, created_at FROM incident_evidence WHERE incident_id = ? ORDER BY name`, incidentID)
+	if err != nil {
+		return nil, fmt.Errorf("list evidence of %s: %w", incidentID, err)
+	}
+	defer rows.Close()
+	var out []Evidence
+	for rows.Next() {
+		e := Evidence{IncidentID: incidentID}
+		var created int64
+		if err := rows.Scan(&e.Name, &e.ContentType, &e.Summary, &e.Size, &created); err != nil {
+			return nil, fmt.Errorf("list evidence of %s: %w", incidentID, err)
+		}
+		e.CreatedAt = fromMS(created)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// GetEvidence implements Evidences.
+func (s *sqlDB) GetEvidence(ctx context.Context, incidentID, name string) (Evidence, error) {
+	e := Evidence{IncidentID: incidentID, Name: name}
+	var created int64
+	var data []byte
+	err := s.queryRow(ctx, `SELECT content_type, summary, size, created_at, data FROM incident_evidence WHERE incident_id = ? AND name = ?`,
+		incidentID, name).Scan(&e.ContentType, &e.Summary, &e.Size, &created, &data)
+	if err != nil {
+		return Evidence{}, notFound(err, "evidence", incidentID+"/"+name)
+	}
+	e.CreatedAt = fromMS(created)
+	if e.Data, err = s.decompress(data); err != nil {
+		return Evidence{}, fmt.Errorf("evidence %s of %s: %w", name, incidentID, err)
+	}
+	if e.Data == nil {
+		e.Data = []byte{}
+	}
+	return e, nil
+}

@@ -253,6 +253,36 @@ type IncidentTx interface {
 	OpenIncidentsInChannel(ctx context.Context, channel string, since time.Time, limit int) ([]Incident, error)
 }
 
+// Evidence is a file kept with an incident: something its investigation
+// read that a reader needs after the source has forgotten it (the sampled
+// traces of the incident's window outlive the trace store's retention).
+type Evidence struct {
+	IncidentID string
+	// Name is unique within the incident, e.g. "traces/checkout.jsonl".
+	Name        string
+	ContentType string
+	// Summary is one line for lists.
+	Summary string
+	// Size is len(Data) as written; ListEvidence leaves Data nil.
+	Size      int64
+	Data      []byte
+	CreatedAt time.Time
+}
+
+// MaxEvidenceBytes bounds one evidence file (before compression): the
+// store is a database, not an object store.
+const MaxEvidenceBytes = 32 << 20
+
+// Evidences stores the files kept with incidents.
+type Evidences interface {
+	// PutEvidence stores e, replacing the incident's file of that name.
+	PutEvidence(ctx context.Context, e Evidence) error
+	// ListEvidence returns an incident's files by name, without their data.
+	ListEvidence(ctx context.Context, incidentID string) ([]Evidence, error)
+	// GetEvidence returns one file (ErrNotFound when there is none).
+	GetEvidence(ctx context.Context, incidentID, name string) (Evidence, error)
+}
+
 // Store is every concern together, as one backend provides them.
 type Store interface {
 	Conversations
@@ -260,6 +290,7 @@ type Store interface {
 	Proposals
 	Audit
 	Incidents
+	Evidences
 	Outbox
 	Claims
 	// Ping reports whether the backend can serve requests (/readyz).

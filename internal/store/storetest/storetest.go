@@ -29,6 +29,58 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	t.Run("proposal requester and location", func(t *testing.T) { proposalLocation(t, open(t)) })
 	t.Run("scheduled verifications", func(t *testing.T) { verifications(t, open(t)) })
 	t.Run("incident thread", func(t *testing.T) { incidentThread(t, open(t)) })
+	t.Run("evidence", func(t *testing.T) { evidence(t, open(t)) })
+}
+
+// Evidence files round-trip byte for byte (binary and empty ones too),
+// replace by name, list without data in name order, stay with their
+// incident, and refuse what would not fit or has no name.
+func evidence(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	big := bytes.Repeat([]byte(`{"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","name":"GET /"}`+"\n"), 5000)
+	files := []store.Evidence{
+		{IncidentID: "inc_1", Name: "traces/checkout.jsonl", ContentType: "application/jsonl", Summary: "37 of 500 traces", Data: big},
+		{IncidentID: "inc_1", Name: "a-binary", Data: []byte{0, 1, 2, 0xff, '\n'}},
+		{IncidentID: "inc_1", Name: "empty", Data: nil},
+		{IncidentID: "inc_2", Name: "traces/checkout.jsonl", Data: []byte("other incident")},
+	}
+	for _, e := range files {
+		if err := s.PutEvidence(ctx, e); err != nil {
+			t.Fatalf("put %s/%s: %v", e.IncidentID, e.Name, err)
+		}
+	}
+	got, err := s.GetEvidence(ctx, "inc_1", "traces/checkout.jsonl")
+	if err != nil || !bytes.Equal(got.Data, big) || got.Size != int64(len(big)) || got.Summary != "37 of 500 traces" || got.ContentType != "application/jsonl" || got.CreatedAt.IsZero() {
+		t.Errorf("get = %d bytes, size %d, %q, %v", len(got.Data), got.Size, got.Summary, err)
+	}
+	if got, err := s.GetEvidence(ctx, "inc_1", "a-binary"); err != nil || !bytes.Equal(got.Data, files[1].Data) {
+		t.Errorf("binary = %v, %v", got.Data, err)
+	}
+	if got, err := s.GetEvidence(ctx, "inc_1", "empty"); err != nil || got.Data == nil || len(got.Data) != 0 {
+		t.Errorf("empty = %v, %v", got.Data, err)
+	}
+	if err := s.PutEvidence(ctx, store.Evidence{IncidentID: "inc_1", Name: "a-binary", Summary: "replaced", Data: []byte("new")}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.ListEvidence(ctx, "inc_1")
+	if err != nil || len(list) != 3 {
+		t.Fatalf("list = %+v, %v", list, err)
+	}
+	if list[0].Name != "a-binary" || list[0].Summary != "replaced" || list[0].Size != 3 || list[0].Data != nil || list[2].Name != "traces/checkout.jsonl" {
+		t.Errorf("list = %+v", list)
+	}
+	if _, err := s.GetEvidence(ctx, "inc_3", "traces/checkout.jsonl"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("missing: %v, want ErrNotFound", err)
+	}
+	if list, err := s.ListEvidence(ctx, "inc_3"); err != nil || len(list) != 0 {
+		t.Errorf("list of an incident without evidence = %+v, %v", list, err)
+	}
+	if err := s.PutEvidence(ctx, store.Evidence{IncidentID: "inc_1", Name: "huge", Data: make([]byte, store.MaxEvidenceBytes+1)}); err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Errorf("oversized: %v", err)
+	}
+	if err := s.PutEvidence(ctx, store.Evidence{IncidentID: "inc_1"}); err == nil || !strings.Contains(err.Error(), "name") {
+		t.Errorf("nameless: %v", err)
+	}
 }
 
 func incidentThread(t *testing.T, s store.Store) {
