@@ -34,11 +34,7 @@ one line per entry with the proposal, its tool and summary, cut to the terminal'
   watchkeeper audit --json --limit 0    # everything, oldest first, one JSON object per line`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			l, err := g.load(stdio)
-			if err != nil {
-				return err
-			}
-			s, err := openStore(cmd.Context(), l.Config)
+			s, _, err := g.store(cmd.Context(), stdio)
 			if err != nil {
 				return err
 			}
@@ -81,6 +77,20 @@ one line per entry with the proposal, its tool and summary, cut to the terminal'
 }
 
 // openStore opens the configured store for a command that reads it.
+// store loads the configuration and opens the store it names; the caller
+// closes it.
+func (g *globals) store(ctx context.Context, stdio IO) (store.Backend, config.Config, error) {
+	l, err := g.load(stdio)
+	if err != nil {
+		return nil, config.Config{}, err
+	}
+	s, err := openStore(ctx, l.Config)
+	if err != nil {
+		return nil, config.Config{}, err
+	}
+	return s, l.Config, nil
+}
+
 func openStore(ctx context.Context, cfg config.Config) (store.Backend, error) {
 	s, err := store.Open(ctx, cfg.Store.Driver, cfg.Store.Path, cfg.Store.DSN.Reveal())
 	if err != nil {

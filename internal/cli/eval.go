@@ -285,12 +285,8 @@ becomes the expected fact — every incident becomes a regression test.
 			if id == "" || out == "" {
 				return usageError{errors.New("--incident and --out are required")}
 			}
-			l, err := g.load(stdio)
-			if err != nil {
-				return err
-			}
 			ctx := cmd.Context()
-			st, err := openStore(ctx, l.Config)
+			st, _, err := g.store(ctx, stdio)
 			if err != nil {
 				return err
 			}

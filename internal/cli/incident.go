@@ -36,11 +36,7 @@ as spans in JSON Lines (docs/traces.md), which analyze sample and analyze rca re
   watchkeeper incident evidence inc_20261124T1400_1 --out /tmp/inc        # every file, under /tmp/inc`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := g.load(stdio)
-			if err != nil {
-				return err
-			}
-			s, err := openStore(cmd.Context(), l.Config)
+			s, cfg, err := g.store(cmd.Context(), stdio)
 			if err != nil {
 				return err
 			}
@@ -66,7 +62,7 @@ as spans in JSON Lines (docs/traces.md), which analyze sample and analyze rca re
 			}
 			if len(list) == 0 {
 				if _, err := s.GetIncident(ctx, id); errors.Is(err, store.ErrNotFound) {
-					return usageError{fmt.Errorf("no incident %s in the store %s", id, l.Config.Store.Path)}
+					return usageError{fmt.Errorf("no incident %s in the store %s", id, cfg.Store.Path)}
 				}
 				fmt.Fprintf(stdio.Out, "Incident %s keeps no files.\n", id)
 				return nil
