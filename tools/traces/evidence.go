@@ -43,7 +43,7 @@ type Sampled struct {
 	Traces []spans.Trace
 	// Read and Spans count the window's traces and spans read (after the
 	// namespace limit); Errors the traces with an error.
-	Read, Spans, Errors int
+	Read, Spans, Errors   int
 	KeptSpans, ErrorsKept int
 	KeptBy                map[spans.Reason]int
 	// Partial: the store returned Limit traces, so the window holds more.
