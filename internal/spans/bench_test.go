@@ -27,6 +27,27 @@ func BenchmarkSampler(b *testing.B) {
 	b.ReportMetric(float64(spans)/time.Since(start).Seconds(), "spans/s")
 }
 
+// BenchmarkWaiter is BenchmarkSampler through a Waiter with the default
+// decision wait: what the store and analyze sample run.
+func BenchmarkWaiter(b *testing.B) {
+	g := newGen(7)
+	traces := g.traces(4096)
+	w := NewWaiter(NewSampler(SamplerOptions{}), 0)
+	for _, t := range traces { // warm the baselines and fill the wait
+		w.Offer(t)
+	}
+	spans := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; b.Loop(); i++ {
+		t := traces[i%len(traces)]
+		w.Offer(t)
+		spans += len(t.Spans)
+	}
+	b.ReportMetric(float64(spans)/time.Since(start).Seconds(), "spans/s")
+}
+
 // BenchmarkBuild10k assembles one trace of 10,000 spans.
 func BenchmarkBuild10k(b *testing.B) {
 	t := wideDeepTrace(10_000)
