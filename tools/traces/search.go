@@ -132,10 +132,17 @@ func (s *Search) Run(ctx context.Context, raw json.RawMessage) (tools.Result, er
 	}
 	bq := q
 	bq.Start, bq.End = q.Start.Add(-time.Hour), q.Start
+	// Errors only is applied here (read matches q), not asked of the
+	// store: no store can match "an error anywhere in the trace", so the
+	// backends would filter a page of Limit traces after fetching it, and
+	// a page of 500 with 40 errors would look like a complete answer.
+	// Fetched whole, a full page says the window holds more.
+	fq, fbq := q, bq
+	fq.ErrorsOnly, fbq.ErrorsOnly = false, false
 	var cur, prev []spans.Trace
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { var err error; cur, err = s.cfg.Backend.Search(gctx, q); return err })
-	g.Go(func() error { var err error; prev, err = s.cfg.Backend.Search(gctx, bq); return err })
+	g.Go(func() error { var err error; cur, err = s.cfg.Backend.Search(gctx, fq); return err })
+	g.Go(func() error { var err error; prev, err = s.cfg.Backend.Search(gctx, fbq); return err })
 	if err := g.Wait(); err != nil {
 		return s.fail(ctx, err)
 	}

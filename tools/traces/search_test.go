@@ -279,3 +279,25 @@ func TestFmtDur(t *testing.T) {
 		t.Errorf("clean = %q", got)
 	}
 }
+
+// errors=true is applied by the tool to a page fetched whole: a store
+// cannot match "an error anywhere in the trace", so a page of Limit
+// traces with a few errors in it must still read as partial, and only
+// the failing traces are summarised.
+func TestSearchErrorsOnlySaysWhenThePageWasFull(t *testing.T) {
+	b := &memBackend{traces: shop{seed: 3, failEvery: 10}.traces(t0.Add(-50*time.Minute), 100, 30*time.Second)}
+	s := newSearch(t, b, SearchConfig{Now: func() time.Time { return t0 }})
+	res := run(t, s, `{"service": "checkout", "errors": true, "limit": 20}`)
+	ans := res.Data.(Answer)
+	if !ans.Partial || !strings.Contains(res.Text, "The store returned the limit of 20 traces") {
+		t.Errorf("a full page filtered to its errors reads as complete:\n%s", res.Text)
+	}
+	if ans.Summary == nil || ans.Traces == 0 || ans.Traces != ans.ErrorTraces {
+		t.Errorf("errors only summarised %+v", ans.Summary)
+	}
+	// A window the page covers is complete.
+	res = run(t, s, `{"service": "checkout", "errors": true, "limit": 500}`)
+	if ans := res.Data.(Answer); ans.Partial || ans.Traces != 10 {
+		t.Errorf("the whole window: partial %v, %d traces:\n%s", ans.Partial, ans.Traces, res.Text)
+	}
+}
