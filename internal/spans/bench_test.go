@@ -9,32 +9,24 @@ import (
 // BenchmarkSampler measures Build+Decide per trace on generated traffic
 // (about 18 spans a trace) and reports spans/s on one goroutine.
 func BenchmarkSampler(b *testing.B) {
-	g := newGen(7)
-	traces := g.traces(4096)
 	s := NewSampler(SamplerOptions{})
-	for _, t := range traces { // warm the baselines
-		s.Decide(Build(t))
-	}
-	spans := 0
-	b.ReportAllocs()
-	b.ResetTimer()
-	start := time.Now()
-	for i := 0; b.Loop(); i++ {
-		t := traces[i%len(traces)]
-		s.Decide(Build(t))
-		spans += len(t.Spans)
-	}
-	b.ReportMetric(float64(spans)/time.Since(start).Seconds(), "spans/s")
+	benchSpans(b, func(t Trace) { s.Decide(Build(t)) })
 }
 
 // BenchmarkWaiter is BenchmarkSampler through a Waiter with the default
 // decision wait: what the store and analyze sample run.
 func BenchmarkWaiter(b *testing.B) {
-	g := newGen(7)
-	traces := g.traces(4096)
 	w := NewWaiter(NewSampler(SamplerOptions{}), 0)
-	for _, t := range traces { // warm the baselines and fill the wait
-		w.Offer(t)
+	benchSpans(b, func(t Trace) { w.Offer(t) })
+}
+
+// benchSpans offers generated traces to judge, first 4,096 to warm the
+// baselines (and fill a decision wait), then as many as the benchmark
+// runs, and reports spans/s.
+func benchSpans(b *testing.B, judge func(Trace)) {
+	traces := newGen(7).traces(4096)
+	for _, t := range traces {
+		judge(t)
 	}
 	spans := 0
 	b.ReportAllocs()
@@ -42,7 +34,7 @@ func BenchmarkWaiter(b *testing.B) {
 	start := time.Now()
 	for i := 0; b.Loop(); i++ {
 		t := traces[i%len(traces)]
-		w.Offer(t)
+		judge(t)
 		spans += len(t.Spans)
 	}
 	b.ReportMetric(float64(spans)/time.Since(start).Seconds(), "spans/s")
