@@ -178,6 +178,9 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	a.playbook = incident.Playbook{Tools: a.tools, Invoker: a.Invoker(), Logger: logger.With("component", "investigation"),
 		Policy:    func(channel string) tools.Policy { return channelScope(channel) },
 		TrustExpr: incident.TrustedURLs(trustedGenerators(cfg)...), Timeline: a.ledger}
+	if cfg.Incidents.ProposeRemediation {
+		a.playbook.Proposer = a.approvals
+	}
 	if spanSource != nil && cfg.Traces.KeepWithIncidents {
 		a.playbook.Traces = traces.Sampler{Backend: spanSource, Redact: a.redactor.Redact}
 		a.playbook.Evidence = a.store

@@ -12,6 +12,7 @@ import (
 
 	"github.com/watchkeeper/watchkeeper/agent"
 	"github.com/watchkeeper/watchkeeper/internal/app"
+	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/internal/chat"
 	"github.com/watchkeeper/watchkeeper/internal/config"
 	"github.com/watchkeeper/watchkeeper/internal/incident"
@@ -23,6 +24,13 @@ import (
 // sandboxApp is the app on a sandbox world with no model, as `make run`
 // starts it before a key is configured.
 func sandboxApp(t *testing.T, scenario string, opts ...app.Options) *app.App {
+	t.Helper()
+	a, _ := sandboxAppAndWorld(t, scenario, opts...)
+	return a
+}
+
+// sandboxAppAndWorld is sandboxApp with the sandbox it runs against.
+func sandboxAppAndWorld(t *testing.T, scenario string, opts ...app.Options) (*app.App, *app.SandboxServer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -48,7 +56,7 @@ func sandboxApp(t *testing.T, scenario string, opts ...app.Options) *app.App {
 	if a.HasModel() {
 		t.Fatal("the default configuration has a model")
 	}
-	return a
+	return a, sb
 }
 
 // Without a model, "why is checkout failing?" in the bad-deploy world runs
@@ -118,13 +126,19 @@ func TestAnswerWithoutModelHealthy(t *testing.T) {
 func TestTerminalFollowsIncidents(t *testing.T) {
 	notices := make(chan string, 16)
 	follower := chat.NewFollower(notices, nil)
-	a := sandboxApp(t, "bad-deploy", app.Options{Reporter: follower, Notifier: follower})
+	a, sb := sandboxAppAndWorld(t, "bad-deploy", app.Options{Reporter: follower, Notifier: follower})
 	ctx, cancel := context.WithCancel(context.Background())
 	background := make(chan struct{})
 	go func() { a.Background(ctx); close(background) }()
 	defer func() { cancel(); <-background }()
 
-	now := time.Now()
+	// The alert fires two minutes into the bad deploy (the rule's for:),
+	// so the incident's onset is the fault's, as when the sandbox sends it.
+	faults := sb.Sandbox.Faults()
+	if len(faults) == 0 {
+		t.Fatal("the bad-deploy scenario has no fault")
+	}
+	now := faults[0].Start.Add(2 * time.Minute)
 	m := incident.Message{Version: "4", GroupKey: `{}:{alertname="HighErrorRate"}`, Status: "firing",
 		GroupLabels:  map[string]string{"alertname": "HighErrorRate"},
 		CommonLabels: map[string]string{"alertname": "HighErrorRate", "namespace": "shop", "service": "checkout", "severity": "critical"},
@@ -135,7 +149,10 @@ func TestTerminalFollowsIncidents(t *testing.T) {
 	}
 	select {
 	case n := <-notices:
-		for _, want := range []string{"Investigation of", "rca_rank", "checkout"} {
+		// The investigation ends with the remediation plan's first step
+		// for the deploy it blames, proposed, not applied.
+		for _, want := range []string{"Investigation of", "rca_rank", "checkout", "kube_remediate",
+			"Proposed prop_", "Step 1 of the change plan: Roll back deployment shop/checkout", "approve it with /approve prop_"} {
 			if !strings.Contains(n, want) {
 				t.Errorf("the investigation notice lacks %q:\n%s", want, n)
 			}
@@ -145,6 +162,15 @@ func TestTerminalFollowsIncidents(t *testing.T) {
 		}
 	case <-time.After(testserver.Scale(60 * time.Second)):
 		t.Fatal("no investigation was printed")
+	}
+	pending, err := a.Approvals().List(ctx, approval.Pending, 10)
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("pending proposals: %+v, %v", pending, err)
+	}
+	// Requested by the notification's sender, so that whoever approves it
+	// is a person other than the requester; nothing was applied.
+	if p := pending[0]; p.Tool != "kube_remediate" || p.RequestedBy != "alertmanager" || !strings.HasPrefix(p.ConversationID, "incident:") {
+		t.Errorf("the proposal: %+v", p)
 	}
 }
 

@@ -67,6 +67,11 @@ func (f Follower) ReportFindings(_ context.Context, in incident.Incident, findin
 	if len(findings) == 0 {
 		b.WriteString("  no investigation tools are configured\n")
 	}
+	for _, fd := range findings {
+		if p := fd.Proposal; p != nil {
+			fmt.Fprintf(&b, "   Proposed %s: %s — approve it with /approve %s\n", p.ID, p.Summary, p.ID)
+		}
+	}
 	f.say(strings.TrimRight(b.String(), "\n"))
 	return nil
 }

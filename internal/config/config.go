@@ -554,6 +554,12 @@ type Incidents struct {
 	StormWindow Duration `yaml:"storm_window"`
 	// Investigate runs the automatic investigation when an incident opens.
 	Investigate bool `yaml:"investigate"`
+	// ProposeRemediation ends the investigation with the remediation
+	// plan's first step for the likely cause (a rollback, a restart, a
+	// scale-out), proposed in the thread for a person to approve, or an
+	// escalation when no change in the cluster fits the cause (default
+	// true; needs kubernetes.actions). Nothing changes without approval.
+	ProposeRemediation bool `yaml:"propose_remediation"`
 	// PostmortemOnResolve drafts the postmortem as soon as an incident
 	// resolves, instead of waiting for the Draft postmortem button.
 	PostmortemOnResolve bool `yaml:"postmortem_on_resolve"`
@@ -632,7 +638,7 @@ func Default() Config {
 			Query: `sum(rate(http_requests_total{namespace="$namespace", service="$name", code=~"5.."}[1m])) / sum(rate(http_requests_total{namespace="$namespace", service="$name"}[1m]))`}},
 		Slack:    Slack{Mode: "socket", Workers: 8, Queue: 256, Connections: 2},
 		Approval: Approval{Expiry: Duration(15 * time.Minute)},
-		Incidents: Incidents{Webhook: true, StormWindow: Duration(10 * time.Minute), Investigate: true,
+		Incidents: Incidents{Webhook: true, StormWindow: Duration(10 * time.Minute), Investigate: true, ProposeRemediation: true,
 			RateLimit: RateLimit{PerSecond: 20, Burst: 200}, MaxInvestigations: 4},
 		LeaderElection: LeaderElection{LeaseName: "watchkeeper", LeaseDuration: Duration(15 * time.Second),
 			RenewDeadline: Duration(10 * time.Second), RetryPeriod: Duration(2 * time.Second)},

@@ -29,6 +29,12 @@ type Finding struct {
 	Failed   bool
 	Duration time.Duration
 	Data     any
+	// Proposal is the stored change the step proposed (the remediation
+	// plan's first step), for the thread to show with its buttons.
+	Proposal *tools.Proposal
+	// Escalation: the step found no change Watchkeeper can make for the
+	// likely cause; Text says what a person should do.
+	Escalation bool
 }
 
 // Reporter posts what an investigation found in the incident's thread and,
@@ -61,6 +67,9 @@ type Playbook struct {
 	// window the traces step read with the incident (see keepTraces).
 	Traces   TraceSampler
 	Evidence EvidenceStore
+	// Proposer stores what the remediation step proposes (the approval
+	// service); nil: the playbook proposes nothing (see remediate).
+	Proposer Proposer
 	Now      func() time.Time
 	Logger   *slog.Logger
 	// StepTimeout bounds each tool (default 60s).
@@ -70,6 +79,12 @@ type Playbook struct {
 	// URL, and the PromQL in it, come from whoever sent the notification:
 	// nil trusts none, and the alert's expression is not queried.
 	TrustExpr func(generatorURL string) bool
+}
+
+// Proposer stores a proposed change for people to approve
+// (approval.Service).
+type Proposer interface {
+	Propose(ctx context.Context, conversationID string, p tools.Proposal) (tools.Proposal, error)
 }
 
 // Timeline records events on an incident (a Ledger).
@@ -91,8 +106,13 @@ func (p Playbook) Investigate(ctx context.Context, in Incident, r Reporter) {
 		}
 		p.record(ctx, in.ID, "investigation", "automatic investigation: "+strings.Join(names, ", "))
 		for _, f := range findings {
-			if f.Tool == "rca_rank" && !f.Failed {
+			switch {
+			case f.Tool == "rca_rank" && !f.Failed:
 				p.record(ctx, in.ID, "finding", firstLines(f.Text, 8))
+			case f.Proposal != nil:
+				p.record(ctx, in.ID, "proposal", fmt.Sprintf("proposed %s: %s", f.Proposal.ID, f.Proposal.Summary))
+			case f.Escalation:
+				p.record(ctx, in.ID, "escalation", firstLines(f.Text, 8))
 			}
 		}
 	}
@@ -212,6 +232,9 @@ func (p Playbook) Run(ctx context.Context, in Incident) []Finding {
 		default:
 			f.Text, f.Failed = "failed: "+inv.Reason, true
 		}
+		out = append(out, f)
+	}
+	if f, ok := p.remediate(ctx, in, out, policy); ok {
 		out = append(out, f)
 	}
 	return out

@@ -213,6 +213,12 @@ func (b *Bot) ReportFindings(ctx context.Context, in incident.Incident, findings
 	if overflow {
 		b.upload(ctx, in.Channel, in.ThreadTS, "investigation.md", "Automatic investigation", []byte(md.String()))
 	}
+	// What the investigation proposed, each with its buttons, below it.
+	for _, f := range findings {
+		if f.Proposal != nil {
+			b.postProposal(ctx, in.Channel, in.ThreadTS, f.Proposal.ID)
+		}
+	}
 	return nil
 }
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/watchkeeper/watchkeeper/tools"
 	"github.com/watchkeeper/watchkeeper/tools/clock"
+	"github.com/watchkeeper/watchkeeper/tools/rca/remedy"
 )
 
 // Model names the answerer in a run's summary when no language model is
@@ -470,40 +471,18 @@ func (r *run) health(svc string, since time.Time) {
 
 // propose asks the remediation tool for the first step of the plan the
 // ranking's top candidate calls for, when the top candidate is the service
-// asked about (or none was named) and its evidence has a known shape.
+// asked about (or none was named) and its evidence has a known shape
+// (remedy.Of).
 func (r *run) propose(rank Step, svc string) {
 	if !rank.OK() {
 		return
 	}
-	raw, err := json.Marshal(rank.Invoked.Result.Data)
-	if err != nil {
-		return
-	}
-	var res struct {
-		Ranking []struct {
-			Service string  `json:"service"`
-			Score   float64 `json:"score"`
-			Decided string  `json:"decided"`
-		} `json:"ranking"`
-		Confidence float64 `json:"confidence"`
-		Signature  struct {
-			Kind string `json:"kind"`
-		} `json:"signature"`
-	}
-	if json.Unmarshal(raw, &res) != nil || len(res.Ranking) == 0 {
-		return
-	}
-	top := res.Ranking[0]
-	if svc != "" && top.Service != svc {
-		return
-	}
-	// A plan is worth proposing only for a clear anomaly (rca_rank: 0.3).
-	if top.Score < 0.3 || res.Signature.Kind == "" || res.Signature.Kind == "unclear" {
+	rem, ok := remedy.Of(rank.Invoked.Result.Data)
+	if !ok || (svc != "" && rem.Service != svc) {
 		return
 	}
 	s := r.step("The remediation plan's first step", "kube_remediate", r.nsArgs(map[string]any{
-		"name": top.Service, "signature": res.Signature.Kind,
-		"reason": fmt.Sprintf("rca_rank puts %s first (score %.2f, confidence %.2f): %s", top.Service, top.Score, res.Confidence, top.Decided),
+		"name": rem.Service, "signature": rem.Signature, "reason": rem.Reason,
 	}))
 	if s.OK() && s.Invoked.Result.Proposal != nil {
 		r.a.Proposals = append(r.a.Proposals, *s.Invoked.Result.Proposal)

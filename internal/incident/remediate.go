@@ -1,0 +1,103 @@
+package incident
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/watchkeeper/watchkeeper/internal/approval"
+	"github.com/watchkeeper/watchkeeper/tools"
+	"github.com/watchkeeper/watchkeeper/tools/rca/remedy"
+)
+
+// remediateTool is the remediation plan's tool (tools/kube): it proposes
+// the next step of the ladder for a fault signature and never acts.
+const remediateTool = "kube_remediate"
+
+// remediate is the playbook's last step: when the ranking names a clear
+// cause, it asks the remediation plan for its first step and stores the
+// proposal, requested by whoever opened the incident (so that nobody
+// approves what they asked for alone); nothing changes until a person
+// approves it. When the cause's signature has no plan Watchkeeper can
+// carry out (a network fault, a service that is down, a traffic surge, a
+// database outside the cluster), it says so as an escalation with the
+// steps a person should take, and proposes nothing. It is skipped without
+// a Proposer or the tool, and when the ranking is not clear enough to act
+// on (remedy.Of).
+func (p Playbook) remediate(ctx context.Context, in Incident, findings []Finding, policy tools.Policy) (Finding, bool) {
+	if p.Proposer == nil {
+		return Finding{}, false
+	}
+	tool, ok := p.invoker().Tools.Get(remediateTool)
+	if !ok {
+		return Finding{}, false
+	}
+	var rank *Finding
+	for i := range findings {
+		if findings[i].Tool == "rca_rank" && !findings[i].Failed {
+			rank = &findings[i]
+		}
+	}
+	if rank == nil {
+		return Finding{}, false
+	}
+	rem, ok := remedy.Of(rank.Data)
+	if !ok {
+		return Finding{}, false
+	}
+	if !slices.Contains(ladders(tool), rem.Signature) {
+		text := fmt.Sprintf("No change Watchkeeper can make fits a %s fault at %s; a person must take it from here:\n- %s\n(%s)",
+			rem.Signature, rem.Service, strings.Join(rem.Steps, "\n- "), rem.Reason)
+		return Finding{Title: "Escalation: no in-cluster remediation", Tool: remediateTool, Text: text, Display: text, Escalation: true}, true
+	}
+	args := map[string]any{"name": rem.Service, "signature": rem.Signature, "reason": rem.Reason}
+	if ns := in.Data.CommonLabels["namespace"]; ns != "" {
+		args["namespace"] = ns
+	}
+	raw, _ := json.Marshal(args)
+	f := Finding{Title: "The remediation plan's first step", Tool: remediateTool, Args: raw}
+	inv := p.invoker().Invoke(ctx, tools.Invocation{Tool: remediateTool, Args: raw, Policy: policy, Source: "playbook"})
+	f.Duration = inv.Duration
+	if inv.Args != nil {
+		f.Args = inv.Args
+	}
+	switch {
+	case inv.Outcome == tools.OutcomeOK && inv.Result.Proposal != nil:
+		requester := in.Data.OpenedBy
+		if requester == "" {
+			requester = "alertmanager"
+		}
+		stored, err := p.Proposer.Propose(approval.WithRequester(ctx, requester), "incident:"+in.ID, *inv.Result.Proposal)
+		if err != nil {
+			f.Text, f.Failed = "failed: the proposal could not be stored: "+err.Error(), true
+			return f, true
+		}
+		f.Proposal = &stored
+		f.Text = fmt.Sprintf("Proposed %s: %s. Nothing changes until a person approves it.", stored.ID, stored.Summary)
+		f.Display = f.Text
+	case inv.Outcome == tools.OutcomeToolError:
+		// No step of the plan applies (nothing to roll back to, already
+		// at the most replicas allowed, no such deployment): the tool
+		// says why, and a person takes it from there.
+		f.Text = fmt.Sprintf("No step of the %s plan can be proposed for %s: %s", rem.Signature, rem.Service, inv.Reason)
+		f.Display, f.Escalation = f.Text, true
+	case inv.Outcome == tools.OutcomeRefused:
+		f.Text, f.Failed = "not run: "+inv.Reason, true
+	default:
+		f.Text, f.Failed = "failed: "+inv.Reason, true
+	}
+	return f, true
+}
+
+// ladders are the signatures the remediation tool has a plan for: the
+// values its signature parameter accepts.
+func ladders(t tools.Tool) []string {
+	if ps := t.Spec().Parameters; ps != nil {
+		if s := ps.Properties["signature"]; s != nil {
+			return s.Enum
+		}
+	}
+	return nil
+}
