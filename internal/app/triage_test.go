@@ -25,17 +25,21 @@ import (
 // starts it before a key is configured.
 func sandboxApp(t *testing.T, scenario string, opts ...app.Options) *app.App {
 	t.Helper()
-	a, _ := sandboxAppAndWorld(t, scenario, opts...)
+	a, _ := sandboxAppAndWorld(t, scenario, nil, opts...)
 	return a
 }
 
-// sandboxAppAndWorld is sandboxApp with the sandbox it runs against.
-func sandboxAppAndWorld(t *testing.T, scenario string, opts ...app.Options) (*app.App, *app.SandboxServer) {
+// sandboxAppAndWorld is sandboxApp with the sandbox it runs against;
+// tweak, when set, changes the configuration first.
+func sandboxAppAndWorld(t *testing.T, scenario string, tweak func(*config.Config), opts ...app.Options) (*app.App, *app.SandboxServer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	cfg := config.Default()
 	cfg.Store.Path = filepath.Join(t.TempDir(), "wk.db")
+	if tweak != nil {
+		tweak(&cfg)
+	}
 	sbc := cfg.Sandbox
 	sbc.Listen, sbc.Scenario = "127.0.0.1:0", scenario
 	sb, err := app.StartSandbox(ctx, sbc, app.SandboxOptions{}, slog.New(slog.DiscardHandler))
@@ -126,7 +130,7 @@ func TestAnswerWithoutModelHealthy(t *testing.T) {
 func TestTerminalFollowsIncidents(t *testing.T) {
 	notices := make(chan string, 16)
 	follower := chat.NewFollower(notices, nil)
-	a, sb := sandboxAppAndWorld(t, "bad-deploy", app.Options{Reporter: follower, Notifier: follower})
+	a, sb := sandboxAppAndWorld(t, "bad-deploy", nil, app.Options{Reporter: follower, Notifier: follower})
 	ctx, cancel := context.WithCancel(context.Background())
 	background := make(chan struct{})
 	go func() { a.Background(ctx); close(background) }()
