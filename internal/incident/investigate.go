@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/tools"
 )
 
@@ -81,10 +82,11 @@ type Playbook struct {
 	TrustExpr func(generatorURL string) bool
 }
 
-// Proposer stores a proposed change for people to approve
-// (approval.Service).
+// Proposer stores a proposed change for people to approve and lists the
+// proposals made (approval.Service).
 type Proposer interface {
 	Propose(ctx context.Context, conversationID string, p tools.Proposal) (tools.Proposal, error)
+	List(ctx context.Context, st approval.Status, limit int) ([]approval.Proposal, error)
 }
 
 // Timeline records events on an incident (a Ledger).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/tools"
@@ -52,8 +53,12 @@ func (p Playbook) remediate(ctx context.Context, in Incident, findings []Finding
 			rem.Signature, rem.Service, strings.Join(rem.Steps, "\n- "), rem.Reason)
 		return Finding{Title: "Escalation: no in-cluster remediation", Tool: remediateTool, Text: text, Display: text, Escalation: true}, true
 	}
+	ns := in.Data.CommonLabels["namespace"]
+	if text, escalate := p.alreadyChanging(ctx, ns, rem.Service); text != "" {
+		return Finding{Title: "The remediation plan's first step", Tool: remediateTool, Text: text, Display: text, Escalation: escalate}, true
+	}
 	args := map[string]any{"name": rem.Service, "signature": rem.Signature, "reason": rem.Reason}
-	if ns := in.Data.CommonLabels["namespace"]; ns != "" {
+	if ns != "" {
 		args["namespace"] = ns
 	}
 	raw, _ := json.Marshal(args)
@@ -100,4 +105,54 @@ func ladders(t tools.Tool) []string {
 		}
 	}
 	return nil
+}
+
+// changeCooldown is how long after Watchkeeper changed a deployment the
+// playbook proposes nothing more for it. Another incident's investigation
+// would otherwise blame the change itself (a rollback is a rollout) and
+// propose undoing it, or stack a second change on the first before its
+// check says whether it helped; the plan's next step comes from that
+// check. Proposals record when they were decided in wall-clock time, so
+// the cooldown is wall-clock time too.
+const changeCooldown = 30 * time.Minute
+
+// alreadyChanging says why nothing more should be proposed for
+// deployment svc in namespace ns: a proposal for it waits for approval
+// (text only), or Watchkeeper changed it within changeCooldown (an
+// escalation: a person looks before anything more changes).
+func (p Playbook) alreadyChanging(ctx context.Context, ns, svc string) (text string, escalate bool) {
+	for _, st := range []approval.Status{approval.Pending, approval.Approved, approval.Executing, approval.Executed} {
+		list, err := p.Proposer.List(ctx, st, 100)
+		if err != nil {
+			p.Logger.Warn("list proposals before proposing", "err", err)
+			continue
+		}
+		for _, pr := range list {
+			if !targets(pr.Args, ns, svc) {
+				continue
+			}
+			if st == approval.Pending {
+				return fmt.Sprintf("%s is already proposed for %s and waits for approval: %s", pr.ID, svc, pr.Summary), false
+			}
+			if at := pr.DecidedAt; at.IsZero() || time.Since(at) < changeCooldown {
+				return fmt.Sprintf("Watchkeeper changed %s %s ago (%s: %s); nothing more is proposed until a person has looked — "+
+					"the check after that change proposes the plan's next step if it did not help",
+					svc, time.Since(at).Round(time.Minute), pr.ID, pr.Summary), true
+			}
+		}
+	}
+	return "", false
+}
+
+// targets reports whether a proposal's arguments name deployment svc (in
+// namespace ns, when both say one).
+func targets(raw []byte, ns, svc string) bool {
+	var a struct {
+		Name      string `json:"name"`
+		Namespace string `json:"namespace"`
+	}
+	if json.Unmarshal(raw, &a) != nil || a.Name != svc {
+		return false
+	}
+	return ns == "" || a.Namespace == "" || a.Namespace == ns
 }

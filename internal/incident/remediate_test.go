@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/internal/incident"
@@ -52,12 +53,24 @@ func (p *plan) Apply(context.Context, tools.Proposal) (tools.Result, error) {
 	return tools.Result{}, errors.New("the playbook must never apply")
 }
 
-// proposals records what was proposed and by whom.
+// proposals records what was proposed and by whom; existing are the
+// proposals it lists.
 type proposals struct {
-	mu   sync.Mutex
-	got  []tools.Proposal
-	by   []string
-	conv []string
+	mu       sync.Mutex
+	got      []tools.Proposal
+	by       []string
+	conv     []string
+	existing []approval.Proposal
+}
+
+func (s *proposals) List(_ context.Context, st approval.Status, _ int) ([]approval.Proposal, error) {
+	var out []approval.Proposal
+	for _, p := range s.existing {
+		if p.Status == st {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }
 
 func (s *proposals) Propose(ctx context.Context, conv string, p tools.Proposal) (tools.Proposal, error) {
@@ -81,23 +94,34 @@ func rankedFirst(svc, kind string, score float64) rca.Result {
 func TestPlaybookProposesTheRemediationPlansFirstStep(t *testing.T) {
 	in := incident.Incident{ID: "inc_1", StartedAt: t0, Data: incident.Data{OpenedBy: "alertmanager at 10.0.0.7",
 		CommonLabels: map[string]string{"alertname": "HighErrorRate", "namespace": "shop", "service": "checkout"}}}
+	undo := func(st approval.Status, decided time.Time) []approval.Proposal {
+		return []approval.Proposal{{ID: "prop_0", Tool: "kube_remediate", Summary: "Step 1 of the change plan: Roll back deployment shop/checkout",
+			Args: []byte(`{"name":"checkout","namespace":"shop","signature":"change"}`), Status: st, DecidedAt: decided}}
+	}
 	for _, tc := range []struct {
 		name       string
 		res        rca.Result
 		noProposer bool
 		noPlan     bool
+		existing   []approval.Proposal
 		want       string // in the last finding's text; "" for no step
 		proposed   bool
 		escalation bool
 	}{
-		{"a deploy", rankedFirst("checkout", "change", 0.9), false, false, "Proposed prop_1: Step 1 of the change plan: Roll back deployment shop/checkout", true, false},
-		{"a network fault", rankedFirst("payments", "network", 0.9), false, false,
+		{"a rollback already waits for approval", rankedFirst("checkout", "change", 0.9), false, false, undo(approval.Pending, time.Time{}),
+			"prop_0 is already proposed for checkout and waits for approval", false, false},
+		{"checkout was just rolled back", rankedFirst("checkout", "change", 0.9), false, false, undo(approval.Executed, time.Now().Add(-5*time.Minute)),
+			"Watchkeeper changed checkout 5m0s ago (prop_0: Step 1 of the change plan: Roll back deployment shop/checkout); nothing more is proposed", false, true},
+		{"checkout was rolled back long ago", rankedFirst("checkout", "change", 0.9), false, false, undo(approval.Executed, time.Now().Add(-2*time.Hour)),
+			"Proposed prop_1: Step 1 of the change plan: Roll back deployment shop/checkout", true, false},
+		{"a deploy", rankedFirst("checkout", "change", 0.9), false, false, nil, "Proposed prop_1: Step 1 of the change plan: Roll back deployment shop/checkout", true, false},
+		{"a network fault", rankedFirst("payments", "network", 0.9), false, false, nil,
 			"No change Watchkeeper can make fits a network fault at payments; a person must take it from here:\n- check the network of payments's pods", false, true},
-		{"no step applies", rankedFirst("stuck", "change", 0.9), false, false, "No step of the change plan can be proposed for stuck: no step of the change plan applies", false, true},
-		{"an unclear ranking", rankedFirst("checkout", "unclear", 0.9), false, false, "", false, false},
-		{"a weak ranking", rankedFirst("checkout", "change", 0.2), false, false, "", false, false},
-		{"no proposer", rankedFirst("checkout", "change", 0.9), true, false, "", false, false},
-		{"no plan tool", rankedFirst("checkout", "change", 0.9), false, true, "", false, false},
+		{"no step applies", rankedFirst("stuck", "change", 0.9), false, false, nil, "No step of the change plan can be proposed for stuck: no step of the change plan applies", false, true},
+		{"an unclear ranking", rankedFirst("checkout", "unclear", 0.9), false, false, nil, "", false, false},
+		{"a weak ranking", rankedFirst("checkout", "change", 0.2), false, false, nil, "", false, false},
+		{"no proposer", rankedFirst("checkout", "change", 0.9), true, false, nil, "", false, false},
+		{"no plan tool", rankedFirst("checkout", "change", 0.9), false, true, nil, "", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			pl := &plan{}
@@ -105,7 +129,7 @@ func TestPlaybookProposesTheRemediationPlansFirstStep(t *testing.T) {
 			if !tc.noPlan {
 				set["kube_remediate"] = pl
 			}
-			store := &proposals{}
+			store := &proposals{existing: tc.existing}
 			p := incident.Playbook{Tools: set}
 			if !tc.noProposer {
 				p.Proposer = store

@@ -84,6 +84,12 @@ func Catalogue() []FaultInfo { return world.Catalogue() }
 // LookupFault returns the catalogue entry for kind.
 func LookupFault(kind string) (FaultInfo, error) { return world.LookupFault(kind) }
 
+// PickFault chooses where and how hard a fault of kind acts in topo, the
+// same for the same seed (see world.PickFault).
+func PickFault(topo Topology, kind FaultKind, seed uint64) (FaultSpec, error) {
+	return world.PickFault(topo, kind, seed)
+}
+
 // Scenarios returns the names of the built-in scenarios.
 func Scenarios() []string { return world.Scenarios() }
 

@@ -374,3 +374,15 @@ func generateFault(r *rnd, topo Topology, info FaultInfo) (FaultSpec, error) {
 	}
 	return f, validateFault(f, topo)
 }
+
+// PickFault chooses where a fault of kind acts in topo and how hard, as
+// the generated suites do (a service its kind applies to, a callee for an
+// edge fault, a severity drawn from a range around the catalogue's), the
+// same for the same seed. Game days inject what it picks.
+func PickFault(topo Topology, kind FaultKind, seed uint64) (FaultSpec, error) {
+	info, err := LookupFault(string(kind))
+	if err != nil {
+		return FaultSpec{}, err
+	}
+	return generateFault(newRnd(seed, "gameday/"+string(kind)), topo, info)
+}
