@@ -318,7 +318,7 @@ func (p *player) approve(ctx context.Context) {
 		if p.run.ApprovedAt.IsZero() {
 			p.run.ApprovedAt = p.sb.Now()
 		}
-		if !p.run.Fixable || !strings.Contains(pr.Summary, "/"+p.fault.Service+" ") && !strings.HasSuffix(pr.Summary, "/"+p.fault.Service) {
+		if !p.run.Fixable || target(pr.Args) != p.fault.Service {
 			p.run.Wrong++
 		}
 		if _, err := p.a.Approvals().ExecuteChecked(ctx, p.policy, pr.ID, Approver); err != nil {
@@ -487,6 +487,15 @@ func (o *observer) Verified(_ context.Context, v approval.Verified) {
 // Settled implements approval.Notifier.
 func (o *observer) Settled(_ context.Context, p approval.Proposal) {
 	o.note("%s %s", p.ID, p.Status)
+}
+
+// target is the deployment a proposal's arguments name.
+func target(args []byte) string {
+	var a struct {
+		Name string `json:"name"`
+	}
+	_ = json.Unmarshal(args, &a)
+	return a.Name
 }
 
 // rankedFirst is the service rca_rank's result ranks first ("" when
