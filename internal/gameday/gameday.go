@@ -30,7 +30,7 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/incident"
 	"github.com/watchkeeper/watchkeeper/internal/sandbox"
 	"github.com/watchkeeper/watchkeeper/tools/prom"
-	"github.com/watchkeeper/watchkeeper/tools/rca"
+	"github.com/watchkeeper/watchkeeper/tools/rca/remedy"
 )
 
 // Approver is the simulated on-call engineer's user ID: the only
@@ -467,7 +467,7 @@ func (o *observer) ReportFindings(_ context.Context, in incident.Incident, findi
 	for _, f := range findings {
 		switch {
 		case f.Tool == "rca_rank" && !f.Failed:
-			rep.first = rankedFirst(f.Data)
+			rep.first = remedy.First(f.Data)
 		case f.Escalation:
 			rep.escalated = f.Text
 		}
@@ -496,18 +496,4 @@ func target(args []byte) string {
 	}
 	_ = json.Unmarshal(args, &a)
 	return a.Name
-}
-
-// rankedFirst is the service rca_rank's result ranks first ("" when
-// none), read through its JSON as recorded results are.
-func rankedFirst(data any) string {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return ""
-	}
-	var res rca.Result
-	if json.Unmarshal(raw, &res) != nil || len(res.Ranking) == 0 {
-		return ""
-	}
-	return res.Ranking[0].Service
 }

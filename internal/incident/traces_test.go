@@ -220,6 +220,7 @@ func TestInvestigationKeepsTheWindowsTraces(t *testing.T) {
 	if unremarkable := 400 - len(failing) - len(slow); rest > unremarkable/5 {
 		t.Errorf("%d of %d unremarkable traces kept, want at most a fifth", rest, unremarkable)
 	}
+	t.Logf("timeline: %q", log.events)
 	want := fmt.Sprintf("inc_1 evidence: kept %d of 400 traces of checkout", len(kept))
 	found := false
 	for _, ev := range log.events {

@@ -29,6 +29,12 @@ func TestRemedyReadsAResult(t *testing.T) {
 			t.Errorf("%s: %+v", name, got)
 		}
 	}
+	if got := remedy.First(rca.Result{Ranking: []rca.Ranked{{Service: "cart", Score: 0.1}}}); got != "cart" {
+		t.Errorf("First of a weak ranking = %q, want cart", got)
+	}
+	if got := remedy.First(rca.Result{}); got != "" {
+		t.Errorf("First of no ranking = %q", got)
+	}
 	if _, ok := remedy.Of(func() {}); ok {
 		t.Error("a value with no JSON gave a remedy")
 	}

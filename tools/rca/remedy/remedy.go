@@ -45,12 +45,8 @@ type ranking struct {
 // empty, the top score is under MinScore or the signature is unclear:
 // then nothing is clear enough to act on.
 func Of(data any) (Remedy, bool) {
-	raw, err := json.Marshal(data)
-	if err != nil {
-		return Remedy{}, false
-	}
-	var r ranking
-	if json.Unmarshal(raw, &r) != nil || len(r.Ranking) == 0 {
+	r, ok := decode(data)
+	if !ok {
 		return Remedy{}, false
 	}
 	top := r.Ranking[0]
@@ -63,4 +59,27 @@ func Of(data any) (Remedy, bool) {
 		Reason:    fmt.Sprintf("rca_rank puts %s first (score %.2f, confidence %.2f): %s", top.Service, top.Score, r.Confidence, top.Decided),
 		Steps:     r.Signature.Steps,
 	}, true
+}
+
+// First is the service rca_rank's result ranks first, however weak, or
+// "" when it ranks none: what a diagnosis is judged by.
+func First(data any) string {
+	if r, ok := decode(data); ok {
+		return r.Ranking[0].Service
+	}
+	return ""
+}
+
+// decode reads rca_rank's result through its JSON; false when it has no
+// ranking.
+func decode(data any) (ranking, bool) {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return ranking{}, false
+	}
+	var r ranking
+	if json.Unmarshal(raw, &r) != nil || len(r.Ranking) == 0 {
+		return ranking{}, false
+	}
+	return r, true
 }
