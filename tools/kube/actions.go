@@ -13,6 +13,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -399,7 +400,7 @@ var undoSpec = actionSpec{
 		a.Generation, a.Revision = d.Generation, target.number
 		a.FromRevision, _ = strconv.Atoi(d.Annotations[revisionAnnotation])
 		a.TargetUID, a.TargetHash, a.TargetDigest = string(target.rs.UID), target.rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey], templateDigest(target.rs)
-		if _, err := cfg.Client.AppsV1().Deployments(a.Namespace).Patch(ctx, a.Name, types.StrategicMergePatchType,
+		if _, err := cfg.Client.AppsV1().Deployments(a.Namespace).Patch(ctx, a.Name, types.JSONPatchType,
 			undoPatch(target.rs), metav1.PatchOptions{DryRun: dryRun}); dryRunFailed(cfg, a, err) {
 			return "", "", err
 		}
@@ -426,7 +427,7 @@ var undoSpec = actionSpec{
 		if err := sameTarget(a, target); err != nil {
 			return "", err
 		}
-		if _, err := cfg.Client.AppsV1().Deployments(a.Namespace).Patch(ctx, a.Name, types.StrategicMergePatchType,
+		if _, err := cfg.Client.AppsV1().Deployments(a.Namespace).Patch(ctx, a.Name, types.JSONPatchType,
 			undoPatch(target.rs), metav1.PatchOptions{}); err != nil {
 			return "", err
 		}
@@ -482,16 +483,33 @@ func sameTarget(a actionArgs, target revision) error {
 // pod-template-hash label is set once at creation, so an edited template
 // keeps it; the digest changes.
 func templateDigest(rs appsv1.ReplicaSet) string {
-	sum := sha256.Sum256(undoPatch(rs))
+	sum := sha256.Sum256(mergeTemplate(rs))
 	return hex.EncodeToString(sum[:12])
 }
 
 // undoPatch puts a ReplicaSet's pod template back, without the hash label
-// the deployment controller adds.
+// the deployment controller adds: a JSON patch replacing the whole
+// template, as kubectl rollout undo sends. A strategic merge patch would
+// keep what the newer template added and the older lacks (an annotation,
+// an environment variable), so the "rollback" would carry part of the
+// change it undoes.
 func undoPatch(rs appsv1.ReplicaSet) []byte {
+	b, _ := json.Marshal([]map[string]any{{"op": "replace", "path": "/spec/template", "value": restoredTemplate(rs)}})
+	return b
+}
+
+// restoredTemplate is the template a rollback to rs puts back.
+func restoredTemplate(rs appsv1.ReplicaSet) *corev1.PodTemplateSpec {
 	tmpl := rs.Spec.Template.DeepCopy()
 	delete(tmpl.Labels, appsv1.DefaultDeploymentUniqueLabelKey)
-	b, _ := json.Marshal(map[string]any{"spec": map[string]any{"template": tmpl}})
+	return tmpl
+}
+
+// mergeTemplate is the template in the form digests were first taken of
+// (a merge patch's body), so that proposals stored before the switch to a
+// JSON patch still verify.
+func mergeTemplate(rs appsv1.ReplicaSet) []byte {
+	b, _ := json.Marshal(map[string]any{"spec": map[string]any{"template": restoredTemplate(rs)}})
 	return b
 }
 

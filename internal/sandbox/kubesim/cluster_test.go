@@ -106,3 +106,39 @@ func TestDryRunsLeaveTheWorldAlone(t *testing.T) {
 		t.Error("the rollback did not end the bad-deploy fault")
 	}
 }
+
+// A rollback puts the previous template back whole, as kubectl rollout
+// undo does: the config revision annotation the bad change added goes
+// too, so the world records the config fault fixed. (A strategic merge
+// patch kept it, and the "rollback" carried the change it undid.)
+func TestRollbackRemovesWhatTheChangeAdded(t *testing.T) {
+	ctx := context.Background()
+	w, c := cluster(t, "config-change")
+	kc := c.Clientset()
+	var undo tools.Tool
+	for _, x := range kube.ActionTools(kube.ActionConfig{Config: kube.Config{Client: kc, Namespace: "shop"}, RolloutTimeout: 100 * time.Millisecond}) {
+		if x.Spec().Name == "kube_rollout_undo" {
+			undo = x
+		}
+	}
+	f := w.Faults()[0]
+	before, _ := kc.AppsV1().Deployments("shop").Get(ctx, f.Service, metav1.GetOptions{})
+	const ann = "shop.example.com/config-revision"
+	if before.Spec.Template.Annotations[ann] == "" {
+		t.Fatalf("the config change left no %s annotation on %s's template: %v", ann, f.Service, before.Spec.Template.Annotations)
+	}
+	res, err := undo.Run(ctx, json.RawMessage(`{"name": "`+f.Service+`", "reason": "config change"}`))
+	if err != nil || res.Proposal == nil {
+		t.Fatalf("propose: %+v, %v", res, err)
+	}
+	if _, err := undo.(tools.Applier).Apply(ctx, *res.Proposal); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := kc.AppsV1().Deployments("shop").Get(ctx, f.Service, metav1.GetOptions{})
+	if v, ok := after.Spec.Template.Annotations[ann]; ok {
+		t.Errorf("after the rollback the template still says %s=%s", ann, v)
+	}
+	if f := w.Faults()[0]; f.FixedAt.IsZero() {
+		t.Error("the rollback did not end the config-change fault")
+	}
+}
