@@ -27,7 +27,7 @@ test: deps lint
 
 ## test-accuracy: the accuracy suites and a two-fault game day, which skip themselves under the race detector (ten times slower there, nothing concurrent to check)
 test-accuracy:
-	$(GO) test -count=1 -timeout 15m -run '^(TestGeneratedSuite|TestNetworkLatencyFromTraces|TestSamplerOnSandboxIncidents|TestGameDay)$$' ./tools/rca ./internal/sandbox ./internal/gameday
+	$(GO) test -count=1 -timeout 15m -run '^(TestGeneratedSuite|TestNetworkLatencyFromTraces|TestSamplerOnSandboxIncidents|TestGameDay|TestGameDayWithAModel)$$' ./tools/rca ./internal/sandbox ./internal/gameday
 
 # Tests run real servers: Prometheus and promtool (Debian package
 # prometheus) and VictoriaLogs (built from its Go module, cached by

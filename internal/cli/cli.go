@@ -109,7 +109,7 @@ Quick start: 'watchkeeper chat' opens the terminal chat; 'watchkeeper serve' run
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", "", "configuration file (default: $WATCHKEEPER_CONFIG, ./watchkeeper.yaml, ~/.config/watchkeeper/config.yaml, /etc/watchkeeper/config.yaml)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "override log.level (debug, info, warn, error)")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "", "override log.format (json, text)")
-	root.AddCommand(serveCmd(g, stdio), chatCmd(g, stdio), demoCmd(g, stdio), sandboxCmd(g, stdio), analyzeCmd(stdio), configCmd(g, stdio), auditCmd(g, stdio), incidentCmd(g, stdio), gamedayCmd(stdio), runbooksCmd(g, stdio), evalCmd(g, stdio), redactCmd(g, stdio), versionCmd(stdio))
+	root.AddCommand(serveCmd(g, stdio), chatCmd(g, stdio), demoCmd(g, stdio), sandboxCmd(g, stdio), analyzeCmd(stdio), configCmd(g, stdio), auditCmd(g, stdio), incidentCmd(g, stdio), gamedayCmd(g, stdio), runbooksCmd(g, stdio), evalCmd(g, stdio), redactCmd(g, stdio), versionCmd(stdio))
 	rejectUnknownSubcommands(root)
 	return root
 }

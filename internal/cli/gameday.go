@@ -17,14 +17,14 @@ import (
 // report says which runs failed.
 var errGameDayFailed = errors.New("game day: not every run passed")
 
-func gamedayCmd(stdio IO) *cobra.Command {
+func gamedayCmd(g *globals, stdio IO) *cobra.Command {
 	var (
-		faults, out, thresholds, model string
-		seeds                          int
-		speed                          float64
+		faults, out, thresholds, model, scenario string
+		seeds                                    int
+		speed                                    float64
 	)
 	cmd := &cobra.Command{
-		Use:   "gameday [--faults all|LIST] [--seeds N] [--speed X] [--out DIR] [--thresholds FILE]",
+		Use:   "gameday [--faults all|LIST | --scenario FILE] [--seeds N] [--speed X] [--model NAME|none] [--out DIR] [--thresholds FILE]",
 		Short: "Inject each fault into a fresh sandbox world and measure how Watchkeeper finds and fixes it",
 		Long: `For each fault of the sandbox's catalogue and each seed, starts a fresh sandbox world, injects
 the fault where the seed puts it, and lets the production pipeline handle it: the sandbox's
@@ -38,10 +38,14 @@ over the seeds and every failure) and report.html (the same with a chart per run
 shop's success ratio with the fault shaded, and when it was detected, diagnosed, approved
 and recovered) to --out, and exits 1 unless every run passes the
 thresholds (detect ≤ 5m, diagnose ≤ 10m, recover ≤ 15m, availability ≥ 0.99 where a fix
-exists; --thresholds FILE overrides them in YAML). See docs/gameday.md.
+exists; --thresholds FILE overrides them in YAML). --scenario FILE plays a team's own game
+day written in YAML (its runs, seeds, limit and thresholds). --model NAME has the agent
+assess each incident too, through the configuration's llm provider. See docs/gameday.md.
 
   watchkeeper gameday --seeds 1 --out /tmp/gameday
-  watchkeeper gameday --faults bad_deploy,slow_db --seeds 5 --speed 100 --out /tmp/gameday`,
+  watchkeeper gameday --faults bad_deploy,slow_db --seeds 5 --speed 100 --out /tmp/gameday
+  watchkeeper gameday --scenario checkout-gameday.yaml --out /tmp/gameday
+  watchkeeper gameday --faults bad_deploy --model gpt-4o-mini --config watchkeeper.yaml --out /tmp/gameday`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o := gameday.Options{Seeds: seeds, Speed: speed}
@@ -50,8 +54,28 @@ exists; --thresholds FILE overrides them in YAML). See docs/gameday.md.
 					o.Faults = append(o.Faults, strings.TrimSpace(f))
 				}
 			}
+			if scenario != "" {
+				if cmd.Flags().Changed("faults") {
+					return usageError{errors.New("--faults and --scenario: choose one (the scenario file lists its runs)")}
+				}
+				file, err := gameday.LoadFile(scenario)
+				if err != nil {
+					return usageError{err}
+				}
+				o.Runs, o.Limit = file.Runs, file.Limit.D()
+				if file.Seeds > 0 && !cmd.Flags().Changed("seeds") {
+					o.Seeds = file.Seeds
+				}
+				if file.Thresholds != nil {
+					o.Thresholds = *file.Thresholds
+				}
+			}
 			if model != "" && model != "none" {
-				return usageError{fmt.Errorf("--model %s: game days run without a model so far (only none)", model)}
+				l, err := g.load(stdio)
+				if err != nil {
+					return err
+				}
+				o.Model, o.LLM = model, l.LLM
 			}
 			if thresholds != "" {
 				t, err := gameday.LoadThresholds(thresholds)
@@ -118,6 +142,7 @@ exists; --thresholds FILE overrides them in YAML). See docs/gameday.md.
 	f.Float64Var(&speed, "speed", 100, "simulated seconds per real second (1..1000)")
 	f.StringVar(&out, "out", "", "directory for report.json, report.md and report.html")
 	f.StringVar(&thresholds, "thresholds", "", "YAML file with detect, diagnose, recover (durations) and availability (0..1)")
-	f.StringVar(&model, "model", "none", "the model for the agent's assessment; only none so far")
+	f.StringVar(&model, "model", "none", "the model the agent assesses each incident with, through the configuration's llm provider; none: the playbook alone")
+	f.StringVar(&scenario, "scenario", "", "a game day written in YAML: its runs (fault, service, target, params), seeds, limit and thresholds (docs/gameday.md)")
 	return cmd
 }

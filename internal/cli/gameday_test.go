@@ -23,6 +23,18 @@ func TestGameDayBadInput(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	write := func(name, body string) string {
+		p := filepath.Join(home, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	noTarget := write("no-target.yaml", "runs:\n  - fault: network_latency\n    service: checkout\n")
+	unknownService := write("unknown-service.yaml", "runs:\n  - fault: bad_deploy\n    service: chekout\n")
+	noRuns := write("no-runs.yaml", "name: empty\n")
+	typo := write("typo.yaml", "runs:\n  - fault: bad_deploy\n    servce: checkout\n")
+	good := write("good.yaml", "runs:\n  - fault: bad_deploy\n")
 	out := filepath.Join(home, "out")
 	for _, c := range []struct {
 		args []string
@@ -36,7 +48,13 @@ func TestGameDayBadInput(t *testing.T) {
 		{[]string{"--thresholds", filepath.Join(home, "missing.yaml"), "--out", out}, "--thresholds:"},
 		{[]string{"--out", filepath.Join(file, "sub")}, "--out:"},
 		{[]string{}, "--out DIR is required"},
-		{[]string{"--model", "gpt-4o", "--out", out}, "only none"},
+		{[]string{"--model", "gpt-4o", "--out", out}, "--model gpt-4o: no provider to reach it through; set llm.provider"},
+		{[]string{"--scenario", noTarget, "--out", out}, "runs[0]: network_latency needs a target service (the callee)"},
+		{[]string{"--scenario", unknownService, "--out", out}, `unknown service "chekout"`},
+		{[]string{"--scenario", noRuns, "--out", out}, "has no runs"},
+		{[]string{"--scenario", typo, "--out", out}, "field servce not found"},
+		{[]string{"--scenario", filepath.Join(home, "missing.yaml"), "--out", out}, "--scenario:"},
+		{[]string{"--scenario", good, "--faults", "bad_deploy", "--out", out}, "--faults and --scenario: choose one"},
 	} {
 		r := run(t, home, "", nil, append([]string{"gameday"}, c.args...)...)
 		if r.code != 2 || !strings.Contains(r.err, c.want) {

@@ -39,8 +39,10 @@ const Approver = "U_GAMEDAY"
 
 // Options configure a game day.
 type Options struct {
-	// Faults are the fault kinds to play (default: the whole catalogue).
+	// Faults are the fault kinds to play (default: the whole catalogue);
+	// Runs, when set, are played instead (a game-day file's runs).
 	Faults []string
+	Runs   []RunSpec
 	// Seeds is how many seeds each fault is played with (≥ 1).
 	Seeds int
 	// Speed is simulated seconds per real second (default 60, at most
@@ -53,9 +55,17 @@ type Options struct {
 	// Limit is the simulated time each run lasts after the fault (default
 	// 30 minutes): what happens in it is measured, availability over all
 	// of it.
-	Limit  time.Duration
+	Limit time.Duration
+	// Model, when set (and not "none"), is the model the agent assesses
+	// each incident with, after the playbook, as it does in Slack; LLM is
+	// the provider it is reached through (the configuration's llm
+	// section). What the agent proposes goes to the same approver.
+	Model  string
+	LLM    config.LLM
 	Logger *slog.Logger
 }
+
+func (o Options) withModel() bool { return o.Model != "" && o.Model != "none" }
 
 // Validate checks o before anything runs, with errors a person can act
 // on.
@@ -71,6 +81,15 @@ func (o Options) Validate() error {
 			return err
 		}
 	}
+	if o.withModel() && (o.LLM.Provider == "" || o.LLM.Provider == "none") {
+		return fmt.Errorf("--model %s: no provider to reach it through; set llm.provider (and its base_url, api_key) in the configuration (--config FILE)", o.Model)
+	}
+	topo := sandbox.DefaultTopology()
+	for _, r := range o.Runs {
+		if err := r.validate(topo); err != nil {
+			return err
+		}
+	}
 	return o.Thresholds.validate()
 }
 
@@ -78,6 +97,8 @@ func (o Options) Validate() error {
 // pipeline did and when (durations from the fault's start, in simulated
 // time), and the verdict.
 type Run struct {
+	// Name is the game-day file's name for the run, when it gave one.
+	Name    string             `json:"name,omitempty"`
 	Fault   string             `json:"fault"`
 	Seed    uint64             `json:"seed"`
 	Service string             `json:"service"`
@@ -86,10 +107,21 @@ type Run struct {
 	Fix     string             `json:"fix"`
 	Params  map[string]float64 `json:"params,omitempty"`
 
-	Detected      bool     `json:"detected"`
-	DetectAfter   Duration `json:"detect_after,omitempty"`
-	Alerts        []string `json:"alerts,omitempty"`
-	RankedFirst   string   `json:"ranked_first,omitempty"`
+	Detected    bool     `json:"detected"`
+	DetectAfter Duration `json:"detect_after,omitempty"`
+	Alerts      []string `json:"alerts,omitempty"`
+	RankedFirst string   `json:"ranked_first,omitempty"`
+	// Ranking is the first investigation's top three and Signature its
+	// top candidate's signature: what the diagnosis rested on.
+	Ranking   []remedy.Candidate `json:"ranking,omitempty"`
+	Signature string             `json:"signature,omitempty"`
+	// Diagnosis is what rca_rank said first, as the thread shows it.
+	Diagnosis string `json:"diagnosis,omitempty"`
+	// Assessments are the agent's answers to the incidents (with
+	// --model), AssessmentErrors why a run of it failed.
+	Assessments      []string `json:"assessments,omitempty"`
+	AssessmentErrors []string `json:"assessment_errors,omitempty"`
+
 	CauseCorrect  bool     `json:"cause_correct"`
 	DiagnoseAfter Duration `json:"diagnose_after,omitempty"`
 
@@ -102,8 +134,12 @@ type Run struct {
 	// Changes are the approved proposals' summaries, in order.
 	Changes []string `json:"changes,omitempty"`
 
+	// Escalated is true when an investigation handed the fault to a
+	// person; EscalatedCause is the service it named (rca_rank's first),
+	// Escalation what it said.
 	Escalated      bool     `json:"escalated"`
 	EscalatedCause string   `json:"escalated_cause,omitempty"`
+	Escalation     string   `json:"escalation,omitempty"`
 	Recovered      bool     `json:"recovered"`
 	RecoverAfter   Duration `json:"recover_after,omitempty"`
 	FixedBy        string   `json:"fixed_by,omitempty"`
@@ -133,9 +169,14 @@ func Play(ctx context.Context, o Options) (Report, error) {
 	if err := o.Validate(); err != nil {
 		return Report{}, err
 	}
-	if len(o.Faults) == 0 {
-		for _, f := range sandbox.Catalogue() {
-			o.Faults = append(o.Faults, string(f.Kind))
+	if len(o.Runs) == 0 {
+		if len(o.Faults) == 0 {
+			for _, f := range sandbox.Catalogue() {
+				o.Faults = append(o.Faults, string(f.Kind))
+			}
+		}
+		for _, f := range o.Faults {
+			o.Runs = append(o.Runs, RunSpec{Fault: f})
 		}
 	}
 	if o.Speed == 0 {
@@ -149,12 +190,12 @@ func Play(ctx context.Context, o Options) (Report, error) {
 	}
 	o.Thresholds = o.Thresholds.withDefaults()
 	rep := Report{Thresholds: o.Thresholds, Speed: o.Speed, Started: time.Now().UTC()}
-	for _, f := range o.Faults {
+	for _, rs := range o.Runs {
 		for s := range o.Seeds {
 			if err := ctx.Err(); err != nil {
 				return rep, err
 			}
-			r := playOne(ctx, o, f, uint64(s+1))
+			r := playOne(ctx, o, rs, uint64(s+1))
 			o.Thresholds.judge(&r)
 			o.Logger.Info("game day run", "fault", r.Fault, "seed", r.Seed, "service", r.Service, "pass", r.Pass, "failures", r.Failures)
 			rep.Runs = append(rep.Runs, r)
@@ -164,15 +205,16 @@ func Play(ctx context.Context, o Options) (Report, error) {
 	return rep, nil
 }
 
-// playOne plays fault kind with seed in a world of its own.
-func playOne(ctx context.Context, o Options, kind string, seed uint64) (r Run) {
+// playOne plays rs with seed in a world of its own.
+func playOne(ctx context.Context, o Options, rs RunSpec, seed uint64) (r Run) {
 	start := time.Now()
-	r = Run{Fault: kind, Seed: seed}
+	kind := rs.Fault
+	r = Run{Name: rs.Name, Fault: kind, Seed: seed}
 	defer func() { r.Wall = Duration(time.Since(start)) }()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	dir := filepath.Join(o.Dir, fmt.Sprintf("%s-%d", kind, seed))
+	dir := filepath.Join(o.Dir, fmt.Sprintf("%s-%d", safeName(rs.label()), seed))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		r.Error = err.Error()
 		return r
@@ -199,6 +241,10 @@ func playOne(ctx context.Context, o Options, kind string, seed uint64) (r Run) {
 	cfg.Store.Path = filepath.Join(dir, "watchkeeper.db")
 	cfg.Sandbox.History = config.Duration(time.Hour)
 	cfg.Approval.Approvers = []string{Approver}
+	if o.withModel() {
+		cfg.LLM = o.LLM
+		cfg.LLM.Model = o.Model
+	}
 	sbs, err := app.StartSandbox(ctx, cfg.Sandbox, app.SandboxOptions{Scenario: "healthy", Seed: seed, Speed: o.Speed, Listen: "127.0.0.1:0",
 		Webhooks: []string{"http://" + ln.Addr().String() + "/webhooks/alertmanager"}}, o.Logger)
 	if err != nil {
@@ -218,13 +264,22 @@ func playOne(ctx context.Context, o Options, kind string, seed uint64) (r Run) {
 		return r
 	}
 	defer a.Close()
+	if o.withModel() {
+		obs.ask = func(ctx context.Context, conv, prompt string) (string, error) {
+			res, err := a.Ask(ctx, "gameday", conv, prompt, nil)
+			if res == nil {
+				return "", err
+			}
+			return res.Answer, err
+		}
+	}
 	var h http.Handler = a.Incidents().Handler(incident.Webhook{})
 	hook.Store(&h)
 	bg := make(chan struct{})
 	go func() { a.Background(ctx); close(bg) }()
 	defer func() { cancel(); <-bg }()
 
-	spec, err := sandbox.PickFault(sb.World().Topology(), sandbox.FaultKind(kind), seed)
+	spec, err := rs.spec(sb.World().Topology(), seed)
 	if err != nil {
 		r.Error = err.Error()
 		return r
@@ -346,16 +401,20 @@ func (p *player) observe() {
 			}
 		}
 	}
+	r.Assessments = append([]string(nil), p.obs.assessed...)
+	r.AssessmentErrors = append([]string(nil), p.obs.assessErr...)
 	for _, rep := range p.obs.reports {
 		if r.RankedFirst == "" && rep.first != "" {
-			r.RankedFirst = rep.first
+			r.RankedFirst, r.Ranking, r.Signature, r.Diagnosis = rep.first, rep.top, rep.signature, rep.text
 		}
 		if !r.CauseCorrect && rep.first == p.fault.Service {
 			r.CauseCorrect, r.DiagnoseAfter = true, Duration(rep.at.Sub(p.fault.Start))
 			r.RankedFirst = rep.first
 		}
-		if rep.escalated != "" && !r.Escalated {
-			r.Escalated, r.EscalatedCause = true, rep.escalated
+		// The first escalation counts, unless a later one names the
+		// faulty service where the first did not.
+		if rep.escalated != "" && (!r.Escalated || r.EscalatedCause != p.fault.Service && rep.first == p.fault.Service) {
+			r.Escalated, r.EscalatedCause, r.Escalation = true, rep.first, rep.escalated
 		}
 	}
 }
@@ -436,8 +495,12 @@ func promDuration(d time.Duration) string { return fmt.Sprintf("%ds", int(d.Seco
 // observer is the incidents' Reporter and the approvals' Notifier: it
 // records what the pipeline reported, when (in simulated time).
 type observer struct {
-	clock     func() time.Time
+	clock func() time.Time
+	// ask runs the agent on an incident (with a model); nil without.
+	ask       func(ctx context.Context, conv, prompt string) (string, error)
 	mu        sync.Mutex
+	assessed  []string
+	assessErr []string
 	incidents map[string]incident.Incident
 	reports   []report
 	notes     []string
@@ -446,6 +509,9 @@ type observer struct {
 type report struct {
 	at        time.Time
 	first     string
+	top       []remedy.Candidate
+	signature string
+	text      string
 	escalated string
 }
 
@@ -468,6 +534,8 @@ func (o *observer) ReportFindings(_ context.Context, in incident.Incident, findi
 		switch {
 		case f.Tool == "rca_rank" && !f.Failed:
 			rep.first = remedy.First(f.Data)
+			rep.top, rep.signature = remedy.Top(f.Data, 3)
+			rep.text = f.Text
 		case f.Escalation:
 			rep.escalated = f.Text
 		}
@@ -476,8 +544,29 @@ func (o *observer) ReportFindings(_ context.Context, in incident.Incident, findi
 	return nil
 }
 
-// Assess implements incident.Reporter: the game day runs without a model.
-func (*observer) Assess(context.Context, incident.Incident, string) error { return nil }
+// Assess implements incident.Reporter: with a model, the agent assesses
+// the incident as it would in its Slack thread — what it proposes is
+// requested by the notification's sender, so the approver decides it —
+// and its answer is kept for the report.
+func (o *observer) Assess(ctx context.Context, in incident.Incident, prompt string) error {
+	if o.ask == nil {
+		return nil
+	}
+	requester := in.Data.OpenedBy
+	if requester == "" {
+		requester = "alertmanager"
+	}
+	answer, err := o.ask(approval.WithRequester(ctx, requester), "incident:"+in.ID, prompt)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if answer != "" {
+		o.assessed = append(o.assessed, answer)
+	}
+	if err != nil {
+		o.assessErr = append(o.assessErr, err.Error())
+	}
+	return err
+}
 
 // Verified implements approval.Notifier.
 func (o *observer) Verified(_ context.Context, v approval.Verified) {
@@ -487,6 +576,16 @@ func (o *observer) Verified(_ context.Context, v approval.Verified) {
 // Settled implements approval.Notifier.
 func (o *observer) Settled(_ context.Context, p approval.Proposal) {
 	o.note("%s %s", p.ID, p.Status)
+}
+
+// safeName keeps a run's label usable as a directory name.
+func safeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
 }
 
 // target is the deployment a proposal's arguments name.

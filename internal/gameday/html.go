@@ -26,12 +26,12 @@ td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.pass{color:#1a7f37}
 <body><h1>Watchkeeper game day</h1>
 <p>{{.Passed}} of {{len .Runs}} runs passed · speed {{.Speed}}× · wall time {{.Wall}} · thresholds: detect ≤ {{.Detect}}, diagnose ≤ {{.Diagnose}}, recover ≤ {{.Recover}}, availability ≥ {{.Availability}} where a fix exists</p>
 <table><tr><th>fault</th><th>seed</th><th>service</th><th>detected</th><th>cause first</th><th>recovered / escalated</th><th>availability</th><th>changes (approved / rejected / wrong)</th><th>verdict</th></tr>
-{{range .Runs}}<tr><td>{{.Fault}}</td><td>{{.Seed}}</td><td>{{.Service}}{{if .Target}} → {{.Target}}{{end}}</td>
+{{range .Runs}}<tr><td>{{if .Name}}{{.Name}} ({{.Fault}}){{else}}{{.Fault}}{{end}}</td><td>{{.Seed}}</td><td>{{.Service}}{{if .Target}} → {{.Target}}{{end}}</td>
 <td>{{if .Detected}}after {{.DetectAfter}}{{else}}no{{end}}</td><td>{{if .CauseCorrect}}after {{.DiagnoseAfter}}{{else}}no ({{.RankedFirst}}){{end}}</td>
 <td>{{if .Recovered}}recovered after {{.RecoverAfter}}{{else if .Escalated}}escalated{{else}}—{{end}}</td><td>{{printf "%.4f" .Availability}}</td>
 <td>{{.Proposals}} ({{.Approved}} / {{.Rejected}} / {{.Wrong}})</td><td class="{{if .Pass}}pass{{else}}fail{{end}}">{{.Verdict}}</td></tr>
 {{end}}</table>
-{{range .Runs}}<h2>{{.Fault}}, seed {{.Seed}}: {{.Service}}{{if .Target}} → {{.Target}}{{end}}</h2>
+{{range .Runs}}<h2>{{if .Name}}{{.Name}} ({{.Fault}}){{else}}{{.Fault}}{{end}}, seed {{.Seed}}: {{.Service}}{{if .Target}} → {{.Target}}{{end}}</h2>
 {{if .Chart}}<img alt="the shop's success ratio over the run" src="{{.Chart}}">{{end}}
 <ul>{{range .Marks}}<li>{{.}}</li>{{end}}{{range .Failures}}<li class="fail">{{.}}</li>{{end}}</ul>
 {{end}}</body></html>

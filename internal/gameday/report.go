@@ -127,14 +127,26 @@ func (t Thresholds) judge(r *Run) {
 		if r.Availability < t.Availability {
 			fail = append(fail, fmt.Sprintf("availability %.4f, %.4f under the %.4f threshold", r.Availability, t.Availability-r.Availability, t.Availability))
 		}
-	} else if !r.Escalated {
+	} else {
 		// A change applied to it is counted wrong above.
-		fail = append(fail, "no escalation: a fault without an in-cluster fix must be handed to a person")
+		switch {
+		case !r.Escalated:
+			fail = append(fail, "no escalation: a fault without an in-cluster fix must be handed to a person")
+		case r.EscalatedCause != r.Service:
+			fail = append(fail, fmt.Sprintf("escalated with the wrong cause: %q, not %s", r.EscalatedCause, r.Service))
+		}
 	}
 	if budget := 1 - t.Availability; budget > 0 {
 		r.BudgetBurned = (1 - r.Availability) / budget
 	}
 	r.Failures, r.Pass = fail, len(fail) == 0
+}
+
+func (r Run) label() string {
+	if r.Name != "" {
+		return r.Name
+	}
+	return r.Fault
 }
 
 // Report is a game day's result.
@@ -209,12 +221,12 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 			outcome = fmt.Sprintf("%d escalated", escalated)
 		}
 		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %s | %s | %s | %s | %.4f | %d (%d / %d / %d) |\n",
-			g[0].Fault, len(g), passed, detected, cause, medianDur(det), medianDur(diag), outcome, medianDur(rec), median(avail), props, appr, rej, wrong)
+			g[0].label(), len(g), passed, detected, cause, medianDur(det), medianDur(diag), outcome, medianDur(rec), median(avail), props, appr, rej, wrong)
 	}
 	var fails []string
 	for _, run := range r.Runs {
 		for _, f := range run.Failures {
-			fails = append(fails, fmt.Sprintf("- %s seed %d (%s): %s", run.Fault, run.Seed, run.Service, f))
+			fails = append(fails, fmt.Sprintf("- %s seed %d (%s): %s", run.label(), run.Seed, run.Service, f))
 		}
 	}
 	if len(fails) > 0 {
@@ -224,14 +236,17 @@ func (r Report) WriteMarkdown(w io.Writer) error {
 	return err
 }
 
+// groupByFault groups the runs by their label: the game-day file's name
+// for a run, else its fault.
 func groupByFault(runs []Run) [][]Run {
 	by := map[string][]Run{}
 	var names []string
 	for _, r := range runs {
-		if _, ok := by[r.Fault]; !ok {
-			names = append(names, r.Fault)
+		k := r.label()
+		if _, ok := by[k]; !ok {
+			names = append(names, k)
 		}
-		by[r.Fault] = append(by[r.Fault], r)
+		by[k] = append(by[k], r)
 	}
 	sort.Strings(names)
 	out := make([][]Run, len(names))

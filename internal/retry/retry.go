@@ -90,7 +90,7 @@ func (d *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 		}
-		logger.Warn("model request failed, retrying", "attempt", attempt+1, "wait", wait, "status", status(resp), "err", err)
+		logger.Warn("request failed, retrying", "host", r.URL.Host, "attempt", attempt+1, "wait", wait, "status", status(resp), "err", err)
 		if err := sleep(ctx, wait); err != nil {
 			return nil, err
 		}

@@ -84,6 +84,9 @@ func Catalogue() []FaultInfo { return world.Catalogue() }
 // LookupFault returns the catalogue entry for kind.
 func LookupFault(kind string) (FaultInfo, error) { return world.LookupFault(kind) }
 
+// ValidateFault checks a fault spec against the catalogue and topo.
+func ValidateFault(spec FaultSpec, topo Topology) error { return world.ValidateFault(spec, topo) }
+
 // PickFault chooses where and how hard a fault of kind acts in topo, the
 // same for the same seed (see world.PickFault).
 func PickFault(topo Topology, kind FaultKind, seed uint64) (FaultSpec, error) {

@@ -3,12 +3,14 @@ package sandbox_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -584,5 +586,42 @@ func TestLiveConcurrentUse(t *testing.T) {
 	}
 	if !sb.World().Now().After(startSim.Add(2 * sandbox.Step)) {
 		t.Errorf("live time did not advance while the clients ran: world at %s, started at %s", sb.World().Now(), startSim)
+	}
+}
+
+// TestHealthyShopPagesNobody holds the rules to not paging on a healthy
+// shop: a rule that fires on the daily traffic cycle, the garbage
+// collector's sawtooth or latency jitter would open incidents that a game
+// day counts as detections and people learn to ignore. Three seeds, three
+// hours each, through the sandbox's own notifier.
+func TestHealthyShopPagesNobody(t *testing.T) {
+	for _, seed := range []uint64{1, 2, 3} {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var firing []string
+			recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				var m sandbox.WebhookMessage
+				if err := json.NewDecoder(r.Body).Decode(&m); err == nil && m.Status == "firing" {
+					mu.Lock()
+					firing = append(firing, sandbox.AlertLine(m))
+					mu.Unlock()
+				}
+			}))
+			defer recv.Close()
+			e := start(t, "healthy", func(o *sandbox.Options) {
+				o.Seed = seed
+				o.Notify = sandbox.NotifyConfig{URLs: []string{recv.URL}}
+			})
+			for range 18 {
+				e.advance(t, 10*time.Minute)
+			}
+			e.sb.Close() // delivers what is queued
+			mu.Lock()
+			defer mu.Unlock()
+			if len(firing) > 0 {
+				t.Errorf("a healthy shop paged %d times in 3 hours:\n%s", len(firing), strings.Join(firing, "\n"))
+			}
+		})
 	}
 }

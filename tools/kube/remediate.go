@@ -53,14 +53,18 @@ func scaleOutStep() step {
 
 // ladders are the ordered steps per fault signature (tools/rca's
 // classification), each a change a person approves on its own. Steps the
-// tools cannot take (raise a limit) are left to people.
+// tools cannot take (raise a limit) are left to people, and so are the
+// signatures no change in the cluster is known to fix: errors with no
+// recent change to roll back (a code fault, or a failing dependency the
+// ranking did not reach — a rollback then undoes a healthy release),
+// latency with no saturation (a slow dependency or network: more
+// replicas wait as long), a service that is down, a network fault, a
+// traffic surge. The playbook escalates those with rca's next steps.
 var ladders = map[string][]step{
 	"change":    {undoStep()},
 	"crashloop": {undoStep(), restartStep()},
-	"errors":    {undoStep(), restartStep()},
 	"memory":    {restartStep()},
 	"cpu":       {scaleOutStep(), restartStep()},
-	"latency":   {scaleOutStep()},
 }
 
 func signatures() []string {

@@ -15,6 +15,40 @@ import (
 // level shift to the sample, but ranks worse on the dev cases, whose
 // lead-ins hold earlier faults.
 func findOnset(c *Case) time.Time {
+	times := sampleTimes(c)
+	if len(times) < 8 {
+		if len(times) == 0 {
+			return time.Time{}
+		}
+		return times[len(times)/2]
+	}
+	return bestOnset(c, times[len(times)/4:len(times)-2], times[len(times)/2])
+}
+
+// refineOnset moves an onset read from an alert back to when the metrics
+// moved, within slack before it: an alert fires after its condition held
+// for its `for:` duration, and its condition after its rate window filled,
+// so the first alert's start is minutes late, and measured from it the
+// fault's first minutes would count as the normal level. The onset is
+// never moved later, and stays put when the metrics moved no more at any
+// earlier time than at it.
+func refineOnset(c *Case, onset time.Time, slack time.Duration) time.Time {
+	times := sampleTimes(c)
+	var cands []time.Time
+	for _, t := range times {
+		if !t.Before(onset.Add(-slack)) && !t.After(onset) {
+			cands = append(cands, t)
+		}
+	}
+	if len(cands) < 2 || len(times) < 8 {
+		return onset
+	}
+	// The given onset competes as a candidate too, first, so that a tie
+	// keeps it.
+	return bestOnset(c, append([]time.Time{onset}, cands...), onset)
+}
+
+func sampleTimes(c *Case) []time.Time {
 	var times []time.Time
 	seen := map[int64]bool{}
 	for _, m := range c.Metrics {
@@ -28,19 +62,19 @@ func findOnset(c *Case) time.Time {
 		}
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
-	if len(times) < 8 {
-		if len(times) == 0 {
-			return time.Time{}
-		}
-		return times[len(times)/2]
-	}
+	return times
+}
+
+// bestOnset scores each candidate as an onset (at most 60 of them, evenly
+// thinned) and returns the one after which the metrics move most, or def
+// when none scores.
+func bestOnset(c *Case, cands []time.Time, def time.Time) time.Time {
 	step := math.Max(samplingStep(c).Seconds(), 1)
 	services := c.Services()
 	prep := make([][]prepared, len(services))
 	for i, s := range services {
 		prep[i] = prepareService(c.Metrics[s], c.Baseline[s])
 	}
-	cands := times[len(times)/4 : len(times)-2]
 	if len(cands) > 60 {
 		k := len(cands) / 60
 		var thin []time.Time
@@ -49,7 +83,7 @@ func findOnset(c *Case) time.Time {
 		}
 		cands = thin
 	}
-	best, bestAt := -1.0, times[len(times)/2]
+	best, bestAt := -1.0, def
 	for _, t := range cands {
 		w := window{onset: float64(t.UnixNano()) / 1e9, step: step, before: math.Max(1800, 10*step),
 			after: math.Max(300, 3*step), recent: math.Max(600, 3*step)}

@@ -47,7 +47,19 @@ var DefaultMetrics = []Metric{
 	{"cpu_usage_pct", `100 * sum by (container) (rate(container_cpu_usage_seconds_total{namespace=~"$namespace", container!=""}[1m])) / sum by (container) (kube_pod_container_resource_limits{namespace=~"$namespace", resource="cpu"})`},
 	{"mem_usage_pct", `100 * sum by (container) (container_memory_working_set_bytes{namespace=~"$namespace", container!=""}) / sum by (container) (kube_pod_container_resource_limits{namespace=~"$namespace", resource="memory"})`},
 	{"restarts", `sum by (container) (increase(kube_pod_container_status_restarts_total{namespace=~"$namespace"}[2m]))`},
+	// The share of a service's scrape targets that answer: a datastore or
+	// a service that is down shows here, where it has no request metrics
+	// of its own to fail (its callers' errors are then explained by it).
+	{"available_pct", `100 * avg by (service) (up{namespace=~"$namespace"})`},
+	// postgres_exporter's longest running transaction: a database's own
+	// latency, which explains its callers' (it serves no HTTP).
+	{"db_tx_duration_max_s", `max by (service) (pg_stat_activity_max_tx_duration{namespace=~"$namespace"})`},
 }
+
+// onsetSlack is how much earlier than the given onset the metrics may have
+// moved: the first alert's start is late by its rule's `for:` and rate
+// window (commonly 2–5 minutes each).
+const onsetSlack = 10 * time.Minute
 
 // DefaultTopologyQuery reads call edges from Istio's standard metrics.
 const DefaultTopologyQuery = `sum by (source_workload, destination_workload) (rate(istio_requests_total{source_workload_namespace=~"$namespace", reporter="source"}[10m]))`
@@ -138,7 +150,9 @@ func (t rankTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, e
 	if a.Namespace != "" {
 		ns = regexp.QuoteMeta(a.Namespace)
 	}
-	from, to := onset.Add(-30*time.Minute), minTime(now, onset.Add(15*time.Minute))
+	// The lead-in reaches back past the onset's slack, so that a refined
+	// onset keeps half an hour of normal before it.
+	from, to := onset.Add(-30*time.Minute-onsetSlack), minTime(now, onset.Add(15*time.Minute))
 	step := 15 * time.Second
 	c := &Case{Onset: onset, Metrics: map[string]map[string][]Sample{}}
 	var missing []string
@@ -166,6 +180,12 @@ func (t rankTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, e
 	}
 	if len(c.Metrics) == 0 {
 		return tools.Errorf("no per-service metrics found in namespace %q around %s; check the namespace, or configure rca.metrics for this Prometheus", a.Namespace, onset.Format("15:04")), nil
+	}
+	onsetNote := ""
+	if at := refineOnset(c, onset, onsetSlack); at.Before(onset) {
+		onsetNote = fmt.Sprintf(" The metrics began to move at %s, %s before the given onset; they are compared from there.",
+			at.Format("15:04:05"), shortDuration(onset.Sub(at)))
+		c.Onset, onset = at, at
 	}
 	edgeNote := ""
 	if t.cfg.TopologyQuery != "-" {
@@ -202,7 +222,7 @@ func (t rankTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, e
 	res := Analyze(c, Options{})
 	var b strings.Builder
 	fmt.Fprintf(&b, "Likely root causes of the incident at %s UTC, most likely first (scores 0–1: 0.3 is a clear anomaly, 0.5 a strong one; %d services, metrics %s–%s, %d call edges).%s\n",
-		onset.Format("2006-01-02 15:04"), len(c.Metrics), from.Format("15:04"), to.Format("15:04"), len(c.Edges), edgeNote+traceNote)
+		onset.Format("2006-01-02 15:04"), len(c.Metrics), from.Format("15:04"), to.Format("15:04"), len(c.Edges), onsetNote+edgeNote+traceNote)
 	for i, r := range res.Ranking {
 		if i == top {
 			break

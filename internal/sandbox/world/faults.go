@@ -83,7 +83,7 @@ func Catalogue() []FaultInfo {
 		{FaultConfigChange, "a ConfigMap change rolled out with the deployment breaks a share of requests", "error",
 			map[string]float64{"error_rate": 0.15}, false, "roll back the deployment"},
 		{FaultException, "a share of requests throw an exception in the service's code", "exception",
-			map[string]float64{"error_rate": 0.05}, false, "roll back or fix the code"},
+			map[string]float64{"error_rate": 0.05}, false, "none in the cluster: no release brought it, so the code must be fixed"},
 		{FaultNetworkDelay, "every packet to and from the service's pods is delayed", "delay",
 			map[string]float64{"delay_ms": 200}, false, "none in the cluster: the pod's network must be fixed"},
 		{FaultPacketLoss, "a share of the packets to the service's pods is lost; callers retry and fail", "loss",
@@ -247,3 +247,8 @@ func firstCallee(t Topology, s string) string {
 	}
 	return "(it calls nothing)"
 }
+
+// ValidateFault checks a spec against the catalogue and the topology, with
+// the messages a person needs to correct it: what a game-day file or an
+// API call spells out is checked before anything runs.
+func ValidateFault(s FaultSpec, t Topology) error { return validateFault(s, t) }

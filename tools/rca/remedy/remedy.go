@@ -70,6 +70,25 @@ func First(data any) string {
 	return ""
 }
 
+// Candidate is one entry of a ranking, as a report shows it.
+type Candidate struct {
+	Service string  `json:"service"`
+	Score   float64 `json:"score"`
+}
+
+// Top is the ranking's first n candidates and the top one's signature
+// kind: what a report shows of a diagnosis, right or wrong.
+func Top(data any, n int) (top []Candidate, signature string) {
+	r, ok := decode(data)
+	if !ok {
+		return nil, ""
+	}
+	for _, c := range r.Ranking[:min(n, len(r.Ranking))] {
+		top = append(top, Candidate{c.Service, c.Score})
+	}
+	return top, r.Signature.Kind
+}
+
 // decode reads rca_rank's result through its JSON; false when it has no
 // ranking.
 func decode(data any) (ranking, bool) {
