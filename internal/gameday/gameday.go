@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"net"
 	"net/http"
@@ -283,6 +284,11 @@ func playOne(ctx context.Context, o Options, rs RunSpec, seed uint64) (r Run) {
 	if err != nil {
 		r.Error = err.Error()
 		return r
+	}
+	if _, set := rs.Params["factor"]; kind == string(sandbox.FaultCPUSaturation) && !set {
+		if f, ok := saturatingFactor(ctx, sbs.URL, sb.World().Topology(), spec.Service, sb.Now(), seed); ok {
+			spec.Params["factor"] = f
+		}
 	}
 	info, _ := sandbox.LookupFault(kind)
 	r.Service, r.Target, r.Params, r.Fix = spec.Service, spec.Target, spec.Params, info.Fix
@@ -576,6 +582,34 @@ func (o *observer) Verified(_ context.Context, v approval.Verified) {
 // Settled implements approval.Notifier.
 func (o *observer) Settled(_ context.Context, p approval.Proposal) {
 	o.note("%s %s", p.ID, p.Status)
+}
+
+// saturatingFactor is the per-request CPU factor that brings service's
+// demand to 1.2–2 times its CPU limit (the seed says where) at its load
+// now, read from the sandbox's Prometheus as an experimenter would: a CPU
+// saturation experiment is specified by the load it puts on the CPU, as
+// chaos tools' CPU attacks are. The catalogue's factor (the RCA suites' 3–8
+// times the cost of a request) leaves a quiet service at half its limit,
+// which saturates nothing. False when the service does no work now.
+func saturatingFactor(ctx context.Context, url string, topo sandbox.Topology, service string, now time.Time, seed uint64) (float64, bool) {
+	spec, ok := topo.Service(service)
+	c, err := prom.New(prom.Config{URL: url})
+	if !ok || err != nil {
+		return 0, false
+	}
+	q := fmt.Sprintf(`avg(rate(container_cpu_usage_seconds_total{namespace=%q, container=%q}[5m]))`, sandbox.Namespace, service)
+	series, _, err := c.QueryRange(ctx, q, now, now, time.Minute)
+	if err != nil || len(series) == 0 || len(series[0].Points) == 0 {
+		return 0, false
+	}
+	work := series[0].Points[0].V - spec.CPUIdle // the requests' share of a pod's cores
+	if !(work > 0) {
+		return 0, false
+	}
+	h := fnv.New64a()
+	fmt.Fprintf(h, "gameday/cpu_saturation/load/%d", seed)
+	target := 1.2 + 0.8*float64(h.Sum64()%1000)/1000
+	return (target*spec.CPULimit - spec.CPUIdle) / work, true
 }
 
 // safeName keeps a run's label usable as a directory name.

@@ -8,19 +8,27 @@ import (
 	"time"
 
 	"github.com/watchkeeper/watchkeeper/internal/gameday"
+	"github.com/watchkeeper/watchkeeper/internal/sandbox"
 )
 
-// A bad deploy is detected, blamed on the right service, rolled back by
-// an approved proposal and recovered from; a delay on the network is
-// detected and its caller ranked first, and whatever the pipeline does
-// about it is judged: a change applied to a fault no change in the
-// cluster fixes is counted wrong and fails the run. Every step runs
-// through the production pipeline: the sandbox's rules, the webhook over
-// HTTP, the incident, the playbook, the approval policy, the Kubernetes
-// API.
+// issueFaults are the seven faults issue 20 sets its numbers on; the
+// catalogue's other four (exception, network_delay, packet_loss,
+// traffic_surge) are played and reported too.
+var issueFaults = []string{"bad_deploy", "config_change", "cpu_saturation", "dependency_down", "memory_leak", "network_latency", "slow_db"}
+
+// TestGameDay plays the whole catalogue at one seed through the production
+// pipeline — the sandbox's rules, the webhook over HTTP, the incident, the
+// playbook, the approval policy, the Kubernetes API — and holds it to
+// issue 20's numbers on its seven faults: each detected within the
+// threshold; the true cause first for at least six; every fault with an
+// in-cluster fix recovered within the threshold; every other escalated
+// with the right cause and nothing written; no wrong approval anywhere.
+// Availability is reported, not asserted: a fault that fails a large share
+// of the shop's requests spends more than 1 % of a 30-minute run before
+// any approved fix can land (docs/gameday.md says why).
 func TestGameDay(t *testing.T) {
 	skipUnderRace(t)
-	rep, err := gameday.Play(context.Background(), gameday.Options{Faults: []string{"bad_deploy", "network_latency"}, Seeds: 1, Speed: 100, Dir: t.TempDir()})
+	rep, err := gameday.Play(context.Background(), gameday.Options{Seeds: 1, Speed: 200, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,41 +37,63 @@ func TestGameDay(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", md.String())
-	if len(rep.Runs) != 2 {
-		t.Fatalf("runs: %+v", rep.Runs)
+	if len(rep.Runs) != len(sandbox.Catalogue()) {
+		t.Fatalf("%d runs for %d faults", len(rep.Runs), len(sandbox.Catalogue()))
 	}
-	bad, net := rep.Runs[0], rep.Runs[1]
-	if !bad.Detected || !bad.CauseCorrect || !bad.Recovered || bad.Approved != 1 || bad.Wrong != 0 || !strings.Contains(bad.FixedBy, "rollout") ||
-		len(bad.Changes) != 1 || !strings.Contains(bad.Changes[0], "Roll back deployment shop/"+bad.Service) {
+	th := gameday.DefaultThresholds()
+	byFault := map[string]gameday.Run{}
+	causes := 0
+	for _, r := range rep.Runs {
+		byFault[r.Fault] = r
+		if r.Error != "" {
+			t.Errorf("%s: the run failed: %s", r.Fault, r.Error)
+		}
+		if r.Wrong > 0 {
+			t.Errorf("%s: %d wrong change(s) approved: %q", r.Fault, r.Wrong, r.Changes)
+		}
+		if r.Availability <= 0 && r.Fault != "dependency_down" || r.Availability > 1 || time.Duration(r.Simulated) < 30*time.Minute {
+			t.Errorf("%s: availability %g over %s", r.Fault, r.Availability, r.Simulated)
+		}
+	}
+	for _, f := range issueFaults {
+		r := byFault[f]
+		if !r.Detected || time.Duration(r.DetectAfter) > th.Detect.D() {
+			t.Errorf("%s at %s: detected %v after %s, threshold %s", f, r.Service, r.Detected, r.DetectAfter, th.Detect.D())
+		}
+		if r.CauseCorrect {
+			causes++
+			if time.Duration(r.DiagnoseAfter) > th.Diagnose.D() {
+				t.Errorf("%s: diagnosed after %s, threshold %s", f, r.DiagnoseAfter, th.Diagnose.D())
+			}
+		}
+		switch {
+		case r.Fixable && (!r.Recovered || time.Duration(r.RecoverAfter) > th.Recover.D()):
+			t.Errorf("%s at %s: recovered %v after %s (changes %q)", f, r.Service, r.Recovered, r.RecoverAfter, r.Changes)
+		case !r.Fixable && (!r.Escalated || r.EscalatedCause != r.Service || r.Approved > 0):
+			t.Errorf("%s at %s: escalated %v naming %q, %d approved", f, r.Service, r.Escalated, r.EscalatedCause, r.Approved)
+		}
+	}
+	if causes < 6 {
+		t.Errorf("the true cause first for %d of the seven faults, want at least 6", causes)
+	}
+	bad := byFault["bad_deploy"]
+	if bad.Approved != 1 || !strings.Contains(bad.FixedBy, "rollout") || len(bad.Changes) != 1 ||
+		!strings.Contains(bad.Changes[0], "Roll back deployment shop/"+bad.Service) || bad.Signature != "change" {
 		t.Errorf("bad_deploy: %+v", bad)
 	}
 	if time.Duration(bad.RecoverAfter) < time.Duration(bad.DetectAfter) || time.Duration(bad.DiagnoseAfter) < time.Duration(bad.DetectAfter) {
 		t.Errorf("bad_deploy: recovered %s or diagnosed %s before it was detected %s", bad.RecoverAfter, bad.DiagnoseAfter, bad.DetectAfter)
 	}
-	if net.Fixable || !net.Detected || !net.CauseCorrect || net.Recovered {
-		t.Errorf("network_latency: %+v", net)
-	}
-	if net.Approved > 0 && (net.Wrong != net.Approved || net.Pass || !strings.Contains(strings.Join(net.Failures, "\n"), "wrong change(s) approved and applied")) {
-		t.Errorf("network_latency: a change applied to it was not judged wrong: %+v", net)
-	}
-	if net.Approved == 0 && !net.Escalated {
-		t.Errorf("network_latency: neither a change nor an escalation: %+v", net)
-	}
-	for _, r := range rep.Runs {
-		if r.Availability <= 0 || r.Availability > 1 || time.Duration(r.Simulated) < 30*time.Minute {
-			t.Errorf("%s: availability %g over %s", r.Fault, r.Availability, r.Simulated)
-		}
+	if len(bad.SLO) < 60 || len(bad.Ranking) == 0 || !strings.Contains(bad.Diagnosis, "Likely root causes") {
+		t.Errorf("bad_deploy: %d SLO points over 35 minutes at 30 s; ranking %v", len(bad.SLO), bad.Ranking)
 	}
 	var page bytes.Buffer
 	if err := rep.WriteHTML(&page); err != nil {
 		t.Fatal(err)
 	}
-	if h := page.String(); strings.Count(h, `<img alt="the shop's success ratio over the run" src="data:image/png;base64,`) != 2 ||
+	if h := page.String(); strings.Count(h, `<img alt="the shop's success ratio over the run" src="data:image/png;base64,`) != len(rep.Runs) ||
 		!strings.Contains(h, "fault injected at") || !strings.Contains(h, "recovered at") || !strings.Contains(h, "change approved at") {
 		t.Errorf("report.html lacks a chart or a mark (%d bytes)", len(h))
-	}
-	if len(bad.SLO) < 60 {
-		t.Errorf("bad_deploy: %d SLO points over 35 minutes at 30 s", len(bad.SLO))
 	}
 	var js bytes.Buffer
 	if err := rep.WriteJSON(&js); err != nil || !strings.Contains(js.String(), `"fault": "bad_deploy"`) || !strings.Contains(js.String(), `"detect_after": "`) {

@@ -176,7 +176,10 @@ func (p Playbook) Run(ctx context.Context, in Incident) []Finding {
 		scan["namespace"] = ns
 	}
 	steps = append(steps, step{"What else is abnormal", "anomaly_scan", scan})
-	rca := map[string]any{"onset": rfc(onset)}
+	// The alert's start is late by its rule's for: and rate window: the
+	// ranking may compare from up to ten minutes earlier, when the
+	// metrics began to move.
+	rca := map[string]any{"onset": rfc(onset), "onset_slack": "10m"}
 	if ns != "" {
 		rca["namespace"] = ns
 	}

@@ -24,9 +24,9 @@ const remediateTool = "kube_remediate"
 // approves it. When the cause's signature has no plan Watchkeeper can
 // carry out (a network fault, a service that is down, a traffic surge, a
 // database outside the cluster), it says so as an escalation with the
-// steps a person should take, and proposes nothing. It is skipped without
-// a Proposer or the tool, and when the ranking is not clear enough to act
-// on (remedy.Of).
+// steps a person should take, and proposes nothing; so it does when the
+// ranking is not clear enough to act on (remedy.Of). It is skipped
+// without a Proposer or the tool, or without a ranking.
 func (p Playbook) remediate(ctx context.Context, in Incident, findings []Finding, policy tools.Policy) (Finding, bool) {
 	if p.Proposer == nil {
 		return Finding{}, false
@@ -46,7 +46,16 @@ func (p Playbook) remediate(ctx context.Context, in Incident, findings []Finding
 	}
 	rem, ok := remedy.Of(rank.Data)
 	if !ok {
-		return Finding{}, false
+		// Nothing clear enough to act on: said as an escalation, so that
+		// every investigation ends with a proposal or a hand-off and
+		// nobody waits for a proposal that will not come.
+		top, _ := remedy.Top(rank.Data, 1)
+		if len(top) == 0 {
+			return Finding{}, false
+		}
+		text := fmt.Sprintf("No cause is clear enough to act on (rca_rank's first, %s, scores %.2f; a clear anomaly scores 0.3 with a known signature): "+
+			"nothing is proposed, a person must take it from here with the findings above.", top[0].Service, top[0].Score)
+		return Finding{Title: "Escalation: no clear cause", Tool: remediateTool, Text: text, Display: text, Escalation: true}, true
 	}
 	if !slices.Contains(ladders(tool), rem.Signature) {
 		text := fmt.Sprintf("No change Watchkeeper can make fits a %s fault at %s; a person must take it from here:\n- %s\n(%s)",

@@ -89,8 +89,8 @@ func rankedFirst(svc, kind string, score float64) rca.Result {
 // The investigation ends with the plan's first step for a clear cause,
 // proposed (requested by the notification's sender, in the incident's
 // conversation, never applied); with an escalation and a person's next
-// steps when no plan fits the cause or no step applies; and with nothing
-// when the ranking is not clear, there is no Proposer or no plan tool.
+// steps when no plan fits the cause, no step applies or the ranking is not
+// clear; and with nothing when there is no Proposer or no plan tool.
 func TestPlaybookProposesTheRemediationPlansFirstStep(t *testing.T) {
 	in := incident.Incident{ID: "inc_1", StartedAt: t0, Data: incident.Data{OpenedBy: "alertmanager at 10.0.0.7",
 		CommonLabels: map[string]string{"alertname": "HighErrorRate", "namespace": "shop", "service": "checkout"}}}
@@ -118,8 +118,10 @@ func TestPlaybookProposesTheRemediationPlansFirstStep(t *testing.T) {
 		{"a network fault", rankedFirst("payments", "network", 0.9), false, false, nil,
 			"No change Watchkeeper can make fits a network fault at payments; a person must take it from here:\n- check the network of payments's pods", false, true},
 		{"no step applies", rankedFirst("stuck", "change", 0.9), false, false, nil, "No step of the change plan can be proposed for stuck: no step of the change plan applies", false, true},
-		{"an unclear ranking", rankedFirst("checkout", "unclear", 0.9), false, false, nil, "", false, false},
-		{"a weak ranking", rankedFirst("checkout", "change", 0.2), false, false, nil, "", false, false},
+		{"an unclear ranking", rankedFirst("checkout", "unclear", 0.9), false, false, nil,
+			"No cause is clear enough to act on (rca_rank's first, checkout, scores 0.90", false, true},
+		{"a weak ranking", rankedFirst("checkout", "change", 0.2), false, false, nil,
+			"No cause is clear enough to act on (rca_rank's first, checkout, scores 0.20", false, true},
 		{"no proposer", rankedFirst("checkout", "change", 0.9), true, false, nil, "", false, false},
 		{"no plan tool", rankedFirst("checkout", "change", 0.9), false, true, nil, "", false, false},
 	} {

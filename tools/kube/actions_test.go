@@ -398,12 +398,12 @@ func TestRemediationPlanStepByStep(t *testing.T) {
 		t.Errorf("change plan without history: %+v", res)
 	}
 	first := propose(t, plan, `{"name": "cart", "signature": "cpu", "reason": "CPU saturated since 14:02"}`)
-	if !strings.HasPrefix(first.Summary, "Step 1 of the cpu plan: Scale deployment "+ns+"/cart from 2 to 3 replicas") ||
-		!strings.Contains(first.Details, "→ 1. scale out by half") || !strings.Contains(first.Details, "  2. restart the pods") {
+	if !strings.HasPrefix(first.Summary, "Step 1 of the cpu plan: Scale deployment "+ns+"/cart from 2 to 4 replicas") ||
+		!strings.Contains(first.Details, "→ 1. double the replicas") || !strings.Contains(first.Details, "  2. restart the pods") {
 		t.Errorf("first step: %+v", first)
 	}
 	out, err := apply(t, plan, first)
-	if err != nil || !strings.Contains(out, "scaled to 3") {
+	if err != nil || !strings.Contains(out, "scaled to 4") {
 		t.Fatalf("apply step 1: %q, %v", out, err)
 	}
 	v := plan.(tools.Verifier)

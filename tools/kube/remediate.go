@@ -34,15 +34,20 @@ func restartStep() step {
 	}}
 }
 
-// scaleOutStep adds half again as many replicas (at least one), within bounds.
+// scaleOutStep doubles the replicas, within bounds, as the horizontal pod
+// autoscaler's default scale-up may in one step: a saturated service's
+// CPU use is capped at its limit, so its demand is unknown and may be well
+// past it; half again as many (the first version) left a game day's
+// saturations at 1.6 times the limit still saturated, and its next step,
+// a restart, cannot add capacity.
 func scaleOutStep() step {
-	return step{scaleSpec, "scale out by half", func(ctx context.Context, cfg ActionConfig, a actionArgs) (actionArgs, error) {
+	return step{scaleSpec, "double the replicas", func(ctx context.Context, cfg ActionConfig, a actionArgs) (actionArgs, error) {
 		d, err := cfg.Client.AppsV1().Deployments(a.Namespace).Get(ctx, a.Name, metav1.GetOptions{})
 		if err != nil {
 			return actionArgs{}, err
 		}
 		cur := replicas(d.Spec.Replicas)
-		want := min(max(cur+max(cur/2, 1), cfg.minReplicas()), cfg.MaxReplicas)
+		want := min(max(2*cur, cur+1, cfg.minReplicas()), cfg.MaxReplicas)
 		if want <= cur {
 			// Never a scale-in under the name of scaling out.
 			return actionArgs{}, refuse("deployment %s/%s has %d replicas, at or above kubernetes.max_replicas (%d)", a.Namespace, a.Name, cur, cfg.MaxReplicas)

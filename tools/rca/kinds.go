@@ -91,6 +91,9 @@ var kindRules = []kindRule{
 	{[][]string{{"own"}, wErrors}, kind{name: "own errors", role: RoleResource, dir: 1, weight: 1}},
 	{[][]string{wClient, wLatency}, kind{name: "client latency", role: RoleClient, dir: 1, weight: 0.8, floor: 0.1}},
 	{[][]string{wFree, wMemory}, kind{name: "free memory", role: RoleResource, dir: -1, weight: 0.8, floor: 0.03}},
+	// The share of a service's targets that answer (Prometheus's up): a
+	// fall is the service stopping, which explains its callers' errors.
+	{[][]string{{"available", "up", "uptime"}, wPct}, kind{name: "availability", role: RoleCollapse, dir: -1, weight: 1, bounded: true}},
 	{[][]string{wSuccess}, kind{name: "success", role: RoleErrors, dir: -1, weight: 1, bounded: true}},
 	{[][]string{wErrors}, kind{name: "errors", role: RoleErrors, dir: 1, weight: 1, events: true}},
 	{[][]string{wRestarts}, kind{name: "restarts", role: RoleResource, dir: 1, weight: 1, events: true}},

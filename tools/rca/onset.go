@@ -26,26 +26,49 @@ func findOnset(c *Case) time.Time {
 }
 
 // refineOnset moves an onset read from an alert back to when the metrics
-// moved, within slack before it: an alert fires after its condition held
-// for its `for:` duration, and its condition after its rate window filled,
-// so the first alert's start is minutes late, and measured from it the
-// fault's first minutes would count as the normal level. The onset is
-// never moved later, and stays put when the metrics moved no more at any
-// earlier time than at it.
+// began to move, within slack before it: the alert fired after its
+// condition held for its `for:` duration, and its condition after its rate
+// window filled, so its start is minutes late, and measured from it the
+// fault's first minutes would count as the normal level. The candidate
+// after which the metrics move most wins; the given onset competes first,
+// so that a tie keeps it. It never moves the onset later.
 func refineOnset(c *Case, onset time.Time, slack time.Duration) time.Time {
-	times := sampleTimes(c)
-	var cands []time.Time
-	for _, t := range times {
-		if !t.Before(onset.Add(-slack)) && !t.After(onset) {
+	if slack <= 0 || len(sampleTimes(c)) < 8 {
+		return onset
+	}
+	cands := []time.Time{onset}
+	for _, t := range sampleTimes(c) {
+		if !t.Before(onset.Add(-slack)) && t.Before(onset) {
 			cands = append(cands, t)
 		}
 	}
-	if len(cands) < 2 || len(times) < 8 {
-		return onset
+	return bestOnset(c, cands, onset)
+}
+
+// onsetScorer scores a time as an onset: the sum of every metric's score
+// after it against before it, and a full score for every metric that
+// reported before it and not after (a service that went away: scored by
+// its moves alone, the times before it went away would win, when its last
+// samples still fall).
+func onsetScorer(c *Case) func(time.Time) float64 {
+	step := math.Max(samplingStep(c).Seconds(), 1)
+	var prep []prepared
+	for _, s := range c.Services() {
+		prep = append(prep, prepareService(c.Metrics[s], c.Baseline[s])...)
 	}
-	// The given onset competes as a candidate too, first, so that a tie
-	// keeps it.
-	return bestOnset(c, append([]time.Time{onset}, cands...), onset)
+	return func(t time.Time) float64 {
+		w := window{onset: float64(t.UnixNano()) / 1e9, step: step, before: math.Max(1800, 10*step),
+			after: math.Max(300, 3*step), recent: math.Max(600, 3*step)}
+		total := 0.0
+		for _, p := range prep {
+			if e, ok := score(p, w); ok {
+				total += e.Score
+			} else if n := len(p.t); n > 0 && p.t[0] <= w.onset-w.step && p.t[n-1] <= w.onset {
+				total++ // stopped reporting: as clear as a move gets
+			}
+		}
+		return total
+	}
 }
 
 func sampleTimes(c *Case) []time.Time {
@@ -69,12 +92,6 @@ func sampleTimes(c *Case) []time.Time {
 // thinned) and returns the one after which the metrics move most, or def
 // when none scores.
 func bestOnset(c *Case, cands []time.Time, def time.Time) time.Time {
-	step := math.Max(samplingStep(c).Seconds(), 1)
-	services := c.Services()
-	prep := make([][]prepared, len(services))
-	for i, s := range services {
-		prep[i] = prepareService(c.Metrics[s], c.Baseline[s])
-	}
 	if len(cands) > 60 {
 		k := len(cands) / 60
 		var thin []time.Time
@@ -83,19 +100,10 @@ func bestOnset(c *Case, cands []time.Time, def time.Time) time.Time {
 		}
 		cands = thin
 	}
+	sc := onsetScorer(c)
 	best, bestAt := -1.0, def
 	for _, t := range cands {
-		w := window{onset: float64(t.UnixNano()) / 1e9, step: step, before: math.Max(1800, 10*step),
-			after: math.Max(300, 3*step), recent: math.Max(600, 3*step)}
-		total := 0.0
-		for _, ps := range prep {
-			for _, p := range ps {
-				if e, ok := score(p, w); ok {
-					total += e.Score
-				}
-			}
-		}
-		if total > best {
+		if total := sc(t); total > best {
 			best, bestAt = total, t
 		}
 	}

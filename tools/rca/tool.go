@@ -56,10 +56,8 @@ var DefaultMetrics = []Metric{
 	{"db_tx_duration_max_s", `max by (service) (pg_stat_activity_max_tx_duration{namespace=~"$namespace"})`},
 }
 
-// onsetSlack is how much earlier than the given onset the metrics may have
-// moved: the first alert's start is late by its rule's `for:` and rate
-// window (commonly 2–5 minutes each).
-const onsetSlack = 10 * time.Minute
+// maxOnsetSlack bounds onset_slack: the lead-in reaches back past it.
+const maxOnsetSlack = 30 * time.Minute
 
 // DefaultTopologyQuery reads call edges from Istio's standard metrics.
 const DefaultTopologyQuery = `sum by (source_workload, destination_workload) (rate(istio_requests_total{source_workload_namespace=~"$namespace", reporter="source"}[10m]))`
@@ -121,6 +119,8 @@ func (rankTool) Spec() tools.Spec {
 			"namespace": tools.String("Kubernetes namespace (default: all)"),
 			"onset":     tools.String(`when the incident began: RFC 3339, Unix seconds or e.g. "14:05", "20m ago" (the first alert's start)`),
 			"top":       tools.Integer("candidates to describe (default 5)", 1, 20),
+			"onset_slack": tools.String(`how much earlier the metrics may have begun to move than onset, e.g. "10m" for an alert's start ` +
+				`(late by its rule's for: and rate window); the ranking then compares from when they moved most. Default 0: onset is used as given`),
 		}, "onset"),
 	}
 }
@@ -129,6 +129,7 @@ func (t rankTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, e
 	var a struct {
 		Namespace, Onset string
 		Top              int
+		OnsetSlack       string `json:"onset_slack"`
 	}
 	if err := tools.DecodeArgs(raw, &a); err != nil {
 		return tools.Errorf("%v", err), nil
@@ -142,6 +143,12 @@ func (t rankTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, e
 	if onset.After(now) {
 		return tools.Errorf("onset %s is in the future", onset.Format(time.RFC3339)), nil
 	}
+	var slack time.Duration
+	if a.OnsetSlack != "" {
+		if slack, err = time.ParseDuration(a.OnsetSlack); err != nil || slack < 0 || slack > maxOnsetSlack {
+			return tools.Errorf("onset_slack %q: a duration between 0 and %s, e.g. \"10m\"", a.OnsetSlack, maxOnsetSlack), nil
+		}
+	}
 	top := a.Top
 	if top == 0 {
 		top = 5
@@ -152,7 +159,7 @@ func (t rankTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, e
 	}
 	// The lead-in reaches back past the onset's slack, so that a refined
 	// onset keeps half an hour of normal before it.
-	from, to := onset.Add(-30*time.Minute-onsetSlack), minTime(now, onset.Add(15*time.Minute))
+	from, to := onset.Add(-30*time.Minute-slack), minTime(now, onset.Add(15*time.Minute))
 	step := 15 * time.Second
 	c := &Case{Onset: onset, Metrics: map[string]map[string][]Sample{}}
 	var missing []string
@@ -182,7 +189,7 @@ func (t rankTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, e
 		return tools.Errorf("no per-service metrics found in namespace %q around %s; check the namespace, or configure rca.metrics for this Prometheus", a.Namespace, onset.Format("15:04")), nil
 	}
 	onsetNote := ""
-	if at := refineOnset(c, onset, onsetSlack); at.Before(onset) {
+	if at := refineOnset(c, onset, slack); at.Before(onset) {
 		onsetNote = fmt.Sprintf(" The metrics began to move at %s, %s before the given onset; they are compared from there.",
 			at.Format("15:04:05"), shortDuration(onset.Sub(at)))
 		c.Onset, onset = at, at

@@ -42,19 +42,29 @@ func TestRankTheSandboxIncidents(t *testing.T) {
 		// An alert's onset can precede the deploy that caused it by a
 		// little (clocks, a scrape step): the deploy is still the lead.
 		{"bad-deploy", "2026-11-24T14:39:30Z", "1. checkout — 0.7", "change"},
+		// An alert's start is minutes late (its for: and rate window):
+		// with onset_slack the ranking compares from when the metrics
+		// moved. A question's "since" is early and takes no slack.
+		{"bad-deploy", "2026-11-24T14:45:00Z|10m", "1. checkout", "change"},
+		{"bad-deploy", "2026-11-24T14:36:00Z", "1. checkout", "change"},
+		{"slow-db", "+5m|10m", "1. postgres", "latency"},
+		{"redis-down", "+2m|10m", "1. redis", "down"},
 		{"cpu-saturation", "", "1. ", "cpu"},
 		{"memory-leak", "", "1. cart", "memory"},
 	} {
 		tl := rankTool(t, tt.scenario, end)
-		onset := tt.onset
-		if onset == "" {
-			// The scenario's own fault time.
+		onset, slack, _ := strings.Cut(tt.onset, "|")
+		if onset == "" || strings.HasPrefix(onset, "+") {
+			// The scenario's own fault time, or an alert's start after it.
 			sc, _ := sandbox.LoadScenario(tt.scenario, sandbox.DefaultTopology())
 			pf, _ := sc.PrimaryFault()
-			onset = end.Add(pf.At).Format(time.RFC3339)
-			tt.want = "1. " + pf.Service
+			late, _ := time.ParseDuration(strings.TrimPrefix(onset, "+"))
+			onset = end.Add(pf.At + late).Format(time.RFC3339)
+			if tt.want == "" || tt.want == "1. " {
+				tt.want = "1. " + pf.Service
+			}
 		}
-		res, err := tl.Run(context.Background(), json.RawMessage(`{"namespace": "shop", "onset": "`+onset+`"}`))
+		res, err := tl.Run(context.Background(), json.RawMessage(`{"namespace": "shop", "onset": "`+onset+`", "onset_slack": "`+slack+`"}`))
 		if err != nil || res.Error != "" {
 			t.Fatalf("%s: %v %s", tt.scenario, err, res.Error)
 		}
@@ -68,6 +78,9 @@ func TestRankTheSandboxIncidents(t *testing.T) {
 		if !strings.Contains(res.Text, "\n"+tt.want) || !strings.Contains(res.Text, "looks like "+tt.signature) {
 			t.Errorf("%s: want %q first with signature %s:\n%s", tt.scenario, tt.want, tt.signature, res.Text)
 		}
+		if moved := strings.Contains(res.Text, "began to move at"); moved != (slack != "" && tt.onset != "2026-11-24T14:36:00Z") && slack == "" {
+			t.Errorf("%s at %s: the onset moved without onset_slack:\n%s", tt.scenario, onset, res.Text)
+		}
 		if n := tools.EstimateTokens(res.Text); n > 1200 {
 			t.Errorf("%d tokens", n)
 		}
@@ -78,9 +91,12 @@ func TestRankToolErrors(t *testing.T) {
 	end := time.Date(2026, 11, 24, 15, 0, 0, 0, time.UTC)
 	tl := rankTool(t, "healthy", end)
 	for args, want := range map[string]string{
-		`{"onset": "soonish"}`:                      "onset:",
-		`{"onset": "2026-11-25T10:00:00Z"}`:         "in the future",
-		`{"namespace": "nope", "onset": "10m ago"}`: `no per-service metrics found in namespace "nope"`,
+		`{"onset": "soonish"}`:                       "onset:",
+		`{"onset": "2026-11-25T10:00:00Z"}`:          "in the future",
+		`{"namespace": "nope", "onset": "10m ago"}`:  `no per-service metrics found in namespace "nope"`,
+		`{"onset": "10m ago", "onset_slack": "2h"}`:  `onset_slack "2h": a duration between 0 and 30m0s`,
+		`{"onset": "10m ago", "onset_slack": "-1m"}`: `onset_slack "-1m"`,
+		`{"onset": "10m ago", "onset_slack": "ten"}`: `onset_slack "ten"`,
 	} {
 		res, err := tl.Run(context.Background(), json.RawMessage(args))
 		if err != nil || !strings.Contains(res.Error, want) {
