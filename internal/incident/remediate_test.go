@@ -20,7 +20,7 @@ type ranking struct{ res rca.Result }
 
 func (r ranking) Spec() tools.Spec {
 	return tools.Spec{Name: "rca_rank", Description: "rank", Parameters: tools.Object(map[string]*tools.Schema{
-		"onset": tools.String("onset"), "namespace": tools.String("ns")})}
+		"onset": tools.String("onset"), "onset_slack": tools.String("slack"), "namespace": tools.String("ns")})}
 }
 func (r ranking) Run(context.Context, json.RawMessage) (tools.Result, error) {
 	return tools.Result{Text: "ranked", Data: r.res}, nil
