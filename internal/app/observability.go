@@ -82,7 +82,10 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, repo *runb
 		if cfg.Kubernetes.Actions {
 			ac := kubetools.ActionConfig{Config: kc, MinReplicas: new(int32(cfg.Kubernetes.MinReplicas)), MaxReplicas: int32(cfg.Kubernetes.MaxReplicas)}
 			if v := cfg.Kubernetes.Verify; promClient != nil && v.Query != "" {
-				ac.Verify = &kubetools.Verification{Name: v.Name, Query: v.Query, Window: v.Window.D(), Mean: meanOf(promClient)}
+				ac.Verify = &kubetools.Verification{Name: v.Name, Query: v.Query, Window: v.Window.D(), Objective: v.Objective, Mean: meanOf(promClient)}
+				if sat := v.Saturation; sat.Query != "" {
+					ac.Saturation = &kubetools.Verification{Name: sat.Name, Query: sat.Query, Objective: sat.Objective, Mean: meanOf(promClient)}
+				}
 			}
 			if imp := cfg.Kubernetes.Impersonate; len(imp.Users) > 0 {
 				rc, err := kubeRules(cfg.Kubernetes).ClientConfig()

@@ -248,6 +248,28 @@ type Verify struct {
 	Query string `yaml:"query"`
 	// Window is how long to wait, and the span compared on each side.
 	Window Duration `yaml:"window"`
+	// Objective is the level at or below which the metric is healthy
+	// (0: none). A change that made it better but left it above the
+	// objective at the end of the window has not fixed the fault, and
+	// the plan's next step is proposed.
+	Objective float64 `yaml:"objective"`
+	// Saturation also holds a step of the CPU-saturation plan to the CPU
+	// it leaves in use (empty query: off).
+	Saturation Saturation `yaml:"saturation"`
+}
+
+// Saturation is a deployment's CPU use over its limit, checked at the end
+// of the verify window after a step of the CPU-saturation plan.
+type Saturation struct {
+	// Name of the metric in reports ("CPU use of the limit").
+	Name string `yaml:"name"`
+	// Query is PromQL with $namespace and $name (the deployment): its
+	// CPU use over its CPU limit.
+	Query string `yaml:"query"`
+	// Objective is the level under which the service is not saturated
+	// (the autoscaler's target); above it, the plan's next step is
+	// proposed.
+	Objective float64 `yaml:"objective"`
 }
 
 // Impersonate maps approvers to Kubernetes identities.
@@ -634,8 +656,11 @@ func Default() Config {
 			Labels: LogLabels{Service: "service", Namespace: "namespace", Pod: "pod"}, MaxLines: 100_000},
 		Traces:    Traces{Backend: "none", HTTPClient: HTTPClient{Timeout: Duration(30 * time.Second)}, MaxSpans: 200_000, KeepWithIncidents: true},
 		Telemetry: Telemetry{Tracing: Tracing{SampleRatio: 1, ServiceName: "watchkeeper"}},
-		Kubernetes: Kubernetes{Actions: true, MinReplicas: 1, MaxReplicas: 50, Verify: Verify{Name: "error ratio", Window: Duration(5 * time.Minute),
-			Query: `sum(rate(http_requests_total{namespace="$namespace", service="$name", code=~"5.."}[1m])) / sum(rate(http_requests_total{namespace="$namespace", service="$name"}[1m]))`}},
+		Kubernetes: Kubernetes{Actions: true, MinReplicas: 1, MaxReplicas: 50, Verify: Verify{Name: "error ratio", Window: Duration(5 * time.Minute), Objective: 0.01,
+			Query: `sum(rate(http_requests_total{namespace="$namespace", service="$name", code=~"5.."}[1m])) / sum(rate(http_requests_total{namespace="$namespace", service="$name"}[1m]))`,
+			// A deployment's pods are named <deployment>-<hash>-<suffix>.
+			Saturation: Saturation{Name: "CPU use of the limit", Objective: 0.8,
+				Query: `sum(rate(container_cpu_usage_seconds_total{namespace="$namespace", pod=~"$name-[a-z0-9]+-[a-z0-9]+", container!="", container!="POD"}[1m])) / sum(kube_pod_container_resource_limits{namespace="$namespace", pod=~"$name-[a-z0-9]+-[a-z0-9]+", resource="cpu"})`}}},
 		Slack:    Slack{Mode: "socket", Workers: 8, Queue: 256, Connections: 2},
 		Approval: Approval{Expiry: Duration(15 * time.Minute)},
 		Incidents: Incidents{Webhook: true, StormWindow: Duration(10 * time.Minute), Investigate: true, ProposeRemediation: true,

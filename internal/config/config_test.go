@@ -353,6 +353,7 @@ func TestSecuritySettingsAreValidated(t *testing.T) {
 	path := filepath.Join(dir, "c.yaml")
 	if err := os.WriteFile(path, []byte(`kubernetes:
   min_replicas: 60
+  verify: {objective: -0.5, saturation: {objective: 0}}
   impersonate:
     users: {U1: "system:admin"}
     groups: [sre, "system:masters"]
@@ -370,6 +371,8 @@ server:
 	_, err := Load(path, nil)
 	wantErrs(t, err,
 		`kubernetes.min_replicas: 60 must be between 0 and kubernetes.max_replicas (50)`,
+		`kubernetes.verify.objective: -0.5 must be a level of the verify query at or above 0`,
+		`kubernetes.verify.saturation.objective: 0 must be above 0`,
 		`kubernetes.impersonate.users: U1 maps to "system:admin"`,
 		`kubernetes.impersonate.groups: "system:masters" is a system: group`,
 		`incidents.rate_limit: per_second (0) must be positive and burst (0) at least 1`,

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -68,6 +69,12 @@ func (c Config) Validate() error {
 	}
 	if c.Kubernetes.MinReplicas < 0 || c.Kubernetes.MinReplicas > c.Kubernetes.MaxReplicas {
 		bad("kubernetes.min_replicas", "%d must be between 0 and kubernetes.max_replicas (%d)", c.Kubernetes.MinReplicas, c.Kubernetes.MaxReplicas)
+	}
+	if o := c.Kubernetes.Verify.Objective; o < 0 || math.IsNaN(o) || math.IsInf(o, 0) {
+		bad("kubernetes.verify.objective", "%v must be a level of the verify query at or above 0, e.g. 0.01 for a 1%% error ratio (0: none)", o)
+	}
+	if sat := c.Kubernetes.Verify.Saturation; sat.Query != "" && (!(sat.Objective > 0) || math.IsInf(sat.Objective, 0)) {
+		bad("kubernetes.verify.saturation.objective", "%v must be above 0, e.g. 0.8 for 80%% of the CPU limit", sat.Objective)
 	}
 	if rl := c.Incidents.RateLimit; rl.PerSecond <= 0 || rl.Burst < 1 {
 		bad("incidents.rate_limit", "per_second (%g) must be positive and burst (%d) at least 1", rl.PerSecond, rl.Burst)

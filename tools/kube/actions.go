@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"k8s.io/client-go/util/retry"
 	"strconv"
 	"strings"
 	"time"
@@ -38,6 +39,14 @@ type ActionConfig struct {
 	// Verify, when set, checks restarts, rollbacks and scaling of
 	// deployments a while after they are applied.
 	Verify *Verification
+	// Saturation, when set with Verify, also holds a step of the cpu
+	// plan to the CPU it leaves in use: its Query is the deployment's
+	// CPU use over its limit, its Objective the level under which the
+	// service is not saturated (the autoscaler's target). A doubling of
+	// replicas that brought the errors down but left the CPU at its limit
+	// did not fix the saturation, and the plan goes on, as the
+	// autoscaler scales again while its target is exceeded.
+	Saturation *Verification
 	// Impersonate, when set, gives the client that applies an approved
 	// change as the person who approved it (tools.Approver), so that the
 	// cluster's own RBAC has the last word. It errs for a person without
@@ -339,15 +348,23 @@ var scaleSpec = actionSpec{
 		if err := cfg.inBounds(*a.Replicas); err != nil {
 			return "", err
 		}
-		cur, gen, err := getScale(ctx, cfg, a)
+		// The controllers write the object's status between our read and
+		// write (a conflict on the resource version); read again and
+		// retry then. What the approver saw is held by the generation,
+		// which only a change of the spec moves.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur, gen, err := getScale(ctx, cfg, a)
+			if err != nil {
+				return err
+			}
+			if err := changed(a.Kind, gen, a.Generation); err != nil {
+				return err
+			}
+			cur.Spec.Replicas = *a.Replicas
+			_, err = updateScale(ctx, cfg, a, cur, metav1.UpdateOptions{})
+			return err
+		})
 		if err != nil {
-			return "", err
-		}
-		if err := changed(a.Kind, gen, a.Generation); err != nil {
-			return "", err
-		}
-		cur.Spec.Replicas = *a.Replicas
-		if _, err := updateScale(ctx, cfg, a, cur, metav1.UpdateOptions{}); err != nil {
 			return "", err
 		}
 		out := fmt.Sprintf("scaled to %d", *a.Replicas)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -399,7 +401,8 @@ func TestRemediationPlanStepByStep(t *testing.T) {
 	}
 	first := propose(t, plan, `{"name": "cart", "signature": "cpu", "reason": "CPU saturated since 14:02"}`)
 	if !strings.HasPrefix(first.Summary, "Step 1 of the cpu plan: Scale deployment "+ns+"/cart from 2 to 4 replicas") ||
-		!strings.Contains(first.Details, "→ 1. double the replicas") || !strings.Contains(first.Details, "  2. restart the pods") {
+		!strings.Contains(first.Details, "→ 1. double the replicas") || !strings.Contains(first.Details, "  2. double the replicas again") ||
+		!strings.Contains(first.Details, "  3. restart the pods") {
 		t.Errorf("first step: %+v", first)
 	}
 	out, err := apply(t, plan, first)
@@ -411,8 +414,15 @@ func TestRemediationPlanStepByStep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Worse || got.Next == nil || !strings.HasPrefix(got.Next.Summary, "Step 2 of the cpu plan: Restart deployment "+ns+"/cart") {
+	if got.Worse || got.Next == nil || !strings.HasPrefix(got.Next.Summary, "Step 2 of the cpu plan: Scale deployment "+ns+"/cart from 4 to 8 replicas") {
 		t.Fatalf("after an unhelpful step: %+v", got)
+	}
+	if _, err := apply(t, plan, got.Next); err != nil {
+		t.Fatal(err)
+	}
+	got, err = v.Verify(ctx, *got.Next, time.Now())
+	if err != nil || got.Next == nil || !strings.HasPrefix(got.Next.Summary, "Step 3 of the cpu plan: Restart deployment "+ns+"/cart") {
+		t.Fatalf("after the second unhelpful step: %+v, %v", got, err)
 	}
 	if _, err := apply(t, plan, got.Next); err != nil {
 		t.Fatal(err)
@@ -420,6 +430,76 @@ func TestRemediationPlanStepByStep(t *testing.T) {
 	last, _ := v.Verify(ctx, *got.Next, time.Now())
 	if last.Next != nil || !strings.Contains(last.Text, "the plan's last step") {
 		t.Errorf("after the last step: %+v", last)
+	}
+}
+
+// A step that made the metric better is done only when the metric ended
+// the check at or below the objective; better but still failing, the
+// plan goes on. Judged on the window's last minute, so a fix's own
+// transition does not count against it.
+func TestVerifyHoldsAFixToTheObjective(t *testing.T) {
+	_, c, ns := startShop(t, 2)
+	ctx := context.Background()
+	applied := time.Date(2026, 12, 3, 14, 0, 0, 0, time.UTC)
+	const noSaturationCheck = -1.0
+	tests := []struct {
+		name      string
+		objective float64
+		// after is the error ratio over the window after the change (0.3
+		// before); end over its last minute; cpu the CPU use over the
+		// limit over that last minute.
+		after, end, cpu float64
+		want            string
+		next            bool
+	}{
+		{"fixed, no objective", 0, 0.05, 0.05, noSaturationCheck, ": better", false},
+		{"fixed to the objective", 0.01, 0.04, 0.005, noSaturationCheck, ": better", false},
+		{"better but above the objective", 0.01, 0.1, 0.08, noSaturationCheck, ": better, but still above the objective (0.08 in the last 1m0s, objective 0.01)", true},
+		{"no data at the end", 0.01, 0.1, math.NaN(), noSaturationCheck, ": better, but still above the objective (no data in the last 1m0s, objective 0.01)", true},
+		{"unchanged", 0.01, 0.3, 0.3, noSaturationCheck, ": unchanged", true},
+		{"errors fixed, CPU no longer saturated", 0.01, 0.04, 0.005, 0.55, "(cpu-of-cart): not saturated", false},
+		{"errors fixed, CPU still at its limit", 0.01, 0.04, 0.005, 0.97, "CPU use of the limit of " + ns + "/cart: 0.97 in the last 1m0s, objective 0.8 (cpu-of-cart): still saturated", true},
+		{"errors better but above, CPU fine", 0.01, 0.1, 0.08, 0.5, ": not saturated", true},
+		{"no CPU data", 0.01, 0.04, 0.005, math.NaN(), ": no data in the last 1m0s, objective 0.8 (cpu-of-cart): still saturated", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mean := func(_ context.Context, q string, start, end time.Time) (float64, error) {
+				last := start.Equal(applied.Add(4*time.Minute)) && end.Equal(applied.Add(5*time.Minute))
+				switch {
+				case q == "cpu-of-cart" && last:
+					return tt.cpu, nil
+				case q != "errors":
+				case end.Equal(applied):
+					return 0.3, nil // before
+				case start.Equal(applied):
+					return tt.after, nil
+				case last:
+					return tt.end, nil
+				}
+				return 0, fmt.Errorf("unexpected query %q over %s..%s", q, start, end)
+			}
+			cfg := kube.ActionConfig{Config: kube.Config{Client: c, Namespace: ns}, MaxReplicas: 10,
+				Verify: &kube.Verification{Name: "error ratio", Query: "errors", Window: 5 * time.Minute, Objective: tt.objective, Mean: mean}}
+			if tt.cpu != noSaturationCheck {
+				cfg.Saturation = &kube.Verification{Name: "CPU use of the limit", Query: "cpu-of-$name", Objective: 0.8, Mean: mean}
+			}
+			plan := byName(kube.ActionTools(cfg))["kube_remediate"]
+			first := propose(t, plan, `{"name": "cart", "signature": "cpu", "reason": "CPU saturated"}`)
+			got, err := plan.(tools.Verifier).Verify(ctx, *first, applied)
+			if err != nil {
+				t.Fatal(err)
+			}
+			verdict := got.Text
+			if i := strings.Index(verdict, "; the next step"); i >= 0 {
+				verdict = verdict[:i]
+			} else if i := strings.Index(verdict, "; Step"); i >= 0 {
+				verdict = verdict[:i]
+			}
+			if !strings.HasSuffix(verdict, tt.want) || (got.Next != nil) != tt.next || got.Worse {
+				t.Errorf("got %+v; want the verdict %q, next step %v", got, tt.want, tt.next)
+			}
+		})
 	}
 }
 

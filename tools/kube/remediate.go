@@ -39,9 +39,11 @@ func restartStep() step {
 // CPU use is capped at its limit, so its demand is unknown and may be well
 // past it; half again as many (the first version) left a game day's
 // saturations at 1.6 times the limit still saturated, and its next step,
-// a restart, cannot add capacity.
-func scaleOutStep() step {
-	return step{scaleSpec, "double the replicas", func(ctx context.Context, cfg ActionConfig, a actionArgs) (actionArgs, error) {
+// a restart, cannot add capacity. The cpu plan doubles twice, as the
+// autoscaler scales again while the target is still exceeded: a load at
+// two to four times the limit needs the second.
+func scaleOutStep(label string) step {
+	return step{scaleSpec, label, func(ctx context.Context, cfg ActionConfig, a actionArgs) (actionArgs, error) {
 		d, err := cfg.Client.AppsV1().Deployments(a.Namespace).Get(ctx, a.Name, metav1.GetOptions{})
 		if err != nil {
 			return actionArgs{}, err
@@ -69,7 +71,7 @@ var ladders = map[string][]step{
 	"change":    {undoStep()},
 	"crashloop": {undoStep(), restartStep()},
 	"memory":    {restartStep()},
-	"cpu":       {scaleOutStep(), restartStep()},
+	"cpu":       {scaleOutStep("double the replicas"), scaleOutStep("double the replicas again"), restartStep()},
 }
 
 func signatures() []string {
@@ -99,7 +101,7 @@ func (t remediate) Spec() tools.Spec {
 	return tools.Spec{
 		Name: "kube_remediate",
 		Description: "Propose the remediation plan for a deployment by fault signature (from rca_rank: " + strings.Join(signatures(), ", ") +
-			"): its first step now (e.g. bad change → roll back; memory leak → restart; CPU saturation → scale out, then restart). " +
+			"): its first step now (e.g. bad change → roll back; memory leak → restart; CPU saturation → double the replicas, again, then restart). " +
 			"After a step is applied and checked, the next is proposed if it did not help. Only proposes: every step needs approval.",
 		Mutating: true,
 		Parameters: tools.Object(map[string]*tools.Schema{
@@ -221,9 +223,30 @@ func (t remediate) Verify(ctx context.Context, p tools.Proposal, applied time.Ti
 		return tools.Verification{}, err
 	}
 	inner, _ := json.Marshal(a.Action)
-	res, err := action{t.cfg, st.spec}.Verify(ctx, tools.Proposal{Summary: p.Summary, Args: inner}, applied)
-	if err != nil || strings.HasSuffix(res.Text, ": better") {
+	res, c, err := action{t.cfg, st.spec}.check(ctx, tools.Proposal{Summary: p.Summary, Args: inner}, applied)
+	if err != nil {
 		return res, err
+	}
+	fixed := c.fixed
+	if sat := t.cfg.Saturation; a.Signature == "cpu" && sat != nil && sat.Query != "" && sat.Mean != nil && !res.Worse {
+		// A saturation is fixed when the CPU is no longer at its limit and
+		// the errors are where they should be, whether or not they had
+		// risen (a saturation may show as latency only).
+		q := sat.query(a.Action)
+		used, ok, err := sat.atEnd(ctx, q, applied, c.window)
+		if err != nil {
+			return res, err
+		}
+		fixed = ok && c.settledOK && (c.fixed || c.verdict == "unchanged")
+		state := "not saturated"
+		if !ok {
+			state = "still saturated"
+		}
+		res.Text += fmt.Sprintf("; %s of %s/%s: %s in the last %s, objective %s (%s): %s", sat.Name, a.Action.Namespace, a.Action.Name,
+			num(used), min(settledSpan, c.window), num(sat.Objective), q, state)
+	}
+	if fixed {
+		return res, nil
 	}
 	next, msg, err := t.proposeStep(ctx, a, a.Step+1)
 	switch {

@@ -340,7 +340,7 @@ func TestSecurityScaleToZeroRefusedByDefault(t *testing.T) {
 		cfg := cfg
 		cfg.MaxReplicas = 2
 		p := propose(t, byName(kube.ActionTools(cfg))["kube_remediate"], `{"name": "cart", "signature": "cpu", "reason": "CPU saturated"}`)
-		if !strings.HasPrefix(p.Summary, "Step 2 of the cpu plan: Restart") || !strings.Contains(p.Details, "kubernetes.max_replicas (2)") {
+		if !strings.HasPrefix(p.Summary, "Step 3 of the cpu plan: Restart") || !strings.Contains(p.Details, "kubernetes.max_replicas (2)") {
 			t.Errorf("plan at the maximum: %+v", p)
 		}
 	})
