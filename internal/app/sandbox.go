@@ -35,6 +35,10 @@ type SandboxOptions struct {
 	OTLPEndpoint string
 	// OnAlert is called with every alert notification.
 	OnAlert func(sandbox.WebhookMessage)
+	// End is the simulated time the history ends and live time starts
+	// at; zero: now. A game day pins it, so that a run's traffic (which
+	// follows the time of day) does not depend on when it is played.
+	End time.Time
 }
 
 // StartSandbox builds the configured sandbox, generates its history,
@@ -63,7 +67,7 @@ func StartSandbox(ctx context.Context, cfg config.Sandbox, o SandboxOptions, log
 	sb, err := sandbox.New(ctx, sandbox.Options{
 		Scenario: o.Scenario, Seed: o.Seed, Speed: o.Speed, History: cfg.History.D(),
 		Notify: sandbox.NotifyConfig{URLs: o.Webhooks}, OnAlert: o.OnAlert,
-		ExternalURL: url, Logger: logger.With("component", "sandbox"), OTLPEndpoint: o.OTLPEndpoint,
+		ExternalURL: url, Logger: logger.With("component", "sandbox"), OTLPEndpoint: o.OTLPEndpoint, End: o.End,
 	})
 	if err != nil {
 		ln.Close()

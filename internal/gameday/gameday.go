@@ -247,7 +247,7 @@ func playOne(ctx context.Context, o Options, rs RunSpec, seed uint64) (r Run) {
 		cfg.LLM.Model = o.Model
 	}
 	sbs, err := app.StartSandbox(ctx, cfg.Sandbox, app.SandboxOptions{Scenario: "healthy", Seed: seed, Speed: o.Speed, Listen: "127.0.0.1:0",
-		Webhooks: []string{"http://" + ln.Addr().String() + "/webhooks/alertmanager"}}, o.Logger)
+		Webhooks: []string{"http://" + ln.Addr().String() + "/webhooks/alertmanager"}, End: StartOf(seed)}, o.Logger)
 	if err != nil {
 		r.Error = fmt.Sprintf("start the sandbox: %v", err)
 		return r
@@ -423,6 +423,18 @@ func (p *player) observe() {
 			r.Escalated, r.EscalatedCause, r.Escalation = true, rep.first, rep.escalated
 		}
 	}
+}
+
+// StartOf is when a seed's world starts: a weekday in working hours
+// (09:00–17:00 UTC, the hour and minute from the seed), as game days are
+// played while people are around. The shop's traffic follows the time of
+// day (lowest at 04:00 UTC), so a world that started at the wall clock's
+// time made the same seed pass at noon and fail at night.
+func StartOf(seed uint64) time.Time {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "gameday-start/%d", seed)
+	m := h.Sum64() % (8 * 60)
+	return time.Date(2026, 3, 11, 9, 0, 0, 0, time.UTC).Add(time.Duration(m) * time.Minute)
 }
 
 // recovered reports whether the fault is over for the shop's users: the

@@ -128,3 +128,23 @@ func skipUnderRace(t *testing.T) {
 		t.Skip("!!! a game day: not run under the race detector; make test runs it in its own step (make test-accuracy)")
 	}
 }
+
+// A seed's world starts at the same simulated time whenever the game day
+// is played — in working hours, when the shop is busy — so a run played
+// at night is the run played at noon.
+func TestStartOfIsFixedPerSeed(t *testing.T) {
+	hours := map[int]bool{}
+	for seed := uint64(1); seed <= 20; seed++ {
+		at := gameday.StartOf(seed)
+		if at != gameday.StartOf(seed) {
+			t.Fatalf("seed %d starts at two times", seed)
+		}
+		if h := at.UTC().Hour(); h < 9 || h >= 17 || at.Weekday() == time.Saturday || at.Weekday() == time.Sunday {
+			t.Errorf("seed %d starts at %s, outside a weekday's working hours", seed, at)
+		}
+		hours[at.Hour()] = true
+	}
+	if len(hours) < 4 {
+		t.Errorf("20 seeds start in %d distinct hours; the seed should vary the time of day", len(hours))
+	}
+}
