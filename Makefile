@@ -42,7 +42,13 @@ K8S_BIN := $(HOME)/.cache/watchkeeper/k8s/v1.37.2
 JAEGER := $(HOME)/.cache/watchkeeper/bin/jaeger
 JAEGER_MOD := internal/testserver/jaegerbin
 JAEGER_VERSION := $(shell sed -n 's/^[[:space:]]*github.com\/jaegertracing\/jaeger \(v[^ ]*\).*/\1/p' $(JAEGER_MOD)/go.mod)
-## deps: install the servers the tests use (Prometheus, promtool, Alertmanager, PostgreSQL, tmux, VictoriaLogs, helm, Jaeger, a Kubernetes control plane)
+# The MCP tests' real peers (npm): the official Inspector CLI as a client
+# of `mcp serve`, and the reference server as a server for the client.
+MCP_PEERS := $(HOME)/.cache/watchkeeper/node
+MCP_INSPECTOR := @modelcontextprotocol/inspector-cli@1.0.3
+MCP_EVERYTHING := @modelcontextprotocol/server-everything@2026.8.31
+MCP_PEERS_STAMP := peers-inspector-cli-1.0.3-everything-2026.8.31
+## deps: install the servers the tests use (Prometheus, promtool, Alertmanager, PostgreSQL, tmux, VictoriaLogs, helm, Jaeger, a Kubernetes control plane, the MCP Inspector CLI and reference server)
 deps:
 	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 || { \
 		echo "installing Prometheus, promtool and Alertmanager (Debian packages prometheus, prometheus-alertmanager)"; \
@@ -75,6 +81,15 @@ deps:
 	@[ -f $(K8S_BIN)/.complete ] || { \
 		echo "building the Kubernetes control plane v1.37.2 for the tests (once; ~10 min cold)"; \
 		OUT=$(K8S_BIN) bash internal/testserver/build-k8s.sh; }
+	@command -v npm >/dev/null 2>&1 || { \
+		echo "installing Node.js and npm (Debian packages nodejs, npm) for the MCP tests"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; }
+	@[ -f $(MCP_PEERS)/.$(MCP_PEERS_STAMP) ] || { \
+		echo "installing the MCP Inspector CLI and the reference server (npm) for the MCP tests"; \
+		mkdir -p $(MCP_PEERS) && \
+		npm install --silent --no-audit --no-fund --prefix $(MCP_PEERS) $(MCP_INSPECTOR) $(MCP_EVERYTHING) && \
+		rm -f $(MCP_PEERS)/.peers-* && touch $(MCP_PEERS)/.$(MCP_PEERS_STAMP); }
 
 ## test-short: the tests that need no server, without the race detector (quick, while editing)
 test-short:

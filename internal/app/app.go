@@ -20,6 +20,7 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/conversation"
 	"github.com/watchkeeper/watchkeeper/internal/incident"
 	"github.com/watchkeeper/watchkeeper/internal/leader"
+	"github.com/watchkeeper/watchkeeper/internal/mcp"
 	"github.com/watchkeeper/watchkeeper/internal/redact"
 	"github.com/watchkeeper/watchkeeper/internal/slack"
 	"github.com/watchkeeper/watchkeeper/internal/store"
@@ -78,6 +79,9 @@ type App struct {
 	// triage answers questions when no model is configured.
 	triage   *triage.Triage
 	runbooks *runbook.Repo
+	library  *runbook.Library
+	// mcpClients are the MCP servers whose tools the agent uses.
+	mcpClients []*mcp.Client
 	// elector is set when replicas elect a leader (leader_election).
 	elector *leader.Elector
 }
@@ -120,11 +124,22 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	obs, spanSource, err := observabilityTools(cfg, opts.Kubernetes, a.runbooks, opts.Clock, logger)
+	obs, spanSource, lib, err := observabilityTools(cfg, opts.Kubernetes, a.runbooks, opts.Clock, logger)
 	if err != nil {
 		return err
 	}
+	a.library = lib
 	all := append([]tools.Tool{clock.Tool{Now: opts.Clock}}, obs...)
+	// Other MCP servers' tools: a server that does not start is reported
+	// (MCPHealth: /readyz, the log) and the rest runs without it.
+	a.mcpClients = connectMCP(ctx, cfg.MCP.Servers, logger.With("component", "mcp"))
+	for _, c := range a.mcpClients {
+		ts, skipped := c.Tools()
+		for _, sk := range skipped {
+			logger.Warn("an MCP tool is left out", "reason", sk)
+		}
+		all = append(all, ts...)
+	}
 	if a.runbooks != nil {
 		all = append(all, runbook.PostmortemTool{Repo: a.runbooks})
 	}
@@ -223,6 +238,11 @@ func (a *App) Close() error {
 	if err := a.tracing.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("flush traces: %w", err))
 	}
+	for _, c := range a.mcpClients {
+		if err := c.Close(); err != nil {
+			a.logger.Debug("close an MCP server", "server", c.Name(), "err", err)
+		}
+	}
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
@@ -315,6 +335,9 @@ func (a *App) Serve(ctx context.Context) error {
 	srv := telemetry.NewServer(a.metrics, a.logger.With("component", "http"), telemetry.ServerOptions{
 		MetricsAuth: telemetry.Credentials{BearerToken: mc.BearerToken.Reveal(), Username: mc.BasicAuth.Username, Password: mc.BasicAuth.Password.Reveal()}})
 	srv.AddCheck("store", a.store.Ping)
+	for _, c := range a.mcpClients {
+		srv.AddOptionalCheck("mcp:"+c.Name(), func(context.Context) error { return c.Health() })
+	}
 	ic := a.cfg.Incidents
 	if ic.Webhook {
 		srv.Mount("/webhooks/", a.incidents.Handler(incident.Webhook{

@@ -53,7 +53,7 @@ func httpClient(name string, h config.HTTPClient, logger *slog.Logger) (*http.Cl
 // configures; sections left empty give no tools. It also returns the
 // trace store's client (nil without one), which the investigation uses
 // to keep an incident's traces.
-func observabilityTools(cfg config.Config, kube kubernetes.Interface, repo *runbook.Repo, now func() time.Time, logger *slog.Logger) (out []tools.Tool, spanSource traces.Backend, err error) {
+func observabilityTools(cfg config.Config, kube kubernetes.Interface, repo *runbook.Repo, now func() time.Time, logger *slog.Logger) (out []tools.Tool, spanSource traces.Backend, lib *runbook.Library, err error) {
 	if kube == nil {
 		if k, err := kubeClient(cfg.Kubernetes); err == nil {
 			kube = k
@@ -63,17 +63,17 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, repo *runb
 	}
 	spanSource, err = traceBackend(cfg.Traces, logger)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var promClient *prom.Client
 	if p := cfg.Prometheus; p.URL != "" {
 		hc, err := httpClient("prometheus", p.HTTPClient, logger)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		promClient, err = prom.New(prom.Config{URL: p.URL, HTTPClient: hc, LinkKind: p.Link.Kind, LinkURL: p.Link.URL, Datasource: p.Link.Datasource, Now: now})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	if kube != nil {
@@ -95,7 +95,7 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, repo *runb
 					}
 				}
 				if err != nil {
-					return nil, nil, fmt.Errorf("kubernetes.impersonate needs a client configuration: %w", err)
+					return nil, nil, nil, fmt.Errorf("kubernetes.impersonate needs a client configuration: %w", err)
 				}
 				ac.Impersonate = kubetools.Impersonating(rc, imp.Users, imp.Groups)
 			}
@@ -110,7 +110,7 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, repo *runb
 		}
 		at, err := anomaly.NewTools(anomaly.ToolConfig{Prometheus: c, Signals: signals, Threshold: cfg.Anomaly.Threshold})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		out = append(out, at...)
 		// Deploys for root-cause ranking come from Kubernetes when it is
@@ -124,14 +124,14 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, repo *runb
 		}
 		rt, err := rca.NewTool(rc)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		out = append(out, rt)
 	}
 	if am := cfg.Alertmanager; am.URL != "" {
 		hc, err := httpClient("alertmanager", am.HTTPClient, logger)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		out = append(out, amtools.Silence{URL: am.URL, HTTP: hc, Now: now})
 	}
@@ -149,32 +149,32 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, repo *runb
 		out = append(out, runbook.UpdateTool{Repo: repo})
 	case cfg.Runbooks.Dir != "":
 		if _, err := os.Stat(cfg.Runbooks.Dir); err != nil {
-			return nil, nil, fmt.Errorf("runbooks.dir: %w", err)
+			return nil, nil, nil, fmt.Errorf("runbooks.dir: %w", err)
 		}
 		books = os.DirFS(cfg.Runbooks.Dir)
 	}
-	lib, err := runbook.New(books)
+	lib, err = runbook.New(books)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	out = append(out, lib.Tools()...)
 	backend, err := logBackend(cfg, kube, logger)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if backend != nil {
 		s, err := logs.NewSearch(logs.SearchConfig{Backend: backend, MaxLines: cfg.Logs.MaxLines, Now: now})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		out = append(out, s)
 	}
 	tt, err := traceTools(spanSource, cfg.Traces, now)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	out = append(out, tt...)
-	return out, spanSource, nil
+	return out, spanSource, lib, nil
 }
 
 // traceTools builds traces_search and trace_get on the trace store;

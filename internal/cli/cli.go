@@ -109,7 +109,7 @@ Quick start: 'watchkeeper chat' opens the terminal chat; 'watchkeeper serve' run
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", "", "configuration file (default: $WATCHKEEPER_CONFIG, ./watchkeeper.yaml, ~/.config/watchkeeper/config.yaml, /etc/watchkeeper/config.yaml)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "", "override log.level (debug, info, warn, error)")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "", "override log.format (json, text)")
-	root.AddCommand(serveCmd(g, stdio), chatCmd(g, stdio), demoCmd(g, stdio), sandboxCmd(g, stdio), analyzeCmd(stdio), configCmd(g, stdio), auditCmd(g, stdio), incidentCmd(g, stdio), gamedayCmd(g, stdio), runbooksCmd(g, stdio), evalCmd(g, stdio), redactCmd(g, stdio), versionCmd(stdio))
+	root.AddCommand(serveCmd(g, stdio), chatCmd(g, stdio), demoCmd(g, stdio), sandboxCmd(g, stdio), analyzeCmd(stdio), configCmd(g, stdio), auditCmd(g, stdio), incidentCmd(g, stdio), gamedayCmd(g, stdio), mcpCmd(g, stdio), runbooksCmd(g, stdio), evalCmd(g, stdio), redactCmd(g, stdio), versionCmd(stdio))
 	rejectUnknownSubcommands(root)
 	return root
 }
@@ -377,7 +377,7 @@ election, one line each, named as in 'watchkeeper config reference'. Problems th
 serve are listed first. --full prints the whole configuration as YAML instead, with
 secrets shown as <secret>. Exits 2 when the configuration is invalid.`,
 		Args: cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			if full && summary {
 				return usageError{errors.New("--full and --summary are two views of the same check; give one")}
 			}
@@ -407,6 +407,13 @@ secrets shown as <secret>. Exits 2 when the configuration is invalid.`,
 				}
 				for _, sl := range lines {
 					fmt.Fprintf(stdio.Out, "%-*s  %s\n", width, sl.Section, sl.Value)
+				}
+				// MCP servers are checked live, as the agent would meet
+				// them: one that cannot start is reported here.
+				if n := len(l.MCP.Servers); n > 0 {
+					if failed := probeMCP(cmd.Context(), l.MCP.Servers, stdio); failed > 0 {
+						fmt.Fprintf(stdio.Out, "# warning: %d of %d MCP servers cannot be used; the agent runs without their tools\n", failed, n)
+					}
 				}
 				fmt.Fprintln(stdio.Out, "# all settings: watchkeeper config check --full; what each means: watchkeeper config reference")
 				return nil

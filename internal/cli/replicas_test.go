@@ -256,7 +256,7 @@ leader_election: {enabled: true, namespace: %s, identity: %s, lease_duration: %s
 // buildBot builds the watchkeeper binary once per test, as the Dockerfile
 // builds it (static), which also lets the deploy package's test reuse the
 // compiled packages.
-func buildBot(t *testing.T) string {
+func buildBot(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "watchkeeper")
 	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/bot")

@@ -37,6 +37,61 @@ type Config struct {
 	LeaderElection LeaderElection `yaml:"leader_election"`
 	// Eval configures `watchkeeper eval`.
 	Eval Eval `yaml:"eval"`
+	// MCP configures the Model Context Protocol: what `watchkeeper mcp
+	// serve` offers other agents, and other MCP servers whose tools the
+	// agent may use.
+	MCP MCP `yaml:"mcp"`
+}
+
+// MCP configures both directions of the Model Context Protocol.
+type MCP struct {
+	// Serve is `watchkeeper mcp serve`.
+	Serve MCPServe `yaml:"serve"`
+	// Servers are MCP servers whose tools join the agent's, named
+	// SERVER.TOOL.
+	Servers []MCPServer `yaml:"servers"`
+}
+
+// MCPServe configures `watchkeeper mcp serve --http`.
+type MCPServe struct {
+	// Listen is host:port of the streamable HTTP endpoint (/mcp).
+	Listen string `yaml:"listen"`
+	// BearerToken every HTTP request must carry (Authorization: Bearer);
+	// required over HTTP. stdio needs none: whoever starts the process
+	// already has its configuration.
+	BearerToken     Secret `yaml:"bearer_token"`
+	BearerTokenFile string `yaml:"bearer_token_file"`
+	// RateLimit bounds requests per client address; more are answered
+	// 429 with Retry-After.
+	RateLimit RateLimit `yaml:"rate_limit"`
+}
+
+// MCPServer is one MCP server whose tools the agent may use: a command
+// started over stdio, or a streamable HTTP URL.
+type MCPServer struct {
+	// Name prefixes its tools (NAME.TOOL): letters, digits, - and _.
+	Name string `yaml:"name"`
+	// Command and Args start the server over stdio (no shell).
+	Command string   `yaml:"command"`
+	Args    []string `yaml:"args"`
+	// Env is added to the command's environment.
+	Env map[string]string `yaml:"env"`
+	// URL is a streamable HTTP endpoint, e.g. https://grafana-mcp:8000/mcp.
+	URL string `yaml:"url"`
+	// Headers are sent with every HTTP request; values of the form
+	// ${NAME} are read from the environment, so tokens stay out of the
+	// file.
+	Headers map[string]string `yaml:"headers"`
+	// AllowTools, when set, are the only tools used; DenyTools are never
+	// used. Both are names as the server gives them, without the prefix.
+	AllowTools []string `yaml:"allow_tools"`
+	DenyTools  []string `yaml:"deny_tools"`
+	// ReadOnly declares every allowed tool free of side effects, so it
+	// runs when called. Otherwise each call is a proposal a person
+	// approves, as for Kubernetes changes.
+	ReadOnly bool `yaml:"read_only"`
+	// Timeout bounds starting the server and each call (default 30s).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // LeaderElection elects one replica, with a Kubernetes Lease, for what one
@@ -667,6 +722,7 @@ func Default() Config {
 			RateLimit: RateLimit{PerSecond: 20, Burst: 200}, MaxInvestigations: 4},
 		LeaderElection: LeaderElection{LeaseName: "watchkeeper", LeaseDuration: Duration(15 * time.Second),
 			RenewDeadline: Duration(10 * time.Second), RetryPeriod: Duration(2 * time.Second)},
+		MCP:  MCP{Serve: MCPServe{Listen: "127.0.0.1:8091", RateLimit: RateLimit{PerSecond: 20, Burst: 100}}},
 		Eval: Eval{Judge: LLM{Provider: ProviderNone, Timeout: Duration(2 * time.Minute), MaxRetries: 3, ToolCalling: "auto"}},
 	}
 }

@@ -161,6 +161,24 @@ func (c Config) Summary() []SummaryLine {
 	} else {
 		add("telemetry", "tracing off")
 	}
+
+	tok := "no bearer token: HTTP refused"
+	if c.MCP.Serve.BearerToken != "" || c.MCP.Serve.BearerTokenFile != "" {
+		tok = "bearer token"
+	}
+	servers := "no MCP servers' tools"
+	if n := len(c.MCP.Servers); n > 0 {
+		var names []string
+		for _, s := range c.MCP.Servers {
+			mode := "read-only"
+			if !s.ReadOnly {
+				mode = "each call approved"
+			}
+			names = append(names, fmt.Sprintf("%s (%s)", s.Name, mode))
+		}
+		servers = fmt.Sprintf("tools of %d MCP servers: %s", n, strings.Join(names, ", "))
+	}
+	add("mcp", "mcp serve: stdio, or HTTP on %s/mcp with %s; %s", c.MCP.Serve.Listen, tok, servers)
 	return out
 }
 

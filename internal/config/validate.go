@@ -233,7 +233,58 @@ func (c Config) Validate() error {
 			bad(fmt.Sprintf("sandbox.webhook_urls[%d]", i), "%q is not an http(s) URL", u)
 		}
 	}
+	c.validateMCP(bad)
 	return errors.Join(errs...)
+}
+
+// mcpName is what a server's name may be: it prefixes tool names, which
+// the model APIs hold to ^[a-zA-Z0-9_-]{1,64}$ and Watchkeeper to its
+// lower-case subset.
+var mcpName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,23}$`)
+
+func (c Config) validateMCP(bad func(field, format string, a ...any)) {
+	sv := c.MCP.Serve
+	if _, _, err := net.SplitHostPort(sv.Listen); err != nil {
+		bad("mcp.serve.listen", "%q is not host:port (for example 127.0.0.1:8091)", sv.Listen)
+	}
+	if rl := sv.RateLimit; rl.PerSecond <= 0 || rl.Burst < 1 {
+		bad("mcp.serve.rate_limit", "per_second (%g) must be positive and burst (%d) at least 1", rl.PerSecond, rl.Burst)
+	}
+	seen := map[string]bool{}
+	for i, s := range c.MCP.Servers {
+		field := fmt.Sprintf("mcp.servers[%d]", i)
+		switch {
+		case !mcpName.MatchString(s.Name):
+			bad(field+".name", "%q must be 1-24 lower-case letters, digits or _, a letter first (it prefixes the tools' names: NAME__TOOL)", s.Name)
+		case seen[s.Name]:
+			bad(field+".name", "%q is used twice; each server needs its own name", s.Name)
+		}
+		seen[s.Name] = true
+		switch {
+		case s.Command == "" && s.URL == "":
+			bad(field, "give command (a server started over stdio) or url (streamable HTTP)")
+		case s.Command != "" && s.URL != "":
+			bad(field, "command and url are both set; keep one")
+		case s.URL != "":
+			if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad(field+".url", "%q is not an http(s) URL, e.g. http://grafana-mcp:8000/mcp", s.URL)
+			}
+		}
+		if s.Command == "" && (len(s.Args) > 0 || len(s.Env) > 0) {
+			bad(field, "args and env are for a command; this server has a url")
+		}
+		if s.URL == "" && len(s.Headers) > 0 {
+			bad(field+".headers", "are sent over HTTP; this server is a command")
+		}
+		for _, t := range s.AllowTools {
+			if slices.Contains(s.DenyTools, t) {
+				bad(field, "%q is in both allow_tools and deny_tools", t)
+			}
+		}
+		if s.Timeout.D() < 0 {
+			bad(field+".timeout", "is negative")
+		}
+	}
 }
 
 // HasModel reports whether a language model is configured.

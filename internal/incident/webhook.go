@@ -8,13 +8,12 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/watchkeeper/watchkeeper/internal/ratelimit"
 )
 
 // WebhookAuth is what a request must carry: a bearer token or basic-auth
@@ -92,7 +91,7 @@ func (w Webhook) withDefaults() Webhook {
 // Alertmanager retries.
 func (s *Service) Handler(o Webhook) http.Handler {
 	o = o.withDefaults()
-	limits := newSenderLimits(o.PerSecond, o.Burst)
+	limits := ratelimit.New(o.PerSecond, o.Burst)
 	large, small := newByteBudget(o.InFlightBytes), newByteBudget(o.InFlightBytes)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /webhooks/alertmanager", func(w http.ResponseWriter, r *http.Request) {
@@ -102,8 +101,8 @@ func (s *Service) Handler(o Webhook) http.Handler {
 			http.Error(w, "missing or wrong credentials: configure the receiver's http_config (bearer token or basic auth) as incidents.webhook says", http.StatusUnauthorized)
 			return
 		}
-		addr := clientAddr(r)
-		if wait, ok := limits.allow(addr, time.Now()); !ok {
+		addr := ratelimit.ClientAddr(r)
+		if wait, ok := limits.Allow(addr, time.Now()); !ok {
 			// 503, not 429: Alertmanager's webhook notifier retries 5xx
 			// answers and drops 4xx ones.
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
@@ -178,76 +177,6 @@ func decodeMessage(w http.ResponseWriter, r *http.Request) (Message, int, error)
 		return m, http.StatusBadRequest, fmt.Errorf("invalid notification: %w", err)
 	}
 	return m, 0, nil
-}
-
-// clientAddr is the request's peer address without its port. Forwarding
-// headers are not trusted: anyone can write them.
-func clientAddr(r *http.Request) string {
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
-	}
-	return r.RemoteAddr
-}
-
-// senderLimits keeps a token bucket per sender. It forgets senders idle
-// for a while, and holds at most maxSenders (then the idlest half goes).
-type senderLimits struct {
-	perSecond rate.Limit
-	burst     int
-	mu        sync.Mutex
-	senders   map[string]*senderLimit
-}
-
-type senderLimit struct {
-	lim  *rate.Limiter
-	last time.Time
-}
-
-const maxSenders = 10_000
-
-func newSenderLimits(perSecond float64, burst int) *senderLimits {
-	return &senderLimits{perSecond: rate.Limit(perSecond), burst: burst, senders: map[string]*senderLimit{}}
-}
-
-// allow takes a token for addr; when none is left it says how long until
-// one is.
-func (l *senderLimits) allow(addr string, now time.Time) (time.Duration, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	sl, ok := l.senders[addr]
-	if !ok {
-		if len(l.senders) >= maxSenders {
-			l.forget(now)
-		}
-		sl = &senderLimit{lim: rate.NewLimiter(l.perSecond, l.burst)}
-		l.senders[addr] = sl
-	}
-	sl.last = now
-	r := sl.lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return d, false
-	}
-	return 0, true
-}
-
-// forget drops senders whose bucket is full again (idle long enough that
-// forgetting them changes nothing), and, if that is not enough, everyone
-// idle for over a minute.
-func (l *senderLimits) forget(now time.Time) {
-	full := time.Duration(float64(l.burst) / float64(l.perSecond) * float64(time.Second))
-	for k, v := range l.senders {
-		if now.Sub(v.last) > full {
-			delete(l.senders, k)
-		}
-	}
-	if len(l.senders) >= maxSenders {
-		for k, v := range l.senders {
-			if now.Sub(v.last) > time.Minute {
-				delete(l.senders, k)
-			}
-		}
-	}
 }
 
 // byteBudget is a count of bytes that may be in use at once. Unlike a FIFO

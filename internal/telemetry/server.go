@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"sort"
@@ -33,6 +34,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	checks   map[string]Check
+	optional map[string]bool
 	draining bool
 	srv      *http.Server
 	ln       net.Listener
@@ -106,6 +108,18 @@ func (s *Server) AddCheck(name string, c Check) {
 	s.checks[name] = c
 }
 
+// AddOptionalCheck adds a check /readyz reports without failing on it:
+// a part the process runs on without (an MCP server that died).
+func (s *Server) AddOptionalCheck(name string, c Check) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.checks[name] = c
+	if s.optional == nil {
+		s.optional = map[string]bool{}
+	}
+	s.optional[name] = true
+}
+
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
@@ -145,12 +159,16 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	for k, v := range s.checks {
 		checks[k] = v
 	}
+	optional := maps.Clone(s.optional)
 	s.mu.Unlock()
 
 	type result struct {
 		Name  string `json:"name"`
 		OK    bool   `json:"ok"`
 		Error string `json:"error,omitempty"`
+		// Optional checks are reported and do not make the process
+		// unready.
+		Optional bool `json:"optional,omitempty"`
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
@@ -166,7 +184,7 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 			err := c(ctx)
 			mu.Lock()
 			defer mu.Unlock()
-			res := result{Name: name, OK: err == nil}
+			res := result{Name: name, OK: err == nil, Optional: optional[name]}
 			if err != nil {
 				res.Error = err.Error()
 			}
@@ -177,7 +195,7 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	sort.Slice(results, func(i, j int) bool { return results[i].Name < results[j].Name })
 	status := http.StatusOK
 	for _, res := range results {
-		if !res.OK {
+		if !res.OK && !res.Optional {
 			status = http.StatusServiceUnavailable
 		}
 	}

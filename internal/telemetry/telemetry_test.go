@@ -128,6 +128,9 @@ func TestHealthAndReadiness(t *testing.T) {
 		defer mu.Unlock()
 		return storeErr
 	})
+	// An optional part that is down (an MCP server) is reported and does
+	// not make the process unready.
+	s.AddOptionalCheck("mcp:grafana", func(context.Context) error { return errors.New("connection refused") })
 	if err := s.Listen("127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +151,8 @@ func TestHealthAndReadiness(t *testing.T) {
 	if code, body := get("/healthz"); code != 200 || body != "ok\n" {
 		t.Errorf("/healthz = %d %q", code, body)
 	}
-	if code, body := get("/readyz"); code != 200 || !strings.Contains(body, `"ready":true`) {
+	if code, body := get("/readyz"); code != 200 || !strings.Contains(body, `"ready":true`) ||
+		!strings.Contains(body, `{"name":"mcp:grafana","ok":false,"error":"connection refused","optional":true}`) {
 		t.Errorf("/readyz = %d %q", code, body)
 	}
 	mu.Lock()
