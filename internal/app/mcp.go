@@ -2,11 +2,13 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/watchkeeper/watchkeeper/agent"
 	"github.com/watchkeeper/watchkeeper/internal/config"
 	"github.com/watchkeeper/watchkeeper/internal/mcp"
 	"github.com/watchkeeper/watchkeeper/internal/version"
@@ -59,6 +61,18 @@ func (a *App) MCPServer() (*sdk.Server, error) {
 	}
 	if a.library != nil {
 		cfg.Runbooks = a.library
+	}
+	if ch := a.cfg.MCP.Serve.ApprovalsChannel; ch != "" && a.slack != nil {
+		cfg.Show = func(ctx context.Context, id string) string {
+			if err := a.slack.ShowProposal(ctx, ch, id); err != nil {
+				a.logger.Error("post a proposal made over MCP to Slack", "proposal", id, "channel", ch, "err", err)
+				return ""
+			}
+			return fmt.Sprintf(", or with its Approve button in Slack (channel %s)", ch)
+		}
+	}
+	if sc := a.cfg.MCP.Serve.Scope; len(sc.Namespaces)+len(sc.Clusters)+len(sc.Tools) > 0 {
+		cfg.Policy = agent.Scope{Namespaces: sc.Namespaces, Clusters: sc.Clusters, Tools: sc.Tools}
 	}
 	return mcp.NewServer(cfg)
 }

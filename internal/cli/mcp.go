@@ -40,8 +40,9 @@ same path as Slack's and the terminal's: validation, scope, timeouts, redaction,
 the audit log names the MCP client.
 
 Write tools never act over MCP: a call stores a proposal and returns its ID; a person
-approves it in the terminal on the same store (watchkeeper chat, then /approve ID), under
-the same approval policy as everywhere.
+approves it in the terminal on the same store (watchkeeper chat, then /approve ID), or with
+its buttons in the Slack channel mcp.serve.approvals_channel, under the same approval
+policy as everywhere.
 
 Over stdio (the default) the client starts this command; logs go to standard error.
 --http serves streamable HTTP at /mcp on mcp.serve.listen, and every request must carry

@@ -64,6 +64,15 @@ type MCPServe struct {
 	// RateLimit bounds requests per client address; more are answered
 	// 429 with Retry-After.
 	RateLimit RateLimit `yaml:"rate_limit"`
+	// Scope limits what MCP clients may see and change, as a Slack
+	// channel's scope does: the namespaces and clusters of every call, and
+	// the tools offered (empty: everything the configuration reaches).
+	Scope SlackScope `yaml:"scope"`
+	// ApprovalsChannel, with Slack configured, is the Slack channel ID
+	// (C0123…) where proposals made over MCP are posted with their
+	// Approve and Reject buttons; `serve` delivers them. Empty: they are
+	// approved in the terminal only.
+	ApprovalsChannel string `yaml:"approvals_channel"`
 }
 
 // MCPServer is one MCP server whose tools the agent may use: a command

@@ -426,3 +426,47 @@ func TestSharedStoreWithoutLeader(t *testing.T) {
 		}
 	}
 }
+
+// The MCP settings refuse what would fail later or mean nothing.
+func TestMCPSettingsAreValidated(t *testing.T) {
+	isolate(t)
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte(`mcp:
+  serve:
+    listen: nowhere
+    rate_limit: {per_second: 0, burst: 0}
+    approvals_channel: ops
+  servers:
+    - name: Grafana
+      url: grafana:8000
+    - name: tickets
+      command: ticket-mcp
+      url: http://tickets/mcp
+    - name: tickets
+      allow_tools: [a]
+      deny_tools: [a]
+      headers: {X: y}
+      timeout: -1s
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path, nil)
+	wantErrs(t, err,
+		`mcp.serve.listen: "nowhere" is not host:port`,
+		`mcp.serve.rate_limit: per_second (0) must be positive and burst (0) at least 1`,
+		`mcp.serve.approvals_channel: needs Slack (slack.bot_token)`,
+		`mcp.servers[0].name: "Grafana" must be 1-24 lower-case letters`,
+		`mcp.servers[0].url: "grafana:8000" is not an http(s) URL`,
+		`mcp.servers[1]: command and url are both set; keep one`,
+		`mcp.servers[2].name: "tickets" is used twice`,
+		`mcp.servers[2]: give command (a server started over stdio) or url (streamable HTTP)`,
+		`mcp.servers[2].headers: are sent over HTTP; this server is a command`,
+		`mcp.servers[2]: "a" is in both allow_tools and deny_tools`,
+		`mcp.servers[2].timeout: is negative`,
+	)
+	ok := Default()
+	ok.MCP.Servers = []MCPServer{{Name: "grafana", URL: "http://grafana-mcp:8000/mcp", ReadOnly: true}, {Name: "tickets", Command: "ticket-mcp"}}
+	if err := ok.Validate(); err != nil {
+		t.Errorf("a valid MCP configuration: %v", err)
+	}
+}

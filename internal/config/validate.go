@@ -250,6 +250,14 @@ func (c Config) validateMCP(bad func(field, format string, a ...any)) {
 	if rl := sv.RateLimit; rl.PerSecond <= 0 || rl.Burst < 1 {
 		bad("mcp.serve.rate_limit", "per_second (%g) must be positive and burst (%d) at least 1", rl.PerSecond, rl.Burst)
 	}
+	if ch := sv.ApprovalsChannel; ch != "" {
+		switch {
+		case !c.SlackEnabled():
+			bad("mcp.serve.approvals_channel", "needs Slack (slack.bot_token): proposals are posted there with their buttons")
+		case !strings.HasPrefix(ch, "C") && !strings.HasPrefix(ch, "G"):
+			bad("mcp.serve.approvals_channel", "%q is not a Slack channel ID (C0123ABCD: the channel's details, at the bottom)", ch)
+		}
+	}
 	seen := map[string]bool{}
 	for i, s := range c.MCP.Servers {
 		field := fmt.Sprintf("mcp.servers[%d]", i)

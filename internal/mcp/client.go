@@ -76,6 +76,8 @@ type Client struct {
 	// overflows counts HTTP responses cut at maxResponseBytes, so that a
 	// call the cut failed says why.
 	overflows atomic.Int64
+	// resources: the server offers resources (NAME__resources reads them).
+	resources bool
 }
 
 // Connect starts or reaches the server and lists its tools. The error says
@@ -135,6 +137,10 @@ func (c *Client) connectLocked(ctx context.Context) error {
 		c.session.Close()
 	}
 	c.session, c.tools, c.err = s, list, nil
+	c.resources = false
+	if ir := s.InitializeResult(); ir != nil && ir.Capabilities != nil && ir.Capabilities.Resources != nil {
+		c.resources = true
+	}
 	// However the session ends (the process exits, the line limit, the
 	// server closes), Health says so at once and the next call reconnects.
 	go func() {
@@ -330,6 +336,9 @@ func (c *Client) Tools() (out []tools.Tool, skipped []string) {
 			out = append(out, writeTool{rt})
 		}
 	}
+	if name := c.r.Name + Separator + "resources"; c.resources && taken[name] == "" && validName.MatchString(name) {
+		out = append(out, resourcesTool{c: c, name: name})
+	}
 	return out, skipped
 }
 
@@ -350,15 +359,10 @@ func (c *Client) call(ctx context.Context, name string, args json.RawMessage, re
 var errSessionEnded = errors.New("the session ended")
 
 func (c *Client) callOnce(ctx context.Context, name string, args json.RawMessage) (string, bool, error) {
-	c.mu.Lock()
-	if c.session == nil || c.err != nil {
-		if err := c.connectLocked(ctx); err != nil {
-			c.mu.Unlock()
-			return "", false, fmt.Errorf("%w (Watchkeeper tries again on the next call)", err)
-		}
+	s, err := c.live(ctx)
+	if err != nil {
+		return "", false, err
 	}
-	s := c.session
-	c.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, c.r.Timeout)
 	defer cancel()
 	overflows := c.overflows.Load()
@@ -488,4 +492,89 @@ func (t writeTool) Apply(ctx context.Context, p tools.Proposal) (tools.Result, e
 		return tools.Result{Error: text}, nil
 	}
 	return tools.Result{Text: text}, nil
+}
+
+// resourcesTool lists and reads a server's resources: data by the
+// protocol's design (resources/read changes nothing), so it runs without
+// approval whatever read_only says, and what it returns is untrusted.
+type resourcesTool struct {
+	c    *Client
+	name string
+}
+
+func (t resourcesTool) Spec() tools.Spec {
+	return tools.Spec{Name: t.name, Evidence: tools.EvidenceText,
+		Description: fmt.Sprintf("[from MCP server %s] List the server's resources (documents, schemas, files it offers), "+
+			"or read one by its uri.", t.c.r.Name),
+		Parameters: tools.Object(map[string]*tools.Schema{
+			"uri": tools.String("the resource to read, as listed; omit to list them"),
+		})}
+}
+
+// maxResources bounds a listing.
+const maxResources = 200
+
+func (t resourcesTool) Run(ctx context.Context, raw json.RawMessage) (tools.Result, error) {
+	var a struct{ URI string }
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return tools.Errorf("%v", err), nil
+	}
+	s, err := t.c.live(ctx)
+	if err != nil {
+		return tools.Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.c.r.Timeout)
+	defer cancel()
+	var b strings.Builder
+	if a.URI == "" {
+		n := 0
+		for r, err := range s.Resources(ctx, nil) {
+			if err != nil {
+				return tools.Result{}, fmt.Errorf("mcp server %s: list its resources: %w", t.c.r.Name, err)
+			}
+			if n++; n > maxResources {
+				fmt.Fprintf(&b, "(more than %d; read one by its uri)\n", maxResources)
+				break
+			}
+			fmt.Fprintf(&b, "- %s (%s)", r.URI, r.Name)
+			if r.Description != "" {
+				fmt.Fprintf(&b, ": %s", truncateBytes(r.Description, 300))
+			}
+			b.WriteByte('\n')
+		}
+		if n == 0 {
+			b.WriteString("The server lists no resources.\n")
+		}
+	} else {
+		res, err := s.ReadResource(ctx, &sdk.ReadResourceParams{URI: a.URI})
+		if err != nil {
+			return tools.Errorf("mcp server %s cannot read %s: %v", t.c.r.Name, a.URI, err), nil
+		}
+		for _, rc := range res.Contents {
+			switch {
+			case rc.Text != "":
+				b.WriteString(rc.Text)
+			case len(rc.Blob) > 0:
+				fmt.Fprintf(&b, "[%d bytes of %s, not shown]", len(rc.Blob), rc.MIMEType)
+			}
+			b.WriteByte('\n')
+			if b.Len() > t.c.r.MaxResultBytes {
+				return tools.Errorf("%s is over %d bytes; read a narrower resource", a.URI, t.c.r.MaxResultBytes), nil
+			}
+		}
+	}
+	text := strings.TrimRight(b.String(), "\n")
+	return tools.Result{Text: tools.Untrusted("mcp server "+t.c.r.Name, text), Display: text}, nil
+}
+
+// live is the connected session, reconnecting when the server died.
+func (c *Client) live(ctx context.Context) (*sdk.ClientSession, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.session == nil || c.err != nil {
+		if err := c.connectLocked(ctx); err != nil {
+			return nil, fmt.Errorf("%w (Watchkeeper tries again on the next call)", err)
+		}
+	}
+	return c.session, nil
 }

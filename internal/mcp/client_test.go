@@ -338,10 +338,24 @@ func TestClientAgainstTheReferenceServer(t *testing.T) {
 			defer c.Close()
 			ts, _ := c.Tools()
 			byName := toolsByName(ts)
-			if len(byName) != 4 || byName["everything__echo"] == nil || byName["everything__get_sum"] == nil {
+			if len(byName) != 5 || byName["everything__echo"] == nil || byName["everything__get_sum"] == nil || byName["everything__resources"] == nil {
 				t.Fatalf("tools: %v", byName)
 			}
-			res, err := runTool(t, byName["everything__echo"], `{"message": "hi"}`)
+			// Resources: listed, read, and a missing one a tool error.
+			res, err := runTool(t, byName["everything__resources"], `{}`)
+			if err != nil || !strings.Contains(res.Display, "demo://resource/static/document/architecture.md") ||
+				!strings.HasPrefix(res.Text, `<untrusted-data source="mcp server everything">`) {
+				t.Errorf("resources: %+v, %v", res, err)
+			}
+			res, err = runTool(t, byName["everything__resources"], `{"uri": "demo://resource/static/document/architecture.md"}`)
+			if err != nil || res.Error != "" || len(res.Display) < 100 {
+				t.Errorf("a resource: %+v, %v", res, err)
+			}
+			res, err = runTool(t, byName["everything__resources"], `{"uri": "demo://nope"}`)
+			if err != nil || !strings.Contains(res.Error, "cannot read demo://nope") {
+				t.Errorf("a missing resource: %+v, %v", res, err)
+			}
+			res, err = runTool(t, byName["everything__echo"], `{"message": "hi"}`)
 			if err != nil || !strings.Contains(res.Display, "Echo: hi") {
 				t.Errorf("echo: %+v, %v", res, err)
 			}

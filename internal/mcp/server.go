@@ -65,6 +65,10 @@ type Auditor interface {
 type ServerConfig struct {
 	Tools   Registry
 	Invoker tools.Invoker
+	// Policy limits every call (tools offered, namespaces, clusters),
+	// as a Slack channel's scope does; nil allows what the configuration
+	// reaches.
+	Policy tools.Policy
 	// Approvals stores write tools' proposals; without it write tools
 	// are not offered.
 	Approvals Proposer
@@ -77,6 +81,10 @@ type ServerConfig struct {
 	// ApproveHint says where a person approves a proposal, after "approve
 	// it", with ID for the proposal's; default: the terminal.
 	ApproveHint string
+	// Show, when set, shows a stored proposal where people decide it
+	// (Slack, with its buttons) and says where, to follow ApproveHint
+	// ("or with its Approve button in Slack, #ops"); "" when it could not.
+	Show func(ctx context.Context, id string) string
 	// OutputTokens bounds one tool result's text (default 4,000 tokens,
 	// as the agent's own budget).
 	OutputTokens int
@@ -130,6 +138,9 @@ func NewServer(cfg ServerConfig) (*sdk.Server, error) {
 		}
 		spec := t.Spec()
 		if spec.Mutating && cfg.Approvals == nil {
+			continue
+		}
+		if cfg.Policy != nil && !cfg.Policy.AllowsTool(spec.Name) {
 			continue
 		}
 		schema, err := json.Marshal(spec.Parameters)
@@ -209,7 +220,7 @@ func (s *server) callTool(spec tools.Spec) sdk.ToolHandler {
 			s.audit(ctx, who, spec.Name, tools.OutcomeRefused, fmt.Sprintf("%d bytes of arguments", len(args)))
 			return errorResult(fmt.Sprintf("the arguments are %d bytes, more than the %d a call may send; narrow the call", len(args), s.cfg.MaxArgumentBytes)), nil
 		}
-		out := s.cfg.Invoker.Invoke(ctx, tools.Invocation{Tool: spec.Name, Args: args, Source: "mcp"})
+		out := s.cfg.Invoker.Invoke(ctx, tools.Invocation{Tool: spec.Name, Args: args, Policy: s.cfg.Policy, Source: "mcp"})
 		s.audit(ctx, who, spec.Name, out.Outcome, out.Reason)
 		if out.Outcome != tools.OutcomeOK {
 			msg := out.Reason
@@ -241,9 +252,12 @@ func (s *server) propose(ctx context.Context, who string, req *sdk.CallToolReque
 	if err != nil {
 		return errorResult("the proposal could not be stored: " + err.Error()), nil
 	}
+	where := strings.ReplaceAll(s.cfg.ApproveHint, "ID", stored.ID)
+	if s.cfg.Show != nil {
+		where += s.cfg.Show(ctx, stored.ID)
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "Proposed %s: %s\nNothing has been changed. A person approves it %s.\n",
-		stored.ID, stored.Summary, strings.ReplaceAll(s.cfg.ApproveHint, "ID", stored.ID))
+	fmt.Fprintf(&b, "Proposed %s: %s\nNothing has been changed. A person approves it %s.\n", stored.ID, stored.Summary, where)
 	if stored.Risk != "" {
 		fmt.Fprintf(&b, "Risk: %s\n", stored.Risk)
 	}

@@ -15,6 +15,7 @@ import (
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/watchkeeper/watchkeeper/agent"
 	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/internal/incident"
 	"github.com/watchkeeper/watchkeeper/internal/mcp"
@@ -331,5 +332,66 @@ func TestServerResourcesAndPrompt(t *testing.T) {
 	var we interface{ Error() string }
 	if _, err := f.client.GetPrompt(ctx, &sdk.GetPromptParams{Name: "nope"}); !errors.As(err, &we) {
 		t.Errorf("unknown prompt: %v", err)
+	}
+}
+
+// podsTool reads a namespace: what a scope limits.
+type podsTool struct{}
+
+func (podsTool) Spec() tools.Spec {
+	return tools.Spec{Name: "pods", Description: "List pods.", Parameters: tools.Object(map[string]*tools.Schema{
+		"namespace": tools.String("namespace")})}
+}
+
+func (podsTool) Run(_ context.Context, raw json.RawMessage) (tools.Result, error) {
+	var a struct{ Namespace string }
+	_ = json.Unmarshal(raw, &a)
+	return tools.Result{Text: "pods in " + a.Namespace}, nil
+}
+
+// mcp.serve.scope limits MCP clients as a Slack channel's scope does: the
+// tools offered, and the namespaces of every call.
+func TestServerScope(t *testing.T) {
+	ctx := context.Background()
+	reg, err := tools.NewRegistry(echoTool{}, podsTool{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := mcp.NewServer(mcp.ServerConfig{Tools: reg, Invoker: tools.Invoker{Tools: reg},
+		Policy: agent.Scope{Tools: []string{"pods"}, Namespaces: []string{"shop"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, st := sdk.NewInMemoryTransports()
+	ss, err := srv.Connect(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Close()
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "ide", Version: "1"}, nil).Connect(ctx, ct, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	list, err := cs.ListTools(ctx, nil)
+	if err != nil || len(list.Tools) != 1 || list.Tools[0].Name != "pods" {
+		t.Fatalf("tools offered: %v %v", list, err)
+	}
+	for _, tt := range []struct {
+		args    map[string]any
+		isError bool
+		want    string
+	}{
+		{map[string]any{}, false, "pods in shop"},
+		{map[string]any{"namespace": "shop"}, false, "pods in shop"},
+		{map[string]any{"namespace": "kube-system"}, true, "kube-system"},
+	} {
+		res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "pods", Arguments: tt.args})
+		if err != nil || res.IsError != tt.isError || !strings.Contains(text(t, res), tt.want) {
+			t.Errorf("pods %v: %v %q, %v", tt.args, res.IsError, text(t, res), err)
+		}
+	}
+	if _, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "echo", Arguments: map[string]any{"word": "x"}}); err == nil {
+		t.Error("a tool outside the scope was called")
 	}
 }

@@ -176,6 +176,10 @@ func New(opts Options) (*Bot, error) {
 		scopes: newScopes(cfg), assistants: map[string]bool{}, started: make(chan struct{})}
 	b.out = NewOutbox(opts.Store, api, opts.HTTPClient, opts.Redactor, opts.PostInterval, opts.Logger.With("component", "slack-outbox"))
 	b.out.onPosted = func(ctx context.Context, key, ts string, queued time.Time) {
+		if rest, ok := strings.CutPrefix(key, proposalKey); ok {
+			b.shown(ctx, rest, ts)
+			return
+		}
 		id, ok := strings.CutPrefix(key, incidentKey)
 		if !ok || b.opts.Incidents == nil {
 			return

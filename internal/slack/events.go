@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -328,6 +329,47 @@ func (b *Bot) postProposal(ctx context.Context, ch, thread, id string) {
 			where = ts
 		}
 		b.upload(ctx, ch, where, "reason-"+id+".txt", "Full reason given for "+id+" (not checked by Watchkeeper)", []byte(sp.Reason))
+	}
+}
+
+// proposalKey keys the post of a proposal made elsewhere (over MCP):
+// proposalKey + channel + ":" + proposal ID.
+const proposalKey = "proposal:"
+
+// ShowProposal posts a stored proposal made elsewhere — over MCP — to ch
+// with its buttons, for an approver to decide under the channel's policy.
+// The post is keyed: whichever replica delivers it (the serve process,
+// when the caller is `mcp serve`, which delivers nothing) records where it
+// is shown, so the buttons and the checks after approval find it. It waits
+// a little for the delivery and returns nil when the post is queued.
+func (b *Bot) ShowProposal(ctx context.Context, ch, id string) error {
+	if b.opts.Approvals == nil {
+		return errors.New("no approvals in this surface")
+	}
+	sp, err := b.opts.Approvals.Get(ctx, id)
+	if err != nil {
+		return fmt.Errorf("load proposal %s: %w", id, err)
+	}
+	blocks, text := ProposalBlocks(sp, b.opts.Expiry)
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err = b.out.PostKeyed(pctx, proposalKey+ch+":"+id, newMsg(ch, "", text, blocks))
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		b.logger.Info("the proposal's message is queued; serve delivers it", "proposal", id, "channel", ch)
+		return nil
+	}
+	return err
+}
+
+// shown records where a proposal posted by ShowProposal is shown; rest is
+// "channel:id".
+func (b *Bot) shown(ctx context.Context, rest, ts string) {
+	ch, id, ok := strings.Cut(rest, ":")
+	if !ok || b.opts.Approvals == nil {
+		return
+	}
+	if err := b.opts.Approvals.Location(ctx, id, "slack:"+ch+":"+ts+":"); err != nil {
+		b.logger.Warn("record where a proposal is shown", "proposal", id, "err", err)
 	}
 }
 
