@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -99,8 +98,7 @@ any MCP client can try Watchkeeper in one line:
 				return err
 			}
 			if !overHTTP {
-				err := srv.Run(ctx, &sdk.IOTransport{Reader: io.NopCloser(stdio.In), Writer: nopWriteCloser{stdio.Out}})
-				if err != nil && ctx.Err() == nil && !errors.Is(err, io.EOF) {
+				if err := mcp.ServeStdio(ctx, srv, stdio.In, stdio.Out); err != nil && ctx.Err() == nil {
 					return fmt.Errorf("mcp over stdio: %w", err)
 				}
 				return nil
@@ -115,10 +113,6 @@ any MCP client can try Watchkeeper in one line:
 	cmd.Flags().Lookup("sandbox").NoOptDefVal = "default"
 	return cmd
 }
-
-type nopWriteCloser struct{ io.Writer }
-
-func (nopWriteCloser) Close() error { return nil }
 
 // serveMCPHTTP serves until ctx ends, then lets requests under way finish
 // for a few seconds.
