@@ -92,7 +92,11 @@ func (s *Schema) validate(path string, v any, errs *[]error) {
 		*errs = append(*errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, a...)))
 	}
 	if v == nil {
-		fail("is null; omit it or give a %s", s.Type)
+		// A schema without a type (an MCP server's "string or null")
+		// takes null as any other value.
+		if s.Type != "" {
+			fail("is null; omit it or give a %s", s.Type)
+		}
 		return
 	}
 	switch s.Type {

@@ -72,7 +72,7 @@ func (a *App) MCPServer() (*sdk.Server, error) {
 		}
 	}
 	if sc := a.cfg.MCP.Serve.Scope; len(sc.Namespaces)+len(sc.Clusters)+len(sc.Tools) > 0 {
-		cfg.Policy = agent.Scope{Namespaces: sc.Namespaces, Clusters: sc.Clusters, Tools: sc.Tools}
+		cfg.Policy, cfg.Namespaces = agent.Scope{Namespaces: sc.Namespaces, Clusters: sc.Clusters, Tools: sc.Tools}, sc.Namespaces
 	}
 	return mcp.NewServer(cfg)
 }

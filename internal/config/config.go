@@ -48,7 +48,7 @@ type MCP struct {
 	// Serve is `watchkeeper mcp serve`.
 	Serve MCPServe `yaml:"serve"`
 	// Servers are MCP servers whose tools join the agent's, named
-	// SERVER.TOOL.
+	// SERVER__TOOL.
 	Servers []MCPServer `yaml:"servers"`
 }
 
@@ -78,7 +78,8 @@ type MCPServe struct {
 // MCPServer is one MCP server whose tools the agent may use: a command
 // started over stdio, or a streamable HTTP URL.
 type MCPServer struct {
-	// Name prefixes its tools (NAME.TOOL): letters, digits, - and _.
+	// Name prefixes its tools (NAME__TOOL): lower-case letters, digits
+	// and single underscores, a letter first.
 	Name string `yaml:"name"`
 	// Command and Args start the server over stdio (no shell).
 	Command string   `yaml:"command"`

@@ -262,8 +262,8 @@ func (c Config) validateMCP(bad func(field, format string, a ...any)) {
 	for i, s := range c.MCP.Servers {
 		field := fmt.Sprintf("mcp.servers[%d]", i)
 		switch {
-		case !mcpName.MatchString(s.Name):
-			bad(field+".name", "%q must be 1-24 lower-case letters, digits or _, a letter first (it prefixes the tools' names: NAME__TOOL)", s.Name)
+		case !mcpName.MatchString(s.Name) || strings.Contains(s.Name, "__"):
+			bad(field+".name", "%q must be 1-24 lower-case letters, digits or _ (never two together), a letter first (it prefixes the tools' names: NAME__TOOL)", s.Name)
 		case seen[s.Name]:
 			bad(field+".name", "%q is used twice; each server needs its own name", s.Name)
 		}

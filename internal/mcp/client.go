@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"regexp"
@@ -69,8 +70,15 @@ type Client struct {
 
 	mu      sync.Mutex
 	session *sdk.ClientSession
-	// err is why the server is not usable now (nil: connected).
-	err error
+	// err is why the server is not usable now (nil: connected); health
+	// mirrors it for Health, which must not wait for a connection under
+	// way (/readyz asks it).
+	err    error
+	health atomic.Pointer[error]
+	// closed: Close was called; nothing reconnects after it.
+	closed bool
+	// ended is closed when the current session ends, however it does.
+	ended chan struct{}
 	// tools are the remote tools allowed, by their remote names.
 	tools []*sdk.Tool
 	// overflows counts HTTP responses cut at maxResponseBytes, so that a
@@ -101,14 +109,23 @@ func Connect(ctx context.Context, r Remote) (*Client, error) {
 	return c, nil
 }
 
+// setErr records why the server is not usable (nil: it is); c.mu is held.
+func (c *Client) setErr(err error) error {
+	c.err = err
+	c.health.Store(&err)
+	return err
+}
+
 // connectLocked (re)connects and lists the tools; c.mu is held.
 func (c *Client) connectLocked(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.r.Timeout)
 	defer cancel()
+	if c.closed {
+		return c.setErr(fmt.Errorf("mcp server %s: closed", c.r.Name))
+	}
 	t, err := c.transport()
 	if err != nil {
-		c.err = err
-		return err
+		return c.setErr(err)
 	}
 	cl := sdk.NewClient(&sdk.Implementation{Name: "watchkeeper", Version: version.Version()},
 		// No roots, sampling or elicitation: a remote server gets tools
@@ -116,15 +133,13 @@ func (c *Client) connectLocked(ctx context.Context) error {
 		&sdk.ClientOptions{Capabilities: &sdk.ClientCapabilities{}})
 	s, err := cl.Connect(ctx, t, nil)
 	if err != nil {
-		c.err = fmt.Errorf("mcp server %s: connect: %w", c.r.Name, err)
-		return c.err
+		return c.setErr(fmt.Errorf("mcp server %s: connect: %w", c.r.Name, err))
 	}
 	var list []*sdk.Tool
 	for tool, err := range s.Tools(ctx, nil) {
 		if err != nil {
 			s.Close()
-			c.err = fmt.Errorf("mcp server %s: list its tools: %w", c.r.Name, err)
-			return c.err
+			return c.setErr(fmt.Errorf("mcp server %s: list its tools: %w", c.r.Name, err))
 		}
 		if c.allowed(tool.Name) {
 			list = append(list, tool)
@@ -136,15 +151,19 @@ func (c *Client) connectLocked(ctx context.Context) error {
 	if c.session != nil {
 		c.session.Close()
 	}
-	c.session, c.tools, c.err = s, list, nil
+	c.session, c.tools = s, list
+	c.setErr(nil)
 	c.resources = false
 	if ir := s.InitializeResult(); ir != nil && ir.Capabilities != nil && ir.Capabilities.Resources != nil {
 		c.resources = true
 	}
 	// However the session ends (the process exits, the line limit, the
 	// server closes), Health says so at once and the next call reconnects.
+	ended := make(chan struct{})
+	c.ended = ended
 	go func() {
 		err := s.Wait()
+		close(ended)
 		if err == nil {
 			err = errors.New("the session ended")
 		}
@@ -163,8 +182,16 @@ func (c *Client) transport() (sdk.Transport, error) {
 		if base == nil {
 			base = http.DefaultTransport
 		}
-		hc = &http.Client{Transport: headerTransport{base: base, headers: expandHeaders(c.r.Headers), overflows: &c.overflows}, Timeout: hc.Timeout,
-			CheckRedirect: hc.CheckRedirect, Jar: hc.Jar}
+		headers, err := expandHeaders(c.r.Headers)
+		if err != nil {
+			return nil, fmt.Errorf("mcp server %s: %w", c.r.Name, err)
+		}
+		u, err := url.Parse(c.r.URL)
+		if err != nil {
+			return nil, fmt.Errorf("mcp server %s: url: %w", c.r.Name, err)
+		}
+		hc = &http.Client{Transport: headerTransport{base: base, host: u.Host, headers: headers, overflows: &c.overflows}, Timeout: hc.Timeout,
+			CheckRedirect: sameHost(u.Host), Jar: hc.Jar}
 		// No standalone event stream: Watchkeeper only calls tools, and
 		// every response then belongs to one call, whose size is bounded.
 		return &sdk.StreamableClientTransport{Endpoint: c.r.URL, HTTPClient: hc, MaxRetries: 1, DisableStandaloneSSE: true}, nil
@@ -174,7 +201,14 @@ func (c *Client) transport() (sdk.Transport, error) {
 		return nil, fmt.Errorf("mcp server %s: %w", c.r.Name, err)
 	}
 	cmd := exec.Command(path, c.r.Args...)
-	cmd.Env = os.Environ()
+	// Not Watchkeeper's environment — it holds the model's key, Slack's
+	// tokens and cloud credentials — only what a program needs to run,
+	// and what the configuration gives this server.
+	for _, k := range []string{"PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR", "SYSTEMROOT"} {
+		if v, ok := os.LookupEnv(k); ok {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+	}
 	for k, v := range c.r.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -183,18 +217,49 @@ func (c *Client) transport() (sdk.Transport, error) {
 	return &sdk.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}, nil
 }
 
+// envRef is a ${NAME} in a header's value.
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
 // expandHeaders reads ${NAME} values from the environment, so tokens stay
-// out of the configuration file.
-func expandHeaders(h map[string]string) map[string]string {
+// out of the configuration file; any other "$" is kept as written, and a
+// variable that is not set is an error rather than an empty token.
+func expandHeaders(h map[string]string) (map[string]string, error) {
 	out := make(map[string]string, len(h))
+	var missing []string
 	for k, v := range h {
-		out[k] = os.Expand(v, os.Getenv)
+		out[k] = envRef.ReplaceAllStringFunc(v, func(ref string) string {
+			name := envRef.FindStringSubmatch(ref)[1]
+			val, ok := os.LookupEnv(name)
+			if !ok {
+				missing = append(missing, name)
+			}
+			return val
+		})
 	}
-	return out
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return nil, fmt.Errorf("headers: the environment variable %s is not set", strings.Join(slices.Compact(missing), ", "))
+	}
+	return out, nil
+}
+
+// sameHost refuses redirects to another host: the server's headers carry
+// its credentials.
+func sameHost(host string) func(*http.Request, []*http.Request) error {
+	return func(r *http.Request, via []*http.Request) error {
+		if r.URL.Host != host {
+			return fmt.Errorf("redirected to %s, another host than the server's (%s); not followed", r.URL.Host, host)
+		}
+		if len(via) >= 5 {
+			return errors.New("more than 5 redirects")
+		}
+		return nil
+	}
 }
 
 type headerTransport struct {
 	base      http.RoundTripper
+	host      string
 	headers   map[string]string
 	overflows *atomic.Int64
 }
@@ -205,7 +270,7 @@ type headerTransport struct {
 const maxResponseBytes = 16 << 20
 
 func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if len(t.headers) > 0 {
+	if len(t.headers) > 0 && r.URL.Host == t.host {
 		r = r.Clone(r.Context())
 		for k, v := range t.headers {
 			r.Header.Set(k, v)
@@ -265,23 +330,27 @@ func (c *Client) allowed(name string) bool {
 // Name is the server's name.
 func (c *Client) Name() string { return c.r.Name }
 
-// Health is nil when the server is connected, otherwise why not.
+// Health is nil when the server is connected, otherwise why not. It does
+// not wait for a connection under way.
 func (c *Client) Health() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.err
+	if p := c.health.Load(); p != nil {
+		return *p
+	}
+	return errors.New("not connected yet")
 }
 
-// Close ends the session (and stops a command).
+// Close ends the session (and stops a command) for good: no call
+// reconnects after it.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.closed = true
+	c.setErr(fmt.Errorf("mcp server %s: closed", c.r.Name))
 	if c.session == nil {
 		return nil
 	}
 	err := c.session.Close()
 	c.session = nil
-	c.err = errors.New("closed")
 	return err
 }
 
@@ -359,7 +428,7 @@ func (c *Client) call(ctx context.Context, name string, args json.RawMessage, re
 var errSessionEnded = errors.New("the session ended")
 
 func (c *Client) callOnce(ctx context.Context, name string, args json.RawMessage) (string, bool, error) {
-	s, err := c.live(ctx)
+	s, ended, err := c.liveEnded(ctx)
 	if err != nil {
 		return "", false, err
 	}
@@ -372,13 +441,14 @@ func (c *Client) callOnce(ctx context.Context, name string, args json.RawMessage
 		case c.overflows.Load() != overflows:
 			return "", false, fmt.Errorf("mcp server %s answered %s with more than %d bytes; ask for less (a narrower query, a shorter range)",
 				c.r.Name, name, maxResponseBytes)
-		case errors.Is(err, sdk.ErrConnectionClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		case sessionEnded(err, ended):
 			c.markDead(s, err)
 			return "", false, fmt.Errorf("mcp server %s closed the connection during the call (%v); it is restarted on the next call: %w", c.r.Name, err, errSessionEnded)
 		case errors.Is(ctx.Err(), context.DeadlineExceeded):
 			return "", false, fmt.Errorf("mcp server %s did not answer %s within %s", c.r.Name, name, c.r.Timeout)
 		}
-		return "", false, fmt.Errorf("mcp server %s: %s: %w", c.r.Name, name, err)
+		// The error's words are the server's: data, not instructions.
+		return "", false, fmt.Errorf("mcp server %s: %s failed: %s", c.r.Name, name, tools.Untrusted("mcp server "+c.r.Name, err.Error()))
 	}
 	text, err := resultText(res, c.r.MaxResultBytes)
 	if err != nil {
@@ -392,7 +462,8 @@ func (c *Client) markDead(s *sdk.ClientSession, err error) {
 	defer c.mu.Unlock()
 	if c.session == s {
 		s.Close()
-		c.session, c.err = nil, fmt.Errorf("mcp server %s: the connection closed: %w", c.r.Name, err)
+		c.session = nil
+		c.setErr(fmt.Errorf("mcp server %s: the connection closed: %w", c.r.Name, err))
 	}
 }
 
@@ -470,15 +541,24 @@ func (t remoteTool) Run(ctx context.Context, args json.RawMessage) (tools.Result
 // and only an approval runs it.
 type writeTool struct{ remoteTool }
 
+// maxShownArgs is the most a proposal's arguments may be: an approver
+// sees all of what runs, so arguments that cannot be shown in full are
+// refused.
+const maxShownArgs = 4000
+
 func (t writeTool) Run(_ context.Context, args json.RawMessage) (tools.Result, error) {
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, args); err != nil {
 		return tools.Errorf("arguments are not JSON: %v", err), nil
 	}
+	if compact.Len() > maxShownArgs {
+		return tools.Errorf("the arguments are %d bytes; a change is proposed only with arguments an approver can read in full (%d at most)",
+			compact.Len(), maxShownArgs), nil
+	}
 	return tools.Result{Proposal: &tools.Proposal{Tool: t.spec.Name,
 		Summary: fmt.Sprintf("Call %s on MCP server %s", t.remote, t.c.r.Name),
 		Details: fmt.Sprintf("MCP server %s, tool %s (not declared read-only, so it may change things), arguments:\n%s",
-			t.c.r.Name, t.remote, truncateBytes(compact.String(), 4000)),
+			t.c.r.Name, t.remote, compact.String()),
 		Risk: "unknown: the server does not say what the tool changes", Args: args}}, nil
 }
 
@@ -488,10 +568,13 @@ func (t writeTool) Apply(ctx context.Context, p tools.Proposal) (tools.Result, e
 	if err != nil {
 		return tools.Result{}, err
 	}
+	// What it answers reaches the conversation's memory: marked as the
+	// server's, like any of its output.
+	marked := tools.Untrusted("mcp server "+t.c.r.Name, text)
 	if isErr {
-		return tools.Result{Error: text}, nil
+		return tools.Result{Error: "the tool failed: " + marked, Display: text}, nil
 	}
-	return tools.Result{Text: text}, nil
+	return tools.Result{Text: marked, Display: text}, nil
 }
 
 // resourcesTool lists and reads a server's resources: data by the
@@ -548,7 +631,7 @@ func (t resourcesTool) Run(ctx context.Context, raw json.RawMessage) (tools.Resu
 	} else {
 		res, err := s.ReadResource(ctx, &sdk.ReadResourceParams{URI: a.URI})
 		if err != nil {
-			return tools.Errorf("mcp server %s cannot read %s: %v", t.c.r.Name, a.URI, err), nil
+			return tools.Errorf("mcp server %s cannot read %s: %s", t.c.r.Name, a.URI, tools.Untrusted("mcp server "+t.c.r.Name, err.Error())), nil
 		}
 		for _, rc := range res.Contents {
 			switch {
@@ -567,10 +650,40 @@ func (t resourcesTool) Run(ctx context.Context, raw json.RawMessage) (tools.Resu
 	return tools.Result{Text: tools.Untrusted("mcp server "+t.c.r.Name, text), Display: text}, nil
 }
 
+// sessionEnded tells a call that failed because its session ended (the
+// server exited, a message over the line limit broke the connection) from
+// one the server refused. The session's end may trail the call's error by
+// a moment.
+func sessionEnded(err error, ended <-chan struct{}) bool {
+	if errors.Is(err, sdk.ErrConnectionClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return true
+	}
+	select {
+	case <-ended:
+		return true
+	case <-time.After(200 * time.Millisecond):
+		return false
+	}
+}
+
+// liveEnded is live and the channel closed when that session ends.
+func (c *Client) liveEnded(ctx context.Context) (*sdk.ClientSession, <-chan struct{}, error) {
+	s, err := c.live(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return s, c.ended, nil
+}
+
 // live is the connected session, reconnecting when the server died.
 func (c *Client) live(ctx context.Context) (*sdk.ClientSession, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		return nil, fmt.Errorf("mcp server %s: closed", c.r.Name)
+	}
 	if c.session == nil || c.err != nil {
 		if err := c.connectLocked(ctx); err != nil {
 			return nil, fmt.Errorf("%w (Watchkeeper tries again on the next call)", err)

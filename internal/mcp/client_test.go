@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,6 +80,12 @@ func misbehavingServer(exit func()) *sdk.Server {
 			}
 			return textResult("marked " + a.Path), nil
 		})
+	s.AddTool(&sdk.Tool{Name: "env", Description: "Read an environment variable.", InputSchema: obj(`"name":{"type":"string"}`)},
+		func(_ context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
+			var a struct{ Name string }
+			_ = json.Unmarshal(req.Params.Arguments, &a)
+			return textResult(a.Name + "=" + os.Getenv(a.Name)), nil
+		})
 	// Names MCP allows and the model APIs do not: made so, or left out.
 	s.AddTool(&sdk.Tool{Name: "Query.Loki", Description: "Dotted.", InputSchema: obj(``)},
 		func(context.Context, *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
@@ -134,12 +141,14 @@ func TestClientOverStdio(t *testing.T) {
 		t.Errorf("deny_tools and invalid names: %v, skipped %v", byName, skipped)
 	}
 	echo := byName["ops__echo"].Spec()
-	if echo.Mutating || echo.Parameters.Properties["text"].Type != "string" || echo.Parameters.Properties["mode"].Enum != nil ||
+	if echo.Mutating || echo.Parameters.Properties["text"].Description != "(string or null) what to echo" || echo.Parameters.Properties["mode"].Enum != nil ||
 		!strings.HasPrefix(echo.Description, "[from MCP server ops] Echo text.") || echo.Parameters.Required[0] != "text" {
 		t.Errorf("echo's spec: %+v, text %+v", echo, echo.Parameters.Properties["text"])
 	}
-	if err := echo.Parameters.Validate(json.RawMessage(`{"text": "hi", "mode": 2}`)); err != nil {
-		t.Errorf("the mapped schema refuses a valid call: %v", err)
+	for _, valid := range []string{`{"text": "hi", "mode": 2}`, `{"text": null}`} {
+		if err := echo.Parameters.Validate(json.RawMessage(valid)); err != nil {
+			t.Errorf("the mapped schema refuses a valid call %s: %v", valid, err)
+		}
 	}
 	// A tool outside allow_tools or in deny_tools is not there to call.
 	reg, err := tools.NewRegistry(ts...)
@@ -177,12 +186,40 @@ func TestClientOverStdio(t *testing.T) {
 		t.Errorf("the session after a timeout: %+v, %v", res, err)
 	}
 
-	// 50 MB in one message: over the transport's 16 MiB line, the
-	// connection ends; the call fails clearly and the next one starts
-	// the server again.
-	if _, err = runTool(t, byName["ops__big"], `{"n": 50000000}`); err == nil {
-		t.Error("a 50 MB result was taken")
+	// Watchkeeper's environment (the model's key, Slack's tokens) is not
+	// the server's: only what a program needs, and the configured env.
+	t.Setenv("WK_TEST_SECRET", "sk-leak")
+	c2, err := mcp.Connect(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer c2.Close()
+	res, err = runTool(t, toolsByName(must(c2.Tools()))["ops__env"], `{"name": "WK_TEST_SECRET"}`)
+	if err != nil || res.Display != "WK_TEST_SECRET=" {
+		t.Errorf("the server saw Watchkeeper's environment: %+v, %v", res, err)
+	}
+	res, err = runTool(t, toolsByName(must(c2.Tools()))["ops__env"], `{"name": "WK_MCP_TEST_SERVER"}`)
+	if err != nil || res.Display != "WK_MCP_TEST_SERVER=1" {
+		t.Errorf("the configured env: %+v, %v", res, err)
+	}
+
+	// 50 MB in one message: over the transport's 16 MiB line; the call
+	// fails saying so, and the next one is served.
+	patient := r
+	patient.Timeout = time.Minute
+	pc, err := mcp.Connect(context.Background(), patient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if _, err = runTool(t, toolsByName(must(pc.Tools()))["ops__big"], `{"n": 50000000}`); err == nil || !strings.Contains(err.Error(), "exceeded the configured maximum line length") {
+		t.Errorf("a 50 MB result: %v", err)
+	}
+	if res, err = runTool(t, toolsByName(must(pc.Tools()))["ops__echo"], `{"text": "after 50 MB"}`); err != nil || !strings.Contains(res.Display, "after 50 MB") {
+		t.Errorf("after 50 MB: %+v, %v", res, err)
+	}
+	// Flood the first client's session too, as a late answer would.
+	_, _ = runTool(t, byName["ops__big"], `{"n": 50000000}`)
 	if res, err = runTool(t, byName["ops__echo"], `{"text": "again"}`); err != nil || !strings.Contains(res.Display, "echo: again") {
 		t.Errorf("after the flood: %+v, %v", res, err)
 	}
@@ -200,6 +237,11 @@ func TestClientOverStdio(t *testing.T) {
 	}
 	if h := c.Health(); h != nil {
 		t.Errorf("Health after the restart: %v", h)
+	}
+	// Close is final: nothing starts the server again.
+	c.Close()
+	if _, err = runTool(t, byName["ops__echo"], `{"text": "closed"}`); err == nil || !strings.Contains(err.Error(), "mcp server ops: closed") || c.Health() == nil {
+		t.Errorf("a call after Close: %v, health %v", err, c.Health())
 	}
 }
 
@@ -236,6 +278,38 @@ func TestClientWriteToolsNeedApproval(t *testing.T) {
 	}
 	if b, err := os.ReadFile(path); err != nil || string(b) != "marked" {
 		t.Errorf("after the approval the side effect is missing: %q %v", b, err)
+	}
+	if !strings.HasPrefix(applied.Text, `<untrusted-data source="mcp server ops">`) {
+		t.Errorf("the applied call's output is not marked: %q", applied.Text)
+	}
+	// An approver reads every argument that will run: longer ones are
+	// refused, not cut.
+	res, err = runTool(t, mark, `{"path": "`+strings.Repeat("a", 5000)+`"}`)
+	if err != nil || res.Proposal != nil || !strings.Contains(res.Error, "an approver can read in full") {
+		t.Errorf("arguments too long to show: %+v, %v", res, err)
+	}
+}
+
+// An approved change whose server dies under it is not made again on a
+// new session: the approval was for one call.
+func TestClientWritesAreNotRetried(t *testing.T) {
+	r := stdioRemote(t)
+	r.AllowTools = []string{"exit"}
+	c, err := mcp.Connect(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	exit := toolsByName(must(c.Tools()))["ops__exit"]
+	p, err := runTool(t, exit, `{}`)
+	if err != nil || p.Proposal == nil {
+		t.Fatalf("proposal: %+v, %v", p, err)
+	}
+	if _, err := exit.(tools.Applier).Apply(context.Background(), *p.Proposal); err == nil || !strings.Contains(err.Error(), "closed the connection") {
+		t.Errorf("apply on a dying server: %v", err)
+	}
+	if c.Health() == nil {
+		t.Error("the server was started again for the approved call")
 	}
 }
 
@@ -279,6 +353,13 @@ func TestClientOverHTTP(t *testing.T) {
 	}
 	if _, err := runTool(t, byName["ops__hang"], `{}`); err == nil || !strings.Contains(err.Error(), "did not answer hang within 2s") {
 		t.Errorf("a hanging tool over HTTP: %v", err)
+	}
+
+	// A ${NAME} that is not set is an error, not an empty token.
+	r2 := r
+	r2.Headers = map[string]string{"Authorization": "Bearer ${WK_NOT_SET_ANYWHERE}"}
+	if _, err := mcp.Connect(context.Background(), r2); err == nil || !strings.Contains(err.Error(), "WK_NOT_SET_ANYWHERE is not set") {
+		t.Errorf("an unset variable: %v", err)
 	}
 
 	// Without the header the server cannot be used, and says so.
@@ -379,5 +460,27 @@ func TestClientAgainstTheReferenceServer(t *testing.T) {
 				t.Errorf("after the slow call: %+v, %v", res, err)
 			}
 		})
+	}
+}
+
+// The server's credentials never follow a redirect to another host.
+func TestClientDoesNotSendHeadersElsewhere(t *testing.T) {
+	var leaked atomic.Value
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked.Store(r.Header.Get("Authorization"))
+		http.Error(w, "no", http.StatusNotFound)
+	}))
+	defer other.Close()
+	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/mcp", http.StatusTemporaryRedirect)
+	}))
+	defer first.Close()
+	_, err := mcp.Connect(context.Background(), mcp.Remote{Name: "ops", URL: first.URL + "/mcp",
+		Headers: map[string]string{"Authorization": "Bearer SECRET"}, Timeout: 5 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "another host") {
+		t.Errorf("a redirect to another host: %v", err)
+	}
+	if v, _ := leaked.Load().(string); v != "" {
+		t.Errorf("the other host received %q", v)
 	}
 }

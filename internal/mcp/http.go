@@ -29,7 +29,11 @@ type HTTPOptions struct {
 	// SessionTimeout closes sessions idle this long (default 30m), so
 	// clients that vanish do not hold memory.
 	SessionTimeout time.Duration
-	Logger         *slog.Logger
+	// WriteWait is how long one write to a client may take (default
+	// 30s): a client that stops reading has its request ended then,
+	// instead of holding a goroutine and its buffers.
+	WriteWait time.Duration
+	Logger    *slog.Logger
 }
 
 // Path is where the endpoint is served.
@@ -52,6 +56,9 @@ func HTTPHandler(srv *sdk.Server, o HTTPOptions) (http.Handler, error) {
 	}
 	if o.SessionTimeout <= 0 {
 		o.SessionTimeout = 30 * time.Minute
+	}
+	if o.WriteWait <= 0 {
+		o.WriteWait = 30 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -81,31 +88,27 @@ func HTTPHandler(srv *sdk.Server, o HTTPOptions) (http.Handler, error) {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, o.MaxBodyBytes)
-		h.ServeHTTP(slowClientGuard{ResponseWriter: w, rc: http.NewResponseController(w)}, r)
+		h.ServeHTTP(slowClientGuard{ResponseWriter: w, rc: http.NewResponseController(w), wait: o.WriteWait}, r)
 	}))
 	return mux, nil
 }
-
-// writeWait is how long one write to a client may take: a client that
-// stops reading has its request ended then, instead of holding a
-// goroutine and its buffers for as long as it likes.
-const writeWait = 30 * time.Second
 
 // slowClientGuard sets a write deadline before every write, so idle
 // streams live on and stalled readers do not.
 type slowClientGuard struct {
 	http.ResponseWriter
-	rc *http.ResponseController
+	rc   *http.ResponseController
+	wait time.Duration
 }
 
 func (g slowClientGuard) Write(p []byte) (int, error) {
-	_ = g.rc.SetWriteDeadline(time.Now().Add(writeWait))
+	_ = g.rc.SetWriteDeadline(time.Now().Add(g.wait))
 	return g.ResponseWriter.Write(p)
 }
 
 // Flush keeps server-sent events flowing through the guard.
 func (g slowClientGuard) Flush() {
-	_ = g.rc.SetWriteDeadline(time.Now().Add(writeWait))
+	_ = g.rc.SetWriteDeadline(time.Now().Add(g.wait))
 	_ = g.rc.Flush()
 }
 

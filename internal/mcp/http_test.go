@@ -10,10 +10,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
-
-	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/watchkeeper/watchkeeper/internal/mcp"
 	"github.com/watchkeeper/watchkeeper/tools"
@@ -142,37 +141,71 @@ func TestHTTPRateLimitPerClient(t *testing.T) {
 	}
 }
 
-// A client that sends and never reads holds nothing that stops others.
+// bigTool answers with 32 MB: enough to fill a connection's buffers.
+type bigTool struct{ ran *atomic.Int32 }
+
+func (bigTool) Spec() tools.Spec {
+	return tools.Spec{Name: "big", Description: "A big answer.", Parameters: tools.Object(map[string]*tools.Schema{})}
+}
+
+func (b bigTool) Run(context.Context, json.RawMessage) (tools.Result, error) {
+	b.ran.Add(1)
+	return tools.Result{Text: strings.Repeat("x", 32<<20)}, nil
+}
+
+// A client that asks for a large answer and never reads it has its
+// request ended after the write wait, instead of holding the handler (and
+// 32 MB) for as long as it likes; other clients are served meanwhile.
 func TestHTTPClientThatNeverReads(t *testing.T) {
-	ts := httpServer(t, mcp.HTTPOptions{Token: "tok", PerSecond: 1000, Burst: 1000})
+	ran := &atomic.Int32{}
+	reg, err := tools.NewRegistry(echoTool{}, bigTool{ran})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := mcp.NewServer(mcp.ServerConfig{Tools: reg, Invoker: tools.Invoker{Tools: reg}, OutputTokens: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := mcp.HTTPHandler(srv, mcp.HTTPOptions{Token: "tok", PerSecond: 1000, Burst: 1000, WriteWait: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var active atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		active.Add(1)
+		defer active.Add(-1)
+		h.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	url := ts.URL + mcp.Path
+	init := post(t, url, "tok", "", initialize)
+	session := init.header.Get("Mcp-Session-Id")
+	post(t, url, "tok", session, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+
 	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	for range 50 {
-		fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer tok\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: %d\r\n\r\n%s",
-			mcp.Path, len(initialize), initialize)
+	call := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"big","arguments":{}}}`
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer tok\r\nMcp-Session-Id: %s\r\nMCP-Protocol-Version: 2025-06-18\r\n"+
+		"Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: %d\r\n\r\n%s",
+		mcp.Path, strings.TrimPrefix(ts.URL, "http://"), session, len(call), call)
+	deadline := time.Now().Add(10 * time.Second)
+	for ran.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the big call never ran")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	hc := &http.Client{Transport: bearer{"tok"}}
-	cs, err := sdk.NewClient(&sdk.Implementation{Name: "other", Version: "1"}, nil).Connect(ctx,
-		&sdk.StreamableClientTransport{Endpoint: ts.URL + mcp.Path, HTTPClient: hc}, nil)
-	if err != nil {
-		t.Fatal(err)
+	if ok := post(t, url, "tok", session, `{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"echo","arguments":{"word":"served"}}}`); !strings.Contains(ok.body, "echo: served") {
+		t.Errorf("another request while one never reads: %d %q", ok.status, ok.body)
 	}
-	defer cs.Close()
-	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "echo", Arguments: map[string]any{"word": "served"}})
-	if err != nil || !strings.Contains(res.Content[0].(*sdk.TextContent).Text, "echo: served") {
-		t.Errorf("another client while one never reads: %v %v", res, err)
+	deadline = time.Now().Add(20 * time.Second)
+	for active.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the request of a client that never reads is still held after 20 s (write wait 1 s)")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-type bearer struct{ token string }
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return http.DefaultTransport.RoundTrip(r)
 }

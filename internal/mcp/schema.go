@@ -2,6 +2,7 @@ package mcp
 
 import (
 	"encoding/json"
+	"strings"
 
 	"github.com/watchkeeper/watchkeeper/tools"
 )
@@ -46,16 +47,19 @@ func schemaOf(m map[string]any, depth int) *tools.Schema {
 	switch t := m["type"].(type) {
 	case string:
 		s.Type = t
-	case []any: // ["string", "null"]: the first that is not null
+	case []any: // ["string", "null"]: no one type; said in words
+		var names []string
 		for _, x := range t {
-			if str, ok := x.(string); ok && str != "null" {
-				s.Type = str
-				break
+			if str, ok := x.(string); ok {
+				names = append(names, str)
 			}
+		}
+		if len(names) > 0 {
+			s.Description = "(" + strings.Join(names, " or ") + ") "
 		}
 	}
 	if d, ok := m["description"].(string); ok {
-		s.Description = truncateBytes(d, 1000)
+		s.Description += truncateBytes(d, 1000)
 	}
 	if props, ok := m["properties"].(map[string]any); ok {
 		s.Properties = map[string]*tools.Schema{}

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -67,8 +68,10 @@ type ServerConfig struct {
 	Invoker tools.Invoker
 	// Policy limits every call (tools offered, namespaces, clusters),
 	// as a Slack channel's scope does; nil allows what the configuration
-	// reaches.
-	Policy tools.Policy
+	// reaches. Namespaces are the policy's, for the resources: incidents
+	// of other namespaces are not shown (nil: all).
+	Policy     tools.Policy
+	Namespaces []string
 	// Approvals stores write tools' proposals; without it write tools
 	// are not offered.
 	Approvals Proposer
@@ -155,7 +158,8 @@ func NewServer(cfg ServerConfig) (*sdk.Server, error) {
 			Annotations: &sdk.ToolAnnotations{ReadOnlyHint: !spec.Mutating, OpenWorldHint: new(false), DestructiveHint: new(spec.Mutating)}},
 			s.callTool(spec))
 	}
-	if cfg.Runbooks != nil {
+	// Runbooks are what runbook_read reads: not offered where it is not.
+	if cfg.Runbooks != nil && (cfg.Policy == nil || cfg.Policy.AllowsTool("runbook_read")) {
 		for _, rb := range cfg.Runbooks.All() {
 			srv.AddResource(&sdk.Resource{URI: runbookURI(rb.Path), Name: rb.Path, Title: rb.Title, MIMEType: "text/markdown",
 				Description: "Runbook: " + rb.Title}, s.readRunbook)
@@ -183,7 +187,7 @@ func NewServer(cfg ServerConfig) (*sdk.Server, error) {
 type server struct{ cfg ServerConfig }
 
 // caller names who asked, for the audit log and proposals: the client's
-// own name, and over HTTP the session.
+// own name (the session is the proposal's conversation).
 func caller(req interface {
 	GetSession() sdk.Session
 }) string {
@@ -277,7 +281,8 @@ func (s *server) audit(ctx context.Context, who, tool, outcome, reason string) {
 	if reason == "" {
 		d = nil
 	}
-	if _, err := s.cfg.Audit.AppendAudit(ctx, store.AuditEntry{Time: time.Now(), Actor: who, Action: "mcp_call", Target: tool, Outcome: outcome, Details: string(d)}); err != nil {
+	// The entry is written even when the client gave up on the call.
+	if _, err := s.cfg.Audit.AppendAudit(context.WithoutCancel(ctx), store.AuditEntry{Time: time.Now(), Actor: who, Action: "mcp_call", Target: tool, Outcome: outcome, Details: string(d)}); err != nil {
 		s.cfg.Logger.Error("audit log write failed", "action", "mcp_call", "tool", tool, "err", err)
 	}
 }
@@ -316,6 +321,7 @@ func (s *server) readIncidents(ctx context.Context, req *sdk.ReadResourceRequest
 	if err != nil {
 		return nil, fmt.Errorf("list the open incidents: %w", err)
 	}
+	open = slices.DeleteFunc(open, func(in incident.Incident) bool { return !s.inScope(in) })
 	var b strings.Builder
 	if len(open) == 0 {
 		b.WriteString("No incident is open.\n")
@@ -340,6 +346,9 @@ func (s *server) readIncident(ctx context.Context, req *sdk.ReadResourceRequest)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read incident %s: %w", id, err)
+	}
+	if !s.inScope(in) {
+		return nil, sdk.ResourceNotFoundError(uri)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n\n%s · %s · started %s UTC\n\n## Alerts\n", in.Title, in.Status, orNone(in.Severity), in.StartedAt.UTC().Format(time.RFC3339))
@@ -366,6 +375,23 @@ func (s *server) readIncident(ctx context.Context, req *sdk.ReadResourceRequest)
 	// are written by whoever controls the alerting rules and the metrics.
 	return &sdk.ReadResourceResult{Contents: []*sdk.ResourceContents{{URI: uri, MIMEType: "text/markdown",
 		Text: s.cfg.Redact(tools.Untrusted("incident "+in.ID, b.String()))}}}, nil
+}
+
+// inScope: the incident's alerts are all in the scope's namespaces; one
+// without a namespace is shown only when there is no scope.
+func (s *server) inScope(in incident.Incident) bool {
+	if len(s.cfg.Namespaces) == 0 {
+		return true
+	}
+	if len(in.Data.Alerts) == 0 {
+		return slices.Contains(s.cfg.Namespaces, in.Data.CommonLabels["namespace"])
+	}
+	for _, a := range in.Data.Alerts {
+		if !slices.Contains(s.cfg.Namespaces, a.Labels["namespace"]) {
+			return false
+		}
+	}
+	return true
 }
 
 func orNone(s string) string {

@@ -395,3 +395,71 @@ func TestServerScope(t *testing.T) {
 		t.Error("a tool outside the scope was called")
 	}
 }
+
+// fakeIncidents holds incidents in memory.
+type fakeIncidents []incident.Incident
+
+func (f fakeIncidents) List(context.Context, incident.Status, int) ([]incident.Incident, error) {
+	return f, nil
+}
+func (f fakeIncidents) Get(_ context.Context, id string) (incident.Incident, error) {
+	for _, in := range f {
+		if in.ID == id {
+			return in, nil
+		}
+	}
+	return incident.Incident{}, store.ErrNotFound
+}
+
+// The scope limits the resources too: no runbooks without runbook_read,
+// no incidents of other namespaces.
+func TestServerScopeLimitsResources(t *testing.T) {
+	ctx := context.Background()
+	reg, err := tools.NewRegistry(podsTool{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	books, err := runbook.New(fstest.MapFS{"a.md": {Data: []byte("---\ntitle: A\n---\n# A\n")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alertIn := func(ns string) map[string]*incident.AlertState {
+		return map[string]*incident.AlertState{"f": {Status: "firing", Labels: map[string]string{"alertname": "X", "namespace": ns}}}
+	}
+	incs := fakeIncidents{
+		{ID: "inc_shop", Title: "shop is down", Status: incident.Open, Data: incident.Data{Alerts: alertIn("shop")}},
+		{ID: "inc_sys", Title: "kube-system is down", Status: incident.Open, Data: incident.Data{Alerts: alertIn("kube-system")}},
+	}
+	srv, err := mcp.NewServer(mcp.ServerConfig{Tools: reg, Invoker: tools.Invoker{Tools: reg}, Runbooks: books, Incidents: incs,
+		Policy: agent.Scope{Tools: []string{"pods"}, Namespaces: []string{"shop"}}, Namespaces: []string{"shop"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, st := sdk.NewInMemoryTransports()
+	ss, err := srv.Connect(ctx, st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ss.Close()
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "ide", Version: "1"}, nil).Connect(ctx, ct, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	list, err := cs.ListResources(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range list.Resources {
+		if strings.HasPrefix(r.URI, "watchkeeper://runbooks/") {
+			t.Errorf("a runbook offered outside the scope's tools: %s", r.URI)
+		}
+	}
+	open, err := cs.ReadResource(ctx, &sdk.ReadResourceParams{URI: "watchkeeper://incidents"})
+	if err != nil || !strings.Contains(open.Contents[0].Text, "inc_shop") || strings.Contains(open.Contents[0].Text, "inc_sys") {
+		t.Errorf("open incidents in scope: %v %v", open, err)
+	}
+	if _, err := cs.ReadResource(ctx, &sdk.ReadResourceParams{URI: "watchkeeper://incidents/inc_sys"}); err == nil {
+		t.Error("an incident of another namespace was read")
+	}
+}

@@ -12,9 +12,9 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// PerClient keeps a token bucket per client. It forgets clients idle for a
-// while, and holds at most maxClients (then the idlest go). The zero value
-// is not usable; use New.
+// PerClient keeps a token bucket per client. Past maxClients it forgets
+// the clients whose bucket is full again, then those idle for a minute.
+// The zero value is not usable; use New.
 type PerClient struct {
 	perSecond rate.Limit
 	burst     int
