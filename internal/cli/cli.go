@@ -271,23 +271,11 @@ name from "watchkeeper sandbox list") and points every tool at it, as the demo d
 			}
 			logger := newLogger(stdio.Err, level, "text")
 			ctx := cmd.Context()
-			appCfg, opts := l.Config, app.Options{Logger: logger}
-			if world != "" {
-				sbc := l.Sandbox
-				sbc.Listen = "127.0.0.1:0" // beside a running demo
-				sb, err := app.StartSandbox(ctx, sbc, app.SandboxOptions{Scenario: world}, logger)
-				if err != nil {
-					return err
-				}
-				defer sb.Close()
-				appCfg = app.DemoConfig(l.Config, sb)
-				opts.Clock, opts.Kubernetes = sb.Sandbox.Now, sb.Sandbox.Kubernetes()
-			}
-			a, err := app.New(ctx, appCfg, opts)
+			a, closeApp, err := newAppOn(ctx, l, world, logger)
 			if err != nil {
 				return err
 			}
-			defer a.Close()
+			defer closeApp()
 			cfg := chatConfig(a, l, stdio, logger)
 			cfg.ConversationID = conv
 			if once {
@@ -319,6 +307,37 @@ name from "watchkeeper sandbox list") and points every tool at it, as the demo d
 	cmd.Flags().StringVar(&conv, "conversation", "", "continue a stored conversation by ID")
 	cmd.Flags().StringVar(&world, "sandbox", "", "chat about a sandbox world started in-process: a scenario name (watchkeeper sandbox list)")
 	return cmd
+}
+
+// newAppOn builds the app on the configuration, or, with world (a
+// scenario name), on a sandbox world started in-process beside any running
+// demo. close releases both.
+func newAppOn(ctx context.Context, l config.Loaded, world string, logger *slog.Logger) (*app.App, func(), error) {
+	cfg, opts := l.Config, app.Options{Logger: logger}
+	var sb *app.SandboxServer
+	if world != "" {
+		sbc := l.Sandbox
+		sbc.Listen = "127.0.0.1:0"
+		var err error
+		if sb, err = app.StartSandbox(ctx, sbc, app.SandboxOptions{Scenario: world}, logger); err != nil {
+			return nil, nil, err
+		}
+		cfg = app.DemoConfig(l.Config, sb)
+		opts.Clock, opts.Kubernetes = sb.Sandbox.Now, sb.Sandbox.Kubernetes()
+	}
+	a, err := app.New(ctx, cfg, opts)
+	if err != nil {
+		if sb != nil {
+			sb.Close()
+		}
+		return nil, nil, err
+	}
+	return a, func() {
+		a.Close()
+		if sb != nil {
+			sb.Close()
+		}
+	}, nil
 }
 
 // chatConfig wires a terminal chat to the app.

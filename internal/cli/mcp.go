@@ -76,23 +76,11 @@ any MCP client can try Watchkeeper in one line:
 			logger := newLogger(stdio.Err, level, "text")
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
-			cfg, opts := l.Config, app.Options{Logger: logger}
-			if world != "" {
-				sbc := l.Sandbox
-				sbc.Listen = "127.0.0.1:0" // beside a running demo
-				sb, err := app.StartSandbox(ctx, sbc, app.SandboxOptions{Scenario: world}, logger)
-				if err != nil {
-					return err
-				}
-				defer sb.Close()
-				cfg = app.DemoConfig(l.Config, sb)
-				opts.Clock, opts.Kubernetes = sb.Sandbox.Now, sb.Sandbox.Kubernetes()
-			}
-			a, err := app.New(ctx, cfg, opts)
+			a, closeApp, err := newAppOn(ctx, l, world, logger)
 			if err != nil {
 				return err
 			}
-			defer a.Close()
+			defer closeApp()
 			srv, err := a.MCPServer()
 			if err != nil {
 				return err

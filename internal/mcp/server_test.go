@@ -106,19 +106,26 @@ func newFixture(t *testing.T) fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ct, stt := sdk.NewInMemoryTransports()
-	ss, err := srv.Connect(ctx, stt, nil)
+	return fixture{client: connectClient(t, srv, "claude-desktop"), store: st, applied: applied, ledger: ledger}
+}
+
+// connectClient connects an MCP client called name to srv in memory, for
+// the test's duration.
+func connectClient(t *testing.T, srv *sdk.Server, name string) *sdk.ClientSession {
+	t.Helper()
+	ctx := context.Background()
+	ct, st := sdk.NewInMemoryTransports()
+	ss, err := srv.Connect(ctx, st, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ss.Close() })
-	cl := sdk.NewClient(&sdk.Implementation{Name: "claude-desktop", Version: "1"}, nil)
-	cs, err := cl.Connect(ctx, ct, nil)
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: name, Version: "1"}, nil).Connect(ctx, ct, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cs.Close() })
-	return fixture{client: cs, store: st, applied: applied, ledger: ledger}
+	return cs
 }
 
 func text(t *testing.T, r *sdk.CallToolResult) string {
@@ -362,17 +369,7 @@ func TestServerScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ct, st := sdk.NewInMemoryTransports()
-	ss, err := srv.Connect(ctx, st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ss.Close()
-	cs, err := sdk.NewClient(&sdk.Implementation{Name: "ide", Version: "1"}, nil).Connect(ctx, ct, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
+	cs := connectClient(t, srv, "ide")
 	list, err := cs.ListTools(ctx, nil)
 	if err != nil || len(list.Tools) != 1 || list.Tools[0].Name != "pods" {
 		t.Fatalf("tools offered: %v %v", list, err)
@@ -435,17 +432,7 @@ func TestServerScopeLimitsResources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ct, st := sdk.NewInMemoryTransports()
-	ss, err := srv.Connect(ctx, st, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ss.Close()
-	cs, err := sdk.NewClient(&sdk.Implementation{Name: "ide", Version: "1"}, nil).Connect(ctx, ct, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
+	cs := connectClient(t, srv, "ide")
 	list, err := cs.ListResources(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
