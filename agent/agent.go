@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -50,6 +51,9 @@ type Agent struct {
 	opts  Options
 	// invoker runs the tool calls, as every other surface runs them.
 	invoker tools.Invoker
+	// textOnly is set when the endpoint refused tools for this agent's
+	// model: later runs speak ReAct from their first step.
+	textOnly atomic.Bool
 }
 
 // New returns an agent that answers with model using the tools in reg.
@@ -183,13 +187,60 @@ type run struct {
 	events   []Event   // the transcript's event log
 	mu       sync.Mutex
 	seen     map[string]int // call key -> step it was first made
+	// repeats counts calls refused as repeats: a model going round in
+	// a cycle (A, B, A, B…) is made to answer after maxRepeats.
+	repeats atomic.Int32
+	// compacted: the history was cut once to fit the context window;
+	// retriedCut: a step was asked again after a reply was cut off.
+	compacted, retriedCut bool
 }
+
+func (r *run) hasTool(name string) bool {
+	_, ok := r.a.tools.Get(name)
+	return ok
+}
+
+// compact drops what a run can do without when its request is too long
+// for the model: the conversation's earlier history and the output of
+// every tool call but the latest step's. It reports whether anything was
+// dropped.
+func (r *run) compact() bool {
+	const gone = "[this tool output was removed to fit the model's context window; call the tool again if you need it]"
+	changed := false
+	if r.firstNew > 1 {
+		r.msgs = append(r.msgs[:1], r.msgs[r.firstNew:]...)
+		r.firstNew, changed = 1, true
+	}
+	// The latest step's results are the messages after the last
+	// assistant message; everything before them may go.
+	lastAssistant := -1
+	for i := len(r.msgs) - 1; i >= 0; i-- {
+		if r.msgs[i].Role == RoleAssistant {
+			lastAssistant = i
+			break
+		}
+	}
+	for i := r.firstNew; i < lastAssistant; i++ {
+		m := &r.msgs[i]
+		switch {
+		case m.Role == RoleTool && m.Content != gone:
+			m.Content, changed = gone, true
+		case r.mode == ModeReAct && m.Role == RoleUser && strings.HasPrefix(m.Content, "Observation: ") && m.Content != "Observation: "+gone:
+			m.Content, changed = "Observation: "+gone, true
+		}
+	}
+	return changed
+}
+
+// maxRepeats is how many repeated calls a run refuses before the model
+// must answer from what it has.
+const maxRepeats = 2
 
 func (a *Agent) newRun(task Task, obs Observer) *run {
 	mode := a.opts.Config.Mode
 	if mode == ModeAuto {
 		mode = ModeNative
-		if tc, ok := a.model.(ToolCallingModel); ok && !tc.NativeToolCalling() {
+		if tc, ok := a.model.(ToolCallingModel); (ok && !tc.NativeToolCalling()) || a.textOnly.Load() {
 			mode = ModeReAct
 		}
 	}
@@ -256,7 +307,7 @@ func (r *run) loop(ctx context.Context) error {
 		// one more (carrying this call's tool output) would likely cross the
 		// token budget: then the model must answer while it still can.
 		est := EstimateTokens(r.msgs)
-		last := step >= cfg.MaxSteps || used+2*est+cfg.ToolOutputTokens >= cfg.MaxRunTokens
+		last := step >= cfg.MaxSteps || used+2*est+cfg.ToolOutputTokens >= cfg.MaxRunTokens || r.repeats.Load() >= maxRepeats
 
 		req := Request{Messages: r.msgs, MaxTokens: cfg.MaxOutputTokens, Temperature: cfg.Temperature}
 		if !last && r.mode == ModeNative {
@@ -272,17 +323,56 @@ func (r *run) loop(ctx context.Context) error {
 		}
 
 		resp, err := r.generate(ctx, step, req)
+		if err != nil && errors.Is(err, ErrIncompleteReply) && !r.retriedCut {
+			// A dropped connection mid-reply: the step once more.
+			r.retriedCut = true
+			r.a.opts.Logger.Warn("the model's reply was cut off; asking again", "model", cfg.ModelName, "step", step)
+			step--
+			continue
+		}
+		if err != nil && errors.Is(err, ErrContextLength) && !r.compacted {
+			// Too long for the model: older tool output and history go,
+			// once, and the same step is asked again.
+			r.compacted = true
+			if r.compact() {
+				r.a.opts.Logger.Warn("the request did not fit the model's context; older tool output was dropped and the step asked again",
+					"model", cfg.ModelName, "step", step)
+				step--
+				continue
+			}
+		}
+		if err != nil && errors.Is(err, ErrToolsUnsupported) && r.mode == ModeNative && cfg.Mode == ModeAuto {
+			// The endpoint takes no tools for this model: the same step
+			// again in the text protocol, and every later run too.
+			r.a.textOnly.Store(true)
+			r.mode, r.res.Summary.Mode = ModeReAct, ModeReAct
+			if r.msgs[0].Content, err = r.systemPrompt(specs); err != nil {
+				return err
+			}
+			r.a.opts.Logger.Warn("the model's endpoint refused tools; using the text (ReAct) protocol with it from now on",
+				"model", cfg.ModelName)
+			step--
+			continue
+		}
 		if err != nil {
 			return err
 		}
 		reply := resp.Message
 		reply.Role = RoleAssistant
+		reply.Content = stripReasoning(reply.Content)
 
 		var calls []ToolCall
 		if r.mode == ModeReAct {
 			reply, calls = r.parseReAct(reply, step)
 		} else {
 			calls = reply.ToolCalls
+			if len(calls) == 0 && !last {
+				// Some local models write their calls as text; taken as
+				// calls only when they name tools the model was given.
+				if tc := textToolCalls(reply.Content, step, func(n string) bool { return r.task.Scope.AllowsTool(n) && r.hasTool(n) }); len(tc) > 0 {
+					calls, reply.ToolCalls, reply.Content = tc, tc, ""
+				}
+			}
 		}
 
 		if len(calls) == 0 || last {

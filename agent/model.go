@@ -7,6 +7,7 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/watchkeeper/watchkeeper/tools"
 )
@@ -21,6 +22,22 @@ import (
 type Model interface {
 	Generate(ctx context.Context, req Request) (Response, error)
 }
+
+// ErrToolsUnsupported is wrapped by a provider's error when the endpoint
+// refused a request because the model takes no tools (Ollama's "does not
+// support tools", vLLM without --enable-auto-tool-choice). The agent then
+// speaks the text ReAct protocol with that model.
+var ErrToolsUnsupported = errors.New("the model does not support tool calling")
+
+// ErrContextLength is wrapped by a provider's error when the request did
+// not fit the model's context window. The agent compacts the run's
+// history once and asks again.
+var ErrContextLength = errors.New("the request does not fit the model's context window")
+
+// ErrIncompleteReply is wrapped by a provider's error when a reply ended
+// before it was complete (a stream cut mid-message). The agent asks for
+// the step again, once per run.
+var ErrIncompleteReply = errors.New("the reply ended before it was complete")
 
 // ToolCallingModel is implemented by models that can say whether they
 // support native tool calling. The agent uses the text ReAct protocol for a

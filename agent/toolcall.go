@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -111,14 +112,21 @@ func (r *run) execute(ctx context.Context, c ToolCall, repeatOf int) (o toolOutc
 		// agent's words, with what it may use instead.
 		r.a.invoker.Invoke(ctx, tools.Invocation{Tool: c.Name, Policy: r.task.Scope, Source: "agent"})
 		if !known {
+			// A model that invents a name usually meant a near one:
+			// those first, then everything it may use.
+			hint := ""
+			if near := closestTools(c.Name, r.a.tools.Names()); len(near) > 0 {
+				hint = " Did you mean " + strings.Join(near, " or ") + "?"
+			}
 			return toolOutcome{outcome: OutcomeRefused, text: fmt.Sprintf(
-				"Error: there is no tool called %q. Available tools: %s.", c.Name, listOrNone(r.a.tools.Names()))}
+				"Error: there is no tool called %q.%s Available tools: %s.", c.Name, hint, listOrNone(r.a.tools.Names()))}
 		}
 		return toolOutcome{outcome: OutcomeRefused, text: fmt.Sprintf(
 			"Refused: the tool %q is not allowed in this conversation. Use one of the tools you were given.", c.Name)}
 	}
 	if repeatOf > 0 {
 		r.observe(c.Name, OutcomeRefused)
+		r.repeats.Add(1)
 		return toolOutcome{outcome: OutcomeRefused, text: fmt.Sprintf(
 			"Refused: you already called %s with exactly these arguments at step %d, and its result is above. "+
 				"Use that result, call it with different arguments, or give your answer.", c.Name, repeatOf)}
@@ -295,4 +303,27 @@ func (r *run) evidence() string {
 		lines = append(lines[:10], fmt.Sprintf("- … %d more", len(lines)-10))
 	}
 	return strings.Join(lines, "\n")
+}
+
+// closestTools are the tools a made-up name most likely meant: near in
+// spelling (tools.Suggest), or sharing a word with it ("lookup_service"
+// for "lookup", "get_pods" for "kube_get"), three at most.
+func closestTools(name string, names []string) []string {
+	out := tools.Suggest(name, names)
+	words := strings.FieldsFunc(strings.ToLower(name), func(r rune) bool { return r == '_' || r == '-' || r == '.' })
+	for _, n := range names {
+		if len(out) >= 3 {
+			break
+		}
+		if slices.Contains(out, n) {
+			continue
+		}
+		for _, w := range strings.Split(n, "_") {
+			if len(w) >= 3 && slices.Contains(words, w) {
+				out = append(out, n)
+				break
+			}
+		}
+	}
+	return out
 }

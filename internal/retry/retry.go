@@ -85,6 +85,13 @@ func (d *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !retry {
 			return resp, err
 		}
+		// A wait the caller's deadline would cut short is not waited:
+		// the answer it has (a 429 saying when to come back) says more
+		// than a deadline exceeded would.
+		if dl, ok := ctx.Deadline(); ok && time.Now().Add(wait).After(dl) {
+			logger.Warn("not retrying: the wait outlasts the deadline", "host", r.URL.Host, "wait", wait, "status", status(resp), "err", err)
+			return resp, err
+		}
 		if resp != nil {
 			// Drain so the connection can be reused.
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

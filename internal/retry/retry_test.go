@@ -1,6 +1,7 @@
 package retry
 
 import (
+	"context"
 	"net/http"
 	"testing"
 	"time"
@@ -69,3 +70,35 @@ func TestShouldRetry(t *testing.T) {
 		}
 	}
 }
+
+// A wait longer than the caller's deadline is not waited: the 429 comes
+// back at once, to be reported as what it is.
+func TestWaitBeyondTheDeadlineIsNotWaited(t *testing.T) {
+	calls := 0
+	slept := time.Duration(0)
+	tr := &Transport{MaxRetries: 3, MaxWait: 5 * time.Minute,
+		Next: roundTripFunc(func(*http.Request) (*http.Response, error) {
+			calls++
+			h := http.Header{}
+			h.Set("Retry-After", "120")
+			return &http.Response{StatusCode: http.StatusTooManyRequests, Header: h, Body: http.NoBody}, nil
+		}),
+		Sleep: func(_ context.Context, d time.Duration) error { slept += d; return nil }}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://127.0.0.1/", nil)
+	resp, err := tr.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusTooManyRequests || calls != 1 || slept != 0 {
+		t.Errorf("got %v %v after %d calls, slept %s; want the 429 at once", resp, err, calls, slept)
+	}
+	// Within the deadline it waits and tries again.
+	calls, slept = 0, 0
+	req, _ = http.NewRequest(http.MethodPost, "http://127.0.0.1/", nil)
+	if _, err := tr.RoundTrip(req); err != nil || calls != 4 || slept != 3*120*time.Second {
+		t.Errorf("without a deadline: %v after %d calls, slept %s", err, calls, slept)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -310,7 +311,7 @@ func (c *Client) stream(ctx context.Context, creq goopenai.ChatCompletionRequest
 		}
 	}
 	if !finish {
-		return agent.Response{}, errors.New("the model's stream ended before the reply was complete (no finish_reason); the connection may have dropped")
+		return agent.Response{}, fmt.Errorf("the model's stream ended before the reply was complete (no finish_reason); the connection may have dropped: %w", agent.ErrIncompleteReply)
 	}
 	resp.Message = agent.Message{Role: agent.RoleAssistant, Content: text.String()}
 	for _, tc := range calls {
@@ -350,6 +351,10 @@ func (c *Client) explain(ctx context.Context, err error) error {
 		return fmt.Errorf("the model provider at %s is rate limiting us (429: %s) after %d retries; wait and ask again, or raise the provider's limits: %w", where, msg, c.retries, err)
 	case code >= 500:
 		return fmt.Errorf("the model provider at %s failed (%d: %s) after %d retries; try again later: %w", where, code, msg, c.retries, err)
+	case code == http.StatusBadRequest && contextExceeded(apiErr, msg):
+		return fmt.Errorf("model %q at %s: the request is longer than its context window (400: %s): %w", c.cfg.Model, where, msg, agent.ErrContextLength)
+	case code == http.StatusBadRequest && toolsRefused(msg):
+		return fmt.Errorf("model %q at %s takes no tools (400: %s): %w", c.cfg.Model, where, msg, agent.ErrToolsUnsupported)
 	case code >= 400:
 		return fmt.Errorf("the model provider at %s rejected the request (%d: %s): %w", where, code, msg, err)
 	}
@@ -361,6 +366,30 @@ func (c *Client) explain(ctx context.Context, err error) error {
 		return fmt.Errorf("cannot reach the model at %s; check llm.base_url and that the server is running: %w", where, err)
 	}
 	return fmt.Errorf("model %s at %s: %w", c.cfg.Model, where, err)
+}
+
+// toolsRefusal matches how OpenAI-compatible servers refuse tools for a
+// model that has none: Ollama's "does not support tools", vLLM's "tool
+// choice requires --enable-auto-tool-choice", llama.cpp's and others'
+// "tools are not supported".
+var toolsRefusal = regexp.MustCompile(`(?i)(does not support tools|tools? (are |is )?not supported|not support(ed)? (function|tool)|` +
+	`enable-auto-tool-choice|tool[_ ]choice .*(not supported|requires)|function calling is not (supported|enabled))`)
+
+func toolsRefused(msg string) bool { return toolsRefusal.MatchString(msg) }
+
+// contextOverflow matches how servers say a prompt is too long: OpenAI's
+// code context_length_exceeded and "maximum context length", vLLM's and
+// llama.cpp's wordings.
+var contextOverflow = regexp.MustCompile(`(?i)(maximum context length|context[_ ]length[_ ]exceeded|context window|prompt is too long|` +
+	`exceeds the (available )?context|too many tokens)`)
+
+func contextExceeded(apiErr *goopenai.APIError, msg string) bool {
+	if apiErr != nil {
+		if code, ok := apiErr.Code.(string); ok && code == "context_length_exceeded" {
+			return true
+		}
+	}
+	return contextOverflow.MatchString(msg)
 }
 
 func (c *Client) endpoint() string {

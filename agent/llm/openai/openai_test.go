@@ -192,7 +192,7 @@ func TestRetries(t *testing.T) {
 		{
 			name:      "400 is not retried",
 			replies:   []fakeopenai.Reply{{Status: 400, ErrorMessage: "context_length_exceeded"}},
-			wantErr:   "rejected the request (400: context_length_exceeded)",
+			wantErr:   "the request is longer than its context window (400: context_length_exceeded)",
 			wantCalls: 1,
 		},
 	}
