@@ -428,7 +428,7 @@ func (c *Client) call(ctx context.Context, name string, args json.RawMessage, re
 var errSessionEnded = errors.New("the session ended")
 
 func (c *Client) callOnce(ctx context.Context, name string, args json.RawMessage) (string, bool, error) {
-	s, ended, err := c.liveEnded(ctx)
+	s, ended, err := c.live(ctx)
 	if err != nil {
 		return "", false, err
 	}
@@ -602,7 +602,7 @@ func (t resourcesTool) Run(ctx context.Context, raw json.RawMessage) (tools.Resu
 	if err := json.Unmarshal(raw, &a); err != nil {
 		return tools.Errorf("%v", err), nil
 	}
-	s, err := t.c.live(ctx)
+	s, _, err := t.c.live(ctx)
 	if err != nil {
 		return tools.Result{}, err
 	}
@@ -666,28 +666,18 @@ func sessionEnded(err error, ended <-chan struct{}) bool {
 	}
 }
 
-// liveEnded is live and the channel closed when that session ends.
-func (c *Client) liveEnded(ctx context.Context) (*sdk.ClientSession, <-chan struct{}, error) {
-	s, err := c.live(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return s, c.ended, nil
-}
-
-// live is the connected session, reconnecting when the server died.
-func (c *Client) live(ctx context.Context) (*sdk.ClientSession, error) {
+// live is the connected session, reconnecting when the server died, and
+// the channel closed when that session ends.
+func (c *Client) live(ctx context.Context) (*sdk.ClientSession, <-chan struct{}, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		return nil, fmt.Errorf("mcp server %s: closed", c.r.Name)
+		return nil, nil, fmt.Errorf("mcp server %s: closed", c.r.Name)
 	}
 	if c.session == nil || c.err != nil {
 		if err := c.connectLocked(ctx); err != nil {
-			return nil, fmt.Errorf("%w (Watchkeeper tries again on the next call)", err)
+			return nil, nil, fmt.Errorf("%w (Watchkeeper tries again on the next call)", err)
 		}
 	}
-	return c.session, nil
+	return c.session, c.ended, nil
 }

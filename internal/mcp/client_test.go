@@ -106,6 +106,17 @@ func stdioRemote(t *testing.T) mcp.Remote {
 		MaxResultBytes: 64 << 10}
 }
 
+// connect connects to r for the test's duration; it must succeed.
+func connect(t *testing.T, r mcp.Remote) *mcp.Client {
+	t.Helper()
+	c, err := mcp.Connect(context.Background(), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func toolsByName(ts []tools.Tool) map[string]tools.Tool {
 	out := map[string]tools.Tool{}
 	for _, t := range ts {
@@ -125,11 +136,7 @@ func runTool(t *testing.T, tl tools.Tool, args string) (tools.Result, error) {
 func TestClientOverStdio(t *testing.T) {
 	r := stdioRemote(t)
 	r.ReadOnly, r.DenyTools = true, []string{"mark"}
-	c, err := mcp.Connect(context.Background(), r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := connect(t, r)
 	ts, skipped := c.Tools()
 	byName := toolsByName(ts)
 	for _, want := range []string{"ops__echo", "ops__big", "ops__hang", "ops__fail", "ops__exit", "ops__query_loki"} {
@@ -189,11 +196,7 @@ func TestClientOverStdio(t *testing.T) {
 	// Watchkeeper's environment (the model's key, Slack's tokens) is not
 	// the server's: only what a program needs, and the configured env.
 	t.Setenv("WK_TEST_SECRET", "sk-leak")
-	c2, err := mcp.Connect(context.Background(), r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c2.Close()
+	c2 := connect(t, r)
 	res, err = runTool(t, toolsByName(must(c2.Tools()))["ops__env"], `{"name": "WK_TEST_SECRET"}`)
 	if err != nil || res.Display != "WK_TEST_SECRET=" {
 		t.Errorf("the server saw Watchkeeper's environment: %+v, %v", res, err)
@@ -207,11 +210,7 @@ func TestClientOverStdio(t *testing.T) {
 	// fails saying so, and the next one is served.
 	patient := r
 	patient.Timeout = time.Minute
-	pc, err := mcp.Connect(context.Background(), patient)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
+	pc := connect(t, patient)
 	if _, err = runTool(t, toolsByName(must(pc.Tools()))["ops__big"], `{"n": 50000000}`); err == nil || !strings.Contains(err.Error(), "exceeded the configured maximum line length") {
 		t.Errorf("a 50 MB result: %v", err)
 	}
@@ -250,11 +249,7 @@ func TestClientOverStdio(t *testing.T) {
 func TestClientWriteToolsNeedApproval(t *testing.T) {
 	r := stdioRemote(t)
 	r.AllowTools = []string{"mark", "echo"}
-	c, err := mcp.Connect(context.Background(), r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := connect(t, r)
 	ts, _ := c.Tools()
 	byName := toolsByName(ts)
 	if len(byName) != 2 {
@@ -295,11 +290,7 @@ func TestClientWriteToolsNeedApproval(t *testing.T) {
 func TestClientWritesAreNotRetried(t *testing.T) {
 	r := stdioRemote(t)
 	r.AllowTools = []string{"exit"}
-	c, err := mcp.Connect(context.Background(), r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := connect(t, r)
 	exit := toolsByName(must(c.Tools()))["ops__exit"]
 	p, err := runTool(t, exit, `{}`)
 	if err != nil || p.Proposal == nil {
@@ -328,11 +319,7 @@ func TestClientOverHTTP(t *testing.T) {
 	t.Setenv("OPS_TOKEN", "s3cret")
 	r := mcp.Remote{Name: "ops", URL: ts.URL, Headers: map[string]string{"Authorization": "Bearer ${OPS_TOKEN}"}, ReadOnly: true,
 		Timeout: 2 * time.Second, MaxResultBytes: 64 << 10}
-	c, err := mcp.Connect(context.Background(), r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := connect(t, r)
 	byName := toolsByName(must(c.Tools()))
 	res, err := runTool(t, byName["ops__echo"], `{"text": "over http"}`)
 	if err != nil || !strings.Contains(res.Display, "echo: over http") {
@@ -342,11 +329,7 @@ func TestClientOverHTTP(t *testing.T) {
 	// enough to write it even under the race detector.
 	patient := r
 	patient.Timeout = time.Minute
-	pc, err := mcp.Connect(context.Background(), patient)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
+	pc := connect(t, patient)
 	if _, err := runTool(t, toolsByName(must(pc.Tools()))["ops__big"], `{"n": 50000000}`); err == nil ||
 		!strings.Contains(err.Error(), "answered big with more than 16777216 bytes") {
 		t.Errorf("50 MB over HTTP: %v", err)
@@ -412,11 +395,7 @@ func TestClientAgainstTheReferenceServer(t *testing.T) {
 				r.URL = "http://" + addr + "/mcp"
 				waitHTTP(t, r.URL)
 			}
-			c, err := mcp.Connect(context.Background(), r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c := connect(t, r)
 			ts, _ := c.Tools()
 			byName := toolsByName(ts)
 			if len(byName) != 5 || byName["everything__echo"] == nil || byName["everything__get_sum"] == nil || byName["everything__resources"] == nil {

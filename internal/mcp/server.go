@@ -188,12 +188,10 @@ type server struct{ cfg ServerConfig }
 
 // caller names who asked, for the audit log and proposals: the client's
 // own name (the session is the proposal's conversation).
-func caller(req interface {
-	GetSession() sdk.Session
-}) string {
+func caller(req *sdk.CallToolRequest) string {
 	who := "mcp"
-	if ss, ok := req.GetSession().(*sdk.ServerSession); ok && ss != nil {
-		if p := ss.InitializeParams(); p != nil && p.ClientInfo != nil && p.ClientInfo.Name != "" {
+	if req.Session != nil {
+		if p := req.Session.InitializeParams(); p != nil && p.ClientInfo != nil && p.ClientInfo.Name != "" {
 			who += ":" + sanitize(p.ClientInfo.Name)
 		}
 	}
