@@ -1,15 +1,17 @@
-// Package langchain adapts github.com/tmc/langchaingo models — Anthropic,
-// Google Gemini, AWS Bedrock and native Ollama — to agent.Model.
+// Package langchain provides the agent.Model for Anthropic, AWS Bedrock and
+// native Ollama through github.com/tmc/langchaingo, and for Google Gemini
+// through a direct client of its REST API (see GeminiModel for why).
 //
 // langchaingo's providers differ in how they read a conversation, and the
 // adapter hides that: Anthropic reads only the first part of an assistant or
 // tool message, so each tool call and each result travels in its own message
-// (the Messages API merges consecutive turns of one role); Gemini wants the
-// results of one step together; native Ollama has no tool calling at all, so
-// the agent talks to it in text ReAct. When a request offers no tools but the
-// history holds tool calls (the last step of a run), the calls are written
-// out as text, because some providers refuse tool blocks without tool
-// definitions.
+// (the Messages API merges consecutive turns of one role); Bedrock wants the
+// results of one step together, and its Claude models refuse two user turns
+// in a row; native Ollama, and Bedrock's other model families, have no tool
+// calling in langchaingo at all, so the agent talks to them in text ReAct.
+// When a request offers no tools but the history holds tool calls (the last
+// step of a run), the calls are written out as text, because some providers
+// refuse tool blocks without tool definitions.
 package langchain
 
 import (
@@ -29,7 +31,9 @@ type Style int
 // Layouts of tool calls and results.
 const (
 	// Grouped puts all tool calls of a step in one assistant message and
-	// all results in one tool message (Gemini, Bedrock).
+	// all results in one tool message, which also takes a user message
+	// that follows it (Bedrock's Claude: turns must alternate, and
+	// langchaingo sends tool and user messages as separate user turns).
 	Grouped Style = iota
 	// OnePartPerMessage sends each part in a message of its own
 	// (Anthropic).
@@ -46,6 +50,9 @@ type Model struct {
 	name   string
 	style  Style
 	stream bool
+	// explain, when set, rewrites the provider's errors into ones that
+	// say what to change; streamed says whether the reply was streamed.
+	explain func(err error, streamed bool) error
 }
 
 // Wrap adapts m, which answers as model name, laying out tool calls in
@@ -83,7 +90,8 @@ func (m *Model) Generate(ctx context.Context, req agent.Request) (agent.Response
 		}
 		opts = append(opts, llms.WithTools(ts))
 	}
-	if m.stream && req.OnText != nil {
+	streamed := m.stream && req.OnText != nil
+	if streamed {
 		opts = append(opts, llms.WithStreamingFunc(func(_ context.Context, chunk []byte) error {
 			if len(chunk) > 0 {
 				req.OnText(string(chunk))
@@ -95,6 +103,9 @@ func (m *Model) Generate(ctx context.Context, req agent.Request) (agent.Response
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
 			return agent.Response{}, cause
+		}
+		if m.explain != nil {
+			err = m.explain(err, streamed)
 		}
 		return agent.Response{}, fmt.Errorf("%s: %w", m.name, err)
 	}
@@ -114,6 +125,10 @@ func (m *Model) convert(msgs []agent.Message, native bool) []llms.MessageContent
 		case agent.RoleSystem:
 			add(llms.ChatMessageTypeSystem, llms.TextPart(msg.Content))
 		case agent.RoleUser:
+			if n := len(out); m.style == Grouped && n > 0 && out[n-1].Role == llms.ChatMessageTypeTool {
+				out[n-1].Parts = append(out[n-1].Parts, llms.TextPart(msg.Content))
+				continue
+			}
 			add(llms.ChatMessageTypeHuman, llms.TextPart(msg.Content))
 		case agent.RoleAssistant:
 			if !native {

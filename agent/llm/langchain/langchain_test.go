@@ -3,6 +3,7 @@ package langchain
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -205,5 +206,27 @@ func TestNewValidates(t *testing.T) {
 	m, err := New(context.Background(), Config{Provider: Ollama, Model: "llama3.1", BaseURL: "http://127.0.0.1:11434"})
 	if err != nil || m.NativeToolCalling() {
 		t.Errorf("ollama: err=%v native=%v", err, m != nil && m.NativeToolCalling())
+	}
+}
+
+// Bedrock's Claude refuses two user turns in a row, and langchaingo sends
+// a tool message and a user message as two: a user message after the
+// results (the agent's nudge) joins their message.
+func TestGroupedUserAfterResults(t *testing.T) {
+	msgs := append(slices.Clone(history), agent.Message{Role: agent.RoleUser, Content: "answer now"})
+	for _, tt := range []struct {
+		style Style
+		want  string
+	}{
+		{Grouped, "system:text | human:text | ai:text,call:c1,call:c2 | tool:result:c1,result:c2,text"},
+		{OnePartPerMessage, "system:text | human:text | ai:text | ai:call:c1 | ai:call:c2 | tool:result:c1 | tool:result:c2 | human:text"},
+	} {
+		rec := &recorder{}
+		if _, err := Wrap(rec, "m", tt.style, false).Generate(context.Background(), agent.Request{Messages: msgs, Tools: oneTool}); err != nil {
+			t.Fatal(err)
+		}
+		if got := shape(rec.msgs); got != tt.want {
+			t.Errorf("style %d\n got %s\nwant %s", tt.style, got, tt.want)
+		}
 	}
 }

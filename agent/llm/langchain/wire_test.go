@@ -3,6 +3,7 @@ package langchain
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -50,6 +51,7 @@ type anthropicReq struct {
 		InputSchema json.RawMessage `json:"input_schema"`
 	} `json:"tools"`
 	StopSequences []string `json:"stop_sequences"`
+	Stream        bool     `json:"stream"`
 }
 
 func (f *fakeAnthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -94,8 +96,76 @@ func (f *fakeAnthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	reply := f.replies[0]
 	f.replies = f.replies[1:]
 	f.mu.Unlock()
+	if req.Stream {
+		serveAnthropicStream(w, reply)
+		return
+	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(reply)
+}
+
+// serveAnthropicStream sends reply as the Messages API streams one:
+// message_start with the input usage, each content block as
+// content_block_start, deltas (text_delta, or input_json_delta in pieces
+// for tool_use) and content_block_stop, then message_delta with the stop
+// reason and output usage, and message_stop. A reply's "_cut" ends the
+// stream after the first delta: "end" closes it cleanly, "abort" breaks
+// the connection.
+func serveAnthropicStream(w http.ResponseWriter, reply map[string]any) {
+	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	fl := w.(http.Flusher)
+	send := func(event string, data map[string]any) {
+		b, _ := json.Marshal(data)
+		fmt.Fprintf(w, "event: %s\ndata: %s\n\n", event, b)
+		fl.Flush()
+	}
+	usage, _ := reply["usage"].(map[string]any)
+	send("message_start", map[string]any{"type": "message_start", "message": map[string]any{
+		"id": reply["id"], "type": "message", "role": "assistant", "model": reply["model"], "content": []any{},
+		"stop_reason": nil, "stop_sequence": nil, "usage": map[string]any{"input_tokens": usage["input_tokens"], "output_tokens": 1}}})
+	send("ping", map[string]any{"type": "ping"})
+	cut, _ := reply["_cut"].(string)
+	blocks, _ := reply["content"].([]any)
+	for i, b := range blocks {
+		b := b.(map[string]any)
+		var deltas []map[string]any
+		switch b["type"] {
+		case "text":
+			send("content_block_start", map[string]any{"type": "content_block_start", "index": i, "content_block": map[string]any{"type": "text", "text": ""}})
+			for _, piece := range splitInTwo(b["text"].(string)) {
+				deltas = append(deltas, map[string]any{"type": "text_delta", "text": piece})
+			}
+		case "tool_use":
+			send("content_block_start", map[string]any{"type": "content_block_start", "index": i,
+				"content_block": map[string]any{"type": "tool_use", "id": b["id"], "name": b["name"], "input": map[string]any{}}})
+			input, _ := json.Marshal(b["input"])
+			deltas = append(deltas, map[string]any{"type": "input_json_delta", "partial_json": ""})
+			for _, piece := range splitInTwo(string(input)) {
+				deltas = append(deltas, map[string]any{"type": "input_json_delta", "partial_json": piece})
+			}
+		}
+		for _, d := range deltas {
+			send("content_block_delta", map[string]any{"type": "content_block_delta", "index": i, "delta": d})
+			switch cut {
+			case "abort":
+				panic(http.ErrAbortHandler)
+			case "end":
+				return
+			}
+		}
+		send("content_block_stop", map[string]any{"type": "content_block_stop", "index": i})
+	}
+	send("message_delta", map[string]any{"type": "message_delta", "delta": map[string]any{"stop_reason": reply["stop_reason"], "stop_sequence": nil},
+		"usage": map[string]any{"output_tokens": usage["output_tokens"]}})
+	send("message_stop", map[string]any{"type": "message_stop"})
+}
+
+func splitInTwo(s string) []string {
+	if len(s) < 2 {
+		return []string{s}
+	}
+	return []string{s[:len(s)/2], s[len(s)/2:]}
 }
 
 func checkAnthropic(req anthropicReq) string {
@@ -233,7 +303,11 @@ func TestAnthropicOverTheWire(t *testing.T) {
 	for _, msg := range second.Messages {
 		for _, b := range msg.Content {
 			if b.Type == "tool_result" {
-				results = append(results, b.ToolUseID+"="+strings.Trim(string(b.Content), `"`))
+				var out string
+				_ = json.Unmarshal(b.Content, &out)
+				// The agent numbers evidence ("[1] replicas\n…"); the
+				// tool's own output ends the result.
+				results = append(results, b.ToolUseID+"="+out[strings.LastIndex(out, "\n")+1:])
 			}
 		}
 	}
@@ -327,7 +401,7 @@ func TestOllamaReActOverTheWire(t *testing.T) {
 	}
 	msgs := fake.got[1]["messages"].([]any)
 	last := msgs[len(msgs)-1].(map[string]any)
-	if last["role"] != "user" || last["content"] != "Observation: checkout: 3 replicas" {
+	if content, _ := last["content"].(string); last["role"] != "user" || !strings.HasPrefix(content, "Observation: ") || !strings.HasSuffix(content, "checkout: 3 replicas") {
 		t.Errorf("last message = %v", last)
 	}
 	if opts, _ := fake.got[0]["options"].(map[string]any); opts == nil || fmt.Sprint(opts["stop"]) != "[\nObservation:]" {
@@ -342,5 +416,95 @@ func TestOllamaUnknownModel(t *testing.T) {
 	_, err := m.Generate(context.Background(), agent.Request{Messages: []agent.Message{{Role: agent.RoleUser, Content: "hi"}}})
 	if err == nil || !strings.Contains(err.Error(), "not found, try pulling it first") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestAnthropicStreamingOverTheWire(t *testing.T) {
+	run := func(t *testing.T, fake *fakeAnthropic) (*agent.Result, []string, error) {
+		t.Helper()
+		srv := httptest.NewServer(fake)
+		t.Cleanup(srv.Close)
+		m, err := New(context.Background(), Config{Provider: Anthropic, Model: "claude-test", APIKey: fake.key, BaseURL: srv.URL + "/v1", Stream: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var (
+			mu       sync.Mutex
+			streamed []string
+		)
+		obs := func(_ context.Context, e agent.Event) {
+			if e.Kind == agent.EventModelText {
+				mu.Lock()
+				streamed = append(streamed, e.Text)
+				mu.Unlock()
+			}
+		}
+		reg, _ := tools.NewRegistry(svcTool{})
+		res, err := agent.New(m, reg, agent.Options{}).Run(context.Background(), agent.Task{Input: "replicas of checkout?"}, obs)
+		return res, streamed, err
+	}
+	toolTurn := map[string]any{"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-test", "stop_reason": "tool_use",
+		"content": []any{
+			map[string]any{"type": "text", "text": "Checking checkout.\n"},
+			map[string]any{"type": "tool_use", "id": "toolu_1", "name": "replicas", "input": map[string]any{"service": "checkout"}},
+		},
+		"usage": map[string]any{"input_tokens": 300, "output_tokens": 40}}
+	answer := func(text, cut string) map[string]any {
+		r := map[string]any{"id": "msg_2", "type": "message", "role": "assistant", "model": "claude-test", "stop_reason": "end_turn",
+			"content": []any{map[string]any{"type": "text", "text": text}},
+			"usage":   map[string]any{"input_tokens": 400, "output_tokens": 9}}
+		if cut != "" {
+			r["_cut"] = cut
+		}
+		return r
+	}
+
+	t.Run("text deltas and a streamed tool_use", func(t *testing.T) {
+		fake := &fakeAnthropic{key: "k", replies: []map[string]any{toolTurn, answer("checkout runs\n3 replicas.", "")}}
+		res, streamed, err := run(t, fake)
+		if err != nil {
+			t.Fatalf("Run: %v (server errors: %v)", err, fake.errors)
+		}
+		if res.Answer != "checkout runs\n3 replicas." || res.ToolCalls != 1 {
+			t.Errorf("answer=%q toolcalls=%d", res.Answer, res.ToolCalls)
+		}
+		if res.Usage.InputTokens != 700 || res.Usage.OutputTokens != 49 {
+			t.Errorf("usage = %+v", res.Usage)
+		}
+		all := strings.Join(streamed, "")
+		if !strings.Contains(all, "Checking checkout.") || !strings.Contains(all, "checkout runs") {
+			t.Errorf("streamed text = %q", streamed)
+		}
+		for i, b := range fake.bodies {
+			if !b.Stream {
+				t.Errorf("request %d was not streamed", i)
+			}
+		}
+		var results []string
+		for _, msg := range fake.bodies[1].Messages {
+			for _, b := range msg.Content {
+				if b.Type == "tool_result" {
+					results = append(results, b.ToolUseID+"="+string(b.Content))
+				}
+			}
+		}
+		if len(results) != 1 || !strings.HasPrefix(results[0], "toolu_1=") || !strings.Contains(results[0], "checkout: 3 replicas") {
+			t.Errorf("tool results = %v", results)
+		}
+	})
+
+	for _, cut := range []string{"end", "abort"} {
+		t.Run("a stream cut mid-message ("+cut+")", func(t *testing.T) {
+			fake := &fakeAnthropic{key: "k", replies: []map[string]any{answer("checkout has 3 replicas.", cut), answer("checkout has 3 replicas.", "")}}
+			res, _, err := run(t, fake)
+			if err != nil || res.Answer != "checkout has 3 replicas." || len(fake.bodies) != 2 {
+				t.Errorf("cut once: answer=%q err=%v requests=%d", res.Answer, err, len(fake.bodies))
+			}
+			fake.replies = []map[string]any{answer("a", cut), answer("b", cut)}
+			_, _, err = run(t, fake)
+			if !errors.Is(err, agent.ErrIncompleteReply) || !strings.Contains(err.Error(), "connection may have dropped") {
+				t.Errorf("cut twice: %v", err)
+			}
+		})
 	}
 }
