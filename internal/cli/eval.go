@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,13 +27,14 @@ var errEvalFailed = errors.New("evaluation failed")
 
 func evalCmd(g *globals, stdio IO) *cobra.Command {
 	var (
-		suite, model, judge, out string
-		runs, parallel           int
-		failUnder                float64
+		suite, model, judge, out, recordTo string
+		only                               []string
+		runs, parallel                     int
+		failUnder, failUnderGrounded       float64
 	)
 	cmd := &cobra.Command{
 		Use:   "eval",
-		Short: "Measure the agent on a suite of recorded scenarios (pass@1, pass^K, tokens, latency, safety)",
+		Short: "Measure the agent on a suite of recorded scenarios (pass@1, pass^K, groundedness, tokens, cost, safety)",
 		Long: `Runs every scenario of a suite K times through the real agent loop and tool registry, with tool
 outputs served from the scenario's recordings, judges each answer, checks the safety invariants,
 prints a table and writes the report as JSON and Markdown.
@@ -39,11 +42,16 @@ prints a table and writes the report as JSON and Markdown.
   watchkeeper eval --suite eval/scenarios --model scripted          # the harness itself, no model (CI)
   watchkeeper eval --suite eval/scenarios --model gpt-4o --runs 5 --out report.json
   watchkeeper eval --suite eval/scenarios --judge gpt-4o-mini       # an LLM judge for the facts
+  watchkeeper eval --suite eval/scenarios --model gpt-4o --record-to eval/recorded/gpt-4o   # regression tests from its runs
+  watchkeeper eval --suite eval/recorded/gpt-4o --model scripted    # replay them, as CI does
 
 --model NAME uses the provider of the llm section with model NAME ("scripted" replays each scenario's
 script instead). --judge NAME uses the eval.judge section (or, without one, the llm section's
-provider) with model NAME. The exit code is 1 when a safety invariant was violated in any run, or
-when pass@1 is below --fail-under. See docs/eval.md.`,
+provider) with model NAME. --record-to DIR writes each scenario's first passing run as a recorded
+scenario DIR/NAME whose script is the model's replies. The exit code is 1 when a safety invariant was
+violated in any run, when pass@1 is below --fail-under, or when the mean groundedness is below
+--fail-under-groundedness. See docs/eval.md; "watchkeeper eval report" turns reports into the table
+peers publish.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if suite == "" {
@@ -58,8 +66,14 @@ when pass@1 is below --fail-under. See docs/eval.md.`,
 			}
 			logger := newLogger(stdio.Err, l.Log.Level, l.Log.Format)
 			ctx := cmd.Context()
+			if failUnderGrounded < 0 || failUnderGrounded > 1 {
+				return usageError{fmt.Errorf("--fail-under-groundedness %v is outside 0..1", failUnderGrounded)}
+			}
 			scenarios, loadErrs, err := eval.LoadSuite(suite)
 			if err != nil {
+				return usageError{err}
+			}
+			if scenarios, loadErrs, err = onlyScenarios(scenarios, loadErrs, only); err != nil {
 				return usageError{err}
 			}
 			for _, e := range loadErrs {
@@ -71,7 +85,7 @@ when pass@1 is below --fail-under. See docs/eval.md.`,
 			}
 			opts := eval.Options{
 				Tools: refTools, Runs: runs, Parallel: parallel, Agent: app.AgentConfig(l.Config),
-				Redactor: redact.New(l.Secrets()...), Logger: logger,
+				Redactor: redact.New(l.Secrets()...), Logger: logger, KeepTranscripts: recordTo != "",
 				Progress: func(name string, run int, r eval.RunResult) {
 					mark := "pass"
 					if !r.Pass {
@@ -84,20 +98,20 @@ when pass@1 is below --fail-under. See docs/eval.md.`,
 				model = l.LLM.Model
 			}
 			if model != "" && model != "scripted" {
-				llm, err := modelSection(l.Config, l.LLM, model, "llm")
+				llm, err := modelSection(l.Config, l.LLM.LLM, model, "llm")
 				if err != nil {
 					return err
 				}
 				if opts.Model, err = app.BuildModel(ctx, llm, logger); err != nil {
 					return fmt.Errorf("the model under evaluation: %w", err)
 				}
-				opts.ModelName = llm.Provider + "/" + model
+				opts.ModelName, opts.Provider = llm.Provider+"/"+model, llm.Provider
 				opts.Agent.ModelName = model
 			}
 			if judge != "" || hasSection(l.Eval.Judge) {
 				section, where := l.Eval.Judge, "eval.judge"
 				if !hasSection(section) {
-					section, where = l.LLM, "llm"
+					section, where = l.LLM.LLM, "llm"
 				}
 				name := judge
 				if name == "" {
@@ -114,8 +128,14 @@ when pass@1 is below --fail-under. See docs/eval.md.`,
 				opts.Judge, opts.JudgeName = &eval.Judge{Model: jm}, jl.Provider+"/"+name
 			}
 			rep := eval.Evaluate(ctx, scenarios, loadErrs, opts)
+			rep.Suite = suite
 			if err := rep.WriteTable(stdio.Out); err != nil {
 				return err
+			}
+			if recordTo != "" {
+				if err := recordRuns(stdio, scenarios, rep, recordTo); err != nil {
+					return err
+				}
 			}
 			if out != "" {
 				if err := writeReports(rep, out); err != nil {
@@ -129,6 +149,13 @@ when pass@1 is below --fail-under. See docs/eval.md.`,
 			}
 			if rep.Totals.PassAt1 < failUnder {
 				why = append(why, fmt.Sprintf("pass@1 %.3f is below --fail-under %.3f", rep.Totals.PassAt1, failUnder))
+			}
+			if g := rep.Totals.Groundedness; failUnderGrounded > 0 && (g == nil || *g < failUnderGrounded) {
+				got := "none (no answer made a claim)"
+				if g != nil {
+					got = fmt.Sprintf("%.3f", *g)
+				}
+				why = append(why, fmt.Sprintf("mean groundedness %s is below --fail-under-groundedness %.3f", got, failUnderGrounded))
 			}
 			if len(why) > 0 {
 				fmt.Fprintln(stdio.Err, "error:", strings.Join(why, "; "))
@@ -145,8 +172,170 @@ when pass@1 is below --fail-under. See docs/eval.md.`,
 	f.IntVar(&parallel, "parallel", 1, "runs at once")
 	f.StringVar(&out, "out", "", "write the JSON report here, and the Markdown report beside it (.md)")
 	f.Float64Var(&failUnder, "fail-under", 0, "exit 1 when pass@1 is below this (0..1)")
-	cmd.AddCommand(evalRecordCmd(g, stdio), evalCaptureCmd(stdio))
+	f.Float64Var(&failUnderGrounded, "fail-under-groundedness", 0,
+		"exit 1 when the mean groundedness (claims citing a tool call) is below this (0..1); reported only by default")
+	f.StringArrayVar(&only, "scenario", nil, "run only this scenario of the suite (repeatable)")
+	f.StringVar(&recordTo, "record-to", "", "write each scenario's first passing run into this folder as a recorded scenario (a regression test)")
+	cmd.AddCommand(evalRecordCmd(g, stdio), evalCaptureCmd(stdio), evalReportCmd(g, stdio))
 	return cmd
+}
+
+// onlyScenarios keeps the scenarios named in only (all when it is empty),
+// and refuses a name the suite does not have.
+func onlyScenarios(ss []*eval.Scenario, errs []eval.LoadError, only []string) ([]*eval.Scenario, []eval.LoadError, error) {
+	if len(only) == 0 {
+		return ss, errs, nil
+	}
+	var keep []*eval.Scenario
+	var keepErrs []eval.LoadError
+	found := map[string]bool{}
+	for _, s := range ss {
+		if slices.Contains(only, s.Name) {
+			keep, found[s.Name] = append(keep, s), true
+		}
+	}
+	for _, e := range errs {
+		if slices.Contains(only, e.Scenario) {
+			keepErrs, found[e.Scenario] = append(keepErrs, e), true
+		}
+	}
+	for _, name := range only {
+		if !found[name] {
+			return nil, nil, fmt.Errorf("--scenario %s: the suite has no scenario of that name", name)
+		}
+	}
+	return keep, keepErrs, nil
+}
+
+// recordRuns writes each scenario's first passing run into dir as a
+// recorded scenario, and says what it did with every scenario.
+func recordRuns(stdio IO, scenarios []*eval.Scenario, rep *eval.Report, dir string) error {
+	byName := map[string]*eval.Scenario{}
+	for _, s := range scenarios {
+		byName[s.Name] = s
+	}
+	n := 0
+	for _, res := range rep.Scenarios {
+		s := byName[res.Name]
+		if s == nil || res.Error != "" {
+			continue
+		}
+		why := "no run passed"
+		for _, run := range res.Runs {
+			if !run.Pass {
+				continue
+			}
+			rec, err := eval.RecordRun(s, run, rep.Model, rep.StartedAt)
+			if err != nil {
+				why = err.Error()
+				continue
+			}
+			out := filepath.Join(dir, s.Name)
+			if err := eval.WriteRecorded(out, rec); err != nil {
+				return fmt.Errorf("record %s: %w", s.Name, err)
+			}
+			if _, err := eval.LoadScenario(out); err != nil {
+				return fmt.Errorf("the recorded scenario %s does not load (a bug; please report it): %w", out, err)
+			}
+			why = ""
+			n++
+			break
+		}
+		if why != "" {
+			fmt.Fprintf(stdio.Err, "not recorded: %s: %s\n", s.Name, why)
+		}
+	}
+	fmt.Fprintf(stdio.Out, "\nrecorded %d of %d scenarios into %s; replay them with: watchkeeper eval --suite %s --model scripted\n",
+		n, len(rep.Scenarios), dir, dir)
+	return nil
+}
+
+func evalReportCmd(g *globals, stdio IO) *cobra.Command {
+	var format, out string
+	cmd := &cobra.Command{
+		Use:   "report REPORT.json...",
+		Short: "Turn evaluation reports into the table of pass rates, groundedness and cost per model that peers publish",
+		Long: `Reads the JSON reports that "watchkeeper eval --out" wrote, one per model, and prints one row per model:
+model, provider, scenarios × runs, pass@1, pass^K, mean groundedness, safety violations, tokens and cost
+per scenario, date and Watchkeeper build — best pass@1 first. A report whose runs were not priced is
+priced from llm.prices of the configuration, when it names the model (marked *).
+
+  watchkeeper eval report eval-report/*.json
+  watchkeeper eval report --format json --out results.json eval-report/gpt-4o.json eval-report/llama3.1:8b.json`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError{errors.New("give the JSON reports to compare, written by watchkeeper eval --out")}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "markdown" && format != "json" {
+				return usageError{fmt.Errorf("--format %q must be markdown or json", format)}
+			}
+			l, err := g.load(stdio)
+			if err != nil {
+				return err
+			}
+			var reports []*eval.Report
+			suites := map[string]bool{}
+			for _, path := range args {
+				r, err := readReport(path)
+				if err != nil {
+					return usageError{err}
+				}
+				reports = append(reports, r)
+				suites[fmt.Sprintf("%s (%d scenarios)", r.Suite, r.Totals.Scenarios)] = true
+			}
+			if len(suites) > 1 {
+				fmt.Fprintln(stdio.Err, "warning: the reports ran different suites, so their pass rates do not compare")
+			}
+			rows := eval.Publish(reports, app.AgentConfig(l.Config).Prices)
+			if out == "" {
+				return writePublished(stdio.Out, format, rows)
+			}
+			f, err := os.Create(out)
+			if err != nil {
+				return fmt.Errorf("write the table: %w", err)
+			}
+			if err := writePublished(f, format, rows); err != nil {
+				f.Close()
+				return err
+			}
+			return f.Close()
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "markdown", "markdown or json")
+	cmd.Flags().StringVar(&out, "out", "", "write the table to this file instead of stdout")
+	return cmd
+}
+
+func writePublished(w io.Writer, format string, rows []eval.Published) error {
+	var err error
+	if format == "json" {
+		err = eval.WritePublishedJSON(w, rows)
+	} else {
+		err = eval.WritePublishedMarkdown(w, rows)
+	}
+	if err != nil {
+		return fmt.Errorf("write the table: %w", err)
+	}
+	return nil
+}
+
+// readReport reads a JSON report written by "watchkeeper eval --out".
+func readReport(path string) (*eval.Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read the report: %w", err)
+	}
+	var r eval.Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s is not an evaluation report (JSON from watchkeeper eval --out): %w", path, err)
+	}
+	if r.Model == "" || r.K == 0 {
+		return nil, fmt.Errorf("%s is not an evaluation report: it names no model or runs; give the JSON that watchkeeper eval --out wrote", path)
+	}
+	return &r, nil
 }
 
 func evalCaptureCmd(stdio IO) *cobra.Command {
@@ -226,7 +415,7 @@ func modelSection(cfg config.Config, section config.LLM, name, where string) (co
 		section.Model = name
 	}
 	check := cfg
-	check.LLM = section
+	check.LLM.LLM = section
 	if err := check.Validate(); err != nil {
 		return section, usageError{fmt.Errorf("%s: %w", where, err)}
 	}

@@ -254,3 +254,116 @@ func TestEvalWithAModelOverTheWire(t *testing.T) {
 		t.Errorf("models asked: %v", models)
 	}
 }
+
+// TestEvalReportPublishesPassRates turns the reports of several models
+// into the table peers publish; the golden files are internal/eval's,
+// which renders the same reports with the same price.
+func TestEvalReportPublishesPassRates(t *testing.T) {
+	fixtures, err := filepath.Abs("../eval/testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports, err := filepath.Glob(filepath.Join(fixtures, "reports", "*.json"))
+	if err != nil || len(reports) < 3 {
+		t.Fatal(err, reports)
+	}
+	home := isolate(t)
+	writeFiles(t, home, map[string]string{
+		"watchkeeper.yaml":  "llm:\n  prices:\n    claude-sonnet-4-5: {input_per_mtok: 3, output_per_mtok: 15}\n",
+		"not-a-report.json": `{"hello": "world"}`,
+	})
+	golden := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(fixtures, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+
+	r := run(t, home, "", nil, append([]string{"eval", "report"}, reports...)...)
+	if r.code != 0 || r.out != golden("published.golden.md") || r.err != "" {
+		t.Errorf("markdown: exit %d, stderr %q\n--- got\n%s\n--- want\n%s", r.code, r.err, r.out, golden("published.golden.md"))
+	}
+	out := filepath.Join(home, "published.json")
+	r = run(t, home, "", nil, append([]string{"eval", "report", "--format", "json", "--out", out}, reports...)...)
+	if b, err := os.ReadFile(out); r.code != 0 || err != nil || string(b) != golden("published.golden.json") {
+		t.Errorf("json: %+v %v\n%s", r, err, b)
+	}
+
+	// Another suite's report is flagged as incomparable.
+	b, err := os.ReadFile(reports[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := strings.Replace(string(b), `"suite": "eval/scenarios"`, `"suite": "eval/recorded/gpt-4o"`, 1)
+	writeFiles(t, home, map[string]string{"other.json": other})
+	r = run(t, home, "", nil, "eval", "report", reports[0], filepath.Join(home, "other.json"))
+	if r.code != 0 || !strings.Contains(r.err, "warning: the reports ran different suites") || !strings.Contains(r.out, "do not compare") {
+		t.Errorf("different suites: %+v", r)
+	}
+
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"eval", "report"}, "give the JSON reports to compare"},
+		{[]string{"eval", "report", filepath.Join(home, "not-a-report.json")}, "not-a-report.json is not an evaluation report"},
+		{[]string{"eval", "report", filepath.Join(home, "missing.json")}, "read the report"},
+		{[]string{"eval", "report", "--format", "csv", reports[0]}, `--format "csv" must be markdown or json`},
+	} {
+		if r := run(t, home, "", nil, tt.args...); r.code != 2 || !strings.Contains(r.err, tt.want) {
+			t.Errorf("%v: code %d, stderr %q; want exit 2 and %q", tt.args, r.code, r.err, tt.want)
+		}
+	}
+}
+
+// TestEvalRecordToReplaysInCI records a suite's passing runs with
+// --record-to, replays them as CI does, and fails the replay once a
+// recorded call is gone.
+func TestEvalRecordToReplaysInCI(t *testing.T) {
+	home := isolate(t)
+	suite := filepath.Join(home, "suite")
+	writeFiles(t, suite, map[string]string{
+		"good/scenario.yaml": "now: 2026-11-20T14:30:00Z\nquestion: how many requests fail?\nmust_mention: [25%]\n" +
+			"script: {turns: [{tool_calls: [{name: prom_query, args: {query: checkout_errors}}]}, {text: \"25% of checkout's requests fail [1].\"}]}\n",
+		"good/tools/q.yaml":   "tool: prom_query\noutput: checkout_errors = 0.25\n",
+		"wrong/scenario.yaml": "now: 2026-11-20T14:30:00Z\nquestion: q\nmust_mention: [postgres]\nscript: {turns: [{text: no idea}]}\n",
+		"other/scenario.yaml": "now: 2026-11-20T14:30:00Z\nquestion: q\nmust_mention: [x]\nscript: {turns: [{text: x}]}\n",
+	})
+	rec := filepath.Join(home, "recorded", "scripted")
+	r := run(t, home, "", nil, "eval", "--suite", suite, "--scenario", "good", "--scenario", "wrong", "--record-to", rec)
+	if r.code != 0 || !strings.Contains(r.out, "recorded 1 of 2 scenarios into "+rec) || !strings.Contains(r.err, "not recorded: wrong: no run passed") ||
+		strings.Contains(r.out, "other") {
+		t.Fatalf("record: %+v", r)
+	}
+	if _, err := os.Stat(filepath.Join(rec, "good", "tools", "01-prom_query.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, home, "", nil, "eval", "--suite", rec, "--model", "scripted", "--fail-under", "1")
+	if r.code != 0 || !strings.Contains(r.out, "good") || !strings.Contains(r.out, "1.00 1/1") {
+		t.Errorf("replay: %+v", r)
+	}
+	if err := os.Remove(filepath.Join(rec, "good", "tools", "01-prom_query.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, home, "", nil, "eval", "--suite", rec, "--model", "scripted", "--fail-under", "1")
+	if r.code != 1 || !strings.Contains(r.out, `replay call recorded: the agent called prom_query {"query":"checkout_errors"}`) {
+		t.Errorf("a broken replay must fail: %+v", r)
+	}
+
+	r = run(t, home, "", nil, "eval", "--suite", suite, "--scenario", "wrong", "--fail-under-groundedness", "0.5")
+	if r.code != 1 || !strings.Contains(r.err, "mean groundedness none (no answer made a claim) is below --fail-under-groundedness 0.500") {
+		t.Errorf("--fail-under-groundedness: %+v", r)
+	}
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"eval", "--suite", suite, "--scenario", "nope"}, "--scenario nope: the suite has no scenario of that name"},
+		{[]string{"eval", "--suite", suite, "--fail-under-groundedness", "2"}, "--fail-under-groundedness 2 is outside 0..1"},
+	} {
+		if r := run(t, home, "", nil, tt.args...); r.code != 2 || !strings.Contains(r.err, tt.want) {
+			t.Errorf("%v: code %d, stderr %q; want exit 2 and %q", tt.args, r.code, r.err, tt.want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,7 +62,7 @@ func RecordIncident(in incident.Incident, run store.Run, facts []string) (Record
 			proposals[e.CallID] = e
 		}
 	}
-	n := 0
+	var recs recordingSet
 	for _, e := range t.Events {
 		if e.Kind != agent.EventToolEnd {
 			continue
@@ -89,14 +90,12 @@ func RecordIncident(in incident.Incident, run store.Run, facts []string) (Record
 			// doing, not a tool output to replay.
 			continue
 		}
-		n++
-		b, err := yaml.Marshal(rec)
-		if err != nil {
+		if err := recs.add(rec); err != nil {
 			return Recorded{}, err
 		}
-		out.Files[filepath.Join(RecordingsDir, fmt.Sprintf("%02d-%s.yaml", n, e.Tool))] = b
 	}
-	out.Recordings = n
+	recs.writeTo(out.Files)
+	out.Recordings = len(recs.files)
 
 	sc := scenarioFile{
 		Name:        "incident-" + slug(in.ID),
@@ -106,6 +105,7 @@ func RecordIncident(in incident.Incident, run store.Run, facts []string) (Record
 		Question:    question,
 		MustMention: facts,
 		Script:      scriptOf(t),
+		Strict:      true,
 	}
 	if len(in.Data.CommonLabels["namespace"]) > 0 {
 		sc.Tags = append(sc.Tags, "namespace:"+in.Data.CommonLabels["namespace"])
@@ -118,6 +118,125 @@ func RecordIncident(in incident.Incident, run store.Run, facts []string) (Record
 		"# postmortem's root cause; edit must_mention to the team's confirmed cause.\n", in.ID)
 	out.Files[ScenarioFile] = append([]byte(header), b...)
 	return out, nil
+}
+
+// RecordRun turns a passing run of s into a strict scenario that replays
+// it: s's question or alert, checks and budget; one exact recording per
+// distinct call the run made, answering what the recording that served it
+// answered (a call nothing answered keeps its "no recording" error); and
+// the model's own replies as the script. Replayed with its script (in CI),
+// the agent must then make exactly the model's recorded calls and reach an
+// answer that passes the same checks. r must carry its transcript
+// (Options.KeepTranscripts); model names who replied, at when.
+func RecordRun(s *Scenario, r RunResult, model string, at time.Time) (Recorded, error) {
+	if !r.Pass {
+		why := r.Error
+		if f := r.Failures(); len(f) > 0 {
+			why = describe(f[0])
+		}
+		return Recorded{}, fmt.Errorf("the run failed (%s); only a passing run makes a regression test", why)
+	}
+	if len(r.Transcript) == 0 {
+		return Recorded{}, errors.New("the run kept no transcript; evaluate with Options.KeepTranscripts")
+	}
+	for _, c := range r.Checks {
+		if c.Name != "must_mention" || c.By != "llm" {
+			continue
+		}
+		if re, err := compilePattern(c.Target); err == nil && !re.MatchString(r.Answer) {
+			return Recorded{}, fmt.Errorf("the fact %q passed by the LLM judge's verdict only, and the replay has no judge; record another run, or record this one by hand with a must_mention the answer contains", c.Target)
+		}
+	}
+	var t agent.Transcript
+	if err := json.Unmarshal(r.Transcript, &t); err != nil {
+		return Recorded{}, fmt.Errorf("the run's transcript cannot be read: %w", err)
+	}
+	script := scriptOf(t)
+	if script == nil {
+		return Recorded{}, errors.New("the run's transcript holds no reply of the model")
+	}
+	script.Model = "recorded:" + model
+
+	byFile := map[string]Recording{}
+	for _, rec := range s.Recordings {
+		byFile[rec.File] = rec
+	}
+	var recs recordingSet
+	for _, c := range callOrder(r.Calls, t) {
+		var args map[string]any
+		if err := json.Unmarshal(c.Args, &args); err != nil {
+			return Recorded{}, fmt.Errorf("the call %s %s: arguments that are not a JSON object cannot be recorded: %w", c.Tool, c.Args, err)
+		}
+		f := recordingFile{Tool: c.Tool, Match: MatchExact, Args: args}
+		if rec, ok := byFile[c.Recording]; ok {
+			f.Output, f.Error, f.Proposal = rec.Output, rec.Error, rec.Proposal
+		} else {
+			f.Error = noRecording(c.Tool, c.Args)
+		}
+		if err := recs.add(f); err != nil {
+			return Recorded{}, err
+		}
+	}
+	out := Recorded{Files: map[string][]byte{}, Facts: s.MustMention, Recordings: len(recs.files)}
+	recs.writeTo(out.Files)
+
+	sc := scenarioFile{
+		Name:        s.Name,
+		Description: strings.TrimSpace(fmt.Sprintf("%s Recorded from a passing run of %s.", s.Description, model)),
+		Tags:        append(slices.Clone(s.Tags), "recorded"),
+		Now:         s.Now.UTC(),
+		Question:    s.Question,
+		Namespaces:  s.Namespaces, ReadOnly: s.ReadOnly,
+		MustMention: s.MustMention, MustNotMention: s.MustNotMention,
+		ExpectTools: s.ExpectTools, ForbidTools: s.ForbidTools, ExpectProposals: s.ExpectProposals,
+		Secrets: s.Secrets, MinGroundedness: s.MinGroundedness,
+		Strict: true, Script: script,
+	}
+	if b := s.Budget; b != (Budget{}) {
+		sc.Budget = &b
+	}
+	if s.Alert != nil {
+		n := s.AlertNode
+		sc.Alert = &n
+	}
+	b, err := yaml.Marshal(sc)
+	if err != nil {
+		return Recorded{}, fmt.Errorf("write the scenario: %w", err)
+	}
+	header := fmt.Sprintf("# Recorded by `watchkeeper eval --record-to` from a passing run of the scenario %s by %s on %s.\n"+
+		"# The script is the model's replies and tools/ what each of its calls returned; replayed with\n"+
+		"# --model scripted (as CI does), the agent must make exactly these calls and pass the same checks.\n",
+		s.Name, model, at.UTC().Format("2006-01-02"))
+	out.Files[ScenarioFile] = append([]byte(header), b...)
+	return out, nil
+}
+
+// callOrder sorts served calls as the model asked for them: the incident
+// investigation's first, then the agent's in the order of the model's
+// replies. Tools of one step run in parallel and reach the recordings in
+// any order; the model's order keeps re-recorded files stable.
+func callOrder(calls []Call, t agent.Transcript) []Call {
+	asked := map[string]int{}
+	for _, m := range t.Messages {
+		for _, c := range m.ToolCalls {
+			key := c.Name + "\x00" + string(compact(json.RawMessage(c.Arguments)))
+			if _, ok := asked[key]; !ok {
+				asked[key] = len(asked)
+			}
+		}
+	}
+	rank := func(c Call) int {
+		if c.By == "investigation" {
+			return -1
+		}
+		if i, ok := asked[c.Tool+"\x00"+string(c.Args)]; ok {
+			return i
+		}
+		return len(asked)
+	}
+	out := slices.Clone(calls)
+	slices.SortStableFunc(out, func(a, b Call) int { return rank(a) - rank(b) })
+	return out
 }
 
 // WriteRecorded writes r into dir, which must not exist or be empty.
@@ -170,6 +289,40 @@ func scriptOf(t agent.Transcript) *scripted.Script {
 	return s
 }
 
+// recordingSet numbers a recorded run's recordings in call order, one per
+// distinct call: a call the run repeated is answered once, and a second
+// recording of it would go unused.
+type recordingSet struct {
+	seen  map[string]bool
+	files [][]byte
+	tools []string
+}
+
+func (r *recordingSet) add(rec recordingFile) error {
+	args, _ := json.Marshal(rec.Args)
+	key := rec.Tool + "\x00" + string(compact(args))
+	if r.seen[key] {
+		return nil
+	}
+	if r.seen == nil {
+		r.seen = map[string]bool{}
+	}
+	r.seen[key] = true
+	b, err := yaml.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("write the recording of %s: %w", rec.Tool, err)
+	}
+	r.files = append(r.files, b)
+	r.tools = append(r.tools, rec.Tool)
+	return nil
+}
+
+func (r *recordingSet) writeTo(files map[string][]byte) {
+	for i, b := range r.files {
+		files[filepath.Join(RecordingsDir, fmt.Sprintf("%02d-%s.yaml", i+1, r.tools[i]))] = b
+	}
+}
+
 // recordingFile is a Recording as written.
 type recordingFile struct {
 	Tool     string            `yaml:"tool"`
@@ -182,13 +335,24 @@ type recordingFile struct {
 
 // scenarioFile is a Scenario as written.
 type scenarioFile struct {
-	Name        string           `yaml:"name"`
-	Description string           `yaml:"description"`
-	Tags        []string         `yaml:"tags"`
-	Now         time.Time        `yaml:"now"`
-	Question    string           `yaml:"question"`
-	MustMention []string         `yaml:"must_mention"`
-	Script      *scripted.Script `yaml:"script,omitempty"`
+	Name            string           `yaml:"name"`
+	Description     string           `yaml:"description"`
+	Tags            []string         `yaml:"tags"`
+	Now             time.Time        `yaml:"now"`
+	Question        string           `yaml:"question,omitempty"`
+	Alert           *yaml.Node       `yaml:"alert,omitempty"`
+	Namespaces      []string         `yaml:"namespaces,omitempty"`
+	ReadOnly        bool             `yaml:"read_only,omitempty"`
+	MustMention     []string         `yaml:"must_mention,omitempty"`
+	MustNotMention  []string         `yaml:"must_not_mention,omitempty"`
+	ExpectTools     []CallRule       `yaml:"expect_tools,omitempty"`
+	ForbidTools     []CallRule       `yaml:"forbid_tools,omitempty"`
+	ExpectProposals []CallRule       `yaml:"expect_proposals,omitempty"`
+	Secrets         []string         `yaml:"secrets,omitempty"`
+	Budget          *Budget          `yaml:"budget,omitempty"`
+	MinGroundedness float64          `yaml:"min_groundedness,omitempty"`
+	Strict          bool             `yaml:"strict,omitempty"`
+	Script          *scripted.Script `yaml:"script,omitempty"`
 }
 
 var candidateRe = regexp.MustCompile(`(?m)^\s*1\.\s+([A-Za-z0-9][\w.-]*)\s+—`)

@@ -14,7 +14,14 @@ import (
 
 // Report is the outcome of an evaluation.
 type Report struct {
-	Model     string             `json:"model"`
+	// Model is "provider/model", or "scripted".
+	Model    string `json:"model"`
+	Provider string `json:"provider,omitempty"`
+	// Suite is the folder of scenarios, as given.
+	Suite string `json:"suite,omitempty"`
+	// Version and Revision are Watchkeeper's, of the build that ran.
+	Version   string             `json:"watchkeeper_version"`
+	Revision  string             `json:"revision,omitempty"`
 	Judge     string             `json:"judge,omitempty"`
 	K         int                `json:"runs_per_scenario"`
 	StartedAt time.Time          `json:"started_at"`
@@ -39,6 +46,14 @@ type ScenarioResult struct {
 	PassAll bool `json:"pass_all"`
 	// UnusedRecordings matched no call in any run.
 	UnusedRecordings []string `json:"unused_recordings,omitempty"`
+	// Claims, Cited and InvalidCitations add up the runs' Grounding;
+	// Groundedness is Cited/Claims, nil when no answer made a claim.
+	Claims           int      `json:"claims"`
+	Cited            int      `json:"cited_claims"`
+	InvalidCitations int      `json:"invalid_citations"`
+	Groundedness     *float64 `json:"groundedness"`
+	// MeanCostUSD is the mean cost of a run, nil when no run was priced.
+	MeanCostUSD *float64 `json:"mean_cost_usd,omitempty"`
 }
 
 func (r *ScenarioResult) unused(s *Scenario) {
@@ -74,6 +89,19 @@ type Summary struct {
 	P95LatencyMS        int64   `json:"p95_latency_ms"`
 	MeanSteps           float64 `json:"mean_steps"`
 	MeanToolCalls       float64 `json:"mean_tool_calls"`
+	// Claims, CitedClaims and InvalidCitations add up every run's
+	// Grounding. Groundedness is the mean over the scenarios whose
+	// answers made claims (GroundedScenarios of them), nil when none did.
+	Claims            int      `json:"claims"`
+	CitedClaims       int      `json:"cited_claims"`
+	InvalidCitations  int      `json:"invalid_citations"`
+	Groundedness      *float64 `json:"groundedness"`
+	GroundedScenarios int      `json:"grounded_scenarios"`
+	// CostUSD is the model's cost over every priced run; MeanCostUSD the
+	// mean per run, which is the cost of a scenario. Both nil when no
+	// price is configured for the model.
+	CostUSD     *float64 `json:"cost_usd,omitempty"`
+	MeanCostUSD *float64 `json:"mean_cost_usd,omitempty"`
 }
 
 func (r *Report) summarise() {
@@ -87,6 +115,25 @@ func (r *Report) summarise() {
 		if len(s.Runs) > 0 {
 			s.PassAt1 = float64(s.Passed) / float64(len(s.Runs))
 			s.PassAll = s.Passed == len(s.Runs)
+		}
+		var cost float64
+		priced := 0
+		for _, run := range s.Runs {
+			s.Claims += run.Grounding.Claims
+			s.Cited += run.Grounding.Cited
+			s.InvalidCitations += len(run.Grounding.InvalidCitations)
+			if run.CostUSD != nil {
+				cost += *run.CostUSD
+				priced++
+			}
+		}
+		if s.Claims > 0 {
+			g := round(float64(s.Cited)/float64(s.Claims), 4)
+			s.Groundedness = &g
+		}
+		if priced > 0 {
+			c := round(cost/float64(priced), 6)
+			s.MeanCostUSD = &c
 		}
 	}
 	r.Totals = summarise(r.Scenarios)
@@ -105,7 +152,8 @@ func (r *Report) summarise() {
 func summarise(ss []ScenarioResult) Summary {
 	var sum Summary
 	var lat []int64
-	var steps, calls int
+	var steps, calls, priced int
+	var grounded, cost float64
 	for _, s := range ss {
 		sum.Scenarios++
 		if s.Error != "" {
@@ -115,6 +163,13 @@ func summarise(ss []ScenarioResult) Summary {
 		sum.PassAt1 += s.PassAt1
 		if s.PassAll {
 			sum.PassHatK++
+		}
+		sum.Claims += s.Claims
+		sum.CitedClaims += s.Cited
+		sum.InvalidCitations += s.InvalidCitations
+		if s.Groundedness != nil {
+			grounded += *s.Groundedness
+			sum.GroundedScenarios++
 		}
 		for _, run := range s.Runs {
 			sum.Runs++
@@ -128,7 +183,19 @@ func summarise(ss []ScenarioResult) Summary {
 			lat = append(lat, run.LatencyMS)
 			steps += run.Steps
 			calls += run.ToolCalls
+			if run.CostUSD != nil {
+				cost += *run.CostUSD
+				priced++
+			}
 		}
+	}
+	if sum.GroundedScenarios > 0 {
+		g := round(grounded/float64(sum.GroundedScenarios), 4)
+		sum.Groundedness = &g
+	}
+	if priced > 0 {
+		total, mean := round(cost, 6), round(cost/float64(priced), 6)
+		sum.CostUSD, sum.MeanCostUSD = &total, &mean
 	}
 	if sum.Scenarios > 0 {
 		sum.PassAt1 = round(sum.PassAt1/float64(sum.Scenarios), 4)
@@ -168,10 +235,10 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // WriteTable prints one line per scenario and the totals, for a terminal.
 func (r *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "SCENARIO\tPASS\tpass@1\tTOKENS IN/OUT\tLATENCY\tSTEPS\tCALLS\tFIRST FAILURE\n")
+	fmt.Fprintf(tw, "SCENARIO\tPASS\tpass@1\tGROUNDED\tTOKENS IN/OUT\tLATENCY\tSTEPS\tCALLS\tFIRST FAILURE\n")
 	for _, s := range r.Scenarios {
 		if s.Error != "" {
-			fmt.Fprintf(tw, "%s\tERROR\t-\t-\t-\t-\t-\t%s\n", s.Name, oneLine(s.Error, 90))
+			fmt.Fprintf(tw, "%s\tERROR\t-\t-\t-\t-\t-\t-\t%s\n", s.Name, oneLine(s.Error, 90))
 			continue
 		}
 		var in, out, steps, calls int
@@ -188,12 +255,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 			}
 		}
 		n := max(1, len(s.Runs))
-		fmt.Fprintf(tw, "%s\t%d/%d\t%.2f\t%d/%d\t%s\t%.1f\t%.1f\t%s\n", s.Name, s.Passed, len(s.Runs), s.PassAt1,
+		fmt.Fprintf(tw, "%s\t%d/%d\t%.2f\t%s\t%d/%d\t%s\t%.1f\t%.1f\t%s\n", s.Name, s.Passed, len(s.Runs), s.PassAt1, s.grounding(),
 			in/n, out/n, (time.Duration(lat/int64(n)) * time.Millisecond).String(), float64(steps)/float64(n), float64(calls)/float64(n), oneLine(first, 90))
 	}
 	t := r.Totals
-	fmt.Fprintf(tw, "\nTOTAL (%d scenarios × %d runs, model %s)\tpass@1 %.3f\tpass^%d %.3f\ttokens %d/%d\tp95 %dms\tviolations %d\n",
-		t.Scenarios, r.K, r.Model, t.PassAt1, r.K, t.PassHatK, t.TokensIn, t.TokensOut, t.P95LatencyMS, t.InvariantViolations)
+	fmt.Fprintf(tw, "\nTOTAL (%d scenarios × %d runs, model %s)\tpass@1 %.3f\tpass^%d %.3f\tgroundedness %s\ttokens %d/%d\tp95 %dms\tviolations %d\n",
+		t.Scenarios, r.K, r.Model, t.PassAt1, r.K, t.PassHatK, ratio(t.Groundedness, 3), t.TokensIn, t.TokensOut, t.P95LatencyMS, t.InvariantViolations)
 	return tw.Flush()
 }
 
@@ -211,6 +278,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "- **pass@1 %.3f**, **pass^%d %.3f** over %d scenarios (%d could not run)\n", t.PassAt1, r.K, t.PassHatK, t.Scenarios, t.Errors)
 	fmt.Fprintf(&b, "- Safety invariant violations: **%d**\n", t.InvariantViolations)
+	fmt.Fprintf(&b, "- Groundedness (claims citing a tool call, mean over %d scenarios with claims): **%s**; claims %d, uncited %d, citations of calls never made %d\n",
+		t.GroundedScenarios, ratio(t.Groundedness, 3), t.Claims, t.Claims-t.CitedClaims, t.InvalidCitations)
+	if t.CostUSD != nil {
+		fmt.Fprintf(&b, "- Cost: $%.4f, $%.4f per scenario run\n", *t.CostUSD, *t.MeanCostUSD)
+	}
 	fmt.Fprintf(&b, "- Tokens in/out: %d / %d; latency mean %.0f ms, p95 %d ms; mean steps %.2f, mean tool calls %.2f; calls without a recording: %d\n\n",
 		t.TokensIn, t.TokensOut, t.MeanLatencyMS, t.P95LatencyMS, t.MeanSteps, t.MeanToolCalls, t.UnmatchedCalls)
 
@@ -225,10 +297,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintf(&b, "| %s | %d | %.3f | %.3f | %d | %d / %d |\n", tag, s.Scenarios, s.PassAt1, s.PassHatK, s.InvariantViolations, s.TokensIn, s.TokensOut)
 	}
 
-	b.WriteString("\n## Scenarios\n\n| Scenario | Passed | pass@1 | Steps | Tool calls | Unmatched calls | Unused recordings |\n|---|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("\n## Scenarios\n\n| Scenario | Passed | pass@1 | Claims | Uncited | Invalid citations | Groundedness | Steps | Tool calls | Unmatched calls | Unused recordings |\n" +
+		"|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, s := range r.Scenarios {
 		if s.Error != "" {
-			fmt.Fprintf(&b, "| %s | error | 0 | - | - | - | - |\n", s.Name)
+			fmt.Fprintf(&b, "| %s | error | 0 | - | - | - | - | - | - | - | - |\n", s.Name)
 			continue
 		}
 		var steps, calls, unmatched int
@@ -238,8 +311,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			unmatched += len(run.Unmatched)
 		}
 		n := max(1, len(s.Runs))
-		fmt.Fprintf(&b, "| %s | %d/%d | %.2f | %.1f | %.1f | %d | %s |\n", s.Name, s.Passed, len(s.Runs), s.PassAt1,
-			float64(steps)/float64(n), float64(calls)/float64(n), unmatched, strings.Join(s.UnusedRecordings, ", "))
+		fmt.Fprintf(&b, "| %s | %d/%d | %.2f | %d | %d | %d | %s | %.1f | %.1f | %d | %s |\n", s.Name, s.Passed, len(s.Runs), s.PassAt1,
+			s.Claims, s.Claims-s.Cited, s.InvalidCitations, ratio(s.Groundedness, 2), float64(steps)/float64(n), float64(calls)/float64(n), unmatched, strings.Join(s.UnusedRecordings, ", "))
 	}
 
 	var fails strings.Builder
@@ -250,7 +323,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		}
 		for i, run := range s.Runs {
 			f := run.Failures()
-			if len(f) == 0 && run.JudgeError == "" && len(run.Unmatched) == 0 && !hasDetail(run.AgentCalls) {
+			bad := run.Grounding.InvalidCitations
+			if len(f) == 0 && run.JudgeError == "" && len(run.Unmatched) == 0 && !hasDetail(run.AgentCalls) && len(bad) == 0 {
 				continue
 			}
 			fmt.Fprintf(&fails, "### %s, run %d\n\n", s.Name, i+1)
@@ -268,6 +342,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			for _, c := range run.Unmatched {
 				fmt.Fprintf(&fails, "- ⚠️ no recording for %s `%s` (%s)\n", c.Tool, c.Args, c.By)
 			}
+			if len(bad) > 0 {
+				fmt.Fprintf(&fails, "- ⚠️ the answer cites %v; the run made %d tool calls\n", bad, len(run.AgentCalls))
+			}
 			fails.WriteString("\n")
 		}
 	}
@@ -277,6 +354,27 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// grounding is the scenario's groundedness for a table cell: "0.75 3/4",
+// with citations of calls never made, or "-" without claims.
+func (r ScenarioResult) grounding() string {
+	s := "-"
+	if r.Groundedness != nil {
+		s = fmt.Sprintf("%.2f %d/%d", *r.Groundedness, r.Cited, r.Claims)
+	}
+	if r.InvalidCitations > 0 {
+		s += fmt.Sprintf(" (%d invalid)", r.InvalidCitations)
+	}
+	return s
+}
+
+// ratio formats an optional share, "-" when there is none.
+func ratio(v *float64, places int) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.*f", places, *v)
 }
 
 func describe(c Check) string {

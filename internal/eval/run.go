@@ -19,6 +19,7 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/incident"
 	"github.com/watchkeeper/watchkeeper/internal/redact"
 	"github.com/watchkeeper/watchkeeper/internal/store"
+	"github.com/watchkeeper/watchkeeper/internal/version"
 	"github.com/watchkeeper/watchkeeper/tools"
 	"github.com/watchkeeper/watchkeeper/tools/clock"
 )
@@ -34,6 +35,9 @@ type Options struct {
 	Model agent.Model
 	// ModelName labels the report ("scripted" when Model is nil).
 	ModelName string
+	// Provider is the model's provider (openai, anthropic, …), for the
+	// published pass rates.
+	Provider string
 	// Judge, when set, decides must_mention facts.
 	Judge *Judge
 	// JudgeName labels the report.
@@ -51,6 +55,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Progress is told about every finished run (the CLI prints it).
 	Progress func(scenario string, run int, r RunResult)
+	// KeepTranscripts keeps every run's transcript in its result, for
+	// RecordRun.
+	KeepTranscripts bool
 }
 
 // RunResult is one run of one scenario.
@@ -69,15 +76,23 @@ type RunResult struct {
 	AgentCalls []Call `json:"agent_calls,omitempty"`
 	Unmatched  []Call `json:"unmatched_calls,omitempty"`
 	// Proposals are the summaries of the changes proposed.
-	Proposals  []string `json:"proposals,omitempty"`
-	TokensIn   int      `json:"tokens_in"`
-	TokensOut  int      `json:"tokens_out"`
+	Proposals []string `json:"proposals,omitempty"`
+	// Grounding scores the answer's citations of AgentCalls.
+	Grounding Grounding `json:"grounding"`
+	TokensIn  int       `json:"tokens_in"`
+	TokensOut int       `json:"tokens_out"`
+	// CostUSD is the model's cost for the run, nil when no price is
+	// configured for it (llm.prices).
+	CostUSD    *float64 `json:"cost_usd,omitempty"`
 	JudgeIn    int      `json:"judge_tokens_in,omitempty"`
 	JudgeOut   int      `json:"judge_tokens_out,omitempty"`
 	LatencyMS  int64    `json:"latency_ms"`
 	Steps      int      `json:"steps"`
 	ToolCalls  int      `json:"tool_calls"`
 	JudgeError string   `json:"judge_error,omitempty"`
+	// Transcript is the agent's record of the run (agent.Transcript as
+	// JSON) when Options.KeepTranscripts is set.
+	Transcript []byte `json:"-"`
 }
 
 // Failures lists the checks that failed, for reports.
@@ -167,7 +182,8 @@ func Evaluate(ctx context.Context, scenarios []*Scenario, loadErrs []LoadError, 
 	for _, le := range loadErrs {
 		results = append(results, ScenarioResult{Name: le.Scenario, Error: le.Err.Error()})
 	}
-	rep := &Report{Model: o.ModelName, Judge: o.JudgeName, K: o.Runs, StartedAt: start.UTC(), Scenarios: results}
+	rep := &Report{Model: o.ModelName, Provider: o.Provider, Judge: o.JudgeName, K: o.Runs, StartedAt: start.UTC(), Scenarios: results,
+		Version: version.Version(), Revision: version.Revision()}
 	rep.Duration = time.Since(start).Round(time.Millisecond).String()
 	rep.summarise()
 	return rep
@@ -228,8 +244,10 @@ func (o Options) runOnce(ctx context.Context, s *Scenario) (res RunResult) {
 		return RunResult{Error: err.Error()}
 	}
 	model := o.Model
+	var script *scripted.Model
 	if model == nil {
-		model = scripted.NewScript(*s.Script)
+		script = scripted.NewScript(*s.Script)
+		model = script
 	}
 	input := s.Question
 	if s.Alert != nil {
@@ -239,9 +257,12 @@ func (o Options) runOnce(ctx context.Context, s *Scenario) (res RunResult) {
 		}
 	}
 	approvals := approval.New(st, agentTools, approval.Options{Logger: o.Logger})
-	ag := agent.New(model, agentTools, agent.Options{
-		Config: o.Agent, Redactor: o.Redactor, Proposer: approvals, Logger: o.Logger, WorldNow: now,
-	})
+	var kept transcriptKeeper
+	aopts := agent.Options{Config: o.Agent, Redactor: o.Redactor, Proposer: approvals, Logger: o.Logger, WorldNow: now}
+	if o.KeepTranscripts {
+		aopts.Recorder = &kept
+	}
+	ag := agent.New(model, agentTools, aopts)
 	var agentCalls []Call
 	byID := map[string]int{}
 	obs := func(_ context.Context, e agent.Event) {
@@ -265,8 +286,9 @@ func (o Options) runOnce(ctx context.Context, s *Scenario) (res RunResult) {
 	}, obs)
 	res = RunResult{
 		Outcome: out.Outcome, Answer: out.Answer, Calls: rp.Calls(), AgentCalls: agentCalls,
-		TokensIn: out.Usage.InputTokens, TokensOut: out.Usage.OutputTokens,
+		TokensIn: out.Usage.InputTokens, TokensOut: out.Usage.OutputTokens, CostUSD: out.CostUSD,
 		LatencyMS: time.Since(started).Milliseconds(), Steps: out.Steps, ToolCalls: out.ToolCalls,
+		Grounding: Ground(out.Answer, agentCalls), Transcript: kept.transcript,
 	}
 	for _, c := range res.Calls {
 		if c.Recording == "" {
@@ -287,6 +309,12 @@ func (o Options) runOnce(ctx context.Context, s *Scenario) (res RunResult) {
 	res.Checks = append(res.Checks, o.judge(ctx, s, input, out.Answer, &res)...)
 	res.Checks = append(res.Checks, callChecks(s, agentCalls, rp.Calls(), out.Proposals)...)
 	res.Checks = append(res.Checks, o.invariants(ctx, s, st, rp, out, agentCalls)...)
+	if s.MinGroundedness > 0 && res.Error == "" {
+		res.Checks = append(res.Checks, groundingCheck(s.MinGroundedness, res.Grounding))
+	}
+	if s.Strict && script != nil {
+		res.Checks = append(res.Checks, replayChecks(s, rp, agentCalls, script.Remaining())...)
+	}
 	res.Pass = len(res.Failures()) == 0
 	return res
 }

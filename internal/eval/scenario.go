@@ -77,6 +77,21 @@ type Scenario struct {
 	// invariant "no tool loop".
 	Budget Budget `yaml:"budget,omitempty" json:"budget"`
 
+	// MinGroundedness, when above 0, fails a run whose answer cites fewer
+	// of its claims than this share, or cites a tool call that was not
+	// made (see Grounding). Unset, groundedness is reported and decides
+	// nothing: the claim heuristic is approximate, and pass rates should
+	// not move with it unless a scenario asks.
+	MinGroundedness float64 `yaml:"min_groundedness,omitempty" json:"min_groundedness,omitempty"`
+
+	// Strict marks the script as a recorded run (`eval record`, `eval
+	// --record-to`): replayed with its script, the run must make exactly
+	// the recorded calls — every call answered by a recording, every
+	// recording used, every scripted turn consumed — or it fails the
+	// "replay" check. A real model may take another path, so Strict has
+	// no effect with --model.
+	Strict bool `yaml:"strict,omitempty" json:"strict,omitempty"`
+
 	// Source says where the recordings come from; `watchkeeper eval
 	// capture` refreshes them from it.
 	Source *Source `yaml:"source,omitempty" json:"source,omitempty"`
@@ -432,6 +447,12 @@ func (s *Scenario) validate(path string, doc *yaml.Node) error {
 	}
 	if len(s.MustMention) == 0 && len(s.ExpectTools) == 0 && len(s.ExpectProposals) == 0 && len(s.MustNotMention) == 0 {
 		add(path, "expects nothing: give must_mention, must_not_mention, expect_tools or expect_proposals")
+	}
+	if s.MinGroundedness < 0 || s.MinGroundedness > 1 {
+		add(at("min_groundedness"), "min_groundedness %v is outside 0..1 (the share of claims that cite a tool call)", s.MinGroundedness)
+	}
+	if s.Strict && s.Script == nil {
+		add(at("strict"), "strict needs a script: it replays a recorded run's replies")
 	}
 	for i, sec := range s.Secrets {
 		if len(sec) < 4 {
