@@ -40,6 +40,9 @@ const (
 	RunCanceled    = "canceled"
 	RunModelError  = "model_error"
 	RunNoAnswer    = "no_answer"
+	// RunBudget is a run the money budget made answer early: it has an
+	// answer, with a note saying so.
+	RunBudget = "budget"
 )
 
 // Agent runs tasks against a model with a set of tools.
@@ -81,6 +84,10 @@ type Task struct {
 	// Scope limits what this task may look at (a Slack channel's scope);
 	// the zero value allows everything.
 	Scope Scope
+	// Budget is what the run may spend on models; the zero value is no
+	// limit. When it runs out the run answers from the evidence so far,
+	// with a note, rather than failing.
+	Budget Budget
 }
 
 // Scope limits a task to some tools and namespaces. The agent offers only
@@ -122,8 +129,14 @@ type Summary struct {
 	Steps          int           `json:"steps"`
 	ToolCalls      int           `json:"tool_calls"`
 	Usage          Usage         `json:"usage"`
-	// CostUSD is nil when no price is configured for the model.
+	// CostUSD is nil when no price is configured for the model. It
+	// includes the fast model's share (Fast).
 	CostUSD *float64 `json:"cost_usd,omitempty"`
+	// Fast is the fast model's share of the run, nil when it was not used.
+	Fast *FastUse `json:"fast,omitempty"`
+	// Budget is the money budget the run was held to, nil when none
+	// applied or the model has no price.
+	Budget *BudgetUse `json:"budget,omitempty"`
 }
 
 // Result is what a run produced.
@@ -138,6 +151,9 @@ type Result struct {
 	Proposals []tools.Proposal
 	// Attachments are files tools produced (charts), for surfaces.
 	Attachments []tools.Attachment
+	// Evidence are the run's tool calls in call order, numbered as the
+	// model read their results and as the answer cites them ([n]).
+	Evidence []Evidence
 }
 
 // Run answers task. It returns the result and, when the run ended without
@@ -191,8 +207,9 @@ type run struct {
 	// a cycle (A, B, A, B…) is made to answer after maxRepeats.
 	repeats atomic.Int32
 	// compacted: the history was cut once to fit the context window;
-	// retriedCut: a step was asked again after a reply was cut off.
-	compacted, retriedCut bool
+	// retriedCut: a step was asked again after a reply was cut off;
+	// budgetEnded: the money budget made the run answer early.
+	compacted, retriedCut, budgetEnded bool
 }
 
 func (r *run) hasTool(name string) bool {
@@ -222,14 +239,26 @@ func (r *run) compact() bool {
 	}
 	for i := r.firstNew; i < lastAssistant; i++ {
 		m := &r.msgs[i]
+		// The label ("[3] prom_query") stays: the model may still cite
+		// the call it saw.
 		switch {
-		case m.Role == RoleTool && m.Content != gone:
-			m.Content, changed = gone, true
-		case r.mode == ModeReAct && m.Role == RoleUser && strings.HasPrefix(m.Content, "Observation: ") && m.Content != "Observation: "+gone:
-			m.Content, changed = "Observation: "+gone, true
+		case m.Role == RoleTool && !strings.HasSuffix(m.Content, gone):
+			m.Content, changed = keepLabel(m.Content)+gone, true
+		case r.mode == ModeReAct && m.Role == RoleUser && strings.HasPrefix(m.Content, "Observation: ") && !strings.HasSuffix(m.Content, gone):
+			m.Content, changed = "Observation: "+keepLabel(strings.TrimPrefix(m.Content, "Observation: "))+gone, true
 		}
 	}
 	return changed
+}
+
+// keepLabel returns the "[n] tool\n" line a tool result starts with,
+// or "" when it has none.
+func keepLabel(content string) string {
+	label, _, ok := strings.Cut(content, "\n")
+	if !ok || !strings.HasPrefix(label, "[") || !strings.Contains(label, "] ") {
+		return ""
+	}
+	return label + "\n"
 }
 
 // maxRepeats is how many repeated calls a run refuses before the model
@@ -308,6 +337,19 @@ func (r *run) loop(ctx context.Context) error {
 		// token budget: then the model must answer while it still can.
 		est := EstimateTokens(r.msgs)
 		last := step >= cfg.MaxSteps || used+2*est+cfg.ToolOutputTokens >= cfg.MaxRunTokens || r.repeats.Load() >= maxRepeats
+		// The money budget: a call it cannot pay for is not made (the
+		// answer is the evidence so far); a call it pays for, but not the
+		// one after, is the last.
+		one, two := r.afford(est + estimateSpecs(specs))
+		if !one {
+			r.budgetEnded = true
+			r.res.Answer = r.redact(r.evidenceAnswer())
+			r.msgs = append(r.msgs, Message{Role: RoleAssistant, Content: budgetMemo})
+			return nil
+		}
+		if !two && !last {
+			last, r.budgetEnded = true, true
+		}
 
 		req := Request{Messages: r.msgs, MaxTokens: cfg.MaxOutputTokens, Temperature: cfg.Temperature}
 		if !last && r.mode == ModeNative {
@@ -494,9 +536,26 @@ func (r *run) finish(ctx context.Context, err error) {
 	s := &r.res.Summary
 	s.Duration = r.a.opts.Now().Sub(s.StartedAt)
 	s.CostUSD = r.a.opts.Config.Prices.Cost(s.Model, s.Usage)
+	if f := s.Fast; f != nil && s.CostUSD != nil {
+		if f.CostUSD == nil {
+			s.CostUSD = nil // part of the cost is unknown
+		} else {
+			total := *s.CostUSD + *f.CostUSD
+			s.CostUSD = &total
+		}
+	}
+	if b := r.task.Budget; b.set() && s.CostUSD != nil {
+		s.Budget = &BudgetUse{Scope: b.Scope, LimitUSD: b.LimitUSD, LeftUSD: b.LeftUSD, Ended: r.budgetEnded}
+	}
+	if err == nil && r.budgetEnded {
+		r.res.Answer += "\n\n" + r.task.Budget.note()
+	}
 	r.res.Messages = append([]Message(nil), r.msgs[r.firstNew:]...)
 	if err == nil {
 		s.Outcome = RunAnswered
+		if r.budgetEnded {
+			s.Outcome = RunBudget
+		}
 		r.emit(ctx, Event{Kind: EventFinal, Text: r.res.Answer, Run: r.summaryCopy()})
 		return
 	}

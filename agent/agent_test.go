@@ -337,7 +337,7 @@ func TestBadToolCallsBecomeFixableErrors(t *testing.T) {
 			contains(t, end.Text, tt.wantText)
 			// The model saw the same text.
 			got := lastToolMessages(model.Requests()[1].Messages)[0].Content
-			if got != end.Text {
+			if got != "[1] "+tt.call.Name+"\n"+end.Text {
 				t.Errorf("model saw %q, event says %q", got, end.Text)
 			}
 		})

@@ -63,6 +63,9 @@ type Config struct {
 	ModelName string
 	// Prices gives the cost of tokens per model name.
 	Prices Prices
+	// FastModelName labels and prices Options.Fast, the model that
+	// summarises long tool outputs; its own name is used when empty.
+	FastModelName string
 }
 
 func (c Config) withDefaults() Config {
@@ -120,6 +123,10 @@ type Options struct {
 	// ObserveTool records each tool call's outcome and duration (metrics);
 	// every surface's calls are observed the same way (tools.Invoker).
 	ObserveTool func(tool, outcome string, d time.Duration)
+	// Fast is an optional cheaper model that summarises a tool output too
+	// long for the per-result budget, where the main model would otherwise
+	// see it cut. The main model still writes the answer.
+	Fast Model
 	// SystemPrompt renders the system prompt; prompts.System by default.
 	SystemPrompt func(SystemData) (string, error)
 	// Now is the clock; time.Now by default.

@@ -35,7 +35,7 @@ func TestReActModeForModelsWithoutToolCalling(t *testing.T) {
 		}
 	}
 	obs := reqs[1].Messages[len(reqs[1].Messages)-1]
-	if obs.Role != agent.RoleUser || obs.Content != "Observation: echo: hi" {
+	if obs.Role != agent.RoleUser || obs.Content != "Observation: [1] echo\necho: hi" {
 		t.Errorf("observation message = %+v", obs)
 	}
 }

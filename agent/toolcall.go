@@ -17,7 +17,8 @@ import (
 )
 
 // runTools runs the calls of one step, at most MaxParallelTools at a time,
-// and returns one tool message per call, in call order.
+// and returns one tool message per call, in call order. Each call gets the
+// run's next number (Evidence), and its message is labelled with it.
 func (r *run) runTools(ctx context.Context, step int, calls []ToolCall) []Message {
 	out := make([]Message, len(calls))
 	// Claim repeated-call keys in call order before starting anything, so
@@ -30,11 +31,26 @@ func (r *run) runTools(ctx context.Context, step int, calls []ToolCall) []Messag
 		}
 		repeatOf[i] = r.claim(calls[i], step)
 	}
+	// Numbered before anything runs, in the order the model listed the
+	// calls: the numbers cannot depend on which call finishes first.
+	r.mu.Lock()
+	first := len(r.res.Evidence)
+	for i, c := range calls {
+		r.res.Evidence = append(r.res.Evidence, Evidence{N: first + i + 1, Step: step, CallID: c.ID, Tool: c.Name})
+	}
+	r.mu.Unlock()
+	seq := newStepEvents(r)
 	var g errgroup.Group
 	g.SetLimit(r.a.opts.Config.MaxParallelTools)
 	for i, c := range calls {
 		g.Go(func() error {
-			out[i] = r.runTool(ctx, step, c, repeatOf[i])
+			out[i] = r.runTool(ctx, step, first+i, c, repeatOf[i], func(ctx context.Context, evs ...Event) {
+				if evs[0].Kind == EventToolStart {
+					seq.start(ctx, i, evs[0])
+				} else {
+					seq.end(ctx, i, evs...)
+				}
+			})
 			return nil
 		})
 	}
@@ -63,12 +79,16 @@ type toolOutcome struct {
 	result  *tools.Result
 }
 
-func (r *run) runTool(ctx context.Context, step int, c ToolCall, repeatOf int) Message {
+// runTool runs call c, the run's call number idx+1 (its index in
+// r.res.Evidence is idx), and hands its events to emit: the start, then
+// the end with the proposal if there is one.
+func (r *run) runTool(ctx context.Context, step, idx int, c ToolCall, repeatOf int, emit func(context.Context, ...Event)) Message {
 	ctx, span := r.a.opts.Tracer.Start(ctx, "tool.call", trace.WithAttributes(
 		attribute.String("gen_ai.operation.name", "execute_tool"),
 		attribute.String("gen_ai.tool.name", c.Name),
 		attribute.String("gen_ai.tool.call.id", c.ID),
 		attribute.Int("watchkeeper.step", step),
+		attribute.Int("watchkeeper.tool.number", idx+1),
 	))
 	defer span.End()
 
@@ -76,30 +96,37 @@ func (r *run) runTool(ctx context.Context, step int, c ToolCall, repeatOf int) M
 	if json.Valid(args) {
 		args = compactJSON(args)
 	}
-	r.emit(ctx, Event{Kind: EventToolStart, Step: step, Tool: c.Name, CallID: c.ID, Args: rawOrString(args)})
+	r.mu.Lock()
+	r.res.Evidence[idx].Args = rawOrString(args)
+	r.mu.Unlock()
+	emit(ctx, Event{Kind: EventToolStart, Step: step, Tool: c.Name, CallID: c.ID, Args: rawOrString(args)})
 	start := r.a.opts.Now()
 	o := r.execute(ctx, c, repeatOf)
 	dur := r.a.opts.Now().Sub(start)
 
-	text, cut := tools.Truncate(r.redact(o.text), r.a.opts.Config.ToolOutputTokens)
+	text, cut := r.fit(ctx, c, r.redact(o.text))
 	span.SetAttributes(attribute.String("watchkeeper.tool.outcome", o.outcome), attribute.Bool("watchkeeper.tool.truncated", cut))
 	if o.outcome == OutcomeError || o.outcome == OutcomePanic {
 		span.SetStatus(codes.Error, text)
 	}
 	ev := Event{Kind: EventToolEnd, Step: step, Tool: c.Name, CallID: c.ID, Duration: dur, Outcome: o.outcome, Text: text, Truncated: cut, Result: o.result}
+	r.mu.Lock()
+	e := &r.res.Evidence[idx]
+	e.Outcome, e.Duration, e.Result = o.outcome, dur, shortResult(text)
+	if o.result != nil && len(o.result.Attachments) > 0 {
+		r.res.Attachments = append(r.res.Attachments, o.result.Attachments...)
+	}
+	r.mu.Unlock()
 	if o.result != nil {
 		ev.Proposal = o.result.Proposal
-		if len(o.result.Attachments) > 0 {
-			r.mu.Lock()
-			r.res.Attachments = append(r.res.Attachments, o.result.Attachments...)
-			r.mu.Unlock()
-		}
 	}
-	r.emit(ctx, ev)
 	if ev.Proposal != nil {
-		r.emit(ctx, Event{Kind: EventProposal, Step: step, Tool: c.Name, CallID: c.ID, Proposal: ev.Proposal})
+		emit(ctx, ev, Event{Kind: EventProposal, Step: step, Tool: c.Name, CallID: c.ID, Proposal: ev.Proposal})
+	} else {
+		emit(ctx, ev)
 	}
-	return Message{Role: RoleTool, ToolCallID: c.ID, Name: c.Name, Content: text}
+	// The label is the model's only way to know a result's number.
+	return Message{Role: RoleTool, ToolCallID: c.ID, Name: c.Name, Content: label(idx+1, c.Name) + text}
 }
 
 // execute runs one call and turns every way it can fail into text the model
@@ -266,11 +293,14 @@ const UntrustedSupportWarning = "WARNING: only log or alert text (which anyone w
 
 // hasTrustedEvidence reports whether an earlier call in the run returned
 // data other than free text: metrics, computed analyses, object state.
+//
+// It reads the calls as they finished (r.res.Evidence), not the events
+// passed on so far, which wait for the earlier calls of their step.
 func (r *run) hasTrustedEvidence() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, e := range r.events {
-		if e.Kind != EventToolEnd || e.Outcome != OutcomeOK {
+	for _, e := range r.res.Evidence {
+		if e.Outcome != OutcomeOK {
 			continue
 		}
 		if t, ok := r.a.tools.Get(e.Tool); ok && t.Spec().Evidence == "" && !t.Spec().Mutating {
@@ -281,23 +311,21 @@ func (r *run) hasTrustedEvidence() bool {
 }
 
 // evidence lists the run's successful tool calls so far, each with its
-// arguments, so the approver sees what the proposal rests on.
+// arguments and number, so the approver sees what the proposal rests on
+// and can match it to the answer's citations.
 func (r *run) evidence() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	args := map[string]string{}
 	var lines []string
-	for _, e := range r.events {
-		switch {
-		case e.Kind == EventToolStart:
-			args[e.CallID] = string(e.Args)
-		case e.Kind == EventToolEnd && e.Outcome == OutcomeOK:
-			a := args[e.CallID]
-			if len(a) > 200 {
-				a = a[:200] + "…"
-			}
-			lines = append(lines, fmt.Sprintf("- %s %s (run %s, step %d)", e.Tool, a, r.res.RunID, e.Step))
+	for _, e := range r.res.Evidence {
+		if e.Outcome != OutcomeOK {
+			continue
 		}
+		a := string(e.Args)
+		if len(a) > 200 {
+			a = a[:200] + "…"
+		}
+		lines = append(lines, fmt.Sprintf("- %s %s (run %s, step %d, call [%d])", e.Tool, a, r.res.RunID, e.Step, e.N))
 	}
 	if len(lines) > 10 {
 		lines = append(lines[:10], fmt.Sprintf("- … %d more", len(lines)-10))

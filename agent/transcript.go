@@ -25,6 +25,10 @@ type Transcript struct {
 	Events    []Event   `json:"events"`
 	Answer    string    `json:"answer,omitempty"`
 	Proposals int       `json:"proposals,omitempty"`
+	// Evidence are the run's tool calls, numbered as the answer cites
+	// them ([n]); EvidenceOf(Events) gives the same list for transcripts
+	// stored before it was kept.
+	Evidence []Evidence `json:"evidence,omitempty"`
 }
 
 // recordTimeout bounds how long storing a run may take after it ended.
@@ -42,6 +46,7 @@ func (a *Agent) record(ctx context.Context, r *run) {
 		Events:    r.events,
 		Answer:    r.res.Answer,
 		Proposals: len(r.res.Proposals),
+		Evidence:  r.res.Evidence,
 	}
 	b, err := json.Marshal(t)
 	r.mu.Unlock()

@@ -75,7 +75,7 @@ func Postmortem(d PostmortemData) (string, error) { return render("postmortem.tm
 
 // AnswerNow is appended to the last request of a run, when the tools have
 // been withdrawn.
-const AnswerNow = "You have no tool calls left in this run. Answer now from the evidence above, without calling tools, and say what you could not check."
+const AnswerNow = "You have no tool calls left in this run. Answer now from the evidence above, without calling tools, citing the results you use as [n], and say what you could not check."
 
 // EmptyReply nudges a model that returned nothing.
 const EmptyReply = "Your last reply was empty. Answer the question from the evidence above, or call a tool if you still need evidence."

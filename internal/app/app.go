@@ -40,6 +40,8 @@ type Options struct {
 	Tools []tools.Tool
 	// Model replaces the configured model (tests).
 	Model agent.Model
+	// FastModel replaces the configured fast model, llm.fast (tests).
+	FastModel agent.Model
 	// Clock is the time of the observed systems, for tools and the
 	// system prompt; time.Now when nil. The demo passes the sandbox's.
 	Clock func() time.Time
@@ -58,12 +60,16 @@ type Options struct {
 
 // App is a running Watchkeeper. Close it when done.
 type App struct {
-	cfg       config.Config
-	logger    *slog.Logger
-	store     store.Backend
-	tools     *tools.Registry
-	model     agent.Model
-	agent     *agent.Agent
+	cfg    config.Config
+	logger *slog.Logger
+	store  store.Backend
+	tools  *tools.Registry
+	model  agent.Model
+	agent  *agent.Agent
+	// fast is llm.fast, nil when not configured; triager is an agent on
+	// it that writes incidents' first assessments.
+	fast      agent.Model
+	triager   *agent.Agent
 	memory    *conversation.Memory
 	approvals *approval.Service
 	metrics   *telemetry.Metrics
@@ -148,11 +154,19 @@ func (a *App) build(ctx context.Context, opts Options) error {
 		return fmt.Errorf("tools: %w", err)
 	}
 	a.metrics = telemetry.NewMetrics(version.Version(), version.Revision(), a.tools.Names()...)
+	a.metrics.SetBudgets(cfg.LLM.Budget.QuestionUSD, cfg.LLM.Budget.IncidentUSD, cfg.LLM.Budget.DayUSD)
 	a.model = opts.Model
 	if a.model == nil {
-		a.model, err = BuildModel(ctx, cfg.LLM, logger.With("component", "llm"))
+		a.model, err = BuildModel(ctx, cfg.LLM.LLM, logger.With("component", "llm"))
 		if err != nil {
 			return fmt.Errorf("llm: %w", err)
+		}
+	}
+	a.fast = opts.FastModel
+	if a.fast == nil && a.model != nil && cfg.LLM.Fast.Enabled() {
+		a.fast, err = BuildModel(ctx, cfg.LLM.FastLLM(), logger.With("component", "llm.fast"))
+		if err != nil {
+			return fmt.Errorf("llm.fast: %w", err)
 		}
 	}
 	if le := cfg.LeaderElection; le.Enabled {
@@ -171,7 +185,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	a.metrics.WatchApprovalQueue(approvalQueue(a.store, cfg.Approval.Expiry.D()))
 	a.memory = conversation.New(a.store, cfg.Memory.ContextTokens, a.model, logger.With("component", "memory"))
 	if a.model != nil {
-		a.agent = agent.New(a.model, a.tools, agent.Options{
+		ao := agent.Options{
 			Config:      AgentConfig(cfg),
 			ObserveTool: a.metrics.ObserveTool,
 			Redactor:    a.redactor,
@@ -180,7 +194,25 @@ func (a *App) build(ctx context.Context, opts Options) error {
 			Tracer:      a.tracing.Tracer(),
 			Logger:      logger.With("component", "agent"),
 			WorldNow:    opts.Clock,
-		})
+		}
+		if a.fast != nil {
+			// The triage agent is the same agent on the fast model; it
+			// cuts long outputs itself rather than summarising them.
+			to := ao
+			to.Config.ModelName = ao.Config.FastModelName
+			to.Logger = logger.With("component", "agent.triage")
+			a.triager = agent.New(a.fast, a.tools, to)
+			ao.Fast = a.fast
+		}
+		a.agent = agent.New(a.model, a.tools, ao)
+		if b := cfg.LLM.Budget; b != (config.Budget{}) {
+			for _, name := range []string{ao.Config.ModelName, ao.Config.FastModelName} {
+				if name != "" && ao.Config.Prices.Cost(name, agent.Usage{}) == nil {
+					logger.Warn("the model has no known price, so the money budgets are not held for it; add it to llm.prices (0 for a local model)",
+						"model", name)
+				}
+			}
+		}
 	}
 	a.triage = triageOf(a, opts.Clock)
 	// Incidents are built in the order they depend on each other, each
@@ -288,14 +320,24 @@ func (a *App) Ask(ctx context.Context, source, conv, input string, obs agent.Obs
 // AskScoped is Ask limited to scope (a Slack channel's tools and namespaces).
 func (a *App) AskScoped(ctx context.Context, source, conv, input string, scope agent.Scope, obs agent.Observer) (*agent.Result, error) {
 	if a.agent == nil {
-		return a.answerWithoutModel(ctx, source, conv, input, scope, obs)
+		return a.answerWithoutModel(ctx, source, conv, input, scope, obs, "")
 	}
 	hist, err := a.memory.History(ctx, conv)
 	if err != nil {
 		a.metrics.Error("memory")
 		a.logger.Error("load conversation memory; answering without it", "conversation", conv, "err", err)
 	}
-	res, runErr := a.agent.Run(ctx, agent.Task{Input: input, History: hist, ConversationID: conv, Source: source, Scope: scope},
+	budget := a.budgetFor(ctx, conv)
+	if budget.Scope != "" && budget.LeftUSD <= 0 {
+		// Spent: the question is still answered, without the model.
+		a.metrics.BudgetExhausted(budget.Scope)
+		return a.answerWithoutModel(ctx, source, conv, input, scope, obs, spentNote(budget))
+	}
+	ag := a.agent
+	if a.triager != nil && incident.IsTriage(ctx) {
+		ag = a.triager
+	}
+	res, runErr := ag.Run(ctx, agent.Task{Input: input, History: hist, ConversationID: conv, Source: source, Scope: scope, Budget: budget},
 		agent.Observers(a.metrics.Observe, obs))
 	if runErr == nil {
 		if err := a.memory.Append(context.WithoutCancel(ctx), conv, res.Messages); err != nil {
@@ -525,6 +567,7 @@ func AgentConfig(cfg config.Config) agent.Config {
 	for m, p := range cfg.LLM.Prices {
 		prices[m] = agent.Price{InputPerMTok: p.InputPerMTok, OutputPerMTok: p.OutputPerMTok}
 	}
+	prices = prices.WithDefaults()
 	mode := agent.ModeAuto
 	switch cfg.LLM.ToolCalling {
 	case "native":
@@ -535,6 +578,10 @@ func AgentConfig(cfg config.Config) agent.Config {
 	name := cfg.LLM.Model
 	if name == "" {
 		name = cfg.LLM.Deployment
+	}
+	fastName := cfg.LLM.Fast.Model
+	if fastName == "" {
+		fastName = cfg.LLM.Fast.Deployment
 	}
 	return agent.Config{
 		MaxSteps:         cfg.Agent.MaxSteps,
@@ -548,6 +595,7 @@ func AgentConfig(cfg config.Config) agent.Config {
 		Mode:             mode,
 		ModelName:        name,
 		Prices:           prices,
+		FastModelName:    fastName,
 	}
 }
 

@@ -13,8 +13,9 @@ import (
 // answerWithoutModel routes input to the deterministic investigation that
 // fits it, emitting the same events as a model's run (tool calls, the
 // answer) so that every surface renders it the same way, and stores what
-// it proposes for approval.
-func (a *App) answerWithoutModel(ctx context.Context, source, conv, input string, scope agent.Scope, obs agent.Observer) (*agent.Result, error) {
+// it proposes for approval. note, when set, ends the answer (why the model
+// was not asked).
+func (a *App) answerWithoutModel(ctx context.Context, source, conv, input string, scope agent.Scope, obs agent.Observer, note string) (*agent.Result, error) {
 	start := time.Now()
 	res := &agent.Result{Summary: agent.Summary{RunID: newRunID(), ConversationID: conv, Source: source, Model: triage.Model,
 		StartedAt: start}}
@@ -61,6 +62,9 @@ func (a *App) answerWithoutModel(ctx context.Context, source, conv, input string
 		emit(ctx, agent.Event{Kind: agent.EventProposal, Tool: stored.Tool, Proposal: &stored})
 	}
 	res.Answer = a.redactor.Redact(ans.Text)
+	if note != "" {
+		res.Answer += "\n\n" + note
+	}
 	res.Steps, res.ToolCalls, res.Duration, res.Outcome = 1, calls, time.Since(start), agent.RunAnswered
 	if ans.Intent == triage.Unknown {
 		res.Outcome = triage.NotUnderstood

@@ -352,6 +352,8 @@ const helpText = `Commands:
   /run TOOL TEXT           for a tool with one required argument, the rest of the line is it
   /run TOOL {JSON}         the arguments as one JSON object, as the model sends them
   /approve ID              decide a pending proposal made earlier (a way back after a check)
+  /work [N]                the last answer's tool calls by number, as it cites them ([N]),
+                           with what each returned; /work N shows call N in full
   /reset                   forget this conversation and start a new one
   /help                    this help
   /quit                    leave (also Ctrl-D)
@@ -395,6 +397,8 @@ func (c *Chat) command(ctx context.Context, line string) (quit bool, err error) 
 		return false, c.runTool(ctx, strings.TrimSpace(rest))
 	case "/approve":
 		return false, c.decideLater(ctx, strings.TrimSpace(rest))
+	case "/work":
+		return false, c.r.work(strings.TrimSpace(rest))
 	default:
 		if cmd, ok := c.cfg.Commands[strings.TrimPrefix(name, "/")]; ok {
 			out, err := cmd.Run(ctx, strings.TrimSpace(rest))

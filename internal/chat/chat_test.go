@@ -323,3 +323,54 @@ func TestHandMadeProposalNamesItsRequester(t *testing.T) {
 		t.Errorf("rejected proposals: %+v", props)
 	}
 }
+
+// The terminal numbers the calls as the answer cites them, marks a number
+// that is no call, says when an answer rests on no tool, and /work lists
+// the last answer's calls by number.
+func TestGroundedAnswersInTheTerminal(t *testing.T) {
+	model := scripted.New(
+		scripted.Turn{ExpectInput: "what time is it", ToolCalls: []scripted.Call{
+			{Name: "current_time"}, {Name: "current_time", Args: map[string]any{"timezone": "Europe/Berlin"}}}},
+		scripted.Turn{ExpectToolResult: "[2] current_time", Text: "It is afternoon [1], in Berlin too [2], and raining [7]."},
+		scripted.Turn{ExpectInput: "hello", Text: "Hello! Ask me about your systems."},
+	)
+	h := newHarness(t, model)
+	in := "/work\nwhat time is it?\n/work\n/work 2\n/work 9\nhello\n/work\n/quit\n"
+	if err := h.chat(in).Loop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut := h.out.String(), h.err.String()
+	for _, want := range []string{
+		"It is afternoon [1], in Berlin too [2], and raining [7: no such tool call].",
+		"The last answer's 2 tool calls, as it cites them",
+		"[1] ✓ current_time {}",
+		`[2] ✓ current_time {"timezone":"Europe/Berlin"}`,
+		"    {\n      \"now_utc\": ",
+		"Hello! Ask me about your systems.\n",
+		agent.NoEvidenceNote + "\n", // /work after an answer without calls
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, out)
+		}
+	}
+	// /work 2 is call 2 whole: after the list, its own header once more.
+	if i := strings.LastIndex(out, `[2] ✓ current_time {"timezone":"Europe/Berlin"}`); i < 0 || !strings.Contains(out[i:], "Europe/Berlin") ||
+		strings.Count(out, `[2] ✓ current_time`) != 2 {
+		t.Errorf("/work 2 did not show call 2:\n%s", out)
+	}
+	for _, want := range []string{
+		"[1] → current_time {}",
+		`[2] → current_time {"timezone":"Europe/Berlin"}`,
+		"[1] ✓ current_time",
+		"no question has been answered in this session yet",
+		"the last answer made 2 tool calls, [1] to [2]",
+		agent.NoEvidenceNote, // under "Hello!"
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if strings.Contains(errOut, agent.UncitedNote) || strings.Count(errOut, agent.NoEvidenceNote) != 1 {
+		t.Errorf("notes where there should be none:\n%s", errOut)
+	}
+}

@@ -19,7 +19,7 @@ type completer struct {
 }
 
 func newCompleter(cfg Config) completer {
-	cmds := []string{"/help", "/tools", "/run", "/approve", "/reset", "/quit"}
+	cmds := []string{"/help", "/tools", "/run", "/approve", "/work", "/reset", "/quit"}
 	for name := range cfg.Commands {
 		cmds = append(cmds, "/"+name)
 	}

@@ -37,7 +37,7 @@ func TestCompletion(t *testing.T) {
 		wantWord  string
 		wantSufix []string // what Do appends, for the first case only
 	}{
-		{"/", []string{"/approve ", "/audit ", "/help ", "/quit ", "/reset ", "/run ", "/tools "}, "/", nil},
+		{"/", []string{"/approve ", "/audit ", "/help ", "/quit ", "/reset ", "/run ", "/tools ", "/work "}, "/", nil},
 		{"/r", []string{"/reset ", "/run "}, "/r", nil},
 		{"/ru", []string{"/run "}, "/ru", []string{"n "}},
 		{"/run ", []string{"current_time ", "prom_query ", "prom_query_range "}, "", nil},

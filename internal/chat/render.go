@@ -2,9 +2,12 @@ package chat
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/watchkeeper/watchkeeper/agent"
@@ -12,10 +15,29 @@ import (
 )
 
 // renderer turns agent events into terminal output: progress on err, the
-// answer on out, so `chat --once` can be piped.
+// answer on out, so `chat --once` can be piped. It numbers the tool calls
+// as the run does ([n], agent.EvidenceOf) and keeps the last run's calls
+// for /work.
 type renderer struct {
 	out, err io.Writer
 	color    bool
+
+	// mu guards the calls: events arrive from the run's goroutines, /work
+	// from the session's.
+	mu sync.Mutex
+	// calls are the current run's tool calls; last are those of the run
+	// that ended last (nil before the first).
+	calls, last []call
+}
+
+// call is one tool call of a run, as /work shows it.
+type call struct {
+	tool, callID string
+	args         string
+	outcome      string
+	text         string
+	duration     time.Duration
+	ended        bool
 }
 
 const (
@@ -32,12 +54,19 @@ func (r *renderer) paint(code, s string) string {
 	return code + s + reset
 }
 
-// observe renders one event. The agent calls it in order.
+// observe renders one event. The agent calls it in order, a run's tool
+// calls in call order, so the n-th start is call [n].
 func (r *renderer) observe(_ context.Context, e agent.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	switch e.Kind {
+	case agent.EventRunStarted:
+		r.calls = []call{} // not nil: a run, if one without calls
 	case agent.EventToolStart:
-		fmt.Fprintln(r.err, r.paint(dim, fmt.Sprintf("  → %s %s", e.Tool, shorten(string(e.Args), 160))))
+		r.calls = append(r.calls, call{tool: e.Tool, callID: e.CallID, args: string(e.Args)})
+		fmt.Fprintln(r.err, r.paint(dim, fmt.Sprintf("  [%d] → %s %s", len(r.calls), e.Tool, shorten(string(e.Args), 160))))
 	case agent.EventToolEnd:
+		n := r.end(e)
 		d := e.Duration.Round(time.Millisecond)
 		switch e.Outcome {
 		case agent.OutcomeOK, agent.OutcomeProposed:
@@ -45,21 +74,102 @@ func (r *renderer) observe(_ context.Context, e agent.Event) {
 			if e.Truncated {
 				note = " (output cut to budget)"
 			}
-			fmt.Fprintln(r.err, r.paint(dim, fmt.Sprintf("  ✓ %s %s%s", e.Tool, d, note)))
+			fmt.Fprintln(r.err, r.paint(dim, fmt.Sprintf("  [%d] ✓ %s %s%s", n, e.Tool, d, note)))
 		default:
 			first, _, _ := strings.Cut(strings.TrimPrefix(e.Text, "Error: "), "\n")
-			fmt.Fprintln(r.err, r.paint(dim, fmt.Sprintf("  ✗ %s %s %s: %s", e.Tool, d, e.Outcome, shorten(first, 200))))
+			fmt.Fprintln(r.err, r.paint(dim, fmt.Sprintf("  [%d] ✗ %s %s %s: %s", n, e.Tool, d, e.Outcome, shorten(first, 200))))
 		}
 	case agent.EventFinal:
-		fmt.Fprintln(r.out, e.Text)
+		// The calls numbered above are the evidence; a number that is
+		// none of them is marked, and an answer without any says so.
+		text, _ := agent.MarkInvalidCitations(e.Text, len(r.calls))
+		fmt.Fprintln(r.out, text)
+		if note := agent.Note(text, len(r.calls)); note != "" {
+			fmt.Fprintln(r.err, r.paint(dim, note))
+		}
+		r.last = r.calls
 		if e.Run != nil {
 			fmt.Fprintln(r.err, r.paint(dim, "— "+e.Run.Footer()))
 		}
 	case agent.EventError:
 		r.errorf("%s", e.Err)
+		r.last = r.calls
 		if e.Run != nil {
 			fmt.Fprintln(r.err, r.paint(dim, "— "+e.Run.Footer()))
 		}
+	}
+}
+
+// end records e's call as ended and returns its number: the earliest open
+// call with its ID (answers without a model reuse the tool's name as ID).
+func (r *renderer) end(e agent.Event) int {
+	for i := range r.calls {
+		if c := &r.calls[i]; !c.ended && c.callID == e.CallID && c.tool == e.Tool {
+			c.outcome, c.text, c.duration, c.ended = e.Outcome, e.Text, e.Duration, true
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// maxWorkLines bounds each result /work lists; /work N shows one whole.
+const maxWorkLines = 12
+
+// work is /work: the last run's tool calls by number, with what each
+// returned (cut to maxWorkLines), or with arg a number, that call whole.
+func (r *renderer) work(arg string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.last == nil {
+		return errors.New("no question has been answered in this session yet; /work shows the tool calls of the last answer")
+	}
+	if arg != "" {
+		n, err := strconv.Atoi(strings.Trim(arg, "[] "))
+		if err != nil || n < 1 || n > len(r.last) {
+			return fmt.Errorf("usage: /work [N]; the last answer made %d tool calls, [1] to [%d]", len(r.last), len(r.last))
+		}
+		r.writeCall(n, r.last[n-1], 0)
+		return nil
+	}
+	if len(r.last) == 0 {
+		fmt.Fprintln(r.out, agent.NoEvidenceNote)
+		return nil
+	}
+	fmt.Fprintf(r.out, "The last answer's %d tool calls, as it cites them (/work N shows one in full):\n", len(r.last))
+	for i, c := range r.last {
+		r.writeCall(i+1, c, maxWorkLines)
+	}
+	return nil
+}
+
+// writeCall prints call n and its result, indented, at most maxLines
+// lines of it (0: all). People read the result without the markers the
+// model reads around untrusted data.
+func (r *renderer) writeCall(n int, c call, maxLines int) {
+	mark, status := "✓", ""
+	if c.outcome != agent.OutcomeOK && c.outcome != agent.OutcomeProposed {
+		mark, status = "✗", " "+c.outcome
+	}
+	if !c.ended {
+		mark, status = "…", " (did not finish)"
+	}
+	took := ""
+	if d := c.duration.Round(time.Millisecond); d > 0 {
+		took = r.paint(dim, " "+d.String())
+	}
+	fmt.Fprintf(r.out, "[%d] %s %s %s%s%s\n", n, mark, c.tool, shorten(c.args, 300), took, status)
+	lines := strings.Split(strings.TrimRight(tools.StripMarkers(c.text), "\n"), "\n")
+	cut := 0
+	if maxLines > 0 && len(lines) > maxLines {
+		lines, cut = lines[:maxLines], len(lines)-maxLines
+	}
+	for _, l := range lines {
+		if l != "" {
+			fmt.Fprintln(r.out, "    "+l)
+		}
+	}
+	if cut > 0 {
+		fmt.Fprintln(r.out, r.paint(dim, fmt.Sprintf("    … %d more lines (/work %d)", cut, n)))
 	}
 }
 

@@ -175,7 +175,7 @@ func TestConfigCheck(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("%+v", r)
 	}
-	for _, want := range []string{"# configuration is valid", "# file: " + cfgFile, "\nllm              openai gpt-4o-mini\n",
+	for _, want := range []string{"# configuration is valid", "# file: " + cfgFile, "\nllm              openai gpt-4o-mini; budget $1/question, $5/incident, $50/day\n",
 		"\nstore            sqlite " + filepath.Join(home, "state", "watchkeeper", "watchkeeper.db") + "\n",
 		"\nprometheus       none", "\nslack            off (no slack.bot_token)\n",
 		"\nincidents        Alertmanager webhook /webhooks/alertmanager on 127.0.0.1:8080, no authentication (loopback only)",

@@ -75,7 +75,7 @@ assess each incident too, through the configuration's llm provider. See docs/gam
 				if err != nil {
 					return err
 				}
-				o.Model, o.LLM = model, l.LLM
+				o.Model, o.LLM = model, l.LLM.LLM
 			}
 			if thresholds != "" {
 				t, err := gameday.LoadThresholds(thresholds)

@@ -17,7 +17,7 @@ type Config struct {
 	Log        Log        `yaml:"log"`
 	Server     Server     `yaml:"server"`
 	Store      Store      `yaml:"store"`
-	LLM        LLM        `yaml:"llm"`
+	LLM        MainLLM    `yaml:"llm"`
 	Agent      Agent      `yaml:"agent"`
 	Memory     Memory     `yaml:"memory"`
 	Telemetry  Telemetry  `yaml:"telemetry"`
@@ -462,8 +462,94 @@ type LLM struct {
 	MaxOutputTokens int `yaml:"max_output_tokens"`
 	// Headers are added to every request (openai providers).
 	Headers map[string]string `yaml:"headers"`
-	// Prices per model name, in USD per million tokens, for the cost line.
+	// Prices per model name, in USD per million tokens, for the cost line
+	// and the budgets; they override or add to the built-in list prices
+	// of well-known models (agent.DefaultPrices).
 	Prices map[string]Price `yaml:"prices"`
+}
+
+// MainLLM is the llm section: the model that answers, what models may
+// cost, and an optional fast model beside it.
+type MainLLM struct {
+	LLM `yaml:",inline"`
+	// Budget caps what the models cost, per question, per incident and
+	// per day.
+	Budget Budget `yaml:"budget"`
+	// Fast is an optional cheaper model that summarises long tool outputs
+	// and writes incidents' first assessments; the main model answers
+	// people.
+	Fast FastLLM `yaml:"fast"`
+}
+
+// Budget caps model spending in US dollars; 0 is no limit. A run is held
+// to the smallest of what is left: of its question's budget, of its
+// incident's (every run in an incident's thread counts), and of the day's
+// (UTC, every run of every replica sharing the store). When one runs out
+// the run answers from the evidence so far with a note; with the day's or
+// the incident's spent, questions are answered without the model.
+type Budget struct {
+	// QuestionUSD caps one question's run (an answer, an assessment).
+	QuestionUSD float64 `yaml:"question_usd"`
+	// IncidentUSD caps all runs in one incident's thread together.
+	IncidentUSD float64 `yaml:"incident_usd"`
+	// DayUSD caps all runs of a UTC day together.
+	DayUSD float64 `yaml:"day_usd"`
+}
+
+// FastLLM is the fast model. A field left empty is taken from llm when
+// the provider is the same (or empty), so usually only model is set.
+type FastLLM struct {
+	// Provider is one of Providers; empty means llm.provider.
+	Provider string `yaml:"provider"`
+	// Model is the fast model's name (gpt-4o-mini, claude-haiku-4-5);
+	// setting it turns the fast model on.
+	Model string `yaml:"model"`
+	// BaseURL is the fast model's endpoint when it differs from llm's.
+	BaseURL string `yaml:"base_url"`
+	// APIKey is the fast model's key when it differs from llm's.
+	APIKey     Secret `yaml:"api_key"`
+	APIKeyFile string `yaml:"api_key_file"`
+	// Deployment is the Azure deployment of the fast model.
+	Deployment string `yaml:"deployment"`
+	// Region is the AWS region for bedrock when it differs from llm's.
+	Region string `yaml:"region"`
+	// Headers replace llm.headers for the fast model when set.
+	Headers map[string]string `yaml:"headers"`
+	// Timeout bounds one fast request; llm.timeout when 0.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Enabled reports whether a fast model is configured.
+func (f FastLLM) Enabled() bool { return f.Model != "" || f.Deployment != "" }
+
+// FastLLM returns the fast model's section as a full model section: its
+// own fields over llm's, when its provider is llm's; on its own
+// otherwise (another provider shares no endpoint or key).
+func (l MainLLM) FastLLM() LLM {
+	f := l.Fast
+	out := LLM{Provider: l.Provider, Timeout: l.Timeout, MaxRetries: l.MaxRetries, ToolCalling: "native", Prices: l.Prices}
+	if f.Provider == "" || f.Provider == l.Provider {
+		out.BaseURL, out.APIKey, out.Organization, out.APIVersion, out.Region, out.Headers =
+			l.BaseURL, l.APIKey, l.Organization, l.APIVersion, l.Region, l.Headers
+	} else {
+		out.Provider = f.Provider
+	}
+	out.Model, out.Deployment = f.Model, f.Deployment
+	for dst, src := range map[*string]string{&out.BaseURL: f.BaseURL, &out.Region: f.Region} {
+		if src != "" {
+			*dst = src
+		}
+	}
+	if f.APIKey != "" {
+		out.APIKey = f.APIKey
+	}
+	if f.Headers != nil {
+		out.Headers = f.Headers
+	}
+	if f.Timeout > 0 {
+		out.Timeout = f.Timeout
+	}
+	return out
 }
 
 // Price is a model's price in USD per million tokens.
@@ -546,6 +632,11 @@ type Slack struct {
 	Queue   int `yaml:"queue"`
 	// AllowBots answers messages from other bots (off: only people).
 	AllowBots bool `yaml:"allow_bots"`
+	// Stream is how an answer's text appears while the model writes it:
+	// auto (Slack's streaming methods for AI apps where the workspace
+	// allows them, else updates), updates (edits of the progress message,
+	// one every second or two) or off (only the finished answer).
+	Stream string `yaml:"stream"`
 	// Channels scope what each channel may see and do; channels not
 	// listed get Default.
 	Channels []SlackChannel `yaml:"channels"`
@@ -699,13 +790,13 @@ func Default() Config {
 		Log:    Log{Level: "info", Format: "json"},
 		Server: Server{Listen: "127.0.0.1:8080"},
 		Store:  Store{Driver: "sqlite", Path: filepath.Join(stateDir(), "watchkeeper.db")},
-		LLM: LLM{
+		LLM: MainLLM{LLM: LLM{
 			Provider:    ProviderNone,
 			Timeout:     Duration(2 * time.Minute),
 			MaxRetries:  3,
 			Stream:      true,
 			ToolCalling: "auto",
-		},
+		}, Budget: Budget{QuestionUSD: 1, IncidentUSD: 5, DayUSD: 50}},
 		Agent: Agent{
 			MaxSteps:         12,
 			MaxParallelTools: 4,
@@ -726,7 +817,7 @@ func Default() Config {
 			// A deployment's pods are named <deployment>-<hash>-<suffix>.
 			Saturation: Saturation{Name: "CPU use of the limit", Objective: 0.8,
 				Query: `sum(rate(container_cpu_usage_seconds_total{namespace="$namespace", pod=~"$name-[a-z0-9]+-[a-z0-9]+", container!="", container!="POD"}[1m])) / sum(kube_pod_container_resource_limits{namespace="$namespace", pod=~"$name-[a-z0-9]+-[a-z0-9]+", resource="cpu"})`}}},
-		Slack:    Slack{Mode: "socket", Workers: 8, Queue: 256, Connections: 2},
+		Slack:    Slack{Mode: "socket", Workers: 8, Queue: 256, Connections: 2, Stream: "auto"},
 		Approval: Approval{Expiry: Duration(15 * time.Minute)},
 		Incidents: Incidents{Webhook: true, StormWindow: Duration(10 * time.Minute), Investigate: true, ProposeRemediation: true,
 			RateLimit: RateLimit{PerSecond: 20, Burst: 200}, MaxInvestigations: 4},

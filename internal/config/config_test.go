@@ -136,6 +136,8 @@ func TestProviderRequirements(t *testing.T) {
 			[]string{"slack.signing_secret: http mode needs the signing secret"}},
 		{[]string{"SLACK_BOT_TOKEN=xoxb-1", "SLACK_APP_TOKEN=xapp-1", "WATCHKEEPER_SLACK_MODE=webhook", "WATCHKEEPER_SLACK_WORKERS=0"},
 			[]string{`slack.mode: "webhook" is not one of socket, http`, "slack.workers: must be at least 1"}},
+		{[]string{"SLACK_BOT_TOKEN=xoxb-1", "SLACK_APP_TOKEN=xapp-1", "WATCHKEEPER_SLACK_STREAM=always"},
+			[]string{`slack.stream: "always" is not one of auto, updates, off`}},
 		{[]string{"WATCHKEEPER_STORE_DRIVER=postgres"},
 			[]string{"store.dsn: is required for driver postgres: set WATCHKEEPER_STORE_DSN or store.dsn_file"}},
 		{[]string{"WATCHKEEPER_STORE_DRIVER=mysql"},
@@ -151,7 +153,7 @@ func TestProviderRequirements(t *testing.T) {
 	}
 	// Slack's conventional variables fill the tokens.
 	sl, err := Load("", []string{"SLACK_BOT_TOKEN=xoxb-1", "SLACK_APP_TOKEN=xapp-1"})
-	if err != nil || !sl.SlackEnabled() || sl.Slack.AppToken.Reveal() != "xapp-1" || sl.Slack.Mode != "socket" {
+	if err != nil || !sl.SlackEnabled() || sl.Slack.AppToken.Reveal() != "xapp-1" || sl.Slack.Mode != "socket" || sl.Slack.Stream != "auto" {
 		t.Errorf("slack from SLACK_* variables: %+v, %v", sl.Slack, err)
 	}
 	// The PostgreSQL DSN is a secret.

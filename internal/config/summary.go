@@ -39,6 +39,12 @@ func (c Config) Summary() []SummaryLine {
 		if c.LLM.BaseURL != "" {
 			m += " at " + c.LLM.BaseURL
 		}
+		if f := c.LLM.Fast; f.Enabled() {
+			m += "; fast " + strings.TrimSpace(f.Provider+" "+f.Model+f.Deployment)
+		}
+		if b := c.LLM.Budget; b != (Budget{}) {
+			m += "; budget " + budgetText(b)
+		}
 		add("llm", "%s", m)
 	} else {
 		add("llm", "none: chat and demo run tools only (set llm.provider and llm.model)")
@@ -229,4 +235,19 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
+}
+
+// budgetText is "$1/question, $5/incident, $50/day", leaving out what is
+// unlimited.
+func budgetText(b Budget) string {
+	var parts []string
+	for _, p := range []struct {
+		v    float64
+		unit string
+	}{{b.QuestionUSD, "question"}, {b.IncidentUSD, "incident"}, {b.DayUSD, "day"}} {
+		if p.v > 0 {
+			parts = append(parts, fmt.Sprintf("$%g/%s", p.v, p.unit))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -27,7 +27,9 @@ func TestSummary(t *testing.T) {
 			"runbooks":        "the shipped examples",
 		}, nil},
 		{"a production setup", func(c *Config) {
-			c.LLM = LLM{Provider: ProviderCompatible, Model: "llama3.1:8b", BaseURL: "http://ollama:11434/v1", APIKey: "sk-model-secret"}
+			c.LLM.LLM = LLM{Provider: ProviderCompatible, Model: "llama3.1:8b", BaseURL: "http://ollama:11434/v1", APIKey: "sk-model-secret"}
+			c.LLM.Fast = FastLLM{Model: "llama3.2:1b", APIKey: "sk-fast-secret"}
+			c.LLM.Budget.IncidentUSD = 0
 			c.Store = Store{Driver: "postgres", DSN: "postgres://wk:db-password@db:5432/watchkeeper?sslmode=require"}
 			c.Server.Listen = "0.0.0.0:8080"
 			c.Prometheus.URL = "http://prometheus:9090"
@@ -42,7 +44,7 @@ func TestSummary(t *testing.T) {
 			c.LeaderElection.Enabled, c.LeaderElection.Namespace = true, "watchkeeper"
 			c.Runbooks.URL = "https://git.example/runbooks.git"
 		}, map[string]string{
-			"llm":             "openai-compatible llama3.1:8b at http://ollama:11434/v1",
+			"llm":             "openai-compatible llama3.1:8b at http://ollama:11434/v1; fast llama3.2:1b; budget $1/question, $50/day",
 			"store":           "postgres db:5432/watchkeeper",
 			"prometheus":      "http://prometheus:9090; links: prometheus",
 			"logs":            "loki http://loki:3100",
@@ -54,7 +56,7 @@ func TestSummary(t *testing.T) {
 			"approval":        "3 approvers, self-approval off; proposals expire after 15m0s",
 			"leader_election": "on: Lease watchkeeper in watchkeeper",
 			"runbooks":        "git https://git.example/runbooks.git (branch main)",
-		}, []string{"sk-model-secret", "db-password", "xoxb-slack-secret", "hook-secret"}},
+		}, []string{"sk-model-secret", "sk-fast-secret", "db-password", "xoxb-slack-secret", "hook-secret"}},
 		{"approval rules and an open webhook", func(c *Config) {
 			c.Approval.Rules = []ApprovalRule{{Users: []string{"U1"}}, {Users: []string{"U2"}}}
 			c.Server.Listen = "0.0.0.0:8080"

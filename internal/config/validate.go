@@ -91,7 +91,21 @@ func (c Config) Validate() error {
 		bad("server.metrics", "set bearer_token or basic_auth, not both")
 	}
 
-	validateLLM("llm", c.LLM, bad, oneOf)
+	validateLLM("llm", c.LLM.LLM, bad, oneOf)
+	for field, v := range map[string]float64{"question_usd": c.LLM.Budget.QuestionUSD, "incident_usd": c.LLM.Budget.IncidentUSD, "day_usd": c.LLM.Budget.DayUSD} {
+		if v < 0 {
+			bad("llm.budget."+field, "%g is negative; use 0 for no limit", v)
+		}
+	}
+	if c.LLM.Fast.Enabled() {
+		if p := c.LLM.Provider; p == "" || p == ProviderNone || p == ProviderScripted {
+			bad("llm.fast", "needs a main model (llm.provider) to work beside; it only summarises and triages")
+		} else {
+			validateLLM("llm.fast", c.LLM.FastLLM(), bad, oneOf)
+		}
+	} else if c.LLM.Fast.Provider != "" {
+		bad("llm.fast.model", "is required when llm.fast.provider is set, e.g. gpt-4o-mini")
+	}
 	if j := c.Eval.Judge; j.Provider != "" && j.Provider != ProviderNone {
 		validateLLM("eval.judge", j, bad, oneOf)
 	}
@@ -365,6 +379,9 @@ func (c Config) validateSlack(bad func(field, format string, a ...any), oneOf fu
 	}
 	if s.Queue < 0 {
 		bad("slack.queue", "is negative")
+	}
+	if s.Stream != "" {
+		oneOf("slack.stream", s.Stream, "auto", "updates", "off")
 	}
 	if s.APIURL != "" {
 		if u, err := url.Parse(s.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || !strings.HasSuffix(s.APIURL, "/") {

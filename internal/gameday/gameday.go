@@ -243,7 +243,7 @@ func playOne(ctx context.Context, o Options, rs RunSpec, seed uint64) (r Run) {
 	cfg.Sandbox.History = config.Duration(time.Hour)
 	cfg.Approval.Approvers = []string{Approver}
 	if o.withModel() {
-		cfg.LLM = o.LLM
+		cfg.LLM.LLM = o.LLM
 		cfg.LLM.Model = o.Model
 	}
 	sbs, err := app.StartSandbox(ctx, cfg.Sandbox, app.SandboxOptions{Scenario: "healthy", Seed: seed, Speed: o.Speed, Listen: "127.0.0.1:0",
@@ -574,7 +574,7 @@ func (o *observer) Assess(ctx context.Context, in incident.Incident, prompt stri
 	if requester == "" {
 		requester = "alertmanager"
 	}
-	answer, err := o.ask(approval.WithRequester(ctx, requester), "incident:"+in.ID, prompt)
+	answer, err := o.ask(incident.WithTriage(approval.WithRequester(ctx, requester)), "incident:"+in.ID, prompt)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if answer != "" {

@@ -270,7 +270,7 @@ func TestInjectionCorpusNeverExecutes(t *testing.T) {
 	// The model saw the corpus inside an untrusted block it cannot close.
 	seen := h.model.Requests()[1].Messages
 	last := seen[len(seen)-1].Content
-	if !strings.HasPrefix(last, `<untrusted-data source="logs">`) || strings.Count(last, "</untrusted-data>") != 1 {
+	if !strings.HasPrefix(last, "[1] logs_search\n"+`<untrusted-data source="logs">`) || strings.Count(last, "</untrusted-data>") != 1 {
 		t.Errorf("tool output as the model saw it:\n%s", last)
 	}
 	if strings.Contains(last, "xoxb-123456789012") {

@@ -101,6 +101,10 @@ type Options struct {
 	IncidentPostWait time.Duration
 	// ProgressEvery throttles progress updates (default 1s).
 	ProgressEvery time.Duration
+	// StreamEvery is the least time between two calls that show an
+	// answer's text as it is written, per answer (default 1s); text that
+	// arrives meanwhile goes in the next call (Config.Stream).
+	StreamEvery time.Duration
 	// Invoker runs the tools commands and buttons call, as the agent runs
 	// its calls (schema, the channel's scope, timeout, redaction, metrics);
 	// without one, Tools with the Redactor and no metrics.
@@ -124,7 +128,9 @@ type Bot struct {
 	logger *slog.Logger
 	jobs   chan job
 	botID  string // the bot's user ID, learned from auth.test
+	teamID string // the workspace's ID, learned from auth.test
 	scopes scopes
+	stream *streamGate
 	// started is closed when Start has learned botID: HTTP requests that
 	// arrive before wait for it (they are served beside /healthz as soon
 	// as the server listens).
@@ -160,6 +166,9 @@ func New(opts Options) (*Bot, error) {
 	if opts.ProgressEvery <= 0 {
 		opts.ProgressEvery = time.Second
 	}
+	if opts.StreamEvery <= 0 {
+		opts.StreamEvery = time.Second
+	}
 	cfg := opts.Config
 	if cfg.Workers <= 0 {
 		cfg.Workers = 8
@@ -173,7 +182,8 @@ func New(opts Options) (*Bot, error) {
 		}
 	}
 	b := &Bot{opts: opts, api: api, logger: opts.Logger, jobs: make(chan job, max(cfg.Queue, 0)),
-		scopes: newScopes(cfg), assistants: map[string]bool{}, started: make(chan struct{})}
+		scopes: newScopes(cfg), assistants: map[string]bool{}, started: make(chan struct{}),
+		stream: newStreamGate(cfg.Stream, opts.Logger)}
 	b.out = NewOutbox(opts.Store, api, opts.HTTPClient, opts.Redactor, opts.PostInterval, opts.Logger.With("component", "slack-outbox"))
 	b.out.onPosted = func(ctx context.Context, key, ts string, queued time.Time) {
 		if rest, ok := strings.CutPrefix(key, proposalKey); ok {
@@ -216,7 +226,7 @@ func (b *Bot) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("slack: the bot token was refused (%w); check slack.bot_token and that the app is installed in the workspace", err)
 	}
-	b.botID = auth.UserID
+	b.botID, b.teamID = auth.UserID, auth.TeamID
 	close(b.started)
 	b.wg.Add(1)
 	if l := b.opts.Leadership; l != nil {

@@ -225,12 +225,15 @@ func (b *Bot) answer(ctx context.Context, r request) {
 	}
 	b.react(ctx, r.channel, r.ts, "eyes")
 	assistant := b.isAssistant(r.channel, r.root)
-	p := &progress{bot: b, channel: r.channel, assistant: assistant, thread: r.root}
+	p := &progress{bot: b, channel: r.channel, assistant: assistant, thread: r.root, replyTo: r.thread, user: r.user}
 	if ts, err := b.out.Post(ctx, newMsg(r.channel, r.thread, "Working on it…", ProgressBlocks("Working on it…", nil, nil))); err == nil {
 		p.ts = ts
 	} else {
 		b.logger.Warn("post the progress message", "channel", r.channel, "err", err)
 	}
+	p.mode = b.streamModeFor(r, p.ts)
+	// finish ends the text's stream; this ends it when a panic skips that.
+	defer p.closeText(context.WithoutCancel(ctx))
 	p.setStatus(ctx, "is thinking…")
 	runCtx := approval.WithRequester(ctx, r.user)
 	conv := ConversationID(r.channel, r.root)
@@ -253,6 +256,7 @@ func (b *Bot) answer(ctx context.Context, r request) {
 // there is none) and adds charts, snippets and proposals.
 func (b *Bot) finish(ctx context.Context, r request, p *progress, res *agent.Result, runErr error) {
 	ctx = context.WithoutCancel(ctx)
+	streamed := p.closeText(ctx)
 	p.mu.Lock()
 	evidence, charts := append([]Evidence(nil), p.calls...), p.charts
 	p.mu.Unlock()
@@ -270,13 +274,26 @@ func (b *Bot) finish(ctx context.Context, r request, p *progress, res *agent.Res
 	}
 	blocks, fallback, overflow := AnswerBlocks(a)
 	msg := newMsg(r.channel, r.thread, fallback, blocks)
-	if p.ts != "" {
+	switch {
+	case p.ts != "" && streamed != "":
+		msg.TS = p.ts
+		if err := b.replaceStreamed(ctx, msg); err != nil {
+			// The streamed text stays: it is all the person has.
+			b.logger.Error("deliver the answer", "err", err)
+			streamed = ""
+		}
+	case p.ts != "":
 		msg.TS = p.ts
 		if err := b.out.Update(ctx, msg); err != nil {
 			b.logger.Error("queue the answer", "err", err)
 		}
-	} else {
-		b.post(ctx, r.channel, r.thread, fallback, blocks)
+	default:
+		if b.post(ctx, r.channel, r.thread, fallback, blocks) == "" {
+			streamed = ""
+		}
+	}
+	if streamed != "" {
+		b.dropStreamed(ctx, r.channel, streamed)
 	}
 	if overflow {
 		b.upload(ctx, r.channel, r.thread, "answer.md", "Full answer", []byte(a.Text))
@@ -438,13 +455,16 @@ func isImage(name string) bool {
 	return false
 }
 
-// progress turns a run's events into updates of its progress message and,
-// in assistant threads, the status line.
+// progress turns a run's events into updates of its progress message,
+// the text the model writes as it comes (stream.go) and, in assistant
+// threads, the status line.
 type progress struct {
 	bot       *Bot
 	channel   string
 	ts        string
-	thread    string
+	thread    string // the conversation's root (the assistant thread)
+	replyTo   string // where replies go ("" = top level)
+	user      string // who the answer is for
 	assistant bool
 
 	mu      sync.Mutex
@@ -452,7 +472,17 @@ type progress struct {
 	running map[string]string // call ID → tool
 	args    map[string]json.RawMessage
 	charts  []tools.Attachment
-	last    time.Time
+	last    time.Time // of the last update of the message
+
+	// The text being written: the current step's, shown by mode; shown
+	// is how much of it the message showed last.
+	mode   streamMode
+	step   int
+	text   strings.Builder
+	shown  int
+	live   *liveStream
+	timer  *time.Timer
+	closed bool
 }
 
 func (p *progress) observe(ctx context.Context, e agent.Event) {
@@ -462,6 +492,9 @@ func (p *progress) observe(ctx context.Context, e agent.Event) {
 		p.running, p.args = map[string]string{}, map[string]json.RawMessage{}
 	}
 	switch e.Kind {
+	case agent.EventModelText:
+		p.addText(ctx, e)
+		return
 	case agent.EventToolStart:
 		p.running[e.CallID] = e.Tool
 		p.args[e.CallID] = e.Args
@@ -484,13 +517,27 @@ func (p *progress) observe(ctx context.Context, e agent.Event) {
 	if p.ts == "" || time.Since(p.last) < p.bot.opts.ProgressEvery && e.Kind == agent.EventToolStart {
 		return
 	}
+	p.update(ctx)
+}
+
+// update queues the progress message as it stands: the tool calls and,
+// streaming by updates, the text being written. p.mu is held.
+func (p *progress) update(ctx context.Context) {
+	if p.ts == "" {
+		return
+	}
 	p.last = time.Now()
 	var running []string
 	for _, t := range p.running {
 		running = append(running, t)
 	}
 	status := fmt.Sprintf("Working on it… %d tool calls so far", len(p.calls))
-	msg := newMsg(p.channel, "", status, ProgressBlocks(status, p.calls, running))
+	blocks := ProgressBlocks(status, p.calls, running)
+	if p.mode == modeUpdates {
+		blocks = append(blocks, previewBlocks(p.text.String())...)
+		p.shown = p.text.Len()
+	}
+	msg := newMsg(p.channel, "", status, blocks)
 	msg.TS = p.ts
 	if err := p.bot.out.Update(ctx, msg); err != nil {
 		p.bot.logger.Warn("queue a progress update", "err", err)

@@ -105,6 +105,8 @@ type harnessOpts struct {
 	wrap func(*restartTool) tools.Tool
 	// incidentPostWait is slack.Options.IncidentPostWait.
 	incidentPostWait time.Duration
+	// slack tunes the surface's options after the harness's own.
+	slack func(*slack.Options)
 }
 
 const signingSecret = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -147,6 +149,9 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	}
 	opts := app.Options{Tools: []tools.Tool{h.rng, restart}, Slack: func(so *slack.Options) {
 		so.PostInterval, so.IncidentPostWait, so.ProgressEvery, so.Logger = 20*time.Millisecond, o.incidentPostWait, time.Millisecond, logger
+		if o.slack != nil {
+			o.slack(so)
+		}
 	}}
 	if !o.noModel {
 		h.model = scripted.New(o.turns...)
@@ -242,13 +247,18 @@ func blocksText(raw json.RawMessage) string {
 
 func isString(v any) bool { _, ok := v.(string); return ok }
 
-// answered waits for the bot's message in a thread whose blocks contain want.
+// inProgress reports whether a message's text is a progress message's.
+func inProgress(text string) bool { return strings.Contains(text, "⏳ Working on it") }
+
+// answered waits for the bot's message in a thread whose blocks contain
+// want. A progress message showing the text as it is written is not the
+// answer yet.
 func (h *harness) answered(ch, thread, want string) slackfake.Message {
 	h.t.Helper()
 	var got slackfake.Message
 	eventually(h.t, "a message containing "+want, func() bool {
 		for _, m := range h.fake.BotMessages(ch, thread) {
-			if strings.Contains(blocksText(m.Blocks), want) {
+			if text := blocksText(m.Blocks); strings.Contains(text, want) && !inProgress(text) {
 				got = m
 				return true
 			}

@@ -242,7 +242,7 @@ func (b *Bot) Assess(ctx context.Context, in incident.Incident, prompt string) e
 	if requester == "" {
 		requester = "alertmanager"
 	}
-	b.answer(ctx, request{channel: in.Channel, user: requester, root: in.ThreadTS, thread: in.ThreadTS, text: prompt, auto: true})
+	b.answer(incident.WithTriage(ctx), request{channel: in.Channel, user: requester, root: in.ThreadTS, thread: in.ThreadTS, text: prompt, auto: true})
 	return nil
 }
 

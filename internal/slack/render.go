@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	slackapi "github.com/slack-go/slack"
 
+	"github.com/watchkeeper/watchkeeper/agent"
 	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/tools"
 )
@@ -169,11 +171,29 @@ func contextBlock(lines ...string) *slackapi.ContextBlock {
 
 // Evidence is one tool call behind an answer.
 type Evidence struct {
+	// N is the call's number in its run, which the answer cites it by
+	// ([3]); 0 means its position in Answer.Evidence, counting from 1,
+	// which is the number when the list holds every call of the run in
+	// the order a run passes them on (agent.EvidenceOf).
+	N        int
 	Tool     string
 	Query    string // the main argument (a PromQL expression, a search)
 	Duration time.Duration
 	Outcome  string
 	Link     string
+}
+
+// number is e's number when it is the i-th (from 0) of its list.
+func (e Evidence) number(i int) int {
+	if e.N > 0 {
+		return e.N
+	}
+	return i + 1
+}
+
+// numbered is line with the call's number first, as the answer cites it.
+func (e Evidence) numbered(n int) string {
+	return fmt.Sprintf("*[%d]* %s", n, e.line())
 }
 
 func (e Evidence) line() string {
@@ -208,13 +228,32 @@ type Answer struct {
 // AnswerBlocks renders an answer within Slack's limits. When the text does
 // not fit, the blocks carry its beginning and overflow is the full text,
 // to be attached as a snippet.
+//
+// The evidence is listed by number, so that the answer's [3] leads to call
+// 3; a citation of a number that is no call is marked as such
+// (agent.MarkInvalidCitations). An answer resting on no tool call says so
+// (agent.NoEvidenceNote), and so does a run's answer that cites none of its
+// calls (agent.UncitedNote): the model's word is not relied on for either.
 func AnswerBlocks(a Answer) (blocks []slackapi.Block, fallback string, overflow bool) {
 	text := strings.TrimSpace(a.Text)
 	if text == "" {
 		text = "(no answer)"
 	}
+	calls := 0
+	for i, e := range a.Evidence {
+		calls = max(calls, e.number(i))
+	}
+	note := ""
 	if a.Failed {
 		text = "❌ " + text
+	} else {
+		text, _ = agent.MarkInvalidCitations(text, calls)
+		switch n := agent.Note(text, calls); {
+		case n == agent.NoEvidenceNote, n != "" && a.RunID != "":
+			// Only a run's answer is expected to cite: an incident's
+			// investigation report is its calls' output itself.
+			note = n
+		}
 	}
 	pieces := split(Mrkdwn(text), maxSectionText)
 	if len(pieces) > maxAnswerSections {
@@ -227,16 +266,11 @@ func AnswerBlocks(a Answer) (blocks []slackapi.Block, fallback string, overflow 
 	if overflow {
 		blocks = append(blocks, contextBlock("The answer is longer than a message allows; the full text is in the attached file."))
 	}
+	if note != "" {
+		blocks = append(blocks, contextBlock("_"+Escape(note)+"_"))
+	}
 	if len(a.Evidence) > 0 {
-		var lines []string
-		for i, e := range a.Evidence {
-			if i == maxEvidence {
-				lines = append(lines, fmt.Sprintf("…and %d more calls (Show my work)", len(a.Evidence)-maxEvidence))
-				break
-			}
-			lines = append(lines, e.line())
-		}
-		blocks = append(blocks, contextBlock(lines...))
+		blocks = append(blocks, contextBlock(evidenceLines(a.Evidence, agent.Citations(text))...))
 	}
 	if a.RunID != "" && len(a.RunID) <= maxButtonValue {
 		btn := slackapi.NewButtonBlockElement(ActionShowWork, a.RunID, plainText("Show my work"))
@@ -248,13 +282,41 @@ func AnswerBlocks(a Answer) (blocks []slackapi.Block, fallback string, overflow 
 	return blocks, truncate(text, maxFallback), overflow
 }
 
+// evidenceLines lists the calls under an answer by number: all of them
+// when they fit, else the cited ones first and then the earliest, in
+// number order, and how many more "Show my work" has.
+func evidenceLines(ev []Evidence, cited []int) []string {
+	show := make([]bool, len(ev))
+	shown := 0
+	pick := func(want func(i int) bool) {
+		for i := range ev {
+			if shown < maxEvidence && !show[i] && want(i) {
+				show[i] = true
+				shown++
+			}
+		}
+	}
+	pick(func(i int) bool { return slices.Contains(cited, ev[i].number(i)) })
+	pick(func(int) bool { return true })
+	var lines []string
+	for i, e := range ev {
+		if show[i] {
+			lines = append(lines, e.numbered(e.number(i)))
+		}
+	}
+	if more := len(ev) - shown; more > 0 {
+		lines = append(lines, fmt.Sprintf("…and %d more calls (Show my work)", more))
+	}
+	return lines
+}
+
 // ProgressBlocks renders a run in progress: what it is doing and the
-// tool calls so far.
+// tool calls so far, by number, as the answer will cite them.
 func ProgressBlocks(status string, calls []Evidence, running []string) []slackapi.Block {
 	blocks := []slackapi.Block{section("⏳ " + Escape(status))}
 	var lines []string
-	for _, c := range calls {
-		lines = append(lines, c.line())
+	for i, c := range calls {
+		lines = append(lines, c.numbered(c.number(i)))
 	}
 	for _, r := range running {
 		lines = append(lines, "… `"+r+"`")
@@ -396,25 +458,29 @@ func outcomeLine(p approval.Proposal) string {
 }
 
 // workBlocks renders a run's tool calls and results for the "Show my
-// work" modal, within the modal's limits.
+// work" modal, within the modal's limits, each under the number the answer
+// cites it by.
 func workBlocks(t transcript) []slackapi.Block {
 	blocks := []slackapi.Block{section(fmt.Sprintf("*Question:* %s", Escape(truncate(t.Input, 1000))))}
 	if t.Summary.Model != "" {
 		blocks = append(blocks, contextBlock(Escape(fmt.Sprintf("run %s · %s · %d steps · %d tool calls",
 			t.Summary.RunID, t.Summary.Model, t.Summary.Steps, t.Summary.ToolCalls))))
 	}
-	for _, e := range t.Events {
+	calls := t.calls()
+	if len(calls) == 0 {
+		blocks = append(blocks, contextBlock("_"+Escape(agent.NoEvidenceNote)+"_"))
+	}
+	for i, c := range calls {
 		if len(blocks) >= maxModalBlocks-2 {
-			blocks = append(blocks, contextBlock("…more calls than a view can show; the full transcript is stored with the run."))
+			blocks = append(blocks, contextBlock(fmt.Sprintf("…calls [%d] to [%d] are more than a view can show; the full transcript is stored with the run.", i+1, len(calls))))
 			break
 		}
-		switch e.Kind {
-		case "tool_start":
-			blocks = append(blocks, section(fmt.Sprintf("*%s* `%s`", Escape(e.Tool), Escape(truncate(string(e.Args), 1000)))))
-		case "tool_end":
+		ev := Evidence{Tool: c.Tool, Outcome: c.Outcome}
+		blocks = append(blocks, section(fmt.Sprintf("*[%d]* %s `%s`", i+1, ev.line(), Escape(truncate(string(c.Args), 1000)))))
+		if c.ended {
 			// The transcript keeps what the model read; people read it
 			// without the untrusted-data markers.
-			blocks = append(blocks, section(CodeBlock(truncate(tools.StripMarkers(e.Text), 2800))))
+			blocks = append(blocks, section(CodeBlock(truncate(tools.StripMarkers(c.Text), 2800))))
 		}
 	}
 	return blocks
@@ -428,11 +494,42 @@ type transcript struct {
 		Steps     int    `json:"steps"`
 		ToolCalls int    `json:"tool_calls"`
 	} `json:"summary"`
-	Input  string `json:"input"`
-	Events []struct {
-		Kind string          `json:"kind"`
-		Tool string          `json:"tool"`
-		Args json.RawMessage `json:"args"`
-		Text string          `json:"text"`
-	} `json:"events"`
+	Input  string  `json:"input"`
+	Events []event `json:"events"`
+}
+
+type event struct {
+	Kind    string          `json:"kind"`
+	Tool    string          `json:"tool"`
+	CallID  string          `json:"call_id"`
+	Args    json.RawMessage `json:"args"`
+	Outcome string          `json:"outcome"`
+	Text    string          `json:"text"`
+}
+
+// call is one tool call of a transcript, with its result once it ended.
+type call struct {
+	event
+	ended bool
+}
+
+// calls are the transcript's tool calls in the order of their starts,
+// which is the order a run numbers them in (agent.EvidenceOf): the i-th
+// is call [i+1]. An end completes the earliest open call with its ID.
+func (t transcript) calls() []call {
+	var out []call
+	for _, e := range t.Events {
+		switch e.Kind {
+		case string(agent.EventToolStart):
+			out = append(out, call{event: e})
+		case string(agent.EventToolEnd):
+			for i := range out {
+				if c := &out[i]; !c.ended && c.CallID == e.CallID && c.Tool == e.Tool {
+					c.Outcome, c.Text, c.ended = e.Outcome, e.Text, true
+					break
+				}
+			}
+		}
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	slackapi "github.com/slack-go/slack"
 
+	"github.com/watchkeeper/watchkeeper/agent/llm/scripted"
 	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/internal/slack"
 	"github.com/watchkeeper/watchkeeper/internal/slack/slackfake"
@@ -51,7 +53,7 @@ func golden(t *testing.T, name string, blocks []slackapi.Block) {
 func TestGoldenBlocks(t *testing.T) {
 	at := time.Date(2026, 11, 24, 14, 5, 0, 0, time.UTC)
 	answer, _, overflow := slack.AnswerBlocks(slack.Answer{
-		Text: "## Checkout is slow\nCheckout p99 rose to **2.31s** at 14:02 after deploy `checkout:v2.4.1`.\n- payments is fine\n- see [graph](http://prom/g?a=1&b=2)\n",
+		Text: "## Checkout is slow\nCheckout p99 rose to **2.31s** at 14:02 [1] after deploy `checkout:v2.4.1` [2].\n- payments is fine [7]\n- see [graph](http://prom/g?a=1&b=2)\n",
 		Evidence: []slack.Evidence{
 			{Tool: "prom_query_range", Query: `histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{service="checkout"}[5m])))`,
 				Duration: 412 * time.Millisecond, Outcome: "ok", Link: "http://prom/graph?g0.expr=x"},
@@ -69,6 +71,27 @@ func TestGoldenBlocks(t *testing.T) {
 	failed, _, _ := slack.AnswerBlocks(slack.Answer{Text: "the model did not answer in time (llm.timeout 2m0s); try again", Failed: true,
 		Footer: "gpt-4o · 1 step · 0 tool calls · 900 in / 0 out tokens · 2m0s"})
 	golden(t, "answer_failed", failed)
+
+	// An answer resting on no tool call says so, whatever the model wrote.
+	bare, _, _ := slack.AnswerBlocks(slack.Answer{Text: "Checkout is probably slow because of DNS [1].",
+		Footer: "gpt-4o · 1 step · 0 tool calls · 900 in / 40 out tokens · 1.2s", RunID: "run_0123456789abcdef"})
+	golden(t, "answer_no_evidence", bare)
+
+	// Calls made but none cited: the reader is told to check them.
+	uncited, _, _ := slack.AnswerBlocks(slack.Answer{Text: "Checkout is slow.",
+		Evidence: []slack.Evidence{{Tool: "prom_query", Query: "up", Duration: 80 * time.Millisecond, Outcome: "ok"}},
+		RunID:    "run_0123456789abcdef"})
+	golden(t, "answer_uncited", uncited)
+
+	// More calls than fit: the cited ones are listed whatever their
+	// number, the rest are behind Show my work.
+	var many []slack.Evidence
+	for i := range 12 {
+		many = append(many, slack.Evidence{Tool: "prom_query", Query: fmt.Sprintf("q%d", i+1), Outcome: "ok"})
+	}
+	manyBlocks, _, _ := slack.AnswerBlocks(slack.Answer{Text: "Memory grows [11], then the pod restarts [12][3].", Evidence: many,
+		RunID: "run_0123456789abcdef"})
+	golden(t, "answer_many_calls", manyBlocks)
 
 	golden(t, "progress", slack.ProgressBlocks("Working on it… 1 tool calls so far",
 		[]slack.Evidence{{Tool: "prom_query", Query: "up == 0", Duration: 80 * time.Millisecond, Outcome: "ok"}}, []string{"logs_search"}))
@@ -142,5 +165,51 @@ func TestLongAnswersStayWithinSlackLimits(t *testing.T) {
 		if s, ok := blk.(*slackapi.SectionBlock); ok && strings.Count(s.Text.Text, "```")%2 != 0 {
 			t.Errorf("a section has an unbalanced code fence: %.80q…", s.Text.Text)
 		}
+	}
+}
+
+// The answer, its evidence and Show my work agree on the numbers: a
+// step's two parallel calls are [1] and [2] in the order the model listed
+// them, the answer's [1] and [2] are theirs, and a made-up [9] is marked.
+func TestAnswerAndShowMyWorkNumberTheCalls(t *testing.T) {
+	h := newHarness(t, harnessOpts{turns: []scripted.Turn{
+		{ExpectInput: "checkout latency", ToolCalls: []scripted.Call{
+			{Name: "prom_query_range", Args: map[string]any{"query": "histogram_quantile(0.99, x)"}},
+			{Name: "prom_query_range", Args: map[string]any{"query": "sum((x"}}}},
+		{ExpectToolResult: "[2] prom_query_range\nError:", Text: "Checkout p99 is 2.31s [1]; the error rate is unknown [2]. Payments is fine [9]."},
+	}})
+	ts := h.fake.UserMessage(chOps, alice, "checkout latency?", "")
+	h.send(slackfake.Mention(chOps, alice, ts, "", "checkout latency?"))
+	ans := h.answered(chOps, ts, "Checkout p99 is 2.31s")
+	text := blocksText(ans.Blocks)
+	for _, want := range []string{"is 2.31s [1]", "unknown [2]", "Payments is fine [9: no such tool call]",
+		"*[1]* ✓ `prom_query_range` `histogram_quantile(0.99, x)`", "*[2]* ✗ `prom_query_range` `sum((x`"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the answer lacks %q:\n%s", want, text)
+		}
+	}
+	var runID string
+	var blocks []map[string]any
+	_ = json.Unmarshal(ans.Blocks, &blocks)
+	for _, b := range blocks {
+		if b["type"] == "actions" {
+			runID = b["elements"].([]any)[0].(map[string]any)["value"].(string)
+		}
+	}
+	h.click(chOps, bob, ans.TS, "show_work", runID)
+	var view string
+	eventually(t, "the work modal", func() bool {
+		for _, v := range h.fake.Views() {
+			if text := blocksText(v.View); strings.Contains(text, "prom_query_range") {
+				view = text
+				return true
+			}
+		}
+		return false
+	})
+	first := strings.Index(view, "*[1]* ✓ `prom_query_range` `{\"query\":\"histogram_quantile(0.99, x)\"}`")
+	second := strings.Index(view, "*[2]* ✗ `prom_query_range` `{\"query\":\"sum((x\"}`")
+	if first < 0 || second < first || !strings.Contains(view[first:second], "checkout p99 2.31s") {
+		t.Errorf("the work modal does not list the calls by number with their results:\n%s", view)
 	}
 }

@@ -121,6 +121,21 @@ func (s *sqlDB) ListRuns(ctx context.Context, conversationID string, limit int) 
 	return out, rows.Err()
 }
 
+// SpentUSD implements Runs.
+func (s *sqlDB) SpentUSD(ctx context.Context, since time.Time, conversationID string) (float64, error) {
+	query := `SELECT COALESCE(SUM(cost_usd), 0) FROM runs WHERE started_at >= ?`
+	args := []any{ms(since)}
+	if conversationID != "" {
+		query += ` AND conversation_id = ?`
+		args = append(args, conversationID)
+	}
+	var spent float64
+	if err := s.queryRow(ctx, query, args...).Scan(&spent); err != nil {
+		return 0, fmt.Errorf("sum the cost of runs since %s: %w", since.Format(time.RFC3339), err)
+	}
+	return spent, nil
+}
+
 // CreateProposal implements Proposals.
 func (s *sqlDB) CreateProposal(ctx context.Context, p Proposal) error {
 	if p.Status == "" {

@@ -62,6 +62,10 @@ type Runs interface {
 	// ListRuns returns the newest runs first, without transcripts;
 	// conversationID "" lists all.
 	ListRuns(ctx context.Context, conversationID string, limit int) ([]Run, error)
+	// SpentUSD is the summed cost of the runs started at or after since;
+	// conversationID "" sums all. Runs without a price count 0. It reads
+	// what every replica sharing the store recorded.
+	SpentUSD(ctx context.Context, since time.Time, conversationID string) (float64, error)
 }
 
 // Proposal statuses.

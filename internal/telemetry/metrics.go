@@ -30,6 +30,9 @@ type Metrics struct {
 	modelLatency  *prometheus.HistogramVec
 	modelErrors   *prometheus.CounterVec
 	costUSD       *prometheus.CounterVec
+	budget        *prometheus.GaugeVec
+	budgetEnded   *prometheus.CounterVec
+	spentToday    prometheus.Gauge
 	proposals     prometheus.Counter
 	errors        *prometheus.CounterVec
 	truncatedRuns prometheus.Counter
@@ -85,6 +88,15 @@ func NewMetrics(version, revision string, tools ...string) *Metrics {
 		costUSD: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "watchkeeper_llm_cost_usd_total", Help: "Estimated model cost in US dollars, from the configured price table.",
 		}, []string{"model"}),
+		budget: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "watchkeeper_llm_budget_usd", Help: "Configured model budgets in US dollars by scope (question, incident, day); absent when unlimited.",
+		}, []string{"scope"}),
+		budgetEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "watchkeeper_llm_budget_exhausted_total", Help: "Runs a money budget cut short (answered from the evidence so far) or kept from the model (answered without it), by scope.",
+		}, []string{"scope"}),
+		spentToday: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "watchkeeper_llm_spent_today_usd", Help: "Model cost of the current UTC day across replicas sharing the store, as last read before a run.",
+		}),
 		proposals: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "watchkeeper_proposals_total", Help: "Change proposals created by mutating tools.",
 		}),
@@ -110,7 +122,7 @@ func NewMetrics(version, revision string, tools ...string) *Metrics {
 	}, []string{"version", "revision", "goversion"})
 	buildInfo.WithLabelValues(version, revision, runtime.Version()).Set(1)
 	r.MustRegister(m.runs, m.runDuration, m.steps, m.toolCalls, m.toolDuration, m.tokens, m.modelLatency,
-		m.modelErrors, m.costUSD, m.proposals, m.errors, m.truncatedRuns, m.slackEvents, m.slackFailures, m.leader, buildInfo,
+		m.modelErrors, m.costUSD, m.budget, m.budgetEnded, m.spentToday, m.proposals, m.errors, m.truncatedRuns, m.slackEvents, m.slackFailures, m.leader, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -143,11 +155,45 @@ func (m *Metrics) Observe(_ context.Context, e agent.Event) {
 		}
 		m.runs.WithLabelValues(label(e.Run.Source), e.Run.Outcome).Inc()
 		m.runDuration.WithLabelValues(label(e.Run.Source)).Observe(e.Run.Duration.Seconds())
-		if e.Run.CostUSD != nil {
-			m.costUSD.WithLabelValues(label(e.Run.Model)).Add(*e.Run.CostUSD)
+		main := e.Run.CostUSD
+		if f := e.Run.Fast; f != nil {
+			// The fast model's share under its own name.
+			fast := label(f.Model)
+			m.tokens.WithLabelValues(fast, "input").Add(float64(f.Usage.InputTokens))
+			m.tokens.WithLabelValues(fast, "output").Add(float64(f.Usage.OutputTokens))
+			if f.CostUSD != nil {
+				m.costUSD.WithLabelValues(fast).Add(*f.CostUSD)
+				if main != nil {
+					rest := *main - *f.CostUSD
+					main = &rest
+				}
+			}
+		}
+		if main != nil {
+			m.costUSD.WithLabelValues(label(e.Run.Model)).Add(*main)
+		}
+		if b := e.Run.Budget; b != nil && b.Ended {
+			m.budgetEnded.WithLabelValues(b.Scope).Inc()
 		}
 	}
 }
+
+// SetBudgets publishes the configured budgets; 0 is unlimited and not
+// published.
+func (m *Metrics) SetBudgets(question, incident, day float64) {
+	for scope, v := range map[string]float64{"question": question, "incident": incident, "day": day} {
+		if v > 0 {
+			m.budget.WithLabelValues(scope).Set(v)
+		}
+	}
+}
+
+// BudgetExhausted counts a question answered without the model because
+// scope's budget was spent.
+func (m *Metrics) BudgetExhausted(scope string) { m.budgetEnded.WithLabelValues(scope).Inc() }
+
+// SetSpentToday records the day's model spend.
+func (m *Metrics) SetSpentToday(usd float64) { m.spentToday.Set(usd) }
 
 // ObserveTool counts one tool call and its duration, whoever made it (the
 // agent, a Slack command, the terminal, the incident playbook): use it as

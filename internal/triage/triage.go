@@ -562,9 +562,14 @@ func compose(a Answer) string {
 	default:
 		fmt.Fprintf(&b, "**%s** — %s:\n", titleOf(a.Intent), subject)
 	}
+	// Every line cites the step it comes from as a model's answer cites a
+	// tool call: the steps are the run's calls, numbered in the order they
+	// were made, as the surfaces number the calls they are told of.
 	var facts []string
-	for _, s := range a.Steps {
-		facts = append(facts, highlights(s, a.Service)...)
+	for i, s := range a.Steps {
+		for _, f := range highlights(s, a.Service) {
+			facts = append(facts, fmt.Sprintf("%s [%d]", f, i+1))
+		}
 	}
 	if len(facts) == 0 {
 		b.WriteString("- nothing stands out in what could be read.\n")
@@ -573,12 +578,18 @@ func compose(a Answer) string {
 		b.WriteString("- " + f + "\n")
 	}
 	for _, p := range a.Proposals {
-		fmt.Fprintf(&b, "\n**Proposed:** %s — it needs an approval; nothing changes until then.\n", p.Summary)
+		cite := ""
+		for i, s := range a.Steps {
+			if s.OK() && s.Invoked.Result.Proposal != nil && s.Invoked.Result.Proposal.Summary == p.Summary {
+				cite = fmt.Sprintf(" [%d]", i+1)
+			}
+		}
+		fmt.Fprintf(&b, "\n**Proposed:** %s%s — it needs an approval; nothing changes until then.\n", p.Summary, cite)
 	}
 	var failed []string
-	for _, s := range a.Steps {
+	for i, s := range a.Steps {
 		if s.Invoked.Outcome != "" && !s.OK() {
-			failed = append(failed, fmt.Sprintf("%s (%s)", s.Tool, firstLine(s.Invoked.Reason)))
+			failed = append(failed, fmt.Sprintf("%s (%s) [%d]", s.Tool, firstLine(s.Invoked.Reason), i+1))
 		}
 	}
 	if len(failed) > 0 {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/watchkeeper/watchkeeper/agent"
 	"github.com/watchkeeper/watchkeeper/internal/triage"
 	"github.com/watchkeeper/watchkeeper/tools"
 )
@@ -121,5 +123,28 @@ func TestAnswerUnknown(t *testing.T) {
 	a := tr.Answer(context.Background(), triage.Question{Text: "what time is it in Tokyo?"})
 	if a.Intent != triage.Unknown || len(a.Steps) != 0 || !strings.Contains(a.Text, "/tools") {
 		t.Errorf("%s, %d steps:\n%s", a.Intent, len(a.Steps), a.Text)
+	}
+}
+
+// An answer without a model cites its steps as a model's answer cites its
+// tool calls: each line the number of the call it comes from, in the
+// order the calls were made.
+func TestAnswerCitesItsSteps(t *testing.T) {
+	tr := newTriage(t,
+		fakeTool{name: "kube_get", res: tools.Text("NAME READY IMAGES\norders 2/2 reg/orders:3.1\n")},
+		fakeTool{name: "kube_changes", res: tools.Text("14:41 (19m ago): rollout of deployment prod/orders to revision 9\n")},
+		fakeTool{name: "kube_rollout_history", err: errors.New("connection refused")},
+	)
+	a := tr.Answer(context.Background(), triage.Question{Text: "what changed for orders?"})
+	if len(a.Steps) != 2 || a.Steps[0].Tool != "kube_changes" || a.Steps[1].Tool != "kube_rollout_history" {
+		t.Fatalf("steps: %+v", a.Steps)
+	}
+	for _, want := range []string{"rollout of deployment prod/orders to revision 9 [1]\n", "Not available: kube_rollout_history (", ") [2]."} {
+		if !strings.Contains(a.Text, want) {
+			t.Errorf("answer lacks %q:\n%s", want, a.Text)
+		}
+	}
+	if got := agent.Citations(a.Text); !slices.Equal(got, []int{1, 2}) {
+		t.Errorf("the answer cites %v, want [1 2]:\n%s", got, a.Text)
 	}
 }

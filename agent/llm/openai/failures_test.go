@@ -55,7 +55,7 @@ func TestModelFailureToolsRejected(t *testing.T) {
 				}
 			}
 			// The tool ran: its result reached the model as an observation.
-			if last := reqs[2].Body.Messages; !strings.Contains(last[len(last)-1].Text(), "Observation: checkout has 3 replicas") {
+			if last := reqs[2].Body.Messages; !strings.Contains(last[len(last)-1].Text(), "Observation: [1] lookup\ncheckout has 3 replicas") {
 				t.Errorf("the observation: %q", last[len(last)-1].Text())
 			}
 		})
@@ -130,7 +130,7 @@ func TestModelFailureToolCallsAsText(t *testing.T) {
 			if err != nil || res.Answer != "checkout has 3 replicas." {
 				t.Fatalf("run: %+v, %v", res, err)
 			}
-			if got := toolResults(reqs[1]); len(got) != 1 || !strings.HasSuffix(got[0], "=checkout has 3 replicas") {
+			if got := toolResults(reqs[1]); len(got) != 1 || !strings.HasSuffix(got[0], "=[1] lookup\ncheckout has 3 replicas") {
 				t.Errorf("the text call did not run: %v", got)
 			}
 		})
@@ -155,7 +155,7 @@ func TestModelFailureMalformedArguments(t *testing.T) {
 		t.Fatalf("run: %+v, %v", res, err)
 	}
 	got := strings.Join(toolResults(reqs[1]), "\n")
-	if !strings.Contains(got, "c1=checkout has 3 replicas") || !strings.Contains(got, "c2=Error: your arguments for scale are not one complete JSON object") {
+	if !strings.Contains(got, "c1=[1] lookup\ncheckout has 3 replicas") || !strings.Contains(got, "c2=[2] scale\nError: your arguments for scale are not one complete JSON object") {
 		t.Errorf("results: %s", got)
 	}
 }
@@ -188,7 +188,7 @@ func TestModelFailureRepeatedCalls(t *testing.T) {
 	if err != nil || res.Answer != "checkout and cart have 3 replicas each." {
 		t.Fatalf("run: %+v, %v", res, err)
 	}
-	if got := strings.Join(toolResults(reqs[3]), "\n"); !strings.Contains(got, "c3=Refused: you already called lookup with exactly these arguments at step 1") {
+	if got := strings.Join(toolResults(reqs[3]), "\n"); !strings.Contains(got, "c3=[3] lookup\nRefused: you already called lookup with exactly these arguments at step 1") {
 		t.Errorf("the first repeat: %s", got)
 	}
 	last := reqs[4].Body
@@ -225,7 +225,7 @@ func TestModelFailureContextLength(t *testing.T) {
 		t.Fatalf("run: %+v, %v", res, err)
 	}
 	got := strings.Join(toolResults(reqs[3]), "\n")
-	if !strings.Contains(got, "c1=[this tool output was removed to fit the model's context window") || !strings.Contains(got, "c2=cart has 3 replicas") {
+	if !strings.Contains(got, "c1=[1] lookup\n[this tool output was removed to fit the model's context window") || !strings.Contains(got, "c2=[2] lookup\ncart has 3 replicas") {
 		t.Errorf("the compacted request: %s", got)
 	}
 	_, err, _ = runOverTheWire(t, []fakeopenai.Reply{step("c1", "checkout"), step("c2", "cart"), overflow, overflow}, agent.Config{}, nil)

@@ -135,7 +135,7 @@ func TestAgentOverTheWire(t *testing.T) {
 					results = append(results, m.ToolCallID+"="+m.Text())
 				}
 			}
-			want := []string{"call_a=checkout has 3 replicas", "call_b=cart has 3 replicas"}
+			want := []string{"call_a=[1] lookup\ncheckout has 3 replicas", "call_b=[2] lookup\ncart has 3 replicas"}
 			if strings.Join(results, "|") != strings.Join(want, "|") {
 				t.Errorf("tool results = %v, want %v", results, want)
 			}

@@ -8,8 +8,9 @@
 // Slack does: tokens (invalid_auth, not_allowed_token_type), channel
 // membership (not_in_channel), Block Kit limits (invalid_blocks), message
 // length (msg_too_long), the per-channel posting rate (HTTP 429 with
-// Retry-After and error ratelimited), response URLs used at most five
-// times, trigger IDs valid for three seconds, and upload lengths.
+// Retry-After and error ratelimited), methods' rate-limit tiers, response
+// URLs used at most five times, trigger IDs valid for three seconds,
+// upload lengths, and the streaming methods' rules (see stream.go).
 package slackfake
 
 import (
@@ -49,6 +50,21 @@ type Options struct {
 	// PingInterval is how often Socket Mode connections are pinged
 	// (default 2s; slack-go drops a connection not pinged for 30s).
 	PingInterval time.Duration
+	// Tiers rate-limit Web API methods by name, workspace-wide, as Slack's
+	// tiers do: past a method's tier a call gets HTTP 429 with
+	// Retry-After. A method not named keeps its default: the streaming
+	// methods have Slack's tiers (DefaultTiers); others are not limited
+	// this way, because tests shorten the bot's intervals far below what
+	// Slack's tiers allow (chat.postMessage still has its per-channel rate).
+	Tiers map[string]Tier
+	// NoStreaming answers the streaming methods (chat.startStream,
+	// chat.appendStream, chat.stopStream) with unknown_method, as Slack
+	// does where they are not available.
+	NoStreaming bool
+	// StreamIdle ends a stream's streaming state when nothing was appended
+	// to it for this long (0: never); Slack ends idle streams after a time
+	// it does not document.
+	StreamIdle time.Duration
 }
 
 // Message is a message as the fake stores it.
@@ -64,8 +80,15 @@ type Message struct {
 	// event_payload), or nil.
 	Metadata json.RawMessage
 	// Updates counts chat.update calls on the message.
-	Updates   int
-	Reactions []string
+	Updates int
+	// Streaming is set from chat.startStream until chat.stopStream (or
+	// until the stream idled past Options.StreamIdle); Streamed marks a
+	// message that was streamed at all, and Recipient is the user and
+	// team it was streamed to ("U…/T…", empty in a DM).
+	Streaming, Streamed bool
+	Recipient           string
+	appended            time.Time
+	Reactions           []string
 	// Deleted is set by chat.delete.
 	Deleted bool
 }
@@ -138,6 +161,11 @@ type Fake struct {
 	// answer is lost (the connection drops), as when a network or a
 	// process fails after Slack accepted a message.
 	loseNext map[string]bool
+	// buckets hold each tiered method's tokens; limited counts the calls
+	// refused with 429.
+	buckets map[string]*bucket
+	limited map[string]int
+	edits   []Edit
 
 	socket *socketHub
 }
@@ -156,7 +184,14 @@ func New(opts Options) *Fake {
 	f := &Fake{opts: opts, clock: time.Now().Unix() * 1_000_000,
 		channels: map[string]*channel{}, messages: map[string][]*Message{}, uploads: map[string]*upload{},
 		triggers: map[string]time.Time{}, responses: map[string]int{}, calls: map[string]int{}, failNext: map[string]string{},
-		loseNext: map[string]bool{}}
+		loseNext: map[string]bool{}, buckets: map[string]*bucket{}, limited: map[string]int{}}
+	tiers := DefaultTiers()
+	for m, t := range opts.Tiers {
+		tiers[m] = t
+	}
+	for m, t := range tiers {
+		f.buckets[m] = &bucket{tier: t, tokens: float64(max(t.Burst, 1))}
+	}
 	f.socket = newSocketHub(opts.PingInterval)
 	bind := func(c slacktest.Customize) {
 		for path, h := range map[string]http.HandlerFunc{
@@ -165,6 +200,9 @@ func New(opts Options) *Fake {
 			"/chat.update":                           f.bot(f.update),
 			"/chat.delete":                           f.bot(f.deleteMessage),
 			"/chat.postEphemeral":                    f.bot(f.postEphemeral),
+			"/chat.startStream":                      f.bot(f.streaming(f.startStream)),
+			"/chat.appendStream":                     f.bot(f.streaming(f.appendStream)),
+			"/chat.stopStream":                       f.bot(f.streaming(f.stopStream)),
 			"/conversations.replies":                 f.bot(f.replies),
 			"/conversations.history":                 f.bot(f.history),
 			"/reactions.add":                         f.bot(f.reaction(true)),
@@ -245,9 +283,14 @@ func (f *Fake) count(h http.HandlerFunc) http.HandlerFunc {
 		delete(f.failNext, method)
 		lose := f.loseNext[method]
 		delete(f.loseNext, method)
+		wait, limited := f.overTier(method)
 		f.mu.Unlock()
 		if fail {
 			writeErr(w, code)
+			return
+		}
+		if limited {
+			writeRateLimited(w, wait)
 			return
 		}
 		if lose {
@@ -405,10 +448,7 @@ func (f *Fake) postMessage(w http.ResponseWriter, v url.Values) {
 		return
 	}
 	if wait, ok := f.allowPost(c); !ok {
-		secs := int(wait/time.Second) + 1
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-		w.WriteHeader(http.StatusTooManyRequests)
-		writeJSON(w, map[string]any{"ok": false, "error": "ratelimited"})
+		writeRateLimited(w, wait)
 		return
 	}
 	if e := checkContent(v); e != "" {
@@ -423,6 +463,7 @@ func (f *Fake) postMessage(w http.ResponseWriter, v url.Values) {
 	m := &Message{Channel: c.id, TS: f.nextTS(), ThreadTS: v.Get("thread_ts"), BotID: BotID, User: BotUserID,
 		Text: v.Get("text"), Blocks: json.RawMessage(orNull(v.Get("blocks"))), Metadata: meta}
 	f.messages[c.id] = append(f.messages[c.id], m)
+	f.edit("chat.postMessage", m)
 	writeJSON(w, map[string]any{"ok": true, "channel": c.id, "ts": m.TS,
 		"message": map[string]any{"text": m.Text, "ts": m.TS, "bot_id": BotID, "thread_ts": m.ThreadTS}})
 }
@@ -476,6 +517,7 @@ func (f *Fake) update(w http.ResponseWriter, v url.Values) {
 	}
 	m.Text, m.Blocks = v.Get("text"), json.RawMessage(orNull(v.Get("blocks")))
 	m.Updates++
+	f.edit("chat.update", m)
 	writeJSON(w, map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS, "text": m.Text})
 }
 
@@ -486,6 +528,7 @@ func (f *Fake) deleteMessage(w http.ResponseWriter, v url.Values) {
 		return
 	}
 	m.Deleted = true
+	f.edit("chat.delete", m)
 	writeJSON(w, map[string]any{"ok": true, "channel": m.Channel, "ts": m.TS})
 }
 

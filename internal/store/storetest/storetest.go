@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"testing"
@@ -314,6 +315,28 @@ func runs(t *testing.T, s store.Store) {
 	}
 	if err := s.SaveRun(ctx, store.Run{ID: "run_0", Outcome: "answered"}); err == nil {
 		t.Error("a duplicate run ID was accepted")
+	}
+	// What was spent: priced runs only, from a time on, in a conversation.
+	more := 0.5
+	if err := s.SaveRun(ctx, store.Run{ID: "run_3", ConversationID: "c1", Outcome: "answered", StartedAt: base.Add(3 * time.Minute), CostUSD: &more}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		since time.Time
+		conv  string
+		want  float64
+	}{
+		{base, "", cost + more},
+		{base, "c1", more},
+		{base, "c2", cost},
+		{base.Add(2*time.Minute + time.Millisecond), "", more},
+		{base.Add(time.Hour), "", 0},
+		{base, "nobody", 0},
+	} {
+		got, err := s.SpentUSD(ctx, tc.since, tc.conv)
+		if err != nil || math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("SpentUSD(%s, %q) = %v, %v; want %v", tc.since.Format(time.TimeOnly), tc.conv, got, err, tc.want)
+		}
 	}
 }
 
