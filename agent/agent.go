@@ -210,6 +210,9 @@ type run struct {
 	// retriedCut: a step was asked again after a reply was cut off;
 	// budgetEnded: the money budget made the run answer early.
 	compacted, retriedCut, budgetEnded bool
+	// fastPending is the price of the fast model's summaries in flight,
+	// reserved against the money budget (under mu).
+	fastPending float64
 }
 
 func (r *run) hasTool(name string) bool {
@@ -318,7 +321,7 @@ func (r *run) loop(ctx context.Context) error {
 		return err
 	}
 	r.msgs = append(r.msgs, Message{Role: RoleSystem, Content: system})
-	r.msgs = append(r.msgs, r.task.History...)
+	r.msgs = append(r.msgs, relabelHistory(r.task.History)...)
 	r.firstNew = len(r.msgs)
 	r.msgs = append(r.msgs, Message{Role: RoleUser, Content: r.redact(r.task.Input)})
 
@@ -536,13 +539,10 @@ func (r *run) finish(ctx context.Context, err error) {
 	s := &r.res.Summary
 	s.Duration = r.a.opts.Now().Sub(s.StartedAt)
 	s.CostUSD = r.a.opts.Config.Prices.Cost(s.Model, s.Usage)
-	if f := s.Fast; f != nil && s.CostUSD != nil {
-		if f.CostUSD == nil {
-			s.CostUSD = nil // part of the cost is unknown
-		} else {
-			total := *s.CostUSD + *f.CostUSD
-			s.CostUSD = &total
-		}
+	if f := s.Fast; f != nil && s.CostUSD != nil && f.CostUSD != nil {
+		// An unpriced fast model counts as free, as in spentUSD.
+		total := *s.CostUSD + *f.CostUSD
+		s.CostUSD = &total
 	}
 	if b := r.task.Budget; b.set() && s.CostUSD != nil {
 		s.Budget = &BudgetUse{Scope: b.Scope, LimitUSD: b.LimitUSD, LeftUSD: b.LeftUSD, Ended: r.budgetEnded}

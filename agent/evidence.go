@@ -287,3 +287,37 @@ func (s *stepEvents) pass(q *eventQueue, i int, evs []heldEvent) {
 		}
 	}
 }
+
+// relabelHistory returns history with the labels of earlier questions'
+// tool results ("[2] prom_query") renamed ("[earlier] prom_query"): each
+// question numbers its calls from 1, and an answer citing [2] must mean
+// this question's second call, not an older one the model still sees.
+func relabelHistory(history []Message) []Message {
+	var out []Message
+	for i, m := range history {
+		prefix := ""
+		switch {
+		case m.Role == RoleTool:
+		case m.Role == RoleUser && strings.HasPrefix(m.Content, "Observation: "):
+			prefix = "Observation: "
+		default:
+			continue
+		}
+		rest := strings.TrimPrefix(m.Content, prefix)
+		first, body, ok := strings.Cut(rest, "\n")
+		if !ok || !labelLine.MatchString(first) {
+			continue
+		}
+		if out == nil {
+			out = append([]Message(nil), history...)
+		}
+		out[i].Content = prefix + labelLine.ReplaceAllString(first, "[earlier]") + "\n" + body
+	}
+	if out == nil {
+		return history
+	}
+	return out
+}
+
+// labelLine matches the number of a result's label line.
+var labelLine = regexp.MustCompile(`^\[\d+\]`)

@@ -240,3 +240,37 @@ func TestEvidenceOfRepeatedCallIDs(t *testing.T) {
 		t.Errorf("EvidenceOf = %+v", got)
 	}
 }
+
+// Each question numbers its calls from 1: an earlier question's results
+// in the history lose their numbers, so [1] can only mean this question's
+// first call.
+func TestEarlierQuestionsResultsAreNotCitable(t *testing.T) {
+	history := []agent.Message{
+		{Role: agent.RoleUser, Content: "how many replicas?"},
+		{Role: agent.RoleAssistant, ToolCalls: []agent.ToolCall{{ID: "old", Name: "echo", Arguments: `{"text":"3"}`}}},
+		{Role: agent.RoleTool, ToolCallID: "old", Name: "echo", Content: "[1] echo\necho: 3"},
+		{Role: agent.RoleUser, Content: "Observation: [2] echo\necho: 4"},
+		{Role: agent.RoleAssistant, Content: "3 replicas [1]"},
+	}
+	model := scripted.New(
+		scripted.Turn{ToolCalls: []scripted.Call{{Name: "echo", Args: map[string]any{"text": "5"}}}},
+		scripted.Turn{Text: "now 5 [1]"},
+	)
+	a := agent.New(model, registry(t, &echoTool{}), agent.Options{})
+	if _, err := a.Run(context.Background(), agent.Task{Input: "and now?", History: history}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for _, m := range model.Requests()[1].Messages {
+		if m.Role == agent.RoleTool || strings.HasPrefix(m.Content, "Observation: ") {
+			seen = append(seen, m.Content)
+		}
+	}
+	want := []string{"[earlier] echo\necho: 3", "Observation: [earlier] echo\necho: 4", "[1] echo\necho: 5"}
+	if !slices.Equal(seen, want) {
+		t.Errorf("results the model saw = %q\nwant %q", seen, want)
+	}
+	if history[2].Content != "[1] echo\necho: 3" {
+		t.Errorf("the caller's history was changed: %q", history[2].Content)
+	}
+}

@@ -34,8 +34,16 @@ func (r *run) fit(ctx context.Context, c ToolCall, text string) (out string, cut
 // reports false when it could not (no budget, a failed call, an empty or
 // over-long reply), and the caller cuts instead: a summary is a
 // convenience, never a reason to lose the output.
-func (r *run) summarise(ctx context.Context, c ToolCall, text string, limit int) (string, bool) {
+func (r *run) summarise(ctx context.Context, c ToolCall, text string, limit int) (summary string, ok bool) {
 	cfg := r.a.opts.Config
+	// A provider that panics costs this summary, not the process: the
+	// call runs outside the tool's own recovery.
+	defer func() {
+		if p := recover(); p != nil {
+			r.a.opts.Logger.Error("the fast model panicked while summarising a tool output; cutting it instead", "tool", c.Name, "panic", p)
+			summary, ok = "", false
+		}
+	}()
 	input, _ := tools.Truncate(text, limit*fastInputFactor)
 	req := Request{
 		Messages: []Message{
@@ -46,9 +54,11 @@ func (r *run) summarise(ctx context.Context, c ToolCall, text string, limit int)
 		MaxTokens: limit / 2,
 	}
 	in := EstimateTokens(req.Messages)
-	if !r.affordFast(in, req.MaxTokens) {
+	reserved, ok := r.reserveFast(in, req.MaxTokens)
+	if !ok {
 		return "", false
 	}
+	defer r.releaseFast(reserved)
 	resp, err := r.a.opts.Fast.Generate(ctx, req)
 	if err != nil {
 		r.a.opts.Logger.Warn("the fast model could not summarise a tool output; cutting it instead", "tool", c.Name, "model", cfg.FastModelName, "err", err)
@@ -59,27 +69,51 @@ func (r *run) summarise(ctx context.Context, c ToolCall, text string, limit int)
 		u = Usage{InputTokens: in, OutputTokens: EstimateTokens([]Message{resp.Message}), Estimated: true}
 	}
 	r.addFast(resp.Model, u)
-	summary := strings.TrimSpace(stripReasoning(resp.Message.Content))
+	summary = strings.TrimSpace(stripReasoning(resp.Message.Content))
 	if summary == "" || tools.EstimateTokens(summary) > limit {
 		return "", false
 	}
+	summary = r.redact(summary)
+	// A summary of untrusted data is untrusted data: a log line written to
+	// steer a model may have steered the fast one, so the main model reads
+	// the summary inside the markers too.
+	if t, known := r.a.tools.Get(c.Name); strings.Contains(text, "<untrusted-data") || !known || t.Spec().Evidence != "" {
+		summary = tools.Untrusted("summary of "+c.Name, summary)
+	}
 	return fmt.Sprintf("[%s summarised this output of about %d tokens for the question; numbers and names are quoted from it. Call the tool again with a narrower query to see the raw lines.]\n%s",
-		r.fastName(resp.Model), tools.EstimateTokens(text), r.redact(summary)), true
+		r.fastName(resp.Model), tools.EstimateTokens(text), summary), true
 }
 
-// affordFast reports whether the money budget pays for a fast call of in
-// input and out output tokens on top of what the run has spent.
-func (r *run) affordFast(in, out int) bool {
+// reserveFast reports whether the money budget pays for a fast call of in
+// input and out output tokens on top of what the run has spent and what
+// the summaries running beside it may spend, and reserves its price until
+// releaseFast: the tools of a step are summarised in parallel.
+func (r *run) reserveFast(in, out int) (float64, bool) {
 	b := r.task.Budget
 	if !b.set() {
-		return true
+		return 0, true
 	}
 	spent, ok := r.spentUSD()
 	if !ok {
-		return true
+		return 0, true
 	}
 	c := r.a.opts.Config.Prices.Cost(r.fastName(""), Usage{InputTokens: in, OutputTokens: out})
-	return c == nil || spent+*c <= b.LeftUSD
+	if c == nil {
+		return 0, true // counted as free: see spentUSD
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if spent+r.fastPending+*c > b.LeftUSD {
+		return 0, false
+	}
+	r.fastPending += *c
+	return *c, true
+}
+
+func (r *run) releaseFast(reserved float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fastPending -= reserved
 }
 
 func (r *run) fastName(fromResponse string) string {

@@ -46,8 +46,10 @@ type FastUse struct {
 const outputEstimate = 1024
 
 // spentUSD is what the run has spent so far on both models, and whether
-// that is known: a model without a price makes it unknown, and a budget
-// cannot be held then.
+// that is known: a main model without a price makes it unknown, and a
+// budget cannot be held then. A fast model without a price counts as
+// free (a local model, typically), so that it cannot switch the budget
+// off for the main model's spend.
 func (r *run) spentUSD() (float64, bool) {
 	main := r.a.opts.Config.Prices.Cost(r.priceName(), r.res.Usage)
 	if main == nil {
@@ -56,10 +58,7 @@ func (r *run) spentUSD() (float64, bool) {
 	total := *main
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if f := r.res.Fast; f != nil {
-		if f.CostUSD == nil {
-			return 0, false
-		}
+	if f := r.res.Fast; f != nil && f.CostUSD != nil {
 		total += *f.CostUSD
 	}
 	return total, true

@@ -38,6 +38,9 @@ func (a *App) budgetFor(ctx context.Context, conv string) agent.Budget {
 		}
 	}
 	if b.DayUSD > 0 {
+		// Runs are stamped with the wall clock (agent.Options.Now), not
+		// the observed world's (a sandbox's may run faster): the day is
+		// the wall clock's too.
 		now := time.Now().UTC()
 		day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
 		spent, err := a.store.SpentUSD(ctx, day, "")
