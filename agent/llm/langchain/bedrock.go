@@ -2,6 +2,7 @@ package langchain
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,17 +12,30 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime"
-	"github.com/tmc/langchaingo/llms"
-	"github.com/tmc/langchaingo/llms/bedrock"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/document"
+	"github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 
 	"github.com/watchkeeper/watchkeeper/agent"
+	"github.com/watchkeeper/watchkeeper/tools"
 )
 
-// newBedrock builds a Bedrock model on langchaingo, which calls
-// InvokeModel with each model family's own body. Only its Claude body
-// carries tools; every other family (Llama, Nova, Titan, Cohere, AI21)
-// gets the conversation as one prompt, so the agent speaks ReAct to it.
-func newBedrock(ctx context.Context, cfg Config, hc *http.Client, retries int) (*Model, error) {
+// BedrockModel speaks Bedrock's Converse API (POST /model/{modelId}/converse)
+// through the AWS SDK: one request shape for every model family, with native
+// tool use wherever the model has it (Claude, Llama 3.1+, Mistral Large,
+// Nova, Cohere Command R, Jamba). A model without tool use answers a request
+// with tools with a ValidationException, which Generate reports as
+// agent.ErrToolsUnsupported; the agent then speaks ReAct to it.
+//
+// Replies are not streamed (Converse, not ConverseStream). A BedrockModel is
+// safe for concurrent use.
+type BedrockModel struct {
+	client *bedrockruntime.Client
+	model  string
+	// explain rewrites the SDK's errors into ones that say what to change.
+	explain func(error) error
+}
+
+func newBedrock(ctx context.Context, cfg Config, hc *http.Client, retries int) (*BedrockModel, error) {
 	var opts []func(*awsconfig.LoadOptions) error
 	if cfg.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(cfg.Region))
@@ -46,58 +60,188 @@ func newBedrock(ctx context.Context, cfg Config, hc *http.Client, retries int) (
 			o.BaseEndpoint = aws.String(strings.TrimRight(cfg.BaseURL, "/"))
 		}
 	})
-	llm, err := bedrock.New(bedrock.WithClient(client), bedrock.WithModel(cfg.Model))
-	if err != nil {
-		return nil, fmt.Errorf("bedrock: %w", err)
-	}
-	style := TextOnly
-	if bedrockFamily(cfg.Model) == "anthropic" {
-		style = Grouped
-	}
 	where := cfg.BaseURL
 	if where == "" {
 		where = "https://bedrock-runtime." + awsCfg.Region + ".amazonaws.com"
 	}
-	// Streaming stays off: langchaingo's Bedrock stream passes text on
-	// but drops the tool_use blocks, so a streamed step would lose its
-	// tool calls.
-	m := Wrap(emptyReply{llm}, cfg.Model, style, false)
-	m.explain = func(err error, _ bool) error { return explainBedrock(err, cfg.Model, where, awsCfg.Region, retries) }
-	return m, nil
+	return &BedrockModel{client: client, model: cfg.Model,
+		explain: func(err error) error { return explainBedrock(err, cfg.Model, where, awsCfg.Region, retries) }}, nil
 }
 
-// bedrockFamily is the model family langchaingo picks its request body
-// by, checked in langchaingo's order.
-func bedrockFamily(model string) string {
-	switch {
-	case strings.Contains(model, ".nova-") || strings.Contains(model, "amazon.nova-"):
-		return "nova"
-	case strings.Contains(model, "ai21"):
-		return "ai21"
-	case strings.Contains(model, "amazon"):
-		return "amazon"
-	case strings.Contains(model, "anthropic"):
-		return "anthropic"
-	case strings.Contains(model, "cohere"):
-		return "cohere"
-	case strings.Contains(model, "meta"):
-		return "meta"
+// NativeToolCalling reports true: whether a model takes tools is Bedrock's
+// to say, and a refusal turns the agent to ReAct for the model (see
+// BedrockModel).
+func (b *BedrockModel) NativeToolCalling() bool { return true }
+
+// Generate sends req to Converse and returns the reply. It fails with
+// agent.ErrContextLength when the request does not fit the model and with
+// agent.ErrToolsUnsupported when the model takes no tools.
+func (b *BedrockModel) Generate(ctx context.Context, req agent.Request) (agent.Response, error) {
+	in, err := b.input(req)
+	if err != nil {
+		return agent.Response{}, fmt.Errorf("%s: %w", b.model, err)
 	}
-	return ""
+	out, err := b.client.Converse(ctx, in)
+	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+			return agent.Response{}, cause
+		}
+		return agent.Response{}, fmt.Errorf("%s: %w", b.model, b.explain(err))
+	}
+	return b.response(out)
 }
 
-// emptyReply passes an empty reply on as an empty message, which the
-// agent answers with a nudge: langchaingo's Bedrock turns Claude's empty
-// content (it happens after tool results) into the error "no results",
-// which would end the run.
-type emptyReply struct{ llms.Model }
-
-func (e emptyReply) GenerateContent(ctx context.Context, msgs []llms.MessageContent, opts ...llms.CallOption) (*llms.ContentResponse, error) {
-	resp, err := e.Model.GenerateContent(ctx, msgs, opts...)
-	if err != nil && err.Error() == "no results" {
-		return &llms.ContentResponse{Choices: []*llms.ContentChoice{{StopReason: "end_turn"}}}, nil
+// input lays the conversation out as Converse wants it: system messages
+// apart, turns alternating and starting with the user (consecutive turns of
+// one role merged, tool results in a user turn right after the calls), and
+// no empty content, which Converse refuses. Converse also refuses toolUse
+// and toolResult blocks without a toolConfig, so a request without tools
+// (the last step of a run, ReAct) carries earlier calls and results as text.
+func (b *BedrockModel) input(req agent.Request) (*bedrockruntime.ConverseInput, error) {
+	native := len(req.Tools) > 0
+	in := &bedrockruntime.ConverseInput{ModelId: aws.String(b.model)}
+	add := func(role types.ConversationRole, blocks ...types.ContentBlock) {
+		if len(blocks) == 0 {
+			return
+		}
+		if n := len(in.Messages); n > 0 && in.Messages[n-1].Role == role {
+			in.Messages[n-1].Content = append(in.Messages[n-1].Content, blocks...)
+			return
+		}
+		if len(in.Messages) == 0 && role != types.ConversationRoleUser {
+			in.Messages = append(in.Messages, types.Message{Role: types.ConversationRoleUser,
+				Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: "(The conversation so far follows.)"}}})
+		}
+		in.Messages = append(in.Messages, types.Message{Role: role, Content: blocks})
 	}
-	return resp, err
+	text := func(s string) []types.ContentBlock {
+		if strings.TrimSpace(s) == "" {
+			return nil
+		}
+		return []types.ContentBlock{&types.ContentBlockMemberText{Value: s}}
+	}
+	for _, msg := range req.Messages {
+		switch msg.Role {
+		case agent.RoleSystem:
+			if strings.TrimSpace(msg.Content) != "" {
+				in.System = append(in.System, &types.SystemContentBlockMemberText{Value: msg.Content})
+			}
+		case agent.RoleUser:
+			add(types.ConversationRoleUser, text(msg.Content)...)
+		case agent.RoleAssistant:
+			if !native {
+				if s := assistantText(msg); s != "(no reply)" {
+					add(types.ConversationRoleAssistant, text(s)...)
+				}
+				continue
+			}
+			blocks := text(msg.Content)
+			for _, tc := range msg.ToolCalls {
+				var args map[string]any
+				if err := json.Unmarshal([]byte(validArgs(tc.Arguments)), &args); err != nil || args == nil {
+					args = map[string]any{}
+				}
+				blocks = append(blocks, &types.ContentBlockMemberToolUse{Value: types.ToolUseBlock{
+					ToolUseId: aws.String(tc.ID), Name: aws.String(tc.Name), Input: document.NewLazyDocument(args)}})
+			}
+			add(types.ConversationRoleAssistant, blocks...)
+		case agent.RoleTool:
+			if !native {
+				add(types.ConversationRoleUser, text(fmt.Sprintf("Result of tool %s (%s):\n%s", msg.Name, msg.ToolCallID, msg.Content))...)
+				continue
+			}
+			// No status: the agent's results carry none, and Converse
+			// takes one only for Claude.
+			content := msg.Content
+			if strings.TrimSpace(content) == "" {
+				content = "(no output)"
+			}
+			add(types.ConversationRoleUser, &types.ContentBlockMemberToolResult{Value: types.ToolResultBlock{
+				ToolUseId: aws.String(msg.ToolCallID),
+				Content:   []types.ToolResultContentBlock{&types.ToolResultContentBlockMemberText{Value: content}}}})
+		}
+	}
+	if native {
+		tc := &types.ToolConfiguration{}
+		for _, s := range req.Tools {
+			schema, err := schemaDocument(s.Parameters)
+			if err != nil {
+				return nil, fmt.Errorf("tool %s: %w", s.Name, err)
+			}
+			tc.Tools = append(tc.Tools, &types.ToolMemberToolSpec{Value: types.ToolSpecification{
+				Name: aws.String(s.Name), Description: aws.String(s.Description),
+				InputSchema: &types.ToolInputSchemaMemberJson{Value: schema}}})
+		}
+		in.ToolConfig = tc
+	}
+	var ic types.InferenceConfiguration
+	if req.MaxTokens > 0 {
+		ic.MaxTokens = aws.Int32(int32(min(req.MaxTokens, 1<<31-1)))
+	}
+	if req.Temperature != nil {
+		ic.Temperature = aws.Float32(float32(*req.Temperature))
+	}
+	ic.StopSequences = req.Stop
+	if ic.MaxTokens != nil || ic.Temperature != nil || len(ic.StopSequences) > 0 {
+		in.InferenceConfig = &ic
+	}
+	return in, nil
+}
+
+// schemaDocument turns a tool's parameters into the JSON schema document
+// Converse takes, by way of its JSON so that the schema's own field names
+// are the ones sent. Converse wants an object even for a tool that takes
+// nothing.
+func schemaDocument(s *tools.Schema) (document.Interface, error) {
+	schema := map[string]any{"type": "object", "properties": map[string]any{}}
+	if s != nil {
+		raw, err := json.Marshal(s)
+		if err != nil {
+			return nil, fmt.Errorf("encode the parameters' schema: %w", err)
+		}
+		schema = map[string]any{}
+		if err := json.Unmarshal(raw, &schema); err != nil {
+			return nil, fmt.Errorf("decode the parameters' schema: %w", err)
+		}
+	}
+	return document.NewLazyDocument(schema), nil
+}
+
+// response reads Converse's reply: its text blocks joined, its tool uses
+// as calls with their input as JSON. A reply cut at max_tokens is returned
+// as it is, with that finish reason.
+func (b *BedrockModel) response(out *bedrockruntime.ConverseOutput) (agent.Response, error) {
+	msg, ok := out.Output.(*types.ConverseOutputMemberMessage)
+	if !ok {
+		return agent.Response{}, fmt.Errorf("%s: Bedrock's Converse reply holds no message (output %T)", b.model, out.Output)
+	}
+	res := agent.Response{Model: b.model, FinishReason: string(out.StopReason)}
+	res.Message.Role = agent.RoleAssistant
+	var texts []string
+	for _, block := range msg.Value.Content {
+		switch c := block.(type) {
+		case *types.ContentBlockMemberText:
+			if c.Value != "" {
+				texts = append(texts, c.Value)
+			}
+		case *types.ContentBlockMemberToolUse:
+			args := "{}"
+			if c.Value.Input != nil {
+				raw, err := c.Value.Input.MarshalSmithyDocument()
+				if err != nil {
+					return agent.Response{}, fmt.Errorf("%s: read the input of tool use %s: %w", b.model, aws.ToString(c.Value.ToolUseId), err)
+				}
+				args = string(raw)
+			}
+			res.Message.ToolCalls = append(res.Message.ToolCalls, agent.ToolCall{
+				ID: aws.ToString(c.Value.ToolUseId), Name: aws.ToString(c.Value.Name), Arguments: args})
+		}
+	}
+	res.Message.Content = strings.Join(texts, "\n")
+	if u := out.Usage; u != nil {
+		res.Usage = agent.Usage{InputTokens: int(aws.ToInt32(u.InputTokens)), OutputTokens: int(aws.ToInt32(u.OutputTokens))}
+	}
+	return res, nil
 }
 
 // awsAPIError is what the AWS SDK's service errors implement.
@@ -107,12 +251,18 @@ type awsAPIError interface {
 	ErrorMessage() string
 }
 
-// bedrockOverflow matches how Bedrock and Claude say the prompt is too long.
-var bedrockOverflow = regexp.MustCompile(`(?i)(input is too long|prompt is too long|too many (input )?tokens|context (window|length))`)
+var (
+	// bedrockOverflow matches how Bedrock and its models say the prompt is
+	// too long.
+	bedrockOverflow = regexp.MustCompile(`(?i)(input is too long|prompt is too long|too many (input )?tokens|context (window|length))`)
+	// bedrockNoTools matches how Converse refuses tools to a model without
+	// tool use ("This model doesn't support tool use.").
+	bedrockNoTools = regexp.MustCompile(`(?i)(does(n't| not) support tool|toolConfig.*(not supported|unsupported|not permitted)|(not supported|unsupported).*toolConfig)`)
+)
 
 // explainBedrock turns the SDK's errors ("operation error Bedrock Runtime:
-// InvokeModel, https response error StatusCode: 403, …") into ones that
-// say what to change.
+// Converse, https response error StatusCode: 403, …") into ones that say
+// what to change.
 func explainBedrock(err error, model, where, region string, retries int) error {
 	var api awsAPIError
 	if !errors.As(err, &api) {
@@ -132,11 +282,14 @@ func explainBedrock(err error, model, where, region string, retries int) error {
 	case "InternalServerException", "ServiceUnavailableException", "ModelTimeoutException", "ModelErrorException":
 		return fmt.Errorf("Bedrock failed (%s) after %d retries; try again later: %w", what, retries, err)
 	case "ValidationException":
-		if strings.Contains(api.ErrorMessage(), "model identifier is invalid") {
+		msg := api.ErrorMessage()
+		switch {
+		case strings.Contains(msg, "model identifier is invalid"):
 			return fmt.Errorf("Bedrock in %s does not know model %q (%s); check llm.model and llm.region: %w", region, model, what, err)
-		}
-		if bedrockOverflow.MatchString(api.ErrorMessage()) {
+		case bedrockOverflow.MatchString(msg):
 			return fmt.Errorf("model %q on Bedrock: the request is longer than its context window (%s): %w", model, what, agent.ErrContextLength)
+		case bedrockNoTools.MatchString(msg):
+			return fmt.Errorf("model %q on Bedrock takes no tools (%s): %w", model, what, agent.ErrToolsUnsupported)
 		}
 		return fmt.Errorf("Bedrock rejected the request for model %q (%s): %w", model, what, err)
 	}

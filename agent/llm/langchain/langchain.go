@@ -1,14 +1,14 @@
-// Package langchain provides the agent.Model for Anthropic, AWS Bedrock and
-// native Ollama through github.com/tmc/langchaingo, and for Google Gemini
-// through a direct client of its REST API (see GeminiModel for why).
+// Package langchain provides the agent.Model for Anthropic and native Ollama
+// through github.com/tmc/langchaingo, for Google Gemini through a direct
+// client of its REST API (see GeminiModel for why), and for AWS Bedrock
+// through the AWS SDK's Converse API (see BedrockModel).
 //
 // langchaingo's providers differ in how they read a conversation, and the
 // adapter hides that: Anthropic reads only the first part of an assistant or
 // tool message, so each tool call and each result travels in its own message
-// (the Messages API merges consecutive turns of one role); Bedrock wants the
-// results of one step together, and its Claude models refuse two user turns
-// in a row; native Ollama, and Bedrock's other model families, have no tool
-// calling in langchaingo at all, so the agent talks to them in text ReAct.
+// (the Messages API merges consecutive turns of one role); other providers
+// want the results of one step together; native Ollama has no tool calling
+// in langchaingo at all, so the agent talks to it in text ReAct.
 // When a request offers no tools but the history holds tool calls (the last
 // step of a run), the calls are written out as text, because some providers
 // refuse tool blocks without tool definitions.
@@ -32,7 +32,7 @@ type Style int
 const (
 	// Grouped puts all tool calls of a step in one assistant message and
 	// all results in one tool message, which also takes a user message
-	// that follows it (Bedrock's Claude: turns must alternate, and
+	// that follows it (for providers whose turns must alternate:
 	// langchaingo sends tool and user messages as separate user turns).
 	Grouped Style = iota
 	// OnePartPerMessage sends each part in a message of its own

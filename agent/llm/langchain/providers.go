@@ -52,7 +52,7 @@ type Config struct {
 	// RetryBaseDelay is the first backoff (default 500ms).
 	RetryBaseDelay time.Duration
 	// Stream passes text on as the model writes it. Bedrock does not
-	// stream: langchaingo's Bedrock streaming drops tool calls.
+	// stream: it is called through Converse, not ConverseStream.
 	Stream bool
 	Logger *slog.Logger
 }
@@ -95,7 +95,11 @@ func New(ctx context.Context, cfg Config) (agent.ToolCallingModel, error) {
 		}
 		return newGemini(cfg, hc, rt.Retries()), nil
 	case Bedrock:
-		return newBedrock(ctx, cfg, hc, rt.Retries())
+		b, err := newBedrock(ctx, cfg, hc, rt.Retries())
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
 	case Ollama:
 		opts := []ollama.Option{ollama.WithModel(cfg.Model), ollama.WithHTTPClient(hc)}
 		if cfg.BaseURL != "" {
