@@ -199,6 +199,11 @@ type Verification struct {
 	// Next, when the change did not help and it was one step of a
 	// remediation plan, is the plan's next step (its own approval too).
 	Next *Proposal
+	// Again, when positive, says the check could not decide yet (a pull
+	// request not merged, a sync not done) and is to be made again after
+	// that long; Text says what it is waiting for. Nobody is told until a
+	// check decides.
+	Again time.Duration
 }
 
 // Verifier is implemented by Appliers whose effect can be checked some

@@ -558,6 +558,19 @@ func (s *Service) verify(ctx context.Context, n Notifier, v tools.Verifier, p Pr
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), verifyTimeout)
 	defer cancel()
 	res, err := v.Verify(ctx, p.ToolProposal(), applied)
+	if err == nil && res.Again > 0 {
+		// Not decided yet: checked again later, by this process while it
+		// lives, else by the leader's sweep (the schedule is stored).
+		s.audit(ctx, "watchkeeper", "verify", p.ID, "pending", map[string]any{"result": truncate(res.Text, 2000), "again_in": res.Again.String()})
+		if err := s.store.ScheduleVerification(ctx, p.ID, s.now().Add(res.Again)); err != nil {
+			s.logger.Error("store the next check of an applied change", "proposal", p.ID, "err", err)
+		}
+		select {
+		case s.applied <- appliedChange{p: p, v: v, applied: applied, wait: res.Again}:
+		default:
+		}
+		return
+	}
 	outcome := "ok"
 	switch {
 	case err != nil:

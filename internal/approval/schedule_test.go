@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -220,5 +222,81 @@ func TestRunFinishesTheChecksItStarted(t *testing.T) {
 	}
 	if n := len(auditOf(t, st, "verify")); n != 1 {
 		t.Errorf("%d verify entries", n)
+	}
+}
+
+// pendingTool is a change whose check cannot decide the first two times
+// (a pull request not merged yet) and says so with Again.
+type pendingTool struct {
+	restartTool
+	checks atomic.Int32
+}
+
+func (*pendingTool) VerifyAfter(tools.Proposal) time.Duration { return time.Minute }
+
+func (v *pendingTool) Verify(context.Context, tools.Proposal, time.Time) (tools.Verification, error) {
+	if n := v.checks.Add(1); n < 3 {
+		return tools.Verification{Text: "pull request #7 is open; waiting for it to be merged", Again: 2 * time.Minute}, nil
+	}
+	return tools.Verification{Text: "merged, synced; error ratio 0.25 → 0.01"}, nil
+}
+
+func (*pendingTool) Spec() tools.Spec {
+	return tools.Spec{Name: "restart", Description: "Restart.", Mutating: true, Parameters: tools.Object(nil)}
+}
+
+// A check that cannot decide yet is made again when it says, each time
+// audited as pending; the person is told once, when it decides.
+func TestUndecidedChecksAreMadeAgain(t *testing.T) {
+	ctx := context.Background()
+	tool := &pendingTool{}
+	var waits []time.Duration
+	var mu sync.Mutex
+	svc, st := setupWith(t, tool, approval.Options{After: func(d time.Duration) <-chan time.Time {
+		mu.Lock()
+		waits = append(waits, d)
+		mu.Unlock()
+		c := make(chan time.Time, 1)
+		c <- time.Now()
+		return c
+	}})
+	saw := &notified{}
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go svc.Run(runCtx, saw)
+
+	p, _ := svc.Propose(ctx, "conv", tools.Proposal{Tool: "restart", Summary: "Roll back checkout by pull request", Args: json.RawMessage(`{}`)})
+	if _, err := svc.Decide(ctx, p.ID, "U1", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Execute(ctx, p.ID, "U1"); err != nil {
+		t.Fatal(err)
+	}
+	testserver.Eventually(t, 5*time.Second, "the deciding check", func() bool {
+		saw.mu.Lock()
+		defer saw.mu.Unlock()
+		return len(saw.verified) == 1
+	})
+	if n := tool.checks.Load(); n != 3 {
+		t.Errorf("checked %d times, want 3", n)
+	}
+	mu.Lock()
+	if want := []time.Duration{time.Minute, 2 * time.Minute, 2 * time.Minute}; !slices.Equal(waits, want) {
+		t.Errorf("waits = %v, want %v", waits, want)
+	}
+	mu.Unlock()
+	saw.mu.Lock()
+	if got := saw.verified[0].Result.Text; got != "merged, synced; error ratio 0.25 → 0.01" {
+		t.Errorf("told %q", got)
+	}
+	saw.mu.Unlock()
+	var pending int
+	for _, e := range auditOf(t, st, "verify") {
+		if e.Outcome == "pending" {
+			pending++
+		}
+	}
+	if pending != 2 {
+		t.Errorf("%d pending checks audited, want 2", pending)
 	}
 }
