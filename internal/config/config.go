@@ -26,7 +26,10 @@ type Config struct {
 	Logs       Logs       `yaml:"logs"`
 	Traces     Traces     `yaml:"traces"`
 	Kubernetes Kubernetes `yaml:"kubernetes"`
-	Anomaly    Anomaly    `yaml:"anomaly"`
+	// GitOps says how changes to objects Argo CD or Flux own are made: as
+	// pull requests to the repository the owner follows.
+	GitOps  GitOps  `yaml:"gitops"`
+	Anomaly Anomaly `yaml:"anomaly"`
 	Slack      Slack      `yaml:"slack"`
 	Approval   Approval   `yaml:"approval"`
 	Incidents  Incidents  `yaml:"incidents"`
@@ -691,6 +694,53 @@ type Runbooks struct {
 	PRLink string `yaml:"pr_link"`
 }
 
+// GitOps configures changes to GitOps-owned objects. A workload whose
+// labels or annotations name an Argo CD Application or a Flux
+// Kustomization or HelmRelease is not changed directly: a rollback, a
+// scale or a restart is proposed as a commit to the owner's repository,
+// and approving it pushes a watchkeeper/… branch and opens a pull (or
+// merge) request, which is followed until merged and synced.
+type GitOps struct {
+	// ArgoCDNamespace is where Argo CD's Applications live.
+	ArgoCDNamespace string `yaml:"argocd_namespace"`
+	// AcceptDrift lists the actions (restart, scale, rollback) still made
+	// directly on a GitOps-owned object: the team accepts that its owner
+	// reverts them at the next sync, or leaves the cluster apart from git.
+	// Empty: every change to such an object is a pull request.
+	AcceptDrift []string `yaml:"accept_drift"`
+	// Repositories give the credentials and forge of the repositories
+	// owners follow; an owner whose repository matches none gets a
+	// proposal that says what is missing.
+	Repositories []GitOpsRepository `yaml:"repositories"`
+	// PollInterval is how often an open pull request is looked at.
+	PollInterval Duration `yaml:"poll_interval"`
+	// SyncTimeout bounds the wait, after a merge, for the owner to apply
+	// the change before it is reported as not synced.
+	SyncTimeout Duration `yaml:"sync_timeout"`
+	// WorkDir keeps the working copies (default: beside the store).
+	WorkDir string `yaml:"work_dir"`
+}
+
+// GitOpsRepository is one repository (or every repository under a URL
+// prefix) that GitOps owners follow.
+type GitOpsRepository struct {
+	// URL is the repository's URL, or a prefix of several
+	// (https://github.com/acme/), as the owners write it.
+	URL string `yaml:"url"`
+	// Token authenticates git over HTTPS and the forge's API.
+	Token     Secret `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	// SSHKeyFile authenticates git over SSH instead.
+	SSHKeyFile string `yaml:"ssh_key_file"`
+	// Forge is github, gitlab, or none (the branch is pushed and the pull
+	// request left to a person, with a link); empty: github for
+	// github.com, gitlab for a gitlab.* host, else none.
+	Forge string `yaml:"forge"`
+	// APIURL is the forge's API: https://api.github.com,
+	// https://HOST/api/v3 (GitHub Enterprise), https://gitlab.com/api/v4.
+	APIURL string `yaml:"api_url"`
+}
+
 // Alertmanager is the Alertmanager the Silence button proposes silences in.
 type Alertmanager struct {
 	// URL is its base URL, e.g. http://alertmanager:9093; empty: no silences.
@@ -821,6 +871,7 @@ func Default() Config {
 		Approval: Approval{Expiry: Duration(15 * time.Minute)},
 		Incidents: Incidents{Webhook: true, StormWindow: Duration(10 * time.Minute), Investigate: true, ProposeRemediation: true,
 			RateLimit: RateLimit{PerSecond: 20, Burst: 200}, MaxInvestigations: 4},
+		GitOps: GitOps{ArgoCDNamespace: "argocd", PollInterval: Duration(time.Minute), SyncTimeout: Duration(10 * time.Minute)},
 		LeaderElection: LeaderElection{LeaseName: "watchkeeper", LeaseDuration: Duration(15 * time.Second),
 			RenewDeadline: Duration(10 * time.Second), RetryPeriod: Duration(2 * time.Second)},
 		MCP:  MCP{Serve: MCPServe{Listen: "127.0.0.1:8091", RateLimit: RateLimit{PerSecond: 20, Burst: 100}}},

@@ -78,7 +78,7 @@ func TestStrictParsing(t *testing.T) {
 			`unknown_keys.yaml: line 4: unknown key "max_step" in agent; did you mean "max_steps"?`,
 			`line 7: unknown key "modle" in llm; did you mean "model"?`,
 			`line 9: unknown key "outptu_per_mtok" in llm.prices.gpt-4o; did you mean "output_per_mtok"?`,
-			`line 10: unknown key "tracing"; valid keys are agent, alertmanager, anomaly, approval, eval, incidents, kubernetes, leader_election, llm, log, logs, mcp, memory, prometheus, runbooks, sandbox, server, slack, store, telemetry, traces`,
+			`line 10: unknown key "tracing"; valid keys are agent, alertmanager, anomaly, approval, eval, gitops, incidents, kubernetes, leader_election, llm, log, logs, mcp, memory, prometheus, runbooks, sandbox, server, slack, store, telemetry, traces`,
 		}},
 		{"bad_types.yaml", []string{"line 2: cannot unmarshal !!str `twelve` into int"}},
 		{"bad_duration.yaml", []string{`line 2: "5 minutes" is not a duration; write it like 30s, 5m or 1h`}},

@@ -417,6 +417,12 @@ func resolveSecrets(cfg *Config, env map[string]string) error {
 				fv.SetString(val)
 			case f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(Duration(0)):
 				walk(fv, join(path, name))
+			case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+				// A list of sections (gitops.repositories): each item's
+				// secrets and *_file siblings too.
+				for i := range fv.Len() {
+					walk(fv.Index(i), fmt.Sprintf("%s[%d]", join(path, name), i))
+				}
 			}
 		}
 	}

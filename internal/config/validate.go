@@ -106,6 +106,32 @@ func (c Config) Validate() error {
 	} else if c.LLM.Fast.Provider != "" {
 		bad("llm.fast.model", "is required when llm.fast.provider is set, e.g. gpt-4o-mini")
 	}
+	for i, a := range c.GitOps.AcceptDrift {
+		oneOf(fmt.Sprintf("gitops.accept_drift[%d]", i), a, "restart", "scale", "rollback")
+	}
+	if c.GitOps.PollInterval.D() < time.Second {
+		bad("gitops.poll_interval", "must be at least 1s, e.g. 1m")
+	}
+	if c.GitOps.SyncTimeout <= 0 {
+		bad("gitops.sync_timeout", "must be positive, e.g. 10m")
+	}
+	for i, r := range c.GitOps.Repositories {
+		field := fmt.Sprintf("gitops.repositories[%d]", i)
+		if !gitURL(r.URL) {
+			bad(field+".url", "%q is not a git URL (https://…, ssh://…, git@host:…)", r.URL)
+		}
+		if r.Forge != "" { // empty: from the URL's host (github.com, gitlab.*), else none
+			oneOf(field+".forge", r.Forge, "github", "gitlab", "none")
+		}
+		if r.APIURL != "" {
+			if u, err := url.Parse(r.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad(field+".api_url", "%q is not an http(s) URL, e.g. https://api.github.com", r.APIURL)
+			}
+		}
+		if r.Forge != "none" && r.Token == "" && r.SSHKeyFile == "" {
+			bad(field+".token_file", "is required to push and open pull requests (or set forge: none and ssh_key_file to push only)")
+		}
+	}
 	if j := c.Eval.Judge; j.Provider != "" && j.Provider != ProviderNone {
 		validateLLM("eval.judge", j, bad, oneOf)
 	}
@@ -530,4 +556,13 @@ func Loopback(listen string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// gitURL accepts what Argo CD and Flux accept as a repository URL.
+func gitURL(s string) bool {
+	if strings.HasPrefix(s, "git@") && strings.Contains(s, ":") {
+		return true
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Host != "" && (u.Scheme == "https" || u.Scheme == "http" || u.Scheme == "ssh")
 }
