@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/watchkeeper/watchkeeper/internal/gitops"
 	"github.com/watchkeeper/watchkeeper/tools"
 )
 
@@ -47,6 +48,10 @@ type ActionConfig struct {
 	// did not fix the saturation, and the plan goes on, as the
 	// autoscaler scales again while its target is exceeded.
 	Saturation *Verification
+	// GitOps, when set, makes changes to workloads Argo CD or Flux own
+	// as pull requests to their repositories, and refuses direct ones
+	// (unless gitops.accept_drift allows the action).
+	GitOps GitOps
 	// Impersonate, when set, gives the client that applies an approved
 	// change as the person who approved it (tools.Approver), so that the
 	// cluster's own RBAC has the last word. It errs for a person without
@@ -112,6 +117,11 @@ type actionArgs struct {
 	Generation int64  `json:"observed_generation,omitempty"`
 	UID        string `json:"observed_uid,omitempty"`
 	State      string `json:"observed_state,omitempty"`
+	// change is the proposal as a change of desired state, for a
+	// workload whose owner takes changes through git (GitOps). Not
+	// stored: a pull request proposal carries its own.
+	change    *gitops.Change
+	changeErr string
 	// What a rollback would return to: the revision and replicas before.
 	FromRevision int    `json:"from_revision,omitempty"`
 	FromReplicas *int32 `json:"from_replicas,omitempty"`
@@ -211,8 +221,20 @@ func (t action) Run(ctx context.Context, raw json.RawMessage) (tools.Result, err
 	args, _ := json.Marshal(a)
 	// The reason is the model's words: a field of its own, shown after
 	// what the tool checked (the diff, the dry run) and capped.
-	return tools.Result{Proposal: &tools.Proposal{Tool: t.spec.name, Summary: summary, Details: diff + "\n" + dryRunNote(a),
-		Reason: a.Reason, Risk: t.spec.risk, Args: args}}, nil
+	p := tools.Proposal{Tool: t.spec.name, Summary: summary, Details: diff + "\n" + dryRunNote(a),
+		Reason: a.Reason, Risk: t.spec.risk, Args: args}
+	pr, err := routed(ctx, t.cfg, t.spec.name, a, p)
+	if err != nil {
+		var user userError
+		if errors.As(err, &user) {
+			return tools.Errorf("%s", user.msg), nil
+		}
+		return apiError(t.spec.name+" "+a.Namespace+"/"+a.Name, err)
+	}
+	if pr != nil {
+		return tools.Result{Proposal: pr}, nil
+	}
+	return tools.Result{Proposal: &p}, nil
 }
 
 // Apply implements tools.Applier.
@@ -230,7 +252,10 @@ func (t action) Apply(ctx context.Context, p tools.Proposal) (tools.Result, erro
 		}
 		cfg.Client = c
 	}
-	out, err := t.spec.apply(ctx, cfg, a)
+	out, err := "", directAllowed(ctx, cfg, t.spec.name, a)
+	if err == nil {
+		out, err = t.spec.apply(ctx, cfg, a)
+	}
 	if err != nil {
 		var user userError
 		if errors.As(err, &user) {
@@ -279,6 +304,7 @@ var restartSpec = actionSpec{
 			restartPatch(cfg.now()), metav1.PatchOptions{DryRun: dryRun}); dryRunFailed(cfg, a, err) {
 			return "", "", err
 		}
+		a.change = restartChange(a.Namespace, a.Name, cfg.now())
 		return fmt.Sprintf("Restart deployment %s/%s (%d pods replaced one by one)", a.Namespace, a.Name, replicas(d.Spec.Replicas)),
 			fmt.Sprintf("deployment %s/%s\n+ spec.template.metadata.annotations[kubectl.kubernetes.io/restartedAt]\n  images unchanged: %s",
 				a.Namespace, a.Name, images(d.Spec.Template.Spec)), nil
@@ -337,6 +363,7 @@ var scaleSpec = actionSpec{
 		if _, err := updateScale(ctx, cfg, *a, want, metav1.UpdateOptions{DryRun: dryRun}); dryRunFailed(cfg, a, err) {
 			return "", "", err
 		}
+		a.change = replicasChange(*a)
 		return fmt.Sprintf("Scale %s %s/%s from %d to %d replicas", a.Kind, a.Namespace, a.Name, cur.Spec.Replicas, *a.Replicas),
 			fmt.Sprintf("%s %s/%s\n- spec.replicas: %d\n+ spec.replicas: %d", a.Kind, a.Namespace, a.Name, cur.Spec.Replicas, *a.Replicas), nil
 	},
@@ -420,6 +447,11 @@ var undoSpec = actionSpec{
 		if _, err := cfg.Client.AppsV1().Deployments(a.Namespace).Patch(ctx, a.Name, types.JSONPatchType,
 			undoPatch(target.rs), metav1.PatchOptions{DryRun: dryRun}); dryRunFailed(cfg, a, err) {
 			return "", "", err
+		}
+		if cfg.GitOps != nil {
+			if a.change, err = imageChange(a.Namespace, a.Name, d.Spec.Template.Spec, target.rs.Spec.Template.Spec); err != nil {
+				a.changeErr = err.Error()
+			}
 		}
 		diff := templateDiff(d.Spec.Template.Spec, target.rs.Spec.Template.Spec)
 		if len(diff) == 0 {

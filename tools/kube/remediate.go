@@ -164,8 +164,22 @@ func (t remediate) proposeStep(ctx context.Context, a planArgs, from int) (*tool
 		if len(skipped) > 0 {
 			details += "\nSkipped: " + strings.Join(skipped, "; ")
 		}
-		return &tools.Proposal{Tool: "kube_remediate", Summary: fmt.Sprintf("Step %d of the %s plan: %s", i+1, a.Signature, summary),
-			Details: details, Reason: a.Reason, Risk: st.spec.risk, Args: raw}, "", nil
+		p := tools.Proposal{Tool: "kube_remediate", Summary: fmt.Sprintf("Step %d of the %s plan: %s", i+1, a.Signature, summary),
+			Details: details, Reason: a.Reason, Risk: st.spec.risk, Args: raw}
+		// A workload its GitOps owner would put back: the step as a pull
+		// request (the plan's later steps are then for people to ask).
+		pr, err := routed(ctx, t.cfg, st.spec.name, args, p)
+		if u := (userError{}); errors.As(err, &u) {
+			skipped = append(skipped, st.label+": "+u.msg)
+			continue
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		if pr != nil {
+			return pr, "", nil
+		}
+		return &p, "", nil
 	}
 	return nil, fmt.Sprintf("no step of the %s plan applies to %s/%s (%s); a person must take it from here",
 		a.Signature, a.Namespace, a.Name, strings.Join(skipped, "; ")), nil
