@@ -28,11 +28,11 @@ type Config struct {
 	Kubernetes Kubernetes `yaml:"kubernetes"`
 	// GitOps says how changes to objects Argo CD or Flux own are made: as
 	// pull requests to the repository the owner follows.
-	GitOps  GitOps  `yaml:"gitops"`
-	Anomaly Anomaly `yaml:"anomaly"`
-	Slack      Slack      `yaml:"slack"`
-	Approval   Approval   `yaml:"approval"`
-	Incidents  Incidents  `yaml:"incidents"`
+	GitOps    GitOps    `yaml:"gitops"`
+	Anomaly   Anomaly   `yaml:"anomaly"`
+	Slack     Slack     `yaml:"slack"`
+	Approval  Approval  `yaml:"approval"`
+	Incidents Incidents `yaml:"incidents"`
 	// Alertmanager is where approved silences are created.
 	Alertmanager Alertmanager `yaml:"alertmanager"`
 	Runbooks     Runbooks     `yaml:"runbooks"`

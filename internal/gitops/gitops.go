@@ -134,6 +134,8 @@ const (
 // PRState is where a pull request stands.
 type PRState struct {
 	State string `json:"state"`
-	// MergeCommit is set once merged.
-	MergeCommit string `json:"merge_commit,omitempty"`
+	// MergeCommit and MergedAt are set once merged (MergedAt is zero
+	// when the forge does not say).
+	MergeCommit string    `json:"merge_commit,omitempty"`
+	MergedAt    time.Time `json:"merged_at,omitzero"`
 }

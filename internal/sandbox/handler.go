@@ -14,7 +14,9 @@ import (
 // for the links to it), the Loki API at /loki/api/v1, Jaeger's query API
 // at /api/services, /api/operations and /api/traces, the sandbox's own
 // API at /sandbox/v1, and at / a page listing all of it with the
-// services and faults.
+// services and faults. In a GitOps scenario it also serves the git
+// repository at /sandbox/shop.git and the fake forge's GitHub API at
+// /forge/github.
 func (sb *Sandbox) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", sb.indexHandler)
@@ -26,6 +28,10 @@ func (sb *Sandbox) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]any{"catalogue": Catalogue(), "faults": sb.Faults()})
 	})
 	mux.HandleFunc("POST /sandbox/v1/faults", sb.injectHandler)
+	if sb.gitops != nil {
+		mux.Handle("/"+gitopsRepo+".git/", sb.gitops.gitHandler())
+		mux.Handle("/forge/github/", http.StripPrefix("/forge/github", sb.gitops.info.forge))
+	}
 	return mux
 }
 

@@ -35,6 +35,7 @@ import (
 
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/rules"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/watchkeeper/watchkeeper/internal/sandbox/alerting"
@@ -89,6 +90,8 @@ type Sandbox struct {
 	logs     *lokiapi.Store
 	logw     *lokiapi.Writer
 	kube     *kubesim.Cluster
+	dynamic  dynamic.Interface
+	gitops   *gitOps // nil unless the scenario has GitOps
 	rules    *alerting.RuleSet
 	notifier *alerting.Notifier
 	traces   *traceapi.Recorder
@@ -214,9 +217,19 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 		sb.Close()
 		return nil, err
 	}
+	sb.dynamic = kubesim.NewDynamic()
+	if sc.GitOps != nil {
+		sb.kube.SetDeploymentLabels(map[string]string{kubesim.InstanceLabel: gitopsAppName})
+	}
 	if err := sb.generate(ctx, end); err != nil {
 		sb.Close()
 		return nil, err
+	}
+	if sc.GitOps != nil {
+		if sb.gitops, err = startGitOps(ctx, sb, start); err != nil {
+			sb.Close()
+			return nil, err
+		}
 	}
 	return sb, nil
 }
@@ -355,7 +368,7 @@ func (sb *Sandbox) AdvanceTo(ctx context.Context, t time.Time) error {
 	sb.mu.Lock()
 	var stepErr error
 	var stepped []*Snapshot
-	sb.world.Advance(t, func(s *Snapshot) {
+	step := func(s *Snapshot) {
 		if stepErr != nil {
 			return
 		}
@@ -372,7 +385,18 @@ func (sb *Sandbox) AdvanceTo(ctx context.Context, t time.Time) error {
 			return
 		}
 		sb.evalRules(ctx, s.Time, true)
-	})
+	}
+	// GitOps syncs happen between steps, at their times: a sync writes
+	// through the clientset, which calls into the world. A failed sync
+	// (a tree that does not parse) stops no step.
+	var syncErrs []error
+	if sb.gitops != nil {
+		for _, at := range sb.gitops.syncsDue(sb.world.Now(), t) {
+			sb.world.Advance(at, step)
+			syncErrs = append(syncErrs, sb.gitops.reconcile(ctx))
+		}
+	}
+	sb.world.Advance(t, step)
 	sb.kube.PruneEvents(sb.world.Now())
 	// Traces are made after the lock is released: sampling and compressing
 	// a step's traces takes longer than the rest of the step, and every
@@ -384,7 +408,7 @@ func (sb *Sandbox) AdvanceTo(ctx context.Context, t time.Time) error {
 	for _, s := range stepped {
 		sb.traces.Record(s, true)
 	}
-	return stepErr
+	return errors.Join(append(syncErrs, stepErr)...)
 }
 
 // Inject adds a fault now.
@@ -437,6 +461,9 @@ func (sb *Sandbox) Close() error {
 	var errs []error
 	if sb.metrics != nil {
 		errs = append(errs, sb.metrics.Close())
+	}
+	if sb.gitops != nil {
+		errs = append(errs, sb.gitops.close())
 	}
 	return errors.Join(errs...)
 }

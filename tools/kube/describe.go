@@ -11,9 +11,21 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/watchkeeper/watchkeeper/tools"
 )
+
+// GitOpsDescriber says who owns an object when a GitOps tool (Argo CD,
+// Flux) applies it from git, where a direct change is reverted at the
+// next sync.
+type GitOpsDescriber interface {
+	// Describe returns one line for kube_describe ("Managed by: Argo CD
+	// Application argocd/shop — repo …"), and false when no GitOps tool
+	// owns obj. It does not fail: what it could not read, it says in the
+	// line.
+	Describe(ctx context.Context, obj metav1.Object) (string, bool)
+}
 
 type describeTool struct{ cfg Config }
 
@@ -22,7 +34,8 @@ func (t describeTool) Spec() tools.Spec {
 		Name: "kube_describe",
 		Description: "Describe one object (like kubectl describe, in brief): pods (containers, restarts, last termination such as " +
 			"OOMKilled, resources), deployments, statefulsets, daemonsets, jobs, cronjobs, services, HPAs, PVCs and nodes — state, " +
-			"conditions, and the object's recent events. Secrets are never read.",
+			"conditions, the object's recent events, and whether Argo CD or Flux applies it from git (then a direct change is " +
+			"reverted at the next sync: change its repository). Secrets are never read.",
 		Parameters: tools.Object(map[string]*tools.Schema{
 			"kind":      tools.Enum("kind", describableKinds()...),
 			"name":      tools.String("object name"),
@@ -58,6 +71,13 @@ func (t describeTool) Run(ctx context.Context, raw json.RawMessage) (tools.Resul
 	if err := k.describe(ctx, query{client: c, ns: ns, name: a.Name, now: now}, &b); err != nil {
 		return apiError(what, err)
 	}
+	if line := t.gitOps(ctx, k, ns, a.Name); line != "" {
+		// Right under the headline: whether to change the object or its
+		// repository is the first thing to know before acting on it.
+		head, rest, _ := strings.Cut(b.String(), "\n")
+		b.Reset()
+		b.WriteString(head + "\n" + line + "\n" + rest)
+	}
 	evs, err := c.CoreV1().Events(ns).List(ctx, metav1.ListOptions{
 		FieldSelector: "involvedObject.kind=" + k.apiKind + ",involvedObject.name=" + a.Name})
 	if err == nil && len(evs.Items) > 0 {
@@ -75,6 +95,54 @@ func (t describeTool) Run(ctx context.Context, raw json.RawMessage) (tools.Resul
 		b.WriteString("Events: none recorded.\n")
 	}
 	return tools.Text(untrusted("kubernetes", b.String())), nil
+}
+
+// gitOps returns the GitOps line for the object described, or "".
+func (t describeTool) gitOps(ctx context.Context, k kind, ns, name string) string {
+	if t.cfg.GitOps == nil || k.clusterScoped {
+		return ""
+	}
+	obj, err := describedObject(ctx, t.cfg.Client, k.name, ns, name)
+	if err != nil || obj == nil {
+		// The object was just described: it is gone since, or a kind
+		// GitOps does not apply. The description stands without the line.
+		return ""
+	}
+	line, ok := t.cfg.GitOps.Describe(ctx, obj)
+	if !ok {
+		return ""
+	}
+	return oneLine(line, 600)
+}
+
+// describedObject reads the described object's metadata once more for the
+// GitOps line, as the kinds' describe functions write text only; nil for a
+// kind without labels worth reading.
+func describedObject(ctx context.Context, c kubernetes.Interface, kind, ns, name string) (metav1.Object, error) {
+	get := metav1.GetOptions{}
+	switch kind {
+	case "pods":
+		return c.CoreV1().Pods(ns).Get(ctx, name, get)
+	case "deployments":
+		return c.AppsV1().Deployments(ns).Get(ctx, name, get)
+	case "statefulsets":
+		return c.AppsV1().StatefulSets(ns).Get(ctx, name, get)
+	case "daemonsets":
+		return c.AppsV1().DaemonSets(ns).Get(ctx, name, get)
+	case "jobs":
+		return c.BatchV1().Jobs(ns).Get(ctx, name, get)
+	case "cronjobs":
+		return c.BatchV1().CronJobs(ns).Get(ctx, name, get)
+	case "services":
+		return c.CoreV1().Services(ns).Get(ctx, name, get)
+	case "hpa":
+		return c.AutoscalingV2().HorizontalPodAutoscalers(ns).Get(ctx, name, get)
+	case "pvc":
+		return c.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, get)
+	case "configmaps":
+		return c.CoreV1().ConfigMaps(ns).Get(ctx, name, get)
+	}
+	return nil, nil
 }
 
 func describePod(b *strings.Builder, p corev1.Pod, now time.Time) {

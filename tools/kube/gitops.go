@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -144,4 +145,21 @@ func restartChange(ns, name string, at time.Time) *gitops.Change {
 
 func replicasChange(a actionArgs) *gitops.Change {
 	return &gitops.Change{Kind: gitops.ChangeReplicas, Replicas: *a.Replicas, Workload: workloadOf(a)}
+}
+
+// CheckDeployment checks a change to deployment ns/name that was applied
+// at applied by someone else (a GitOps owner's sync of a merged pull
+// request) as a direct change is checked: the key metric before and
+// after, held to the objective. It needs Verify; the result proposes no
+// way back (the caller knows the right one: a revert of the pull request).
+func CheckDeployment(ctx context.Context, cfg ActionConfig, ns, name string, applied time.Time) (tools.Verification, error) {
+	if cfg.Verify == nil || cfg.Verify.Mean == nil || cfg.Verify.Query == "" {
+		return tools.Verification{Text: "no check is configured (kubernetes.verify)"}, nil
+	}
+	// Checked as a scale with no way back recorded: the check proposes
+	// nothing of its own.
+	args, _ := json.Marshal(actionArgs{Namespace: ns, Name: name, Kind: "deployment"})
+	res, _, err := action{cfg, scaleSpec}.check(ctx, tools.Proposal{Summary: "the merged change", Args: args}, applied)
+	res.Rollback, res.Next = nil, nil
+	return res, err
 }

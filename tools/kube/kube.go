@@ -30,6 +30,10 @@ type Config struct {
 	Now func() time.Time
 	// MaxRows bounds a table (default 50); the rest is counted.
 	MaxRows int
+	// GitOps says, in kube_describe, which GitOps object owns the object
+	// described and where its desired state lives (gitops.Describer); nil
+	// says nothing.
+	GitOps GitOpsDescriber
 }
 
 func (c Config) now() time.Time {

@@ -60,6 +60,8 @@ type Cluster struct {
 	services map[string]string
 	events   map[string]*corev1.Event
 	created  time.Time
+	// labels are added to every shop Deployment (SetDeploymentLabels).
+	labels map[string]string
 }
 
 type podMark struct {
@@ -238,6 +240,9 @@ func (k *Cluster) syncPods(spec world.ServiceSpec, st world.ServiceState, now ti
 
 func (k *Cluster) putDeployment(spec world.ServiceSpec, st world.ServiceState) error {
 	d := deploymentObject(spec, st, k.created)
+	for key, v := range k.labels {
+		d.Labels[key] = v
+	}
 	return put(k.tracker, gvrDeployments, d, world.Namespace, d.Name)
 }
 

@@ -30,6 +30,16 @@ type Scenario struct {
 	// Primary is the index in Timeline of the fault that is the
 	// scenario's root cause; the last fault when unset.
 	Primary *int `yaml:"primary,omitempty"`
+	// GitOps, when set, puts the shop under an Argo CD-style Application
+	// over a git repository the sandbox serves.
+	GitOps *GitOps `yaml:"gitops,omitempty"`
+}
+
+// GitOps is a scenario's GitOps setup.
+type GitOps struct {
+	// SyncInterval is how often, in simulated time, the reconciler makes
+	// the cluster match the repository (3m, Argo CD's default, when zero).
+	SyncInterval time.Duration `yaml:"sync_interval,omitempty"`
 }
 
 // TimedFault is a fault at a time relative to the end of the history.
@@ -101,6 +111,12 @@ func LoadScenario(name string, topo Topology) (*Scenario, error) {
 		if -f.At > s.History {
 			return nil, fmt.Errorf("scenario %s, timeline[%d]: at %s is before the %s of history", name, i, f.At, s.History)
 		}
+	}
+	if s.GitOps != nil && s.GitOps.SyncInterval == 0 {
+		s.GitOps.SyncInterval = 3 * time.Minute
+	}
+	if s.GitOps != nil && (s.GitOps.SyncInterval < Step || s.GitOps.SyncInterval%Step != 0) {
+		return nil, fmt.Errorf("scenario %s: gitops.sync_interval %s must be a whole number of %s steps", name, s.GitOps.SyncInterval, Step)
 	}
 	if s.Primary != nil && (*s.Primary < 0 || *s.Primary >= len(s.Timeline)) {
 		return nil, fmt.Errorf("scenario %s: primary %d is not an index of the timeline", name, *s.Primary)

@@ -354,6 +354,37 @@ func (w *World) rollout(d *deployment, version string, configRev int, restartedA
 	w.emit(Event{Time: at, Service: d.spec.Name, Type: "Normal", Reason: "ScalingReplicaSet",
 		Message: fmt.Sprintf("Scaled down replica set %s-%s to 0", d.spec.Name, oldHash)})
 	w.checkFixes(at)
+	w.checkReshipped(d, at)
+}
+
+// checkReshipped brings a fixed fault back when the template that shipped
+// it is rolled out again — a bad image redeployed, say by a GitOps
+// reconciler reverting a rollback made in the cluster, fails as it did.
+// The recurrence is a fault of its own, starting at at, so the history of
+// the first one (fixed, and when) stays as it was.
+func (w *World) checkReshipped(d *deployment, at time.Time) {
+	for _, f := range w.faults {
+		if f.Service != d.spec.Name || !f.shipped || f.FixedAt.IsZero() || at.Before(f.FixedAt) ||
+			(!f.End.IsZero() && !at.Before(f.End)) || !f.carriedBy(d) {
+			continue
+		}
+		again := false
+		for _, g := range w.faults {
+			again = again || (g.Service == f.Service && g.Kind == f.Kind && g.shipped && g.FixedAt.IsZero() && g.Active(at) && g.carriedBy(d))
+		}
+		if again {
+			continue
+		}
+		w.nextID++
+		w.faults = append(w.faults, &Fault{FaultSpec: f.FaultSpec, ID: w.nextID, Start: at, End: f.End, started: true,
+			shipped: true, shippedVersion: f.shippedVersion, shippedConfig: f.shippedConfig})
+	}
+}
+
+// carriedBy reports whether d's current template is the one that shipped f.
+func (f *Fault) carriedBy(d *deployment) bool {
+	return (f.Kind == FaultBadDeploy && d.version == f.shippedVersion) ||
+		(f.Kind == FaultConfigChange && d.configRev == f.shippedConfig)
 }
 
 // checkFixes ends faults that the current deployments no longer carry: a
