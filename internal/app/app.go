@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"time"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/watchkeeper/watchkeeper/agent"
@@ -46,8 +47,10 @@ type Options struct {
 	// system prompt; time.Now when nil. The demo passes the sandbox's.
 	Clock func() time.Time
 	// Kubernetes replaces the client built from cfg.Kubernetes (the demo
-	// passes the sandbox's).
+	// passes the sandbox's), and Dynamic its client for other projects'
+	// kinds (Argo CD Applications, Flux Kustomizations).
 	Kubernetes kubernetes.Interface
+	Dynamic    dynamic.Interface
 	// Slack adjusts the Slack surface's options before it is built
 	// (tests: a faster pace, their own logger).
 	Slack func(*slack.Options)
@@ -130,7 +133,7 @@ func (a *App) build(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	obs, spanSource, lib, err := observabilityTools(cfg, opts.Kubernetes, a.runbooks, opts.Clock, logger)
+	obs, spanSource, lib, err := observabilityTools(cfg, opts.Kubernetes, opts.Dynamic, a.runbooks, opts.Clock, logger)
 	if err != nil {
 		return err
 	}
@@ -650,7 +653,7 @@ func (a *App) leadership() slack.Leadership {
 func newElector(cfg config.Config, kube kubernetes.Interface, m *telemetry.Metrics, logger *slog.Logger) (*leader.Elector, error) {
 	le := cfg.LeaderElection
 	if kube == nil {
-		k, err := kubeClient(cfg.Kubernetes)
+		k, _, err := kubeClient(cfg.Kubernetes)
 		if err != nil {
 			return nil, fmt.Errorf("leader_election needs the Kubernetes API (in-cluster, or kubernetes.kubeconfig): %w", err)
 		}

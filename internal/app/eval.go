@@ -34,7 +34,7 @@ func ReferenceTools(logger *slog.Logger) ([]tools.Tool, error) {
 	cfg.Logs.Backend, cfg.Logs.URL = "loki", "http://loki.invalid:3100"
 	// The fake clientset is never asked anything: only the specs are used.
 	kube := fake.NewSimpleClientset() //nolint:staticcheck // no server-side apply needed for specs
-	obs, _, _, err := observabilityTools(cfg, kube, nil, nil, logger)
+	obs, _, _, err := observabilityTools(cfg, kube, nil, nil, nil, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +70,7 @@ func StartFrozenSandbox(ctx context.Context, scenario string, seed uint64, now t
 	f := &FrozenSandbox{sb: sb, srv: &http.Server{Handler: sb.Handler(), ReadHeaderTimeout: 5 * time.Second}}
 	go func() { _ = f.srv.Serve(ln) }()
 	cfg := DemoConfig(config.Default(), &SandboxServer{URL: "http://" + ln.Addr().String()})
-	obs, _, _, err := observabilityTools(cfg, sb.Kubernetes(), nil, clock, logger)
+	obs, _, _, err := observabilityTools(cfg, sb.Kubernetes(), sb.Dynamic(), nil, clock, logger)
 	if err != nil {
 		f.Close()
 		return nil, err

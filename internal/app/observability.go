@@ -15,12 +15,14 @@ import (
 	"os"
 	"time"
 
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/watchkeeper/watchkeeper/internal/config"
 	"github.com/watchkeeper/watchkeeper/internal/endpoint"
+	"github.com/watchkeeper/watchkeeper/internal/gitops"
 	"github.com/watchkeeper/watchkeeper/runbooks"
 	"github.com/watchkeeper/watchkeeper/tools"
 	amtools "github.com/watchkeeper/watchkeeper/tools/alertmanager"
@@ -53,10 +55,10 @@ func httpClient(name string, h config.HTTPClient, logger *slog.Logger) (*http.Cl
 // configures; sections left empty give no tools. It also returns the
 // trace store's client (nil without one), which the investigation uses
 // to keep an incident's traces.
-func observabilityTools(cfg config.Config, kube kubernetes.Interface, repo *runbook.Repo, now func() time.Time, logger *slog.Logger) (out []tools.Tool, spanSource traces.Backend, lib *runbook.Library, err error) {
+func observabilityTools(cfg config.Config, kube kubernetes.Interface, dyn dynamic.Interface, repo *runbook.Repo, now func() time.Time, logger *slog.Logger) (out []tools.Tool, spanSource traces.Backend, lib *runbook.Library, err error) {
 	if kube == nil {
-		if k, err := kubeClient(cfg.Kubernetes); err == nil {
-			kube = k
+		if k, d, err := kubeClient(cfg.Kubernetes); err == nil {
+			kube, dyn = k, d
 		} else {
 			logger.Debug("no Kubernetes client: no Kubernetes tools, and root-cause ranking will not see deploys", "err", err)
 		}
@@ -78,9 +80,13 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, repo *runb
 	}
 	if kube != nil {
 		kc := kubetools.Config{Client: kube, Namespace: kubeNamespace(cfg.Kubernetes), Now: now}
+		// GitOps owners are named in reads, and their workloads changed
+		// by pull request.
+		gc := gitOpsChanges(cfg, kube, dyn, now, logger.With("component", "gitops"))
+		kc.GitOps = gitops.Describer{Resolver: gc.Resolver, Client: kube}
 		out = append(out, kubetools.Tools(kc)...)
 		if cfg.Kubernetes.Actions {
-			ac := kubetools.ActionConfig{Config: kc, MinReplicas: new(int32(cfg.Kubernetes.MinReplicas)), MaxReplicas: int32(cfg.Kubernetes.MaxReplicas)}
+			ac := kubetools.ActionConfig{Config: kc, MinReplicas: new(int32(cfg.Kubernetes.MinReplicas)), MaxReplicas: int32(cfg.Kubernetes.MaxReplicas), GitOps: gc}
 			if v := cfg.Kubernetes.Verify; promClient != nil && v.Query != "" {
 				ac.Verify = &kubetools.Verification{Name: v.Name, Query: v.Query, Window: v.Window.D(), Objective: v.Objective, Mean: meanOf(promClient)}
 				if sat := v.Saturation; sat.Query != "" {
@@ -99,7 +105,17 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, repo *runb
 				}
 				ac.Impersonate = kubetools.Impersonating(rc, imp.Users, imp.Groups)
 			}
+			if ac.Verify != nil {
+				gc.Check = func(ctx context.Context, w gitops.Workload, applied time.Time) (tools.Verification, error) {
+					return kubetools.CheckDeployment(ctx, ac, w.Namespace, w.Name, applied)
+				}
+				gc.Window = ac.Verify.Window
+				if gc.Window <= 0 {
+					gc.Window = 5 * time.Minute
+				}
+			}
 			out = append(out, kubetools.ActionTools(ac)...)
+			out = append(out, gc)
 		}
 	}
 	if c := promClient; c != nil {
@@ -261,7 +277,7 @@ func logBackend(cfg config.Config, kube kubernetes.Interface, logger *slog.Logge
 	case "kubernetes":
 		if kube == nil {
 			var err error
-			kube, err = kubeClient(cfg.Kubernetes)
+			kube, _, err = kubeClient(cfg.Kubernetes)
 			if err != nil {
 				return nil, err
 			}
@@ -287,8 +303,9 @@ func kubeRules(k config.Kubernetes) clientcmd.ClientConfig {
 }
 
 // kubeClient connects as kubectl would, or with the pod's service account
-// when running in a cluster without a kubeconfig.
-func kubeClient(k config.Kubernetes) (kubernetes.Interface, error) {
+// when running in a cluster without a kubeconfig; the dynamic client reads
+// other projects' kinds (Argo CD's, Flux's) with the same identity.
+func kubeClient(k config.Kubernetes) (kubernetes.Interface, dynamic.Interface, error) {
 	rc, err := kubeRules(k).ClientConfig()
 	if err != nil && k.Kubeconfig == "" {
 		if ic, icErr := rest.InClusterConfig(); icErr == nil {
@@ -296,14 +313,18 @@ func kubeClient(k config.Kubernetes) (kubernetes.Interface, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes: %w; set kubernetes.kubeconfig, or run in a cluster with a service account", err)
+		return nil, nil, fmt.Errorf("kubernetes: %w; set kubernetes.kubeconfig, or run in a cluster with a service account", err)
 	}
 	rc.UserAgent = "watchkeeper"
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes: %w", err)
+		return nil, nil, fmt.Errorf("kubernetes: %w", err)
 	}
-	return cs, nil
+	dyn, err := dynamic.NewForConfig(rc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kubernetes: %w", err)
+	}
+	return cs, dyn, nil
 }
 
 // kubeNamespace is the configured namespace, else the kubeconfig

@@ -95,6 +95,13 @@ func DemoConfig(cfg config.Config, sb *SandboxServer) config.Config {
 		Labels: config.LogLabels{Service: "service", Namespace: "namespace", Pod: "pod"}}
 	// The shop lives in its own namespace; questions that name none mean it.
 	cfg.Kubernetes.Namespace = sandbox.Namespace
+	// In the gitops world the shop's repository and its forge are the
+	// sandbox's: changes to the shop become pull requests there.
+	if g := sb.Sandbox.GitOps(); g != nil {
+		cfg.GitOps.Repositories = append([]config.GitOpsRepository{{URL: g.RepoURL, Token: config.Secret(g.Token),
+			Forge: g.ForgeKind, APIURL: g.ForgeAPIURL}}, cfg.GitOps.Repositories...)
+		cfg.GitOps.ArgoCDNamespace = g.AppNamespace
+	}
 	return cfg
 }
 

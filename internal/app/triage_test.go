@@ -51,7 +51,7 @@ func sandboxAppAndWorld(t *testing.T, scenario string, tweak func(*config.Config
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	o.Clock, o.Kubernetes = sb.Sandbox.Now, sb.Sandbox.Kubernetes()
+	o.Clock, o.Kubernetes, o.Dynamic = sb.Sandbox.Now, sb.Sandbox.Kubernetes(), sb.Sandbox.Dynamic()
 	a, err := app.New(ctx, app.DemoConfig(cfg, sb), o)
 	if err != nil {
 		t.Fatal(err)

@@ -323,7 +323,7 @@ func newAppOn(ctx context.Context, l config.Loaded, world string, logger *slog.L
 			return nil, nil, err
 		}
 		cfg = app.DemoConfig(l.Config, sb)
-		opts.Clock, opts.Kubernetes = sb.Sandbox.Now, sb.Sandbox.Kubernetes()
+		opts.Clock, opts.Kubernetes, opts.Dynamic = sb.Sandbox.Now, sb.Sandbox.Kubernetes(), sb.Sandbox.Dynamic()
 	}
 	a, err := app.New(ctx, cfg, opts)
 	if err != nil {

@@ -115,7 +115,7 @@ The sandbox's APIs are served while the demo runs, so other tools can look too:
 			}
 			defer sb.Close()
 			a, err := app.New(ctx, app.DemoConfig(l.Config, sb), app.Options{Logger: logger,
-				Clock: sb.Sandbox.Now, Kubernetes: sb.Sandbox.Kubernetes(), Reporter: follower, Notifier: follower})
+				Clock: sb.Sandbox.Now, Kubernetes: sb.Sandbox.Kubernetes(), Dynamic: sb.Sandbox.Dynamic(), Reporter: follower, Notifier: follower})
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil

@@ -259,7 +259,7 @@ func playOne(ctx context.Context, o Options, rs RunSpec, seed uint64) (r Run) {
 	// sandbox. (Its traces are left out: with them rca_rank's reads made
 	// a diagnosis take 5m24s of simulated time instead of 3m3s at speed
 	// 100, and a network delay still ranked as the caller's latency.)
-	a, err := app.New(ctx, app.DemoConfig(cfg, sbs), app.Options{Logger: o.Logger, Clock: sb.Now, Kubernetes: sb.Kubernetes(), Reporter: obs, Notifier: obs})
+	a, err := app.New(ctx, app.DemoConfig(cfg, sbs), app.Options{Logger: o.Logger, Clock: sb.Now, Kubernetes: sb.Kubernetes(), Dynamic: sb.Dynamic(), Reporter: obs, Notifier: obs})
 	if err != nil {
 		r.Error = fmt.Sprintf("start Watchkeeper: %v", err)
 		return r

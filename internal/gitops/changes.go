@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -60,6 +61,28 @@ type Changes struct {
 	// Now is the wall clock (time.Now); WorldNow the observed systems'
 	// (Now), for the check's times.
 	Now, WorldNow func() time.Time
+
+	// seen is when each branch's change was first found synced, in the
+	// observed systems' time: the check compares the metric around it.
+	// A restart forgets it, and the change is then checked from the next
+	// look — later by at most a poll, never earlier than the sync.
+	mu   sync.Mutex
+	seen map[string]time.Time
+}
+
+// firstSynced records, once, that branch's change is synced now.
+func (c *Changes) firstSynced(branch string) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = map[string]time.Time{}
+	}
+	if t, ok := c.seen[branch]; ok {
+		return t
+	}
+	t := c.worldNow()
+	c.seen[branch] = t
+	return t
 }
 
 func (c *Changes) now() time.Time {
@@ -368,7 +391,7 @@ func (c *Changes) Verify(ctx context.Context, p tools.Proposal, _ time.Time) (to
 	if merged.IsZero() {
 		merged = c.now()
 	}
-	synced, at, why, err := c.synced(ctx, a.Change)
+	synced, why, err := c.synced(ctx, a.Change)
 	if err != nil {
 		return tools.Verification{}, err
 	}
@@ -379,6 +402,7 @@ func (c *Changes) Verify(ctx context.Context, p tools.Proposal, _ time.Time) (to
 		}
 		return tools.Verification{Text: fmt.Sprintf("pull request #%d was merged; waiting for %s to sync it (%s)", pr.Number, a.Owner, why), Again: again}, nil
 	}
+	at := c.firstSynced(a.Branch)
 	done := fmt.Sprintf("pull request #%d (%s) was merged (commit %s) and %s synced it", pr.Number, pr.URL, short(st.MergeCommit), a.Owner)
 	if c.Check == nil {
 		return tools.Verification{Text: done}, nil
@@ -407,43 +431,39 @@ func (c *Changes) syncTimeout() time.Duration {
 	return 10 * time.Minute
 }
 
-// synced reports whether the cluster runs what the change asked for, and
-// since when: the newest ReplicaSet's creation for an image or a restart
-// (the rollout the sync started), the observation for a scale.
-func (c *Changes) synced(ctx context.Context, ch Change) (bool, time.Time, string, error) {
+// synced reports whether the cluster runs what the change asked for (the
+// spec, and for a template change a finished rollout), and if not, why.
+func (c *Changes) synced(ctx context.Context, ch Change) (bool, string, error) {
 	w := ch.Workload
 	if w.Kind != "Deployment" {
-		// Without ReplicaSets: the spec alone says it.
 		s, err := c.Client.AppsV1().StatefulSets(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
 		if err != nil {
-			return false, time.Time{}, "", fmt.Errorf("read %s %s/%s: %w", w.Kind, w.Namespace, w.Name, err)
+			return false, "", fmt.Errorf("read %s %s/%s: %w", w.Kind, w.Namespace, w.Name, err)
 		}
-		ok := s.Spec.Replicas != nil && *s.Spec.Replicas == ch.Replicas
-		return ok, c.worldNow(), fmt.Sprintf("%d replicas declared", ptrOr(s.Spec.Replicas)), nil
+		return ptrOr(s.Spec.Replicas) == ch.Replicas, fmt.Sprintf("%d replicas declared", ptrOr(s.Spec.Replicas)), nil
 	}
 	d, err := c.Client.AppsV1().Deployments(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
 	if err != nil {
-		return false, time.Time{}, "", fmt.Errorf("read deployment %s/%s: %w", w.Namespace, w.Name, err)
+		return false, "", fmt.Errorf("read deployment %s/%s: %w", w.Namespace, w.Name, err)
 	}
-	rolled := d.Status.ObservedGeneration >= d.Generation && d.Status.UpdatedReplicas == ptrOr(d.Spec.Replicas)
 	switch ch.Kind {
 	case ChangeReplicas:
-		return ptrOr(d.Spec.Replicas) == ch.Replicas, c.worldNow(), fmt.Sprintf("the deployment has %d replicas", ptrOr(d.Spec.Replicas)), nil
+		return ptrOr(d.Spec.Replicas) == ch.Replicas, fmt.Sprintf("the deployment has %d replicas", ptrOr(d.Spec.Replicas)), nil
 	case ChangeImage:
 		for _, ct := range d.Spec.Template.Spec.Containers {
 			if ct.Name == ch.Container && ct.Image != ch.Image {
-				return false, time.Time{}, "the deployment still runs " + ct.Image, nil
+				return false, "the deployment still runs " + ct.Image, nil
 			}
 		}
 	case ChangeRestart:
 		if d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] != ch.At.UTC().Format(time.RFC3339) {
-			return false, time.Time{}, "the restart annotation is not on the deployment yet", nil
+			return false, "the restart annotation is not on the deployment yet", nil
 		}
 	}
-	if !rolled {
-		return false, time.Time{}, "its rollout is not complete", nil
+	if d.Status.ObservedGeneration < d.Generation || d.Status.UpdatedReplicas != ptrOr(d.Spec.Replicas) {
+		return false, "its rollout is not complete", nil
 	}
-	return true, c.newestReplicaSet(ctx, d.Namespace, d.Spec.Selector), "", nil
+	return true, "", nil
 }
 
 func ptrOr(p *int32) int32 {
@@ -451,25 +471,6 @@ func ptrOr(p *int32) int32 {
 		return 1
 	}
 	return *p
-}
-
-// newestReplicaSet is when the deployment's newest ReplicaSet was made:
-// the rollout the sync started. The world's clock when it cannot tell.
-func (c *Changes) newestReplicaSet(ctx context.Context, ns string, sel *metav1.LabelSelector) time.Time {
-	if sel == nil {
-		return c.worldNow()
-	}
-	rs, err := c.Client.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(sel)})
-	if err != nil || len(rs.Items) == 0 {
-		return c.worldNow()
-	}
-	var newest time.Time
-	for _, r := range rs.Items {
-		if t := r.CreationTimestamp.Time; t.After(newest) {
-			newest = t
-		}
-	}
-	return newest
 }
 
 // podSpec reads a workload's pod template.

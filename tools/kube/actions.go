@@ -239,6 +239,9 @@ func (t action) Run(ctx context.Context, raw json.RawMessage) (tools.Result, err
 
 // Apply implements tools.Applier.
 func (t action) Apply(ctx context.Context, p tools.Proposal) (tools.Result, error) {
+	if pr, ok := pullRequest(p); ok && t.cfg.GitOps != nil {
+		return t.cfg.GitOps.Apply(ctx, pr)
+	}
 	var a actionArgs
 	if err := json.Unmarshal(p.Args, &a); err != nil {
 		return tools.Result{}, fmt.Errorf("proposal arguments: %w", err)

@@ -24,10 +24,39 @@ type GitOps interface {
 	// AcceptsDrift reports whether action (restart, scale, rollback) is
 	// still made directly on an owned workload (gitops.accept_drift).
 	AcceptsDrift(action string) bool
-	// Propose plans ch as a pull request to the owner's repository. The
-	// proposal is the pull request tool's; an error says what could not be
-	// done (no credentials, a file it cannot edit) in words for people.
+	// Propose plans ch as a pull request to the owner's repository; an
+	// error says what could not be done (no credentials, a file it cannot
+	// edit) in words for people. Apply, VerifyAfter and Verify carry such
+	// a proposal out and follow it: the kube tool that proposed it applies
+	// it (a proposal is always applied by the tool that made it), handing
+	// it on.
 	Propose(ctx context.Context, ch gitops.Change, summary, reason string) (*tools.Proposal, error)
+	tools.Applier
+	tools.Verifier
+}
+
+// prKey holds, in a kube tool's proposal arguments, the pull request it
+// stands for.
+const prKey = "pull_request"
+
+// pullRequest returns the pull request a proposal of a kube tool stands
+// for, as the GitOps router's own proposal.
+func pullRequest(p tools.Proposal) (tools.Proposal, bool) {
+	var a map[string]json.RawMessage
+	if json.Unmarshal(p.Args, &a) != nil || a[prKey] == nil {
+		return tools.Proposal{}, false
+	}
+	q := p
+	q.Args = a[prKey]
+	return q, true
+}
+
+// asPullRequest wraps the router's proposal pr as tool's own.
+func asPullRequest(tool string, pr *tools.Proposal) *tools.Proposal {
+	q := *pr
+	q.Tool = tool
+	q.Args, _ = json.Marshal(map[string]json.RawMessage{prKey: pr.Args})
+	return &q
 }
 
 // driftAction is the gitops.accept_drift name of a tool's action.
@@ -80,7 +109,7 @@ func routed(ctx context.Context, cfg ActionConfig, tool string, a actionArgs, p 
 	if err != nil {
 		return nil, cannot(err.Error())
 	}
-	return pr, nil
+	return asPullRequest(p.Tool, pr), nil
 }
 
 // workloadOf is the workload an action's arguments name.

@@ -2,6 +2,7 @@ package kube_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -40,8 +41,19 @@ func (f *fakeGitOps) Propose(_ context.Context, ch gitops.Change, summary, reaso
 	if f.err != nil {
 		return nil, f.err
 	}
-	return &tools.Proposal{Tool: "gitops_pull_request", Summary: "Pull request: " + summary, Reason: reason,
+	return &tools.Proposal{Tool: "gitops_pull_request", Summary: "Pull request: " + summary, Reason: reason, Args: json.RawMessage(`{"branch":"watchkeeper/x"}`),
 		Details: fmt.Sprintf("%s %s/%s %s image=%s from=%s replicas=%d", ch.Kind, ch.Workload.Namespace, ch.Workload.Name, ch.Container, ch.Image, ch.From, ch.Replicas)}, nil
+}
+
+// Apply, VerifyAfter and Verify record what they were handed.
+func (f *fakeGitOps) Apply(_ context.Context, p tools.Proposal) (tools.Result, error) {
+	return tools.Text("opened a pull request for " + string(p.Args)), nil
+}
+
+func (f *fakeGitOps) VerifyAfter(tools.Proposal) time.Duration { return 42 * time.Second }
+
+func (f *fakeGitOps) Verify(_ context.Context, p tools.Proposal, _ time.Time) (tools.Verification, error) {
+	return tools.Verification{Text: "followed " + string(p.Args), Again: time.Minute}, nil
 }
 
 // A workload its GitOps owner would put back is changed by pull request:
@@ -89,8 +101,18 @@ func TestGitOpsOwnedWorkloadsChangeByPullRequest(t *testing.T) {
 		{"kube_remediate", `{"name": "cart", "signature": "change", "reason": "errors since v2"}`, "image " + ns + "/cart cart image=shop/cart:v1"},
 	} {
 		p := propose(t, tl[tc.tool], tc.args)
-		if p.Tool != "gitops_pull_request" || !strings.Contains(p.Details, tc.want) || p.Reason == "" {
+		if p.Tool != tc.tool || !strings.HasPrefix(p.Summary, "Pull request: ") || !strings.Contains(p.Details, tc.want) || p.Reason == "" {
 			t.Errorf("%s: %+v\nwant a pull request with %q", tc.tool, p, tc.want)
+			continue
+		}
+		// The tool that proposed it carries it out and follows it, by
+		// handing the pull request on.
+		if out, err := apply(t, tl[tc.tool], p); err != nil || out != `opened a pull request for {"branch":"watchkeeper/x"}` {
+			t.Errorf("%s: applying the pull request: %q, %v", tc.tool, out, err)
+		}
+		v := tl[tc.tool].(tools.Verifier)
+		if got, err := v.Verify(ctx, *p, time.Now()); err != nil || got.Text != `followed {"branch":"watchkeeper/x"}` || v.VerifyAfter(*p) != 42*time.Second {
+			t.Errorf("%s: following the pull request: %+v, %v, after %s", tc.tool, got, err, v.VerifyAfter(*p))
 		}
 	}
 

@@ -39,6 +39,9 @@ const worseBy, worseAbs = 1.25, 1e-3
 
 // VerifyAfter implements tools.Verifier.
 func (t action) VerifyAfter(p tools.Proposal) time.Duration {
+	if pr, ok := pullRequest(p); ok && t.cfg.GitOps != nil {
+		return t.cfg.GitOps.VerifyAfter(pr)
+	}
 	v := t.cfg.Verify
 	if v == nil || v.Mean == nil || v.Query == "" {
 		return 0
@@ -61,6 +64,9 @@ func (t action) VerifyAfter(p tools.Proposal) time.Duration {
 
 // Verify implements tools.Verifier.
 func (t action) Verify(ctx context.Context, p tools.Proposal, applied time.Time) (tools.Verification, error) {
+	if pr, ok := pullRequest(p); ok && t.cfg.GitOps != nil {
+		return t.cfg.GitOps.Verify(ctx, pr, applied)
+	}
 	res, _, err := t.check(ctx, p, applied)
 	return res, err
 }
