@@ -285,6 +285,10 @@ func demoBanner(a *app.App, model string, sb *app.SandboxServer) string {
 	fmt.Fprintf(&b, "  %s\n", sc.Description)
 	fmt.Fprintf(&b, "  Sandbox: %s/ lists what it serves · Prometheus API: %s/api/v1/query · Loki API: %s/loki/api/v1/query_range\n", sb.URL, sb.URL, sb.URL)
 	fmt.Fprintf(&b, "  Alerts appear here as they fire. /sandbox status shows the shop; /sandbox inject FAULT SERVICE adds trouble.\n")
+	if g := sb.Sandbox.GitOps(); g != nil {
+		fmt.Fprintf(&b, "  GitOps: Argo CD Application %s/%s syncs %s (path %s) every %s; changes to the shop are pull requests there. /sandbox prs lists them, /sandbox merge N merges one.\n",
+			g.AppNamespace, g.AppName, g.RepoURL, g.Path, g.SyncInterval)
+	}
 	fmt.Fprintf(&b, "  Model: %s · tools: %s · /help for commands", model, strings.Join(a.Tools().Names(), ", "))
 	return b.String()
 }
@@ -292,7 +296,7 @@ func demoBanner(a *app.App, model string, sb *app.SandboxServer) string {
 // sandboxChatCommand is /sandbox in the demo chat.
 func sandboxChatCommand(sb *sandbox.Sandbox) chat.Command {
 	return chat.Command{
-		Help: "status | faults | inject FAULT SERVICE [TARGET] — look at or break the sandbox shop",
+		Help: "status | faults | inject FAULT SERVICE [TARGET] | prs | merge N | close N — look at or break the sandbox shop; in the gitops world, review its pull requests",
 		Run: func(_ context.Context, args string) (string, error) {
 			fields := strings.Fields(args)
 			if len(fields) == 0 {
@@ -316,10 +320,51 @@ func sandboxChatCommand(sb *sandbox.Sandbox) chat.Command {
 					return "", err
 				}
 				return fmt.Sprintf("Injected %s at %s.", f.String(), f.Start.UTC().Format("15:04:05")), nil
+			case "prs", "merge", "close":
+				return sandboxPullRequests(sb, fields)
 			}
-			return "", fmt.Errorf("unknown /sandbox command %q; use status, faults or inject", fields[0])
+			return "", fmt.Errorf("unknown /sandbox command %q; use status, faults, inject, prs, merge or close", fields[0])
 		},
 	}
+}
+
+// sandboxPullRequests is /sandbox prs, merge N and close N: the reviewer's
+// side of the gitops world's forge.
+func sandboxPullRequests(sb *sandbox.Sandbox, fields []string) (string, error) {
+	g := sb.GitOps()
+	if g == nil {
+		return "", errors.New("this sandbox world has no GitOps: start the demo with --scenario gitops")
+	}
+	if fields[0] == "prs" {
+		prs := g.PullRequests()
+		if len(prs) == 0 {
+			return "No pull requests yet. Ask Watchkeeper to roll back checkout and approve its proposal.", nil
+		}
+		var b strings.Builder
+		for _, p := range prs {
+			fmt.Fprintf(&b, "#%d %s (%s) %s → %s: %s\n", p.Number, p.State, p.URL, p.Head, p.Base, p.Title)
+		}
+		return strings.TrimRight(b.String(), "\n"), nil
+	}
+	if len(fields) != 2 {
+		return "", fmt.Errorf("usage: /sandbox %s N (the pull request's number; /sandbox prs lists them)", fields[0])
+	}
+	n, err := strconv.Atoi(strings.TrimPrefix(fields[1], "#"))
+	if err != nil {
+		return "", fmt.Errorf("%q is not a pull request number; /sandbox prs lists them", fields[1])
+	}
+	if fields[0] == "close" {
+		if err := g.Close(n); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("Closed pull request #%d without merging.", n), nil
+	}
+	commit, err := g.Merge(n)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("Merged pull request #%d (commit %.8s); Argo CD Application %s/%s syncs it within %s, and Watchkeeper checks it then.",
+		n, commit, g.AppNamespace, g.AppName, g.SyncInterval), nil
 }
 
 func sandboxStatus(sb *sandbox.Sandbox) string {

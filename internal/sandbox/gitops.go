@@ -87,11 +87,15 @@ func (g *GitOpsInfo) Merge(number int) (commit string, err error) { return g.for
 // Close closes pull request number on the fake forge without merging it.
 func (g *GitOpsInfo) Close(number int) error { return g.forge.Close(number) }
 
+// PullRequests lists the pull requests opened on the sandbox's forge.
+func (g *GitOpsInfo) PullRequests() []forgefake.PR { return g.forge.PRs() }
+
 // sandboxForge is what the sandbox needs of the fake forge.
 type sandboxForge interface {
 	http.Handler
 	Merge(number int) (string, error)
 	Close(number int) error
+	PRs() []forgefake.PR
 }
 
 // gitOps is the running GitOps part of a sandbox: the bare repository in
