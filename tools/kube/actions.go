@@ -361,9 +361,18 @@ var scaleSpec = actionSpec{
 		a.Generation = gen
 		from := cur.Spec.Replicas
 		a.FromReplicas = &from
-		want := cur.DeepCopy()
-		want.Spec.Replicas = *a.Replicas
-		if _, err := updateScale(ctx, cfg, *a, want, metav1.UpdateOptions{DryRun: dryRun}); dryRunFailed(cfg, a, err) {
+		// A controller's status write between the read and the dry run is
+		// a conflict, not a refusal: read again and retry, as apply does.
+		err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			want, _, err := getScale(ctx, cfg, *a)
+			if err != nil {
+				return err
+			}
+			want.Spec.Replicas = *a.Replicas
+			_, err = updateScale(ctx, cfg, *a, want, metav1.UpdateOptions{DryRun: dryRun})
+			return err
+		})
+		if dryRunFailed(cfg, a, err) {
 			return "", "", err
 		}
 		a.change = replicasChange(*a)

@@ -109,6 +109,9 @@ func routed(ctx context.Context, cfg ActionConfig, tool string, a actionArgs, p 
 	if err != nil {
 		return nil, cannot(err.Error())
 	}
+	// What the direct change would have done, for comparison: a rollback
+	// may restore more than the image the pull request sets.
+	pr.Details += "\nFor comparison, the change made directly (not proposed) would have been:\n" + p.Details
 	return asPullRequest(p.Tool, pr), nil
 }
 

@@ -74,7 +74,8 @@ func TestGitOpsOwnedWorkloadsChangeByPullRequest(t *testing.T) {
 	}
 	waitFor(t, "revision 2", func() bool {
 		d, err := c.AppsV1().Deployments(ns).Get(ctx, "cart", metav1.GetOptions{})
-		return err == nil && d.Annotations["deployment.kubernetes.io/revision"] == "2"
+		return err == nil && d.Annotations["deployment.kubernetes.io/revision"] == "2" && d.Status.ObservedGeneration == d.Generation &&
+			d.Status.UpdatedReplicas == 2 && d.Status.ReadyReplicas == 2 && d.Status.Replicas == 2
 	})
 	g := &fakeGitOps{owned: map[string]string{"cart": "Argo CD Application argocd/shop"}, accept: map[string]bool{}}
 	cfg := kube.ActionConfig{Config: kube.Config{Client: c, Namespace: ns}, MaxReplicas: 10, RolloutTimeout: 30 * time.Second, GitOps: g}
