@@ -217,8 +217,8 @@ func (r *Repo) PushPlanned(ctx context.Context, base, planned, branch string, fi
 
 // CheckBranch refuses a branch Watchkeeper must not push to: anything
 // outside BranchPrefix, the base branch, and names git would reject or
-// read as something else (.., @{, a leading dash, .lock). The rules are
-// tools/runbook's Repo.CheckBranch.
+// read as something else (.., @{, a leading dash, .lock). tools/runbook's
+// repository keeps the same rules through it.
 func CheckBranch(base, branch string) error {
 	rest, ok := strings.CutPrefix(branch, BranchPrefix)
 	if !ok || rest == "" {

@@ -7,7 +7,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -17,6 +16,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/transport"
+
+	"github.com/watchkeeper/watchkeeper/internal/gitops"
 )
 
 // Repo is the runbooks git repository: a working copy kept in Dir, synced
@@ -50,30 +51,13 @@ func (r *Repo) base() string {
 // BranchPrefix is where every branch Watchkeeper pushes lives: reviewers
 // (and branch protection rules) can tell its work apart, and it can never
 // name the base branch or another team's branch.
-const BranchPrefix = "watchkeeper/"
+const BranchPrefix = gitops.BranchPrefix
 
 // CheckBranch refuses a branch Watchkeeper must not push to: anything
 // outside BranchPrefix, the base branch, and names git would reject or
-// read as something else (.., @{, a leading dash, .lock).
-func (r *Repo) CheckBranch(branch string) error {
-	rest, ok := strings.CutPrefix(branch, BranchPrefix)
-	if !ok || rest == "" {
-		return fmt.Errorf("branch %q is not under %s: Watchkeeper only pushes to branches of its own, for review (e.g. %sincident-fix)", branch, BranchPrefix, BranchPrefix)
-	}
-	if branch == r.base() {
-		return fmt.Errorf("branch %q is the base branch; Watchkeeper never pushes to it", branch)
-	}
-	for _, seg := range strings.Split(rest, "/") {
-		switch {
-		case seg == "", seg == ".", seg == "..", strings.HasPrefix(seg, "."), strings.HasPrefix(seg, "-"),
-			strings.HasSuffix(seg, ".lock"), strings.Contains(seg, ".."), strings.Contains(seg, "@{"), !branchSegment.MatchString(seg):
-			return fmt.Errorf("branch %q is not a plain branch name: use letters, digits, '.', '_', '-' and '/' (e.g. %sincident-fix)", branch, BranchPrefix)
-		}
-	}
-	return nil
-}
-
-var branchSegment = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
+// read as something else (.., @{, a leading dash, .lock) — the rules every
+// repository Watchkeeper pushes to keeps (gitops.CheckBranch).
+func (r *Repo) CheckBranch(branch string) error { return gitops.CheckBranch(r.base(), branch) }
 
 // Start says where a commit on branch would start: the remote branch when
 // it exists, else the base branch (a new branch), with the commit hash.
