@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -23,13 +22,13 @@ import (
 // gitops_pull_request tool. dyn reads the owners' objects (Argo CD
 // Applications, Flux Kustomizations); without it an owner is still
 // recognised by its labels and its proposals say its source cannot be read.
-func gitOpsChanges(cfg config.Config, kube kubernetes.Interface, dyn dynamic.Interface, worldNow func() time.Time, logger *slog.Logger) *gitops.Changes {
+func gitOpsChanges(cfg config.Config, kube kubernetes.Interface, dyn dynamic.Interface, worldNow func() time.Time, redact func(string) string) *gitops.Changes {
 	g := cfg.GitOps
 	dir := g.WorkDir
 	if dir == "" {
 		dir = filepath.Join(filepath.Dir(cfg.Store.Path), "gitops")
 	}
-	remotes := &remotes{cfg: g.Repositories, dir: dir, logger: logger, byURL: map[string]gitops.Remote{}}
+	remotes := &remotes{cfg: g.Repositories, dir: dir, byURL: map[string]gitops.Remote{}}
 	return &gitops.Changes{
 		Client:       kube,
 		Resolver:     gitops.Resolver{Dynamic: dyn, ArgoNamespace: g.ArgoCDNamespace},
@@ -38,6 +37,9 @@ func gitOpsChanges(cfg config.Config, kube kubernetes.Interface, dyn dynamic.Int
 		PollInterval: g.PollInterval.D(),
 		SyncTimeout:  g.SyncTimeout.D(),
 		WorldNow:     worldNow,
+		Redact:       redact,
+		MinReplicas:  int32(cfg.Kubernetes.MinReplicas),
+		MaxReplicas:  int32(cfg.Kubernetes.MaxReplicas),
 	}
 }
 
@@ -45,9 +47,8 @@ func gitOpsChanges(cfg config.Config, kube kubernetes.Interface, dyn dynamic.Int
 // from gitops.repositories: the first entry whose url is the repository's
 // or a prefix of it.
 type remotes struct {
-	cfg    []config.GitOpsRepository
-	dir    string
-	logger *slog.Logger
+	cfg []config.GitOpsRepository
+	dir string
 
 	mu    sync.Mutex
 	byURL map[string]gitops.Remote
@@ -71,14 +72,18 @@ func (r *remotes) get(repoURL string) (gitops.Remote, error) {
 	}
 	sum := sha256.Sum256([]byte(repoURL))
 	repo := &gitops.Repo{URL: repoURL, Dir: filepath.Join(r.dir, hex.EncodeToString(sum[:8]))}
+	// The remote's scheme decides: a token for HTTPS, the key for SSH.
+	ssh := strings.HasPrefix(repoURL, "git@") || strings.HasPrefix(repoURL, "ssh://")
 	switch {
-	case entry.Token != "":
+	case !ssh && entry.Token != "":
 		user := ""
 		if forgeOf(*entry, repoURL) == "gitlab" {
 			user = "oauth2"
 		}
 		repo.Auth = gitops.TokenAuth(user, entry.Token.Reveal())
-	case entry.SSHKeyFile != "":
+	case ssh && entry.SSHKeyFile == "":
+		return gitops.Remote{}, fmt.Errorf("the repository %s is reached over SSH: set ssh_key_file in its gitops.repositories entry", repoURL)
+	case ssh:
 		auth, err := gitops.SSHKeyAuth("", entry.SSHKeyFile, "", "")
 		if err != nil {
 			return gitops.Remote{}, err

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/watchkeeper/watchkeeper/internal/app"
+	"github.com/watchkeeper/watchkeeper/internal/approval"
 	"github.com/watchkeeper/watchkeeper/internal/config"
 	"github.com/watchkeeper/watchkeeper/internal/testserver"
 	"github.com/watchkeeper/watchkeeper/tools"
@@ -85,6 +86,33 @@ func TestGitOpsRollbackIsAPullRequest(t *testing.T) {
 	_, err = undoTool.(tools.Applier).Apply(ctx, tools.Proposal{Tool: "kube_rollout_undo", Args: json.RawMessage(`{"namespace": "shop", "name": "checkout"}`)})
 	if err == nil || !strings.Contains(err.Error(), "shop/checkout is managed by Argo CD Application argocd/shop: a direct rollback would be reverted at its next sync, so nothing was done") {
 		t.Errorf("a direct rollback: %v", err)
+	}
+
+	// A remediation plan's step made a pull request is judged, by the
+	// approval rules, as the action it means on the workload it names: a
+	// rule for rollbacks in shop covers it, one for another namespace
+	// does not.
+	plan := invoke("kube_remediate", `{"name": "checkout", "namespace": "shop", "signature": "change", "reason": "errors since 1.5.0"}`).Result.Proposal
+	if plan == nil || !strings.HasPrefix(plan.Summary, "Pull request: ") {
+		t.Fatalf("the plan's first step: %+v", plan)
+	}
+	proposed, err := a.Approvals().Propose(ctx, "test", *plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	storedPlan, err := a.Approvals().Get(ctx, proposed.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ns   string
+		want bool
+	}{{"shop", true}, {"payments", false}} {
+		policy := &approval.RulePolicy{Rules: []approval.Rule{{Actions: []string{"kube_rollout_undo"}, Namespaces: []string{tc.ns}, Users: []string{"U_ONCALL"}}}}
+		err := a.Approvals().Check(ctx, policy, approval.Request{Actor: "U_ONCALL", ChannelMember: true, Approve: true, Proposal: storedPlan})
+		if (err == nil) != tc.want {
+			t.Errorf("a rollback rule for namespace %s judging the plan's pull request: %v", tc.ns, err)
+		}
 	}
 
 	// Approved: the branch is on the git server, the pull request open.

@@ -23,6 +23,7 @@ import (
 	"github.com/watchkeeper/watchkeeper/internal/config"
 	"github.com/watchkeeper/watchkeeper/internal/endpoint"
 	"github.com/watchkeeper/watchkeeper/internal/gitops"
+	"github.com/watchkeeper/watchkeeper/internal/redact"
 	"github.com/watchkeeper/watchkeeper/runbooks"
 	"github.com/watchkeeper/watchkeeper/tools"
 	amtools "github.com/watchkeeper/watchkeeper/tools/alertmanager"
@@ -82,7 +83,9 @@ func observabilityTools(cfg config.Config, kube kubernetes.Interface, dyn dynami
 		kc := kubetools.Config{Client: kube, Namespace: kubeNamespace(cfg.Kubernetes), Now: now}
 		// GitOps owners are named in reads, and their workloads changed
 		// by pull request.
-		gc := gitOpsChanges(cfg, kube, dyn, now, logger.With("component", "gitops"))
+		// What goes into git is redacted as what goes to Slack: the same
+		// configured secrets.
+		gc := gitOpsChanges(cfg, kube, dyn, now, redact.New(cfg.Secrets()...).Redact)
 		kc.GitOps = gitops.Describer{Resolver: gc.Resolver, Client: kube}
 		out = append(out, kubetools.Tools(kc)...)
 		if cfg.Kubernetes.Actions {

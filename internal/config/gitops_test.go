@@ -60,7 +60,7 @@ func TestGitOpsSettings(t *testing.T) {
 		`gitops.accept_drift[0]: "delete" is not one of restart, scale, rollback`,
 		`gitops.poll_interval: must be at least 1s`,
 		`gitops.repositories[0].url: "github.com/acme" is not a git URL`,
-		`gitops.repositories[0].token_file: is required to push and open pull requests`,
+		`gitops.repositories[0].token_file: is required to open pull requests`,
 		`gitops.repositories[1].forge: "bitbucket" is not one of github, gitlab, none`,
 		`gitops.repositories[1].api_url: "gitlab.com" is not an http(s) URL`,
 	)

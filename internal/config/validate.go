@@ -128,8 +128,11 @@ func (c Config) Validate() error {
 				bad(field+".api_url", "%q is not an http(s) URL, e.g. https://api.github.com", r.APIURL)
 			}
 		}
-		if r.Forge != "none" && r.Token == "" && r.SSHKeyFile == "" {
-			bad(field+".token_file", "is required to push and open pull requests (or set forge: none and ssh_key_file to push only)")
+		switch {
+		case r.Forge != "none" && r.Token == "":
+			bad(field+".token_file", "is required to open pull requests (and to push over HTTPS); with only an SSH key set forge: none, and people open the pull requests")
+		case r.Forge == "none" && r.Token == "" && r.SSHKeyFile == "":
+			bad(field+".ssh_key_file", "or token_file is required to push")
 		}
 	}
 	if j := c.Eval.Judge; j.Provider != "" && j.Provider != ProviderNone {

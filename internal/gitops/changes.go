@@ -61,28 +61,72 @@ type Changes struct {
 	// Now is the wall clock (time.Now); WorldNow the observed systems'
 	// (Now), for the check's times.
 	Now, WorldNow func() time.Time
+	// Redact removes secrets from what goes into git and the pull request
+	// (the reason, in the words of whoever asked, may quote a log line).
+	Redact func(string) string
+	// MinReplicas and MaxReplicas bound a replica change as they bound a
+	// direct one (kubernetes.min_replicas, max_replicas); 0 and 0: 1..50.
+	MinReplicas, MaxReplicas int32
+	// FollowFor bounds how long a pull request is followed (7 days).
+	FollowFor time.Duration
 
 	// seen is when each branch's change was first found synced, in the
 	// observed systems' time: the check compares the metric around it.
 	// A restart forgets it, and the change is then checked from the next
 	// look — later by at most a poll, never earlier than the sync.
-	mu   sync.Mutex
-	seen map[string]time.Time
+	mu    sync.Mutex
+	seen  map[string]time.Time
+	locks map[string]*sync.Mutex
 }
 
-// firstSynced records, once, that branch's change is synced now.
-func (c *Changes) firstSynced(branch string) time.Time {
+// lock serialises the work on one repository's working copy: a tree
+// checked out for planning must not change under the plan (another
+// proposal's checkout or commit) until the plan is made — and, applying,
+// until the branch is pushed.
+func (c *Changes) lock(repoURL string) func() {
+	c.mu.Lock()
+	if c.locks == nil {
+		c.locks = map[string]*sync.Mutex{}
+	}
+	l, ok := c.locks[repoURL]
+	if !ok {
+		l = &sync.Mutex{}
+		c.locks[repoURL] = l
+	}
+	c.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+func (c *Changes) redact(s string) string {
+	if c.Redact == nil {
+		return s
+	}
+	return c.Redact(s)
+}
+
+// first records, once, when key was first seen (now by clock) and returns
+// that time.
+func (c *Changes) first(key string, clock func() time.Time) time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.seen == nil {
 		c.seen = map[string]time.Time{}
 	}
-	if t, ok := c.seen[branch]; ok {
+	if t, ok := c.seen[key]; ok {
 		return t
 	}
-	t := c.worldNow()
-	c.seen[branch] = t
+	t := clock()
+	c.seen[key] = t
 	return t
+}
+
+// forget drops what first recorded for a branch once its check decided.
+func (c *Changes) forget(branch string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.seen, "merged:"+branch)
+	delete(c.seen, "synced:"+branch)
 }
 
 func (c *Changes) now() time.Time {
@@ -145,21 +189,30 @@ func (c *Changes) Propose(ctx context.Context, ch Change, summary, reason string
 	if fixedRevision(src.Revision) {
 		return nil, fmt.Errorf("%s follows %s, a commit or tag, which a pull request cannot move: change the revision %s follows instead", ref, src.Revision, ref)
 	}
+	if ch.Kind == ChangeReplicas {
+		if err := c.inBounds(ch.Replicas); err != nil {
+			return nil, err
+		}
+	}
 	remote, err := c.Remote(src.RepoURL)
 	if err != nil {
 		return nil, err
 	}
+	unlock := c.lock(src.RepoURL)
 	root, head, base, err := remote.Repo.CheckoutBranch(ctx, src.Revision)
 	if err != nil {
+		unlock()
 		return nil, err
 	}
 	edit, err := Plan(root, src, ch)
+	unlock()
 	if errors.Is(err, ErrAlreadyDesired) {
 		return nil, fmt.Errorf("%w: %s has not synced it yet — look at its sync status rather than changing the repository", err, ref)
 	}
 	if err != nil {
 		return nil, err
 	}
+	reason = c.redact(reason)
 	a := prArgs{Owner: ref, Source: src, Change: ch, Base: base, BaseCommit: head, Diff: edit.Diff,
 		Branch: branchName(ch, edit.Diff, c.now()), Title: title(ch), Reason: reason}
 	raw, err := json.Marshal(a)
@@ -301,6 +354,8 @@ func (c *Changes) Apply(ctx context.Context, p tools.Proposal) (tools.Result, er
 	if err != nil {
 		return tools.Result{}, err
 	}
+	unlock := c.lock(a.Source.RepoURL)
+	defer unlock()
 	root, _, _, err := remote.Repo.CheckoutBranch(ctx, a.Base)
 	if err != nil {
 		return tools.Result{}, err
@@ -316,6 +371,7 @@ func (c *Changes) Apply(ctx context.Context, p tools.Proposal) (tools.Result, er
 		return tools.Result{}, fmt.Errorf("the repository changed since this was proposed and the edit would differ from the one approved; nothing was pushed — ask for a fresh proposal")
 	}
 	approver := tools.Approver(ctx)
+	a.Reason = c.redact(a.Reason)
 	message := a.Title + "\n\n" + body(a, approver, "")
 	commit, err := remote.Repo.PushPlanned(ctx, a.Base, a.BaseCommit, a.Branch, edit.Files, message)
 	if err != nil {
@@ -364,7 +420,7 @@ func (c *Changes) VerifyAfter(tools.Proposal) time.Duration {
 
 // Verify implements tools.Verifier: the pull request's state; once merged,
 // whether the owner synced it; once synced for Window, the change's check.
-func (c *Changes) Verify(ctx context.Context, p tools.Proposal, _ time.Time) (tools.Verification, error) {
+func (c *Changes) Verify(ctx context.Context, p tools.Proposal, applied time.Time) (tools.Verification, error) {
 	var a prArgs
 	if err := json.Unmarshal(p.Args, &a); err != nil {
 		return tools.Verification{}, fmt.Errorf("proposal arguments: %w", err)
@@ -377,34 +433,55 @@ func (c *Changes) Verify(ctx context.Context, p tools.Proposal, _ time.Time) (to
 	if remote.Forge == nil {
 		return tools.Verification{Text: fmt.Sprintf("branch %s was pushed; with no forge configured, Watchkeeper does not follow its pull request", a.Branch)}, nil
 	}
+	follow := c.FollowFor
+	if follow <= 0 {
+		follow = 7 * 24 * time.Hour
+	}
+	// Looking can fail for a while (the forge's rate limit, a network
+	// blip, the API server restarting): the next look is tried, within
+	// the time a pull request is followed, rather than giving up on it.
+	transient := func(what string, err error) (tools.Verification, error) {
+		if !applied.IsZero() && c.worldNow().Sub(applied) > follow {
+			return tools.Verification{}, fmt.Errorf("%s: %w; Watchkeeper stopped following pull request branch %s after %s", what, err, a.Branch, follow)
+		}
+		return tools.Verification{Text: fmt.Sprintf("%s failed (%v); trying again", what, err), Again: again}, nil
+	}
 	pr, st, err := remote.Forge.Find(ctx, a.Branch)
+	if errors.Is(err, ErrPRNotFound) {
+		return tools.Verification{Text: fmt.Sprintf("no pull request from branch %s was found: it was not opened, or was deleted; nothing changes until one is merged", a.Branch)}, nil
+	}
 	if err != nil {
-		return tools.Verification{}, err
+		return transient("looking up the pull request from "+a.Branch, err)
 	}
 	switch st.State {
 	case StateOpen:
+		if !applied.IsZero() && c.worldNow().Sub(applied) > follow {
+			return tools.Verification{Text: fmt.Sprintf("pull request #%d (%s) is still open after %s; Watchkeeper stopped following it", pr.Number, pr.URL, follow)}, nil
+		}
 		return tools.Verification{Text: fmt.Sprintf("pull request #%d (%s) is open; waiting for it to be merged", pr.Number, pr.URL), Again: again}, nil
 	case StateClosed:
 		return tools.Verification{Text: fmt.Sprintf("pull request #%d (%s) was closed without being merged: nothing changed in the repository or the cluster", pr.Number, pr.URL)}, nil
 	}
 	merged := st.MergedAt
 	if merged.IsZero() {
-		merged = c.now()
+		merged = c.first("merged:"+a.Branch, c.now)
 	}
 	synced, why, err := c.synced(ctx, a.Change)
 	if err != nil {
-		return tools.Verification{}, err
+		return transient("reading "+a.Change.Workload.Kind+" "+a.Change.Workload.Namespace+"/"+a.Change.Workload.Name, err)
 	}
 	if !synced {
 		if c.now().Sub(merged) > c.syncTimeout() {
+			c.forget(a.Branch)
 			return tools.Verification{Text: fmt.Sprintf("pull request #%d was merged at %s, but %s has not applied it after %s (%s): look at its sync status",
 				pr.Number, merged.UTC().Format("15:04 MST"), a.Owner, c.syncTimeout(), why)}, nil
 		}
 		return tools.Verification{Text: fmt.Sprintf("pull request #%d was merged; waiting for %s to sync it (%s)", pr.Number, a.Owner, why), Again: again}, nil
 	}
-	at := c.firstSynced(a.Branch)
+	at := c.first("synced:"+a.Branch, c.worldNow)
 	done := fmt.Sprintf("pull request #%d (%s) was merged (commit %s) and %s synced it", pr.Number, pr.URL, short(st.MergeCommit), a.Owner)
 	if c.Check == nil {
+		c.forget(a.Branch)
 		return tools.Verification{Text: done}, nil
 	}
 	if wait := at.Add(c.Window).Sub(c.worldNow()); wait > 0 {
@@ -412,8 +489,9 @@ func (c *Changes) Verify(ctx context.Context, p tools.Proposal, _ time.Time) (to
 	}
 	res, err := c.Check(ctx, a.Change.Workload, at)
 	if err != nil {
-		return tools.Verification{}, err
+		return transient("checking the synced change", err)
 	}
+	c.forget(a.Branch)
 	// The way back is a revert of the pull request, not a direct change
 	// the owner would undo.
 	res.Rollback, res.Next = nil, nil
@@ -424,6 +502,18 @@ func (c *Changes) Verify(ctx context.Context, p tools.Proposal, _ time.Time) (to
 	return res, nil
 }
 
+// inBounds holds a replica change to the bounds a direct one has.
+func (c *Changes) inBounds(n int32) error {
+	lo, hi := c.MinReplicas, c.MaxReplicas
+	if lo == 0 && hi == 0 {
+		lo, hi = 1, 50
+	}
+	if n < lo || (hi > 0 && n > hi) {
+		return fmt.Errorf("%d replicas is outside kubernetes.min_replicas..max_replicas (%d..%d)", n, lo, hi)
+	}
+	return nil
+}
+
 func (c *Changes) syncTimeout() time.Duration {
 	if c.SyncTimeout > 0 {
 		return c.SyncTimeout
@@ -431,39 +521,76 @@ func (c *Changes) syncTimeout() time.Duration {
 	return 10 * time.Minute
 }
 
-// synced reports whether the cluster runs what the change asked for (the
-// spec, and for a template change a finished rollout), and if not, why.
+// synced reports whether the cluster runs what the change asked for —
+// the spec, and for a template change a finished rollout — and if not,
+// why. A replica count an HPA scales from is met by as many or more.
 func (c *Changes) synced(ctx context.Context, ch Change) (bool, string, error) {
 	w := ch.Workload
-	if w.Kind != "Deployment" {
+	var (
+		spec     corev1.PodTemplateSpec
+		replicas int32
+		done     bool // the rollout of the current template is complete
+	)
+	switch w.Kind {
+	case "StatefulSet":
 		s, err := c.Client.AppsV1().StatefulSets(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
 		if err != nil {
-			return false, "", fmt.Errorf("read %s %s/%s: %w", w.Kind, w.Namespace, w.Name, err)
+			return false, "", fmt.Errorf("read statefulset %s/%s: %w", w.Namespace, w.Name, err)
 		}
-		return ptrOr(s.Spec.Replicas) == ch.Replicas, fmt.Sprintf("%d replicas declared", ptrOr(s.Spec.Replicas)), nil
-	}
-	d, err := c.Client.AppsV1().Deployments(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
-	if err != nil {
-		return false, "", fmt.Errorf("read deployment %s/%s: %w", w.Namespace, w.Name, err)
+		spec, replicas = s.Spec.Template, ptrOr(s.Spec.Replicas)
+		st := s.Status
+		done = st.ObservedGeneration >= s.Generation && st.UpdatedReplicas == replicas && st.ReadyReplicas == replicas &&
+			(st.UpdateRevision == "" || st.CurrentRevision == st.UpdateRevision)
+	default:
+		d, err := c.Client.AppsV1().Deployments(w.Namespace).Get(ctx, w.Name, metav1.GetOptions{})
+		if err != nil {
+			return false, "", fmt.Errorf("read deployment %s/%s: %w", w.Namespace, w.Name, err)
+		}
+		spec, replicas = d.Spec.Template, ptrOr(d.Spec.Replicas)
+		st := d.Status
+		// As kubectl rollout status: every replica updated and available,
+		// no old one left.
+		done = st.ObservedGeneration >= d.Generation && st.UpdatedReplicas == replicas && st.Replicas == replicas && st.AvailableReplicas == replicas
 	}
 	switch ch.Kind {
 	case ChangeReplicas:
-		return ptrOr(d.Spec.Replicas) == ch.Replicas, fmt.Sprintf("the deployment has %d replicas", ptrOr(d.Spec.Replicas)), nil
+		if replicas == ch.Replicas {
+			return true, "", nil
+		}
+		if replicas > ch.Replicas && c.autoscaled(ctx, w) {
+			return true, "", nil
+		}
+		return false, fmt.Sprintf("it has %d replicas", replicas), nil
 	case ChangeImage:
-		for _, ct := range d.Spec.Template.Spec.Containers {
+		for _, ct := range append(spec.Spec.InitContainers, spec.Spec.Containers...) {
 			if ct.Name == ch.Container && ct.Image != ch.Image {
-				return false, "the deployment still runs " + ct.Image, nil
+				return false, "it still runs " + ct.Image, nil
 			}
 		}
 	case ChangeRestart:
-		if d.Spec.Template.Annotations["kubectl.kubernetes.io/restartedAt"] != ch.At.UTC().Format(time.RFC3339) {
-			return false, "the restart annotation is not on the deployment yet", nil
+		if spec.Annotations["kubectl.kubernetes.io/restartedAt"] != ch.At.UTC().Format(time.RFC3339) {
+			return false, "the restart annotation is not on it yet", nil
 		}
 	}
-	if d.Status.ObservedGeneration < d.Generation || d.Status.UpdatedReplicas != ptrOr(d.Spec.Replicas) {
+	if !done {
 		return false, "its rollout is not complete", nil
 	}
 	return true, "", nil
+}
+
+// autoscaled reports whether an HPA scales w: its replicas may then be
+// more than the minimum a change set.
+func (c *Changes) autoscaled(ctx context.Context, w Workload) bool {
+	hpas, err := c.Client.AutoscalingV2().HorizontalPodAutoscalers(w.Namespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return false
+	}
+	for _, h := range hpas.Items {
+		if h.Spec.ScaleTargetRef.Kind == w.Kind && h.Spec.ScaleTargetRef.Name == w.Name {
+			return true
+		}
+	}
+	return false
 }
 
 func ptrOr(p *int32) int32 {

@@ -239,7 +239,10 @@ func (t action) Run(ctx context.Context, raw json.RawMessage) (tools.Result, err
 
 // Apply implements tools.Applier.
 func (t action) Apply(ctx context.Context, p tools.Proposal) (tools.Result, error) {
-	if pr, ok := pullRequest(p); ok && t.cfg.GitOps != nil {
+	if pr, ok := pullRequest(p); ok {
+		if t.cfg.GitOps == nil {
+			return tools.Result{}, errNoRouter
+		}
 		return t.cfg.GitOps.Apply(ctx, pr)
 	}
 	var a actionArgs

@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -51,13 +52,30 @@ func pullRequest(p tools.Proposal) (tools.Proposal, bool) {
 	return q, true
 }
 
-// asPullRequest wraps the router's proposal pr as tool's own.
-func asPullRequest(tool string, pr *tools.Proposal) *tools.Proposal {
+// prWrapper is a kube tool's proposal arguments when it stands for a pull
+// request: what it acts on at the top, as every proposal's arguments have
+// it (approval rules match the namespace and cluster), the action it
+// means, and the pull request.
+type prWrapper struct {
+	Namespace   string          `json:"namespace"`
+	Name        string          `json:"name"`
+	Kind        string          `json:"kind,omitempty"`
+	Action      string          `json:"action"`
+	PullRequest json.RawMessage `json:"pull_request"`
+}
+
+// asPullRequest wraps the router's proposal pr as tool's own; action is
+// the kube action it means (a plan's step: its action).
+func asPullRequest(tool, action string, a actionArgs, pr *tools.Proposal) *tools.Proposal {
 	q := *pr
 	q.Tool = tool
-	q.Args, _ = json.Marshal(map[string]json.RawMessage{prKey: pr.Args})
+	q.Args, _ = json.Marshal(prWrapper{Namespace: a.Namespace, Name: a.Name, Kind: a.Kind, Action: action, PullRequest: pr.Args})
 	return &q
 }
+
+// errNoRouter refuses a pull request proposal when GitOps is no longer
+// configured: it must not fall through to the direct path.
+var errNoRouter = errors.New("this proposal is a pull request, and GitOps is no longer configured (gitops); nothing was done — ask again")
 
 // driftAction is the gitops.accept_drift name of a tool's action.
 func driftAction(tool string) string {
@@ -112,7 +130,7 @@ func routed(ctx context.Context, cfg ActionConfig, tool string, a actionArgs, p 
 	// What the direct change would have done, for comparison: a rollback
 	// may restore more than the image the pull request sets.
 	pr.Details += "\nFor comparison, the change made directly (not proposed) would have been:\n" + p.Details
-	return asPullRequest(p.Tool, pr), nil
+	return asPullRequest(p.Tool, tool, a, pr), nil
 }
 
 // workloadOf is the workload an action's arguments name.

@@ -211,7 +211,10 @@ func (t remediate) step(p tools.Proposal) (planArgs, step, error) {
 
 // Apply implements tools.Applier: the step's own action.
 func (t remediate) Apply(ctx context.Context, p tools.Proposal) (tools.Result, error) {
-	if pr, ok := pullRequest(p); ok && t.cfg.GitOps != nil {
+	if pr, ok := pullRequest(p); ok {
+		if t.cfg.GitOps == nil {
+			return tools.Result{}, errNoRouter
+		}
 		return t.cfg.GitOps.Apply(ctx, pr)
 	}
 	a, st, err := t.step(p)
@@ -224,7 +227,10 @@ func (t remediate) Apply(ctx context.Context, p tools.Proposal) (tools.Result, e
 
 // VerifyAfter implements tools.Verifier.
 func (t remediate) VerifyAfter(p tools.Proposal) time.Duration {
-	if pr, ok := pullRequest(p); ok && t.cfg.GitOps != nil {
+	if pr, ok := pullRequest(p); ok {
+		if t.cfg.GitOps == nil {
+			return 0
+		}
 		return t.cfg.GitOps.VerifyAfter(pr)
 	}
 	a, st, err := t.step(p)
@@ -238,7 +244,10 @@ func (t remediate) VerifyAfter(p tools.Proposal) time.Duration {
 // Verify implements tools.Verifier: the step's check, and the next step of
 // the plan when this one did not make things better.
 func (t remediate) Verify(ctx context.Context, p tools.Proposal, applied time.Time) (tools.Verification, error) {
-	if pr, ok := pullRequest(p); ok && t.cfg.GitOps != nil {
+	if pr, ok := pullRequest(p); ok {
+		if t.cfg.GitOps == nil {
+			return tools.Verification{}, errNoRouter
+		}
 		return t.cfg.GitOps.Verify(ctx, pr, applied)
 	}
 	a, st, err := t.step(p)

@@ -39,7 +39,10 @@ const worseBy, worseAbs = 1.25, 1e-3
 
 // VerifyAfter implements tools.Verifier.
 func (t action) VerifyAfter(p tools.Proposal) time.Duration {
-	if pr, ok := pullRequest(p); ok && t.cfg.GitOps != nil {
+	if pr, ok := pullRequest(p); ok {
+		if t.cfg.GitOps == nil {
+			return 0
+		}
 		return t.cfg.GitOps.VerifyAfter(pr)
 	}
 	v := t.cfg.Verify
@@ -64,7 +67,10 @@ func (t action) VerifyAfter(p tools.Proposal) time.Duration {
 
 // Verify implements tools.Verifier.
 func (t action) Verify(ctx context.Context, p tools.Proposal, applied time.Time) (tools.Verification, error) {
-	if pr, ok := pullRequest(p); ok && t.cfg.GitOps != nil {
+	if pr, ok := pullRequest(p); ok {
+		if t.cfg.GitOps == nil {
+			return tools.Verification{}, errNoRouter
+		}
 		return t.cfg.GitOps.Verify(ctx, pr, applied)
 	}
 	res, _, err := t.check(ctx, p, applied)
