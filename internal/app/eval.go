@@ -69,7 +69,7 @@ func StartFrozenSandbox(ctx context.Context, scenario string, seed uint64, now t
 	}
 	f := &FrozenSandbox{sb: sb, srv: &http.Server{Handler: sb.Handler(), ReadHeaderTimeout: 5 * time.Second}}
 	go func() { _ = f.srv.Serve(ln) }()
-	cfg := DemoConfig(config.Default(), &SandboxServer{URL: "http://" + ln.Addr().String()})
+	cfg := DemoConfig(config.Default(), &SandboxServer{URL: "http://" + ln.Addr().String(), Sandbox: sb})
 	obs, _, _, err := observabilityTools(cfg, sb.Kubernetes(), sb.Dynamic(), nil, clock, logger)
 	if err != nil {
 		f.Close()

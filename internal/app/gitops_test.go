@@ -32,9 +32,11 @@ func TestGitOpsRollbackIsAPullRequest(t *testing.T) {
 	cfg := config.Default()
 	cfg.Store.Path = filepath.Join(t.TempDir(), "wk.db")
 	sbc := cfg.Sandbox
-	// Five simulated minutes a second: the sync (every 3 minutes) and the
-	// check's window (5 minutes) pass while the test polls.
-	sbc.Listen, sbc.Scenario, sbc.Speed = "127.0.0.1:0", "gitops", 300
+	// A simulated minute a second: the sync (every 3 minutes) and the
+	// check's window (5 minutes) pass while the test polls, and a look
+	// that is slow under the race detector costs seconds of the window,
+	// not minutes.
+	sbc.Listen, sbc.Scenario, sbc.Speed = "127.0.0.1:0", "gitops", 60
 	sb, err := app.StartSandbox(ctx, sbc, app.SandboxOptions{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

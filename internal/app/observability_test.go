@@ -35,7 +35,7 @@ current-context: ctx
 		},
 			[]string{"current_time", "logs_search"}, ""},
 		{"kubernetes", func(c *config.Config) { c.Logs.Backend, c.Kubernetes.Kubeconfig = "kubernetes", kubeconfig },
-			[]string{"current_time", "kube_changes", "kube_cordon", "kube_delete_pod", "kube_describe", "kube_get", "kube_pod_logs", "kube_remediate",
+			[]string{"current_time", "gitops_pull_request", "kube_changes", "kube_cordon", "kube_delete_pod", "kube_describe", "kube_get", "kube_pod_logs", "kube_remediate",
 				"kube_rollout_history", "kube_rollout_restart", "kube_rollout_undo", "kube_scale", "kube_suspend_cronjob", "logs_search"}, ""},
 		{"kubernetes without a kubeconfig", func(c *config.Config) {
 			c.Logs.Backend, c.Kubernetes.Kubeconfig = "kubernetes", filepath.Join(t.TempDir(), "missing")

@@ -97,6 +97,9 @@ func DemoConfig(cfg config.Config, sb *SandboxServer) config.Config {
 	cfg.Kubernetes.Namespace = sandbox.Namespace
 	// In the gitops world the shop's repository and its forge are the
 	// sandbox's: changes to the shop become pull requests there.
+	if sb.Sandbox == nil {
+		return cfg
+	}
 	if g := sb.Sandbox.GitOps(); g != nil {
 		cfg.GitOps.Repositories = append([]config.GitOpsRepository{{URL: g.RepoURL, Token: config.Secret(g.Token),
 			Forge: g.ForgeKind, APIURL: g.ForgeAPIURL}}, cfg.GitOps.Repositories...)
