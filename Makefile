@@ -25,9 +25,9 @@ test: deps lint
 	$(GO) test -race -count=1 -timeout 15m ./...
 	$(MAKE) --no-print-directory test-accuracy
 
-## test-accuracy: the accuracy suites and a two-fault game day, which skip themselves under the race detector (ten times slower there, nothing concurrent to check)
+## test-accuracy: the accuracy suites, a two-fault game day and the sandbox's long GitOps simulations, which skip themselves under the race detector (ten times slower there; their concurrency is checked elsewhere)
 test-accuracy:
-	$(GO) test -count=1 -timeout 15m -run '^(TestGeneratedSuite|TestNetworkLatencyFromTraces|TestSamplerOnSandboxIncidents|TestGameDay|TestGameDayWithAModel)$$' ./tools/rca ./internal/sandbox ./internal/gameday
+	$(GO) test -count=1 -timeout 15m -run '^(TestGeneratedSuite|TestNetworkLatencyFromTraces|TestSamplerOnSandboxIncidents|TestGameDay|TestGameDayWithAModel|TestGitOpsWrongWay|TestGitOpsRightWay|TestGitOpsBrokenTree)$$' ./tools/rca ./internal/sandbox ./internal/gameday
 
 # Tests run real servers: Prometheus and promtool (Debian package
 # prometheus) and VictoriaLogs (built from its Go module, cached by
