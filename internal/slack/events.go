@@ -255,6 +255,9 @@ func (b *Bot) answer(ctx context.Context, r request) {
 // finish replaces the progress message with the answer (or the reason
 // there is none) and adds charts, snippets and proposals.
 func (b *Bot) finish(ctx context.Context, r request, p *progress, res *agent.Result, runErr error) {
+	// The answer is delivered even when the bot is stopping; only the wait
+	// for its delivery ends with the bot (stopping is the outbox's end).
+	stopping := ctx.Done()
 	ctx = context.WithoutCancel(ctx)
 	streamed := p.closeText(ctx)
 	p.mu.Lock()
@@ -277,7 +280,7 @@ func (b *Bot) finish(ctx context.Context, r request, p *progress, res *agent.Res
 	switch {
 	case p.ts != "" && streamed != "":
 		msg.TS = p.ts
-		if err := b.replaceStreamed(ctx, msg); err != nil {
+		if err := b.replaceStreamed(ctx, stopping, msg); err != nil {
 			// The streamed text stays: it is all the person has.
 			b.logger.Error("deliver the answer", "err", err)
 			streamed = ""

@@ -524,8 +524,10 @@ func (l *liveStream) close(ctx context.Context) string {
 // replaceStreamed queues the answer in place of the progress message and
 // waits until Slack has it, so that the streamed reply it replaces is not
 // deleted before: it returns an error only when the answer was refused.
-// Waiting gives up after finalWait, the answer still queued.
-func (b *Bot) replaceStreamed(ctx context.Context, m outMsg) error {
+// Waiting gives up after finalWait, or when stopping is closed (the bot
+// shutting down: its outbox delivers no more here), the answer still
+// queued in the store for whoever delivers next.
+func (b *Bot) replaceStreamed(ctx context.Context, stopping <-chan struct{}, m outMsg) error {
 	// The outbox's Update, keyed alike so that it supersedes pending
 	// progress, but waited for.
 	id, ch, err := b.out.enqueue(ctx, kindUpdate, "update:"+m.Channel+":"+m.TS, m, true)
@@ -538,12 +540,14 @@ func (b *Bot) replaceStreamed(ctx context.Context, m outMsg) error {
 	case d := <-ch:
 		return d.err
 	case <-t.C:
-		b.out.mu.Lock()
-		delete(b.out.waiters, id)
-		b.out.mu.Unlock()
 		b.logger.Warn("the answer is still queued; deleting its streamed text anyway", "channel", m.Channel)
-		return nil
+	case <-stopping:
+		b.logger.Info("stopping with the answer queued; deleting its streamed text", "channel", m.Channel)
 	}
+	b.out.mu.Lock()
+	delete(b.out.waiters, id)
+	b.out.mu.Unlock()
+	return nil
 }
 
 // dropStreamed deletes a streamed reply the answer has replaced.

@@ -297,3 +297,4 @@ func waitStreamed(t *testing.T, h *harness, thread string) string {
 	}
 	return text
 }
+
