@@ -297,4 +297,3 @@ func waitStreamed(t *testing.T, h *harness, thread string) string {
 	}
 	return text
 }
-
