@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/watchkeeper/watchkeeper/agent"
+	"github.com/watchkeeper/watchkeeper/internal/slack"
 )
 
 // budgetFor is what a run in conversation conv may spend: the least of
@@ -62,11 +63,11 @@ func (a *App) isIncidentConversation(ctx context.Context, conv string) bool {
 	if strings.HasPrefix(conv, "incident:") {
 		return true
 	}
-	parts := strings.Split(conv, ":")
-	if len(parts) != 3 || parts[0] != "slack" {
+	channel, ts, ok := slack.ThreadOf(conv)
+	if !ok {
 		return false
 	}
-	_, err := a.store.IncidentByThread(ctx, parts[1], parts[2])
+	_, err := a.store.IncidentByThread(ctx, channel, ts)
 	return err == nil
 }
 

@@ -309,6 +309,16 @@ func ConversationID(channel, threadTS string) string {
 	return "slack:" + channel + ":" + threadTS
 }
 
+// ThreadOf is ConversationID's inverse: the channel and thread of a Slack
+// conversation, false for any other conversation.
+func ThreadOf(conv string) (channel, threadTS string, ok bool) {
+	parts := strings.Split(conv, ":")
+	if len(parts) != 3 || parts[0] != "slack" {
+		return "", "", false
+	}
+	return parts[1], parts[2], true
+}
+
 // GroupMembers lists a Slack user group's members (usergroups.users.list),
 // for approval rules that name groups.
 func (b *Bot) GroupMembers(ctx context.Context, group string) ([]string, error) {

@@ -387,11 +387,11 @@ func (b *Bot) recordOnIncident(ctx context.Context, conv, kind, text, actor stri
 	if b.opts.Incidents == nil {
 		return
 	}
-	parts := strings.Split(conv, ":")
-	if len(parts) != 3 || parts[0] != "slack" {
+	channel, ts, ok := ThreadOf(conv)
+	if !ok {
 		return
 	}
-	if in, ok := b.opts.Incidents.ByThread(ctx, parts[1], parts[2]); ok {
+	if in, ok := b.opts.Incidents.ByThread(ctx, channel, ts); ok {
 		if _, err := b.opts.Incidents.Record(ctx, in.ID, kind, text, actor); err != nil {
 			b.logger.Warn("record on the incident timeline", "incident", in.ID, "err", err)
 		}
